@@ -1,0 +1,30 @@
+/* result.h: the one project-wide result code, and its mapping to HTTP. */
+#ifndef SANDPIT_RESULT_H
+#define SANDPIT_RESULT_H
+
+#define SP_MUST_CHECK __attribute__((warn_unused_result))
+
+enum result {
+	R_OK = 0,
+	R_INVALID,      /* bad input from a client or a peer: 400 */
+	R_UNAUTHORIZED, /* no or bad credentials: 401 */
+	R_FORBIDDEN,    /* credentials fine, not allowed: 403 */
+	R_NOT_FOUND,    /* 404, also for another org's resource */
+	R_CONFLICT,     /* 409 */
+	R_TOO_BIG,      /* 413 */
+	R_QUOTA,        /* rate or resource limit: 429 */
+	R_TIMEOUT,      /* 504 */
+	R_DB,           /* database unreachable or failed: 503 */
+	R_UPSTREAM,     /* sandbox runtime or agent failed: 502 */
+	R_NO_MEMORY,    /* 500 */
+	R_INTERNAL,     /* 500 */
+	R_NO_SPACE,     /* storage full: 507 */
+};
+
+/* result_str: short machine-readable name ("not_found"); never NULL. */
+const char *result_str(enum result r);
+
+/* result_http_status: the HTTP status for r; the only such mapping. */
+int result_http_status(enum result r);
+
+#endif

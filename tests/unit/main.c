@@ -1,0 +1,66 @@
+/* main.c: runs every registered CUnit suite (optionally only those named on
+ * the command line) and prints "N passed, N failed". */
+#include <CUnit/Basic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "unit.h"
+
+#define MAX_SUITES 128
+
+static struct {
+	const char *name;
+	const struct unit_test *tests;
+	unsigned n;
+} suites[MAX_SUITES];
+static unsigned nsuites;
+
+void unit_register(const char *suite, const struct unit_test *tests, unsigned n)
+{
+	if (nsuites == MAX_SUITES) {
+		fprintf(stderr, "too many unit suites\n");
+		exit(2);
+	}
+	suites[nsuites].name = suite;
+	suites[nsuites].tests = tests;
+	suites[nsuites].n = n;
+	nsuites++;
+}
+
+static int wanted(const char *name, int argc, char **argv)
+{
+	if (argc < 2)
+		return 1;
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned passed, failed;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	for (unsigned i = 0; i < nsuites; i++) {
+		CU_pSuite s;
+
+		if (!wanted(suites[i].name, argc, argv))
+			continue;
+		s = CU_add_suite(suites[i].name, NULL, NULL);
+		if (s == NULL)
+			return 2;
+		for (unsigned t = 0; t < suites[i].n; t++)
+			if (CU_add_test(s, suites[i].tests[t].name, suites[i].tests[t].fn) == NULL)
+				return 2;
+	}
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failed = CU_get_number_of_tests_failed();
+	passed = CU_get_number_of_tests_run() - failed;
+	printf("unit: %u passed, %u failed\n", passed, failed);
+	CU_cleanup_registry();
+	return failed ? 1 : 0;
+}
