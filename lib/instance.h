@@ -1,0 +1,21 @@
+/* instance.h: names derived from this instance's state directory, so two
+ * instances on one machine (a `make run` and a `make test`) never collide. */
+#ifndef SANDPIT_INSTANCE_H
+#define SANDPIT_INSTANCE_H
+
+#include <stddef.h>
+
+#include "result.h"
+
+/* instance_path: "<absolute state dir>/<rel>" into out. R_TOO_BIG if it does
+ * not fit. Requires config_load. */
+SP_MUST_CHECK enum result instance_path(const char *rel, char *out, size_t size);
+
+/* instance_conninfo: SANDPIT_DATABASE_URL, or when empty the private cluster:
+ * "host=<state>/pg/run dbname=sandpit user=sandpit connect_timeout=5". */
+SP_MUST_CHECK enum result instance_conninfo(char *out, size_t size);
+
+/* instance_fcgi_listen: SANDPIT_FCGI_LISTEN or "<state>/run/api.sock". */
+SP_MUST_CHECK enum result instance_fcgi_listen(char *out, size_t size);
+
+#endif
