@@ -1,0 +1,128 @@
+/* agent_client.h: host-side client of sandpit-agent (see agentproto.h for the
+ * wire protocol). Used by the API workers (blocking one-shot exec) and by the
+ * stream proxy (non-blocking, frame at a time, driven by its epoll loop).
+ *
+ * Every byte from the agent is hostile: frames are size-capped, decoded by the
+ * pure codec, output is capped per stream, and every blocking call has a
+ * deadline. A connection is not thread-safe; use one per thread/request (they
+ * are cheap: a unix connect). Connections are independent: an agent serves
+ * many at once.
+ */
+#ifndef SANDPIT_AGENT_CLIENT_H
+#define SANDPIT_AGENT_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agentproto.h"
+#include "result.h"
+
+#define AGENT_CLIENT_DEFAULT_CAP (10u * 1024u * 1024u) /* per output stream */
+
+struct agent_conn; /* opaque */
+
+/* agent_client_connect: address is what the backend returned: "unix:<path>"
+ * (local backend) or "tcp:<host>:<port>" (future kubernetes backend, then
+ * token is required; NULL otherwise). Waits at most timeout_ms. R_UPSTREAM when
+ * the agent is unreachable, R_TIMEOUT, R_INVALID for a malformed address. */
+SP_MUST_CHECK enum result agent_client_connect(const char *address, const char *token,
+					       unsigned timeout_ms, struct agent_conn **out);
+
+/* agent_client_close: close and free; NULL is a no-op. */
+void agent_client_close(struct agent_conn *c);
+
+/* agent_client_fd: the socket, for poll/epoll. Owned by c. */
+int agent_client_fd(const struct agent_conn *c);
+
+/* agent_client_ping: PING -> PONG within timeout_ms (readiness/health). */
+SP_MUST_CHECK enum result agent_client_ping(struct agent_conn *c, unsigned timeout_ms);
+
+/* ---- blocking one-shot exec ------------------------------------------- */
+
+struct agent_exec_result {
+	char *out;          /* stdout bytes, NUL-terminated (binary-safe: use out_len) */
+	size_t out_len;
+	char *err;          /* stderr bytes, NUL-terminated */
+	size_t err_len;
+	int exit_code;      /* 128+signal if killed, 137 if OOM-killed, -1 unknown */
+	int signal;         /* 0 unless killed by a signal */
+	uint64_t duration_ms;
+	bool timed_out;
+	bool oom_killed;
+	bool truncated;     /* either stream hit its cap */
+};
+
+/* agent_client_exec: run req (AP_EXEC_STREAM/TTY are ignored/cleared; stdin of
+ * any size is sent in chunks) and wait for EXIT. Caps: req->stdout_cap /
+ * stderr_cap, 0 meaning AGENT_CLIENT_DEFAULT_CAP; the agent enforces them and
+ * the client enforces them again. The wait is bounded by req->timeout_ms plus
+ * grace_ms (the agent kills the command at its timeout; grace covers transport
+ * and a hung agent); timeout_ms 0 means only grace_ms bounds it.
+ * On R_OK *out is owned by the caller (agent_exec_result_free). R_UPSTREAM for
+ * protocol violations or a dead agent, R_TIMEOUT when the agent did not answer
+ * in time, R_INVALID when the agent rejected the request (bad cwd...). */
+SP_MUST_CHECK enum result agent_client_exec(struct agent_conn *c, const struct agentproto_exec *req,
+					    unsigned grace_ms, struct agent_exec_result *out);
+
+/* agent_exec_result_free: free the buffers; NULL-safe, idempotent. */
+void agent_exec_result_free(struct agent_exec_result *r);
+
+/* ---- other blocking requests ------------------------------------------ */
+
+/* agent_client_set_env: merge (or, with replace, replace) the sandbox env that
+ * later EXECs start from. env entries are "KEY=VALUE". */
+SP_MUST_CHECK enum result agent_client_set_env(struct agent_conn *c, const char *const *env,
+					       size_t envc, bool replace, unsigned timeout_ms);
+
+/* agent_client_ps: the sandbox's processes (the agent itself excluded). On R_OK
+ * *out is owned by the caller (agentproto_procs_free). */
+SP_MUST_CHECK enum result agent_client_ps(struct agent_conn *c, unsigned timeout_ms,
+					  struct agentproto_procs *out);
+
+/* ---- streaming (non-blocking) ----------------------------------------- */
+/* Typical proxy loop: agent_client_stream_start(); set the fd in epoll for
+ * EPOLLIN (+EPOLLOUT while agent_client_wants_write()); on EPOLLIN call
+ * agent_client_read_frame() until *got is false; on EPOLLOUT call
+ * agent_client_flush(). Sends queue into a bounded outgoing buffer
+ * (R_QUOTA when it is full: stop reading from the client until flushed). */
+
+/* agent_client_stream_start: switch c to non-blocking mode and queue an EXEC
+ * with AP_EXEC_STREAM set (req->stdin_data, if any, is sent first). */
+SP_MUST_CHECK enum result agent_client_stream_start(struct agent_conn *c,
+						    const struct agentproto_exec *req);
+
+SP_MUST_CHECK enum result agent_client_send_stdin(struct agent_conn *c, const void *p, size_t n);
+SP_MUST_CHECK enum result agent_client_send_stdin_close(struct agent_conn *c);
+SP_MUST_CHECK enum result agent_client_send_signal(struct agent_conn *c, int signo);
+SP_MUST_CHECK enum result agent_client_send_resize(struct agent_conn *c, uint16_t cols,
+						   uint16_t rows);
+
+/* agent_client_flush: write queued bytes without blocking. R_UPSTREAM if the
+ * connection broke. */
+SP_MUST_CHECK enum result agent_client_flush(struct agent_conn *c);
+
+/* agent_client_wants_write: queued bytes remain (poll for writability). */
+bool agent_client_wants_write(const struct agent_conn *c);
+
+/* A frame as handed out by agent_client_read_frame. Pointers borrow c's
+ * receive buffer and are valid until the next call on c. */
+struct agent_frame {
+	enum agentproto_type type;
+	uint32_t pid;                 /* AP_STARTED */
+	uint8_t stream;               /* AP_OUTPUT */
+	const uint8_t *data;          /* AP_OUTPUT */
+	size_t len;
+	struct agentproto_exit exit;  /* AP_EXIT */
+	enum result error;            /* AP_ERROR */
+	char message[256];            /* AP_ERROR, sanitized */
+};
+
+/* agent_client_read_frame: read what the socket has (non-blocking) and decode
+ * at most one frame. R_OK with *got false: no complete frame yet. R_OK with
+ * *got true: *f holds a STARTED, OUTPUT, EXIT or ERROR frame. R_UPSTREAM on EOF
+ * or any malformed or unexpected frame (close the connection then). */
+SP_MUST_CHECK enum result agent_client_read_frame(struct agent_conn *c, struct agent_frame *f,
+						  bool *got);
+
+#endif
