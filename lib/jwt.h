@@ -23,8 +23,9 @@ SP_MUST_CHECK enum result jwt_sign(const struct json *claims, const void *secret
 
 /* jwt_verify: check a compact token (NUL-terminated) against secret at time
  * now (seconds since the epoch). On R_OK *claims is the decoded claims
- * object, owned by the caller (json_free). Every failure is R_UNAUTHORIZED
- * (except R_NO_MEMORY) and leaves *claims untouched:
+ * object, owned by the caller (json_free). Every failure leaves *claims
+ * untouched; a bad token is always R_UNAUTHORIZED (only the server's own
+ * failures differ: R_NO_MEMORY, R_INTERNAL). R_UNAUTHORIZED for:
  *  - token NULL, longer than JWT_MAX_LEN, or not exactly three non-empty
  *    dot-separated parts; a part that is not strict base64url (no padding);
  *  - header not a JSON object, "alg" missing or anything but exactly "HS256"
