@@ -57,15 +57,39 @@ CREATE TABLE audit_logs (
 );
 CREATE INDEX audit_logs_org ON audit_logs (org_id, created_at DESC);
 
--- auth_key: one round trip per request that resolves a key hash, refills and
--- takes a token from its bucket, and touches last_used_at at most once a
--- minute. Returns no row for an unknown, revoked or expired key.
+-- rate_take: refill the bucket for p_key at p_rate tokens a minute up to
+-- p_burst and take one token if there is one. retry_after is the seconds
+-- until the next token when none was left.
+CREATE FUNCTION rate_take(p_key text, p_rate double precision, p_burst double precision,
+			  OUT allowed boolean, OUT retry_after integer)
+LANGUAGE plpgsql AS $$
+DECLARE
+	t double precision;
+BEGIN
+	INSERT INTO rate_buckets AS b (key_id, tokens, updated_at)
+	VALUES (p_key, p_burst, now())
+	ON CONFLICT ON CONSTRAINT rate_buckets_pkey DO UPDATE
+	   SET tokens = LEAST(p_burst, b.tokens +
+			  EXTRACT(EPOCH FROM now() - b.updated_at) * p_rate / 60.0),
+	       updated_at = now()
+	RETURNING b.tokens INTO t;
+	allowed := t >= 1;
+	IF allowed THEN
+		UPDATE rate_buckets b SET tokens = t - 1 WHERE b.key_id = p_key;
+		retry_after := 0;
+	ELSE
+		retry_after := GREATEST(1, ceil((1 - t) * 60.0 / p_rate)::integer);
+	END IF;
+END $$;
+
+-- auth_key: one round trip per request: resolve a key hash, take a rate
+-- token, and touch last_used_at at most once a minute (not a write per
+-- request). No row for an unknown, revoked or expired key.
 CREATE FUNCTION auth_key(p_hash text, p_rate double precision, p_burst double precision)
 RETURNS TABLE (key_id text, org_id text, scopes text[], allowed boolean, retry_after integer)
 LANGUAGE plpgsql AS $$
 DECLARE
 	k api_keys%ROWTYPE;
-	t double precision;
 BEGIN
 	SELECT * INTO k FROM api_keys a
 	 WHERE a.key_hash = p_hash AND a.revoked_at IS NULL
@@ -73,22 +97,31 @@ BEGIN
 	IF NOT FOUND THEN
 		RETURN;
 	END IF;
-	INSERT INTO rate_buckets AS b (key_id, tokens, updated_at)
-	VALUES (k.id, p_burst, now())
-	ON CONFLICT ON CONSTRAINT rate_buckets_pkey DO UPDATE
-	   SET tokens = LEAST(p_burst, b.tokens + EXTRACT(EPOCH FROM now() - b.updated_at) * p_rate / 60.0),
-	       updated_at = now()
-	RETURNING b.tokens INTO t;
-	IF t >= 1 THEN
-		UPDATE rate_buckets b SET tokens = t - 1 WHERE b.key_id = k.id;
-	END IF;
 	IF k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute' THEN
 		UPDATE api_keys a SET last_used_at = now() WHERE a.id = k.id;
 	END IF;
 	key_id := k.id;
 	org_id := k.org_id;
 	scopes := k.scopes;
-	allowed := t >= 1;
-	retry_after := CASE WHEN t >= 1 THEN 0 ELSE ceil((1 - t) * 60.0 / p_rate)::integer END;
+	SELECT r.allowed, r.retry_after INTO allowed, retry_after
+	  FROM rate_take(k.id, p_rate, p_burst) r;
 	RETURN NEXT;
 END $$;
+
+-- auth_org: the JWT path: the org must exist; the bucket is per subject.
+CREATE FUNCTION auth_org(p_org text, p_bucket text, p_rate double precision,
+			 p_burst double precision)
+RETURNS TABLE (allowed boolean, retry_after integer)
+LANGUAGE plpgsql AS $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM organizations o WHERE o.id = p_org) THEN
+		RETURN;
+	END IF;
+	RETURN QUERY SELECT r.allowed, r.retry_after FROM rate_take(p_bucket, p_rate, p_burst) r;
+END $$;
+
+-- ts: the API's one timestamp format, RFC 3339 in UTC with milliseconds.
+CREATE FUNCTION ts(t timestamptz) RETURNS text
+LANGUAGE sql STABLE AS $$
+	SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+$$;

@@ -2,6 +2,14 @@
 #ifndef SANDPIT_RESULT_H
 #define SANDPIT_RESULT_H
 
+/* <unistd.h> and <fcntl.h> define R_OK (an access(2) mode) as a macro, which
+ * would silently turn our R_OK into 4. Include them first so their guards
+ * stop any later inclusion, then drop the macro: in this project R_OK is
+ * always the result code (nothing calls access(2)). */
+#include <fcntl.h>
+#include <unistd.h>
+#undef R_OK
+
 #define SP_MUST_CHECK __attribute__((warn_unused_result))
 
 enum result {

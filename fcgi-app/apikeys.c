@@ -1,0 +1,207 @@
+/* apikeys.c: list, create and revoke the caller's organization's API keys. */
+#include <stdio.h>
+#include <string.h>
+
+#include "apikey.h"
+#include "audit.h"
+#include "db.h"
+#include "handlers.h"
+#include "validate.h"
+
+#define PAGE_DEFAULT 50
+#define PAGE_MAX 200
+#define EXPIRES_IN_MAX (10LL * 365 * 86400)
+
+static const char *const create_fields[] = {"name", "scopes", "expires_in", "expires_at", NULL};
+
+/* add_ts: a timestamp member, null when the column is NULL. */
+static enum result add_ts(struct json *o, const char *key, const char *v)
+{
+	return json_add_str_or_null(o, key, v);
+}
+
+static struct json *key_row(const struct db_res *res, int i)
+{
+	struct json *o = json_new_object();
+	struct json *scopes = json_new_array();
+	const char *pg = db_res_get(res, i, 3);
+
+	/* scopes arrive as a text[] literal of plain words: "{read,write}" */
+	for (const char *p = pg ? pg + 1 : ""; scopes && *p && *p != '}';) {
+		size_t n = strcspn(p, ",}");
+
+		if (json_push(scopes, json_new_strn(p, n)) != R_OK) {
+			scopes = NULL;
+			break;
+		}
+		p += n;
+		p += *p == ',';
+	}
+	if (o == NULL || scopes == NULL || json_add_str(o, "id", db_res_get(res, i, 0)) != R_OK ||
+	    json_add_str(o, "name", db_res_get(res, i, 1)) != R_OK ||
+	    json_add_str(o, "key_prefix", db_res_get(res, i, 2)) != R_OK ||
+	    json_add(o, "scopes", scopes) != R_OK ||
+	    add_ts(o, "created_at", db_res_get(res, i, 4)) != R_OK ||
+	    add_ts(o, "last_used_at", db_res_get(res, i, 5)) != R_OK ||
+	    add_ts(o, "expires_at", db_res_get(res, i, 6)) != R_OK) {
+		json_free(o);
+		return NULL;
+	}
+	return o;
+}
+
+enum result apikeys_list(struct req *rq)
+{
+	char cursor[ID_MAX_SIZE];
+	struct json *root = NULL, *arr;
+	struct db_res *res = NULL;
+	char lim[16];
+	int limit, rows;
+	enum result r;
+
+	r = validate_page(rq, "key_", PAGE_DEFAULT, PAGE_MAX, &limit, cursor, sizeof(cursor));
+	if (r != R_OK)
+		return r;
+	snprintf(lim, sizeof(lim), "%d", limit + 1);
+	r = db_exec(rq->db,
+		    "SELECT id, name, key_prefix, scopes, ts(created_at), ts(last_used_at), "
+		    "ts(expires_at) FROM api_keys k WHERE org_id = $1 AND revoked_at IS NULL "
+		    "AND ($2 = '' OR (created_at, id) < (SELECT created_at, id FROM api_keys c "
+		    "WHERE c.id = $2 AND c.org_id = $1)) "
+		    "ORDER BY created_at DESC, id DESC LIMIT $3::int",
+		    3, (const char *[]){rq->auth.org_id, cursor, lim}, &res);
+	if (r != R_OK)
+		return http_fail(rq, r, "cannot list API keys");
+	rows = db_res_rows(res);
+	root = json_new_object();
+	arr = json_new_array();
+	if (root == NULL || json_add(root, "api_keys", arr) != R_OK)
+		goto oom;
+	for (int i = 0; i < rows && i < limit; i++)
+		if (json_push(arr, key_row(res, i)) != R_OK)
+			goto oom;
+	if (json_add_str_or_null(root, "next_cursor",
+				 rows > limit ? db_res_get(res, limit - 1, 0) : NULL) != R_OK)
+		goto oom;
+	db_res_free(res);
+	http_respond_json(rq, 200, root, NULL);
+	return R_OK;
+oom:
+	db_res_free(res);
+	json_free(root);
+	return R_NO_MEMORY;
+}
+
+static enum result parse_create(struct req *rq, struct apikey_new *k)
+{
+	struct json *scopes = json_get(rq->body, "scopes");
+	enum result r;
+
+	if ((r = validate_known_fields(rq, rq->body, create_fields)) != R_OK ||
+	    (r = validate_str(rq, rq->body, "name", true, 100, &k->name)) != R_OK)
+		return r;
+	k->scopes = rq->auth.scopes;
+	if (scopes != NULL && !json_is_null(scopes) &&
+	    auth_scopes_from_json(scopes, &k->scopes) != R_OK)
+		return http_fail(rq, R_INVALID,
+				 "'scopes' must be a non-empty array of \"read\", \"write\", "
+				 "\"admin\"");
+	if ((k->scopes & rq->auth.scopes) != k->scopes)
+		return http_fail(rq, R_FORBIDDEN, "a key cannot grant scopes its creator lacks");
+	r = validate_int(rq, rq->body, "expires_in", false, 1, EXPIRES_IN_MAX, &k->expires_in);
+	if (r != R_OK && r != R_NOT_FOUND)
+		return r;
+	r = validate_str(rq, rq->body, "expires_at", false, 64, &k->expires_at);
+	if (r != R_OK && r != R_NOT_FOUND)
+		return r;
+	if (k->expires_at != NULL && k->expires_in != 0)
+		return http_fail(rq, R_INVALID, "give 'expires_in' or 'expires_at', not both");
+	return R_OK;
+}
+
+static struct json *created_body(const struct apikey_new *k)
+{
+	struct json *o = json_new_object();
+
+	if (o == NULL || json_add_str(o, "id", k->id) != R_OK ||
+	    json_add_str(o, "key", k->key) != R_OK ||
+	    json_add_str(o, "key_prefix", k->prefix) != R_OK ||
+	    json_add_str(o, "name", k->name) != R_OK ||
+	    json_add(o, "scopes", auth_scopes_to_json(k->scopes)) != R_OK ||
+	    json_add_str(o, "created_at", k->created_at) != R_OK ||
+	    json_add_str_or_null(o, "expires_at", k->expires_at_out[0] ? k->expires_at_out : NULL) !=
+		R_OK) {
+		json_free(o);
+		return NULL;
+	}
+	return o;
+}
+
+enum result apikeys_create(struct req *rq)
+{
+	struct apikey_new k = {0};
+	struct json *body;
+	enum result r;
+
+	r = parse_create(rq, &k);
+	if (r != R_OK)
+		return r;
+	r = db_begin(rq->db);
+	if (r == R_OK)
+		r = apikey_insert(rq->db, rq->auth.org_id, NULL, &k);
+	if (r == R_INVALID)
+		http_fail(rq, r, "'expires_at' must be a timestamp in the future");
+	if (r == R_OK)
+		r = audit_record(rq->db, rq->auth.org_id, rq->auth.actor, "api_key.create", k.id,
+				 rq->id, NULL);
+	if (r == R_OK)
+		r = db_commit(rq->db);
+	if (r != R_OK) {
+		db_rollback(rq->db);
+		apikey_new_wipe(&k);
+		return r;
+	}
+	body = created_body(&k);
+	apikey_new_wipe(&k);
+	if (body == NULL)
+		return R_NO_MEMORY;
+	http_respond_json(rq, 201, body, NULL);
+	return R_OK;
+}
+
+enum result apikeys_delete(struct req *rq)
+{
+	const char *id = rq->params[0];
+	struct db_res *res = NULL;
+	struct json *o;
+	enum result r;
+
+	if (!id_is_valid("key_", id))
+		return http_fail(rq, R_NOT_FOUND, "API key not found");
+	r = db_begin(rq->db);
+	if (r == R_OK)
+		r = db_exec(rq->db,
+			    "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND org_id = $2 "
+			    "AND revoked_at IS NULL RETURNING id",
+			    2, (const char *[]){id, rq->auth.org_id}, &res);
+	if (r == R_OK && db_res_rows(res) != 1)
+		r = http_fail(rq, R_NOT_FOUND, "API key not found");
+	if (r == R_OK)
+		r = audit_record(rq->db, rq->auth.org_id, rq->auth.actor, "api_key.revoke", id,
+				 rq->id, NULL);
+	if (r == R_OK)
+		r = db_commit(rq->db);
+	db_res_free(res);
+	if (r != R_OK) {
+		db_rollback(rq->db);
+		return r;
+	}
+	o = json_new_object();
+	if (o == NULL || json_add_str(o, "id", id) != R_OK ||
+	    json_add_bool(o, "revoked", true) != R_OK) {
+		json_free(o);
+		return R_NO_MEMORY;
+	}
+	http_respond_json(rq, 200, o, NULL);
+	return R_OK;
+}

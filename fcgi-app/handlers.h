@@ -1,0 +1,21 @@
+/* handlers.h: every route handler, grouped by the file that implements it.
+ * A handler either responds itself and returns R_OK, or returns an error
+ * (message via http_fail) and the router answers with the JSON error. */
+#ifndef SANDPIT_HANDLERS_H
+#define SANDPIT_HANDLERS_H
+
+#include "http.h"
+
+/* health.c */
+enum result health_get(struct req *rq);
+enum result ready_get(struct req *rq);
+
+/* register.c */
+enum result register_post(struct req *rq);
+
+/* apikeys.c */
+enum result apikeys_list(struct req *rq);
+enum result apikeys_create(struct req *rq);
+enum result apikeys_delete(struct req *rq);
+
+#endif

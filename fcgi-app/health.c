@@ -1,0 +1,32 @@
+/* health.c: liveness (the process answers) and readiness (the database
+ * answers too). */
+#include "db.h"
+#include "handlers.h"
+
+enum result health_get(struct req *rq)
+{
+	struct json *o = json_new_object();
+
+	if (o == NULL || json_add_str(o, "status", "ok") != R_OK) {
+		json_free(o);
+		return R_NO_MEMORY;
+	}
+	http_respond_json(rq, 200, o, NULL);
+	return R_OK;
+}
+
+enum result ready_get(struct req *rq)
+{
+	struct json *o;
+
+	if (db_ping(rq->db) != R_OK)
+		return http_fail(rq, R_DB, "database unavailable");
+	o = json_new_object();
+	if (o == NULL || json_add_str(o, "status", "ready") != R_OK ||
+	    json_add_str(o, "database", "ok") != R_OK) {
+		json_free(o);
+		return R_NO_MEMORY;
+	}
+	http_respond_json(rq, 200, o, NULL);
+	return R_OK;
+}

@@ -1,0 +1,72 @@
+/* http.h: one FastCGI request as the handlers see it: method, path, query,
+ * headers, a capped body, the caller's identity, and JSON responses. */
+#ifndef SANDPIT_HTTP_H
+#define SANDPIT_HTTP_H
+
+#include <fcgiapp.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "auth.h"
+#include "buf.h"
+#include "json.h"
+#include "result.h"
+
+#define HTTP_MAX_PARAMS 3
+#define HTTP_PATH_MAX 1024
+
+struct db;
+
+struct req {
+	FCGX_Request *fcgi;
+	struct db *db;
+	const char *method;
+	char path[HTTP_PATH_MAX]; /* decoded path without the query */
+	const char *query;        /* raw query string, "" when absent */
+	char id[48];              /* request id, echoed in X-Request-Id */
+	const char *params[HTTP_MAX_PARAMS]; /* ":id" captures, into params_buf */
+	char params_buf[HTTP_PATH_MAX];
+	struct auth auth; /* valid when authed */
+	bool authed;
+	struct json *body; /* parsed JSON body, for routes that take one */
+	int status;        /* status sent, for the access log */
+	bool responded;
+	char err[256]; /* message for the error body when a handler fails */
+};
+
+/* http_header: a request header by CGI name ("HTTP_AUTHORIZATION"), or NULL. */
+const char *http_header(const struct req *rq, const char *cgi_name);
+
+/* http_read_body: the raw body into out (capped at limit). R_TOO_BIG when
+ * Content-Length or the bytes exceed it, R_INVALID on a short body. */
+SP_MUST_CHECK enum result http_read_body(struct req *rq, size_t limit, struct buf *out);
+
+/* http_parse_json_body: read and parse a JSON object body into rq->body.
+ * 415 for a non-JSON content type is reported as R_INVALID with rq->status
+ * preset; see http_fail. */
+SP_MUST_CHECK enum result http_parse_json_body(struct req *rq, size_t limit);
+
+/* http_query: the decoded value of a query parameter into out; R_NOT_FOUND
+ * when absent, R_INVALID when malformed or too long. */
+SP_MUST_CHECK enum result http_query(const struct req *rq, const char *name, char *out,
+				     size_t size);
+
+/* http_path_decode: percent-decode n bytes of a path; R_INVALID on a bad
+ * escape or %00. */
+SP_MUST_CHECK enum result http_path_decode(const char *s, size_t n, char *out, size_t size);
+
+/* http_respond_json: send status and body (consumed, may be NULL for no
+ * body). Extra headers may be given as "Name: value\r\n" lines or NULL. */
+void http_respond_json(struct req *rq, int status, struct json *body, const char *headers);
+
+/* http_fail: record why a handler fails; returns r so handlers can
+ * `return http_fail(rq, R_INVALID, "...")`. */
+enum result http_fail(struct req *rq, enum result r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* http_respond_error: send {"error":{"code","message"}} for r (status from
+ * result_http_status unless status_override is non-zero). */
+void http_respond_error(struct req *rq, enum result r, int status_override, const char *code,
+			const char *message, const char *headers);
+
+#endif

@@ -1,0 +1,263 @@
+/* router.c: one table of routes; every request goes through the same
+ * pipeline so no handler can forget auth, scopes or the error format. */
+#include "router.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "crypto.h"
+#include "db.h"
+#include "handlers.h"
+#include "log.h"
+
+struct route {
+	const char *method;
+	const char *pattern; /* literal segments and ":name" captures */
+	enum result (*handler)(struct req *);
+	unsigned scope; /* 0: no authentication */
+	bool json_body; /* parse a JSON object body before the handler */
+};
+
+static const struct route routes[] = {
+	{"GET", "/api/v1/health", health_get, 0, false},
+	{"GET", "/api/v1/ready", ready_get, 0, false},
+	{"POST", "/api/v1/register", register_post, 0, true},
+	{"GET", "/api/v1/api-keys", apikeys_list, AUTH_SCOPE_ADMIN, false},
+	{"POST", "/api/v1/api-keys", apikeys_create, AUTH_SCOPE_ADMIN, true},
+	{"DELETE", "/api/v1/api-keys/:id", apikeys_delete, AUTH_SCOPE_ADMIN, false},
+};
+
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+/* match: does path fit pattern? Captures go to rq->params (copied into
+ * rq->params_buf) only when it does. */
+static bool match(const char *pattern, const char *path, struct req *rq)
+{
+	const char *caps[HTTP_MAX_PARAMS];
+	size_t caplen[HTTP_MAX_PARAMS];
+	unsigned ncap = 0;
+	size_t off = 0;
+
+	while (*pattern != '\0' && *path != '\0') {
+		size_t pl = strcspn(pattern, "/"), sl = strcspn(path, "/");
+
+		if (pattern[0] == ':') {
+			if (sl == 0 || ncap == HTTP_MAX_PARAMS)
+				return false;
+			caps[ncap] = path;
+			caplen[ncap++] = sl;
+		} else if (pl != sl || strncmp(pattern, path, pl) != 0) {
+			return false;
+		}
+		pattern += pl;
+		path += sl;
+		if ((*pattern == '/') != (*path == '/'))
+			return false;
+		pattern += *pattern == '/';
+		path += *path == '/';
+	}
+	if (*pattern != '\0' || *path != '\0')
+		return false;
+	for (unsigned i = 0; i < ncap; i++) {
+		memcpy(rq->params_buf + off, caps[i], caplen[i]);
+		rq->params_buf[off + caplen[i]] = '\0';
+		rq->params[i] = rq->params_buf + off;
+		off += caplen[i] + 1;
+	}
+	return true;
+}
+
+/* find: the route for method+path; *path_known tells 404 from 405. */
+static const struct route *find(struct req *rq, bool *path_known, char *allow, size_t allow_size)
+{
+	const struct route *hit = NULL;
+	size_t n = 0;
+
+	*path_known = false;
+	allow[0] = '\0';
+	for (size_t i = 0; i < NROUTES; i++) {
+		if (!match(routes[i].pattern, rq->path, rq))
+			continue;
+		*path_known = true;
+		n += (size_t)snprintf(allow + n, n < allow_size ? allow_size - n : 0, "%s%s",
+				      n ? ", " : "", routes[i].method);
+		if (hit == NULL && strcmp(routes[i].method, rq->method) == 0)
+			hit = &routes[i];
+	}
+	if (hit != NULL)
+		match(hit->pattern, rq->path, rq);
+	return hit;
+}
+
+static bool sane_request_id(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	return n > 0 && n < 40 &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == n;
+}
+
+static void set_request_id(struct req *rq)
+{
+	const char *given = http_header(rq, "HTTP_X_REQUEST_ID");
+	unsigned char raw[12];
+
+	if (sane_request_id(given)) {
+		snprintf(rq->id, sizeof(rq->id), "%s", given);
+		return;
+	}
+	if (crypto_random(raw, sizeof(raw)) != R_OK ||
+	    crypto_hex_encode(raw, sizeof(raw), rq->id + 4, sizeof(rq->id) - 4) != R_OK) {
+		snprintf(rq->id, sizeof(rq->id), "req_%lx", (unsigned long)time(NULL));
+		return;
+	}
+	memcpy(rq->id, "req_", 4);
+}
+
+/* init: method, decoded path and raw query from the CGI parameters. */
+static enum result init(struct req *rq)
+{
+	const char *uri = http_header(rq, "REQUEST_URI");
+	const char *q;
+	size_t plen;
+
+	rq->method = http_header(rq, "REQUEST_METHOD");
+	if (rq->method == NULL)
+		rq->method = "GET";
+	if (uri == NULL)
+		uri = http_header(rq, "SCRIPT_NAME");
+	if (uri == NULL || uri[0] != '/')
+		return http_fail(rq, R_INVALID, "malformed request target");
+	q = strchr(uri, '?');
+	plen = q ? (size_t)(q - uri) : strlen(uri);
+	rq->query = q ? q + 1 : "";
+	if (http_path_decode(uri, plen, rq->path, sizeof(rq->path)) != R_OK)
+		return http_fail(rq, R_INVALID, "malformed request path");
+	/* A trailing slash names the same resource. */
+	plen = strlen(rq->path);
+	if (plen > 1 && rq->path[plen - 1] == '/')
+		rq->path[plen - 1] = '\0';
+	return R_OK;
+}
+
+static enum result authenticate(struct req *rq, unsigned scope, char *hdrs, size_t hsize)
+{
+	struct auth_policy policy = {
+	    .jwt_secret = config_str("SANDPIT_JWT_SECRET"),
+	    .rate_per_minute = (double)config_int("SANDPIT_RATE_LIMIT"),
+	    .burst = (double)config_int("SANDPIT_RATE_BURST"),
+	};
+	int retry_after = 0;
+	enum result r;
+
+	r = auth_check(rq->db, http_header(rq, "HTTP_AUTHORIZATION"), &policy, &rq->auth,
+		       &retry_after);
+	switch (r) {
+	case R_OK:
+		break;
+	case R_UNAUTHORIZED:
+		snprintf(hdrs, hsize, "WWW-Authenticate: ApiKey, Bearer\r\n");
+		return http_fail(rq, r, "missing or invalid credentials");
+	case R_QUOTA:
+		snprintf(hdrs, hsize, "Retry-After: %d\r\n", retry_after);
+		return http_fail(rq, r, "rate limit of %lld requests per minute exceeded",
+				 config_int("SANDPIT_RATE_LIMIT"));
+	case R_DB:
+		return http_fail(rq, r, "database unavailable");
+	default:
+		return http_fail(rq, r, "cannot authenticate");
+	}
+	rq->authed = true;
+	if ((rq->auth.scopes & scope) != scope)
+		return http_fail(rq, R_FORBIDDEN, "this key lacks the scope this request needs");
+	return R_OK;
+}
+
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static enum result dispatch(struct req *rq, char *hdrs, size_t hsize)
+{
+	const struct route *rt;
+	bool path_known;
+	char allow[128];
+	enum result r;
+
+	r = init(rq);
+	if (r != R_OK)
+		return r;
+	rt = find(rq, &path_known, allow, sizeof(allow));
+	if (rt == NULL && path_known) {
+		rq->status = 405;
+		snprintf(hdrs, hsize, "Allow: %s\r\n", allow);
+		return http_fail(rq, R_INVALID, "method %s not allowed here", rq->method);
+	}
+	if (rt == NULL)
+		return http_fail(rq, R_NOT_FOUND, "no route for %s %s", rq->method, rq->path);
+	if (rt->scope != 0) {
+		r = authenticate(rq, rt->scope, hdrs, hsize);
+		if (r != R_OK)
+			return r;
+	}
+	if (rt->json_body) {
+		r = http_parse_json_body(rq, (size_t)config_int("SANDPIT_MAX_BODY"));
+		if (r != R_OK)
+			return r;
+	}
+	return rt->handler(rq);
+}
+
+/* error_code: the code name for a status override (405, 415). */
+static const char *error_code(int status)
+{
+	switch (status) {
+	case 405:
+		return "method_not_allowed";
+	case 415:
+		return "unsupported_media_type";
+	default:
+		return NULL;
+	}
+}
+
+/* printable: a copy safe to put in a log line (no quotes, controls). */
+static void printable(const char *s, char *out, size_t size)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0' && i + 1 < size; i++)
+		out[i] = (s[i] < 0x20 || s[i] == 0x7f || s[i] == '"' || s[i] == '\\') ? '?' : s[i];
+	out[i] = '\0';
+}
+
+void router_handle(FCGX_Request *fcgi, struct db *db)
+{
+	char logpath[256];
+	struct req rq = {.fcgi = fcgi, .db = db};
+	char hdrs[256] = "";
+	struct timespec t0;
+	enum result r;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	set_request_id(&rq);
+	log_set_request(rq.id);
+	r = dispatch(&rq, hdrs, sizeof(hdrs));
+	if (r != R_OK && !rq.responded)
+		http_respond_error(&rq, r, rq.status, error_code(rq.status),
+				   rq.err[0] ? rq.err : result_str(r), hdrs);
+	else if (!rq.responded)
+		http_respond_json(&rq, 204, NULL, NULL);
+	printable(rq.path, logpath, sizeof(logpath));
+	log_info("http", "request method=%s path=\"%s\" status=%d ms=%.2f org=%s", rq.method,
+		 logpath, rq.status, ms_since(&t0), rq.authed ? rq.auth.org_id : "-");
+	json_free(rq.body);
+	log_set_request(NULL);
+}

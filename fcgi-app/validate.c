@@ -1,0 +1,106 @@
+/* validate.c: field validation with messages that name the field. */
+#include "validate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "id.h"
+
+enum result validate_known_fields(struct req *rq, const struct json *obj, const char *const *known)
+{
+	for (const struct json *m = json_child(obj); m != NULL; m = json_next(m)) {
+		const char *k = json_key(m);
+		bool ok = false;
+
+		for (size_t i = 0; known[i] != NULL && !ok; i++)
+			ok = strcmp(known[i], k) == 0;
+		if (!ok)
+			return http_fail(rq, R_INVALID, "unknown field '%.64s'", k);
+	}
+	return R_OK;
+}
+
+static bool has_control(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+enum result validate_str(struct req *rq, const struct json *obj, const char *key, bool required,
+			 size_t maxlen, const char **out)
+{
+	const char *s;
+	enum result r = json_get_str(obj, key, &s);
+
+	if (r == R_NOT_FOUND && !required)
+		return R_NOT_FOUND;
+	if (r == R_NOT_FOUND)
+		return http_fail(rq, R_INVALID, "'%s' is required", key);
+	if (r != R_OK)
+		return http_fail(rq, R_INVALID, "'%s' must be a string", key);
+	if (*s == '\0' || strlen(s) > maxlen)
+		return http_fail(rq, R_INVALID, "'%s' must be 1 to %zu bytes", key, maxlen);
+	if (has_control(s))
+		return http_fail(rq, R_INVALID, "'%s' must not contain control characters", key);
+	*out = s;
+	return R_OK;
+}
+
+enum result validate_int(struct req *rq, const struct json *obj, const char *key, bool required,
+			 long long min, long long max, long long *out)
+{
+	long long v;
+	enum result r = json_get_int(obj, key, &v);
+
+	if (r == R_NOT_FOUND && !required)
+		return R_NOT_FOUND;
+	if (r == R_NOT_FOUND)
+		return http_fail(rq, R_INVALID, "'%s' is required", key);
+	if (r != R_OK)
+		return http_fail(rq, R_INVALID, "'%s' must be an integer", key);
+	if (v < min || v > max)
+		return http_fail(rq, R_INVALID, "'%s' must be between %lld and %lld", key, min, max);
+	*out = v;
+	return R_OK;
+}
+
+bool validate_email(const char *s)
+{
+	const char *at = strchr(s, '@');
+	const char *dot;
+	size_t n = strlen(s);
+
+	if (at == NULL || at == s || at - s > 64 || n > 254 || strchr(at + 1, '@') != NULL)
+		return false;
+	for (const char *p = s; *p != '\0'; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+			return false;
+	dot = strrchr(at + 1, '.');
+	return dot != NULL && dot > at + 1 && dot[1] != '\0' && strstr(at + 1, "..") == NULL &&
+	       at[1] != '.';
+}
+
+enum result validate_page(struct req *rq, const char *cursor_prefix, int def, int max, int *limit,
+			  char *cursor, size_t cursor_size)
+{
+	char v[32];
+	long long n = def;
+	enum result r = http_query(rq, "limit", v, sizeof(v));
+
+	if (r == R_OK && (config_parse_int(v, &n) != R_OK || n < 1 || n > max))
+		return http_fail(rq, R_INVALID, "'limit' must be an integer from 1 to %d", max);
+	if (r != R_OK && r != R_NOT_FOUND)
+		return http_fail(rq, R_INVALID, "'limit' is malformed");
+	r = http_query(rq, "cursor", cursor, cursor_size);
+	if (r == R_NOT_FOUND || (r == R_OK && cursor[0] == '\0')) {
+		cursor[0] = '\0';
+	} else if (r != R_OK || !id_is_valid(cursor_prefix, cursor)) {
+		return http_fail(rq, R_INVALID, "'cursor' is malformed");
+	}
+	*limit = (int)n;
+	return R_OK;
+}
