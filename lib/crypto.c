@@ -215,8 +215,7 @@ static int hex_val(char c)
 	return -1;
 }
 
-enum result crypto_hex_decode(const char *in, size_t len, void *out, size_t outsize,
-			      size_t *outlen)
+enum result crypto_hex_decode(const char *in, size_t len, void *out, size_t outsize, size_t *outlen)
 {
 	unsigned char *o = out;
 
@@ -229,7 +228,8 @@ enum result crypto_hex_decode(const char *in, size_t len, void *out, size_t outs
 	if (outsize < len / 2)
 		return R_TOO_BIG;
 	for (size_t i = 0; i < len / 2; i++)
-		o[i] = (unsigned char)(hex_val(in[2 * i]) << 4 | hex_val(in[2 * i + 1]));
+		o[i] = (unsigned char)((unsigned)hex_val(in[2 * i]) << 4 |
+				       (unsigned)hex_val(in[2 * i + 1]));
 	if (outlen != NULL)
 		*outlen = len / 2;
 	return R_OK;
@@ -368,16 +368,16 @@ static enum result b64_decode(bool url, const char *in, size_t len, void *out, s
 		return R_TOO_BIG;
 
 	for (; data - i >= 4; i += 4) {
-		uint32_t v = (uint32_t)b64_val(in[i], url) << 18 |
-			     (uint32_t)b64_val(in[i + 1], url) << 12 |
-			     (uint32_t)b64_val(in[i + 2], url) << 6 | (uint32_t)b64_val(in[i + 3], url);
+		uint32_t v =
+		    (uint32_t)b64_val(in[i], url) << 18 | (uint32_t)b64_val(in[i + 1], url) << 12 |
+		    (uint32_t)b64_val(in[i + 2], url) << 6 | (uint32_t)b64_val(in[i + 3], url);
 		o[n++] = (unsigned char)(v >> 16);
 		o[n++] = (unsigned char)(v >> 8);
 		o[n++] = (unsigned char)v;
 	}
 	if (rem >= 2) {
-		uint32_t v = (uint32_t)b64_val(in[i], url) << 18 |
-			     (uint32_t)b64_val(in[i + 1], url) << 12;
+		uint32_t v = (uint32_t)b64_val(in[i], url) << 18 | (uint32_t)b64_val(in[i + 1], url)
+								       << 12;
 		if (rem == 3)
 			v |= (uint32_t)b64_val(in[i + 2], url) << 6;
 		o[n++] = (unsigned char)(v >> 16);
@@ -403,9 +403,8 @@ enum result crypto_base64url_decode(const char *in, size_t len, void *out, size_
 
 /* ---- AES-256-GCM ---- */
 
-enum result crypto_seal(const unsigned char key[CRYPTO_AES_KEY_LEN], const void *plain,
-			size_t len, const void *aad, size_t aadlen, unsigned char **out,
-			size_t *outlen)
+enum result crypto_seal(const unsigned char key[CRYPTO_AES_KEY_LEN], const void *plain, size_t len,
+			const void *aad, size_t aadlen, unsigned char **out, size_t *outlen)
 {
 	EVP_CIPHER_CTX *ctx;
 	unsigned char *buf, *ct;
@@ -426,7 +425,6 @@ enum result crypto_seal(const unsigned char key[CRYPTO_AES_KEY_LEN], const void 
 		r = R_NO_MEMORY;
 		goto free_buf;
 	}
-	r = R_INTERNAL;
 	if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, CRYPTO_AES_NONCE_LEN, NULL) != 1 ||
 	    EVP_EncryptInit_ex(ctx, NULL, NULL, key, buf) != 1)
@@ -455,9 +453,8 @@ free_buf:
 	return r;
 }
 
-enum result crypto_open(const unsigned char key[CRYPTO_AES_KEY_LEN], const void *sealed,
-			size_t len, const void *aad, size_t aadlen, unsigned char **out,
-			size_t *outlen)
+enum result crypto_open(const unsigned char key[CRYPTO_AES_KEY_LEN], const void *sealed, size_t len,
+			const void *aad, size_t aadlen, unsigned char **out, size_t *outlen)
 {
 	const unsigned char *nonce = sealed, *ct, *tag;
 	unsigned char tagcopy[CRYPTO_AES_TAG_LEN];

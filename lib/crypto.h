@@ -13,20 +13,20 @@
 
 #include "result.h"
 
-#define CRYPTO_SHA256_LEN 32
-#define CRYPTO_SHA1_LEN 20
-#define CRYPTO_AES_KEY_LEN 32
+#define CRYPTO_SHA256_LEN    32
+#define CRYPTO_SHA1_LEN	     20
+#define CRYPTO_AES_KEY_LEN   32
 #define CRYPTO_AES_NONCE_LEN 12
-#define CRYPTO_AES_TAG_LEN 16
+#define CRYPTO_AES_TAG_LEN   16
 /* Bytes a sealed message has beyond its plaintext: nonce in front, tag behind. */
 #define CRYPTO_SEAL_OVERHEAD (CRYPTO_AES_NONCE_LEN + CRYPTO_AES_TAG_LEN)
 
 /* Buffer sizes (terminating NUL included) for encoding n bytes, for buffers
  * whose n is a compile-time constant. For a runtime n use the overflow-checked
  * crypto_*_size functions instead. */
-#define CRYPTO_HEX_SIZE(n) (2 * (n) + 1)
-#define CRYPTO_BASE64_SIZE(n) ((((n) + 2) / 3) * 4 + 1)
-#define CRYPTO_BASE64URL_SIZE(n) (((n) * 4 + 2) / 3 + 1)
+#define CRYPTO_HEX_SIZE(n)	 (2 * (n) + 1)
+#define CRYPTO_BASE64_SIZE(n)	 ((((n) + 2) / 3) * 4 + 1)
+#define CRYPTO_BASE64URL_SIZE(n) (((n)*4 + 2) / 3 + 1)
 
 /* ---- randomness ---------------------------------------------------------- */
 
@@ -57,7 +57,7 @@ SP_MUST_CHECK enum result crypto_sha256_final(struct crypto_sha256 *c,
 void crypto_sha256_free(struct crypto_sha256 *c);
 
 /* crypto_hmac_sha256: HMAC-SHA256 (RFC 2104) of data under key; keys of any
- * length, including 0, are accepted. */
+ * length up to INT_MAX bytes, including 0, are accepted (R_TOO_BIG past). */
 SP_MUST_CHECK enum result crypto_hmac_sha256(const void *key, size_t keylen, const void *data,
 					     size_t len, unsigned char out[CRYPTO_SHA256_LEN]);
 
@@ -78,15 +78,14 @@ SP_MUST_CHECK enum result crypto_hex_size(size_t n, size_t *size);
 
 /* crypto_hex_encode: lowercase hex of len bytes into out, NUL-terminated.
  * R_TOO_BIG if outsize < 2 * len + 1. */
-SP_MUST_CHECK enum result crypto_hex_encode(const void *in, size_t len, char *out,
-					    size_t outsize);
+SP_MUST_CHECK enum result crypto_hex_encode(const void *in, size_t len, char *out, size_t outsize);
 
 /* crypto_hex_decode: decode exactly len characters of hex (either case) into
  * out; *outlen = len / 2. R_INVALID for an odd length or a non-hex character
  * (a NUL inside len included), R_TOO_BIG if outsize < len / 2. outlen may be
  * NULL when the caller knows the length. */
-SP_MUST_CHECK enum result crypto_hex_decode(const char *in, size_t len, void *out,
-					    size_t outsize, size_t *outlen);
+SP_MUST_CHECK enum result crypto_hex_decode(const char *in, size_t len, void *out, size_t outsize,
+					    size_t *outlen);
 
 /* ---- base64 (RFC 4648) ------------------------------------------------------
  * Two alphabets: standard ("+/", always '='-padded to a multiple of 4) and
@@ -140,8 +139,8 @@ SP_MUST_CHECK enum result crypto_base64url_decode(const char *in, size_t len, vo
  * of *outlen = len + CRYPTO_SEAL_OVERHEAD bytes, owned by the caller.
  * R_TOO_BIG past CRYPTO_SEAL_MAX, R_NO_MEMORY, R_INTERNAL. */
 SP_MUST_CHECK enum result crypto_seal(const unsigned char key[CRYPTO_AES_KEY_LEN],
-				      const void *plain, size_t len, const void *aad,
-				      size_t aadlen, unsigned char **out, size_t *outlen);
+				      const void *plain, size_t len, const void *aad, size_t aadlen,
+				      unsigned char **out, size_t *outlen);
 
 /* crypto_open: verify and decrypt a sealed message. On R_OK *out is a malloc'd
  * buffer of *outlen = len - CRYPTO_SEAL_OVERHEAD bytes plus one NUL byte not

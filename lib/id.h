@@ -14,7 +14,7 @@
  * labels (RFC 1123), hostnames, cgroup and directory names on
  * case-insensitive filesystems, and URLs people retype. A prefix is 1 to
  * ID_PREFIX_MAX characters of [a-z0-9_] and by convention ends in '_'. */
-#define ID_RAND_LEN 20
+#define ID_RAND_LEN   20
 #define ID_PREFIX_MAX 16
 /* Buffer size for an ID with a string-literal prefix: ID_SIZE("sbx_"). */
 #define ID_SIZE(prefix_literal) (sizeof(prefix_literal) - 1 + ID_RAND_LEN + 1)
@@ -35,14 +35,14 @@ bool id_is_valid(const char *prefix, const char *s);
  * [0-9A-Za-z]. Mixed case because keys are only ever pasted, never typed, and
  * 43 base62 characters carry 256.03 bits: at least as much as the 32 random
  * bytes asked for, each character uniform. */
-#define ID_API_KEY_PREFIX "sk-sandbox-"
+#define ID_API_KEY_PREFIX   "sk-sandbox-"
 #define ID_API_KEY_RAND_LEN 43
-#define ID_API_KEY_LEN (sizeof(ID_API_KEY_PREFIX) - 1 + ID_API_KEY_RAND_LEN)
-#define ID_API_KEY_SIZE (ID_API_KEY_LEN + 1)
+#define ID_API_KEY_LEN	    (sizeof(ID_API_KEY_PREFIX) - 1 + ID_API_KEY_RAND_LEN)
+#define ID_API_KEY_SIZE	    (ID_API_KEY_LEN + 1)
 /* The display prefix (stored in clear, shown in listings) is the first 15
  * characters, "sk-sandbox-" + 4 random ones: enough to tell keys apart,
  * 24 bits of the 256 disclosed. */
-#define ID_API_KEY_DISPLAY_LEN 15
+#define ID_API_KEY_DISPLAY_LEN	15
 #define ID_API_KEY_DISPLAY_SIZE (ID_API_KEY_DISPLAY_LEN + 1)
 
 /* id_new_api_key: a fresh key into out (ID_API_KEY_SIZE bytes suffice).

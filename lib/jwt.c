@@ -33,8 +33,7 @@ static enum result b64_part(struct buf *b, const void *p, size_t n)
 	return r;
 }
 
-enum result jwt_sign(const struct json *claims, const void *secret, size_t secretlen,
-		     char **token)
+enum result jwt_sign(const struct json *claims, const void *secret, size_t secretlen, char **token)
 {
 	unsigned char mac[CRYPTO_SHA256_LEN];
 	struct buf b;

@@ -18,8 +18,8 @@
  * R_OK *token is a malloc'd NUL-terminated compact token owned by the caller.
  * R_INVALID if claims is not an object or the secret is empty; R_TOO_BIG if
  * the token would exceed JWT_MAX_LEN; R_NO_MEMORY; R_INTERNAL. */
-SP_MUST_CHECK enum result jwt_sign(const struct json *claims, const void *secret,
-				   size_t secretlen, char **token);
+SP_MUST_CHECK enum result jwt_sign(const struct json *claims, const void *secret, size_t secretlen,
+				   char **token);
 
 /* jwt_verify: check a compact token (NUL-terminated) against secret at time
  * now (seconds since the epoch). On R_OK *claims is the decoded claims

@@ -31,10 +31,10 @@ static const struct {
 	const char *msg;
 	const char *sha256;
 } sha256_vectors[] = {
-	{"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
-	{"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
-	{"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
-	 "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+    {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+    {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+    {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+     "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
 };
 
 static void sha256_fips180(void)
@@ -95,21 +95,21 @@ static const struct {
 	size_t data_len;
 	const char *mac; /* hex; shorter for the truncated case 5 */
 } rfc4231[] = {
-	{NULL, 0x0b, 20, "Hi There", 0, 0,
-	 "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"},
-	{"4a656665", 0, 0, "what do ya want for nothing?", 0, 0,
-	 "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
-	{NULL, 0xaa, 20, NULL, 0xdd, 50,
-	 "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe"},
-	{"0102030405060708090a0b0c0d0e0f10111213141516171819", 0, 0, NULL, 0xcd, 50,
-	 "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b"},
-	{NULL, 0x0c, 20, "Test With Truncation", 0, 0, "a3b6167473100ee06e0c796c2955552b"},
-	{NULL, 0xaa, 131, "Test Using Larger Than Block-Size Key - Hash Key First", 0, 0,
-	 "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"},
-	{NULL, 0xaa, 131,
-	 "This is a test using a larger than block-size key and a larger than block-size data. "
-	 "The key needs to be hashed before being used by the HMAC algorithm.",
-	 0, 0, "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"},
+    {NULL, 0x0b, 20, "Hi There", 0, 0,
+     "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"},
+    {"4a656665", 0, 0, "what do ya want for nothing?", 0, 0,
+     "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+    {NULL, 0xaa, 20, NULL, 0xdd, 50,
+     "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe"},
+    {"0102030405060708090a0b0c0d0e0f10111213141516171819", 0, 0, NULL, 0xcd, 50,
+     "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b"},
+    {NULL, 0x0c, 20, "Test With Truncation", 0, 0, "a3b6167473100ee06e0c796c2955552b"},
+    {NULL, 0xaa, 131, "Test Using Larger Than Block-Size Key - Hash Key First", 0, 0,
+     "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"},
+    {NULL, 0xaa, 131,
+     "This is a test using a larger than block-size key and a larger than block-size data. "
+     "The key needs to be hashed before being used by the HMAC algorithm.",
+     0, 0, "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"},
 };
 
 static void hmac_rfc4231(void)
@@ -195,7 +195,8 @@ static void hex_round_trip(void)
 	for (size_t len = 0; len <= sizeof(all); len += 37) {
 		CU_ASSERT_EQUAL_FATAL(crypto_hex_encode(all, len, hex, sizeof(hex)), R_OK);
 		CU_ASSERT_EQUAL(strlen(hex), 2 * len);
-		CU_ASSERT_EQUAL_FATAL(crypto_hex_decode(hex, 2 * len, back, sizeof(back), &n), R_OK);
+		CU_ASSERT_EQUAL_FATAL(crypto_hex_decode(hex, 2 * len, back, sizeof(back), &n),
+				      R_OK);
 		CU_ASSERT_EQUAL(n, len);
 		CU_ASSERT(memcmp(all, back, len) == 0);
 	}
@@ -235,16 +236,16 @@ static void hex_rejects(void)
 static const struct {
 	const char *raw, *std, *url;
 } rfc4648[] = {
-	{"", "", ""},
-	{"f", "Zg==", "Zg"},
-	{"fo", "Zm8=", "Zm8"},
-	{"foo", "Zm9v", "Zm9v"},
-	{"foob", "Zm9vYg==", "Zm9vYg"},
-	{"fooba", "Zm9vYmE=", "Zm9vYmE"},
-	{"foobar", "Zm9vYmFy", "Zm9vYmFy"},
-	/* Exercises the two characters where the alphabets differ. */
-	{"\xfb\xff\xbf", "+/+/", "-_-_"},
-	{"\xfb\xff", "+/8=", "-_8"},
+    {"", "", ""},
+    {"f", "Zg==", "Zg"},
+    {"fo", "Zm8=", "Zm8"},
+    {"foo", "Zm9v", "Zm9v"},
+    {"foob", "Zm9vYg==", "Zm9vYg"},
+    {"fooba", "Zm9vYmE=", "Zm9vYmE"},
+    {"foobar", "Zm9vYmFy", "Zm9vYmFy"},
+    /* Exercises the two characters where the alphabets differ. */
+    {"\xfb\xff\xbf", "+/+/", "-_-_"},
+    {"\xfb\xff", "+/8=", "-_8"},
 };
 
 static void base64_rfc4648(void)
@@ -261,7 +262,7 @@ static void base64_rfc4648(void)
 		CU_ASSERT_STRING_EQUAL(enc, rfc4648[i].std);
 		CU_ASSERT_EQUAL(n, strlen(rfc4648[i].std));
 		CU_ASSERT_EQUAL_FATAL(
-			crypto_base64_decode(enc, n, dec, crypto_base64_decoded_max(n), &n), R_OK);
+		    crypto_base64_decode(enc, n, dec, crypto_base64_decoded_max(n), &n), R_OK);
 		CU_ASSERT_EQUAL(n, rl);
 		CU_ASSERT(memcmp(dec, raw, rl) == 0);
 
@@ -270,7 +271,7 @@ static void base64_rfc4648(void)
 		CU_ASSERT_EQUAL_FATAL(crypto_base64url_encode(raw, rl, enc, sz, &n), R_OK);
 		CU_ASSERT_STRING_EQUAL(enc, rfc4648[i].url);
 		CU_ASSERT_EQUAL_FATAL(
-			crypto_base64url_decode(enc, n, dec, crypto_base64_decoded_max(n), &n), R_OK);
+		    crypto_base64url_decode(enc, n, dec, crypto_base64_decoded_max(n), &n), R_OK);
 		CU_ASSERT_EQUAL(n, rl);
 		CU_ASSERT(memcmp(dec, raw, rl) == 0);
 	}
@@ -287,7 +288,8 @@ static void base64_round_trip_all_lengths(void)
 		CU_ASSERT_EQUAL_FATAL(crypto_base64_encode(raw, len, enc, sizeof(enc), &n), R_OK);
 		CU_ASSERT_EQUAL_FATAL(crypto_base64_decode(enc, n, dec, len, &m), R_OK);
 		CU_ASSERT(m == len && memcmp(raw, dec, len) == 0);
-		CU_ASSERT_EQUAL_FATAL(crypto_base64url_encode(raw, len, enc, sizeof(enc), &n), R_OK);
+		CU_ASSERT_EQUAL_FATAL(crypto_base64url_encode(raw, len, enc, sizeof(enc), &n),
+				      R_OK);
 		CU_ASSERT_EQUAL_FATAL(crypto_base64url_decode(enc, n, dec, len, &m), R_OK);
 		CU_ASSERT(m == len && memcmp(raw, dec, len) == 0);
 	}
@@ -298,28 +300,28 @@ static const struct {
 	size_t len; /* 0: strlen(in) */
 	bool url;
 } b64_bad[] = {
-	{"Zg=", 0, false},       /* length not a multiple of 4 */
-	{"Zg", 0, false},        /* standard requires padding */
-	{"Z===", 0, false},      /* three pads */
-	{"====", 0, false},      /* nothing but pads */
-	{"=Zg=", 0, false},      /* pad at the front */
-	{"Zg==Zg==", 0, false},  /* pad in the middle */
-	{"Zm9v\n", 0, false},    /* whitespace */
-	{"Zm 9", 0, false},      /* whitespace */
-	{"Zh==", 0, false},      /* non-canonical: leftover bits set */
-	{"Zm9=", 0, false},      /* non-canonical: leftover bits set */
-	{"-_-_", 0, false},      /* url alphabet in standard */
-	{"Zm\0v", 4, false},     /* embedded NUL */
-	{"Zm9v*A==", 0, false},  /* outside both alphabets */
-	{"Zg==", 0, true},       /* url takes no padding */
-	{"Zm9vY", 0, true},      /* one leftover character */
-	{"Z", 0, true},          /* one leftover character */
-	{"+/+/", 0, true},       /* standard alphabet in url */
-	{"Zh", 0, true},         /* non-canonical */
-	{"Zm9vYmF", 0, true},    /* non-canonical (F = 000101) */
-	{"Zm9v=", 0, true},      /* trailing pad */
-	{"Zm\0v", 4, true},      /* embedded NUL */
-	{"eyJ hbGc", 0, true},   /* whitespace */
+    {"Zg=", 0, false},	    /* length not a multiple of 4 */
+    {"Zg", 0, false},	    /* standard requires padding */
+    {"Z===", 0, false},	    /* three pads */
+    {"====", 0, false},	    /* nothing but pads */
+    {"=Zg=", 0, false},	    /* pad at the front */
+    {"Zg==Zg==", 0, false}, /* pad in the middle */
+    {"Zm9v\n", 0, false},   /* whitespace */
+    {"Zm 9", 0, false},	    /* whitespace */
+    {"Zh==", 0, false},	    /* non-canonical: leftover bits set */
+    {"Zm9=", 0, false},	    /* non-canonical: leftover bits set */
+    {"-_-_", 0, false},	    /* url alphabet in standard */
+    {"Zm\0v", 4, false},    /* embedded NUL */
+    {"Zm9v*A==", 0, false}, /* outside both alphabets */
+    {"Zg==", 0, true},	    /* url takes no padding */
+    {"Zm9vY", 0, true},	    /* one leftover character */
+    {"Z", 0, true},	    /* one leftover character */
+    {"+/+/", 0, true},	    /* standard alphabet in url */
+    {"Zh", 0, true},	    /* non-canonical */
+    {"Zm9vYmF", 0, true},   /* non-canonical (F = 000101) */
+    {"Zm9v=", 0, true},	    /* trailing pad */
+    {"Zm\0v", 4, true},	    /* embedded NUL */
+    {"eyJ hbGc", 0, true},  /* whitespace */
 };
 
 static void base64_rejects(void)
@@ -334,8 +336,9 @@ static void base64_rejects(void)
 
 		memset(out, 0x55, sizeof(out));
 		n = 99;
-		r = b64_bad[i].url ? crypto_base64url_decode(b64_bad[i].in, len, out, sizeof(out), &n)
-				   : crypto_base64_decode(b64_bad[i].in, len, out, sizeof(out), &n);
+		r = b64_bad[i].url
+			? crypto_base64url_decode(b64_bad[i].in, len, out, sizeof(out), &n)
+			: crypto_base64_decode(b64_bad[i].in, len, out, sizeof(out), &n);
 		CU_ASSERT_EQUAL(r, R_INVALID);
 		if (r != R_INVALID)
 			fprintf(stderr, "accepted bad base64 #%zu '%s'\n", i, b64_bad[i].in);
@@ -436,27 +439,25 @@ static void aes_gcm_tamper(void)
 static const struct {
 	const char *key, *iv, *pt, *aad, *ct, *tag;
 } gcm_kat[] = {
-	{"0000000000000000000000000000000000000000000000000000000000000000",
-	 "000000000000000000000000", "", "", "", "530f8afbc74536b9a963b4f1c4cb738b"},
-	{"0000000000000000000000000000000000000000000000000000000000000000",
-	 "000000000000000000000000", "00000000000000000000000000000000", "",
-	 "cea7403d4d606b6e074ec5d3baf39d18", "d0d1c8a799996bf0265b98b5d48ab919"},
-	{"feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308",
-	 "cafebabefacedbaddecaf888",
-	 "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"
-	 "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b391aafd255",
-	 "",
-	 "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa"
-	 "8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662898015ad",
-	 "b094dac5d93471bdec1a502270e3cc6c"},
-	{"feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308",
-	 "cafebabefacedbaddecaf888",
-	 "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"
-	 "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39",
-	 "feedfacedeadbeeffeedfacedeadbeefabaddad2",
-	 "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa"
-	 "8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662",
-	 "76fc6ece0f4e1768cddf8853bb2d551b"},
+    {"0000000000000000000000000000000000000000000000000000000000000000", "000000000000000000000000",
+     "", "", "", "530f8afbc74536b9a963b4f1c4cb738b"},
+    {"0000000000000000000000000000000000000000000000000000000000000000", "000000000000000000000000",
+     "00000000000000000000000000000000", "", "cea7403d4d606b6e074ec5d3baf39d18",
+     "d0d1c8a799996bf0265b98b5d48ab919"},
+    {"feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308", "cafebabefacedbaddecaf888",
+     "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"
+     "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b391aafd255",
+     "",
+     "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa"
+     "8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662898015ad",
+     "b094dac5d93471bdec1a502270e3cc6c"},
+    {"feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308", "cafebabefacedbaddecaf888",
+     "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"
+     "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39",
+     "feedfacedeadbeeffeedfacedeadbeefabaddad2",
+     "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa"
+     "8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662",
+     "76fc6ece0f4e1768cddf8853bb2d551b"},
 };
 
 /* The public API picks its own nonce, so the known answers are checked
@@ -494,6 +495,5 @@ UNIT_SUITE(crypto, {"sha256 fips 180 vectors", sha256_fips180},
 	   {"hex round trip", hex_round_trip}, {"hex rejects", hex_rejects},
 	   {"base64 rfc 4648 vectors", base64_rfc4648},
 	   {"base64 round trip all lengths", base64_round_trip_all_lengths},
-	   {"base64 strict rejects", base64_rejects},
-	   {"aes-gcm round trip", aes_gcm_round_trip}, {"aes-gcm tamper", aes_gcm_tamper},
-	   {"aes-gcm known answers", aes_gcm_known_answer});
+	   {"base64 strict rejects", base64_rejects}, {"aes-gcm round trip", aes_gcm_round_trip},
+	   {"aes-gcm tamper", aes_gcm_tamper}, {"aes-gcm known answers", aes_gcm_known_answer});

@@ -9,7 +9,8 @@
 
 static void format_and_prefix(void)
 {
-	static const char *prefixes[] = {"sbx_", "org_", "ckpt_", "art_", "wh_", "evt_", "job_", "x"};
+	static const char *prefixes[] = {"sbx_", "org_", "ckpt_", "art_",
+					 "wh_",	 "evt_", "job_",  "x"};
 	char id[ID_MAX_SIZE];
 
 	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
@@ -69,28 +70,28 @@ static void rejects_bad_ids(void)
 	static const struct {
 		const char *prefix, *s;
 	} bad[] = {
-		{"sbx_", NULL},
-		{"sbx_", ""},
-		{"sbx_", "sbx_"},
-		{"sbx_", "sbx_0123456789abcdefghi"},    /* 19 */
-		{"sbx_", "sbx_0123456789abcdefghijk"},  /* 21 */
-		{"sbx_", "sbx_0123456789ABCDEFGHIJ"},   /* uppercase */
-		{"sbx_", "sbx_0123456789abcdefgh-j"},   /* outside the alphabet */
-		{"sbx_", "sbx_0123456789abcdefgh j"},
-		{"sbx_", "sbx_0123456789abcdefgh_j"},
-		{"sbx_", "sbx_0123456789abcdefgh%j"},
-		{"sbx_", "SBX_0123456789abcdefghij"},   /* prefix case */
-		{"sbx_", "org_0123456789abcdefghij"},   /* other prefix */
-		{"sbx_", "sbx-0123456789abcdefghij"},
-		{"sbx_", "xsbx_0123456789abcdefghi"},
-		{"sbx_", "sbx_0123456789abcdefghij/"},
-		{"sbx_", "sbx_../../../etc/passwdxx"},
-		{"sbx", "sbx_0123456789abcdefghij"},    /* prefix must match exactly */
-		{"", "0123456789abcdefghij"},           /* bad prefixes are never valid */
-		{NULL, "sbx_0123456789abcdefghij"},
-		{"SBX_", "SBX_0123456789abcdefghij"},
-		{"sbx-", "sbx-0123456789abcdefghij"},
-		{"abcdefghijklmnopq", "abcdefghijklmnopq0123456789abcdefghij"}, /* 17 > max */
+	    {"sbx_", NULL},
+	    {"sbx_", ""},
+	    {"sbx_", "sbx_"},
+	    {"sbx_", "sbx_0123456789abcdefghi"},   /* 19 */
+	    {"sbx_", "sbx_0123456789abcdefghijk"}, /* 21 */
+	    {"sbx_", "sbx_0123456789ABCDEFGHIJ"},  /* uppercase */
+	    {"sbx_", "sbx_0123456789abcdefgh-j"},  /* outside the alphabet */
+	    {"sbx_", "sbx_0123456789abcdefgh j"},
+	    {"sbx_", "sbx_0123456789abcdefgh_j"},
+	    {"sbx_", "sbx_0123456789abcdefgh%j"},
+	    {"sbx_", "SBX_0123456789abcdefghij"}, /* prefix case */
+	    {"sbx_", "org_0123456789abcdefghij"}, /* other prefix */
+	    {"sbx_", "sbx-0123456789abcdefghij"},
+	    {"sbx_", "xsbx_0123456789abcdefghi"},
+	    {"sbx_", "sbx_0123456789abcdefghij/"},
+	    {"sbx_", "sbx_../../../etc/passwdxx"},
+	    {"sbx", "sbx_0123456789abcdefghij"}, /* prefix must match exactly */
+	    {"", "0123456789abcdefghij"},	 /* bad prefixes are never valid */
+	    {NULL, "sbx_0123456789abcdefghij"},
+	    {"SBX_", "SBX_0123456789abcdefghij"},
+	    {"sbx-", "sbx-0123456789abcdefghij"},
+	    {"abcdefghijklmnopq", "abcdefghijklmnopq0123456789abcdefghij"}, /* 17 > max */
 	};
 	char id[ID_MAX_SIZE];
 

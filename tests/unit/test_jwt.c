@@ -25,15 +25,15 @@ static void forge(const char *header, const char *payload, char *out, size_t out
 	used = n;
 	CU_ASSERT_FATAL(used + 1 < outsize);
 	out[used++] = '.';
-	CU_ASSERT_EQUAL_FATAL(crypto_base64url_encode(payload, strlen(payload), out + used,
-						      outsize - used, &n),
-			      R_OK);
+	CU_ASSERT_EQUAL_FATAL(
+	    crypto_base64url_encode(payload, strlen(payload), out + used, outsize - used, &n),
+	    R_OK);
 	used += n;
 	CU_ASSERT_EQUAL_FATAL(crypto_hmac_sha256(secret, strlen(secret), out, used, mac), R_OK);
 	CU_ASSERT_FATAL(used + 1 < outsize);
 	out[used++] = '.';
 	CU_ASSERT_EQUAL_FATAL(
-		crypto_base64url_encode(mac, sizeof(mac), out + used, outsize - used, &n), R_OK);
+	    crypto_base64url_encode(mac, sizeof(mac), out + used, outsize - used, &n), R_OK);
 }
 
 static enum result verify(const char *token, long long now)
@@ -51,13 +51,14 @@ static enum result verify(const char *token, long long now)
 static void rfc7519_example(void)
 {
 	static const char token[] =
-		"eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9"
-		".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb2"
-		"90Ijp0cnVlfQ"
-		".dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+	    "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9"
+	    ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb2"
+	    "90Ijp0cnVlfQ"
+	    ".dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 	/* RFC 7515 appendix A.1 key, as its JWK "k" member (base64url). */
-	static const char k[] = "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4"
-				"hcgUuTwjAzZr1Z9CAow";
+	static const char k[] =
+	    "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4"
+	    "hcgUuTwjAzZr1Z9CAow";
 	unsigned char key[64];
 	struct json *claims = NULL;
 	const char *iss = NULL;
@@ -179,20 +180,20 @@ static void expiry_and_not_before(void)
 		const char *payload;
 		enum result want;
 	} rows[] = {
-		{"{\"exp\":1700000001}", R_OK},
-		{"{\"exp\":1700000000}", R_UNAUTHORIZED}, /* exp == now is expired */
-		{"{\"exp\":1699999999}", R_UNAUTHORIZED},
-		{"{\"exp\":1700000000.5}", R_OK},         /* NumericDate may be fractional */
-		{"{\"nbf\":1700000000}", R_OK},
-		{"{\"nbf\":1700000001}", R_UNAUTHORIZED}, /* not yet valid */
-		{"{\"nbf\":1699999999,\"exp\":1700000100}", R_OK},
-		{"{\"nbf\":1700000050,\"exp\":1700000100}", R_UNAUTHORIZED},
-		{"{\"exp\":\"1800000000\"}", R_UNAUTHORIZED}, /* not a number */
-		{"{\"exp\":null}", R_UNAUTHORIZED},
-		{"{\"exp\":true}", R_UNAUTHORIZED},
-		{"{\"nbf\":\"0\"}", R_UNAUTHORIZED},
-		{"{\"nbf\":[0]}", R_UNAUTHORIZED},
-		{"{}", R_OK}, /* no exp: valid until the key rotates */
+	    {"{\"exp\":1700000001}", R_OK},
+	    {"{\"exp\":1700000000}", R_UNAUTHORIZED}, /* exp == now is expired */
+	    {"{\"exp\":1699999999}", R_UNAUTHORIZED},
+	    {"{\"exp\":1700000000.5}", R_OK}, /* NumericDate may be fractional */
+	    {"{\"nbf\":1700000000}", R_OK},
+	    {"{\"nbf\":1700000001}", R_UNAUTHORIZED}, /* not yet valid */
+	    {"{\"nbf\":1699999999,\"exp\":1700000100}", R_OK},
+	    {"{\"nbf\":1700000050,\"exp\":1700000100}", R_UNAUTHORIZED},
+	    {"{\"exp\":\"1800000000\"}", R_UNAUTHORIZED}, /* not a number */
+	    {"{\"exp\":null}", R_UNAUTHORIZED},
+	    {"{\"exp\":true}", R_UNAUTHORIZED},
+	    {"{\"nbf\":\"0\"}", R_UNAUTHORIZED},
+	    {"{\"nbf\":[0]}", R_UNAUTHORIZED},
+	    {"{}", R_OK}, /* no exp: valid until the key rotates */
 	};
 	char tok[512];
 
@@ -207,26 +208,26 @@ static void bad_headers_and_claims(void)
 	static const struct {
 		const char *header, *payload;
 	} rows[] = {
-		{"{\"alg\":\"none\"}", "{}"},
-		{"{\"alg\":\"HS512\",\"typ\":\"JWT\"}", "{}"},
-		{"{\"alg\":\"HS384\"}", "{}"},
-		{"{\"alg\":\"RS256\"}", "{}"},
-		{"{\"alg\":\"hs256\"}", "{}"},
-		{"{\"alg\":\"Hs256\"}", "{}"},
-		{"{\"alg\":\"HS256 \"}", "{}"},
-		{"{\"alg\":\"\"}", "{}"},
-		{"{\"alg\":256}", "{}"},
-		{"{\"alg\":null}", "{}"},
-		{"{\"typ\":\"JWT\"}", "{}"},                          /* alg missing */
-		{"{\"alg\":\"HS256\",\"crit\":[\"exp\"]}", "{}"},     /* unknown crit */
-		{"[\"HS256\"]", "{}"},                                /* header not an object */
-		{"\"HS256\"", "{}"},
-		{"{\"alg\":\"HS256\"", "{}"},                         /* header not JSON */
-		{"{\"alg\":\"HS256\"}", "[1]"},                       /* claims not an object */
-		{"{\"alg\":\"HS256\"}", "\"sub\""},
-		{"{\"alg\":\"HS256\"}", "null"},
-		{"{\"alg\":\"HS256\"}", "{\"sub\":1"},                /* claims not JSON */
-		{"{\"alg\":\"HS256\"}", "{} {}"},
+	    {"{\"alg\":\"none\"}", "{}"},
+	    {"{\"alg\":\"HS512\",\"typ\":\"JWT\"}", "{}"},
+	    {"{\"alg\":\"HS384\"}", "{}"},
+	    {"{\"alg\":\"RS256\"}", "{}"},
+	    {"{\"alg\":\"hs256\"}", "{}"},
+	    {"{\"alg\":\"Hs256\"}", "{}"},
+	    {"{\"alg\":\"HS256 \"}", "{}"},
+	    {"{\"alg\":\"\"}", "{}"},
+	    {"{\"alg\":256}", "{}"},
+	    {"{\"alg\":null}", "{}"},
+	    {"{\"typ\":\"JWT\"}", "{}"},		      /* alg missing */
+	    {"{\"alg\":\"HS256\",\"crit\":[\"exp\"]}", "{}"}, /* unknown crit */
+	    {"[\"HS256\"]", "{}"},			      /* header not an object */
+	    {"\"HS256\"", "{}"},
+	    {"{\"alg\":\"HS256\"", "{}"},   /* header not JSON */
+	    {"{\"alg\":\"HS256\"}", "[1]"}, /* claims not an object */
+	    {"{\"alg\":\"HS256\"}", "\"sub\""},
+	    {"{\"alg\":\"HS256\"}", "null"},
+	    {"{\"alg\":\"HS256\"}", "{\"sub\":1"}, /* claims not JSON */
+	    {"{\"alg\":\"HS256\"}", "{} {}"},
 	};
 	char tok[512];
 
@@ -254,23 +255,23 @@ static void malformed_structure(void)
 {
 	char good[512], buf[1200];
 	static const char *rows[] = {
-		"",
-		".",
-		"..",
-		"...",
-		"abc",
-		"eyJhbGciOiJIUzI1NiJ9.e30",         /* two parts */
-		"eyJhbGciOiJIUzI1NiJ9.e30.",        /* empty signature */
-		".e30.c2ln",                        /* empty header */
-		"eyJhbGciOiJIUzI1NiJ9..c2ln",       /* empty payload */
-		"eyJhbGciOiJIUzI1NiJ9.e30.c2ln.c2ln", /* four parts */
-		"eyJhbGciOiJIUzI1NiJ9=.e30.c2ln",   /* padding */
-		"eyJhbGciOiJIUzI1NiJ9.e30=.c2ln",
-		"eyJhbGciOiJIUzI1NiJ9.e3+0.c2ln",   /* standard alphabet */
-		"eyJhbGciOiJIUzI1NiJ9.e3/0.c2ln",
-		"eyJhbGciOiJIUzI1NiJ9.e 30.c2ln",   /* whitespace */
-		"eyJhbGciOiJIUzI1NiJ9.e30.c2ln\n",
-		"eyJhbGciOiJIUzI1NiJ9.e.c2ln",      /* 1 mod 4 */
+	    "",
+	    ".",
+	    "..",
+	    "...",
+	    "abc",
+	    "eyJhbGciOiJIUzI1NiJ9.e30",		  /* two parts */
+	    "eyJhbGciOiJIUzI1NiJ9.e30.",	  /* empty signature */
+	    ".e30.c2ln",			  /* empty header */
+	    "eyJhbGciOiJIUzI1NiJ9..c2ln",	  /* empty payload */
+	    "eyJhbGciOiJIUzI1NiJ9.e30.c2ln.c2ln", /* four parts */
+	    "eyJhbGciOiJIUzI1NiJ9=.e30.c2ln",	  /* padding */
+	    "eyJhbGciOiJIUzI1NiJ9.e30=.c2ln",
+	    "eyJhbGciOiJIUzI1NiJ9.e3+0.c2ln", /* standard alphabet */
+	    "eyJhbGciOiJIUzI1NiJ9.e3/0.c2ln",
+	    "eyJhbGciOiJIUzI1NiJ9.e 30.c2ln", /* whitespace */
+	    "eyJhbGciOiJIUzI1NiJ9.e30.c2ln\n",
+	    "eyJhbGciOiJIUzI1NiJ9.e.c2ln", /* 1 mod 4 */
 	};
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
@@ -302,9 +303,8 @@ static void length_cap(void)
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(big);
 	/* A long token is refused before any decoding or MAC work. */
-	CU_ASSERT_EQUAL_FATAL(crypto_base64url_encode("{\"alg\":\"HS256\"}", 15, head,
-						      sizeof(head), &n),
-			      R_OK);
+	CU_ASSERT_EQUAL_FATAL(
+	    crypto_base64url_encode("{\"alg\":\"HS256\"}", 15, head, sizeof(head), &n), R_OK);
 	memcpy(big, head, n);
 	big[n] = '.';
 	memset(big + n + 1, 'A', JWT_MAX_LEN + 1 - n - 1);
@@ -315,11 +315,9 @@ static void length_cap(void)
 	free(big);
 }
 
-UNIT_SUITE(jwt, {"rfc 7519 3.1 example", rfc7519_example},
-	   {"sign then verify", sign_then_verify}, {"sign refuses", sign_refuses},
-	   {"tampered payload and signature", tampered},
+UNIT_SUITE(jwt, {"rfc 7519 3.1 example", rfc7519_example}, {"sign then verify", sign_then_verify},
+	   {"sign refuses", sign_refuses}, {"tampered payload and signature", tampered},
 	   {"exp and nbf", expiry_and_not_before},
 	   {"bad alg, header, claims", bad_headers_and_claims},
 	   {"alg none unsigned", alg_none_unsigned},
-	   {"malformed structure and bad base64", malformed_structure},
-	   {"length cap", length_cap});
+	   {"malformed structure and bad base64", malformed_structure}, {"length cap", length_cap});
