@@ -9,13 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* -Ilib lets lib/limits.h (the resource-quantity parser) shadow the system
- * <limits.h>, and OpenSSL's err.h needs INT_MAX from it; fall back on the
- * compiler's own value until that header is renamed. */
-#ifndef INT_MAX
-#define INT_MAX __INT_MAX__
-#endif
-
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
