@@ -157,7 +157,9 @@ enum result http_path_decode(const char *s, size_t n, char *out, size_t size)
 void http_respond_json(struct req *rq, int status, struct json *body, const char *headers)
 {
 	char *text = body ? json_print(body) : NULL;
-	FCGX_Stream *o = rq->fcgi->out;
+	size_t len;
+	char head[1024];
+	int n;
 
 	json_free(body);
 	if (body != NULL && text == NULL) {
@@ -165,17 +167,17 @@ void http_respond_json(struct req *rq, int status, struct json *body, const char
 		text = strdup("{\"error\":{\"code\":\"out_of_memory\",\"message\":\"cannot "
 			      "render response\"}}");
 	}
-	FCGX_FPrintF(o, "Status: %d\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\n", status,
-		     rq->id);
-	if (headers != NULL)
-		FCGX_PutS(headers, o);
-	if (text != NULL) {
-		FCGX_FPrintF(o, "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-			     strlen(text));
-		FCGX_PutStr(text, (int)strlen(text), o);
-	} else {
-		FCGX_PutS("Content-Length: 0\r\n\r\n", o);
-	}
+	len = text ? strlen(text) : 0;
+	/* libfcgi's own printf lacks %zu, so the head is formatted here. */
+	n = snprintf(head, sizeof(head),
+		     "Status: %d\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\n%s%s"
+		     "Content-Length: %zu\r\n\r\n",
+		     status, rq->id, headers ? headers : "",
+		     text ? "Content-Type: application/json\r\n" : "", len);
+	if (n > 0 && (size_t)n < sizeof(head))
+		FCGX_PutStr(head, n, rq->fcgi->out);
+	if (text != NULL)
+		FCGX_PutStr(text, (int)len, rq->fcgi->out);
 	free(text);
 	rq->status = status;
 	rq->responded = true;

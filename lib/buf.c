@@ -44,7 +44,7 @@ static enum result grow(struct buf *b, size_t n)
 	ncap = b->cap ? b->cap : 64;
 	while (ncap < want)
 		ncap = ncap > SIZE_MAX / 2 ? want : ncap * 2;
-	if (ncap > b->limit + 1)
+	if (b->limit < SIZE_MAX && ncap > b->limit + 1)
 		ncap = b->limit + 1;
 	p = realloc(b->data, ncap);
 	if (p == NULL)

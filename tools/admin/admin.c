@@ -1,0 +1,162 @@
+/* admin.c: sandpit-admin, operator commands that run beside the stack.
+ *
+ *   sandpit-admin bootstrap KEYFILE   print the dev stack's API key, creating
+ *                                     the org and key when KEYFILE's key is
+ *                                     missing, revoked or expired
+ *   sandpit-admin --check-config      print the configuration and exit
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "apikey.h"
+#include "audit.h"
+#include "auth.h"
+#include "config.h"
+#include "crypto.h"
+#include "db.h"
+#include "id.h"
+#include "instance.h"
+#include "log.h"
+
+/* read_key: KEYFILE's key into out; false when absent or malformed. */
+static bool read_key(const char *path, char *out, size_t size)
+{
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return false;
+	n = read(fd, out, size - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	out[n] = '\0';
+	out[strcspn(out, "\r\n")] = '\0';
+	return id_is_api_key(out);
+}
+
+static bool key_is_live(struct db *db, const char *key)
+{
+	char hash[65];
+	struct db_res *res;
+	bool live;
+
+	if (auth_hash_key(key, hash) != R_OK ||
+	    db_exec(db,
+		    "SELECT 1 FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL "
+		    "AND (expires_at IS NULL OR expires_at > now())",
+		    1, (const char *[]){hash}, &res) != R_OK)
+		return false;
+	live = db_res_rows(res) == 1;
+	db_res_free(res);
+	return live;
+}
+
+static enum result write_key(const char *path, const char *key)
+{
+	char tmp[4096];
+	size_t len = strlen(key);
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return R_INTERNAL;
+	if (write(fd, key, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) != 0) {
+		close(fd);
+		unlink(tmp);
+		return R_INTERNAL;
+	}
+	close(fd);
+	return rename(tmp, path) == 0 ? R_OK : R_INTERNAL;
+}
+
+/* create: a fresh org "Sandpit Dev" with one all-scopes key. */
+static enum result create(struct db *db, struct apikey_new *k)
+{
+	char org_id[ID_SIZE("org_")], slug[64];
+	enum result r;
+
+	if (id_new("org_", org_id, sizeof(org_id)) != R_OK)
+		return R_INTERNAL;
+	snprintf(slug, sizeof(slug), "sandpit-dev-%s", org_id + 4);
+	r = db_begin(db);
+	if (r == R_OK)
+		r = db_exec(db, "INSERT INTO organizations (id, name, slug) VALUES ($1, $2, $3)", 3,
+			    (const char *[]){org_id, "Sandpit Dev", slug}, NULL);
+	if (r == R_OK)
+		r = apikey_insert(db, org_id, NULL, k);
+	if (r == R_OK)
+		r = audit_record(db, org_id, "system", "api_key.bootstrap", k->id, NULL, NULL);
+	if (r == R_OK)
+		r = db_commit(db);
+	if (r != R_OK)
+		db_rollback(db);
+	return r;
+}
+
+static int bootstrap(struct db *db, const char *path)
+{
+	struct apikey_new k = {.name = "Bootstrap key", .scopes = AUTH_SCOPES_ALL};
+	char key[ID_API_KEY_SIZE + 8];
+	bool had = read_key(path, key, sizeof(key));
+	enum result r;
+
+	if (had && key_is_live(db, key)) {
+		printf("API key: %s\n", key);
+		crypto_wipe(key, sizeof(key));
+		return 0;
+	}
+	if (had || access(path, F_OK) == 0)
+		log_warnx("admin", "bootstrap key in '%s' is revoked, expired or unknown; "
+				   "creating a new one",
+			  path);
+	crypto_wipe(key, sizeof(key));
+	r = create(db, &k);
+	if (r == R_OK)
+		r = write_key(path, k.key);
+	if (r != R_OK) {
+		log_errx("admin", "cannot create the bootstrap key err=\"%s\"", db_last_error(db));
+		apikey_new_wipe(&k);
+		return 1;
+	}
+	printf("API key: %s\n", k.key);
+	apikey_new_wipe(&k);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	char conninfo[4096];
+	struct db *db = NULL;
+	const char *why;
+	int rc;
+
+	log_init("admin", LOG_INFO);
+	if (config_load(&why) != R_OK) {
+		fprintf(stderr, "sandpit-admin: %s\n", why);
+		return 1;
+	}
+	if (argc == 2 && strcmp(argv[1], "--check-config") == 0) {
+		config_print(stdout);
+		return 0;
+	}
+	if (argc != 3 || strcmp(argv[1], "bootstrap") != 0) {
+		fprintf(stderr, "usage: sandpit-admin bootstrap KEYFILE | --check-config\n");
+		return 2;
+	}
+	if (instance_conninfo(conninfo, sizeof(conninfo)) != R_OK ||
+	    db_open(conninfo, &db) != R_OK) {
+		log_errx("admin", "cannot connect to the database err=\"%s\"",
+			 db ? db_last_error(db) : "no memory");
+		db_close(db);
+		return 1;
+	}
+	rc = bootstrap(db, argv[2]);
+	db_close(db);
+	return rc;
+}

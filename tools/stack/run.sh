@@ -1,0 +1,39 @@
+#!/bin/bash
+# run.sh BUILD_DIR: `make run`. Starts the instance under SANDPIT_STATE_DIR
+# (default ./var) on 127.0.0.1:PORT (default 8080), prints its URL and an API
+# key, and stops everything it started on Ctrl-C or SIGTERM.
+set -u
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=$(cd "$1" && pwd)
+STATE=${SANDPIT_STATE_DIR:-$REPO/var}
+PORT=${PORT:-8080}
+. "$REPO/tools/stack/stack.sh"
+
+stopping=0
+shutdown() {
+	[ $stopping = 1 ] && return
+	stopping=1
+	stack_log "stopping"
+	stack_stop
+	stack_log "stopped"
+	exit 0
+}
+trap shutdown INT TERM HUP
+
+if ! stack_start; then
+	stack_stop
+	exit 1
+fi
+echo "Sandpit is up at http://127.0.0.1:$PORT"
+$AS_USER "$BIN/sandpit-admin" bootstrap "$STATE/keys/bootstrap.key" 2>>"$STATE/logs/admin.log" || {
+	stack_log "cannot create the bootstrap key; see $STATE/logs/admin.log"
+	shutdown
+}
+echo "Logs: $STATE/logs/ (Ctrl-C stops everything)"
+# Wait until a signal, or until a child dies unexpectedly.
+while :; do
+	wait -n
+	[ $stopping = 1 ] && break
+	stack_log "a service exited; stopping the stack (see $STATE/logs/)"
+	shutdown
+done

@@ -1,0 +1,149 @@
+# stack.sh: start and stop one Sandpit instance (sourced by run.sh, test.sh
+# and bench.sh). Everything lives under $STATE; every process started here is
+# a direct child of the calling shell, so the shell reaps them all and a stop
+# leaves no zombie and no orphan.
+#
+# Needs: REPO (checkout), BIN (build dir), STATE (state dir), PORT.
+# Runs as root; everything but the privileged sandbox daemon runs as the
+# unprivileged "sandpit" user.
+
+SP_USER=sandpit
+STACK_PIDS=""
+
+stack_log() { printf '%s\n' "stack: $*" >&2; }
+
+# AS_USER prefixes a command to run it as the unprivileged user. It is a word
+# list, not a function, so a backgrounded command is exec'd directly and
+# $! is the real process.
+AS_USER="setpriv --reuid=$SP_USER --regid=$SP_USER --init-groups --"
+
+stack_pgbin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+
+# stack_prepare: user, directories, per-instance secrets.
+stack_prepare() {
+	id -u "$SP_USER" >/dev/null 2>&1 ||
+		useradd --system --user-group --no-create-home --shell /usr/sbin/nologin "$SP_USER"
+	mkdir -p "$STATE"
+	STATE=$(cd "$STATE" && pwd)
+	mkdir -p "$STATE/run" "$STATE/pg" "$STATE/logs" "$STATE/caddy" "$STATE/keys"
+	chown "$SP_USER:$SP_USER" "$STATE/run" "$STATE/pg" "$STATE/logs" "$STATE/caddy" "$STATE/keys"
+	chmod 0700 "$STATE/keys"
+	chmod 0755 "$STATE"
+	if [ ! -s "$STATE/secrets.env" ]; then
+		umask 077
+		{
+			echo "SANDPIT_JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+			echo "SANDPIT_SECRET_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+		} >"$STATE/secrets.env"
+		umask 022
+	fi
+	chown "$SP_USER:$SP_USER" "$STATE/secrets.env"
+	set -a
+	# shellcheck disable=SC1091
+	. "$STATE/secrets.env"
+	SANDPIT_STATE_DIR=$STATE
+	SANDPIT_PORT=$PORT
+	SANDPIT_BIND=127.0.0.1
+	SANDPIT_API_SOCK=$STATE/run/api.sock
+	SANDPIT_STREAM_SOCK=$STATE/run/stream.sock
+	set +a
+}
+
+# stack_spawn NAME SIGNAL CMD...: start a child, remember its pid and the
+# signal that stops it gracefully, log to logs/NAME.log.
+stack_spawn() {
+	name=$1
+	sig=$2
+	shift 2
+	"$@" >>"$STATE/logs/$name.log" 2>&1 &
+	STACK_PIDS="$!:$sig $STACK_PIDS"
+	echo "$!" >"$STATE/run/$name.pid"
+}
+
+stack_wait_for() { # stack_wait_for SECONDS CMD...: poll until CMD succeeds
+	tries=$(($1 * 20))
+	shift
+	while ! "$@" >/dev/null 2>&1; do
+		tries=$((tries - 1))
+		[ "$tries" -gt 0 ] || return 1
+		sleep 0.05
+	done
+}
+
+stack_pg_start() {
+	pgbin=$(stack_pgbin)
+	data=$STATE/pg/data
+	sock=$STATE/pg/run
+	mkdir -p "$sock" && chown "$SP_USER:$SP_USER" "$sock" && chmod 0700 "$sock"
+	if [ ! -s "$data/PG_VERSION" ]; then
+		$AS_USER "$pgbin/initdb" -D "$data" -U "$SP_USER" -A trust -E UTF8 \
+			--no-sync >>"$STATE/logs/initdb.log" 2>&1 || {
+			stack_log "initdb failed; see $STATE/logs/initdb.log"
+			return 1
+		}
+	fi
+	# A stale pid file from a crash would stop postgres from starting.
+	if [ -f "$data/postmaster.pid" ] && ! kill -0 "$(head -n 1 "$data/postmaster.pid")" 2>/dev/null; then
+		rm -f "$data/postmaster.pid"
+	fi
+	stack_spawn postgres INT $AS_USER "$pgbin/postgres" -D "$data" -k "$sock" \
+		-c listen_addresses= -c max_connections=400 -c shared_buffers=128MB \
+		-c fsync="${SANDPIT_PG_FSYNC:-on}" -c synchronous_commit="${SANDPIT_PG_SYNC:-on}"
+	stack_wait_for 30 "$pgbin/pg_isready" -q -h "$sock" -U "$SP_USER" -d postgres || {
+		stack_log "postgres did not start; see $STATE/logs/postgres.log"
+		return 1
+	}
+	if ! $AS_USER "$pgbin/psql" -h "$sock" -U "$SP_USER" -d postgres -tAc \
+		"SELECT 1 FROM pg_database WHERE datname = 'sandpit'" | grep -q 1; then
+		$AS_USER "$pgbin/createdb" -h "$sock" -U "$SP_USER" sandpit || return 1
+	fi
+	$AS_USER "$BIN/sandpit-migrate" "$REPO/db" >>"$STATE/logs/migrate.log" 2>&1 || {
+		stack_log "migrations failed; see $STATE/logs/migrate.log"
+		return 1
+	}
+}
+
+stack_api_start() {
+	stack_spawn api TERM $AS_USER "$BIN/sandpit-api"
+	stack_wait_for 10 test -S "$STATE/run/api.sock" || {
+		stack_log "sandpit-api did not start; see $STATE/logs/api.log"
+		return 1
+	}
+}
+
+stack_caddy_start() {
+	stack_spawn caddy TERM $AS_USER env HOME="$STATE/caddy" XDG_DATA_HOME="$STATE/caddy" \
+		XDG_CONFIG_HOME="$STATE/caddy" caddy run --adapter caddyfile --config "$REPO/etc/Caddyfile"
+	stack_wait_for 15 curl -sf "http://127.0.0.1:$PORT/api/v1/health" || {
+		stack_log "caddy did not answer on port $PORT; see $STATE/logs/caddy.log"
+		return 1
+	}
+}
+
+# stack_start: the whole instance, in dependency order.
+stack_start() {
+	stack_prepare &&
+		stack_pg_start &&
+		stack_api_start &&
+		stack_caddy_start
+}
+
+# stack_stop: stop children newest first (the web server before the API,
+# the API before the database), each with its own graceful signal, and reap
+# each one before the next.
+stack_stop() {
+	for entry in $STACK_PIDS; do
+		pid=${entry%%:*}
+		kill -"${entry#*:}" "$pid" 2>/dev/null
+		n=0
+		while kill -0 "$pid" 2>/dev/null && [ $n -lt 300 ]; do
+			# kill -0 succeeds on a zombie too: reap it if it is done.
+			[ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" = Z ] && break
+			sleep 0.05
+			n=$((n + 1))
+		done
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	STACK_PIDS=""
+}
