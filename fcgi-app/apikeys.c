@@ -114,6 +114,8 @@ static enum result parse_create(struct req *rq, struct apikey_new *k)
 	r = validate_str(rq, rq->body, "expires_at", false, 64, &k->expires_at);
 	if (r != R_OK && r != R_NOT_FOUND)
 		return r;
+	if (k->expires_at != NULL && !validate_timestamp(k->expires_at))
+		return http_fail(rq, R_INVALID, "'expires_at' must be an RFC 3339 timestamp");
 	if (k->expires_at != NULL && k->expires_in != 0)
 		return http_fail(rq, R_INVALID, "give 'expires_in' or 'expires_at', not both");
 	return R_OK;

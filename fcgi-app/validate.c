@@ -104,3 +104,40 @@ enum result validate_page(struct req *rq, const char *cursor_prefix, int def, in
 	*limit = (int)n;
 	return R_OK;
 }
+
+/* digits: n decimal digits at s, their value in *v. */
+static bool digits(const char *s, int n, int *v)
+{
+	*v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		*v = *v * 10 + (s[i] - '0');
+	}
+	return true;
+}
+
+bool validate_timestamp(const char *s)
+{
+	int y, mo, d, h, mi, sec, oh, om;
+
+	if (strlen(s) < 20 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
+	    s[7] != '-' || !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
+	    !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
+	    !digits(s + 17, 2, &sec))
+		return false;
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return false;
+	s += 19;
+	if (*s == '.') {
+		size_t n = strspn(s + 1, "0123456789");
+
+		if (n == 0 || n > 9)
+			return false;
+		s += 1 + n;
+	}
+	if ((*s == 'Z' || *s == 'z') && s[1] == '\0')
+		return true;
+	return (*s == '+' || *s == '-') && digits(s + 1, 2, &oh) && s[3] == ':' &&
+	       digits(s + 4, 2, &om) && s[6] == '\0' && oh < 24 && om < 60;
+}

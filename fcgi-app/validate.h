@@ -29,7 +29,11 @@ SP_MUST_CHECK enum result validate_int(struct req *rq, const struct json *obj, c
  * most 64 bytes, a dotted domain, printable ASCII without spaces. */
 bool validate_email(const char *s);
 
-/* validate_limit_cursor: ?limit= (1..max, default def) and ?cursor= (an ID
+/* validate_timestamp: strict RFC 3339 (YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM)),
+ * so database-specific words ("tomorrow", "epoch") never pass through. */
+bool validate_timestamp(const char *s);
+
+/* validate_page: ?limit= (1..max, default def) and ?cursor= (an ID
  * with the given prefix, or "" when absent) from the query string. */
 SP_MUST_CHECK enum result validate_page(struct req *rq, const char *cursor_prefix, int def,
 					int max, int *limit, char *cursor, size_t cursor_size);

@@ -1,0 +1,60 @@
+#!/bin/bash
+# test.sh BUILD_DIR: `make test`. Starts a private instance in a temporary
+# state directory on a free port, runs every suite against it, stops it, and
+# prints "N passed, N failed" over all suites. Exit status 1 on any failure.
+set -u
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=$(cd "$1" && pwd)
+STATE=$(mktemp -d /tmp/sandpit-test.XXXXXX)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export SANDPIT_PG_FSYNC=off SANDPIT_PG_SYNC=off
+export SANDPIT_RATE_LIMIT=${SANDPIT_RATE_LIMIT:-600} SANDPIT_RATE_BURST=${SANDPIT_RATE_BURST:-100}
+export SANDPIT_ALLOW_PRIVATE_WEBHOOKS=true
+. "$REPO/tools/stack/stack.sh"
+
+total_pass=0
+total_fail=0
+summary=""
+
+# suite NAME CMD...: run a suite, add its "N passed, N failed" line to the totals.
+suite() {
+	name=$1
+	shift
+	echo "=== $name"
+	out=$("$@" 2>&1)
+	rc=$?
+	printf '%s\n' "$out"
+	last=$(printf '%s\n' "$out" | grep -E '[0-9]+ passed, [0-9]+ failed' | tail -n 1)
+	p=$(printf '%s' "$last" | sed -n 's/.*[^0-9]\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed.*/\1/p')
+	f=$(printf '%s' "$last" | sed -n 's/.*[^0-9]\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed.*/\2/p')
+	[ -n "$p" ] || { p=0; f=1; }
+	[ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
+	total_pass=$((total_pass + p))
+	total_fail=$((total_fail + f))
+	summary="$summary$(printf '  %-14s %s passed, %s failed' "$name" "$p" "$f")\n"
+}
+
+cleanup() {
+	stack_stop
+	rm -rf "$STATE"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+suite unit "$BIN/unit-tests"
+if stack_start; then
+	export SANDPIT_URL="http://127.0.0.1:$PORT" SANDPIT_STATE_DIR="$STATE" SANDPIT_BIN="$BIN"
+	SANDPIT_API_KEY=$($AS_USER "$BIN/sandpit-admin" bootstrap "$STATE/keys/bootstrap.key" | sed -n 's/^API key: //p')
+	export SANDPIT_API_KEY
+	suite integration "$REPO/tests/integration/run.sh"
+	for extra in security stream; do
+		[ -x "$REPO/tests/$extra/run.sh" ] && suite "$extra" "$REPO/tests/$extra/run.sh"
+	done
+else
+	echo "stack did not start; logs follow"
+	tail -n 30 "$STATE"/logs/*.log
+	total_fail=$((total_fail + 1))
+fi
+printf '\n%b' "$summary"
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
