@@ -1,0 +1,1256 @@
+/* conn.c: one client connection: upgrade request, auth, WebSocket session
+ * bridged to the sandbox agent, backpressure, timers, close.
+ *
+ * The client side and the agent side have separate lives: the client can
+ * leave while its command still needs a SIGHUP and, after a grace, a SIGKILL;
+ * the command can end while the client still owes us its close frame. The
+ * connection is dead when both sides are done. */
+#include "conn.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "agent_client.h"
+#include "auth.h"
+#include "config.h"
+#include "crypto.h"
+#include "json.h"
+#include "log.h"
+#include "message.h"
+#include "outq.h"
+#include "session.h"
+#include "streamtoken.h"
+#include "ws.h"
+
+#define MOD "stream"
+#define IN_INITIAL 16384
+#define CLOSE_TIMEOUT_MS 5000
+#define PATH_PREFIX "/api/v1/sandbox/"
+#define PATH_SUFFIX "/stream"
+#define SANDBOX_ID_MAX 63
+
+enum client_state {
+	CL_HTTP,    /* reading the upgrade request */
+	CL_OPEN,    /* WebSocket open */
+	CL_CLOSING, /* close frame (or HTTP error) sent or received */
+	CL_GONE,    /* fd closed */
+};
+
+enum agent_state {
+	AG_NONE,    /* no command (yet, or never) */
+	AG_RUNNING, /* exec sent, EXIT not seen */
+	AG_KILLING, /* client gone: SIGHUP sent, SIGKILL at the deadline */
+	AG_DONE,
+};
+
+/* A client message the agent's send queue could not take yet: kept here
+ * and client reads paused until the agent socket drains. */
+struct pending {
+	enum message_type type;
+	unsigned char *data;
+	size_t len;
+	int signo;
+	uint16_t cols, rows;
+};
+
+struct conn {
+	struct proxy *px;
+	struct conn *prev, *next;
+	bool dead;
+	char id[48];
+	char sandbox_id[SANDBOX_ID_MAX + 1];
+	char org_id[48];
+	char actor[96];
+	char peer[WS_SHORT_MAX];
+
+	/* client side */
+	enum client_state cs;
+	int fd;
+	struct watch cw;
+	uint32_t cmask;
+	unsigned char *in;
+	size_t in_off, in_len, in_cap; /* unparsed bytes are in[in_off..in_len) */
+	struct ws_parser parser;
+	struct buf msg; /* a fragmented message being reassembled */
+	bool channel;   /* sandpit.channel.v1 */
+	bool close_sent, close_received, http_only;
+	bool has_pending;
+	struct pending pend;
+	struct outq out;
+	int64_t deadline_ms; /* handshake or close deadline */
+	int64_t last_rx_ms, last_activity_ms, next_ping_ms, opened_ms;
+	unsigned char carry[3][4]; /* per stream: an unfinished UTF-8 character */
+	size_t carry_len[3];
+	uint64_t bytes_out;
+
+	/* agent side */
+	enum agent_state as;
+	struct agent_conn *agent;
+	struct watch aw;
+	uint32_t amask;
+	bool agent_paused; /* EPOLLIN off: the client is behind */
+	bool detached, started;
+	uint32_t pid;
+	int64_t kill_ms;
+};
+
+static void client_gone(struct conn *c, const char *why);
+static void agent_readable(struct conn *c);
+static void process_input(struct conn *c);
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+static void ctx(const struct conn *c)
+{
+	log_set_request(c->id);
+}
+
+static void mark_dead_if_done(struct conn *c)
+{
+	if (c->cs == CL_GONE && (c->as == AG_NONE || c->as == AG_DONE))
+		c->dead = true;
+}
+
+static void client_mask(struct conn *c)
+{
+	uint32_t m = EPOLLRDHUP;
+
+	if (c->cs == CL_GONE)
+		return;
+	if (!c->has_pending)
+		m |= EPOLLIN;
+	if (!outq_is_empty(&c->out))
+		m |= EPOLLOUT;
+	if (m == c->cmask)
+		return;
+	if (proxy_watch(c->px, c->fd, &c->cw, m, true) != R_OK) {
+		client_gone(c, "epoll failed");
+		return;
+	}
+	c->cmask = m;
+}
+
+static void agent_mask(struct conn *c)
+{
+	uint32_t m = 0;
+
+	if (c->agent == NULL)
+		return;
+	if (!c->agent_paused)
+		m |= EPOLLIN;
+	if (agent_client_wants_write(c->agent))
+		m |= EPOLLOUT;
+	if (m == c->amask)
+		return;
+	if (proxy_watch(c->px, agent_client_fd(c->agent), &c->aw, m, c->amask != UINT32_MAX) !=
+	    R_OK) {
+		log_warn(MOD, "cannot watch agent fd");
+		return;
+	}
+	c->amask = m;
+}
+
+static void agent_close(struct conn *c)
+{
+	if (c->agent == NULL)
+		return;
+	if (c->amask != UINT32_MAX)
+		proxy_unwatch(c->px, agent_client_fd(c->agent));
+	agent_client_close(c->agent);
+	c->agent = NULL;
+	c->amask = UINT32_MAX;
+}
+
+static void agent_done(struct conn *c)
+{
+	agent_close(c);
+	c->as = AG_DONE;
+	mark_dead_if_done(c);
+}
+
+/* kill_now: SIGKILL to the command's process group, best effort: the
+ * connection is about to close, and a failure has no one to report to. */
+static void kill_now(struct conn *c)
+{
+	if (c->agent == NULL || agent_client_send_signal(c->agent, SIGKILL) != R_OK ||
+	    agent_client_flush(c->agent) != R_OK)
+		log_warnx(MOD, "cannot deliver SIGKILL sandbox='%s' pid=%u", c->sandbox_id, c->pid);
+}
+
+static void agent_flush(struct conn *c)
+{
+	if (c->agent == NULL)
+		return;
+	if (agent_client_flush(c->agent) != R_OK) {
+		ctx(c);
+		log_warnx(MOD, "agent connection broke sandbox='%s'", c->sandbox_id);
+		agent_done(c);
+		return;
+	}
+	agent_mask(c);
+}
+
+/* ---- client output ---------------------------------------------------------- */
+
+static void client_flush(struct conn *c)
+{
+	if (c->cs == CL_GONE)
+		return;
+	if (outq_flush(&c->out, c->fd) != R_OK) {
+		client_gone(c, "write failed");
+		return;
+	}
+	if (c->out.peak > c->px->peak_queued)
+		c->px->peak_queued = c->out.peak;
+	if (outq_is_empty(&c->out) && c->cs == CL_CLOSING &&
+	    (c->http_only || (c->close_sent && c->close_received))) {
+		client_gone(c, NULL);
+		return;
+	}
+	/* Backpressure release: resume the command's output at half the bound
+	 * (hysteresis, so we do not toggle epoll on every chunk). */
+	if (c->agent_paused && c->out.bytes <= (size_t)c->px->cfg->send_buffer / 2) {
+		c->agent_paused = false;
+		agent_mask(c);
+		/* The agent client may hold complete frames already read from the
+		 * socket; epoll will not report them, so drain them now. */
+		agent_readable(c);
+		if (c->cs == CL_GONE)
+			return;
+	}
+	client_mask(c);
+}
+
+/* queue_frame: one frame: header, optional channel byte, then payload. */
+static enum result queue_frame(struct conn *c, enum ws_opcode op, int channel, const void *p,
+			       size_t n)
+{
+	unsigned char hdr[WS_HEADER_MAX], *d;
+	size_t hl, pl = n + (channel >= 0 ? 1 : 0);
+	enum result r;
+
+	if (c->cs == CL_GONE || c->close_sent)
+		return R_OK;
+	hl = ws_frame_header(hdr, op, true, pl, NULL);
+	r = outq_push(&c->out, hl + pl, &d);
+	if (r != R_OK)
+		return r;
+	memcpy(d, hdr, hl);
+	if (channel >= 0)
+		d[hl++] = (unsigned char)channel;
+	if (n > 0)
+		memcpy(d + hl, p, n);
+	c->bytes_out += hl + n;
+	return R_OK;
+}
+
+/* send_json: a control message: a text frame, or channel 3 in channel mode. */
+static void send_json(struct conn *c, const struct buf *b)
+{
+	enum result r;
+
+	if (c->channel)
+		r = queue_frame(c, WS_OP_BINARY, MESSAGE_CH_CONTROL, b->data, b->len);
+	else
+		r = queue_frame(c, WS_OP_TEXT, -1, b->data, b->len);
+	if (r != R_OK)
+		client_gone(c, "out of memory");
+}
+
+static void send_close(struct conn *c, uint16_t code, const char *reason)
+{
+	unsigned char pl[WS_CONTROL_MAX];
+	size_t n = 0;
+
+	if (c->cs != CL_OPEN && c->cs != CL_CLOSING)
+		return;
+	if (c->close_sent)
+		return;
+	if (code != WS_CLOSE_NO_STATUS && ws_close_payload(code, reason, pl, &n) != R_OK)
+		n = 0;
+	if (queue_frame(c, WS_OP_CLOSE, -1, pl, n) != R_OK) {
+		client_gone(c, "out of memory");
+		return;
+	}
+	ctx(c);
+	log_info(MOD, "closing sandbox='%s' code=%u reason='%s'", c->sandbox_id, code,
+		 reason ? reason : "");
+	c->close_sent = true;
+	if (c->cs == CL_OPEN) {
+		c->cs = CL_CLOSING;
+		c->deadline_ms = c->px->now_ms + CLOSE_TIMEOUT_MS;
+	}
+}
+
+static void send_error(struct conn *c, const char *code, const char *msg)
+{
+	struct buf b;
+
+	buf_init(&b, 4096);
+	if (message_error(&b, code, msg) == R_OK)
+		send_json(c, &b);
+	buf_free(&b);
+}
+
+/* ---- HTTP refusals before the upgrade ------------------------------------------ */
+
+static const char *reason_phrase(int status)
+{
+	switch (status) {
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 414: return "URI Too Long";
+	case 426: return "Upgrade Required";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	default: return "Internal Server Error";
+	}
+}
+
+static void http_error(struct conn *c, int status, const char *code, const char *msg,
+		       const char *extra)
+{
+	struct json *o = json_new_object(), *e = json_new_object();
+	struct buf b;
+	char *body = NULL;
+	unsigned char *d;
+
+	ctx(c);
+	log_info(MOD, "refused status=%d code=%s msg='%s' peer='%s'", status, code, msg, c->peer);
+	if (o == NULL || e == NULL || json_add_str(e, "code", code) != R_OK ||
+	    json_add_str(e, "message", msg) != R_OK || json_add(o, "error", e) != R_OK) {
+		e = NULL;
+		goto fail;
+	}
+	e = NULL;
+	body = json_print(o);
+	if (body == NULL)
+		goto fail;
+	buf_init(&b, 8192);
+	if (buf_printf(&b,
+		       "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+		       "Content-Length: %zu\r\nConnection: close\r\nX-Request-Id: %s\r\n%s\r\n%s",
+		       status, reason_phrase(status), strlen(body), c->id, extra ? extra : "",
+		       body) != R_OK ||
+	    outq_push(&c->out, b.len, &d) != R_OK) {
+		buf_free(&b);
+		goto fail;
+	}
+	memcpy(d, b.data, b.len);
+	buf_free(&b);
+	c->cs = CL_CLOSING;
+	c->http_only = true;
+	c->deadline_ms = c->px->now_ms + CLOSE_TIMEOUT_MS;
+	free(body);
+	json_free(e);
+	json_free(o);
+	return;
+
+fail:
+	free(body);
+	json_free(e);
+	json_free(o);
+	client_gone(c, "out of memory");
+}
+
+static void http_refuse(struct conn *c, enum result r, const char *msg)
+{
+	http_error(c, result_http_status(r), result_str(r), msg, NULL);
+}
+
+/* ---- command output ------------------------------------------------------------ */
+
+/* emit_output: one OUTPUT chunk to the client. In JSON mode an unfinished
+ * UTF-8 character at the end is held back for the next chunk so text that is
+ * split by the pipe still arrives as text. final flushes what is held. */
+static enum result emit_output(struct conn *c, uint8_t stream, const unsigned char *p, size_t n,
+			       bool final)
+{
+	unsigned char hdr[WS_HEADER_MAX], *d, *a = c->carry[stream];
+	size_t alen = c->carry_len[stream], hold = 0, len, hl;
+	struct ws_utf8 u;
+	bool b64;
+	enum result r;
+
+	if (c->cs != CL_OPEN)
+		return R_OK; /* nobody to send to (closing or gone): drop */
+	c->last_activity_ms = c->px->now_ms;
+	if (c->channel) {
+		if (n == 0)
+			return R_OK;
+		return queue_frame(c, WS_OP_BINARY,
+				   stream == AP_STREAM_STDERR ? MESSAGE_CH_STDERR : MESSAGE_CH_STDOUT, p,
+				   n);
+	}
+	if (!final) {
+		ws_utf8_init(&u);
+		if (ws_utf8_feed(&u, a, alen) && ws_utf8_feed(&u, p, n))
+			hold = ws_utf8_pending(&u);
+		if (hold > n) {
+			/* Still inside one character: everything becomes the carry
+			 * (at most 3 bytes, since the character is unfinished). */
+			memcpy(a + alen, p, n);
+			c->carry_len[stream] = alen + n;
+			return R_OK;
+		}
+	}
+	if (alen + n - hold == 0)
+		return R_OK;
+	r = message_output_len(stream, a, alen, p, n - hold, &b64, &len);
+	if (r != R_OK)
+		return r;
+	hl = ws_frame_header(hdr, WS_OP_TEXT, true, len, NULL);
+	r = outq_push(&c->out, hl + len, &d);
+	if (r != R_OK)
+		return r;
+	memcpy(d, hdr, hl);
+	message_output_write(d + hl, len, stream, a, alen, p, n - hold, b64);
+	c->bytes_out += hl + len;
+	memmove(a, p + n - hold, hold);
+	c->carry_len[stream] = hold;
+	return R_OK;
+}
+
+static void flush_carries(struct conn *c)
+{
+	for (uint8_t s = AP_STREAM_STDOUT; s <= AP_STREAM_STDERR; s++)
+		if (c->carry_len[s] > 0 && emit_output(c, s, NULL, 0, true) != R_OK)
+			client_gone(c, "out of memory");
+}
+
+static void on_agent_frame(struct conn *c, const struct agent_frame *f)
+{
+	struct buf b;
+
+	buf_init(&b, 4096);
+	switch (f->type) {
+	case AP_STARTED:
+		c->started = true;
+		c->pid = f->pid;
+		if (c->as == AG_RUNNING && message_started(&b, f->pid) == R_OK)
+			send_json(c, &b);
+		break;
+	case AP_OUTPUT:
+		if (c->as == AG_RUNNING && emit_output(c, f->stream, f->data, f->len, false) != R_OK)
+			client_gone(c, "out of memory");
+		break;
+	case AP_EXIT:
+		ctx(c);
+		log_info(MOD, "command exited sandbox='%s' pid=%u exit_code=%d signal=%u ms=%llu",
+			 c->sandbox_id, c->pid, f->exit.exit_code, f->exit.signal,
+			 (unsigned long long)f->exit.duration_ms);
+		if (c->as == AG_RUNNING) {
+			flush_carries(c);
+			if (message_exit(&b, &f->exit) == R_OK)
+				send_json(c, &b);
+			send_close(c, WS_CLOSE_NORMAL, "command exited");
+		}
+		agent_done(c);
+		break;
+	case AP_ERROR:
+		ctx(c);
+		log_warnx(MOD, "agent refused command sandbox='%s' code=%s msg='%s'", c->sandbox_id,
+			  result_str(f->error), f->message);
+		if (c->as == AG_RUNNING) {
+			send_error(c, result_str(f->error), f->message);
+			send_close(c, f->error == R_INVALID ? WS_CLOSE_POLICY : WS_CLOSE_INTERNAL,
+				   "command failed");
+		}
+		agent_done(c);
+		break;
+	default:
+		break;
+	}
+	buf_free(&b);
+}
+
+static void agent_readable(struct conn *c)
+{
+	/* Bounded per wakeup so one fast command cannot starve the others. */
+	for (int i = 0; i < 64 && c->agent != NULL && !c->agent_paused; i++) {
+		struct agent_frame f;
+		bool got = false;
+
+		if (agent_client_read_frame(c->agent, &f, &got) != R_OK) {
+			ctx(c);
+			log_warnx(MOD, "agent stream ended without exit sandbox='%s'", c->sandbox_id);
+			if (c->as == AG_RUNNING) {
+				flush_carries(c);
+				send_error(c, "upstream", "sandbox agent connection lost");
+				send_close(c, WS_CLOSE_INTERNAL, "sandbox agent connection lost");
+			}
+			agent_done(c);
+			break;
+		}
+		if (!got)
+			break;
+		on_agent_frame(c, &f);
+		if (c->cs != CL_GONE && c->out.bytes > (size_t)c->px->cfg->send_buffer) {
+			c->agent_paused = true;
+			agent_mask(c);
+		}
+	}
+	if (c->agent != NULL && c->as == AG_KILLING)
+		c->agent_paused = false; /* nobody to wait for: just discard */
+	agent_mask(c);
+}
+
+/* ---- client input -------------------------------------------------------------- */
+
+static enum result to_agent(struct conn *c, const struct pending *p)
+{
+	switch (p->type) {
+	case MSG_STDIN:
+		return agent_client_send_stdin(c->agent, p->data, p->len);
+	case MSG_STDIN_CLOSE:
+		return agent_client_send_stdin_close(c->agent);
+	case MSG_SIGNAL:
+		return agent_client_send_signal(c->agent, p->signo);
+	case MSG_RESIZE:
+		return agent_client_send_resize(c->agent, p->cols, p->rows);
+	default:
+		return R_INTERNAL;
+	}
+}
+
+/* forward: hand a client message to the agent; if its queue is full keep a
+ * copy and stop reading from the client until it drains. */
+static void forward(struct conn *c, const struct pending *p)
+{
+	enum result r;
+
+	if (c->as != AG_RUNNING || c->agent == NULL)
+		return; /* command over: late input is dropped */
+	r = to_agent(c, p);
+	if (r == R_QUOTA) {
+		c->pend = *p;
+		c->pend.data = NULL;
+		if (p->len > 0) {
+			c->pend.data = malloc(p->len);
+			if (c->pend.data == NULL) {
+				client_gone(c, "out of memory");
+				return;
+			}
+			memcpy(c->pend.data, p->data, p->len);
+		}
+		c->has_pending = true;
+	} else if (r != R_OK) {
+		send_error(c, result_str(r), "cannot forward to the sandbox");
+	}
+	agent_flush(c);
+}
+
+static void retry_pending(struct conn *c)
+{
+	enum result r;
+
+	if (!c->has_pending)
+		return;
+	if (c->as != AG_RUNNING || c->agent == NULL)
+		r = R_OK;
+	else
+		r = to_agent(c, &c->pend);
+	if (r == R_QUOTA)
+		return;
+	free(c->pend.data);
+	c->pend.data = NULL;
+	c->has_pending = false;
+	agent_flush(c);
+	process_input(c);
+	client_mask(c);
+}
+
+static void start_exec(struct conn *c, const struct message *m)
+{
+	enum result r;
+
+	r = agent_client_stream_start(c->agent, &m->exec);
+	if (r != R_OK) {
+		send_error(c, result_str(r), "cannot start the command");
+		send_close(c, WS_CLOSE_INTERNAL, "cannot start the command");
+		return;
+	}
+	c->as = AG_RUNNING;
+	c->amask = UINT32_MAX; /* not yet in epoll */
+	agent_mask(c);
+	ctx(c);
+	log_info(MOD, "exec sandbox='%s' argc=%zu tty=%d shell=%d", c->sandbox_id, m->exec.argc,
+		 (m->exec.flags & AP_EXEC_TTY) != 0, (m->exec.flags & AP_EXEC_SHELL) != 0);
+	agent_flush(c);
+}
+
+static void on_control(struct conn *c, const char *text, size_t len)
+{
+	struct message m;
+	struct pending p;
+	const char *why = "invalid message";
+	enum result r;
+
+	r = message_parse(text, len, config_int("SANDPIT_EXEC_MAX_TIMEOUT"), &m, &why);
+	if (r != R_OK) {
+		send_error(c, result_str(r), why);
+		if (c->as == AG_NONE)
+			send_close(c, WS_CLOSE_POLICY, why);
+		return;
+	}
+	memset(&p, 0, sizeof(p));
+	p.type = m.type;
+	switch (m.type) {
+	case MSG_EXEC:
+		if (c->as != AG_NONE) {
+			send_error(c, "conflict", "a command is already attached to this stream");
+			break;
+		}
+		start_exec(c, &m);
+		break;
+	case MSG_ATTACH:
+		/* The agent protocol has no attach request yet (see the docs). */
+		send_error(c, "not_implemented", "attach is not supported by this sandbox agent");
+		send_close(c, WS_CLOSE_POLICY, "attach not supported");
+		break;
+	case MSG_DETACH:
+		c->detached = true;
+		break;
+	case MSG_STDIN:
+		p.data = (unsigned char *)m.data;
+		p.len = m.len;
+		forward(c, &p);
+		break;
+	case MSG_SIGNAL:
+		p.signo = m.signo;
+		forward(c, &p);
+		break;
+	case MSG_RESIZE:
+		p.cols = m.cols;
+		p.rows = m.rows;
+		forward(c, &p);
+		break;
+	case MSG_STDIN_CLOSE:
+		forward(c, &p);
+		break;
+	}
+	message_free(&m);
+}
+
+static void on_message(struct conn *c, uint8_t op, unsigned char *p, size_t n)
+{
+	c->last_activity_ms = c->px->now_ms;
+	if (op == WS_OP_TEXT) {
+		on_control(c, (const char *)p, n);
+		return;
+	}
+	/* Binary: raw stdin in JSON mode; channel byte + payload in channel mode. */
+	if (c->channel) {
+		if (n == 0) {
+			send_close(c, WS_CLOSE_POLICY, "empty channel message");
+			return;
+		}
+		if (p[0] == MESSAGE_CH_CONTROL) {
+			on_control(c, (const char *)p + 1, n - 1);
+			return;
+		}
+		if (p[0] != MESSAGE_CH_STDIN) {
+			send_close(c, WS_CLOSE_POLICY, "unknown channel");
+			return;
+		}
+		p++;
+		n--;
+	}
+	if (c->as == AG_NONE) {
+		send_close(c, WS_CLOSE_POLICY, "first message must be exec");
+		return;
+	}
+	{
+		struct pending pd = {.type = MSG_STDIN, .data = p, .len = n};
+
+		if (n > 0)
+			forward(c, &pd);
+	}
+}
+
+static void on_frame(struct conn *c, struct ws_frame *f)
+{
+	switch (f->opcode) {
+	case WS_OP_PING:
+		if (queue_frame(c, WS_OP_PONG, -1, f->payload, f->len) != R_OK)
+			client_gone(c, "out of memory");
+		return;
+	case WS_OP_PONG:
+		return;
+	case WS_OP_CLOSE:
+		c->close_received = true;
+		if (!c->close_sent) {
+			/* Echo the peer's code (RFC 6455 §5.5.1). */
+			send_close(c, f->close_code, "");
+		}
+		c->cs = CL_CLOSING;
+		return;
+	default:
+		break;
+	}
+	if (c->close_received)
+		return;
+	if (f->fin && f->opcode != WS_OP_CONT) {
+		on_message(c, f->msg_opcode, f->payload, f->len); /* zero copy */
+		return;
+	}
+	if (buf_append(&c->msg, f->payload, f->len) != R_OK) {
+		send_close(c, WS_CLOSE_TOO_BIG, "message too big");
+		return;
+	}
+	if (f->fin) {
+		on_message(c, f->msg_opcode, (unsigned char *)c->msg.data, c->msg.len);
+		buf_free(&c->msg);
+		buf_init(&c->msg, (size_t)c->px->cfg->max_message);
+	}
+}
+
+static void process_input(struct conn *c)
+{
+	while (!c->dead && c->cs != CL_GONE && !c->has_pending && !c->close_received &&
+	       c->in_len > c->in_off) {
+		struct ws_frame f;
+		size_t used;
+		enum result r;
+
+		r = ws_parse(&c->parser, c->in + c->in_off, c->in_len - c->in_off, &used, &f);
+		if (r != R_OK) {
+			ctx(c);
+			log_info(MOD, "client protocol error: %s", c->parser.error_reason);
+			c->in_off = c->in_len = 0;
+			send_close(c, c->parser.error_code, c->parser.error_reason);
+			c->close_received = true; /* do not wait for a reply from a broken peer */
+			return;
+		}
+		if (used == 0)
+			break;
+		c->in_off += used;
+		c->last_rx_ms = c->px->now_ms;
+		on_frame(c, &f);
+	}
+	if (c->in_off == c->in_len)
+		c->in_off = c->in_len = 0;
+}
+
+/* make_room: compact, then grow up to one maximal frame. */
+static bool make_room(struct conn *c, size_t cap_max)
+{
+	if (c->in_off > 0) {
+		memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+		c->in_len -= c->in_off;
+		c->in_off = 0;
+	}
+	if (c->in_len < c->in_cap)
+		return true;
+	if (c->in_cap >= cap_max)
+		return false;
+	{
+		size_t ncap = c->in_cap * 2 > cap_max ? cap_max : c->in_cap * 2;
+		unsigned char *p = realloc(c->in, ncap);
+
+		if (p == NULL)
+			return false;
+		c->in = p;
+		c->in_cap = ncap;
+	}
+	return true;
+}
+
+/* ---- the upgrade ------------------------------------------------------------------ */
+
+/* route: "/api/v1/sandbox/<id>/stream[?query]" -> id, and the token= value. */
+static bool route(const char *target, char *id, size_t idsize, char *token, size_t toksize)
+{
+	const char *p = target, *q, *end;
+	size_t n;
+
+	if (strncmp(p, PATH_PREFIX, strlen(PATH_PREFIX)) != 0)
+		return false;
+	p += strlen(PATH_PREFIX);
+	end = strchr(p, '?');
+	if (end == NULL)
+		end = p + strlen(p);
+	q = memchr(p, '/', (size_t)(end - p));
+	if (q == NULL || (size_t)(end - q) != strlen(PATH_SUFFIX) ||
+	    memcmp(q, PATH_SUFFIX, strlen(PATH_SUFFIX)) != 0)
+		return false;
+	n = (size_t)(q - p);
+	if (n == 0 || n >= idsize)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
+		      (p[i] >= '0' && p[i] <= '9') || p[i] == '_' || p[i] == '-'))
+			return false;
+	memcpy(id, p, n);
+	id[n] = '\0';
+	token[0] = '\0';
+	if (*end == '?') {
+		const char *s = end + 1;
+
+		while (*s != '\0') {
+			size_t plen = strcspn(s, "&");
+
+			if (plen > 6 && strncmp(s, "token=", 6) == 0) {
+				/* Tokens are base64url and dots: no percent-decoding needed;
+				 * anything else simply fails verification. */
+				if (plen - 6 >= toksize)
+					return false;
+				memcpy(token, s + 6, plen - 6);
+				token[plen - 6] = '\0';
+			}
+			s += plen;
+			if (*s == '&')
+				s++;
+		}
+	}
+	return true;
+}
+
+static void set_request_id(struct conn *c, const char *given)
+{
+	size_t n = strlen(given), i;
+
+	for (i = 0; i < n && i < 40; i++) {
+		char ch = given[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.'))
+			break;
+	}
+	if (n > 0 && i == n && n < 40)
+		memcpy(c->id, given, n + 1);
+}
+
+static void upgrade(struct conn *c, const char *head, size_t len)
+{
+	struct ws_handshake *h;
+	struct ws_handshake_error he;
+	struct session_grant g;
+	struct session_target t;
+	char token[STREAMTOKEN_MAX];
+	const char *proto = NULL;
+	struct buf resp;
+	unsigned char *d;
+	int retry = 0;
+	enum result r;
+
+	h = malloc(sizeof(*h));
+	if (h == NULL) {
+		client_gone(c, "out of memory");
+		return;
+	}
+	if (ws_handshake_parse(head, len, h, &he) != R_OK) {
+		http_error(c, he.status, he.status == 426 ? "upgrade_required" : "invalid", he.message,
+			   he.status == 426 ? "Sec-WebSocket-Version: 13\r\n" : NULL);
+		goto out;
+	}
+	set_request_id(c, h->request_id);
+	memcpy(c->peer, h->forwarded_for, sizeof(c->peer));
+	ctx(c);
+	if (!route(h->target, c->sandbox_id, sizeof(c->sandbox_id), token, sizeof(token))) {
+		http_refuse(c, R_NOT_FOUND, "no such endpoint");
+		goto out;
+	}
+	if (c->px->draining) {
+		http_error(c, 503, "unavailable", "stream proxy is shutting down", "Retry-After: 1\r\n");
+		goto out;
+	}
+	r = session_authenticate(c->px->session, h->authorization, token, c->sandbox_id, &g, &retry);
+	crypto_wipe(token, sizeof(token));
+	if (r == R_QUOTA) {
+		char extra[64];
+
+		snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", retry > 0 ? retry : 1);
+		http_error(c, 429, result_str(r), "rate limit exceeded", extra);
+		goto out;
+	}
+	if (r != R_OK) {
+		http_refuse(c, r,
+			    r == R_UNAUTHORIZED ? "missing or invalid credentials"
+						: "cannot authenticate now");
+		goto out;
+	}
+	memcpy(c->org_id, g.org_id, sizeof(c->org_id));
+	memcpy(c->actor, g.actor, sizeof(c->actor));
+	if (!(g.scopes & AUTH_SCOPE_WRITE)) {
+		http_refuse(c, R_FORBIDDEN, "streaming a command needs the write scope");
+		goto out;
+	}
+	r = session_find_sandbox(c->px->session, c->org_id, c->sandbox_id, &t);
+	if (r != R_OK) {
+		http_refuse(c, r, r == R_NOT_FOUND ? "sandbox not found" : "cannot look up sandbox");
+		goto out;
+	}
+	if (strcmp(t.status, "running") != 0 || t.agent_address[0] == '\0') {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg), "sandbox is %s, not running", t.status);
+		http_refuse(c, R_CONFLICT, msg);
+		goto out;
+	}
+	r = agent_client_connect(t.agent_address, NULL, (unsigned)c->px->cfg->connect_timeout_ms,
+				 &c->agent);
+	if (r != R_OK) {
+		http_refuse(c, R_UPSTREAM, "sandbox agent unreachable");
+		goto out;
+	}
+	c->amask = UINT32_MAX;
+	if (ws_handshake_has_protocol(h, MESSAGE_SUBPROTOCOL_CHANNEL)) {
+		proto = MESSAGE_SUBPROTOCOL_CHANNEL;
+		c->channel = true;
+	} else if (ws_handshake_has_protocol(h, MESSAGE_SUBPROTOCOL_JSON))
+		proto = MESSAGE_SUBPROTOCOL_JSON;
+	buf_init(&resp, 1024);
+	if (ws_handshake_response(&resp, h->key, proto) != R_OK ||
+	    outq_push(&c->out, resp.len, &d) != R_OK) {
+		buf_free(&resp);
+		client_gone(c, "out of memory");
+		goto out;
+	}
+	memcpy(d, resp.data, resp.len);
+	buf_free(&resp);
+	c->cs = CL_OPEN;
+	ws_parser_init(&c->parser, (size_t)c->px->cfg->max_message, true);
+	buf_init(&c->msg, (size_t)c->px->cfg->max_message);
+	c->opened_ms = c->last_rx_ms = c->last_activity_ms = c->px->now_ms;
+	c->next_ping_ms = c->px->now_ms + c->px->cfg->ping_interval * 1000;
+	log_info(MOD, "stream open sandbox='%s' org='%s' actor='%s' proto='%s' peer='%s'",
+		 c->sandbox_id, c->org_id, c->actor, proto ? proto : "", c->peer);
+
+out:
+	crypto_wipe(h, sizeof(*h));
+	free(h);
+}
+
+static void read_head(struct conn *c)
+{
+	for (;;) {
+		ssize_t n;
+		const char *end;
+		size_t hl;
+
+		if (c->in_len == c->in_cap) {
+			if (!make_room(c, WS_HEAD_MAX)) {
+				http_error(c, 431, "too_big", "request head too large", NULL);
+				return;
+			}
+		}
+		n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+		if (n == 0) {
+			client_gone(c, NULL);
+			return;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				client_gone(c, "read failed");
+			return;
+		}
+		c->in_len += (size_t)n;
+		end = memmem(c->in, c->in_len, "\r\n\r\n", 4);
+		hl = end ? (size_t)(end - (const char *)c->in) + 4 : 0;
+		if (end == NULL) {
+			end = memmem(c->in, c->in_len, "\n\n", 2);
+			hl = end ? (size_t)(end - (const char *)c->in) + 2 : 0;
+		}
+		if (end == NULL)
+			continue;
+		upgrade(c, (const char *)c->in, hl);
+		/* Bytes after the head are the client's first frames. */
+		c->in_off = hl;
+		if (c->cs == CL_OPEN)
+			process_input(c);
+		else
+			c->in_off = c->in_len = 0;
+		return;
+	}
+}
+
+static void client_readable(struct conn *c)
+{
+	if (c->cs == CL_HTTP) {
+		read_head(c);
+		return;
+	}
+	/* Read only while there is room for a frame; what a client sends while
+	 * its stdin is blocked waits in the kernel, which slows the client. */
+	for (int i = 0; i < 16 && c->cs != CL_GONE && !c->has_pending; i++) {
+		ssize_t n;
+
+		if (!make_room(c, (size_t)c->px->cfg->max_message + WS_HEADER_MAX)) {
+			send_close(c, WS_CLOSE_TOO_BIG, "message too big");
+			c->close_received = true;
+			return;
+		}
+		n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+		if (n == 0) {
+			client_gone(c, c->close_received ? NULL : "client closed the connection");
+			return;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				client_gone(c, "read failed");
+			return;
+		}
+		c->in_len += (size_t)n;
+		if (c->close_received) {
+			c->in_off = c->in_len = 0; /* nothing counts after a close */
+			continue;
+		}
+		process_input(c);
+	}
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------- */
+
+static void client_gone(struct conn *c, const char *why)
+{
+	if (c->cs == CL_GONE)
+		return;
+	ctx(c);
+	if (why != NULL)
+		log_info(MOD, "client gone sandbox='%s' why='%s'", c->sandbox_id, why);
+	if (c->opened_ms > 0)
+		log_info(MOD, "stream closed sandbox='%s' bytes_out=%llu peak_queue=%zu ms=%lld",
+			 c->sandbox_id, (unsigned long long)c->bytes_out, c->out.peak,
+			 (long long)(c->px->now_ms - c->opened_ms));
+	proxy_unwatch(c->px, c->fd);
+	close(c->fd);
+	c->fd = -1;
+	c->cs = CL_GONE;
+	outq_free(&c->out);
+	free(c->pend.data);
+	c->pend.data = NULL;
+	c->has_pending = false;
+	if (c->as == AG_RUNNING) {
+		if (c->detached) {
+			log_info(MOD, "detached command left running sandbox='%s' pid=%u",
+				 c->sandbox_id, c->pid);
+			agent_done(c);
+		} else if (c->px->cfg->kill_grace == 0 ||
+			   agent_client_send_signal(c->agent, SIGHUP) != R_OK) {
+			kill_now(c);
+			agent_done(c);
+		} else {
+			log_info(MOD, "hanging up command sandbox='%s' pid=%u", c->sandbox_id, c->pid);
+			c->as = AG_KILLING;
+			c->kill_ms = c->px->now_ms + c->px->cfg->kill_grace * 1000;
+			c->agent_paused = false;
+			agent_flush(c);
+		}
+	}
+	if (c->as == AG_NONE && c->agent != NULL)
+		agent_close(c);
+	mark_dead_if_done(c);
+}
+
+enum result conn_accept(struct proxy *px, int fd)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	unsigned char rnd[8];
+	char hex[CRYPTO_HEX_SIZE(8)];
+	enum result r;
+
+	if (c == NULL) {
+		close(fd);
+		return R_NO_MEMORY;
+	}
+	c->in = malloc(IN_INITIAL);
+	if (c->in == NULL) {
+		r = R_NO_MEMORY;
+		goto fail_free;
+	}
+	c->in_cap = IN_INITIAL;
+	c->px = px;
+	c->fd = fd;
+	c->cs = CL_HTTP;
+	c->as = AG_NONE;
+	c->amask = UINT32_MAX;
+	c->cw.kind = W_CLIENT;
+	c->cw.conn = c;
+	c->aw.kind = W_AGENT;
+	c->aw.conn = c;
+	outq_init(&c->out);
+	buf_init(&c->msg, 0);
+	if (crypto_random(rnd, sizeof(rnd)) == R_OK &&
+	    crypto_hex_encode(rnd, sizeof(rnd), hex, sizeof(hex)) == R_OK)
+		snprintf(c->id, sizeof(c->id), "ws-%s", hex);
+	else
+		snprintf(c->id, sizeof(c->id), "ws-%llu", (unsigned long long)++px->next_id);
+	c->deadline_ms = px->now_ms + px->cfg->handshake_timeout * 1000;
+	c->cmask = EPOLLIN | EPOLLRDHUP;
+	r = proxy_watch(px, fd, &c->cw, c->cmask, false);
+	if (r != R_OK)
+		goto fail_in;
+	c->next = px->conns;
+	if (px->conns != NULL)
+		px->conns->prev = c;
+	px->conns = c;
+	px->nconns++;
+	return R_OK;
+
+fail_in:
+	free(c->in);
+fail_free:
+	free(c);
+	close(fd);
+	return r;
+}
+
+void conn_event(struct conn *c, const struct watch *w, uint32_t events)
+{
+	if (c->dead)
+		return;
+	if (w->kind == W_AGENT) {
+		if (c->agent == NULL)
+			return;
+		if (events & EPOLLOUT) {
+			agent_flush(c);
+			retry_pending(c);
+		}
+		if (c->agent != NULL && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+			agent_readable(c);
+	} else {
+		if (c->cs == CL_GONE)
+			return;
+		if (events & EPOLLOUT)
+			client_flush(c);
+		if (c->cs != CL_GONE && (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)))
+			client_readable(c);
+		if (c->cs != CL_GONE && (events & (EPOLLHUP | EPOLLERR)))
+			client_gone(c, "connection reset");
+	}
+	/* One flush per event batch: many small frames go out in one writev. */
+	client_flush(c);
+	mark_dead_if_done(c);
+}
+
+static void tick(struct conn *c)
+{
+	struct proxy *px = c->px;
+	int64_t now = px->now_ms;
+	const struct settings *cfg = px->cfg;
+
+	if (c->as == AG_KILLING && now >= c->kill_ms) {
+		ctx(c);
+		log_info(MOD, "killing command sandbox='%s' pid=%u", c->sandbox_id, c->pid);
+		kill_now(c);
+		agent_done(c);
+	}
+	switch (c->cs) {
+	case CL_HTTP:
+		if (now >= c->deadline_ms)
+			http_error(c, 408, "timeout", "upgrade request not received in time", NULL);
+		break;
+	case CL_OPEN:
+		if (now - c->last_rx_ms > 3 * cfg->ping_interval * 1000) {
+			client_gone(c, "ping timeout");
+			break;
+		}
+		if (cfg->idle_timeout > 0 && now - c->last_activity_ms > cfg->idle_timeout * 1000) {
+			send_close(c, WS_CLOSE_GOING_AWAY, "idle timeout");
+			break;
+		}
+		if (now >= c->next_ping_ms) {
+			char stamp[24];
+			int n = snprintf(stamp, sizeof(stamp), "%lld", (long long)now);
+
+			if (queue_frame(c, WS_OP_PING, -1, stamp, (size_t)n) != R_OK)
+				client_gone(c, "out of memory");
+			c->next_ping_ms = now + cfg->ping_interval * 1000;
+		}
+		break;
+	case CL_CLOSING:
+		if (now >= c->deadline_ms)
+			client_gone(c, c->http_only ? NULL : "close handshake timed out");
+		break;
+	case CL_GONE:
+		break;
+	}
+	client_flush(c);
+	mark_dead_if_done(c);
+}
+
+void conn_tick_all(struct proxy *px)
+{
+	for (struct conn *c = px->conns; c != NULL; c = c->next)
+		if (!c->dead)
+			tick(c);
+}
+
+void conn_drain_all(struct proxy *px)
+{
+	for (struct conn *c = px->conns; c != NULL; c = c->next) {
+		if (c->dead)
+			continue;
+		if (c->cs == CL_HTTP)
+			client_gone(c, NULL);
+		else if (c->cs == CL_OPEN) {
+			flush_carries(c);
+			send_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
+		}
+		client_flush(c);
+		mark_dead_if_done(c);
+	}
+}
+
+static void conn_free(struct conn *c)
+{
+	struct proxy *px = c->px;
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		px->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	px->nconns--;
+	if (c->fd >= 0) {
+		proxy_unwatch(px, c->fd);
+		close(c->fd);
+	}
+	agent_close(c);
+	outq_free(&c->out);
+	buf_free(&c->msg);
+	free(c->pend.data);
+	free(c->in);
+	free(c);
+}
+
+void conn_reap(struct proxy *px)
+{
+	struct conn *c = px->conns, *next;
+
+	for (; c != NULL; c = next) {
+		next = c->next;
+		if (c->dead)
+			conn_free(c);
+	}
+	log_set_request(NULL);
+}
+
+void conn_kill_all(struct proxy *px)
+{
+	for (struct conn *c = px->conns; c != NULL; c = c->next) {
+		if ((c->as == AG_RUNNING && !c->detached) || c->as == AG_KILLING)
+			kill_now(c);
+		c->dead = true;
+	}
+	conn_reap(px);
+}

@@ -1,0 +1,93 @@
+/* main.c: sandpit-stream, the WebSocket exec-streaming proxy: flags, config,
+ * then the epoll loop (proxy.c). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "proxy.h"
+#include "session.h"
+#include "settings.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: sandpit-stream [-t] [-h]\n"
+		     "  -t  validate the configuration, print it (secrets redacted) and exit\n"
+		     "  -h  this help\n"
+		     "Configuration comes from the environment and SANDPIT_CONFIG; see\n"
+		     "docs/stream-protocol.md for the SANDPIT_STREAM_* keys.\n");
+}
+
+static enum log_level level_from(const char *s)
+{
+	if (strcmp(s, "debug") == 0)
+		return LOG_DEBUG;
+	if (strcmp(s, "warn") == 0)
+		return LOG_WARN;
+	if (strcmp(s, "error") == 0)
+		return LOG_ERROR;
+	return LOG_INFO;
+}
+
+int main(int argc, char **argv)
+{
+	struct settings cfg;
+	struct proxy px;
+	const char *why = NULL;
+	bool check = false;
+	enum result r;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-t") == 0 || strcmp(argv[i], "--check-config") == 0)
+			check = true;
+		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	log_init("stream", LOG_INFO);
+	if (config_load(&why) != R_OK) {
+		log_errx("stream", "invalid configuration: %s", why ? why : "?");
+		return 1;
+	}
+	log_init("stream", level_from(config_str("SANDPIT_LOG_LEVEL")));
+	if (settings_load(&cfg, &why) != R_OK) {
+		log_errx("stream", "invalid configuration value of '%s'", why);
+		return 1;
+	}
+	if (check) {
+		config_print(stdout);
+		settings_print(&cfg, stdout);
+		printf("configuration ok\n");
+		return 0;
+	}
+	if (config_str("SANDPIT_SECRET_KEY")[0] == '\0')
+		log_warnx("stream", "SANDPIT_SECRET_KEY is empty: stream tokens are refused");
+	/* A client that vanishes mid-write must not kill the proxy. */
+	signal(SIGPIPE, SIG_IGN);
+	memset(&px, 0, sizeof(px));
+	px.cfg = &cfg;
+	px.listen_fd = -1;
+	r = session_open(&px.session);
+	if (r != R_OK) {
+		log_errx("stream", "cannot open the database session: %s", result_str(r));
+		return 1;
+	}
+	r = proxy_listen(cfg.listen, &px.listen_fd);
+	if (r != R_OK) {
+		log_errx("stream", "cannot listen on '%s'", cfg.listen);
+		session_free(px.session);
+		return 1;
+	}
+	log_info("stream", "listening on '%s' send_buffer=%lld max_message=%lld", cfg.listen,
+		 cfg.send_buffer, cfg.max_message);
+	r = proxy_run(&px);
+	session_free(px.session);
+	log_info("stream", "stopped peak_queue=%zu", px.peak_queued);
+	return r == R_OK ? 0 : 1;
+}

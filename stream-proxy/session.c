@@ -1,0 +1,128 @@
+/* session.c: caller authentication and sandbox lookup for the proxy. */
+#include "session.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth.h"
+#include "config.h"
+#include "db.h"
+#include "instance.h"
+#include "log.h"
+#include "streamtoken.h"
+
+struct session {
+	struct db *db;
+	struct auth_policy policy;
+};
+
+enum result session_open(struct session **out)
+{
+	char conninfo[1024];
+	struct session *s;
+	enum result r;
+
+	r = instance_conninfo(conninfo, sizeof(conninfo));
+	if (r != R_OK)
+		return r;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return R_NO_MEMORY;
+	/* db_open hands back a handle even when the server is away; it then
+	 * reconnects on the next statement, so a proxy started before the
+	 * database still works once it is up. */
+	r = db_open(conninfo, &s->db);
+	if (r != R_OK && r != R_DB)
+		goto fail_free;
+	if (r == R_DB)
+		log_warnx("session", "database unreachable at start, will retry");
+	s->policy.jwt_secret = config_str("SANDPIT_JWT_SECRET");
+	s->policy.rate_per_minute = (double)config_int("SANDPIT_RATE_LIMIT");
+	s->policy.burst = (double)config_int("SANDPIT_RATE_BURST");
+	*out = s;
+	return R_OK;
+
+fail_free:
+	free(s);
+	return r;
+}
+
+void session_free(struct session *s)
+{
+	if (s == NULL)
+		return;
+	db_close(s->db);
+	free(s);
+}
+
+enum result session_authenticate(struct session *s, const char *authorization,
+				 const char *token, const char *sandbox_id,
+				 struct session_grant *out, int *retry_after)
+{
+	struct session_grant g;
+	enum result r;
+
+	memset(&g, 0, sizeof(g));
+	if (authorization != NULL && authorization[0] != '\0') {
+		struct auth a;
+
+		r = auth_check(s->db, authorization, &s->policy, &a, retry_after);
+		if (r != R_OK)
+			return r;
+		memcpy(g.org_id, a.org_id, sizeof(g.org_id));
+		memcpy(g.actor, a.actor, sizeof(g.actor));
+		g.org_id[sizeof(g.org_id) - 1] = '\0';
+		g.actor[sizeof(g.actor) - 1] = '\0';
+		g.scopes = a.scopes;
+	} else if (token != NULL && token[0] != '\0') {
+		const char *secret = config_str("SANDPIT_SECRET_KEY");
+
+		r = streamtoken_verify(secret, strlen(secret), token, sandbox_id, (long long)time(NULL),
+				       g.org_id, sizeof(g.org_id));
+		if (r != R_OK)
+			return r == R_TOO_BIG ? R_UNAUTHORIZED : r;
+		memcpy(g.actor, "stream-token", sizeof("stream-token"));
+		/* A token is minted by a caller who could write to the sandbox
+		 * and is good for exactly one sandbox's stream. */
+		g.scopes = AUTH_SCOPE_READ | AUTH_SCOPE_WRITE;
+	} else
+		return R_UNAUTHORIZED;
+	*out = g;
+	return R_OK;
+}
+
+enum result session_find_sandbox(struct session *s, const char *org_id, const char *sandbox_id,
+				 struct session_target *out)
+{
+	static const char sql[] = "SELECT status, coalesce(agent_address, '') FROM sandboxes "
+				  "WHERE id = $1 AND org_id = $2";
+	const char *params[2] = {sandbox_id, org_id};
+	struct session_target t;
+	struct db_res *res = NULL;
+	const char *st, *addr;
+	enum result r;
+
+	r = db_exec(s->db, sql, 2, params, &res);
+	if (r != R_OK)
+		return r;
+	if (db_res_rows(res) != 1) {
+		r = R_NOT_FOUND;
+		goto out_res;
+	}
+	st = db_res_get(res, 0, 0);
+	addr = db_res_get(res, 0, 1);
+	if (st == NULL || addr == NULL || strlen(st) >= sizeof(t.status) ||
+	    strlen(addr) >= sizeof(t.agent_address)) {
+		r = R_INTERNAL;
+		goto out_res;
+	}
+	memcpy(t.status, st, strlen(st) + 1);
+	memcpy(t.agent_address, addr, strlen(addr) + 1);
+	*out = t;
+	r = R_OK;
+
+out_res:
+	db_res_free(res);
+	return r;
+}

@@ -1,0 +1,46 @@
+/* session.h: what the proxy needs to know before it upgrades a connection:
+ * who the caller is (the API's own auth code, or a stream token) and where
+ * the sandbox's agent is (its row, scoped to the caller's org). The only
+ * part of the proxy that talks to PostgreSQL; calls block (one round trip on
+ * a local socket) and run once per connection, before the upgrade. */
+#ifndef SANDPIT_STREAM_SESSION_H
+#define SANDPIT_STREAM_SESSION_H
+
+#include <stddef.h>
+
+#include "result.h"
+
+struct session; /* opaque: a database connection and the auth policy */
+
+struct session_grant {
+	char org_id[48];
+	char actor[96]; /* for logs: key id, "jwt:<sub>" or "stream-token" */
+	unsigned scopes; /* AUTH_SCOPE_* */
+};
+
+struct session_target {
+	char status[16];         /* creating, running, stopping, stopped... */
+	char agent_address[256]; /* "unix:<path>" or "tcp:host:port" */
+};
+
+/* session_open: connect to the instance database (config must be loaded).
+ * R_DB when it is unreachable (the proxy retries per request). */
+SP_MUST_CHECK enum result session_open(struct session **out);
+
+/* session_free: NULL is a no-op. */
+void session_free(struct session *s);
+
+/* session_authenticate: an Authorization header value (checked exactly as
+ * the API does), or, when authorization is empty, a stream token from the
+ * query string bound to sandbox_id. R_UNAUTHORIZED, R_QUOTA (*retry_after
+ * set), R_DB. *out written only on R_OK. */
+SP_MUST_CHECK enum result session_authenticate(struct session *s, const char *authorization,
+					       const char *token, const char *sandbox_id,
+					       struct session_grant *out, int *retry_after);
+
+/* session_find_sandbox: the sandbox row sandbox_id of org_id. R_NOT_FOUND
+ * (also for another org's sandbox), R_DB. */
+SP_MUST_CHECK enum result session_find_sandbox(struct session *s, const char *org_id,
+					       const char *sandbox_id, struct session_target *out);
+
+#endif
