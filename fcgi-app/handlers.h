@@ -18,4 +18,15 @@ enum result apikeys_list(struct req *rq);
 enum result apikeys_create(struct req *rq);
 enum result apikeys_delete(struct req *rq);
 
+/* sandboxes.c */
+enum result sandboxes_create(struct req *rq);
+enum result sandboxes_get(struct req *rq);
+enum result sandboxes_status(struct req *rq);
+enum result sandboxes_list(struct req *rq);
+enum result sandboxes_stop(struct req *rq);
+enum result sandboxes_delete(struct req *rq);
+
+/* exec.c */
+enum result exec_post(struct req *rq);
+
 #endif

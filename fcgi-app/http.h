@@ -16,10 +16,12 @@
 #define HTTP_PATH_MAX 1024
 
 struct db;
+struct backend;
 
 struct req {
 	FCGX_Request *fcgi;
 	struct db *db;
+	struct backend *backend; /* shared, thread-safe; NULL if unavailable */
 	const char *method;
 	char path[HTTP_PATH_MAX]; /* decoded path without the query */
 	const char *query;        /* raw query string, "" when absent */

@@ -28,6 +28,13 @@ static const struct route routes[] = {
 	{"GET", "/api/v1/api-keys", apikeys_list, AUTH_SCOPE_ADMIN, false},
 	{"POST", "/api/v1/api-keys", apikeys_create, AUTH_SCOPE_ADMIN, true},
 	{"DELETE", "/api/v1/api-keys/:id", apikeys_delete, AUTH_SCOPE_ADMIN, false},
+	{"POST", "/api/v1/sandbox/create", sandboxes_create, AUTH_SCOPE_WRITE, true},
+	{"GET", "/api/v1/sandboxes", sandboxes_list, AUTH_SCOPE_READ, false},
+	{"GET", "/api/v1/sandbox/:id", sandboxes_get, AUTH_SCOPE_READ, false},
+	{"DELETE", "/api/v1/sandbox/:id", sandboxes_delete, AUTH_SCOPE_WRITE, false},
+	{"GET", "/api/v1/sandbox/:id/status", sandboxes_status, AUTH_SCOPE_READ, false},
+	{"POST", "/api/v1/sandbox/:id/stop", sandboxes_stop, AUTH_SCOPE_WRITE, false},
+	{"POST", "/api/v1/sandbox/:id/execute", exec_post, AUTH_SCOPE_WRITE, true},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -238,10 +245,10 @@ static void printable(const char *s, char *out, size_t size)
 	out[i] = '\0';
 }
 
-void router_handle(FCGX_Request *fcgi, struct db *db)
+void router_handle(FCGX_Request *fcgi, struct db *db, struct backend *backend)
 {
 	char logpath[256];
-	struct req rq = {.fcgi = fcgi, .db = db};
+	struct req rq = {.fcgi = fcgi, .db = db, .backend = backend};
 	char hdrs[256] = "";
 	struct timespec t0;
 	enum result r;

@@ -5,9 +5,10 @@
 
 #include "http.h"
 
-struct worker_ctx;
+struct backend;
 
-/* router_handle: serve one accepted request completely. */
-void router_handle(FCGX_Request *fcgi, struct db *db);
+/* router_handle: serve one accepted request completely. backend may be NULL
+ * when the sandbox backend could not be opened (sandbox routes answer 502). */
+void router_handle(FCGX_Request *fcgi, struct db *db, struct backend *backend);
 
 #endif

@@ -141,3 +141,12 @@ bool validate_timestamp(const char *s)
 	return (*s == '+' || *s == '-') && digits(s + 1, 2, &oh) && s[3] == ':' &&
 	       digits(s + 4, 2, &om) && s[6] == '\0' && oh < 24 && om < 60;
 }
+
+/* validate_env_name: a portable environment variable name. */
+bool validate_env_name(const char *s)
+{
+	if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
+		return false;
+	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") ==
+	       strlen(s);
+}

@@ -29,6 +29,9 @@ SP_MUST_CHECK enum result validate_int(struct req *rq, const struct json *obj, c
  * most 64 bytes, a dotted domain, printable ASCII without spaces. */
 bool validate_email(const char *s);
 
+/* validate_env_name: a portable environment variable name, [A-Za-z_][A-Za-z0-9_]*. */
+bool validate_env_name(const char *s);
+
 /* validate_timestamp: strict RFC 3339 (YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM)),
  * so database-specific words ("tomorrow", "epoch") never pass through. */
 bool validate_timestamp(const char *s);

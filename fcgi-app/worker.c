@@ -4,6 +4,8 @@
 
 #include <fcgiapp.h>
 #include <limits.h>
+#include <stdio.h>
+#include <string.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -12,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend/backend.h"
+#include "config.h"
 #include "db.h"
 #include "instance.h"
 #include "log.h"
@@ -22,6 +26,7 @@
 static atomic_int in_flight;
 static atomic_bool stopping;
 static int listen_sock;
+static struct backend *backend;
 
 static void *serve(void *arg)
 {
@@ -45,13 +50,36 @@ static void *serve(void *arg)
 		if (FCGX_Accept_r(&fcgi) < 0)
 			continue;
 		atomic_fetch_add(&in_flight, 1);
-		router_handle(&fcgi, db);
+		router_handle(&fcgi, db, backend);
 		FCGX_Finish_r(&fcgi);
 		atomic_fetch_sub(&in_flight, 1);
 	}
 	FCGX_Free(&fcgi, 0);
 	db_close(db);
 	return NULL;
+}
+
+/* open_backend: the configured sandbox backend, or NULL (logged) so the
+ * rest of the API keeps serving. */
+static struct backend *open_backend(void)
+{
+	struct backend_config cfg = {.kind = config_str("SANDBOX_EXEC_BACKEND")};
+	struct backend *b = NULL;
+	char sock[4096];
+
+	/* The seeds call the Kubernetes backend "kubectl". */
+	if (strcmp(cfg.kind, "kubectl") == 0)
+		cfg.kind = "kubernetes";
+	if (*config_str("SANDPIT_BOXD_SOCKET") != '\0')
+		snprintf(sock, sizeof(sock), "%s", config_str("SANDPIT_BOXD_SOCKET"));
+	else if (instance_path("run/boxd.sock", sock, sizeof(sock)) != R_OK)
+		return NULL;
+	cfg.daemon_socket = sock;
+	if (backend_open(&cfg, &b) != R_OK) {
+		log_errx("worker", "cannot open sandbox backend '%s'", cfg.kind);
+		return NULL;
+	}
+	return b;
 }
 
 /* drain: wait for requests in flight, at most GRACE_SECONDS. */
@@ -77,6 +105,7 @@ void worker_run(int listen_fd, int nthreads)
 	if (getppid() == 1)
 		_exit(0);
 	listen_sock = listen_fd;
+	backend = open_backend();
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);

@@ -1,0 +1,288 @@
+/* exec.c: POST /api/v1/sandbox/:id/execute, the synchronous execute. The
+ * command runs through the sandbox's agent; the row and the command.* events
+ * frame it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent_client.h"
+#include "config.h"
+#include "db.h"
+#include "events.h"
+#include "handlers.h"
+#include "log.h"
+#include "sandbox_row.h"
+#include "utf8.h"
+#include "validate.h"
+
+#define ARGV_MAX 4096
+#define ENV_MAX 512
+#define COMMAND_MAX (256 * 1024)
+#define STDIN_MAX (16 * 1024 * 1024)
+#define DEFAULT_EXEC_TIMEOUT 300
+#define CONNECT_MS 2000
+#define GRACE_MS 5000
+
+static const char *const fields[] = {"command", "env", "working_dir", "timeout", "stdin", NULL};
+
+/* An exec request with the arrays it points into. */
+struct exec_plan {
+	struct agentproto_exec req;
+	const char *argv[ARGV_MAX];
+	const char *env[ENV_MAX];
+	char *env_buf[ENV_MAX]; /* owned "K=V" strings */
+	size_t nenv_owned;
+	char *command_text; /* owned JSON of the command, for the row */
+};
+
+static void plan_free(struct exec_plan *p)
+{
+	for (size_t i = 0; i < p->nenv_owned; i++)
+		free(p->env_buf[i]);
+	free(p->command_text);
+}
+
+static enum result parse_command(struct req *rq, struct exec_plan *p)
+{
+	struct json *cmd = json_get(rq->body, "command");
+	size_t total = 0;
+
+	if (json_is_string(cmd)) {
+		if (*json_str(cmd) == '\0' || strlen(json_str(cmd)) > COMMAND_MAX)
+			return http_fail(rq, R_INVALID, "'command' must be 1 to %d bytes",
+					 COMMAND_MAX);
+		p->argv[0] = json_str(cmd);
+		p->req.argc = 1;
+		p->req.flags |= AP_EXEC_SHELL;
+	} else if (json_is_array(cmd) && json_len(cmd) > 0 && json_len(cmd) <= ARGV_MAX) {
+		for (const struct json *a = json_child(cmd); a != NULL; a = json_next(a)) {
+			if (!json_is_string(a))
+				return http_fail(rq, R_INVALID, "'command' items must be strings");
+			total += strlen(json_str(a));
+			p->argv[p->req.argc++] = json_str(a);
+		}
+		if (*p->argv[0] == '\0' || total > COMMAND_MAX)
+			return http_fail(rq, R_INVALID, "'command' is empty or too long");
+	} else {
+		return http_fail(rq, R_INVALID,
+				 "'command' must be a string (run by /bin/sh -c) or an array of "
+				 "strings (argv)");
+	}
+	p->req.argv = p->argv;
+	p->command_text = json_print(cmd);
+	return p->command_text ? R_OK : R_NO_MEMORY;
+}
+
+/* add_env: sandbox env first, request env after it, so the request wins. */
+static enum result add_env(struct req *rq, struct exec_plan *p, const struct json *obj)
+{
+	for (const struct json *m = json_child(obj); m != NULL; m = json_next(m)) {
+		char *kv;
+
+		if (!json_is_string(m) || !validate_env_name(json_key(m)))
+			return http_fail(rq, R_INVALID,
+					 "'env' must map names like [A-Za-z_][A-Za-z0-9_]* to "
+					 "strings");
+		if (p->nenv_owned == ENV_MAX)
+			return http_fail(rq, R_INVALID, "too many environment variables");
+		if (asprintf(&kv, "%s=%s", json_key(m), json_str(m)) < 0)
+			return R_NO_MEMORY;
+		p->env_buf[p->nenv_owned] = kv;
+		p->env[p->nenv_owned++] = kv;
+	}
+	return R_OK;
+}
+
+static enum result parse(struct req *rq, const struct sandbox_row *row, struct exec_plan *p)
+{
+	struct json *env = json_get(rq->body, "env");
+	long long timeout = DEFAULT_EXEC_TIMEOUT;
+	const char *stdin_text = NULL;
+	enum result r;
+
+	if ((r = validate_known_fields(rq, rq->body, fields)) != R_OK ||
+	    (r = parse_command(rq, p)) != R_OK || (r = add_env(rq, p, row->env)) != R_OK)
+		return r;
+	if (env != NULL && !json_is_null(env)) {
+		if (!json_is_object(env))
+			return http_fail(rq, R_INVALID, "'env' must be an object of strings");
+		if ((r = add_env(rq, p, env)) != R_OK)
+			return r;
+	}
+	r = validate_str(rq, rq->body, "working_dir", false, 4096, &p->req.cwd);
+	if (r != R_OK && r != R_NOT_FOUND)
+		return r;
+	r = validate_int(rq, rq->body, "timeout", false, 1, config_int("SANDPIT_EXEC_MAX_TIMEOUT"),
+			 &timeout);
+	if (r != R_OK && r != R_NOT_FOUND)
+		return r;
+	r = json_get_str(rq->body, "stdin", &stdin_text);
+	if (r == R_INVALID || (r == R_OK && strlen(stdin_text) > STDIN_MAX))
+		return http_fail(rq, R_INVALID, "'stdin' must be a string of at most %d bytes",
+				 STDIN_MAX);
+	p->req.stdin_data = (const uint8_t *)stdin_text;
+	p->req.stdin_len = stdin_text ? strlen(stdin_text) : 0;
+	p->req.env = p->env;
+	p->req.envc = p->nenv_owned;
+	p->req.timeout_ms = (uint32_t)(timeout * 1000);
+	p->req.stdout_cap = p->req.stderr_cap = (uint64_t)config_int("SANDPIT_EXEC_OUTPUT_CAP");
+	return R_OK;
+}
+
+/* record_start: the execution row and command.started, one transaction. */
+static enum result record_start(struct req *rq, const char *sbx, const char *exec_id,
+				const struct exec_plan *p)
+{
+	struct json *data = json_new_object();
+	enum result r;
+
+	if (data == NULL || json_add_str(data, "executionId", exec_id) != R_OK ||
+	    json_add(data, "command", json_parse(p->command_text, strlen(p->command_text))) !=
+		R_OK) {
+		json_free(data);
+		return R_NO_MEMORY;
+	}
+	r = db_begin(rq->db);
+	if (r == R_OK)
+		r = db_exec(rq->db,
+			    "INSERT INTO executions (id, org_id, sandbox_id, command) "
+			    "VALUES ($1, $2, $3, $4::jsonb)",
+			    4, (const char *[]){exec_id, rq->auth.org_id, sbx, p->command_text},
+			    NULL);
+	if (r == R_OK)
+		r = events_emit(rq->db, rq->auth.org_id, sbx, "command.started", data);
+	if (r == R_OK)
+		r = db_commit(rq->db);
+	if (r != R_OK)
+		db_rollback(rq->db);
+	json_free(data);
+	return r;
+}
+
+static enum result record_end(struct req *rq, const char *sbx, const char *exec_id,
+			      const struct agent_exec_result *x)
+{
+	char code[16], sig[16], dur[24], outb[24], errb[24];
+	struct json *data = json_new_object();
+	enum result r;
+
+	snprintf(code, sizeof(code), "%d", x->exit_code);
+	snprintf(sig, sizeof(sig), "%d", x->signal);
+	snprintf(dur, sizeof(dur), "%llu", (unsigned long long)x->duration_ms);
+	snprintf(outb, sizeof(outb), "%zu", x->out_len);
+	snprintf(errb, sizeof(errb), "%zu", x->err_len);
+	if (data == NULL || json_add_str(data, "executionId", exec_id) != R_OK ||
+	    json_add_int(data, "exitCode", x->exit_code) != R_OK ||
+	    json_add_int(data, "durationMs", (long long)x->duration_ms) != R_OK ||
+	    json_add_bool(data, "timedOut", x->timed_out) != R_OK) {
+		json_free(data);
+		return R_NO_MEMORY;
+	}
+	r = db_begin(rq->db);
+	if (r == R_OK)
+		r = db_exec(rq->db,
+			    "UPDATE executions SET exit_code = $2::int, signal = $3::int, "
+			    "timed_out = $4::bool, oom_killed = $5::bool, duration_ms = $6::bigint, "
+			    "stdout_bytes = $7::bigint, stderr_bytes = $8::bigint, finished_at = now() "
+			    "WHERE id = $1",
+			    8,
+			    (const char *[]){exec_id, code, sig, x->timed_out ? "t" : "f",
+					     x->oom_killed ? "t" : "f", dur, outb, errb},
+			    NULL);
+	if (r == R_OK)
+		r = events_emit(rq->db, rq->auth.org_id, sbx,
+				x->exit_code == 0 && !x->timed_out ? "command.completed"
+								   : "command.failed",
+				data);
+	if (r == R_OK)
+		r = db_commit(rq->db);
+	if (r != R_OK)
+		db_rollback(rq->db);
+	json_free(data);
+	return r;
+}
+
+static struct json *result_json(const char *exec_id, const struct agent_exec_result *x)
+{
+	char *out = utf8_sanitize(x->out, x->out_len, NULL);
+	char *err = utf8_sanitize(x->err, x->err_len, NULL);
+	struct json *o = json_new_object();
+
+	if (o == NULL || out == NULL || err == NULL || json_add_str(o, "stdout", out) != R_OK ||
+	    json_add_str(o, "stderr", err) != R_OK ||
+	    json_add_int(o, "exit_code", x->exit_code) != R_OK ||
+	    json_add_int(o, "duration_ms", (long long)x->duration_ms) != R_OK ||
+	    json_add_bool(o, "timed_out", x->timed_out) != R_OK ||
+	    json_add_bool(o, "truncated", x->truncated) != R_OK ||
+	    json_add_bool(o, "oom_killed", x->oom_killed) != R_OK ||
+	    json_add(o, "signal", x->signal ? json_new_int(x->signal) : json_new_null()) != R_OK ||
+	    json_add_str(o, "execution_id", exec_id) != R_OK) {
+		json_free(o);
+		o = NULL;
+	}
+	free(out);
+	free(err);
+	return o;
+}
+
+static enum result run(struct req *rq, const struct sandbox_row *row, struct exec_plan *p)
+{
+	char exec_id[ID_SIZE("exe_")];
+	struct agent_exec_result x = {0};
+	struct agent_conn *conn = NULL;
+	struct json *body;
+	enum result r;
+
+	if (id_new("exe_", exec_id, sizeof(exec_id)) != R_OK)
+		return R_INTERNAL;
+	r = record_start(rq, row->id, exec_id, p);
+	if (r != R_OK)
+		return http_fail(rq, r, "cannot record the execution");
+	r = agent_client_connect(row->agent_address, NULL, CONNECT_MS, &conn);
+	if (r == R_OK)
+		r = agent_client_exec(conn, &p->req, GRACE_MS, &x);
+	agent_client_close(conn);
+	if (r == R_INVALID)
+		return http_fail(rq, r, "the sandbox refused the command (bad working_dir?)");
+	if (r != R_OK) {
+		log_warnx("exec", "agent failed id=%s err=%s", row->id, result_str(r));
+		return http_fail(rq, r == R_TIMEOUT ? R_TIMEOUT : R_UPSTREAM,
+				 "the sandbox agent did not answer");
+	}
+	if (record_end(rq, row->id, exec_id, &x) != R_OK)
+		log_warnx("exec", "cannot record the end of execution id=%s", exec_id);
+	body = result_json(exec_id, &x);
+	agent_exec_result_free(&x);
+	if (body == NULL)
+		return R_NO_MEMORY;
+	http_respond_json(rq, 200, body, NULL);
+	return R_OK;
+}
+
+enum result exec_post(struct req *rq)
+{
+	struct sandbox_row row = {0};
+	struct exec_plan *p;
+	enum result r;
+
+	r = sandbox_row_load(rq, &row);
+	if (r != R_OK)
+		return r;
+	if (strcmp(row.status, "running") != 0) {
+		sandbox_row_free(&row);
+		return http_fail(rq, R_CONFLICT, "sandbox is %s, not running", row.status);
+	}
+	/* The plan holds argv/env pointer tables: too big for a thread stack. */
+	p = calloc(1, sizeof(*p));
+	if (p == NULL) {
+		sandbox_row_free(&row);
+		return R_NO_MEMORY;
+	}
+	r = parse(rq, &row, p);
+	if (r == R_OK)
+		r = run(rq, &row, p);
+	plan_free(p);
+	free(p);
+	sandbox_row_free(&row);
+	return r;
+}

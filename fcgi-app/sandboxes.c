@@ -1,0 +1,494 @@
+/* sandboxes.c: create, inspect, list, stop and delete sandboxes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "db.h"
+#include "events.h"
+#include "handlers.h"
+#include "log.h"
+#include "reslimit.h"
+#include "sandbox_row.h"
+#include "validate.h"
+
+#define PAGE_DEFAULT 50
+#define PAGE_MAX 200
+#define ENV_MAX_VARS 256
+#define ENV_MAX_BYTES (64 * 1024)
+#define METADATA_MAX_BYTES (16 * 1024)
+
+static const char *const create_fields[] = {"timeout_seconds", "cpus", "memory", "env",
+					    "metadata", NULL};
+
+struct create_req {
+	long long timeout;
+	char cpus[32];
+	char memory[32];
+	uint32_t cpu_millis;
+	uint64_t memory_bytes;
+	char *env_text;      /* owned JSON object text */
+	char *metadata_text; /* owned JSON object text */
+};
+
+static void create_req_free(struct create_req *c)
+{
+	free(c->env_text);
+	free(c->metadata_text);
+}
+
+/* quantity: a string, or a number given as one ("cpus": 2). */
+static enum result quantity(struct req *rq, const char *key, const char *def, char *out,
+			    size_t size)
+{
+	struct json *v = json_get(rq->body, key);
+
+	if (v == NULL || json_is_null(v)) {
+		snprintf(out, size, "%s", def);
+		return R_OK;
+	}
+	if (json_is_string(v) && strlen(json_str(v)) < size) {
+		snprintf(out, size, "%s", json_str(v));
+		return R_OK;
+	}
+	if (json_is_number(v) && json_number(v) > 0 && json_number(v) < 1e6) {
+		snprintf(out, size, "%g", json_number(v));
+		return R_OK;
+	}
+	return http_fail(rq, R_INVALID, "'%s' must be a string like \"2\" or \"512Mi\"", key);
+}
+
+/* env_object: validate an {"NAME":"value"} object into its JSON text. */
+static enum result env_object(struct req *rq, const struct json *env, char **out)
+{
+	size_t n = 0;
+
+	if (!json_is_object(env))
+		return http_fail(rq, R_INVALID, "'env' must be an object of strings");
+	for (const struct json *m = json_child(env); m != NULL; m = json_next(m)) {
+		const char *v = json_str(m);
+
+		if (v == NULL || !validate_env_name(json_key(m)) || strlen(json_key(m)) > 256)
+			return http_fail(rq, R_INVALID,
+					 "'env' names must match [A-Za-z_][A-Za-z0-9_]* and values "
+					 "must be strings");
+		if (++n > ENV_MAX_VARS)
+			return http_fail(rq, R_INVALID, "'env' holds more than %d variables",
+					 ENV_MAX_VARS);
+	}
+	*out = json_print(env);
+	if (*out == NULL)
+		return R_NO_MEMORY;
+	if (strlen(*out) > ENV_MAX_BYTES)
+		return http_fail(rq, R_INVALID, "'env' is larger than %d bytes", ENV_MAX_BYTES);
+	return R_OK;
+}
+
+static enum result parse_create(struct req *rq, struct create_req *c)
+{
+	struct json *env = json_get(rq->body, "env"), *md = json_get(rq->body, "metadata");
+	enum result r;
+
+	if ((r = validate_known_fields(rq, rq->body, create_fields)) != R_OK)
+		return r;
+	c->timeout = config_int("DEFAULT_TIMEOUT");
+	r = validate_int(rq, rq->body, "timeout_seconds", false, 1,
+			 config_int("SANDPIT_MAX_TIMEOUT"), &c->timeout);
+	if (r != R_OK && r != R_NOT_FOUND)
+		return r;
+	if ((r = quantity(rq, "cpus", config_str("DEFAULT_CPUS"), c->cpus, sizeof(c->cpus))) !=
+		R_OK ||
+	    (r = quantity(rq, "memory", config_str("DEFAULT_MEMORY"), c->memory,
+			  sizeof(c->memory))) != R_OK)
+		return r;
+	if (reslimit_parse_cpus(c->cpus, &c->cpu_millis) != R_OK || c->cpu_millis == 0)
+		return http_fail(rq, R_INVALID, "'cpus' must look like \"2\", \"0.5\" or \"500m\"");
+	if (reslimit_parse_memory(c->memory, &c->memory_bytes) != R_OK ||
+	    c->memory_bytes < 16 * 1024 * 1024)
+		return http_fail(rq, R_INVALID,
+				 "'memory' must look like \"2Gi\" or \"512Mi\" (at least 16Mi)");
+	if (env != NULL && !json_is_null(env) && (r = env_object(rq, env, &c->env_text)) != R_OK)
+		return r;
+	if (md != NULL && !json_is_null(md)) {
+		if (!json_is_object(md))
+			return http_fail(rq, R_INVALID, "'metadata' must be an object");
+		c->metadata_text = json_print(md);
+		if (c->metadata_text == NULL)
+			return R_NO_MEMORY;
+		if (strlen(c->metadata_text) > METADATA_MAX_BYTES)
+			return http_fail(rq, R_INVALID, "'metadata' is larger than %d bytes",
+					 METADATA_MAX_BYTES);
+	}
+	return R_OK;
+}
+
+/* reserve: under the org row's lock, count live sandboxes against the limit
+ * and insert ours as "creating" with its sandbox.created event. The lock is
+ * what makes 20 parallel creates respect the limit. */
+static enum result reserve(struct req *rq, const char *id, const struct create_req *c)
+{
+	char millis[16], bytes[24], timeout[24], max[24];
+	struct db_res *res = NULL;
+	long long limit = config_int("MAX_SANDBOXES_PER_ORG");
+	enum result r;
+
+	snprintf(millis, sizeof(millis), "%u", c->cpu_millis);
+	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)c->memory_bytes);
+	snprintf(timeout, sizeof(timeout), "%lld", c->timeout);
+	snprintf(max, sizeof(max), "%lld", limit);
+	r = db_begin(rq->db);
+	if (r == R_OK)
+		r = db_exec(rq->db,
+			    "SELECT COALESCE(o.max_sandboxes, $2::int), (SELECT count(*) FROM "
+			    "sandboxes s WHERE s.org_id = o.id AND s.status IN ('creating', "
+			    "'running', 'stopping')) FROM organizations o WHERE o.id = $1 FOR UPDATE",
+			    2, (const char *[]){rq->auth.org_id, max}, &res);
+	if (r != R_OK)
+		goto fail;
+	if (db_res_rows(res) != 1) {
+		r = http_fail(rq, R_UNAUTHORIZED, "organization not found");
+		goto fail;
+	}
+	limit = strtoll(db_res_get(res, 0, 0), NULL, 10);
+	if (strtoll(db_res_get(res, 0, 1), NULL, 10) >= limit) {
+		r = http_fail(rq, R_QUOTA,
+			      "MAX_SANDBOXES_PER_ORG reached: %lld running sandboxes at once",
+			      limit);
+		goto fail;
+	}
+	r = db_exec(rq->db,
+		    "INSERT INTO sandboxes (id, org_id, status, backend, cpus_millis, memory_bytes, "
+		    "cpus, memory, timeout_seconds, env, metadata, expires_at) VALUES ($1, $2, "
+		    "'creating', $3, $4::int, $5::bigint, $6, $7, $8::int, COALESCE($9::jsonb, "
+		    "'{}'), COALESCE($10::jsonb, '{}'), now() + make_interval(secs => $8::int))",
+		    10,
+		    (const char *[]){id, rq->auth.org_id, "local", millis, bytes, c->cpus,
+				     c->memory, timeout, c->env_text, c->metadata_text},
+		    NULL);
+	if (r == R_OK)
+		r = events_emit(rq->db, rq->auth.org_id, id, "sandbox.created", NULL);
+	if (r == R_OK)
+		r = db_commit(rq->db);
+fail:
+	db_res_free(res);
+	if (r != R_OK)
+		db_rollback(rq->db);
+	return r;
+}
+
+/* mark_error: a create that failed half way leaves an error row, never a
+ * running one, and no runtime. */
+static void mark_error(struct req *rq, const char *id, const char *why)
+{
+	struct json *data = json_new_object();
+
+	if (rq->backend != NULL)
+		(void)!backend_destroy(rq->backend, id);
+	if (data == NULL || json_add_str(data, "error", why) != R_OK ||
+	    db_begin(rq->db) != R_OK) {
+		json_free(data);
+		return;
+	}
+	if (db_exec(rq->db,
+		    "UPDATE sandboxes SET status = 'error', error = $2, stopped_at = now(), "
+		    "stop_reason = 'error' WHERE id = $1",
+		    2, (const char *[]){id, why}, NULL) != R_OK ||
+	    events_emit(rq->db, rq->auth.org_id, id, "sandbox.error", data) != R_OK ||
+	    db_commit(rq->db) != R_OK)
+		db_rollback(rq->db);
+	json_free(data);
+}
+
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static enum result mark_running(struct req *rq, const char *id, const char *addr, long long ms)
+{
+	struct json *data = json_new_object();
+	enum result r;
+
+	if (data == NULL || json_add_int(data, "startupMs", ms) != R_OK) {
+		json_free(data);
+		return R_NO_MEMORY;
+	}
+	r = db_begin(rq->db);
+	if (r == R_OK)
+		r = db_exec(rq->db,
+			    "UPDATE sandboxes SET status = 'running', agent_address = $2, "
+			    "ready_at = now() WHERE id = $1 AND status = 'creating'",
+			    2, (const char *[]){id, addr}, NULL);
+	if (r == R_OK)
+		r = events_emit(rq->db, rq->auth.org_id, id, "sandbox.ready", data);
+	if (r == R_OK)
+		r = db_commit(rq->db);
+	if (r != R_OK)
+		db_rollback(rq->db);
+	json_free(data);
+	return r;
+}
+
+/* respond_sandbox: the full representation of one sandbox row. */
+static enum result respond_sandbox(struct req *rq, const char *id, int status, bool usage);
+
+enum result sandboxes_create(struct req *rq)
+{
+	struct create_req c = {0};
+	struct sandbox_limits lim = {0};
+	char id[ID_SIZE("sbx_")], addr[BACKEND_ADDR_MAX];
+	struct timespec t0;
+	enum result r;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = parse_create(rq, &c);
+	if (r != R_OK)
+		goto out;
+	if (rq->backend == NULL) {
+		r = http_fail(rq, R_UPSTREAM, "the sandbox backend is not available");
+		goto out;
+	}
+	if (id_new("sbx_", id, sizeof(id)) != R_OK) {
+		r = R_INTERNAL;
+		goto out;
+	}
+	r = reserve(rq, id, &c);
+	if (r != R_OK)
+		goto out;
+	lim.cpu_millis = c.cpu_millis;
+	lim.memory_bytes = c.memory_bytes;
+	lim.pids_max = (uint32_t)config_int("SANDPIT_PIDS_LIMIT");
+	lim.disk_bytes = (uint64_t)config_int("SANDPIT_WORKSPACE_SIZE");
+	r = backend_create(rq->backend, id, &lim, addr, sizeof(addr));
+	if (r != R_OK) {
+		log_warnx("sandbox", "create failed id=%s err=%s", id, result_str(r));
+		mark_error(rq, id, "runtime_create_failed");
+		r = http_fail(rq, r == R_QUOTA ? R_QUOTA : R_UPSTREAM,
+			      r == R_QUOTA ? "this host has no free sandbox slots"
+					   : "the sandbox could not be started");
+		goto out;
+	}
+	r = mark_running(rq, id, addr, (long long)ms_since(&t0));
+	if (r != R_OK) {
+		mark_error(rq, id, "database_unavailable");
+		r = http_fail(rq, r, "cannot record the sandbox");
+		goto out;
+	}
+	r = respond_sandbox(rq, id, 201, false);
+out:
+	create_req_free(&c);
+	return r;
+}
+
+static struct json *usage_json(struct req *rq, const char *id)
+{
+	struct sandbox_usage u;
+	struct json *o;
+
+	if (rq->backend == NULL || backend_inspect(rq->backend, id, &u) != R_OK)
+		return json_new_null();
+	o = json_new_object();
+	if (o == NULL || json_add(o, "cpu_seconds", json_new_double((double)u.cpu_usec / 1e6)) != R_OK ||
+	    json_add_int(o, "memory_current_bytes", (long long)u.memory_current) != R_OK ||
+	    json_add_int(o, "memory_peak_bytes", (long long)u.memory_peak) != R_OK ||
+	    json_add_int(o, "pids", u.pids) != R_OK || json_add_bool(o, "alive", u.alive) != R_OK) {
+		json_free(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* row_json: columns of the standard sandbox SELECT into an object. */
+#define SANDBOX_COLUMNS                                                                            \
+	"id, status, ts(created_at), ts(ready_at), ts(expires_at), ts(stopped_at), cpus, memory, " \
+	"timeout_seconds, metadata::text, stop_reason, error, "                                    \
+	"EXTRACT(EPOCH FROM ready_at - created_at) * 1000"
+
+static struct json *row_json(const struct db_res *res, int i)
+{
+	const char *md = db_res_get(res, i, 9), *startup = db_res_get(res, i, 12);
+	struct json *o = json_new_object();
+
+	if (o == NULL || json_add_str(o, "sandbox_id", db_res_get(res, i, 0)) != R_OK ||
+	    json_add_str(o, "status", db_res_get(res, i, 1)) != R_OK ||
+	    json_add_str(o, "created_at", db_res_get(res, i, 2)) != R_OK ||
+	    json_add_str_or_null(o, "ready_at", db_res_get(res, i, 3)) != R_OK ||
+	    json_add_str(o, "expires_at", db_res_get(res, i, 4)) != R_OK ||
+	    json_add_str_or_null(o, "stopped_at", db_res_get(res, i, 5)) != R_OK ||
+	    json_add_str(o, "cpus", db_res_get(res, i, 6)) != R_OK ||
+	    json_add_str(o, "memory", db_res_get(res, i, 7)) != R_OK ||
+	    json_add_int(o, "timeout_seconds", strtoll(db_res_get(res, i, 8), NULL, 10)) != R_OK ||
+	    json_add(o, "metadata", json_parse(md, strlen(md))) != R_OK ||
+	    json_add_str_or_null(o, "stop_reason", db_res_get(res, i, 10)) != R_OK ||
+	    json_add_str_or_null(o, "error", db_res_get(res, i, 11)) != R_OK ||
+	    json_add(o, "startup_ms",
+		     startup ? json_new_double(strtod(startup, NULL)) : json_new_null()) != R_OK) {
+		json_free(o);
+		return NULL;
+	}
+	return o;
+}
+
+static enum result respond_sandbox(struct req *rq, const char *id, int status, bool usage)
+{
+	struct db_res *res = NULL;
+	struct json *o;
+	enum result r;
+
+	r = db_exec(rq->db,
+		    "SELECT " SANDBOX_COLUMNS " FROM sandboxes WHERE id = $1 AND org_id = $2", 2,
+		    (const char *[]){id, rq->auth.org_id}, &res);
+	if (r != R_OK)
+		return http_fail(rq, r, "cannot read the sandbox");
+	if (db_res_rows(res) != 1) {
+		db_res_free(res);
+		return http_fail(rq, R_NOT_FOUND, "sandbox not found");
+	}
+	o = row_json(res, 0);
+	if (o != NULL && usage && strcmp(db_res_get(res, 0, 1), "running") == 0 &&
+	    json_add(o, "usage", usage_json(rq, id)) != R_OK) {
+		json_free(o);
+		o = NULL;
+	}
+	db_res_free(res);
+	if (o == NULL)
+		return R_NO_MEMORY;
+	http_respond_json(rq, status, o, NULL);
+	return R_OK;
+}
+
+enum result sandboxes_get(struct req *rq)
+{
+	if (!id_is_valid("sbx_", rq->params[0]))
+		return http_fail(rq, R_NOT_FOUND, "sandbox not found");
+	return respond_sandbox(rq, rq->params[0], 200, true);
+}
+
+enum result sandboxes_status(struct req *rq)
+{
+	struct db_res *res = NULL;
+	struct json *o;
+	enum result r;
+
+	if (!id_is_valid("sbx_", rq->params[0]))
+		return http_fail(rq, R_NOT_FOUND, "sandbox not found");
+	r = db_exec(rq->db,
+		    "SELECT status, ts(expires_at) FROM sandboxes WHERE id = $1 AND org_id = $2", 2,
+		    (const char *[]){rq->params[0], rq->auth.org_id}, &res);
+	if (r != R_OK)
+		return http_fail(rq, r, "cannot read the sandbox");
+	if (db_res_rows(res) != 1) {
+		db_res_free(res);
+		return http_fail(rq, R_NOT_FOUND, "sandbox not found");
+	}
+	o = json_new_object();
+	if (o == NULL || json_add_str(o, "sandbox_id", rq->params[0]) != R_OK ||
+	    json_add_str(o, "status", db_res_get(res, 0, 0)) != R_OK ||
+	    json_add_str(o, "expires_at", db_res_get(res, 0, 1)) != R_OK) {
+		json_free(o);
+		db_res_free(res);
+		return R_NO_MEMORY;
+	}
+	db_res_free(res);
+	http_respond_json(rq, 200, o, NULL);
+	return R_OK;
+}
+
+static bool status_ok(const char *s)
+{
+	static const char *const all[] = {"creating", "running", "stopping", "stopped",
+					  "timeout",  "error",   NULL};
+
+	for (size_t i = 0; all[i] != NULL; i++)
+		if (strcmp(all[i], s) == 0)
+			return true;
+	return false;
+}
+
+enum result sandboxes_list(struct req *rq)
+{
+	char cursor[ID_MAX_SIZE], status[16] = "", lim[16];
+	struct json *root = NULL, *arr;
+	struct db_res *res = NULL;
+	int limit, rows;
+	enum result r;
+
+	r = validate_page(rq, "sbx_", PAGE_DEFAULT, PAGE_MAX, &limit, cursor, sizeof(cursor));
+	if (r != R_OK)
+		return r;
+	r = http_query(rq, "status", status, sizeof(status));
+	if (r == R_NOT_FOUND)
+		status[0] = '\0';
+	else if (r != R_OK || !status_ok(status))
+		return http_fail(rq, R_INVALID,
+				 "'status' must be one of creating, running, stopping, stopped, "
+				 "timeout, error");
+	snprintf(lim, sizeof(lim), "%d", limit + 1);
+	r = db_exec(rq->db,
+		    "SELECT " SANDBOX_COLUMNS " FROM sandboxes s WHERE org_id = $1 "
+		    "AND ($2 = '' OR status = $2) AND ($3 = '' OR (created_at, id) < "
+		    "(SELECT created_at, id FROM sandboxes c WHERE c.id = $3 AND c.org_id = $1)) "
+		    "ORDER BY created_at DESC, id DESC LIMIT $4::int",
+		    4, (const char *[]){rq->auth.org_id, status, cursor, lim}, &res);
+	if (r != R_OK)
+		return http_fail(rq, r, "cannot list sandboxes");
+	rows = db_res_rows(res);
+	root = json_new_object();
+	arr = json_new_array();
+	if (root == NULL || json_add(root, "sandboxes", arr) != R_OK)
+		goto oom;
+	for (int i = 0; i < rows && i < limit; i++)
+		if (json_push(arr, row_json(res, i)) != R_OK)
+			goto oom;
+	if (json_add_str_or_null(root, "next_cursor",
+				 rows > limit ? db_res_get(res, limit - 1, 0) : NULL) != R_OK)
+		goto oom;
+	db_res_free(res);
+	http_respond_json(rq, 200, root, NULL);
+	return R_OK;
+oom:
+	db_res_free(res);
+	json_free(root);
+	return R_NO_MEMORY;
+}
+
+static enum result respond_deleted(struct req *rq, const char *id)
+{
+	struct json *o = json_new_object();
+
+	if (o == NULL || json_add_str(o, "sandbox_id", id) != R_OK ||
+	    json_add_bool(o, "deleted", true) != R_OK) {
+		json_free(o);
+		return R_NO_MEMORY;
+	}
+	http_respond_json(rq, 200, o, NULL);
+	return R_OK;
+}
+
+static enum result stop_or_delete(struct req *rq, bool drop)
+{
+	struct sandbox_row row;
+	enum result r = sandbox_row_load(rq, &row);
+
+	if (r != R_OK)
+		return r;
+	sandbox_row_free(&row);
+	r = sandbox_stop(rq, row.id, drop ? "deleted" : "user", drop);
+	if (r != R_OK)
+		return r;
+	return drop ? respond_deleted(rq, row.id) : respond_sandbox(rq, row.id, 200, false);
+}
+
+enum result sandboxes_stop(struct req *rq)
+{
+	return stop_or_delete(rq, false);
+}
+
+enum result sandboxes_delete(struct req *rq)
+{
+	return stop_or_delete(rq, true);
+}

@@ -1,0 +1,51 @@
+/* events.c: outbox rows with their final payload. */
+#include "events.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "db.h"
+#include "id.h"
+#include "json.h"
+
+static void now_rfc3339(char out[64], size_t size)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+}
+
+enum result events_emit(struct db *db, const char *org_id, const char *sandbox_id,
+			const char *type, const struct json *data)
+{
+	char id[ID_SIZE("evt_")], stamp[64];
+	struct json *p = json_new_object();
+	char *text = NULL;
+	enum result r = R_NO_MEMORY;
+
+	if (p == NULL || id_new("evt_", id, sizeof(id)) != R_OK)
+		goto out;
+	now_rfc3339(stamp, sizeof(stamp));
+	if (json_add_str(p, "id", id) != R_OK || json_add_str(p, "event", type) != R_OK ||
+	    json_add_str(p, "timestamp", stamp) != R_OK ||
+	    json_add_str_or_null(p, "sandboxId", sandbox_id) != R_OK ||
+	    json_add_str_or_null(p, "orgId", org_id) != R_OK ||
+	    json_add(p, "data", data ? json_dup(data) : json_new_object()) != R_OK)
+		goto out;
+	text = json_print(p);
+	if (text == NULL)
+		goto out;
+	r = db_exec(db,
+		    "INSERT INTO events (id, org_id, sandbox_id, type, payload) "
+		    "VALUES ($1, $2, $3, $4, $5::jsonb)",
+		    5, (const char *[]){id, org_id, sandbox_id, type, text}, NULL);
+out:
+	free(text);
+	json_free(p);
+	return r;
+}

@@ -1,0 +1,18 @@
+/* events.h: the outbox. An event row is written in the same transaction as
+ * the state change it announces; its payload is the exact webhook body:
+ *   {"id":"evt_...","event":"sandbox.ready","timestamp":"...Z",
+ *    "sandboxId":"sbx_...","orgId":"org_...","data":{...}} */
+#ifndef SANDPIT_EVENTS_H
+#define SANDPIT_EVENTS_H
+
+#include "result.h"
+
+struct db;
+struct json;
+
+/* events_emit: append one event. data is borrowed (may be NULL for {}).
+ * sandbox_id may be NULL. Runs in the caller's transaction, if any. */
+SP_MUST_CHECK enum result events_emit(struct db *db, const char *org_id, const char *sandbox_id,
+				      const char *type, const struct json *data);
+
+#endif
