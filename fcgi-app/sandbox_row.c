@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "db.h"
-#include "events.h"
+#include "lifecycle.h"
 #include "log.h"
 
 enum result sandbox_row_load(struct req *rq, struct sandbox_row *out)
@@ -48,89 +48,19 @@ void sandbox_row_free(struct sandbox_row *row)
 	row->env = NULL;
 }
 
-/* final_usage: the last usage sample, taken just before the runtime goes. */
-static void final_usage(struct req *rq, const char *id)
-{
-	struct sandbox_usage u;
-	char cpu[32];
-
-	if (rq->backend == NULL || backend_inspect(rq->backend, id, &u) != R_OK)
-		return;
-	snprintf(cpu, sizeof(cpu), "%.6f", (double)u.cpu_usec / 1e6);
-	if (db_exec(rq->db,
-		    "INSERT INTO usage_events (org_id, sandbox_id, cpu_seconds, "
-		    "memory_byte_seconds, final) SELECT org_id, id, $2::float8, "
-		    "memory_bytes::float8 * EXTRACT(EPOCH FROM now() - COALESCE(ready_at, "
-		    "created_at)), true FROM sandboxes WHERE id = $1",
-		    2, (const char *[]){id, cpu}, NULL) != R_OK)
-		log_warnx("sandbox", "cannot record final usage id=%s", id);
-}
-
-/* finish: the row says stopped (or is gone), with its event, in one
- * transaction. */
-static enum result finish(struct req *rq, const char *id, const char *reason, bool drop)
-{
-	struct json *data = json_new_object();
-	enum result r;
-
-	if (data == NULL || json_add_str(data, "reason", reason) != R_OK) {
-		json_free(data);
-		return R_NO_MEMORY;
-	}
-	r = db_begin(rq->db);
-	if (r == R_OK && drop)
-		r = db_exec(rq->db, "DELETE FROM sandboxes WHERE id = $1 AND org_id = $2", 2,
-			    (const char *[]){id, rq->auth.org_id}, NULL);
-	else if (r == R_OK)
-		r = db_exec(rq->db,
-			    "UPDATE sandboxes SET status = 'stopped', stopped_at = now(), "
-			    "stop_reason = $3 WHERE id = $1 AND org_id = $2",
-			    3, (const char *[]){id, rq->auth.org_id, reason}, NULL);
-	if (r == R_OK)
-		r = events_emit(rq->db, rq->auth.org_id, id, "sandbox.stopped", data);
-	if (r == R_OK)
-		r = db_commit(rq->db);
-	if (r != R_OK)
-		db_rollback(rq->db);
-	json_free(data);
-	return r;
-}
-
 enum result sandbox_stop(struct req *rq, const char *id, const char *reason, bool drop)
 {
-	struct db_res *res = NULL;
-	bool live;
-	enum result r;
+	enum result r = lifecycle_stop(rq->db, rq->backend, rq->auth.org_id, id, "stopped", reason,
+				       drop);
 
-	/* Claim the transition: only one caller moves a live row to stopping. */
-	r = db_exec(rq->db,
-		    "UPDATE sandboxes SET status = 'stopping' WHERE id = $1 AND org_id = $2 "
-		    "AND status IN ('creating', 'running', 'stopping') RETURNING id",
-		    2, (const char *[]){id, rq->auth.org_id}, &res);
-	if (r != R_OK)
+	switch (r) {
+	case R_OK:
+		return R_OK;
+	case R_NOT_FOUND:
+		return http_fail(rq, r, "sandbox not found");
+	case R_UPSTREAM:
+		return http_fail(rq, r, "the sandbox runtime did not stop; it will be retried");
+	default:
 		return http_fail(rq, r, "cannot stop the sandbox");
-	live = db_res_rows(res) == 1;
-	db_res_free(res);
-	if (live) {
-		final_usage(rq, id);
-		r = rq->backend ? backend_destroy(rq->backend, id) : R_UPSTREAM;
-		if (r != R_OK && r != R_NOT_FOUND) {
-			/* The row stays "stopping": the reaper finishes the job. */
-			log_warnx("sandbox", "cannot destroy runtime id=%s err=%s", id,
-				  result_str(r));
-			return http_fail(rq, R_UPSTREAM, "the sandbox runtime did not stop");
-		}
-		return finish(rq, id, reason, drop);
 	}
-	if (drop) {
-		r = db_exec(rq->db,
-			    "DELETE FROM sandboxes WHERE id = $1 AND org_id = $2 RETURNING id", 2,
-			    (const char *[]){id, rq->auth.org_id}, &res);
-		if (r != R_OK)
-			return http_fail(rq, r, "cannot delete the sandbox");
-		live = db_res_rows(res) == 1;
-		db_res_free(res);
-		return live ? R_OK : http_fail(rq, R_NOT_FOUND, "sandbox not found");
-	}
-	return R_OK;
 }

@@ -3,6 +3,8 @@
  *   sandpit-admin bootstrap KEYFILE   print the dev stack's API key, creating
  *                                     the org and key when KEYFILE's key is
  *                                     missing, revoked or expired
+ *   sandpit-admin stop-all REASON     stop every live sandbox of this instance
+ *                                     (rows end "stopped" with REASON)
  *   sandpit-admin --check-config      print the configuration and exit
  */
 #include <errno.h>
@@ -15,11 +17,13 @@
 #include "apikey.h"
 #include "audit.h"
 #include "auth.h"
+#include "backend/backend.h"
 #include "config.h"
 #include "crypto.h"
 #include "db.h"
 #include "id.h"
 #include "instance.h"
+#include "lifecycle.h"
 #include "log.h"
 
 /* read_key: KEYFILE's key into out; false when absent or malformed. */
@@ -129,6 +133,46 @@ static int bootstrap(struct db *db, const char *path)
 	return 0;
 }
 
+/* stop_all: every live sandbox, one at a time; a failure is logged and the
+ * rest still stop (the reaper reconciles what is left). */
+static int stop_all(struct db *db, const char *reason)
+{
+	struct backend_config cfg = {.kind = "local"};
+	struct backend *b = NULL;
+	struct db_res *res = NULL;
+	char sock[4096];
+	int failed = 0, n;
+
+	if (instance_path("run/boxd.sock", sock, sizeof(sock)) != R_OK)
+		return 1;
+	if (*config_str("SANDPIT_BOXD_SOCKET") != '\0')
+		snprintf(sock, sizeof(sock), "%s", config_str("SANDPIT_BOXD_SOCKET"));
+	cfg.daemon_socket = sock;
+	if (backend_open(&cfg, &b) != R_OK ||
+	    db_exec(db,
+		    "SELECT id FROM sandboxes WHERE status IN ('creating', 'running', 'stopping')",
+		    0, NULL, &res) != R_OK) {
+		backend_close(b);
+		return 1;
+	}
+	n = db_res_rows(res);
+	for (int i = 0; i < n; i++) {
+		enum result r = lifecycle_stop(db, b, "", db_res_get(res, i, 0), "stopped", reason,
+					       false);
+
+		if (r != R_OK && r != R_NOT_FOUND) {
+			log_warnx("admin", "cannot stop id=%s err=%s", db_res_get(res, i, 0),
+				  result_str(r));
+			failed++;
+		}
+	}
+	log_info("admin", "stopped sandboxes count=%d failed=%d reason=%s", n - failed, failed,
+		 reason);
+	db_res_free(res);
+	backend_close(b);
+	return failed ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	char conninfo[4096];
@@ -145,8 +189,9 @@ int main(int argc, char **argv)
 		config_print(stdout);
 		return 0;
 	}
-	if (argc != 3 || strcmp(argv[1], "bootstrap") != 0) {
-		fprintf(stderr, "usage: sandpit-admin bootstrap KEYFILE | --check-config\n");
+	if (argc != 3 || (strcmp(argv[1], "bootstrap") != 0 && strcmp(argv[1], "stop-all") != 0)) {
+		fprintf(stderr, "usage: sandpit-admin bootstrap KEYFILE | stop-all REASON | "
+				"--check-config\n");
 		return 2;
 	}
 	if (instance_conninfo(conninfo, sizeof(conninfo)) != R_OK ||
@@ -156,7 +201,7 @@ int main(int argc, char **argv)
 		db_close(db);
 		return 1;
 	}
-	rc = bootstrap(db, argv[2]);
+	rc = strcmp(argv[1], "bootstrap") == 0 ? bootstrap(db, argv[2]) : stop_all(db, argv[2]);
 	db_close(db);
 	return rc;
 }

@@ -103,6 +103,18 @@ stack_pg_start() {
 	}
 }
 
+# stack_boxd_start: the one privileged process (root), parent and reaper of
+# every sandbox; its socket is reachable by root and the sandpit group only.
+stack_boxd_start() {
+	[ -x "$BIN/sandpit-boxd" ] || return 0
+	stack_spawn boxd TERM "$BIN/sandpit-boxd" --state-dir "$STATE" --group "$SP_USER" \
+		--agent "$BIN/sandpit-agent" --kill-on-exit
+	stack_wait_for 10 test -S "$STATE/run/boxd.sock" || {
+		stack_log "sandpit-boxd did not start; see $STATE/logs/boxd.log"
+		return 1
+	}
+}
+
 stack_api_start() {
 	stack_spawn api TERM $AS_USER "$BIN/sandpit-api"
 	stack_wait_for 10 test -S "$STATE/run/api.sock" || {
@@ -124,6 +136,7 @@ stack_caddy_start() {
 stack_start() {
 	stack_prepare &&
 		stack_pg_start &&
+		stack_boxd_start &&
 		stack_api_start &&
 		stack_caddy_start
 }
@@ -132,6 +145,12 @@ stack_start() {
 # the API before the database), each with its own graceful signal, and reap
 # each one before the next.
 stack_stop() {
+	# Sandboxes first, while the daemon and the database still answer: their
+	# rows end "stopped" with reason "shutdown". A crash skips this and the
+	# reaper reconciles instead.
+	if [ -n "$STACK_PIDS" ] && [ -S "$STATE/run/boxd.sock" ]; then
+		$AS_USER "$BIN/sandpit-admin" stop-all shutdown >>"$STATE/logs/admin.log" 2>&1
+	fi
 	for entry in $STACK_PIDS; do
 		pid=${entry%%:*}
 		kill -"${entry#*:}" "$pid" 2>/dev/null
