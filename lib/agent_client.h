@@ -35,6 +35,10 @@ void agent_client_close(struct agent_conn *c);
 /* agent_client_fd: the socket, for poll/epoll. Owned by c. */
 int agent_client_fd(const struct agent_conn *c);
 
+/* agent_client_last_error: the (sanitized) message of the last ERROR frame
+ * the agent sent on c, "" if none; e.g. why an exec was refused. */
+const char *agent_client_last_error(const struct agent_conn *c);
+
 /* agent_client_ping: PING -> PONG within timeout_ms (readiness/health). */
 SP_MUST_CHECK enum result agent_client_ping(struct agent_conn *c, unsigned timeout_ms);
 

@@ -31,8 +31,8 @@ struct backend_config {
 
 /* Limits of one sandbox. Zero fields take the daemon's defaults. */
 struct sandbox_limits {
-	uint32_t cpu_millis;   /* 1000 = one CPU (limits_parse_cpus) */
-	uint64_t memory_bytes; /* RAM, swap off (limits_parse_memory) */
+	uint32_t cpu_millis;   /* 1000 = one CPU (reslimit_parse_cpus) */
+	uint64_t memory_bytes; /* RAM, swap off (reslimit_parse_memory) */
 	uint32_t pids_max;     /* processes + threads */
 	uint64_t disk_bytes;   /* size of /workspace (tmpfs, counts as memory) */
 };

@@ -1,0 +1,104 @@
+/* backend.c: dispatch of the backend interface to its implementation. */
+#include "backend/backend.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend_impl.h"
+
+bool backend_id_is_valid(const char *id)
+{
+	size_t i, n;
+
+	if (!id)
+		return false;
+	n = strnlen(id, BACKEND_ID_MAX + 1);
+	if (n == 0 || n > BACKEND_ID_MAX)
+		return false;
+	for (i = 0; i < n; i++) {
+		char c = id[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+enum result backend_open(const struct backend_config *cfg, struct backend **out)
+{
+	struct backend *b;
+	const char *kind = cfg->kind ? cfg->kind : "local";
+
+	if (strcmp(kind, "local") != 0)
+		return R_INVALID;
+	if (!cfg->daemon_socket || strlen(cfg->daemon_socket) >= sizeof(b->daemon_socket))
+		return R_INVALID;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return R_NO_MEMORY;
+	b->ops = &backend_local_ops;
+	memcpy(b->daemon_socket, cfg->daemon_socket, strlen(cfg->daemon_socket) + 1);
+	b->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 10000;
+	*out = b;
+	return R_OK;
+}
+
+void backend_close(struct backend *b)
+{
+	free(b);
+}
+
+enum result backend_create(struct backend *b, const char *id, const struct sandbox_limits *lim,
+			   char *addr, size_t addr_size)
+{
+	static const struct sandbox_limits none;
+
+	if (!backend_id_is_valid(id) || addr_size == 0)
+		return R_INVALID;
+	return b->ops->create(b, id, lim ? lim : &none, addr, addr_size);
+}
+
+enum result backend_destroy(struct backend *b, const char *id)
+{
+	if (!backend_id_is_valid(id))
+		return R_INVALID;
+	return b->ops->destroy(b, id);
+}
+
+enum result backend_inspect(struct backend *b, const char *id, struct sandbox_usage *out)
+{
+	if (!backend_id_is_valid(id))
+		return R_INVALID;
+	return b->ops->inspect(b, id, out);
+}
+
+enum result backend_list(struct backend *b, char ***ids, size_t *n)
+{
+	return b->ops->list(b, ids, n);
+}
+
+void backend_list_free(char **ids, size_t n)
+{
+	size_t i;
+
+	if (!ids)
+		return;
+	for (i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+}
+
+enum result backend_agent_address(struct backend *b, const char *id, char *addr, size_t addr_size)
+{
+	if (!backend_id_is_valid(id) || addr_size == 0)
+		return R_INVALID;
+	return b->ops->agent_address(b, id, addr, addr_size);
+}
+
+enum result backend_resize(struct backend *b, const char *id, const struct sandbox_limits *lim)
+{
+	if (!backend_id_is_valid(id) || !lim)
+		return R_INVALID;
+	return b->ops->resize(b, id, lim);
+}
