@@ -70,9 +70,7 @@ static struct backend *open_backend(void)
 	/* The seeds call the Kubernetes backend "kubectl". */
 	if (strcmp(cfg.kind, "kubectl") == 0)
 		cfg.kind = "kubernetes";
-	if (*config_str("SANDPIT_BOXD_SOCKET") != '\0')
-		snprintf(sock, sizeof(sock), "%s", config_str("SANDPIT_BOXD_SOCKET"));
-	else if (instance_path("run/boxd.sock", sock, sizeof(sock)) != R_OK)
+	if (instance_boxd_socket(sock, sizeof(sock)) != R_OK)
 		return NULL;
 	cfg.daemon_socket = sock;
 	if (backend_open(&cfg, &b) != R_OK) {

@@ -45,7 +45,7 @@ static struct setting table[] = {
 	S("SANDPIT_RATE_BURST", T_INT, "120", 1, 10000000, false, "token bucket size per API key"),
 	S("SANDPIT_LOG_LEVEL", T_STR, "info", 0, 0, false, "debug, info, warn or error"),
 	S("SANDPIT_BOXD_SOCKET", T_STR, "", 0, 0, false,
-	 "privileged sandbox daemon socket; empty means <state>/run/boxd.sock"),
+	 "privileged sandbox daemon socket; empty means <state>/box/run/boxd.sock"),
 	S("SANDPIT_EXEC_OUTPUT_CAP", T_SIZE, "10MiB", 1024, 256 * MiB, false,
 	 "cap on each of stdout and stderr of a synchronous execute"),
 	S("SANDPIT_EXEC_MAX_TIMEOUT", T_INT, "3600", 1, 86400, false, "largest per-execute timeout (s)"),

@@ -48,3 +48,12 @@ enum result instance_fcgi_listen(char *out, size_t size)
 		return fit(snprintf(out, size, "%s", v), size);
 	return instance_path("run/api.sock", out, size);
 }
+
+enum result instance_boxd_socket(char *out, size_t size)
+{
+	const char *v = config_str("SANDPIT_BOXD_SOCKET");
+
+	if (*v != '\0')
+		return fit(snprintf(out, size, "%s", v), size);
+	return instance_path("box/run/boxd.sock", out, size);
+}

@@ -143,10 +143,8 @@ static int stop_all(struct db *db, const char *reason)
 	char sock[4096];
 	int failed = 0, n;
 
-	if (instance_path("run/boxd.sock", sock, sizeof(sock)) != R_OK)
+	if (instance_boxd_socket(sock, sizeof(sock)) != R_OK)
 		return 1;
-	if (*config_str("SANDPIT_BOXD_SOCKET") != '\0')
-		snprintf(sock, sizeof(sock), "%s", config_str("SANDPIT_BOXD_SOCKET"));
 	cfg.daemon_socket = sock;
 	if (backend_open(&cfg, &b) != R_OK ||
 	    db_exec(db,

@@ -12,6 +12,14 @@ STACK_PIDS=""
 
 stack_log() { printf '%s\n' "stack: $*" >&2; }
 
+# stack_fail NAME MESSAGE: report a start failure with the tail of its log
+# (test and bench state directories are removed on exit).
+stack_fail() {
+	stack_log "$2; see $STATE/logs/$1.log"
+	tail -n 15 "$STATE/logs/$1.log" >&2 2>/dev/null
+	return 1
+}
+
 # AS_USER prefixes a command to run it as the unprivileged user. It is a word
 # list, not a function, so a backgrounded command is exec'd directly and
 # $! is the real process.
@@ -78,8 +86,7 @@ stack_pg_start() {
 	if [ ! -s "$data/PG_VERSION" ]; then
 		$AS_USER "$pgbin/initdb" -D "$data" -U "$SP_USER" -A trust -E UTF8 \
 			--no-sync >>"$STATE/logs/initdb.log" 2>&1 || {
-			stack_log "initdb failed; see $STATE/logs/initdb.log"
-			return 1
+			stack_fail initdb "initdb failed"
 		}
 	fi
 	# A stale pid file from a crash would stop postgres from starting.
@@ -90,16 +97,14 @@ stack_pg_start() {
 		-c listen_addresses= -c max_connections=400 -c shared_buffers=128MB \
 		-c fsync="${SANDPIT_PG_FSYNC:-on}" -c synchronous_commit="${SANDPIT_PG_SYNC:-on}"
 	stack_wait_for 30 "$pgbin/pg_isready" -q -h "$sock" -U "$SP_USER" -d postgres || {
-		stack_log "postgres did not start; see $STATE/logs/postgres.log"
-		return 1
+		stack_fail postgres "postgres did not start"
 	}
 	if ! $AS_USER "$pgbin/psql" -h "$sock" -U "$SP_USER" -d postgres -tAc \
 		"SELECT 1 FROM pg_database WHERE datname = 'sandpit'" | grep -q 1; then
 		$AS_USER "$pgbin/createdb" -h "$sock" -U "$SP_USER" sandpit || return 1
 	fi
 	$AS_USER "$BIN/sandpit-migrate" "$REPO/db" >>"$STATE/logs/migrate.log" 2>&1 || {
-		stack_log "migrations failed; see $STATE/logs/migrate.log"
-		return 1
+		stack_fail migrate "migrations failed"
 	}
 }
 
@@ -107,19 +112,17 @@ stack_pg_start() {
 # every sandbox; its socket is reachable by root and the sandpit group only.
 stack_boxd_start() {
 	[ -x "$BIN/sandpit-boxd" ] || return 0
-	stack_spawn boxd TERM "$BIN/sandpit-boxd" --state-dir "$STATE" --group "$SP_USER" \
+	stack_spawn boxd TERM "$BIN/sandpit-boxd" --state-dir "$STATE/box" --group "$SP_USER" \
 		--agent "$BIN/sandpit-agent" --kill-on-exit
-	stack_wait_for 10 test -S "$STATE/run/boxd.sock" || {
-		stack_log "sandpit-boxd did not start; see $STATE/logs/boxd.log"
-		return 1
+	stack_wait_for 10 test -S "$STATE/box/run/boxd.sock" || {
+		stack_fail boxd "sandpit-boxd did not start"
 	}
 }
 
 stack_api_start() {
 	stack_spawn api TERM $AS_USER "$BIN/sandpit-api"
 	stack_wait_for 10 test -S "$STATE/run/api.sock" || {
-		stack_log "sandpit-api did not start; see $STATE/logs/api.log"
-		return 1
+		stack_fail api "sandpit-api did not start"
 	}
 }
 
@@ -127,8 +130,7 @@ stack_caddy_start() {
 	stack_spawn caddy TERM $AS_USER env HOME="$STATE/caddy" XDG_DATA_HOME="$STATE/caddy" \
 		XDG_CONFIG_HOME="$STATE/caddy" caddy run --adapter caddyfile --config "$REPO/etc/Caddyfile"
 	stack_wait_for 15 curl -sf "http://127.0.0.1:$PORT/api/v1/health" || {
-		stack_log "caddy did not answer on port $PORT; see $STATE/logs/caddy.log"
-		return 1
+		stack_fail caddy "caddy did not answer on port $PORT"
 	}
 }
 
@@ -148,7 +150,7 @@ stack_stop() {
 	# Sandboxes first, while the daemon and the database still answer: their
 	# rows end "stopped" with reason "shutdown". A crash skips this and the
 	# reaper reconciles instead.
-	if [ -n "$STACK_PIDS" ] && [ -S "$STATE/run/boxd.sock" ]; then
+	if [ -n "$STACK_PIDS" ] && [ -S "$STATE/box/run/boxd.sock" ]; then
 		$AS_USER "$BIN/sandpit-admin" stop-all shutdown >>"$STATE/logs/admin.log" 2>&1
 	fi
 	for entry in $STACK_PIDS; do

@@ -1,0 +1,73 @@
+#!/bin/bash
+# bench.sh BUILD_DIR: `make bench`. Starts a private instance and measures
+# each figure beside a floor measured in the same run. Prints
+#   bench <name> <value> <unit>
+#   base  <name> <value> <unit>
+# pairs and writes all figures as JSON to $SANDPIT_STATE_DIR/bench.json
+# (default ./var/bench.json). Timings on shared machines are noisy: compare
+# the ratio, not the absolute numbers.
+set -u
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=$(cd "$1" && pwd)
+OUT_DIR=${SANDPIT_STATE_DIR:-$REPO/var}
+STATE=$(mktemp -d /tmp/sandpit-bench.XXXXXX)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+HELLO_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+DURATION=${BENCH_SECONDS:-5}
+export SANDPIT_PG_FSYNC=off SANDPIT_PG_SYNC=off
+export SANDPIT_RATE_LIMIT=10000000 SANDPIT_RATE_BURST=10000000
+"$REPO/tools/stack/deps.sh" wrk hyperfine bubblewrap || exit 1
+. "$REPO/tools/stack/stack.sh"
+
+FIGURES=""
+figure() { # figure KIND NAME VALUE UNIT
+	printf '%-5s %-40s %12s %s\n' "$1" "$2" "$3" "$4"
+	FIGURES="$FIGURES{\"kind\":\"$1\",\"name\":\"$2\",\"value\":$3,\"unit\":\"$4\"},"
+}
+
+cleanup() {
+	[ -n "${HELLO_PIDS:-}" ] && kill $HELLO_PIDS 2>/dev/null && wait $HELLO_PIDS 2>/dev/null
+	stack_stop
+	rm -rf "$STATE"
+}
+trap cleanup EXIT
+
+wrk_rps() { # wrk_rps URL [HEADER]: requests/s of a wrk run
+	if [ $# -gt 1 ]; then
+		wrk -t2 -c32 -d"${DURATION}s" -H "$2" "$1"
+	else
+		wrk -t2 -c32 -d"${DURATION}s" "$1"
+	fi | awk '/Requests\/sec/ {print $2}'
+}
+
+stack_start || exit 1
+KEY=$($AS_USER "$BIN/sandpit-admin" bootstrap "$STATE/keys/bootstrap.key" | sed -n 's/^API key: //p')
+
+# Floor: a bare FastCGI hello with the API's process x thread shape.
+gcc -O2 -o "$STATE/fcgi_hello" "$REPO/tests/bench/fcgi_hello.c" -lfcgi -lpthread || exit 1
+"$STATE/fcgi_hello" "$STATE/run/hello.sock" "${SANDPIT_WORKERS:-4}" "${SANDPIT_THREADS:-8}" &
+HELLO_PIDS=$!
+HELLO_SOCK=$STATE/run/hello.sock HELLO_PORT=$HELLO_PORT SANDPIT_STATE_DIR=$STATE \
+	caddy run --adapter caddyfile --config "$REPO/tests/bench/Caddyfile.hello" \
+	>"$STATE/logs/caddy-hello.log" 2>&1 &
+HELLO_PIDS="$HELLO_PIDS $!"
+stack_wait_for 15 curl -sf "http://127.0.0.1:$HELLO_PORT/" || { echo "hello floor did not start"; exit 1; }
+
+hello=$(wrk_rps "http://127.0.0.1:$HELLO_PORT/")
+keys=$(wrk_rps "http://127.0.0.1:$PORT/api/v1/api-keys" "Authorization: ApiKey $KEY")
+figure bench api_keys_list_authenticated "$keys" req/s
+figure base fastcgi_hello "$hello" req/s
+figure ratio api_keys_list_vs_hello "$(echo "$keys $hello" | awk '{printf "%.3f", $1 / $2}')" x
+
+for extra in "$REPO"/tools/stack/bench-*.sh; do
+	[ -x "$extra" ] || continue
+	# Each extra bench prints "bench|base|ratio NAME VALUE UNIT" lines.
+	while read -r kind name value unit; do
+		case "$kind" in bench | base | ratio) figure "$kind" "$name" "$value" "$unit" ;; esac
+	done < <(SANDPIT_URL="http://127.0.0.1:$PORT" SANDPIT_API_KEY=$KEY SANDPIT_STATE_DIR=$STATE \
+		SANDPIT_BIN=$BIN "$extra")
+done
+
+mkdir -p "$OUT_DIR"
+echo "[${FIGURES%,}]" >"$OUT_DIR/bench.json"
+echo "figures written to $OUT_DIR/bench.json"
