@@ -601,7 +601,11 @@ static void finish_session(struct session *s)
 		x.exit_code = -1;
 	}
 	oom_after = read_oom_kills();
-	if (x.signal == SIGKILL && oom_after > s->oom_before && !s->timed_out) {
+	/* The counter is the sandbox's: an OOM kill during this command that
+	 * ended it (SIGKILL, or a shell reporting 137 for its child) is this
+	 * command's. A concurrent command's OOM may be misattributed. */
+	if ((x.signal == SIGKILL || x.exit_code == 137) && oom_after > s->oom_before &&
+	    !s->timed_out) {
 		x.flags |= AP_EXIT_OOM_KILLED;
 		x.exit_code = 137;
 	}

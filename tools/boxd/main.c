@@ -605,7 +605,7 @@ static void do_list(struct daemon *d, struct reply *rep)
 			    strcmp(de->d_name + n - 5, ".sock") == 0) {
 				memcpy(id, de->d_name, n - 5);
 				id[n - 5] = '\0';
-				if (backend_id_is_valid(id))
+				if (backend_id_is_valid(id) && strcmp(id, "boxd") != 0)
 					list_one(id, &lc);
 			}
 		}
@@ -626,7 +626,9 @@ static void handle(struct daemon *d, const char *req, struct reply *rep)
 		do_list(d, rep);
 		return;
 	}
-	if (!boxproto_word(req, 1, id, sizeof(id)) || !backend_id_is_valid(id)) {
+	/* "boxd" would name the daemon's own socket in the run directory */
+	if (!boxproto_word(req, 1, id, sizeof(id)) || !backend_id_is_valid(id) ||
+	    strcmp(id, "boxd") == 0) {
 		reply_err(rep, R_INVALID, "bad sandbox id");
 		return;
 	}

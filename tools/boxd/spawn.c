@@ -227,7 +227,9 @@ static void build_proc(struct child *c)
 {
 	static const char *const masked[] = {"/proc/kcore", "/proc/keys", "/proc/timer_list",
 					     "/proc/sched_debug", "/proc/latency_stats",
-					     "/proc/acpi", "/proc/scsi", "/proc/kallsyms"};
+					     "/proc/acpi", "/proc/scsi", "/proc/kallsyms",
+					     "/proc/kmsg", "/proc/kpagecgroup", "/proc/kpagecount",
+					     "/proc/kpageflags", "/proc/config.gz"};
 	static const char *const readonly[] = {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq",
 					       "/proc/bus", "/proc/fs"};
 	char dst[PATH_MAX];
