@@ -378,7 +378,7 @@ enum result agent_client_exec(struct agent_conn *c, const struct agentproto_exec
 	uint64_t deadline = total ? now_ms() + total : 0;
 	struct buf ob, eb;
 	struct agent_frame f;
-	struct agentproto_exit x;
+	struct agentproto_exit x = {0};
 	bool got, trunc = false, exited = false, closed = false;
 	size_t rest = 0, sent;
 	enum result r;
