@@ -243,7 +243,7 @@ static enum result run(struct req *rq, const struct sandbox_row *row, struct exe
 		r = agent_client_exec(conn, &p->req, GRACE_MS, &x);
 	agent_client_close(conn);
 	if (r == R_INVALID)
-		return http_fail(rq, r, "the sandbox refused the command (bad working_dir?)");
+		return http_fail(rq, r, "the command could not be started: no such program, or working_dir is not a directory");
 	if (r != R_OK) {
 		log_warnx("exec", "agent failed id=%s err=%s", row->id, result_str(r));
 		return http_fail(rq, r == R_TIMEOUT ? R_TIMEOUT : R_UPSTREAM,

@@ -137,12 +137,17 @@ static enum result reserve(struct req *rq, const char *id, const struct create_r
 	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)c->memory_bytes);
 	snprintf(timeout, sizeof(timeout), "%lld", c->timeout);
 	snprintf(max, sizeof(max), "%lld", limit);
+	/* Lock first, count after: under READ COMMITTED a statement that waited
+	 * for the lock would still count with the snapshot it started with. */
 	r = db_begin(rq->db);
+	if (r == R_OK)
+		r = db_exec(rq->db, "SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE", 1,
+			    (const char *[]){rq->auth.org_id}, NULL);
 	if (r == R_OK)
 		r = db_exec(rq->db,
 			    "SELECT COALESCE(o.max_sandboxes, $2::int), (SELECT count(*) FROM "
 			    "sandboxes s WHERE s.org_id = o.id AND s.status IN ('creating', "
-			    "'running', 'stopping')) FROM organizations o WHERE o.id = $1 FOR UPDATE",
+			    "'running', 'stopping')) FROM organizations o WHERE o.id = $1",
 			    2, (const char *[]){rq->auth.org_id, max}, &res);
 	if (r != R_OK)
 		goto fail;

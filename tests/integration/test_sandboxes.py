@@ -87,8 +87,11 @@ def execute_shapes():
     check(r["stdout"] == "from stdin\n", r)
     r = execute(key, sid, {"command": "head -c 64 /dev/urandom"})
     check(isinstance(r["stdout"], str), r)
-    r = execute(key, sid, {"command": ["/no/such/binary"]})
-    check(r["exit_code"] == 127 or r["exit_code"] != 0, r)
+    # A program that cannot start is the request's fault, not an exit code.
+    execute(key, sid, {"command": ["/no/such/binary"]}, status=400)
+    execute(key, sid, {"command": "pwd", "working_dir": "/no/such/dir"}, status=400)
+    r = execute(key, sid, {"command": "/no/such/binary"})
+    check(r["exit_code"] == 127, r)
     for body in [{}, {"command": ""}, {"command": []}, {"command": [1]}, {"command": 5},
                  {"command": "true", "timeout": 0}, {"command": "true", "env": {"A": 2}},
                  {"command": "true", "stdin": 5}, {"command": "true", "shell": True}]:
