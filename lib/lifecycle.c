@@ -41,20 +41,37 @@ static enum result emit(struct db *db, const char *org, const char *id, const ch
 }
 
 /* finish: the row's final state (or its deletion) and its events, in one
- * transaction. */
+ * transaction. Two stoppers can both hold a "stopping" row (an API stop
+ * racing the reaper, or a retry of a stuck stop), so only the one whose
+ * statement moves it out of "stopping" emits: each event exactly once. */
 static enum result finish(struct db *db, const char *org, const char *id, const char *final,
 			  const char *reason, bool drop)
 {
+	struct db_res *res = NULL;
+	bool mine = false;
 	enum result r = db_begin(db);
 
 	if (r == R_OK && drop)
-		r = db_exec(db, "DELETE FROM sandboxes WHERE id = $1", 1, (const char *[]){id},
-			    NULL);
+		r = db_exec(db,
+			    "WITH gone AS (DELETE FROM sandboxes WHERE id = $1 RETURNING status) "
+			    "SELECT 1 FROM gone WHERE status = 'stopping'",
+			    1, (const char *[]){id}, &res);
 	else if (r == R_OK)
 		r = db_exec(db,
 			    "UPDATE sandboxes SET status = $2, stopped_at = now(), stop_reason = $3, "
-			    "error = CASE WHEN $2 = 'error' THEN $3 ELSE error END WHERE id = $1",
-			    3, (const char *[]){id, final, reason}, NULL);
+			    "error = CASE WHEN $2 = 'error' THEN $3 ELSE error END WHERE id = $1 "
+			    "AND status = 'stopping' RETURNING 1",
+			    3, (const char *[]){id, final, reason}, &res);
+	if (r == R_OK)
+		mine = db_res_rows(res) == 1;
+	db_res_free(res);
+	/* Not ours: the other stopper emits; a delete still stands. */
+	if (r == R_OK && !mine) {
+		r = db_commit(db);
+		if (r != R_OK)
+			db_rollback(db);
+		return r;
+	}
 	if (r == R_OK && strcmp(final, "timeout") == 0)
 		r = emit(db, org, id, "sandbox.timeout", reason);
 	if (r == R_OK && strcmp(final, "error") == 0)

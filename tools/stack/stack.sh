@@ -126,6 +126,15 @@ stack_api_start() {
 	}
 }
 
+# stack_reaper_start: sandpit-reaper in a loop (expiry, crash recovery, warm
+# pool, usage, outbox). One-second sweeps by default so tests see expiry
+# promptly; SANDPIT_REAPER_LOOP sets another interval (seconds).
+stack_reaper_start() {
+	[ -x "$BIN/sandpit-reaper" ] || return 0
+	stack_spawn reaper TERM $AS_USER "$BIN/sandpit-reaper" --loop \
+		--interval "${SANDPIT_REAPER_LOOP:-1}"
+}
+
 stack_caddy_start() {
 	stack_spawn caddy TERM $AS_USER env HOME="$STATE/caddy" XDG_DATA_HOME="$STATE/caddy" \
 		XDG_CONFIG_HOME="$STATE/caddy" caddy run --adapter caddyfile --config "$REPO/etc/Caddyfile"
@@ -140,6 +149,7 @@ stack_start() {
 		stack_pg_start &&
 		stack_boxd_start &&
 		stack_api_start &&
+		stack_reaper_start &&
 		stack_caddy_start
 }
 

@@ -1,0 +1,241 @@
+/* warmpool.c: the warm pool: refilled by the reaper, claimed by creates. */
+#include "warmpool.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "config.h"
+#include "db.h"
+#include "events.h"
+#include "id.h"
+#include "json.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "reslimit.h"
+
+#define MOD "warmpool"
+/* pg_try_advisory_lock key: one refiller per database at a time. */
+#define REFILL_LOCK "727275"
+
+static enum result ready_event(struct db *db, const char *org, const char *id, long long ms)
+{
+	struct json *data = json_new_object();
+	enum result r = R_NO_MEMORY;
+
+	if (data != NULL && json_add_int(data, "startupMs", ms) == R_OK &&
+	    json_add_bool(data, "warmPool", true) == R_OK)
+		r = events_emit(db, org, id, "sandbox.ready", data);
+	json_free(data);
+	return r;
+}
+
+enum result warmpool_claim(struct db *db, const struct warmpool_want *w, char *id, size_t id_size)
+{
+	char millis[16], bytes[24], timeout[24], max[24];
+	struct db_res *res = NULL;
+	long long limit;
+	enum result r;
+
+	if (!config_bool("WARM_POOL_ENABLED"))
+		return R_NOT_FOUND;
+	snprintf(millis, sizeof(millis), "%u", w->cpu_millis);
+	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)w->memory_bytes);
+	snprintf(timeout, sizeof(timeout), "%lld", w->timeout);
+	snprintf(max, sizeof(max), "%lld", w->max_sandboxes);
+	r = db_begin(db);
+	/* The same org lock and count as a cold create, so the pool is no way
+	 * around MAX_SANDBOXES_PER_ORG. */
+	if (r == R_OK)
+		r = db_exec(
+		    db,
+		    "SELECT COALESCE(o.max_sandboxes, $2::int), (SELECT count(*) FROM "
+		    "sandboxes s WHERE s.org_id = o.id AND s.status IN ('creating', "
+		    "'running', 'stopping')) FROM organizations o WHERE o.id = $1 FOR UPDATE",
+		    2, (const char *[]){w->org_id, max}, &res);
+	if (r != R_OK)
+		goto fail;
+	if (db_res_rows(res) != 1) {
+		r = R_NOT_FOUND;
+		goto fail;
+	}
+	limit = strtoll(db_res_get(res, 0, 0), NULL, 10);
+	if (strtoll(db_res_get(res, 0, 1), NULL, 10) >= limit) {
+		r = R_NOT_FOUND;
+		goto fail;
+	}
+	db_res_free(res);
+	res = NULL;
+	/* created_at and ready_at restart at the claim: to the owner the
+	 * sandbox begins now, and its lifetime counts from here. */
+	r = db_exec(db,
+		    "UPDATE sandboxes SET org_id = $1, cpus = $4, memory = $5, "
+		    "timeout_seconds = $6::int, env = COALESCE($7::jsonb, '{}'), "
+		    "metadata = COALESCE($8::jsonb, '{}'), created_at = clock_timestamp(), "
+		    "ready_at = clock_timestamp(), "
+		    "expires_at = clock_timestamp() + make_interval(secs => $6::int) "
+		    "WHERE id = (SELECT id FROM sandboxes WHERE org_id IS NULL AND status = "
+		    "'running' AND cpus_millis = $2::int AND memory_bytes = $3::bigint "
+		    "ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id",
+		    8,
+		    (const char *[]){w->org_id, millis, bytes, w->cpus, w->memory, timeout,
+				     w->env_text, w->metadata_text},
+		    &res);
+	if (r != R_OK)
+		goto fail;
+	if (db_res_rows(res) != 1 || strlen(db_res_get(res, 0, 0)) >= id_size) {
+		r = R_NOT_FOUND;
+		goto fail;
+	}
+	snprintf(id, id_size, "%s", db_res_get(res, 0, 0));
+	r = events_emit(db, w->org_id, id, "sandbox.created", NULL);
+	if (r == R_OK)
+		r = ready_event(db, w->org_id, id, w->startup_ms);
+	if (r == R_OK)
+		r = db_commit(db);
+fail:
+	db_res_free(res);
+	if (r != R_OK)
+		db_rollback(db);
+	return r;
+}
+
+/* pool_limits: the default limits every pooled sandbox has. */
+static enum result pool_limits(struct sandbox_limits *lim)
+{
+	struct sandbox_limits l = {0};
+
+	if (reslimit_parse_cpus(config_str("DEFAULT_CPUS"), &l.cpu_millis) != R_OK ||
+	    reslimit_parse_memory(config_str("DEFAULT_MEMORY"), &l.memory_bytes) != R_OK)
+		return R_INVALID;
+	l.pids_max = (uint32_t)config_int("SANDPIT_PIDS_LIMIT");
+	l.disk_bytes = (uint64_t)config_int("SANDPIT_WORKSPACE_SIZE");
+	*lim = l;
+	return R_OK;
+}
+
+/* create_one: row first ("creating"), then the runtime, then "running": the
+ * same order as a cold create, so a crash in between leaves a row the reaper
+ * fails after the creating grace and never a runtime without a row. */
+static enum result create_one(struct db *db, struct backend *b, const struct sandbox_limits *lim)
+{
+	char id[ID_SIZE("sbx_")], addr[BACKEND_ADDR_MAX], millis[16], bytes[24], life[24];
+	enum result r;
+
+	if (id_new("sbx_", id, sizeof(id)) != R_OK)
+		return R_INTERNAL;
+	snprintf(millis, sizeof(millis), "%u", lim->cpu_millis);
+	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)lim->memory_bytes);
+	snprintf(life, sizeof(life), "%lld", config_int("SANDPIT_MAX_TIMEOUT"));
+	r = db_exec(
+	    db,
+	    "INSERT INTO sandboxes (id, org_id, status, backend, cpus_millis, memory_bytes, "
+	    "cpus, memory, timeout_seconds, expires_at) VALUES ($1, NULL, 'creating', "
+	    "'local', $2::int, $3::bigint, $4, $5, $6::int, now() + make_interval(secs => "
+	    "$6::int))",
+	    6,
+	    (const char *[]){id, millis, bytes, config_str("DEFAULT_CPUS"),
+			     config_str("DEFAULT_MEMORY"), life},
+	    NULL);
+	if (r != R_OK)
+		return r;
+	r = backend_create(b, id, lim, addr, sizeof(addr));
+	if (r != R_OK) {
+		log_warnx(MOD, "cannot create a pooled sandbox id=%s err=%s", id, result_str(r));
+		(void)!backend_destroy(b, id);
+		/* Nobody owns it, nobody is told: the row just goes. */
+		(void)!db_exec(db, "DELETE FROM sandboxes WHERE id = $1 AND org_id IS NULL", 1,
+			       (const char *[]){id}, NULL);
+		return R_UPSTREAM;
+	}
+	return db_exec(
+	    db,
+	    "UPDATE sandboxes SET status = 'running', agent_address = $2, ready_at = now() "
+	    "WHERE id = $1 AND status = 'creating'",
+	    2, (const char *[]){id, addr}, NULL);
+}
+
+/* remove_extra: stop and delete pooled sandboxes beyond size (those whose
+ * limits no longer match the defaults first, then the newest). Each is
+ * claimed ("stopping") while still unowned, under SKIP LOCKED, so a create
+ * claiming the same one at the same moment wins and keeps it. */
+static enum result remove_extra(struct db *db, struct backend *b, const struct sandbox_limits *lim,
+				long long size, long long *removed)
+{
+	char millis[16], bytes[24], keep[24];
+	struct db_res *res = NULL;
+	enum result r;
+
+	snprintf(millis, sizeof(millis), "%u", lim->cpu_millis);
+	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)lim->memory_bytes);
+	snprintf(keep, sizeof(keep), "%lld", size);
+	r = db_exec(db,
+		    "UPDATE sandboxes SET status = 'stopping' WHERE id IN (SELECT id FROM "
+		    "sandboxes WHERE org_id IS NULL AND status = 'running' ORDER BY "
+		    "(cpus_millis = $1::int AND memory_bytes = $2::bigint) DESC, created_at "
+		    "OFFSET $3::int FOR UPDATE SKIP LOCKED) AND org_id IS NULL RETURNING id",
+		    3, (const char *[]){millis, bytes, keep}, &res);
+	if (r != R_OK)
+		return r;
+	for (int i = 0; i < db_res_rows(res); i++) {
+		enum result s = lifecycle_stop(db, b, "", db_res_get(res, i, 0), "stopped",
+					       "pool_shrunk", true);
+
+		if (s == R_OK)
+			(*removed)++;
+		else if (s == R_DB)
+			r = s;
+	}
+	db_res_free(res);
+	return r;
+}
+
+enum result warmpool_refill(struct db *db, struct backend *b, long long size, long long *created,
+			    long long *removed)
+{
+	char millis[16], bytes[24];
+	struct sandbox_limits lim;
+	struct db_res *res = NULL;
+	long long have, made = 0, gone = 0;
+	bool locked;
+	enum result r;
+
+	*created = *removed = 0;
+	r = pool_limits(&lim);
+	if (r != R_OK) {
+		log_warnx(MOD, "DEFAULT_CPUS or DEFAULT_MEMORY does not parse; pool left alone");
+		return r;
+	}
+	r = db_exec(db, "SELECT pg_try_advisory_lock(" REFILL_LOCK ")", 0, NULL, &res);
+	if (r != R_OK)
+		return r;
+	locked = db_res_rows(res) == 1 && strcmp(db_res_get(res, 0, 0), "t") == 0;
+	db_res_free(res);
+	res = NULL;
+	if (!locked)
+		return R_OK;
+	snprintf(millis, sizeof(millis), "%u", lim.cpu_millis);
+	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)lim.memory_bytes);
+	r = db_exec(db,
+		    "SELECT count(*) FILTER (WHERE cpus_millis = $1::int AND memory_bytes = "
+		    "$2::bigint), count(*) FROM sandboxes WHERE org_id IS NULL AND status "
+		    "IN ('creating', 'running', 'stopping')",
+		    2, (const char *[]){millis, bytes}, &res);
+	if (r != R_OK)
+		goto unlock;
+	have = strtoll(db_res_get(res, 0, 0), NULL, 10);
+	if (strtoll(db_res_get(res, 0, 1), NULL, 10) > have || have > size)
+		r = remove_extra(db, b, &lim, size, &gone);
+	while (r == R_OK && have + made < size) {
+		r = create_one(db, b, &lim);
+		made += r == R_OK;
+	}
+	*created = made;
+	*removed = gone;
+unlock:
+	db_res_free(res);
+	(void)!db_exec(db, "SELECT pg_advisory_unlock(" REFILL_LOCK ")", 0, NULL, NULL);
+	return r;
+}
