@@ -61,7 +61,7 @@ static enum result parse_command(struct req *rq, struct exec_plan *p)
 			total += strlen(json_str(a));
 			p->argv[p->req.argc++] = json_str(a);
 		}
-		if (*p->argv[0] == '\0' || total > COMMAND_MAX)
+		if (p->req.argc == 0 || *p->argv[0] == '\0' || total > COMMAND_MAX)
 			return http_fail(rq, R_INVALID, "'command' is empty or too long");
 	} else {
 		return http_fail(rq, R_INVALID,
@@ -136,7 +136,8 @@ static enum result record_start(struct req *rq, const char *sbx, const char *exe
 	struct json *data = json_new_object();
 	enum result r;
 
-	if (data == NULL || json_add_str(data, "executionId", exec_id) != R_OK ||
+	if (data == NULL || p->command_text == NULL ||
+	    json_add_str(data, "executionId", exec_id) != R_OK ||
 	    json_add(data, "command", json_parse(p->command_text, strlen(p->command_text))) !=
 		R_OK) {
 		json_free(data);

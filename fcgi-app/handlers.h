@@ -29,4 +29,11 @@ enum result sandboxes_delete(struct req *rq);
 /* exec.c */
 enum result exec_post(struct req *rq);
 
+/* webhooks.c */
+enum result webhooks_create(struct req *rq);
+enum result webhooks_list(struct req *rq);
+enum result webhooks_delete(struct req *rq);
+enum result webhooks_test(struct req *rq);
+enum result webhooks_deliveries(struct req *rq);
+
 #endif

@@ -23,6 +23,7 @@ enum result http_read_body(struct req *rq, size_t limit, struct buf *out)
 	char *end;
 	int got;
 
+	buf_init(out, limit);
 	if (cl != NULL && *cl != '\0') {
 		errno = 0;
 		want = strtoll(cl, &end, 10);
@@ -31,7 +32,6 @@ enum result http_read_body(struct req *rq, size_t limit, struct buf *out)
 		if ((unsigned long long)want > limit)
 			return http_fail(rq, R_TOO_BIG, "request body over %zu bytes", limit);
 	}
-	buf_init(out, limit);
 	while ((got = FCGX_GetStr(chunk, sizeof(chunk), rq->fcgi->in)) > 0) {
 		if (buf_append(out, chunk, (size_t)got) != R_OK)
 			return http_fail(rq, R_TOO_BIG, "request body over %zu bytes", limit);

@@ -48,7 +48,7 @@ static void slugify(const char *name, char *out, size_t size)
 static enum result insert_org(struct req *rq, const char *org_id, const char *name,
 			      char *slug, size_t slug_size)
 {
-	char base[SLUG_MAX], cand[SLUG_MAX + 8];
+	char base[SLUG_MAX], cand[SLUG_MAX + 32];
 	struct db_res *res = NULL;
 	enum result r;
 
@@ -115,7 +115,7 @@ static struct json *response(const char *org_id, const char *org_name, const cha
 enum result register_post(struct req *rq)
 {
 	const char *first, *last, *email, *org_name, *use_case = NULL;
-	char org_id[ID_SIZE("org_")], user_id[ID_SIZE("user_")], slug[SLUG_MAX + 8];
+	char org_id[ID_SIZE("org_")], user_id[ID_SIZE("user_")], slug[SLUG_MAX + 32];
 	struct apikey_new key = {.name = "Default API Key", .scopes = AUTH_SCOPES_ALL};
 	struct json *body;
 	enum result r;

@@ -35,6 +35,11 @@ static const struct route routes[] = {
 	{"GET", "/api/v1/sandbox/:id/status", sandboxes_status, AUTH_SCOPE_READ, false},
 	{"POST", "/api/v1/sandbox/:id/stop", sandboxes_stop, AUTH_SCOPE_WRITE, false},
 	{"POST", "/api/v1/sandbox/:id/execute", exec_post, AUTH_SCOPE_WRITE, true},
+	{"GET", "/api/v1/webhooks", webhooks_list, AUTH_SCOPE_ADMIN, false},
+	{"POST", "/api/v1/webhooks", webhooks_create, AUTH_SCOPE_ADMIN, true},
+	{"DELETE", "/api/v1/webhooks/:id", webhooks_delete, AUTH_SCOPE_ADMIN, false},
+	{"POST", "/api/v1/webhooks/:id/test", webhooks_test, AUTH_SCOPE_ADMIN, false},
+	{"GET", "/api/v1/webhooks/:id/deliveries", webhooks_deliveries, AUTH_SCOPE_ADMIN, false},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

@@ -12,6 +12,7 @@
 #include "reslimit.h"
 #include "sandbox_row.h"
 #include "validate.h"
+#include "warmpool.h"
 
 #define PAGE_DEFAULT 50
 #define PAGE_MAX 200
@@ -241,6 +242,31 @@ static enum result mark_running(struct req *rq, const char *id, const char *addr
 /* respond_sandbox: the full representation of one sandbox row. */
 static enum result respond_sandbox(struct req *rq, const char *id, int status, bool usage);
 
+/* claim_warm: a pooled sandbox with exactly these limits, when the pool is
+ * on (lib/warmpool.h). R_NOT_FOUND means "start one cold"; the cold path
+ * also reports the org limit. */
+static enum result claim_warm(struct req *rq, const struct create_req *c,
+			      const struct timespec *t0, char *id, size_t id_size)
+{
+	struct warmpool_want w = {
+	    .org_id = rq->auth.org_id,
+	    .cpu_millis = c->cpu_millis,
+	    .memory_bytes = c->memory_bytes,
+	    .cpus = c->cpus,
+	    .memory = c->memory,
+	    .timeout = c->timeout,
+	    .env_text = c->env_text,
+	    .metadata_text = c->metadata_text,
+	    .max_sandboxes = config_int("MAX_SANDBOXES_PER_ORG"),
+	    .startup_ms = (long long)ms_since(t0),
+	};
+	enum result r = warmpool_claim(rq->db, &w, id, id_size);
+
+	if (r != R_OK && r != R_NOT_FOUND)
+		return http_fail(rq, r, "cannot create the sandbox");
+	return r;
+}
+
 enum result sandboxes_create(struct req *rq)
 {
 	struct create_req c = {0};
@@ -257,6 +283,13 @@ enum result sandboxes_create(struct req *rq)
 		r = http_fail(rq, R_UPSTREAM, "the sandbox backend is not available");
 		goto out;
 	}
+	r = claim_warm(rq, &c, &t0, id, sizeof(id));
+	if (r == R_OK) {
+		r = respond_sandbox(rq, id, 201, false);
+		goto out;
+	}
+	if (r != R_NOT_FOUND)
+		goto out;
 	if (id_new("sbx_", id, sizeof(id)) != R_OK) {
 		r = R_INTERNAL;
 		goto out;

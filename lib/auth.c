@@ -141,7 +141,8 @@ static enum result check_key(struct db *db, const char *key, const struct auth_p
 	enum result r;
 	size_t len = strlen(key);
 
-	if (len < KEY_MIN_LEN || len > AUTH_KEY_MAX || strncmp(key, KEY_PREFIX, strlen(KEY_PREFIX)))
+	if (len < KEY_MIN_LEN || len > AUTH_KEY_MAX ||
+	    strncmp(key, KEY_PREFIX, strlen(KEY_PREFIX)) != 0)
 		return R_UNAUTHORIZED;
 	r = auth_hash_key(key, hash);
 	if (r != R_OK)

@@ -27,7 +27,7 @@ struct setting {
 #define MiB (1024LL * 1024)
 
 #define S(n, t, d, lo, hi, sec, h)                                                               \
-	{.name = n, .type = t, .def = d, .min = lo, .max = hi, .secret = sec, .help = h}
+	{.name = (n), .type = (t), .def = (d), .min = (lo), .max = (hi), .secret = (sec), .help = (h)}
 
 static struct setting table[] = {
 	S("SANDPIT_STATE_DIR", T_STR, "./var", 0, 0, false, "state directory of this instance"),
@@ -72,6 +72,19 @@ static struct setting table[] = {
 	 "seconds between usage samples of one running sandbox (0: every sweep)"),
 	S("SANDPIT_ALLOW_PRIVATE_WEBHOOKS", T_BOOL, "false", 0, 1, false,
 	 "let webhooks target loopback/private addresses (tests only)"),
+	S("SANDPIT_WEBHOOK_TIMEOUT_MS", T_INT, "10000", 100, 120000, false,
+	 "total time one webhook POST may take (ms)"),
+	S("SANDPIT_WEBHOOK_CONNECT_TIMEOUT_MS", T_INT, "5000", 100, 60000, false,
+	 "time to connect to a webhook receiver (ms)"),
+	S("SANDPIT_WEBHOOK_MAX_ATTEMPTS", T_INT, "8", 1, 50, false,
+	 "attempts per delivery before it is marked failed"),
+	S("SANDPIT_WEBHOOK_BACKOFF_BASE", T_INT, "10", 1, 86400, false,
+	 "first retry delay (s); doubles per attempt, with jitter"),
+	S("SANDPIT_WEBHOOK_BACKOFF_MAX", T_INT, "3600", 1, 604800, false, "longest retry delay (s)"),
+	S("SANDPIT_WEBHOOK_BATCH", T_INT, "64", 1, 1024, false,
+	 "webhook deliveries POSTed in parallel per round"),
+	S("SANDPIT_WEBHOOK_ROUNDS", T_INT, "16", 1, 100000, false,
+	 "rounds of deliveries per sweep (bounds one sweep's work)"),
 };
 
 #define NSETTINGS (sizeof(table) / sizeof(table[0]))

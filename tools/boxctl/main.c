@@ -177,31 +177,39 @@ static int do_bench(struct backend *b, int n)
 	struct agent_exec_result res;
 	struct timespec t0;
 	char id[32], addr[BACKEND_ADDR_MAX];
-	int i, k, ne = 0;
+	int i, k, ne = 0, rc = 0;
+	struct agent_conn *c = NULL;
 
-	if (!create || !exec || !destroy)
-		return 125;
+	if (!create || !exec || !destroy) {
+		rc = 125;
+		goto out;
+	}
 	for (i = 0; i < n; i++) {
-		struct agent_conn *c = NULL;
-
 		snprintf(id, sizeof(id), "bench-%d-%d", (int)getpid(), i);
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		if (backend_create(b, id, NULL, addr, sizeof(addr)) != R_OK ||
 		    agent_client_connect(addr, NULL, 2000, &c) != R_OK ||
-		    agent_client_ping(c, 2000) != R_OK)
-			return fail("bench create", R_UPSTREAM);
+		    agent_client_ping(c, 2000) != R_OK) {
+			rc = fail("bench create", R_UPSTREAM);
+			goto out;
+		}
 		create[i] = ms_since(&t0);
 		for (k = 0; k < 10; k++) {
 			clock_gettime(CLOCK_MONOTONIC, &t0);
-			if (agent_client_exec(c, &e, 2000, &res) != R_OK || res.exit_code != 0)
-				return fail("bench exec", R_UPSTREAM);
+			if (agent_client_exec(c, &e, 2000, &res) != R_OK || res.exit_code != 0) {
+				rc = fail("bench exec", R_UPSTREAM);
+				goto out;
+			}
 			exec[ne++] = ms_since(&t0);
 			agent_exec_result_free(&res);
 		}
 		agent_client_close(c);
+		c = NULL;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		if (backend_destroy(b, id) != R_OK)
-			return fail("bench destroy", R_UPSTREAM);
+		if (backend_destroy(b, id) != R_OK) {
+			rc = fail("bench destroy", R_UPSTREAM);
+			goto out;
+		}
 		destroy[i] = ms_since(&t0);
 	}
 	qsort(create, (size_t)n, sizeof(double), cmp_double);
@@ -210,10 +218,12 @@ static int do_bench(struct backend *b, int n)
 	printf("create_ready_ms p50=%.2f p99=%.2f\n", pct(create, n, 0.5), pct(create, n, 0.99));
 	printf("exec_true_ms p50=%.3f p99=%.3f\n", pct(exec, ne, 0.5), pct(exec, ne, 0.99));
 	printf("destroy_ms p50=%.2f p99=%.2f\n", pct(destroy, n, 0.5), pct(destroy, n, 0.99));
+out:
+	agent_client_close(c);
 	free(create);
 	free(exec);
 	free(destroy);
-	return 0;
+	return rc;
 }
 
 int main(int argc, char **argv)

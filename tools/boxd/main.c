@@ -132,7 +132,7 @@ static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
 
 static bool parse_args(int argc, char **argv, struct config *c)
 {
-	unsigned long v;
+	unsigned long v = 0;
 	int i;
 
 	c->max_sandboxes = 4096;
