@@ -34,6 +34,7 @@ static const struct route routes[] = {
 	{"DELETE", "/api/v1/sandbox/:id", sandboxes_delete, AUTH_SCOPE_WRITE, false},
 	{"GET", "/api/v1/sandbox/:id/status", sandboxes_status, AUTH_SCOPE_READ, false},
 	{"POST", "/api/v1/sandbox/:id/stop", sandboxes_stop, AUTH_SCOPE_WRITE, false},
+	{"POST", "/api/v1/sandbox/:id/timeout", sandboxes_timeout, AUTH_SCOPE_WRITE, true},
 	{"POST", "/api/v1/sandbox/:id/execute", exec_post, AUTH_SCOPE_WRITE, true},
 	{"GET", "/api/v1/webhooks", webhooks_list, AUTH_SCOPE_ADMIN, false},
 	{"POST", "/api/v1/webhooks", webhooks_create, AUTH_SCOPE_ADMIN, true},

@@ -530,3 +530,53 @@ enum result sandboxes_delete(struct req *rq)
 {
 	return stop_or_delete(rq, true);
 }
+
+/* sandboxes_timeout: POST /sandbox/:id/timeout {"timeout_seconds": N}: the
+ * sandbox now expires N seconds from now (longer or shorter), for long agent
+ * sessions. The org's max_duration_seconds (else SANDPIT_MAX_TIMEOUT) caps
+ * the whole lifetime, so the new expiry is clamped to created_at + that
+ * maximum; timeout_seconds becomes the lifetime it implies, keeping
+ * expires_at = created_at + timeout_seconds. Only a running sandbox: 409
+ * otherwise. */
+enum result sandboxes_timeout(struct req *rq)
+{
+	static const char *const fields[] = {"timeout_seconds", NULL};
+	char secs_s[24], max_s[24];
+	struct db_res *res = NULL;
+	long long secs;
+	enum result r;
+	bool done;
+
+	if (!id_is_valid("sbx_", rq->params[0]))
+		return http_fail(rq, R_NOT_FOUND, "sandbox not found");
+	if ((r = validate_known_fields(rq, rq->body, fields)) != R_OK ||
+	    (r = validate_int(rq, rq->body, "timeout_seconds", true, 1,
+			      config_int("SANDPIT_MAX_TIMEOUT"), &secs)) != R_OK)
+		return r;
+	snprintf(secs_s, sizeof(secs_s), "%lld", secs);
+	snprintf(max_s, sizeof(max_s), "%lld", config_int("SANDPIT_MAX_TIMEOUT"));
+	r = db_exec(rq->db,
+		    "WITH n AS (SELECT s.id, LEAST(now() + make_interval(secs => $3::int), "
+		    "s.created_at + make_interval(secs => LEAST(COALESCE(o.max_duration_seconds, "
+		    "$4::int), $4::int))) AS exp FROM sandboxes s JOIN organizations o ON o.id = "
+		    "s.org_id WHERE s.id = $1 AND s.org_id = $2 AND s.status = 'running' FOR UPDATE "
+		    "OF s) UPDATE sandboxes s SET expires_at = n.exp, timeout_seconds = "
+		    "GREATEST(1, ceil(EXTRACT(EPOCH FROM n.exp - s.created_at)))::int FROM n "
+		    "WHERE s.id = n.id RETURNING s.id",
+		    4, (const char *[]){rq->params[0], rq->auth.org_id, secs_s, max_s}, &res);
+	if (r != R_OK)
+		return http_fail(rq, r, "cannot change the timeout");
+	done = db_res_rows(res) == 1;
+	db_res_free(res);
+	if (!done) {
+		r = db_exec(rq->db, "SELECT status FROM sandboxes WHERE id = $1 AND org_id = $2", 2,
+			    (const char *[]){rq->params[0], rq->auth.org_id}, &res);
+		if (r != R_OK)
+			return http_fail(rq, r, "cannot read the sandbox");
+		done = db_res_rows(res) == 1;
+		db_res_free(res);
+		return done ? http_fail(rq, R_CONFLICT, "the sandbox is not running")
+			    : http_fail(rq, R_NOT_FOUND, "sandbox not found");
+	}
+	return respond_sandbox(rq, rq->params[0], 200, false);
+}

@@ -47,14 +47,17 @@ enum result warmpool_claim(struct db *db, const struct warmpool_want *w, char *i
 	snprintf(max, sizeof(max), "%lld", w->max_sandboxes);
 	r = db_begin(db);
 	/* The same org lock and count as a cold create, so the pool is no way
-	 * around MAX_SANDBOXES_PER_ORG. */
+	 * around MAX_SANDBOXES_PER_ORG. Lock first, count after: a statement
+	 * that waited for the lock would count with its older snapshot. */
 	if (r == R_OK)
-		r = db_exec(
-		    db,
-		    "SELECT COALESCE(o.max_sandboxes, $2::int), (SELECT count(*) FROM "
-		    "sandboxes s WHERE s.org_id = o.id AND s.status IN ('creating', "
-		    "'running', 'stopping')) FROM organizations o WHERE o.id = $1 FOR UPDATE",
-		    2, (const char *[]){w->org_id, max}, &res);
+		r = db_exec(db, "SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE", 1,
+			    (const char *[]){w->org_id}, NULL);
+	if (r == R_OK)
+		r = db_exec(db,
+			    "SELECT COALESCE(o.max_sandboxes, $2::int), (SELECT count(*) FROM "
+			    "sandboxes s WHERE s.org_id = o.id AND s.status IN ('creating', "
+			    "'running', 'stopping')) FROM organizations o WHERE o.id = $1",
+			    2, (const char *[]){w->org_id, max}, &res);
 	if (r != R_OK)
 		goto fail;
 	if (db_res_rows(res) != 1) {
