@@ -13,6 +13,7 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "warmpool.h"
+#include "webhook.h"
 
 #define MOD "reaper"
 /* Bound on the id array sent with the orphan query (backend_list output). */
@@ -347,16 +348,21 @@ static enum result step_pool(struct sweep *sw)
 	return r;
 }
 
-/* step_outbox: WEBHOOK HOOK. Outbox delivery (lib/webhook*.c) runs here:
- * fan undispatched events out to webhook_deliveries and deliver due ones
- * with retries and backoff, adding what it handled to
- * sw->st->n[REAPER_OUTBOX]. Until then this step does nothing. It must be
- * safe to run in several sweeps at once, like every other step (SKIP
- * LOCKED claims). */
+/* step_outbox: webhook delivery (lib/webhook.c): fan undispatched events
+ * out to webhook_deliveries and deliver due ones with retries and backoff.
+ * Bounded per sweep (SANDPIT_WEBHOOK_BATCH x SANDPIT_WEBHOOK_ROUNDS) and safe
+ * in concurrent sweeps (SKIP LOCKED claims plus a lease). Counts events
+ * fanned out plus delivery attempts made. */
 static enum result step_outbox(struct sweep *sw)
 {
-	(void)sw;
-	return R_OK;
+	struct webhook_sweep_opts wo;
+	struct webhook_sweep_stats ws = {0};
+	enum result r;
+
+	webhook_sweep_opts_from_config(&wo);
+	r = webhook_sweep(sw->db, &wo, &ws);
+	sw->st->n[REAPER_OUTBOX] += ws.events_dispatched + ws.attempted;
+	return r;
 }
 
 /* The sweep, in order: time first (expiry is the promise clients see),

@@ -1,0 +1,584 @@
+/* webhook.c: subscriptions' secrets, signing, fan-out of the outbox and
+ * delivery with retries. */
+#include "webhook.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "db.h"
+#include "httpc.h"
+#include "id.h"
+#include "json.h"
+#include "log.h"
+#include "netguard.h"
+#include "utf8.h"
+
+/* The seeds' event table: every type a client may subscribe to, including
+ * those whose features have not landed yet (subscribing early is harmless). */
+static const char *const known_events[] = {
+    "*",
+    "sandbox.created",
+    "sandbox.ready",
+    "sandbox.stopped",
+    "sandbox.error",
+    "sandbox.timeout",
+    "command.started",
+    "command.completed",
+    "command.failed",
+    "file.written",
+    "checkpoint.created",
+    "checkpoint.restored",
+    "checkpoint.cloned",
+    "checkpoint.deleted",
+    "artifact.uploaded",
+    "artifact.deleted",
+    "resource.warning",
+    "resource.critical",
+    "mcp.started",
+    "mcp.stopped",
+    WEBHOOK_TEST_EVENT,
+};
+
+bool webhook_event_is_known(const char *type)
+{
+	if (type == NULL)
+		return false;
+	for (size_t i = 0; i < sizeof(known_events) / sizeof(known_events[0]); i++)
+		if (strcmp(type, known_events[i]) == 0)
+			return true;
+	return false;
+}
+
+enum result webhook_sign(const char *secret, const void *body, size_t len,
+			 char out[WEBHOOK_SIG_SIZE])
+{
+	unsigned char mac[CRYPTO_SHA256_LEN];
+	enum result r;
+
+	r = crypto_hmac_sha256(secret, strlen(secret), body, len, mac);
+	if (r == R_OK) {
+		memcpy(out, "sha256=", 7);
+		r = crypto_hex_encode(mac, sizeof(mac), out + 7, WEBHOOK_SIG_SIZE - 7);
+	}
+	crypto_wipe(mac, sizeof(mac));
+	return r;
+}
+
+enum result webhook_check_url(const char *url, bool allow_private, const char **why)
+{
+	struct netguard_url *u = malloc(sizeof(*u));
+	struct sockaddr_storage ss;
+	enum result r;
+
+	if (u == NULL)
+		return R_NO_MEMORY;
+	r = netguard_parse_url(url, u, why);
+	if (r == R_OK)
+		r = netguard_resolve(u, allow_private, &ss, why);
+	free(u);
+	return r == R_FORBIDDEN ? R_INVALID : r;
+}
+
+enum result webhook_new_secret(char *out, size_t size)
+{
+	unsigned char raw[32];
+	enum result r;
+
+	if (size < 6 + CRYPTO_HEX_SIZE(sizeof(raw)))
+		return R_TOO_BIG;
+	r = crypto_random(raw, sizeof(raw));
+	if (r == R_OK) {
+		memcpy(out, "whsec_", 6);
+		r = crypto_hex_encode(raw, sizeof(raw), out + 6, size - 6);
+	}
+	crypto_wipe(raw, sizeof(raw));
+	return r;
+}
+
+/* secret_key: SANDPIT_SECRET_KEY as the 32-byte AES key. */
+static enum result secret_key(unsigned char key[CRYPTO_AES_KEY_LEN])
+{
+	const char *hex = config_str("SANDPIT_SECRET_KEY");
+
+	if (strlen(hex) != 2 * CRYPTO_AES_KEY_LEN ||
+	    crypto_hex_decode(hex, strlen(hex), key, CRYPTO_AES_KEY_LEN, NULL) != R_OK) {
+		log_errx("webhook", "SANDPIT_SECRET_KEY is not 64 hex characters");
+		return R_INTERNAL;
+	}
+	return R_OK;
+}
+
+enum result webhook_seal_secret(const char *webhook_id, const char *secret, char **out)
+{
+	unsigned char key[CRYPTO_AES_KEY_LEN], *sealed = NULL;
+	size_t len = 0, hexsize;
+	char *hex = NULL;
+	enum result r;
+
+	r = secret_key(key);
+	if (r == R_OK)
+		r = crypto_seal(key, secret, strlen(secret), webhook_id, strlen(webhook_id), &sealed,
+				&len);
+	if (r == R_OK)
+		r = crypto_hex_size(len, &hexsize);
+	if (r == R_OK && (hex = malloc(hexsize)) == NULL)
+		r = R_NO_MEMORY;
+	if (r == R_OK)
+		r = crypto_hex_encode(sealed, len, hex, hexsize);
+	crypto_wipe(key, sizeof(key));
+	free(sealed);
+	if (r != R_OK) {
+		free(hex);
+		return r;
+	}
+	*out = hex;
+	return R_OK;
+}
+
+enum result webhook_open_secret(const char *webhook_id, const char *sealed_hex, char **out)
+{
+	unsigned char key[CRYPTO_AES_KEY_LEN], *sealed = NULL, *plain = NULL;
+	size_t n = strlen(sealed_hex), len = 0, plen = 0;
+	enum result r;
+
+	if (n % 2 != 0 || n / 2 > 4 * WEBHOOK_SECRET_MAX)
+		return R_INVALID;
+	sealed = malloc(n / 2 + 1);
+	if (sealed == NULL)
+		return R_NO_MEMORY;
+	r = secret_key(key);
+	if (r == R_OK)
+		r = crypto_hex_decode(sealed_hex, n, sealed, n / 2 + 1, &len);
+	if (r == R_OK)
+		r = crypto_open(key, sealed, len, webhook_id, strlen(webhook_id), &plain, &plen);
+	crypto_wipe(key, sizeof(key));
+	free(sealed);
+	if (r != R_OK)
+		return r;
+	*out = (char *)plain;
+	return R_OK;
+}
+
+void webhook_secret_free(char *secret)
+{
+	if (secret == NULL)
+		return;
+	crypto_wipe(secret, strlen(secret));
+	free(secret);
+}
+
+long long webhook_backoff_seconds(int attempt, long long base, long long max, uint32_t rnd)
+{
+	long long d = base < 1 ? 1 : base;
+
+	for (int i = 1; i < attempt && d < max; i++)
+		d *= 2;
+	if (d > max)
+		d = max;
+	if (d < 1)
+		d = 1;
+	/* equal jitter: [d/2, d] */
+	d = d / 2 + (long long)(rnd % (uint32_t)(d - d / 2 + 1));
+	return d < 1 ? 1 : d;
+}
+
+void webhook_sweep_opts_from_config(struct webhook_sweep_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->fanout_batch = 500;
+	o->delivery_batch = (int)config_int("SANDPIT_WEBHOOK_BATCH");
+	o->max_rounds = (int)config_int("SANDPIT_WEBHOOK_ROUNDS");
+	o->max_attempts = (int)config_int("SANDPIT_WEBHOOK_MAX_ATTEMPTS");
+	o->backoff_base_s = config_int("SANDPIT_WEBHOOK_BACKOFF_BASE");
+	o->backoff_max_s = config_int("SANDPIT_WEBHOOK_BACKOFF_MAX");
+	o->connect_timeout_ms = (long)config_int("SANDPIT_WEBHOOK_CONNECT_TIMEOUT_MS");
+	o->timeout_ms = (long)config_int("SANDPIT_WEBHOOK_TIMEOUT_MS");
+	o->allow_private = config_bool("SANDPIT_ALLOW_PRIVATE_WEBHOOKS");
+}
+
+/* One delivery to attempt: strings borrowed from a claim result, plus the
+ * headers built for it. */
+struct attempt {
+	const char *id, *type, *body, *webhook_id, *url, *sealed;
+	int attempts;
+	bool ready; /* signed; otherwise res holds why not */
+	char h_sig[WEBHOOK_SIG_SIZE + 32];
+	char h_event[96], h_delivery[96], h_ts[64];
+	const char *headers[5];
+};
+
+/* prepare: open the secret, sign the body, build the headers. The secret
+ * lives only for the signing. */
+static enum result prepare(struct attempt *a, long long now)
+{
+	char sig[WEBHOOK_SIG_SIZE], *secret = NULL;
+	enum result r;
+
+	r = webhook_open_secret(a->webhook_id, a->sealed, &secret);
+	if (r == R_OK)
+		r = webhook_sign(secret, a->body, strlen(a->body), sig);
+	webhook_secret_free(secret);
+	if (r != R_OK)
+		return r;
+	snprintf(a->h_sig, sizeof(a->h_sig), "X-Sandpit-Signature: %s", sig);
+	snprintf(a->h_event, sizeof(a->h_event), "X-Sandpit-Event: %s", a->type);
+	snprintf(a->h_delivery, sizeof(a->h_delivery), "X-Sandpit-Delivery: %s", a->id);
+	snprintf(a->h_ts, sizeof(a->h_ts), "X-Sandpit-Timestamp: %lld", now);
+	a->headers[0] = a->h_sig;
+	a->headers[1] = a->h_event;
+	a->headers[2] = a->h_delivery;
+	a->headers[3] = a->h_ts;
+	a->headers[4] = NULL;
+	a->ready = true;
+	return R_OK;
+}
+
+/* post_all: sign and POST n attempts in parallel; res[i] always written. */
+static enum result post_all(struct attempt *as, size_t n, const struct webhook_sweep_opts *o,
+			    struct httpc_res *res)
+{
+	struct httpc_req *reqs = calloc(n ? n : 1, sizeof(*reqs));
+	struct httpc_res *tmp = calloc(n ? n : 1, sizeof(*tmp));
+	size_t *map = calloc(n ? n : 1, sizeof(*map)), m = 0;
+	long long now = (long long)time(NULL);
+	enum result r = R_NO_MEMORY;
+
+	memset(res, 0, n * sizeof(*res));
+	if (reqs == NULL || tmp == NULL || map == NULL)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		if (prepare(&as[i], now) != R_OK) {
+			res[i].r = R_INTERNAL;
+			snprintf(res[i].error, sizeof(res[i].error), "cannot open the webhook secret");
+			continue;
+		}
+		reqs[m] = (struct httpc_req){
+		    .url = as[i].url,
+		    .headers = as[i].headers,
+		    .body = as[i].body,
+		    .body_len = strlen(as[i].body),
+		    .connect_timeout_ms = o->connect_timeout_ms,
+		    .timeout_ms = o->timeout_ms,
+		    .excerpt_max = WEBHOOK_EXCERPT_MAX,
+		    .allow_private = o->allow_private,
+		};
+		map[m++] = i;
+	}
+	r = httpc_post_many(reqs, tmp, m);
+	for (size_t k = 0; k < m; k++)
+		res[map[k]] = tmp[k]; /* the excerpt moves with it */
+out:
+	if (r != R_OK)
+		for (size_t i = 0; i < n; i++) {
+			res[i].r = r;
+			snprintf(res[i].error, sizeof(res[i].error), "http client unavailable");
+		}
+	free(reqs);
+	free(tmp);
+	free(map);
+	return r;
+}
+
+static bool delivered(const struct httpc_res *res)
+{
+	return res->r == R_OK && res->status >= 200 && res->status < 300;
+}
+
+/* record: the outcome of one attempt. The attempts check keeps a sweep whose
+ * lease ran out from overwriting a newer attempt's record. */
+static enum result record(struct db *db, const struct attempt *a, const struct httpc_res *res,
+			  const struct webhook_sweep_opts *o, struct webhook_sweep_stats *st)
+{
+	char code[16], dur[24], delay[24], att[16], err[300];
+	const char *status;
+	char *excerpt = NULL;
+	uint32_t rnd = 0;
+	enum result r;
+
+	if (delivered(res)) {
+		status = "delivered";
+		st->delivered++;
+	} else if (a->attempts >= o->max_attempts) {
+		status = "failed";
+		st->failed++;
+	} else {
+		status = "pending";
+		st->retried++;
+	}
+	if (crypto_random(&rnd, sizeof(rnd)) != R_OK)
+		rnd = (uint32_t)time(NULL);
+	snprintf(code, sizeof(code), "%d", res->status);
+	snprintf(dur, sizeof(dur), "%ld", res->duration_ms);
+	snprintf(delay, sizeof(delay), "%lld",
+		 webhook_backoff_seconds(a->attempts, o->backoff_base_s, o->backoff_max_s, rnd));
+	snprintf(att, sizeof(att), "%d", a->attempts);
+	if (res->r != R_OK)
+		snprintf(err, sizeof(err), "%s", res->error);
+	else if (!delivered(res))
+		snprintf(err, sizeof(err), "receiver answered HTTP %d", res->status);
+	else
+		err[0] = '\0';
+	if (res->excerpt != NULL && (excerpt = utf8_sanitize(res->excerpt, res->excerpt_len, NULL)) ==
+					NULL)
+		return R_NO_MEMORY;
+	r = db_exec(db,
+		    "UPDATE webhook_deliveries SET status = $2, last_status_code = NULLIF($3::int, 0), "
+		    "last_error = NULLIF($4, ''), last_duration_ms = $5::int, response_excerpt = $6, "
+		    "delivered_at = CASE WHEN $2 = 'delivered' THEN now() END, "
+		    "next_attempt_at = CASE WHEN $2 = 'pending' THEN now() + "
+		    "make_interval(secs => $7::int) END WHERE id = $1 AND attempts = $8::int",
+		    8, (const char *[]){a->id, status, code, err, dur, excerpt, delay, att}, NULL);
+	free(excerpt);
+	if (r != R_OK)
+		log_warnx("webhook", "cannot record delivery id=%s err=\"%s\"", a->id,
+			  db_last_error(db));
+	return r;
+}
+
+/* fan_out: one statement: take a batch of undispatched events (skipping
+ * those another sweep holds), insert a delivery per matching subscription
+ * created before the event, and mark the events dispatched. */
+static enum result fan_out(struct db *db, int batch, long long *events, long long *created)
+{
+	struct db_res *res = NULL;
+	char lim[16];
+	enum result r;
+
+	snprintf(lim, sizeof(lim), "%d", batch);
+	r = db_exec(db,
+		    "WITH ev AS (SELECT id, org_id, type, payload, created_at FROM events "
+		    "WHERE dispatched_at IS NULL ORDER BY seq LIMIT $1::int FOR UPDATE SKIP LOCKED), "
+		    "ins AS (INSERT INTO webhook_deliveries (id, webhook_id, org_id, event_id, "
+		    "event_type, body, next_attempt_at) SELECT sp_rand_id('dlv_'), w.id, w.org_id, "
+		    "ev.id, ev.type, ev.payload::text, now() FROM ev JOIN webhooks w ON "
+		    "w.org_id = ev.org_id AND w.created_at <= ev.created_at AND "
+		    "(ev.type = ANY (w.events) OR '*' = ANY (w.events)) "
+		    "ON CONFLICT (webhook_id, event_id) DO NOTHING RETURNING 1), "
+		    "upd AS (UPDATE events e SET dispatched_at = now() FROM ev WHERE e.id = ev.id "
+		    "RETURNING 1) "
+		    "SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM ins)",
+		    1, (const char *[]){lim}, &res);
+	if (r == R_OK && db_res_rows(res) == 1) {
+		*events = strtoll(db_res_get(res, 0, 0), NULL, 10);
+		*created = strtoll(db_res_get(res, 0, 1), NULL, 10);
+	} else if (r == R_OK) {
+		r = R_INTERNAL;
+	}
+	db_res_free(res);
+	return r;
+}
+
+/* claim: take up to batch due deliveries: count the attempt and push the
+ * next attempt past this one's timeout (the lease), in one statement, so the
+ * row is neither held locked during the POST nor lost if we die. */
+static enum result claim(struct db *db, const struct webhook_sweep_opts *o, struct db_res **out)
+{
+	char lim[16], lease[24];
+
+	snprintf(lim, sizeof(lim), "%d", o->delivery_batch);
+	snprintf(lease, sizeof(lease), "%ld",
+		 (o->connect_timeout_ms + o->timeout_ms) / 1000 + 30);
+	return db_exec(db,
+		       "UPDATE webhook_deliveries d SET attempts = d.attempts + 1, "
+		       "last_attempt_at = now(), next_attempt_at = now() + "
+		       "make_interval(secs => $2::int) FROM webhooks w WHERE w.id = d.webhook_id "
+		       "AND d.id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' "
+		       "AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1::int "
+		       "FOR UPDATE SKIP LOCKED) "
+		       "RETURNING d.id, d.event_type, d.body, d.attempts, w.id, w.url, w.secret_sealed",
+		       2, (const char *[]){lim, lease}, out);
+}
+
+static enum result deliver_round(struct db *db, const struct webhook_sweep_opts *o,
+				 struct webhook_sweep_stats *st, int *claimed)
+{
+	struct db_res *res = NULL;
+	struct attempt *as = NULL;
+	struct httpc_res *hr = NULL;
+	enum result r;
+	int n;
+
+	*claimed = 0;
+	r = claim(db, o, &res);
+	if (r != R_OK)
+		return r;
+	n = db_res_rows(res);
+	*claimed = n;
+	if (n == 0)
+		goto out;
+	as = calloc((size_t)n, sizeof(*as));
+	hr = calloc((size_t)n, sizeof(*hr));
+	if (as == NULL || hr == NULL) {
+		/* The lease expires and a later sweep retries these. */
+		r = R_NO_MEMORY;
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		as[i].id = db_res_get(res, i, 0);
+		as[i].type = db_res_get(res, i, 1);
+		as[i].body = db_res_get(res, i, 2);
+		as[i].attempts = (int)strtol(db_res_get(res, i, 3), NULL, 10);
+		as[i].webhook_id = db_res_get(res, i, 4);
+		as[i].url = db_res_get(res, i, 5);
+		as[i].sealed = db_res_get(res, i, 6);
+	}
+	st->attempted += n;
+	if (post_all(as, (size_t)n, o, hr) != R_OK)
+		log_warnx("webhook", "http client unavailable; %d deliveries wait for their lease", n);
+	for (int i = 0; i < n; i++) {
+		enum result rr = record(db, &as[i], &hr[i], o, st);
+
+		if (rr != R_OK && r == R_OK)
+			r = rr;
+		httpc_res_clear(&hr[i]);
+	}
+out:
+	free(as);
+	free(hr);
+	db_res_free(res);
+	return r;
+}
+
+enum result webhook_sweep(struct db *db, const struct webhook_sweep_opts *o,
+			  struct webhook_sweep_stats *stats)
+{
+	struct webhook_sweep_stats st = {0};
+	enum result r = R_OK;
+
+	/* Fan-out is cheap (one statement per batch) but still bounded, so one
+	 * sweep never spends unbounded time on a backlog. */
+	for (int i = 0; i < 20; i++) {
+		long long ev = 0, created = 0;
+
+		r = fan_out(db, o->fanout_batch, &ev, &created);
+		if (r != R_OK)
+			break;
+		st.events_dispatched += ev;
+		st.deliveries_created += created;
+		if (ev < o->fanout_batch)
+			break;
+	}
+	for (int round = 0; r == R_OK && round < o->max_rounds; round++) {
+		int claimed = 0;
+
+		r = deliver_round(db, o, &st, &claimed);
+		if (claimed < o->delivery_batch)
+			break;
+	}
+	if (st.events_dispatched || st.attempted)
+		log_info("webhook",
+			 "sweep events=%lld deliveries_created=%lld attempted=%lld delivered=%lld "
+			 "retried=%lld failed=%lld",
+			 st.events_dispatched, st.deliveries_created, st.attempted, st.delivered,
+			 st.retried, st.failed);
+	if (stats != NULL) {
+		stats->events_dispatched += st.events_dispatched;
+		stats->deliveries_created += st.deliveries_created;
+		stats->attempted += st.attempted;
+		stats->delivered += st.delivered;
+		stats->retried += st.retried;
+		stats->failed += st.failed;
+	}
+	return r;
+}
+
+static void now_rfc3339(char *out, size_t size)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+}
+
+/* test_body: the test event, in the outbox payload's shape. */
+static char *test_body(const char *org_id, const char *webhook_id, const char *event_id)
+{
+	char stamp[64];
+	struct json *p = json_new_object(), *d = json_new_object();
+	char *text = NULL;
+
+	now_rfc3339(stamp, sizeof(stamp));
+	if (p != NULL && d != NULL && json_add_str(d, "webhookId", webhook_id) == R_OK &&
+	    json_add_str(d, "message", "test delivery from Sandpit") == R_OK) {
+		struct json *dd = d;
+
+		d = NULL;
+		if (json_add_str(p, "id", event_id) == R_OK &&
+		    json_add_str(p, "event", WEBHOOK_TEST_EVENT) == R_OK &&
+		    json_add_str(p, "timestamp", stamp) == R_OK &&
+		    json_add(p, "sandboxId", json_new_null()) == R_OK &&
+		    json_add_str(p, "orgId", org_id) == R_OK && json_add(p, "data", dd) == R_OK)
+			text = json_print(p);
+	}
+	json_free(d);
+	json_free(p);
+	return text;
+}
+
+enum result webhook_test(struct db *db, const struct webhook_sweep_opts *o, const char *org_id,
+			 const char *webhook_id, struct webhook_test_result *out)
+{
+	struct webhook_test_result t = {0};
+	char evt[ID_SIZE("evt_")], dlv[ID_SIZE("dlv_")];
+	struct webhook_sweep_stats st = {0};
+	struct webhook_sweep_opts once = *o;
+	struct attempt a = {0};
+	struct httpc_res hr = {0};
+	struct db_res *res = NULL;
+	char *body = NULL;
+	enum result r;
+
+	r = db_exec(db, "SELECT url, secret_sealed FROM webhooks WHERE id = $1 AND org_id = $2", 2,
+		    (const char *[]){webhook_id, org_id}, &res);
+	if (r != R_OK)
+		goto out;
+	if (db_res_rows(res) != 1) {
+		r = R_NOT_FOUND;
+		goto out;
+	}
+	if (id_new("evt_", evt, sizeof(evt)) != R_OK || id_new("dlv_", dlv, sizeof(dlv)) != R_OK) {
+		r = R_INTERNAL;
+		goto out;
+	}
+	body = test_body(org_id, webhook_id, evt);
+	if (body == NULL) {
+		r = R_NO_MEMORY;
+		goto out;
+	}
+	a = (struct attempt){.id = dlv, .type = WEBHOOK_TEST_EVENT, .body = body,
+			     .webhook_id = webhook_id, .url = db_res_get(res, 0, 0),
+			     .sealed = db_res_get(res, 0, 1), .attempts = 1};
+	(void)post_all(&a, 1, o, &hr); /* a client failure is in hr */
+	/* The test is one attempt: recorded as delivered or failed, never retried. */
+	r = db_exec(db,
+		    "INSERT INTO webhook_deliveries (id, webhook_id, org_id, event_id, event_type, "
+		    "body, status, attempts, last_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, "
+		    "'failed', 1, now())",
+		    6, (const char *[]){dlv, webhook_id, org_id, evt, WEBHOOK_TEST_EVENT, body}, NULL);
+	once.max_attempts = 1;
+	if (r == R_OK)
+		r = record(db, &a, &hr, &once, &st);
+	if (r != R_OK)
+		goto out;
+	t.success = delivered(&hr);
+	t.status_code = hr.status;
+	t.duration_ms = hr.duration_ms;
+	if (!t.success)
+		snprintf(t.error, sizeof(t.error), "%s",
+			 hr.r != R_OK ? hr.error : "receiver did not answer 2xx");
+	if (hr.r == R_OK && !t.success)
+		snprintf(t.error, sizeof(t.error), "receiver answered HTTP %d", hr.status);
+	snprintf(t.delivery_id, sizeof(t.delivery_id), "%s", dlv);
+	*out = t;
+out:
+	httpc_res_clear(&hr);
+	free(body);
+	db_res_free(res);
+	return r;
+}
