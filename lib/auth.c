@@ -128,6 +128,40 @@ enum result auth_hash_key(const char *key, char out[65])
 	return r;
 }
 
+/* The token bucket, refilled at $rate a minute up to $burst: the upsert
+ * takes a token only when one is there (its WHERE), so an empty bucket is
+ * left untouched and "allowed" is whether the upsert returned a row. The
+ * retry delay is computed only on that rare path. One statement, one round
+ * trip; data-modifying CTEs run exactly once whether read or not. */
+#define BUCKET_REFILL                                                                              \
+	"LEAST($3::float8, b.tokens + EXTRACT(EPOCH FROM now() - b.updated_at) * $2::float8 / 60.0)"
+#define BUCKET_TAKE(key, from)                                                                     \
+	"INSERT INTO rate_buckets AS b (key_id, tokens, updated_at) SELECT " key                    \
+	", $3::float8 - 1, now() " from " ON CONFLICT (key_id) DO UPDATE SET tokens = "             \
+	BUCKET_REFILL " - 1, updated_at = now() WHERE " BUCKET_REFILL " >= 1 RETURNING b.key_id"
+#define BUCKET_RETRY(key)                                                                          \
+	"CASE WHEN EXISTS (SELECT 1 FROM take) THEN 0 ELSE GREATEST(1, ceil((1 - COALESCE((SELECT " \
+	BUCKET_REFILL " FROM rate_buckets b WHERE b.key_id = " key "), 0)) * 60.0 / "                \
+	"$2::float8))::int END"
+
+/* AUTH_KEY_SQL: the key (live only), a rate token, and last_used_at touched
+ * at most once a minute rather than written on every request. */
+#define AUTH_KEY_SQL                                                                               \
+	"WITH k AS (SELECT a.id, a.org_id, a.scopes, a.last_used_at FROM api_keys a "             \
+	"WHERE a.key_hash = $1 AND a.revoked_at IS NULL AND (a.expires_at IS NULL OR "             \
+	"a.expires_at > now())), take AS (" BUCKET_TAKE("k.id", "FROM k") "), touch AS ("             \
+	"UPDATE api_keys a SET last_used_at = now() FROM k WHERE a.id = k.id AND "                 \
+	"(k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute') RETURNING a.id) " \
+	"SELECT k.id, k.org_id, k.scopes, EXISTS (SELECT 1 FROM take), " BUCKET_RETRY("k.id")     \
+	" FROM k"
+
+/* AUTH_ORG_SQL: the JWT path: the org must exist; the bucket is per subject
+ * ($4). */
+#define AUTH_ORG_SQL                                                                               \
+	"WITH o AS (SELECT id FROM organizations WHERE id = $1), take AS ("                        \
+	BUCKET_TAKE("$4::text", "FROM o") ") SELECT EXISTS (SELECT 1 FROM take), "                    \
+	BUCKET_RETRY("$4::text") " FROM o"
+
 static void fmt_num(char *out, size_t size, double v)
 {
 	snprintf(out, size, "%.6f", v);
@@ -149,9 +183,7 @@ static enum result check_key(struct db *db, const char *key, const struct auth_p
 		return r;
 	fmt_num(rate, sizeof(rate), p->rate_per_minute);
 	fmt_num(burst, sizeof(burst), p->burst);
-	r = db_exec(db,
-		    "SELECT key_id, org_id, scopes, allowed, retry_after FROM auth_key($1, $2, $3)",
-		    3, (const char *[]){hash, rate, burst}, &res);
+	r = db_exec(db, AUTH_KEY_SQL, 3, (const char *[]){hash, rate, burst}, &res);
 	if (r != R_OK)
 		return r == R_DB ? R_DB : R_INTERNAL;
 	if (db_res_rows(res) != 1) {
@@ -198,8 +230,7 @@ static enum result check_jwt(struct db *db, const char *token, const struct auth
 	snprintf(bucket, sizeof(bucket), "jwt:%s:%s", org, sub);
 	fmt_num(rate, sizeof(rate), p->rate_per_minute);
 	fmt_num(burst, sizeof(burst), p->burst);
-	r = db_exec(db, "SELECT allowed, retry_after FROM auth_org($1, $2, $3, $4)", 4,
-		    (const char *[]){org, bucket, rate, burst}, &res);
+	r = db_exec(db, AUTH_ORG_SQL, 4, (const char *[]){org, rate, burst, bucket}, &res);
 	if (r != R_OK) {
 		r = r == R_DB ? R_DB : R_INTERNAL;
 		goto out;

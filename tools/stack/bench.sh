@@ -32,12 +32,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wrk_rps() { # wrk_rps URL [HEADER]: requests/s of a wrk run
+wrk_rps() { # wrk_rps URL [HEADER]: requests/s of a wrk run; 0 if any answer was not 2xx
 	if [ $# -gt 1 ]; then
 		wrk -t2 -c32 -d"${DURATION}s" -H "$2" "$1"
 	else
 		wrk -t2 -c32 -d"${DURATION}s" "$1"
-	fi | awk '/Requests\/sec/ {print $2}'
+	fi | awk '/Non-2xx/ {bad = 1} /Requests\/sec/ {rps = $2} END {print bad ? 0 : rps}'
 }
 
 stack_start || exit 1
