@@ -4,8 +4,10 @@ the test endpoint, delivery history, retries, timeouts, a dead receiver and
 the SSRF guard. The receiver (tests/webhook_receiver.js) verifies every
 signature with the production guide's Node snippet. All traffic stays on
 127.0.0.1."""
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import tempfile
@@ -392,6 +394,53 @@ def deleted_webhook_gets_nothing_more():
     emit(org_of(key))
     time.sleep(2.5)
     check(len(REC.received(name)) == 1, REC.received(name))
+
+
+@contextlib.contextmanager
+def stack_reaper_paused():
+    """SIGSTOP the stack's looping reaper so this test owns the sweeps."""
+    with open(os.path.join(STATE, "run/reaper.pid")) as f:
+        pid = int(f.read().strip())
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield pid
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def reaper(*args):
+    return subprocess.Popen(["setpriv", "--reuid=sandpit", "--regid=sandpit", "--init-groups",
+                             "--", os.path.join(BIN, "sandpit-reaper")] + list(args),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@test
+def reaper_killed_mid_delivery_delivers_at_least_once():
+    key = new_key()
+    name = hook_name()
+    secret = "whsec_" + uuid.uuid4().hex
+    REC.config(name, secret=secret, hang_ms=3000, hang_times=1)
+    wh = create_hook(key, REC.url(name), ["*"], secret)
+    with stack_reaper_paused():
+        eid = emit(org_of(key))
+        p = reaper()
+        wait_for(lambda: delivery(wh["id"], eid)[1] == "1", 20, "claimed")
+        time.sleep(0.5)  # the POST is in flight, the receiver is holding it
+        p.send_signal(signal.SIGKILL)
+        p.wait(10)
+        d = delivery(wh["id"], eid)
+        # Claimed, never recorded: pending under its lease, not lost.
+        check(d[0] == "pending" and d[2] == "" and d[3] == "" and float(d[4]) > 20, d)
+        due_now(wh["id"])  # the lease runs out
+        p = reaper()
+        check(p.wait(60) == 0, "sweep failed")
+    d = delivery(wh["id"], eid)
+    check(d[0] == "delivered" and d[1] == "2" and d[2] == "200", d)
+    got = wait_for(lambda: len(REC.received(name)) == 2 and REC.received(name), 10, "records")
+    check(sorted(str(g["status"]) for g in got) == ["200", "abandoned"], got)
+    check(got[0]["headers"]["x-sandpit-delivery"] == got[1]["headers"]["x-sandpit-delivery"])
+    for g in got:
+        check_signed(g, secret)
 
 
 # ---- SSRF: a second API instance with private targets disallowed ----------
