@@ -287,16 +287,17 @@ static bool delivered(const struct httpc_res *res)
 	return res->r == R_OK && res->status >= 200 && res->status < 300;
 }
 
-/* record: the outcome of one attempt. The attempts check keeps a sweep whose
- * lease ran out from overwriting a newer attempt's record. */
-static enum result record(struct db *db, const struct attempt *a, const struct httpc_res *res,
-			  const struct webhook_sweep_opts *o, struct webhook_sweep_stats *st)
+/* outcome: one attempt's row update as a JSON object (for record_all), and
+ * its count in *st. */
+static struct json *outcome(const struct attempt *a, const struct httpc_res *res,
+			    const struct webhook_sweep_opts *o, struct webhook_sweep_stats *st)
 {
-	char code[16], dur[24], delay[24], att[16], err[300];
+	struct json *u = json_new_object();
 	const char *status;
+	char err[300];
 	char *excerpt = NULL;
 	uint32_t rnd = 0;
-	enum result r;
+	bool ok;
 
 	if (delivered(res)) {
 		status = "delivered";
@@ -310,31 +311,65 @@ static enum result record(struct db *db, const struct attempt *a, const struct h
 	}
 	if (crypto_random(&rnd, sizeof(rnd)) != R_OK)
 		rnd = (uint32_t)time(NULL);
-	snprintf(code, sizeof(code), "%d", res->status);
-	snprintf(dur, sizeof(dur), "%ld", res->duration_ms);
-	snprintf(delay, sizeof(delay), "%lld",
-		 webhook_backoff_seconds(a->attempts, o->backoff_base_s, o->backoff_max_s, rnd));
-	snprintf(att, sizeof(att), "%d", a->attempts);
 	if (res->r != R_OK)
 		snprintf(err, sizeof(err), "%s", res->error);
 	else if (!delivered(res))
 		snprintf(err, sizeof(err), "receiver answered HTTP %d", res->status);
 	else
 		err[0] = '\0';
-	if (res->excerpt != NULL && (excerpt = utf8_sanitize(res->excerpt, res->excerpt_len, NULL)) ==
-					NULL)
-		return R_NO_MEMORY;
-	r = db_exec(db,
-		    "UPDATE webhook_deliveries SET status = $2, last_status_code = NULLIF($3::int, 0), "
-		    "last_error = NULLIF($4, ''), last_duration_ms = $5::int, response_excerpt = $6, "
-		    "delivered_at = CASE WHEN $2 = 'delivered' THEN now() END, "
-		    "next_attempt_at = CASE WHEN $2 = 'pending' THEN now() + "
-		    "make_interval(secs => $7::int) END WHERE id = $1 AND attempts = $8::int",
-		    8, (const char *[]){a->id, status, code, err, dur, excerpt, delay, att}, NULL);
+	/* Receivers answer anything; the excerpt is stored as valid text. */
+	if (res->excerpt != NULL)
+		excerpt = utf8_sanitize(res->excerpt, res->excerpt_len, NULL);
+	ok = u != NULL && (res->excerpt == NULL || excerpt != NULL) &&
+	     json_add_str(u, "id", a->id) == R_OK && json_add_str(u, "status", status) == R_OK &&
+	     (res->status ? json_add_int(u, "code", res->status)
+			  : json_add(u, "code", json_new_null())) == R_OK &&
+	     json_add_str_or_null(u, "err", err[0] ? err : NULL) == R_OK &&
+	     json_add_int(u, "dur", res->duration_ms) == R_OK &&
+	     json_add_str_or_null(u, "excerpt", excerpt) == R_OK &&
+	     json_add_int(u, "delay",
+			  webhook_backoff_seconds(a->attempts, o->backoff_base_s, o->backoff_max_s,
+						  rnd)) == R_OK &&
+	     json_add_int(u, "att", a->attempts) == R_OK;
 	free(excerpt);
+	if (!ok) {
+		json_free(u);
+		return NULL;
+	}
+	return u;
+}
+
+/* record_all: the outcomes of n attempts in one statement (one round trip
+ * and one commit per round, not per delivery). The attempts check keeps a
+ * sweep whose lease ran out from overwriting a newer attempt's record. */
+static enum result record_all(struct db *db, const struct attempt *as, const struct httpc_res *hr,
+			      size_t n, const struct webhook_sweep_opts *o,
+			      struct webhook_sweep_stats *st)
+{
+	struct json *arr = json_new_array();
+	char *text = NULL;
+	enum result r = R_NO_MEMORY;
+
+	for (size_t i = 0; arr != NULL && i < n; i++)
+		if (json_push(arr, outcome(&as[i], &hr[i], o, st)) != R_OK)
+			goto out;
+	if (arr == NULL || (text = json_print(arr)) == NULL)
+		goto out;
+	r = db_exec(db,
+		    "UPDATE webhook_deliveries d SET status = u.status, last_status_code = u.code, "
+		    "last_error = u.err, last_duration_ms = u.dur, response_excerpt = u.excerpt, "
+		    "delivered_at = CASE WHEN u.status = 'delivered' THEN now() END, "
+		    "next_attempt_at = CASE WHEN u.status = 'pending' THEN now() + "
+		    "make_interval(secs => u.delay) END "
+		    "FROM jsonb_to_recordset($1::jsonb) AS u(id text, status text, code int, "
+		    "err text, dur int, excerpt text, delay int, att int) "
+		    "WHERE d.id = u.id AND d.attempts = u.att",
+		    1, (const char *[]){text}, NULL);
 	if (r != R_OK)
-		log_warnx("webhook", "cannot record delivery id=%s err=\"%s\"", a->id,
-			  db_last_error(db));
+		log_warnx("webhook", "cannot record %zu deliveries err=\"%s\"", n, db_last_error(db));
+out:
+	free(text);
+	json_free(arr);
 	return r;
 }
 
@@ -428,13 +463,9 @@ static enum result deliver_round(struct db *db, const struct webhook_sweep_opts 
 	st->attempted += n;
 	if (post_all(as, (size_t)n, o, hr) != R_OK)
 		log_warnx("webhook", "http client unavailable; %d deliveries wait for their lease", n);
-	for (int i = 0; i < n; i++) {
-		enum result rr = record(db, &as[i], &hr[i], o, st);
-
-		if (rr != R_OK && r == R_OK)
-			r = rr;
+	r = record_all(db, as, hr, (size_t)n, o, st);
+	for (int i = 0; i < n; i++)
 		httpc_res_clear(&hr[i]);
-	}
 out:
 	free(as);
 	free(hr);
@@ -563,7 +594,7 @@ enum result webhook_test(struct db *db, const struct webhook_sweep_opts *o, cons
 		    6, (const char *[]){dlv, webhook_id, org_id, evt, WEBHOOK_TEST_EVENT, body}, NULL);
 	once.max_attempts = 1;
 	if (r == R_OK)
-		r = record(db, &a, &hr, &once, &st);
+		r = record_all(db, &a, &hr, 1, &once, &st);
 	if (r != R_OK)
 		goto out;
 	t.success = delivered(&hr);
