@@ -230,8 +230,9 @@ def errors_and_request_ids():
     check(r.headers["X-Request-Id"] == "abc-123_x.y")
     r = get("/api/v1/health", headers={"X-Request-Id": "bad id with spaces"})
     check(r.headers["X-Request-Id"].startswith("req_"))
-    # Caddy itself refuses a NUL in the path before we see it.
-    check(get("/api/v1/%00").status == 400)
+    # The web server refuses a NUL in the path before we see it (Caddy with
+    # 400, Apache with 404); either way nothing reaches a handler.
+    check(get("/api/v1/%00").status in (400, 404))
     expect(get("/api/v1/health/"), 200)
 
 

@@ -15,7 +15,7 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 HELLO_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 DURATION=${BENCH_SECONDS:-5}
 export SANDPIT_PG_FSYNC=off SANDPIT_PG_SYNC=off
-export SANDPIT_RATE_LIMIT=10000000 SANDPIT_RATE_BURST=10000000
+export SANDPIT_RATE_LIMIT=10000000 SANDPIT_RATE_BURST=10000000 SANDPIT_ALLOW_PRIVATE_WEBHOOKS=true
 # bench-webhooks.sh delivers to a receiver on loopback.
 export SANDPIT_ALLOW_PRIVATE_WEBHOOKS=true
 "$REPO/tools/stack/deps.sh" wrk hyperfine bubblewrap || exit 1

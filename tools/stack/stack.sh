@@ -143,6 +143,18 @@ stack_caddy_start() {
 	}
 }
 
+# stack_apache_swap: replace Caddy by Apache (mod_proxy_fcgi) on the same
+# port, for the smoke pass through the documented alternative.
+stack_apache_swap() {
+	caddy_pid=$(cat "$STATE/run/caddy.pid")
+	kill -TERM "$caddy_pid" 2>/dev/null
+	wait "$caddy_pid" 2>/dev/null
+	STACK_PIDS=$(printf '%s\n' $STACK_PIDS | grep -v "^$caddy_pid:" | tr '\n' ' ')
+	stack_spawn apache TERM apache2 -f "$REPO/etc/apache-sandpit.conf" -DFOREGROUND
+	stack_wait_for 15 curl -sf "http://127.0.0.1:$PORT/api/v1/health" ||
+		stack_fail apache-error "apache did not answer on port $PORT"
+}
+
 # stack_start: the whole instance, in dependency order.
 stack_start() {
 	stack_prepare &&
