@@ -213,7 +213,7 @@ static enum result parse_part(const char *s, size_t n, uint64_t *v)
 
 enum result netguard_parse_ipv4(const char *s, uint32_t *out)
 {
-	uint64_t parts[4];
+	uint64_t parts[4] = {0};
 	size_t len = s ? strlen(s) : 0, nparts = 0;
 	uint64_t v;
 
@@ -380,7 +380,7 @@ enum result netguard_parse_url(const char *url, struct netguard_url *out, const 
 	if (u.kind == NETGUARD_HOST_V6) {
 		inet_ntop(AF_INET6, u.v6, u.host, sizeof(u.host));
 	} else {
-		char tmp[NETGUARD_HOST_MAX];
+		char tmp[NETGUARD_HOST_MAX] = {0};
 
 		for (size_t i = 0; i < hn; i++)
 			tmp[i] = (char)tolower((unsigned char)host[i]);
