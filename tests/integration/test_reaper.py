@@ -115,6 +115,13 @@ def count_events(prefix):
     return {r[0]: (int(r[1]), int(r[2])) for r in rows}
 
 
+def stop_live(key, org):
+    """Stop whatever this test left live in org (so later suites start clean)."""
+    for (sid,) in psql("SELECT id FROM sandboxes WHERE org_id = '%s' AND status IN "
+                       "('creating', 'running', 'stopping')" % org):
+        post("/api/v1/sandbox/%s/stop" % sid, key=key)
+
+
 def state_pid(sid):
     with open(os.path.join(STATE, "box/run/%s.state" % sid)) as f:
         return int(re.search(r"pid=(\d+)", f.read()).group(1))
@@ -153,8 +160,18 @@ def two_extra_reapers_and_the_stack_one_over_200_expiring_sandboxes():
     key = reg["api_key"]["key"]
     psql("UPDATE organizations SET max_sandboxes = 250 WHERE id = '%s'"
          % reg["organization"]["id"])
+    try:
+        two_reapers(reg, key)
+    finally:
+        stop_live(key, reg["organization"]["id"])
+
+
+def two_reapers(reg, key):
+    # Four keys of the one org: 200 creates stay inside each key's rate burst.
+    keys = [key] + [expect(post("/api/v1/api-keys", {"name": "r%d" % i}, key=key), 201)["key"]
+                    for i in range(3)]
     with concurrent.futures.ThreadPoolExecutor(8) as ex:
-        sbs = list(ex.map(lambda _: create(key, {"timeout_seconds": 600}), range(200)))
+        sbs = list(ex.map(lambda i: create(keys[i % 4], {"timeout_seconds": 600}), range(200)))
     ids = [s["sandbox_id"] for s in sbs]
     check(len(set(ids)) == 200)
     idlist = ",".join("'%s'" % i for i in ids)
@@ -367,6 +384,71 @@ def measure_one_sweep_over_1000_expired_sandboxes():
     psql("DELETE FROM sandboxes WHERE org_id = '%s'" % org)
     psql("DELETE FROM events WHERE sandbox_id LIKE '%s%%' OR sandbox_id LIKE '%s%%'"
          % (prefix, base))
+
+
+def children_of(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    st = f.read()
+            except OSError:
+                continue
+            if int(st.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(d))
+    return out
+
+
+def boxctl(*args):
+    sock = os.path.join(STATE, "box/run/boxd.sock")
+    return subprocess.run([os.path.join(BIN, "sandpit-boxctl"), "-s", sock] + list(args),
+                          capture_output=True, text=True)
+
+
+@test
+def worker_killed_mid_creates_leaves_nothing_behind_after_a_sweep():
+    reg = register()
+    key, org = reg["api_key"]["key"], reg["organization"]["id"]
+    psql("UPDATE organizations SET max_sandboxes = 100 WHERE id = '%s'" % org)
+    try:
+        killed_workers(key, org)
+    finally:
+        stop_live(key, org)
+
+
+def killed_workers(key, org):
+    with open(os.path.join(STATE, "run/api.pid")) as f:
+        master = int(f.read().strip())
+    workers = children_of(master)
+    check(workers, "no API workers under %d" % master)
+
+    def one(_):
+        return post("/api/v1/sandbox/create", dict(SMALL, timeout_seconds=600), key=key,
+                    timeout=30).status
+
+    with concurrent.futures.ThreadPoolExecutor(12) as ex:
+        futs = [ex.submit(one, i) for i in range(36)]
+        time.sleep(0.05)
+        for w in workers[:2]:
+            os.kill(w, signal.SIGKILL)
+        codes = sorted(f.result() for f in futs)
+    print("     create statuses with 2 workers killed: %r" % {c: codes.count(c) for c in codes})
+    time.sleep(1.2)
+    with stack_reaper_paused():
+        rc, counts, err = sweep_once(SANDPIT_CREATING_GRACE=1, SANDPIT_STOPPING_GRACE=1)
+        check(rc == 0, (counts, err[-800:]))
+    live = psql("SELECT id, status FROM sandboxes WHERE org_id = '%s' AND status IN "
+                "('creating', 'running', 'stopping')" % org)
+    check(all(s == "running" for _, s in live), live)
+    listed = boxctl("list").stdout.split()
+    for sid, _ in live:
+        ins = boxctl("inspect", sid).stdout
+        check("alive=1" in ins, "running row without a live runtime: %s %s" % (sid, ins))
+    dead = [r[0] for r in psql("SELECT id FROM sandboxes WHERE org_id = '%s' AND status NOT IN "
+                               "('creating', 'running', 'stopping')" % org)]
+    check(not set(dead) & set(listed), "runtimes left for finished rows: %r"
+          % (set(dead) & set(listed)))
 
 
 @test
