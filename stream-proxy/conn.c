@@ -608,6 +608,12 @@ static void on_control(struct conn *c, const char *text, size_t len)
 	}
 	memset(&p, 0, sizeof(p));
 	p.type = m.type;
+	if (c->as == AG_NONE && m.type != MSG_EXEC && m.type != MSG_ATTACH && m.type != MSG_DETACH) {
+		send_error(c, "invalid", "the first message must be exec or attach");
+		send_close(c, WS_CLOSE_POLICY, "first message must be exec or attach");
+		message_free(&m);
+		return;
+	}
 	switch (m.type) {
 	case MSG_EXEC:
 		if (c->as != AG_NONE) {

@@ -130,6 +130,13 @@ static void serve(int fd)
 			dup2(in[0], 0);
 			dup2(out[1], 1);
 			dup2(err[1], 2);
+			/* the child must not hold its own stdin's write end */
+			close(in[0]);
+			close(in[1]);
+			close(out[0]);
+			close(out[1]);
+			close(err[0]);
+			close(err[1]);
 		}
 		for (size_t i = 0; i < e.envc; i++)
 			putenv((char *)e.env[i]);
@@ -137,7 +144,10 @@ static void serve(int fd)
 			perror("chdir");
 			_exit(126);
 		}
-		signal(SIGPIPE, SIG_DFL);
+		/* A background launch (sh "cmd &") leaves SIGINT/SIGQUIT ignored,
+		 * and ignored signals survive exec: Ctrl-C would do nothing. */
+		for (int sg = 1; sg < NSIG; sg++)
+			signal(sg, SIG_DFL);
 		argv = calloc(e.argc + 3, sizeof(*argv));
 		if (e.flags & AP_EXEC_SHELL) {
 			argv[0] = "sh";

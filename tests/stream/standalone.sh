@@ -14,7 +14,7 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$REPO"
 VARIANT=${VARIANT:-release}
 tests/stream/build.sh "$VARIANT" || exit 1
-make --no-print-directory VARIANT="$VARIANT" "build/$VARIANT/sandpit-migrate" "build/$VARIANT/sandpit-admin" >/dev/null || exit 1
+[ -x "build/$VARIANT/sandpit-migrate" ] && [ -x "build/$VARIANT/sandpit-admin" ] || make --no-print-directory VARIANT="$VARIANT" "build/$VARIANT/sandpit-migrate" "build/$VARIANT/sandpit-admin" >/dev/null || exit 1
 BIN=$REPO/build/$VARIANT
 T=$REPO/build/stream-test
 STATE=$(mktemp -d /tmp/sandpit-stream.XXXXXX)
@@ -54,7 +54,7 @@ stack_wait_for 5 bash -c "echo > /dev/tcp/127.0.0.1/$SPORT" || {
 	cat "$STATE/logs/stream.log" >&2
 	exit 1
 }
-export SANDPIT_STREAM_URL=ws://127.0.0.1:$SPORT SANDPIT_API_KEY=$KEY SANDPIT_SANDBOX_ID=sbx_streamtest \
+export SANDPIT_ORG_ID=$ORG SANDPIT_STREAM_URL=ws://127.0.0.1:$SPORT SANDPIT_API_KEY=$KEY SANDPIT_SANDBOX_ID=sbx_streamtest \
 	SANDPIT_STOPPED_ID=sbx_stopped SANDPIT_STREAM_LOG=$STATE/logs/stream.log \
 	SANDPIT_STREAM_PID=$(cat "$STATE/run/stream.pid")
 if [ $# -gt 0 ]; then

@@ -1,0 +1,421 @@
+#!/usr/bin/python3
+"""Stream protocol tests with python3-websockets (a client nobody here wrote).
+
+Env: SANDPIT_STREAM_URL (ws://host:port, or the stack's URL with ws://),
+SANDPIT_API_KEY, SANDPIT_SANDBOX_ID (a running sandbox), optional
+SANDPIT_STOPPED_ID, SANDPIT_SECRET_KEY (to mint stream tokens locally; else
+they come from POST /api/v1/sandbox/:id/stream-token via SANDPIT_URL).
+Prints one line per test and "python: N passed, N failed"."""
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import os
+import socket
+import sys
+import time
+import traceback
+import urllib.request
+
+import websockets
+
+URL = os.environ["SANDPIT_STREAM_URL"].rstrip("/")
+KEY = os.environ["SANDPIT_API_KEY"]
+SBX = os.environ["SANDPIT_SANDBOX_ID"]
+STOPPED = os.environ.get("SANDPIT_STOPPED_ID")
+AUTH = {"Authorization": "Bearer " + KEY}
+MB = 1024 * 1024
+
+
+def stream_url(sbx=SBX, token=None):
+    u = f"{URL}/api/v1/sandbox/{sbx}/stream"
+    return u + ("?token=" + token if token else "")
+
+
+def b64url(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def mint_token(sbx=SBX, org=None, ttl=60):
+    """A second, independent implementation of lib/streamtoken's format."""
+    secret = os.environ.get("SANDPIT_SECRET_KEY")
+    if secret is None:
+        api = os.environ["SANDPIT_URL"].rstrip("/")
+        req = urllib.request.Request(f"{api}/api/v1/sandbox/{sbx}/stream-token", data=b"{}",
+                                     headers={**AUTH, "Content-Type": "application/json"})
+        return json.load(urllib.request.urlopen(req))["token"]
+    key = hmac.new(secret.encode(), b"sandpit stream token v1", hashlib.sha256).digest()
+    payload = f"{org}\n{sbx}\n{int(time.time()) + ttl}".encode()
+    signed = "st1." + b64url(payload)
+    return signed + "." + b64url(hmac.new(key, signed.encode(), hashlib.sha256).digest())
+
+
+async def run(cmd, stdin=None, close_stdin=False, extra=None, url=None, headers=AUTH):
+    """Run one command; return (messages, close code, close reason)."""
+    msgs = []
+    async with websockets.connect(url or stream_url(), extra_headers=headers,
+                                  max_size=None) as ws:
+        await ws.send(json.dumps({"type": "exec", "command": cmd, **(extra or {})}))
+        if stdin is not None:
+            await ws.send(json.dumps({"type": "stdin", "data": stdin}))
+        if close_stdin:
+            await ws.send(json.dumps({"type": "stdin_close"}))
+        async for m in ws:
+            msgs.append(json.loads(m))
+    return msgs, ws.close_code, ws.close_reason
+
+
+def output(msgs, stream="stdout"):
+    out = b""
+    for m in msgs:
+        if m["type"] == stream:
+            out += base64.b64decode(m["data"]) if m.get("encoding") == "base64" \
+                else m["data"].encode()
+    return out
+
+
+def exit_of(msgs):
+    ex = [m for m in msgs if m["type"] == "exit"]
+    assert len(ex) == 1, msgs
+    return ex[0]
+
+
+async def collect(ws):
+    """Messages until the server closes, whatever the close code."""
+    msgs = []
+    try:
+        async for m in ws:
+            msgs.append(json.loads(m))
+    except websockets.exceptions.ConnectionClosed:
+        pass
+    return msgs
+
+
+async def http_status(url, headers):
+    try:
+        async with websockets.connect(url, extra_headers=headers):
+            return 101
+    except websockets.exceptions.InvalidStatusCode as e:
+        return e.status_code
+
+
+# ---- tests ------------------------------------------------------------------
+
+async def t_exec_shell_string():
+    msgs, code, reason = await run("echo hi; echo err >&2; exit 3")
+    assert msgs[0]["type"] == "started" and msgs[0]["pid"] > 0, msgs
+    assert output(msgs) == b"hi\n" and output(msgs, "stderr") == b"err\n", msgs
+    ex = exit_of(msgs)
+    assert ex["exit_code"] == 3 and ex["signal"] is None and ex["timed_out"] is False, ex
+    assert isinstance(ex["duration_ms"], int)
+    assert msgs[-1]["type"] == "exit" and code == 1000, (code, reason)
+
+
+async def t_exec_argv_env_cwd():
+    msgs, code, _ = await run(["sh", "-c", 'printf "%s %s" "$FOO" "$(pwd)"'],
+                              extra={"env": {"FOO": "bar baz"}, "working_dir": "/tmp"})
+    assert output(msgs) == b"bar baz /tmp", msgs
+    assert exit_of(msgs)["exit_code"] == 0 and code == 1000
+
+
+async def t_stdin_roundtrip():
+    msgs, code, _ = await run("cat; echo done", stdin="hello \u00e9\n", close_stdin=True)
+    assert output(msgs) == "hello \u00e9\ndone\n".encode(), msgs
+    assert code == 1000
+
+
+async def t_binary_output_is_base64():
+    msgs, _, _ = await run(r"printf '\377\376abc'")
+    assert output(msgs) == b"\xff\xfeabc", msgs
+    assert any(m.get("encoding") == "base64" for m in msgs if m["type"] == "stdout")
+
+
+async def t_utf8_split_stays_text():
+    # 3-byte characters in big odd-sized writes: pipe reads split them
+    msgs, _, _ = await run("i=0; while [ $i -lt 2000 ]; do printf '\u20ac\u20ac\u20aca'; i=$((i+1)); done")
+    assert output(msgs) == ("\u20ac\u20ac\u20aca" * 2000).encode()
+    assert all("encoding" not in m for m in msgs if m["type"] == "stdout"), "split char went base64"
+
+
+async def t_order_per_stream():
+    msgs, _, _ = await run("i=1; while [ $i -le 300 ]; do echo out$i; echo err$i >&2; i=$((i+1)); done")
+    want_o = "".join(f"out{i}\n" for i in range(1, 301)).encode()
+    want_e = "".join(f"err{i}\n" for i in range(1, 301)).encode()
+    assert output(msgs) == want_o and output(msgs, "stderr") == want_e
+    assert msgs[0]["type"] == "started" and msgs[-1]["type"] == "exit"
+
+
+async def t_signal():
+    async with websockets.connect(stream_url(), extra_headers=AUTH) as ws:
+        await ws.send(json.dumps({"type": "exec", "command": "echo ready; sleep 30"}))
+        msgs = []
+        async for m in ws:
+            msgs.append(json.loads(m))
+            if msgs[-1]["type"] == "stdout":
+                await ws.send(json.dumps({"type": "signal", "signal": "SIGTERM"}))
+    ex = exit_of(msgs)
+    assert ex["signal"] == 15 and ex["exit_code"] == 143, ex
+
+
+async def t_timeout():
+    msgs, _, _ = await run("sleep 5", extra={"timeout": 0.5})
+    ex = exit_of(msgs)
+    assert ex["timed_out"] is True and ex["duration_ms"] < 4000, ex
+
+
+async def t_tty_size_and_resize():
+    async with websockets.connect(stream_url(), extra_headers=AUTH) as ws:
+        await ws.send(json.dumps({"type": "exec", "command": "stty size; read x; stty size",
+                                  "tty": True, "cols": 100, "rows": 40}))
+        got, sent = "", False
+        async for m in ws:
+            m = json.loads(m)
+            if m["type"] == "stdout":
+                got += m["data"] if m.get("encoding") != "base64" else \
+                    base64.b64decode(m["data"]).decode(errors="replace")
+                if "40 100" in got and not sent:
+                    sent = True
+                    await ws.send(json.dumps({"type": "resize", "cols": 132, "rows": 50}))
+                    await asyncio.sleep(0.2)
+                    await ws.send(json.dumps({"type": "stdin", "data": "\n"}))
+    assert "40 100" in got and "50 132" in got, repr(got)
+
+
+async def t_tty_ctrl_c_reaches_foreground():
+    async with websockets.connect(stream_url(), extra_headers=AUTH) as ws:
+        await ws.send(json.dumps({"type": "exec", "command": ["sh", "-i"], "tty": True}))
+        await ws.send(json.dumps({"type": "stdin", "data": "sleep 30; echo after\n"}))
+        await asyncio.sleep(0.5)
+        await ws.send(json.dumps({"type": "stdin", "data": "\x03"}))
+        await asyncio.sleep(0.3)
+        await ws.send(json.dumps({"type": "stdin", "data": "echo alive-$((40+2))\nexit\n"}))
+        got, t0 = "", time.time()
+        async for m in ws:
+            m = json.loads(m)
+            if m["type"] == "stdout":
+                got += m["data"] if m.get("encoding") != "base64" else \
+                    base64.b64decode(m["data"]).decode(errors="replace")
+        assert time.time() - t0 < 10
+    assert "alive-42" in got and "after" not in got.replace("echo after", ""), repr(got)
+    return None
+
+
+async def t_channel_subprotocol():
+    async with websockets.connect(stream_url(), extra_headers=AUTH,
+                                  subprotocols=["sandpit.channel.v1"]) as ws:
+        assert ws.subprotocol == "sandpit.channel.v1"
+        await ws.send(b"\x03" + json.dumps({"type": "exec", "command": "cat; printf '\\377' >&2"}).encode())
+        await ws.send(b"\x00" + b"raw\x00bytes")
+        await ws.send(b"\x03" + b'{"type":"stdin_close"}')
+        out, err, ctl = b"", b"", []
+        async for m in ws:
+            assert isinstance(m, bytes)
+            if m[0] == 1:
+                out += m[1:]
+            elif m[0] == 2:
+                err += m[1:]
+            else:
+                assert m[0] == 3
+                ctl.append(json.loads(m[1:]))
+    assert out == b"raw\x00bytes" and err == b"\xff", (out, err)
+    assert ctl[0]["type"] == "started" and ctl[-1]["type"] == "exit", ctl
+
+
+async def t_refusals_before_upgrade():
+    assert await http_status(stream_url(), {}) == 401
+    assert await http_status(stream_url(), {"Authorization": "Bearer sk-sandbox-nope"}) == 401
+    assert await http_status(stream_url("sbx_doesnotexist"), AUTH) == 404
+    if STOPPED:
+        assert await http_status(stream_url(STOPPED), AUTH) == 409
+    assert await http_status(f"{URL}/api/v1/sandbox/{SBX}/nope", AUTH) == 404
+
+
+async def t_stream_token():
+    org = None
+    if os.environ.get("SANDPIT_SECRET_KEY"):
+        # the org is inside any valid token: learn it from the API key's stream
+        org = os.environ.get("SANDPIT_ORG_ID")
+        if org is None:
+            return "skipped (no SANDPIT_ORG_ID)"
+    tok = mint_token(org=org)
+    msgs, code, _ = await run("echo via-token", url=stream_url(token=tok), headers={})
+    assert output(msgs) == b"via-token\n" and code == 1000
+    # bound to its sandbox, and tampering is refused
+    assert await http_status(stream_url("sbx_other", token=tok), {}) == 401
+    assert await http_status(stream_url(token=tok[:-2] + ("AA" if tok[-2:] != "AA" else "BB")), {}) == 401
+    if org is not None:
+        expired = mint_token(org=org, ttl=-5)
+        assert await http_status(stream_url(token=expired), {}) == 401
+
+
+async def t_bad_first_message():
+    async with websockets.connect(stream_url(), extra_headers=AUTH) as ws:
+        await ws.send('{"type":"stdin","data":"x"}')
+        msgs = await collect(ws)
+    assert msgs and msgs[0]["type"] == "error", msgs
+    assert ws.close_code == 1008, ws.close_code
+
+
+async def t_oversized_message_1009():
+    async with websockets.connect(stream_url(), extra_headers=AUTH, max_size=None) as ws:
+        await ws.send(json.dumps({"type": "exec", "command": "cat >/dev/null"}))
+        try:
+            await ws.send(b"x" * (17 * MB))
+            async for _ in ws:
+                pass
+        except websockets.exceptions.ConnectionClosed:
+            pass
+    assert ws.close_code == 1009, ws.close_code
+
+
+def raw_upgrade():
+    """A hand-made client, for frames real libraries refuse to send."""
+    host, port = URL.split("//")[1].split(":")
+    s = socket.create_connection((host, int(port)))
+    s.sendall((f"GET /api/v1/sandbox/{SBX}/stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+               f"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {KEY}\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(4096)
+    assert head.startswith(b"HTTP/1.1 101") and b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in head, head
+    return s, head.split(b"\r\n\r\n", 1)[1]
+
+
+def read_close(s, rest):
+    data = rest
+    s.settimeout(5)
+    while True:
+        while len(data) >= 2:
+            op, ln = data[0] & 15, data[1] & 127
+            off = 2
+            if ln == 126:
+                ln, off = int.from_bytes(data[2:4], "big"), 4
+            if len(data) < off + ln:
+                break
+            if op == 8:
+                return int.from_bytes(data[off:off + 2], "big")
+            data = data[off + ln:]
+        chunk = s.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+
+
+async def t_protocol_errors_close_codes():
+    cases = [
+        (b"\x81\x02hi", 1002),                                   # unmasked client frame
+        (b"\x83\x80\x00\x00\x00\x00", 1002),                     # bad opcode
+        (b"\xc1\x80\x00\x00\x00\x00", 1002),                     # RSV1
+        (b"\x81\x82\x00\x00\x00\x00\xc0\xaf", 1007),             # bad UTF-8
+        (b"\x82\xff\x00\x00\x00\x01\x00\x00\x00\x00", 1009),     # 4 GiB length
+    ]
+    for frame, want in cases:
+        s, rest = raw_upgrade()
+        s.sendall(frame)
+        got = await asyncio.get_running_loop().run_in_executor(None, read_close, s, rest)
+        s.close()
+        assert got == want, (frame, got, want)
+
+
+async def alive(pid):
+    msgs, _, _ = await run(f"kill -0 {pid} 2>/dev/null")
+    return exit_of(msgs)["exit_code"] == 0
+
+
+async def t_client_gone_kills_command():
+    ws = await websockets.connect(stream_url(), extra_headers=AUTH)
+    await ws.send(json.dumps({"type": "exec", "command": "trap '' HUP; sleep 60"}))
+    pid = json.loads(await ws.recv())["pid"]
+    assert await alive(pid)
+    ws.transport.abort()  # vanish without a close frame
+    t0 = time.time()
+    while await alive(pid):
+        assert time.time() - t0 < 8, "command still alive"
+        await asyncio.sleep(0.2)
+    return f"gone after {time.time() - t0:.1f}s (HUP ignored, so SIGKILL after the grace)"
+
+
+async def t_detach_keeps_command():
+    ws = await websockets.connect(stream_url(), extra_headers=AUTH)
+    await ws.send(json.dumps({"type": "exec", "command": "sleep 3"}))
+    pid = json.loads(await ws.recv())["pid"]
+    await ws.send('{"type":"detach"}')
+    await asyncio.sleep(0.2)
+    await ws.close()
+    await asyncio.sleep(1.5)
+    if not await alive(pid):
+        return "agent does not keep detached commands (agent-side)"
+
+
+async def t_attach_reports_unsupported():
+    async with websockets.connect(stream_url(), extra_headers=AUTH) as ws:
+        await ws.send('{"type":"attach","pid":1}')
+        msgs = await collect(ws)
+    assert msgs[0]["type"] == "error", msgs
+
+
+async def one_big(i, size, sha):
+    h, n = hashlib.sha256(), 0
+    async with websockets.connect(stream_url(), extra_headers=AUTH, max_size=None,
+                                  subprotocols=["sandpit.channel.v1"]) as ws:
+        await ws.send(b"\x03" + json.dumps({"type": "exec", "command":
+                      f"yes 'stream {i % 7} abcdefghijklmnopqrstuvwxyz' | head -c {size}"}).encode())
+        last = None
+        async for m in ws:
+            if m[0] == 1:
+                h.update(m[1:])
+                n += len(m) - 1
+            elif m[0] == 3:
+                last = json.loads(m[1:])
+    assert n == size and h.hexdigest() == sha[i % 7], (i, n)
+    assert last["type"] == "exit" and last["exit_code"] == 0, last
+
+
+async def t_100_streams_10mib_byte_exact():
+    size = 10 * MB
+    sha = {}
+    for k in range(7):
+        line = f"stream {k} abcdefghijklmnopqrstuvwxyz\n".encode()
+        data = (line * (size // len(line) + 1))[:size]
+        sha[k] = hashlib.sha256(data).hexdigest()
+    t0 = time.time()
+    await asyncio.gather(*(one_big(i, size, sha) for i in range(100)))
+    dt = time.time() - t0
+    return f"100 x 10 MiB in {dt:.1f}s ({100 * size / MB / dt:.0f} MiB/s total)"
+
+
+async def t_json_mode_binary_exact():
+    # random bytes through the JSON protocol: base64 chunks, byte-exact
+    msgs, _, _ = await run("head -c 3000000 /dev/urandom | tee /tmp/.sp-rand-$$ | cat; "
+                           "sha256sum /tmp/.sp-rand-$$ >&2; rm -f /tmp/.sp-rand-$$")
+    assert hashlib.sha256(output(msgs)).hexdigest() == output(msgs, "stderr").split()[0].decode()
+
+
+TESTS = [t_exec_shell_string, t_exec_argv_env_cwd, t_stdin_roundtrip, t_binary_output_is_base64,
+         t_utf8_split_stays_text, t_order_per_stream, t_signal, t_timeout, t_tty_size_and_resize,
+         t_tty_ctrl_c_reaches_foreground, t_channel_subprotocol, t_refusals_before_upgrade,
+         t_stream_token, t_bad_first_message, t_oversized_message_1009,
+         t_protocol_errors_close_codes, t_client_gone_kills_command, t_detach_keeps_command,
+         t_attach_reports_unsupported, t_json_mode_binary_exact, t_100_streams_10mib_byte_exact]
+
+
+async def main():
+    only = sys.argv[1:]
+    passed = failed = 0
+    for t in TESTS:
+        if only and t.__name__ not in only:
+            continue
+        try:
+            note = await asyncio.wait_for(t(), 120)
+            passed += 1
+            print(f"ok   {t.__name__}" + (f"  ({note})" if note else ""), flush=True)
+        except Exception:
+            failed += 1
+            print(f"FAIL {t.__name__}\n" + traceback.format_exc(), flush=True)
+    print(f"python: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+sys.exit(asyncio.run(main()))
