@@ -20,6 +20,8 @@ import urllib.request
 
 import websockets
 
+sys.path.insert(0, os.path.dirname(__file__))
+
 URL = os.environ["SANDPIT_STREAM_URL"].rstrip("/")
 KEY = os.environ["SANDPIT_API_KEY"]
 SBX = os.environ["SANDPIT_SANDBOX_ID"]
@@ -33,22 +35,7 @@ def stream_url(sbx=SBX, token=None):
     return u + ("?token=" + token if token else "")
 
 
-def b64url(b):
-    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-
-
-def mint_token(sbx=SBX, org=None, ttl=60):
-    """A second, independent implementation of lib/streamtoken's format."""
-    secret = os.environ.get("SANDPIT_SECRET_KEY")
-    if secret is None:
-        api = os.environ["SANDPIT_URL"].rstrip("/")
-        req = urllib.request.Request(f"{api}/api/v1/sandbox/{sbx}/stream-token", data=b"{}",
-                                     headers={**AUTH, "Content-Type": "application/json"})
-        return json.load(urllib.request.urlopen(req))["token"]
-    key = hmac.new(secret.encode(), b"sandpit stream token v1", hashlib.sha256).digest()
-    payload = f"{org}\n{sbx}\n{int(time.time()) + ttl}".encode()
-    signed = "st1." + b64url(payload)
-    return signed + "." + b64url(hmac.new(key, signed.encode(), hashlib.sha256).digest())
+from test_python_token import mint_token  # noqa: E402
 
 
 async def run(cmd, stdin=None, close_stdin=False, extra=None, url=None, headers=AUTH):
