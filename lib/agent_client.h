@@ -84,6 +84,63 @@ SP_MUST_CHECK enum result agent_client_set_env(struct agent_conn *c, const char 
 SP_MUST_CHECK enum result agent_client_ps(struct agent_conn *c, unsigned timeout_ms,
 					  struct agentproto_procs *out);
 
+/* ---- files -------------------------------------------------------------- */
+/* A file request hands the connection to a helper in the sandbox that runs
+ * as the sandbox user (agentproto.h, FILES): use a fresh connection for each
+ * request (a put of several files is one request) and close it afterwards.
+ * Errors the agent reports map to R_NOT_FOUND, R_FORBIDDEN, R_INVALID (a
+ * directory where a file is expected, a bad path), R_CONFLICT, R_NO_SPACE or
+ * R_TOO_BIG, with agent_client_last_error() saying why; anything else from
+ * the agent is R_UPSTREAM. */
+
+/* agent_client_put_file: start the next file of a put (parents are created;
+ * mode 0 means 0644). Then agent_client_put_data any number of times, then
+ * agent_client_put_commit. If a later call fails, nothing of the request is
+ * left in the sandbox once the connection is closed. */
+SP_MUST_CHECK enum result agent_client_put_file(struct agent_conn *c, const char *path,
+						uint32_t mode, unsigned timeout_ms);
+/* agent_client_put_data: send n bytes of the current file (any n; sent in
+ * chunks). Notices an early ERROR from the agent (no space...) and returns it
+ * without sending the rest. */
+SP_MUST_CHECK enum result agent_client_put_data(struct agent_conn *c, const void *p, size_t n,
+						unsigned timeout_ms);
+/* agent_client_put_commit: rename every file of the put into place; R_OK
+ * once the agent confirmed. */
+SP_MUST_CHECK enum result agent_client_put_commit(struct agent_conn *c, unsigned timeout_ms);
+
+/* agent_client_get_begin: open a regular file; *info (size, mode, mtime)
+ * written on R_OK. Then agent_client_get_chunk until *end. */
+SP_MUST_CHECK enum result agent_client_get_begin(struct agent_conn *c, const char *path,
+						 unsigned timeout_ms, struct agentproto_finfo *info);
+/* agent_client_get_chunk: the next bytes (borrowed until the next call on c)
+ * or *end once exactly info->size bytes arrived. R_UPSTREAM if the agent
+ * sends more or fewer bytes than it announced; R_CONFLICT if the file
+ * changed while it was read. */
+SP_MUST_CHECK enum result agent_client_get_chunk(struct agent_conn *c, unsigned timeout_ms,
+						 const uint8_t **data, size_t *len, bool *end);
+
+/* agent_client_stat: what path is (a symlink is reported as one). */
+SP_MUST_CHECK enum result agent_client_stat(struct agent_conn *c, const char *path,
+					    unsigned timeout_ms, struct agentproto_finfo *info);
+
+/* agent_client_list: call fn for each entry under directory path, depth
+ * levels deep (entry paths relative to path), at most AGENTPROTO_MAX_LIST
+ * entries; fn's non-R_OK result stops the listing and is returned. The whole
+ * listing is bounded by timeout_ms. */
+SP_MUST_CHECK enum result agent_client_list(struct agent_conn *c, const char *path, unsigned depth,
+					    unsigned timeout_ms,
+					    enum result (*fn)(void *ctx,
+							      const struct agentproto_finfo *fi),
+					    void *ctx);
+
+SP_MUST_CHECK enum result agent_client_remove(struct agent_conn *c, const char *path,
+					      bool recursive, unsigned timeout_ms);
+/* agent_client_mkdir: mode 0 means 0755; an existing directory is R_OK. */
+SP_MUST_CHECK enum result agent_client_mkdir(struct agent_conn *c, const char *path, uint32_t mode,
+					     bool parents, unsigned timeout_ms);
+SP_MUST_CHECK enum result agent_client_move(struct agent_conn *c, const char *from, const char *to,
+					    bool parents, unsigned timeout_ms);
+
 /* ---- streaming (non-blocking) ----------------------------------------- */
 /* Typical proxy loop: agent_client_stream_start(); set the fd in epoll for
  * EPOLLIN (+EPOLLOUT while agent_client_wants_write()); on EPOLLIN call

@@ -27,6 +27,14 @@ enum {
 	T_CMD = 16,    /* text */
 	T_CODE = 17,   /* u32 */
 	T_MSG = 18,    /* text */
+	T_PATH = 19,   /* text */
+	T_PATH2 = 20,  /* text */
+	T_MODE = 21,   /* u32 */
+	T_DEPTH = 22,  /* u32 */
+	T_FTYPE = 23,  /* u8 */
+	T_SIZE = 24,   /* u64 */
+	T_MTIME = 25,  /* u64 (two's complement ms) */
+	T_TARGET = 26, /* text */
 };
 
 #define TLV_HDR 5
@@ -69,19 +77,26 @@ static uint64_t be64(const uint8_t *p)
 
 static bool type_is_known(int t)
 {
-	return (t >= AP_EXEC && t <= AP_PING) || (t >= AP_STARTED && t <= AP_PONG);
+	return (t >= AP_EXEC && t <= AP_FMOVE) || (t >= AP_STARTED && t <= AP_FEND);
+}
+
+bool agentproto_type_is_fileop(int t)
+{
+	return t == AP_FPUT || (t >= AP_FGET && t <= AP_FMOVE);
 }
 
 const char *agentproto_type_name(int type)
 {
-	static const char *const host[] = {"exec", "stdin", "stdin_close", "signal",
-					   "resize", "setenv", "ps", "ping"};
-	static const char *const agent[] = {"started", "output", "exit", "procs",
-					    "ok", "error", "pong"};
+	static const char *const host[] = {"exec",   "stdin",  "stdin_close", "signal", "resize",
+					   "setenv", "ps",     "ping",        "fput",   "fdata",
+					   "fcommit", "fget",  "fstat",       "flist",  "fremove",
+					   "fmkdir", "fmove"};
+	static const char *const agent[] = {"started", "output", "exit",   "procs", "ok",
+					    "error",   "pong",   "finfo", "fchunk", "fend"};
 
-	if (type >= AP_EXEC && type <= AP_PING)
+	if (type >= AP_EXEC && type <= AP_FMOVE)
 		return host[type - AP_EXEC];
-	if (type >= AP_STARTED && type <= AP_PONG)
+	if (type >= AP_STARTED && type <= AP_FEND)
 		return agent[type - AP_STARTED];
 	return "unknown";
 }
@@ -182,7 +197,7 @@ static enum result put_fixed(struct buf *b, uint8_t type, const void *p, size_t 
 enum result agentproto_put_empty(struct buf *b, enum agentproto_type type)
 {
 	if (type != AP_STDIN_CLOSE && type != AP_PS && type != AP_PING && type != AP_OK &&
-	    type != AP_PONG)
+	    type != AP_PONG && type != AP_FCOMMIT && type != AP_FEND)
 		return R_INVALID;
 	return put_fixed(b, (uint8_t)type, NULL, 0);
 }
@@ -361,6 +376,77 @@ enum result agentproto_put_error(struct buf *b, enum result code, const char *ms
 		r = tlv_u32(&f.b, T_CODE, (uint32_t)code);
 	if (r == R_OK)
 		r = tlv(&f.b, T_MSG, msg ? msg : "", msg ? strnlen(msg, 1024) : 0);
+	if (r != R_OK) {
+		buf_free(&f.b);
+		return r;
+	}
+	return frame_end(&f, b);
+}
+
+static bool path_ok(const char *s)
+{
+	size_t n = strnlen(s, AGENTPROTO_MAX_PATH);
+
+	return n > 0 && n < AGENTPROTO_MAX_PATH;
+}
+
+enum result agentproto_put_fileop(struct buf *b, const struct agentproto_fileop *op)
+{
+	struct frame f;
+	enum result r;
+
+	if (!agentproto_type_is_fileop(op->type) || !path_ok(op->path) || op->mode > 07777 ||
+	    (op->type == AP_FMOVE && !path_ok(op->path2)))
+		return R_INVALID;
+	r = frame_begin(&f, op->type);
+	if (r == R_OK)
+		r = tlv_str(&f.b, T_PATH, op->path);
+	if (r == R_OK && op->type == AP_FMOVE)
+		r = tlv_str(&f.b, T_PATH2, op->path2);
+	if (r == R_OK)
+		r = tlv_u32(&f.b, T_MODE, op->mode);
+	if (r == R_OK)
+		r = tlv_u32(&f.b, T_FLAGS, op->flags);
+	if (r == R_OK)
+		r = tlv_u32(&f.b, T_DEPTH, op->depth);
+	if (r != R_OK) {
+		buf_free(&f.b);
+		return r;
+	}
+	return frame_end(&f, b);
+}
+
+enum result agentproto_put_bytes(struct buf *b, enum agentproto_type type, const void *p, size_t n)
+{
+	if (type != AP_FDATA && type != AP_FCHUNK)
+		return R_INVALID;
+	if (n > AGENTPROTO_MAX_CHUNK)
+		return R_TOO_BIG;
+	return put_fixed(b, (uint8_t)type, p, n);
+}
+
+enum result agentproto_put_finfo(struct buf *b, const struct agentproto_finfo *fi)
+{
+	struct frame f;
+	uint8_t t = fi->ftype;
+	enum result r;
+
+	if (!path_ok(fi->path) || t < AP_FT_FILE || t > AP_FT_OTHER ||
+	    strnlen(fi->target, AGENTPROTO_MAX_PATH) == AGENTPROTO_MAX_PATH)
+		return R_INVALID;
+	r = frame_begin(&f, AP_FINFO);
+	if (r == R_OK)
+		r = tlv(&f.b, T_FTYPE, &t, 1);
+	if (r == R_OK)
+		r = tlv_u32(&f.b, T_MODE, fi->mode & 07777);
+	if (r == R_OK)
+		r = tlv_u64(&f.b, T_SIZE, fi->size);
+	if (r == R_OK)
+		r = tlv_u64(&f.b, T_MTIME, (uint64_t)fi->mtime_ms);
+	if (r == R_OK)
+		r = tlv_str(&f.b, T_PATH, fi->path);
+	if (r == R_OK && fi->target[0] != '\0')
+		r = tlv_str(&f.b, T_TARGET, fi->target);
 	if (r != R_OK) {
 		buf_free(&f.b);
 		return r;
@@ -771,5 +857,124 @@ enum result agentproto_get_error(const uint8_t *p, size_t n, enum result *code, 
 		msgbuf[i] = (msg[i] >= 0x20 && msg[i] < 0x7f) ? (char)msg[i] : '?';
 	msgbuf[mlen] = '\0';
 	*code = (enum result)c;
+	return R_OK;
+}
+
+/* copy_path: a text field into a PATH_MAX array; R_INVALID when empty (unless
+ * allowed), too long or holding NUL. */
+static enum result copy_path(char *dst, const uint8_t *v, size_t len, bool allow_empty)
+{
+	if ((len == 0 && !allow_empty) || len >= AGENTPROTO_MAX_PATH || !text_ok(v, len))
+		return R_INVALID;
+	memcpy(dst, v, len);
+	dst[len] = '\0';
+	return R_OK;
+}
+
+enum result agentproto_get_fileop(uint8_t type, const uint8_t *p, size_t n,
+				  struct agentproto_fileop *out)
+{
+	struct tlv_iter it = {p, n};
+	const uint8_t *v;
+	size_t len;
+	uint8_t tag;
+	bool have_path = false;
+	enum result r;
+
+	if (!agentproto_type_is_fileop(type))
+		return R_INVALID;
+	out->type = type;
+	out->mode = out->flags = 0;
+	out->depth = 1;
+	out->path[0] = out->path2[0] = '\0';
+	while ((r = next(&it, &tag, &v, &len)) == R_OK) {
+		switch (tag) {
+		case T_PATH:
+		case T_PATH2:
+			if (copy_path(tag == T_PATH ? out->path : out->path2, v, len, false) != R_OK)
+				return R_INVALID;
+			have_path = have_path || tag == T_PATH;
+			break;
+		case T_MODE:
+		case T_FLAGS:
+		case T_DEPTH:
+			if (len != 4)
+				return R_INVALID;
+			if (tag == T_MODE)
+				out->mode = be32(v);
+			else if (tag == T_FLAGS)
+				out->flags = be32(v);
+			else
+				out->depth = be32(v);
+			break;
+		default:
+			break;
+		}
+	}
+	if (r != R_NOT_FOUND || !have_path || out->mode > 07777 ||
+	    (out->flags & ~(uint32_t)(AP_F_PARENTS | AP_F_RECURSIVE)) ||
+	    (type == AP_FMOVE && out->path2[0] == '\0'))
+		return R_INVALID;
+	if (out->depth == 0)
+		out->depth = 1;
+	if (out->depth > AGENTPROTO_MAX_DEPTH)
+		out->depth = AGENTPROTO_MAX_DEPTH;
+	return R_OK;
+}
+
+enum result agentproto_get_finfo(const uint8_t *p, size_t n, struct agentproto_finfo *out)
+{
+	struct tlv_iter it = {p, n};
+	const uint8_t *v;
+	size_t len;
+	uint8_t tag;
+	bool have_path = false, have_type = false;
+	enum result r;
+
+	out->ftype = 0;
+	out->mode = 0;
+	out->size = 0;
+	out->mtime_ms = 0;
+	out->path[0] = out->target[0] = '\0';
+	while ((r = next(&it, &tag, &v, &len)) == R_OK) {
+		switch (tag) {
+		case T_FTYPE:
+			if (len != 1 || v[0] < AP_FT_FILE || v[0] > AP_FT_OTHER)
+				return R_INVALID;
+			out->ftype = v[0];
+			have_type = true;
+			break;
+		case T_MODE:
+			if (len != 4 || be32(v) > 07777)
+				return R_INVALID;
+			out->mode = be32(v);
+			break;
+		case T_SIZE:
+		case T_MTIME:
+			if (len != 8)
+				return R_INVALID;
+			if (tag == T_SIZE)
+				out->size = be64(v);
+			else
+				out->mtime_ms = (int64_t)be64(v);
+			break;
+		case T_PATH:
+			if (copy_path(out->path, v, len, false) != R_OK)
+				return R_INVALID;
+			have_path = true;
+			break;
+		case T_TARGET:
+			if (copy_path(out->target, v, len, true) != R_OK)
+				return R_INVALID;
+			break;
+		default:
+			break;
+		}
+	}
+	if (r != R_NOT_FOUND || !have_path || !have_type)
+		return R_INVALID;
+	/* a size past what any signed 64-bit consumer handles is a lie */
+	if (out->size > (uint64_t)INT64_MAX)
+		return R_INVALID;
 	return R_OK;
 }

@@ -34,6 +34,20 @@
  *   SETENV     -> OK      (merged into the sandbox env used by later EXECs)
  *   PS         -> PROCS
  *   PING       -> PONG
+ *
+ * FILES. A file request hands the connection to a helper process that runs
+ * as the sandbox user (see tools/agent/files.c); use a fresh connection per
+ * file request and close it afterwards. Paths are text of 1..AGENTPROTO_MAX_PATH-1
+ * bytes without NUL; relative ones resolve under /workspace.
+ *   FPUT (FDATA*) [FPUT (FDATA*)]* FCOMMIT -> OK  (or ERROR, possibly early:
+ *                 the helper answers ERROR as soon as a write fails and closes;
+ *                 nothing of the request stays behind). Each file is written to
+ *                 a temporary beside its target; FCOMMIT renames them all.
+ *                 Closing the connection before FCOMMIT aborts the request.
+ *   FGET       -> FINFO, FCHUNK* (exactly FINFO.size bytes), FEND (or ERROR)
+ *   FSTAT      -> FINFO  (of the path itself: a symlink is reported as one)
+ *   FLIST      -> FINFO* (paths relative to the listed directory), FEND
+ *   FREMOVE, FMKDIR, FMOVE -> OK
  */
 #ifndef SANDPIT_AGENTPROTO_H
 #define SANDPIT_AGENTPROTO_H
@@ -53,6 +67,10 @@
 #define AGENTPROTO_MAX_ENV 4096   /* env entries in EXEC / SETENV */
 #define AGENTPROTO_MAX_PROCS 4096 /* entries in PROCS */
 #define AGENTPROTO_MAX_CHUNK (AGENTPROTO_MAX_PAYLOAD - 1) /* OUTPUT/STDIN bytes */
+#define AGENTPROTO_MAX_PATH 4096   /* PATH_MAX: a path is at most 4095 bytes */
+#define AGENTPROTO_MAX_FILES 4096  /* files in one FPUT..FCOMMIT request */
+#define AGENTPROTO_MAX_LIST 10000  /* entries one FLIST answers at most */
+#define AGENTPROTO_MAX_DEPTH 32    /* FLIST depth */
 
 enum agentproto_type {
 	/* host -> agent */
@@ -64,6 +82,15 @@ enum agentproto_type {
 	AP_SETENV = 6,      /* TLV: T_ENV "K=V"*, optional T_FLAGS bit0 = replace */
 	AP_PS = 7,          /* payload: empty */
 	AP_PING = 8,        /* payload: empty */
+	AP_FPUT = 9,        /* struct agentproto_fileop: path, mode, flags */
+	AP_FDATA = 10,      /* payload: raw bytes of the current FPUT file */
+	AP_FCOMMIT = 11,    /* payload: empty */
+	AP_FGET = 12,       /* fileop: path */
+	AP_FSTAT = 13,      /* fileop: path */
+	AP_FLIST = 14,      /* fileop: path, depth */
+	AP_FREMOVE = 15,    /* fileop: path, flags (AP_F_RECURSIVE) */
+	AP_FMKDIR = 16,     /* fileop: path, mode, flags (AP_F_PARENTS) */
+	AP_FMOVE = 17,      /* fileop: path (from), path2 (to), flags (AP_F_PARENTS) */
 	/* agent -> host */
 	AP_STARTED = 0x41, /* u32 pid (in the sandbox's pid namespace) */
 	AP_OUTPUT = 0x42,  /* u8 stream (1 stdout, 2 stderr), then bytes */
@@ -72,6 +99,9 @@ enum agentproto_type {
 	AP_OK = 0x45,      /* payload: empty */
 	AP_ERROR = 0x46,   /* TLV: T_CODE u32 (enum result), T_MSG text */
 	AP_PONG = 0x47,    /* payload: empty */
+	AP_FINFO = 0x48,   /* struct agentproto_finfo */
+	AP_FCHUNK = 0x49,  /* payload: raw file bytes */
+	AP_FEND = 0x4a,    /* payload: empty */
 };
 
 /* EXEC flags */
@@ -87,6 +117,33 @@ enum agentproto_type {
 #define AP_EXIT_OOM_KILLED 0x2
 #define AP_EXIT_STDOUT_TRUNCATED 0x4
 #define AP_EXIT_STDERR_TRUNCATED 0x8
+
+/* file request flags */
+#define AP_F_PARENTS 0x1   /* create missing parent directories (mode 0755) */
+#define AP_F_RECURSIVE 0x2 /* FREMOVE of a directory and everything in it */
+
+/* A file request. Decoded strings point into the struct's own arrays. */
+struct agentproto_fileop {
+	uint8_t type; /* AP_FPUT..AP_FMOVE except FDATA/FCOMMIT */
+	uint32_t mode;  /* permission bits (<= 07777); 0: default (0644 file, 0755 dir) */
+	uint32_t flags; /* AP_F_* */
+	uint32_t depth; /* FLIST: 1..AGENTPROTO_MAX_DEPTH */
+	char path[AGENTPROTO_MAX_PATH];
+	char path2[AGENTPROTO_MAX_PATH]; /* FMOVE destination, else "" */
+};
+
+enum agentproto_ftype { AP_FT_FILE = 1, AP_FT_DIR = 2, AP_FT_SYMLINK = 3, AP_FT_OTHER = 4 };
+
+/* What FINFO says about one file. path is printable-sanitized on decode
+ * only if it has control bytes; it never contains NUL. */
+struct agentproto_finfo {
+	uint8_t ftype;      /* enum agentproto_ftype */
+	uint32_t mode;      /* permission bits */
+	uint64_t size;
+	int64_t mtime_ms;   /* modification time, ms since the epoch */
+	char path[AGENTPROTO_MAX_PATH];
+	char target[AGENTPROTO_MAX_PATH]; /* symlink target, "" otherwise */
+};
 
 struct agentproto_hdr {
 	uint8_t type;
@@ -163,6 +220,16 @@ SP_MUST_CHECK enum result agentproto_put_output(struct buf *b, uint8_t stream, c
 SP_MUST_CHECK enum result agentproto_put_exit(struct buf *b, const struct agentproto_exit *x);
 SP_MUST_CHECK enum result agentproto_put_procs(struct buf *b, const struct agentproto_procs *ps);
 SP_MUST_CHECK enum result agentproto_put_error(struct buf *b, enum result code, const char *msg);
+/* agentproto_put_fileop: R_INVALID for a path that is empty, too long or has
+ * a NUL byte, a wrong type, mode over 07777, or an FMOVE without path2. */
+SP_MUST_CHECK enum result agentproto_put_fileop(struct buf *b, const struct agentproto_fileop *op);
+/* agentproto_put_bytes: an FDATA or FCHUNK frame (n <= AGENTPROTO_MAX_CHUNK). */
+SP_MUST_CHECK enum result agentproto_put_bytes(struct buf *b, enum agentproto_type type,
+					       const void *p, size_t n);
+SP_MUST_CHECK enum result agentproto_put_finfo(struct buf *b, const struct agentproto_finfo *fi);
+
+/* agentproto_type_is_fileop: a request that starts a file conversation. */
+bool agentproto_type_is_fileop(int type);
 
 /* Decoders take one frame's payload (the bytes after the header). R_INVALID
  * for any malformed payload; out is written only on R_OK. Decoders whose
@@ -181,6 +248,10 @@ SP_MUST_CHECK enum result agentproto_get_output(const uint8_t *p, size_t n, uint
 SP_MUST_CHECK enum result agentproto_get_exit(const uint8_t *p, size_t n, struct agentproto_exit *out);
 SP_MUST_CHECK enum result agentproto_get_procs(const uint8_t *p, size_t n, struct agentproto_procs *out);
 void agentproto_procs_free(struct agentproto_procs *ps);
+SP_MUST_CHECK enum result agentproto_get_fileop(uint8_t type, const uint8_t *p, size_t n,
+					       struct agentproto_fileop *out);
+SP_MUST_CHECK enum result agentproto_get_finfo(const uint8_t *p, size_t n,
+					       struct agentproto_finfo *out);
 /* agentproto_get_error: msg is copied into msgbuf (NUL-terminated, cut to fit,
  * non-printable bytes replaced by '?'). */
 SP_MUST_CHECK enum result agentproto_get_error(const uint8_t *p, size_t n, enum result *code,

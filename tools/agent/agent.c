@@ -52,6 +52,7 @@
 
 #include "agentproto.h"
 #include "buf.h"
+#include "files.h"
 #include "sysfilter.h"
 
 #define FD_LISTEN 3
@@ -805,6 +806,43 @@ static void dispatch(struct conn *c, uint8_t type, const uint8_t *p, size_t n)
 	}
 }
 
+/* hand_off: a file request takes the connection to a helper that runs as
+ * the sandbox user (tools/agent/files.c); the agent forgets the connection.
+ * pre is the request frame and whatever followed it. */
+static void hand_off(struct conn *c, const uint8_t *pre, size_t npre)
+{
+	pid_t pid;
+	int i;
+
+	if (c->s) {
+		send_error(c, R_CONFLICT, "a command is running on this connection");
+		c->closing = true;
+		return;
+	}
+	pid = fork();
+	if (pid < 0) {
+		send_error(c, R_INTERNAL, "cannot start the file helper");
+		c->closing = true;
+		return;
+	}
+	if (pid == 0) {
+		/* other connections' bytes are not the helper's business */
+		for (i = 0; i < MAX_CONNS; i++) {
+			if (&conns[i] != c) {
+				buf_free(&conns[i].in);
+				buf_free(&conns[i].out);
+			}
+		}
+		for (i = 0; i < MAX_SESSIONS; i++)
+			buf_free(&sessions[i].stdin_q);
+		files_serve(c->fd, pre, npre, CODE_UID);
+	}
+	close(c->fd);
+	buf_free(&c->in);
+	buf_free(&c->out);
+	c->used = false;
+}
+
 static void conn_read(struct conn *c)
 {
 	uint8_t chunk[CHUNK];
@@ -834,6 +872,10 @@ static void conn_read(struct conn *c)
 		}
 		if (c->in.len - off - AGENTPROTO_HDR_LEN < h.len)
 			break;
+		if (agentproto_type_is_fileop(h.type)) {
+			hand_off(c, (uint8_t *)c->in.data + off, c->in.len - off);
+			return;
+		}
 		dispatch(c, h.type, (uint8_t *)c->in.data + off + AGENTPROTO_HDR_LEN, h.len);
 		off += AGENTPROTO_HDR_LEN + h.len;
 	}
