@@ -129,43 +129,46 @@ static enum result parse(struct req *rq, const struct sandbox_row *row, struct e
 	return R_OK;
 }
 
-/* record_start: the execution row and command.started, one transaction. */
+/* record_start: the execution row and command.started in one statement
+ * (atomic without a transaction, one round trip on the hot path). */
 static enum result record_start(struct req *rq, const char *sbx, const char *exec_id,
 				const struct exec_plan *p)
 {
+	char evt[ID_SIZE("evt_")];
 	struct json *data = json_new_object();
-	enum result r;
+	char *payload = NULL;
+	enum result r = R_NO_MEMORY;
 
 	if (data == NULL || p->command_text == NULL ||
 	    json_add_str(data, "executionId", exec_id) != R_OK ||
-	    json_add(data, "command", json_parse(p->command_text, strlen(p->command_text))) !=
-		R_OK) {
-		json_free(data);
-		return R_NO_MEMORY;
-	}
-	r = db_begin(rq->db);
-	if (r == R_OK)
-		r = db_exec(rq->db,
-			    "INSERT INTO executions (id, org_id, sandbox_id, command) "
-			    "VALUES ($1, $2, $3, $4::jsonb)",
-			    4, (const char *[]){exec_id, rq->auth.org_id, sbx, p->command_text},
-			    NULL);
-	if (r == R_OK)
-		r = events_emit(rq->db, rq->auth.org_id, sbx, "command.started", data);
-	if (r == R_OK)
-		r = db_commit(rq->db);
+	    json_add(data, "command", json_parse(p->command_text, strlen(p->command_text))) != R_OK)
+		goto out;
+	r = events_build(rq->auth.org_id, sbx, "command.started", data, evt, sizeof(evt), &payload);
 	if (r != R_OK)
-		db_rollback(rq->db);
+		goto out;
+	r = db_exec(rq->db,
+		    "WITH x AS (INSERT INTO executions (id, org_id, sandbox_id, command) "
+		    "VALUES ($1, $2, $3, $4::jsonb)) INSERT INTO events (id, org_id, sandbox_id, "
+		    "type, payload) VALUES ($5, $2, $3, 'command.started', $6::jsonb)",
+		    6,
+		    (const char *[]){exec_id, rq->auth.org_id, sbx, p->command_text, evt, payload},
+		    NULL);
+out:
+	free(payload);
 	json_free(data);
 	return r;
 }
 
+/* record_end: the outcome and command.completed/failed, one statement. */
 static enum result record_end(struct req *rq, const char *sbx, const char *exec_id,
 			      const struct agent_exec_result *x)
 {
-	char code[16], sig[16], dur[24], outb[24], errb[24];
+	char code[16], sig[16], dur[24], outb[24], errb[24], evt[ID_SIZE("evt_")];
+	const char *type = x->exit_code == 0 && !x->timed_out ? "command.completed"
+							      : "command.failed";
 	struct json *data = json_new_object();
-	enum result r;
+	char *payload = NULL;
+	enum result r = R_NO_MEMORY;
 
 	snprintf(code, sizeof(code), "%d", x->exit_code);
 	snprintf(sig, sizeof(sig), "%d", x->signal);
@@ -175,30 +178,24 @@ static enum result record_end(struct req *rq, const char *sbx, const char *exec_
 	if (data == NULL || json_add_str(data, "executionId", exec_id) != R_OK ||
 	    json_add_int(data, "exitCode", x->exit_code) != R_OK ||
 	    json_add_int(data, "durationMs", (long long)x->duration_ms) != R_OK ||
-	    json_add_bool(data, "timedOut", x->timed_out) != R_OK) {
-		json_free(data);
-		return R_NO_MEMORY;
-	}
-	r = db_begin(rq->db);
-	if (r == R_OK)
-		r = db_exec(rq->db,
-			    "UPDATE executions SET exit_code = $2::int, signal = $3::int, "
-			    "timed_out = $4::bool, oom_killed = $5::bool, duration_ms = $6::bigint, "
-			    "stdout_bytes = $7::bigint, stderr_bytes = $8::bigint, finished_at = now() "
-			    "WHERE id = $1",
-			    8,
-			    (const char *[]){exec_id, code, sig, x->timed_out ? "t" : "f",
-					     x->oom_killed ? "t" : "f", dur, outb, errb},
-			    NULL);
-	if (r == R_OK)
-		r = events_emit(rq->db, rq->auth.org_id, sbx,
-				x->exit_code == 0 && !x->timed_out ? "command.completed"
-								   : "command.failed",
-				data);
-	if (r == R_OK)
-		r = db_commit(rq->db);
+	    json_add_bool(data, "timedOut", x->timed_out) != R_OK)
+		goto out;
+	r = events_build(rq->auth.org_id, sbx, type, data, evt, sizeof(evt), &payload);
 	if (r != R_OK)
-		db_rollback(rq->db);
+		goto out;
+	r = db_exec(rq->db,
+		    "WITH x AS (UPDATE executions SET exit_code = $2::int, signal = $3::int, "
+		    "timed_out = $4::bool, oom_killed = $5::bool, duration_ms = $6::bigint, "
+		    "stdout_bytes = $7::bigint, stderr_bytes = $8::bigint, finished_at = now() "
+		    "WHERE id = $1) INSERT INTO events (id, org_id, sandbox_id, type, payload) "
+		    "VALUES ($9, $10, $11, $12, $13::jsonb)",
+		    13,
+		    (const char *[]){exec_id, code, sig, x->timed_out ? "t" : "f",
+				     x->oom_killed ? "t" : "f", dur, outb, errb, evt,
+				     rq->auth.org_id, sbx, type, payload},
+		    NULL);
+out:
+	free(payload);
 	json_free(data);
 	return r;
 }

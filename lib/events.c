@@ -20,16 +20,20 @@ static void now_rfc3339(char out[64], size_t size)
 		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
 }
 
-enum result events_emit(struct db *db, const char *org_id, const char *sandbox_id,
-			const char *type, const struct json *data)
+enum result events_build(const char *org_id, const char *sandbox_id, const char *type,
+			 const struct json *data, char *id, size_t id_size, char **payload)
 {
-	char id[ID_SIZE("evt_")], stamp[64];
+	char stamp[64];
 	struct json *p = json_new_object();
 	char *text = NULL;
 	enum result r = R_NO_MEMORY;
 
-	if (p == NULL || id_new("evt_", id, sizeof(id)) != R_OK)
+	if (p == NULL)
 		goto out;
+	r = id_new("evt_", id, id_size);
+	if (r != R_OK)
+		goto out;
+	r = R_NO_MEMORY;
 	now_rfc3339(stamp, sizeof(stamp));
 	if (json_add_str(p, "id", id) != R_OK || json_add_str(p, "event", type) != R_OK ||
 	    json_add_str(p, "timestamp", stamp) != R_OK ||
@@ -40,12 +44,26 @@ enum result events_emit(struct db *db, const char *org_id, const char *sandbox_i
 	text = json_print(p);
 	if (text == NULL)
 		goto out;
+	*payload = text;
+	r = R_OK;
+out:
+	json_free(p);
+	return r;
+}
+
+enum result events_emit(struct db *db, const char *org_id, const char *sandbox_id,
+			const char *type, const struct json *data)
+{
+	char id[ID_SIZE("evt_")];
+	char *text = NULL;
+	enum result r = events_build(org_id, sandbox_id, type, data, id, sizeof(id), &text);
+
+	if (r != R_OK)
+		return r;
 	r = db_exec(db,
 		    "INSERT INTO events (id, org_id, sandbox_id, type, payload) "
 		    "VALUES ($1, $2, $3, $4, $5::jsonb)",
 		    5, (const char *[]){id, org_id, sandbox_id, type, text}, NULL);
-out:
 	free(text);
-	json_free(p);
 	return r;
 }

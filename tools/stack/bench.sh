@@ -16,6 +16,7 @@ HELLO_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 
 DURATION=${BENCH_SECONDS:-5}
 export SANDPIT_PG_FSYNC=off SANDPIT_PG_SYNC=off
 export SANDPIT_RATE_LIMIT=10000000 SANDPIT_RATE_BURST=10000000 SANDPIT_ALLOW_PRIVATE_WEBHOOKS=true
+export MAX_SANDBOXES_PER_ORG=${MAX_SANDBOXES_PER_ORG:-5000}
 # bench-webhooks.sh delivers to a receiver on loopback.
 export SANDPIT_ALLOW_PRIVATE_WEBHOOKS=true
 "$REPO/tools/stack/deps.sh" wrk hyperfine bubblewrap || exit 1
