@@ -30,6 +30,16 @@ enum result sandboxes_timeout(struct req *rq);
 /* exec.c */
 enum result exec_post(struct req *rq);
 
+/* files.c */
+enum result files_post(struct req *rq);
+enum result files_put(struct req *rq);
+enum result files_get(struct req *rq);
+enum result files_delete(struct req *rq);
+enum result files_list(struct req *rq);
+enum result files_stat(struct req *rq);
+enum result files_mkdir(struct req *rq);
+enum result files_move(struct req *rq);
+
 /* webhooks.c */
 enum result webhooks_create(struct req *rq);
 enum result webhooks_list(struct req *rq);
