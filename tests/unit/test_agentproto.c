@@ -241,9 +241,87 @@ static void exec_prefixes_and_flips(void)
 	buf_free(&b);
 }
 
+/* file requests and FINFO: round trips, refusals, and every prefix and
+ * bit flip of a valid FINFO decodes or fails cleanly */
+static void file_frames(void)
+{
+	struct agentproto_fileop *op = calloc(1, sizeof(*op)), *d = calloc(1, sizeof(*d));
+	struct agentproto_finfo *fi = calloc(1, sizeof(*fi)), *g = calloc(1, sizeof(*g));
+	const uint8_t *p;
+	uint8_t *copy;
+	struct buf b;
+	size_t n, i;
+
+	CU_ASSERT_FATAL(op && d && fi && g);
+	buf_init(&b, AGENTPROTO_MAX_FRAME);
+	op->type = AP_FMOVE;
+	op->mode = 0755;
+	op->flags = AP_F_PARENTS;
+	memcpy(op->path, "a/b", 4);
+	memcpy(op->path2, "/tmp/c", 7);
+	CU_ASSERT_EQUAL_FATAL(agentproto_put_fileop(&b, op), R_OK);
+	p = frame(&b, AP_FMOVE, &n);
+	CU_ASSERT_EQUAL_FATAL(agentproto_get_fileop(AP_FMOVE, p, n, d), R_OK);
+	CU_ASSERT_STRING_EQUAL(d->path, "a/b");
+	CU_ASSERT_STRING_EQUAL(d->path2, "/tmp/c");
+	CU_ASSERT_EQUAL(d->mode, 0755);
+	CU_ASSERT_EQUAL(d->flags, AP_F_PARENTS);
+	CU_ASSERT_EQUAL(agentproto_get_fileop(AP_FDATA, p, n, d), R_INVALID);
+	buf_free(&b);
+	/* empty path, mode out of range, a move without a destination */
+	buf_init(&b, AGENTPROTO_MAX_FRAME);
+	op->path2[0] = '\0';
+	CU_ASSERT_EQUAL(agentproto_put_fileop(&b, op), R_INVALID);
+	op->type = AP_FGET;
+	op->mode = 010000;
+	CU_ASSERT_EQUAL(agentproto_put_fileop(&b, op), R_INVALID);
+	op->mode = 0;
+	op->path[0] = '\0';
+	CU_ASSERT_EQUAL(agentproto_put_fileop(&b, op), R_INVALID);
+	CU_ASSERT(agentproto_type_is_fileop(AP_FGET) && !agentproto_type_is_fileop(AP_FDATA));
+	CU_ASSERT_EQUAL(agentproto_put_bytes(&b, AP_FCHUNK, "x", AGENTPROTO_MAX_CHUNK + 1), R_TOO_BIG);
+	CU_ASSERT_EQUAL(agentproto_put_bytes(&b, AP_OUTPUT, "x", 1), R_INVALID);
+	buf_free(&b);
+
+	buf_init(&b, AGENTPROTO_MAX_FRAME);
+	fi->ftype = AP_FT_SYMLINK;
+	fi->mode = 0777;
+	fi->size = 12345;
+	fi->mtime_ms = -5;
+	memcpy(fi->path, "dir/link", 9);
+	memcpy(fi->target, "../x", 5);
+	CU_ASSERT_EQUAL_FATAL(agentproto_put_finfo(&b, fi), R_OK);
+	p = frame(&b, AP_FINFO, &n);
+	CU_ASSERT_EQUAL_FATAL(agentproto_get_finfo(p, n, g), R_OK);
+	CU_ASSERT_EQUAL(g->ftype, AP_FT_SYMLINK);
+	CU_ASSERT_EQUAL(g->size, 12345);
+	CU_ASSERT_EQUAL(g->mtime_ms, -5);
+	CU_ASSERT_STRING_EQUAL(g->path, "dir/link");
+	CU_ASSERT_STRING_EQUAL(g->target, "../x");
+	copy = malloc(n);
+	CU_ASSERT_FATAL(copy != NULL);
+	for (i = 0; i < n; i++) {
+		memcpy(copy, p, i);
+		if (agentproto_get_finfo(copy, i, g) == R_OK)
+			CU_ASSERT(strlen(g->path) > 0);
+	}
+	for (i = 0; i < n * 8; i++) {
+		memcpy(copy, p, n);
+		copy[i / 8] ^= (uint8_t)(1u << (i % 8));
+		if (agentproto_get_finfo(copy, n, g) == R_OK)
+			CU_ASSERT(strlen(g->path) > 0 && g->mode <= 07777);
+	}
+	free(copy);
+	buf_free(&b);
+	free(op);
+	free(d);
+	free(fi);
+	free(g);
+}
+
 UNIT_SUITE(agentproto, {"exec round trip", exec_round_trip},
 	   {"exec refuses bad requests", exec_refuses_bad_requests},
 	   {"exec decoder rejects garbage", exec_decoder_rejects_garbage},
 	   {"header checks", header_checks}, {"small frames round trip", small_frames_round_trip},
 	   {"setenv and procs round trip", setenv_and_procs_round_trip},
-	   {"exec prefixes and flips", exec_prefixes_and_flips});
+	   {"exec prefixes and flips", exec_prefixes_and_flips}, {"file frames", file_frames});
