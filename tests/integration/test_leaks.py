@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Leak check through the API: many create -> execute -> stop cycles from
+parallel clients leave no process, cgroup, mount, socket, state file or live
+row behind."""
+import concurrent.futures
+import glob
+import os
+import subprocess
+
+from harness import check, expect, main, new_key, post, psql, test
+
+STATE = os.environ["SANDPIT_STATE_DIR"]
+CYCLES = int(os.environ.get("LEAK_CYCLES", "500"))
+CLIENTS = 8
+
+
+def boxd_children():
+    pid = open(os.path.join(STATE, "run/boxd.pid")).read().split()[0]
+    out = subprocess.run(["pgrep", "-P", pid], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def cgroup_parent():
+    """The instance's cgroup parent, read off a live agent."""
+    key = new_key()
+    sid = expect(post("/api/v1/sandbox/create", {"memory": "64Mi"}, key=key), 201)["sandbox_id"]
+    parent = None
+    for pid in boxd_children():
+        for line in open("/proc/%d/cgroup" % pid):
+            path = line.strip().split(":", 2)[2]
+            if sid in path:
+                ctl = line.split(":")[1].split(",")[0] or "unified"
+                parent = (ctl, os.path.dirname(path.rstrip("/")))
+    expect(post("/api/v1/sandbox/%s/stop" % sid, key=key), 200)
+    check(parent is not None, "no agent cgroup found")
+    return parent
+
+
+def census(parent):
+    ctl, path = parent
+    root = "/sys/fs/cgroup" if ctl == "unified" else "/sys/fs/cgroup/" + ctl
+    cgroups = [d for d in glob.glob(root + path + "/*") if os.path.isdir(d)]
+    mounts = [l for l in open("/proc/self/mountinfo") if STATE in l]
+    run = os.path.join(STATE, "box/run")
+    sockets = [f for f in os.listdir(run) if f.endswith(".sock") and f != "boxd.sock"]
+    states = [f for f in os.listdir(run) if f.endswith(".state")]
+    rows = psql("SELECT count(*) FROM sandboxes WHERE status IN ('creating','running','stopping')")
+    zombies = subprocess.run(["ps", "-eo", "stat="], capture_output=True, text=True).stdout.split()
+    return {"processes": len(boxd_children()), "cgroups": len(cgroups), "mounts": len(mounts),
+            "sockets": len(sockets), "state_files": len(states), "live_rows": int(rows[0][0]),
+            "zombies": sum(1 for s in zombies if s.startswith("Z"))}
+
+
+@test
+def cycles_leave_nothing_behind():
+    parent = cgroup_parent()
+    before = census(parent)
+    keys = [new_key() for _ in range(CLIENTS * 2)]
+
+    def client(i):
+        for n in range(CYCLES // CLIENTS):
+            key = keys[i * 2 + n % 2]
+            r = post("/api/v1/sandbox/create", {"memory": "64Mi", "cpus": "0.5"}, key=key)
+            sid = expect(r, 201)["sandbox_id"]
+            out = expect(post("/api/v1/sandbox/%s/execute" % sid,
+                              {"command": "echo $((6*7)); sleep 30 &"}, key=key), 200)
+            check(out["stdout"] == "42\n", out)
+            expect(post("/api/v1/sandbox/%s/stop" % sid, key=key), 200)
+
+    with concurrent.futures.ThreadPoolExecutor(CLIENTS) as ex:
+        for f in [ex.submit(client, i) for i in range(CLIENTS)]:
+            f.result()
+    after = census(parent)
+    print("census before %s after %s" % (before, after))
+    check(after["processes"] == before["processes"] and after["cgroups"] == before["cgroups"]
+          and after["mounts"] == before["mounts"] and after["sockets"] == before["sockets"]
+          and after["state_files"] == before["state_files"]
+          and after["live_rows"] == before["live_rows"]
+          and after["zombies"] <= before["zombies"], (before, after))
+
+
+if __name__ == "__main__":
+    main("leaks")
