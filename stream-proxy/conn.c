@@ -30,6 +30,7 @@
 
 #define MOD "stream"
 #define IN_INITIAL 16384
+#define AGENT_BATCH 64 /* agent frames handled per wakeup */
 #define CLOSE_TIMEOUT_MS 5000
 #define PATH_PREFIX "/api/v1/sandbox/"
 #define PATH_SUFFIX "/stream"
@@ -80,6 +81,7 @@ struct conn {
 	struct buf msg; /* a fragmented message being reassembled */
 	bool channel;   /* sandpit.channel.v1 */
 	bool close_sent, close_received, http_only;
+	bool lingering, shut_wr; /* linger_close: discard input until EOF */
 	bool has_pending;
 	struct pending pend;
 	struct outq out;
@@ -95,6 +97,7 @@ struct conn {
 	struct watch aw;
 	uint32_t amask;
 	bool agent_paused; /* EPOLLIN off: the client is behind */
+	bool agent_more;   /* a batch was cut short: frames may be buffered */
 	bool detached, started;
 	uint32_t pid;
 	int64_t kill_ms;
@@ -210,8 +213,15 @@ static void client_flush(struct conn *c)
 		c->px->peak_queued = c->out.peak;
 	if (outq_is_empty(&c->out) && c->cs == CL_CLOSING &&
 	    (c->http_only || (c->close_sent && c->close_received))) {
-		client_gone(c, NULL);
-		return;
+		if (!c->lingering && !c->http_only) {
+			client_gone(c, NULL);
+			return;
+		}
+		if (!c->shut_wr) {
+			/* Our last bytes are out: FIN, then wait for the peer's. */
+			(void)shutdown(c->fd, SHUT_WR);
+			c->shut_wr = true;
+		}
 	}
 	/* Backpressure release: resume the command's output at half the bound
 	 * (hysteresis, so we do not toggle epoll on every chunk). */
@@ -298,6 +308,18 @@ static void send_error(struct conn *c, const char *code, const char *msg)
 	buf_free(&b);
 }
 
+/* linger_close: after a close frame for a broken peer: no reply is awaited,
+ * but the socket is not closed under unread input either (that would send
+ * a TCP reset, and a reset can destroy the close frame before the peer, or
+ * the web server in between, reads it). Input is discarded until the peer
+ * closes or the close deadline passes. */
+static void linger_close(struct conn *c)
+{
+	c->close_received = true;
+	c->lingering = true;
+	c->in_off = c->in_len = 0;
+}
+
 /* ---- HTTP refusals before the upgrade ------------------------------------------ */
 
 static const char *reason_phrase(int status)
@@ -353,6 +375,8 @@ static void http_error(struct conn *c, int status, const char *code, const char 
 	buf_free(&b);
 	c->cs = CL_CLOSING;
 	c->http_only = true;
+	c->lingering = true; /* the rest of the request is read and dropped */
+	c->close_received = true;
 	c->deadline_ms = c->px->now_ms + CLOSE_TIMEOUT_MS;
 	free(body);
 	json_free(e);
@@ -479,8 +503,14 @@ static void on_agent_frame(struct conn *c, const struct agent_frame *f)
 
 static void agent_readable(struct conn *c)
 {
-	/* Bounded per wakeup so one fast command cannot starve the others. */
-	for (int i = 0; i < 64 && c->agent != NULL && !c->agent_paused; i++) {
+	int i;
+
+	/* Frames per wakeup are bounded so one fast command cannot starve the
+	 * others. Frames the agent client has already read off the socket will
+	 * not wake epoll again: when the bound cuts a batch, the connection is
+	 * flagged and the loop comes back to it before it sleeps. */
+	c->agent_more = false;
+	for (i = 0; i < AGENT_BATCH && c->agent != NULL && !c->agent_paused; i++) {
 		struct agent_frame f;
 		bool got = false;
 
@@ -503,9 +533,25 @@ static void agent_readable(struct conn *c)
 			agent_mask(c);
 		}
 	}
+	if (i == AGENT_BATCH && c->agent != NULL && !c->agent_paused) {
+		c->agent_more = true;
+		c->px->more_work = true;
+	}
 	if (c->agent != NULL && c->as == AG_KILLING)
 		c->agent_paused = false; /* nobody to wait for: just discard */
 	agent_mask(c);
+}
+
+void conn_continue_all(struct proxy *px)
+{
+	px->more_work = false;
+	for (struct conn *c = px->conns; c != NULL; c = c->next) {
+		if (c->dead || !c->agent_more)
+			continue;
+		agent_readable(c);
+		client_flush(c);
+		mark_dead_if_done(c);
+	}
 }
 
 /* ---- client input -------------------------------------------------------------- */
@@ -738,7 +784,7 @@ static void process_input(struct conn *c)
 			log_info(MOD, "client protocol error: %s", c->parser.error_reason);
 			c->in_off = c->in_len = 0;
 			send_close(c, c->parser.error_code, c->parser.error_reason);
-			c->close_received = true; /* do not wait for a reply from a broken peer */
+			linger_close(c);
 			return;
 		}
 		if (used == 0)
@@ -999,7 +1045,7 @@ static void client_readable(struct conn *c)
 
 		if (!make_room(c, (size_t)c->px->cfg->max_message + WS_HEADER_MAX)) {
 			send_close(c, WS_CLOSE_TOO_BIG, "message too big");
-			c->close_received = true;
+			linger_close(c);
 			return;
 		}
 		n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);

@@ -20,6 +20,10 @@ void conn_event(struct conn *c, const struct watch *w, uint32_t events);
  * idle and dead clients, close and kill grace). Called about once a second. */
 void conn_tick_all(struct proxy *px);
 
+/* conn_continue_all: handle agent frames left over from batches that were
+ * cut short (px->more_work says there are some). */
+void conn_continue_all(struct proxy *px);
+
 /* conn_drain_all: the proxy is shutting down: every stream gets close 1001
  * with a reason (its command is then treated as if the client left). */
 void conn_drain_all(struct proxy *px);

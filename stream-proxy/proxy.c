@@ -199,7 +199,7 @@ enum result proxy_run(struct proxy *px)
 	for (;;) {
 		int n, timeout = (int)(next_tick - px->now_ms);
 
-		if (timeout < 0)
+		if (timeout < 0 || px->more_work)
 			timeout = 0;
 		n = epoll_wait(px->epfd, evs, MAX_EVENTS, timeout);
 		if (n < 0 && errno != EINTR) {
@@ -222,6 +222,8 @@ enum result proxy_run(struct proxy *px)
 			} else
 				conn_event(w->conn, w, evs[i].events);
 		}
+		if (px->more_work)
+			conn_continue_all(px);
 		if (px->now_ms >= next_tick) {
 			conn_tick_all(px);
 			next_tick = px->now_ms + TICK_MS;
