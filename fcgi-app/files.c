@@ -846,9 +846,9 @@ enum result files_mkdir(struct req *rq)
 	static const char *const known[] = {"path", "mode", "parents", NULL};
 	struct sandbox_row row = {0};
 	struct agent_conn *c = NULL;
-	const char *path;
-	uint32_t mode;
-	bool parents;
+	const char *path = NULL;
+	uint32_t mode = 0;
+	bool parents = true;
 	struct json *out;
 	enum result r;
 
@@ -882,8 +882,8 @@ enum result files_move(struct req *rq)
 	static const char *const known[] = {"from", "to", "parents", NULL};
 	struct sandbox_row row = {0};
 	struct agent_conn *c = NULL;
-	const char *from, *to;
-	bool parents;
+	const char *from = NULL, *to = NULL;
+	bool parents = true;
 	struct json *out;
 	enum result r;
 
