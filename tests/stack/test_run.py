@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""`make run` as a user meets it: tools/stack/run.sh on its own state
+directory and port. Up line and key line; a second start reuses the data and
+the key; SIGTERM stops the sandboxes (reason shutdown) and every process,
+leaving no zombie or orphan; a revoked bootstrap key is replaced with a
+warning."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../integration"))
+import harness  # noqa: E402
+from harness import check, expect, main, test  # noqa: E402
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
+BIN = os.environ.get("SANDPIT_BIN", os.path.join(REPO, "build/release"))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Run:
+    def __init__(self, state, port):
+        env = dict(os.environ, SANDPIT_STATE_DIR=state, PORT=str(port))
+        for k in ["SANDPIT_URL", "SANDPIT_API_KEY"]:
+            env.pop(k, None)
+        self.p = subprocess.Popen([os.path.join(REPO, "tools/stack/run.sh"), BIN], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  start_new_session=True)
+        self.lines = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = self.p.stdout.readline()
+            if not line:
+                break
+            self.lines.append(line.rstrip("\n"))
+            if line.startswith("Logs:"):
+                break
+        self.key = next((l.split()[-1] for l in self.lines if l.startswith("API key: ")), None)
+
+    def stop(self, sig=signal.SIGTERM):
+        self.p.send_signal(sig)
+        rest, _ = self.p.communicate(timeout=60)
+        self.lines += rest.splitlines()
+        return self.p.returncode
+
+
+def processes_of(state):
+    """Processes whose command line or cwd mentions the state directory."""
+    out = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True).stdout
+    return [l for l in out.splitlines() if state in l]
+
+
+@test
+def run_start_restart_stop():
+    state = tempfile.mkdtemp(prefix="sandpit-run.")
+    port = free_port()
+    harness.URL = "http://127.0.0.1:%d" % port
+    try:
+        r = Run(state, port)
+        check("Sandpit is up at http://127.0.0.1:%d" % port in r.lines, r.lines)
+        check(r.key and r.key.startswith("sk-sandbox-"), r.lines)
+        sid = expect(harness.post("/api/v1/sandbox/create", {"memory": "64Mi"}, key=r.key),
+                     201)["sandbox_id"]
+        check(r.stop(signal.SIGTERM) == 0, r.lines)
+        time.sleep(0.5)
+        check(processes_of(state) == [], processes_of(state))
+
+        again = Run(state, port)
+        check(again.key == r.key, (r.key, again.key))
+        body = expect(harness.get("/api/v1/sandbox/" + sid, key=again.key), 200)
+        check(body["status"] == "stopped" and body["stop_reason"] == "shutdown", body)
+        key_id = expect(harness.get("/api/v1/api-keys", key=again.key), 200)["api_keys"][0]["id"]
+        expect(harness.delete("/api/v1/api-keys/" + key_id, key=again.key), 200)
+        check(again.stop(signal.SIGINT) == 0)
+        check(processes_of(state) == [])
+
+        third = Run(state, port)
+        check(third.key and third.key != r.key, third.lines)
+        expect(harness.get("/api/v1/api-keys", key=third.key), 200)
+        warned = open(os.path.join(state, "logs/admin.log")).read()
+        check("creating a new one" in warned, warned[-500:])
+        check(third.stop() == 0)
+        check(processes_of(state) == [])
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main("run")
