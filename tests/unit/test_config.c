@@ -1,0 +1,127 @@
+/* test_config.c: size/int parsing vectors and loading from file + env. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "unit.h"
+
+static void sizes(void)
+{
+	static const struct {
+		const char *in;
+		long long out;
+		enum result r;
+	} v[] = {
+	    {"0", 0, R_OK},
+	    {"1024", 1024, R_OK},
+	    {"64k", 65536, R_OK},
+	    {"10MiB", 10485760, R_OK},
+	    {"2Gi", 2147483648LL, R_OK},
+	    {"1g", 1073741824LL, R_OK},
+	    {"", 0, R_INVALID},
+	    {"-1", 0, R_INVALID},
+	    {" 1", 0, R_INVALID},
+	    {"1 k", 0, R_INVALID},
+	    {"1x", 0, R_INVALID},
+	    {"99999999999999999999", 0, R_INVALID},
+	    {"9999999999Ti", 0, R_INVALID},
+	};
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		long long out = -7;
+		enum result r = config_parse_size(v[i].in, &out);
+
+		CU_ASSERT_EQUAL(r, v[i].r);
+		CU_ASSERT_EQUAL(out, r == R_OK ? v[i].out : -7);
+	}
+}
+
+static void ints(void)
+{
+	long long v = -7;
+
+	CU_ASSERT_EQUAL(config_parse_int("42", &v), R_OK);
+	CU_ASSERT_EQUAL(v, 42);
+	CU_ASSERT_EQUAL(config_parse_int("-3", &v), R_OK);
+	CU_ASSERT_EQUAL(v, -3);
+	v = -7;
+	CU_ASSERT_EQUAL(config_parse_int("4x", &v), R_INVALID);
+	CU_ASSERT_EQUAL(config_parse_int("", &v), R_INVALID);
+	CU_ASSERT_EQUAL(config_parse_int(" 4", &v), R_INVALID);
+	CU_ASSERT_EQUAL(config_parse_int("99999999999999999999", &v), R_INVALID);
+	CU_ASSERT_EQUAL(v, -7);
+}
+
+/* with_file: write text to a temporary config file and point SANDPIT_CONFIG
+ * at it. */
+static void with_file(const char *text, char *path, size_t size)
+{
+	FILE *f;
+
+	snprintf(path, size, "/tmp/sandpit-config-test.%d", (int)getpid());
+	f = fopen(path, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fputs(text, f);
+	fclose(f);
+	setenv("SANDPIT_CONFIG", path, 1);
+}
+
+static void load_order_and_validation(void)
+{
+	char path[128];
+	const char *why;
+
+	unsetenv("SANDPIT_WORKERS");
+	with_file("# comment\nSANDPIT_WORKERS = 7\nDEFAULT_MEMORY=512Mi\n", path, sizeof(path));
+	CU_ASSERT_EQUAL_FATAL(config_load(&why), R_OK);
+	CU_ASSERT_EQUAL(config_int("SANDPIT_WORKERS"), 7);
+	CU_ASSERT_STRING_EQUAL(config_str("DEFAULT_MEMORY"), "512Mi");
+	CU_ASSERT_EQUAL(config_int("SANDPIT_MAX_BODY"), 1048576);
+	/* the environment wins over the file */
+	setenv("SANDPIT_WORKERS", "3", 1);
+	CU_ASSERT_EQUAL_FATAL(config_load(&why), R_OK);
+	CU_ASSERT_EQUAL(config_int("SANDPIT_WORKERS"), 3);
+	/* out of bounds, malformed, unknown key, missing file */
+	setenv("SANDPIT_WORKERS", "0", 1);
+	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "SANDPIT_WORKERS"));
+	setenv("SANDPIT_WORKERS", "many", 1);
+	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);
+	unsetenv("SANDPIT_WORKERS");
+	with_file("SANDPIT_WORKRES=2\n", path, sizeof(path));
+	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);
+	with_file("WARM_POOL_ENABLED=maybe\n", path, sizeof(path));
+	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);
+	with_file("WARM_POOL_ENABLED=yes\n", path, sizeof(path));
+	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+	CU_ASSERT_TRUE(config_bool("WARM_POOL_ENABLED"));
+	unlink(path);
+	setenv("SANDPIT_CONFIG", "/nonexistent/sandpit.conf", 1);
+	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);
+	unsetenv("SANDPIT_CONFIG");
+	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+}
+
+static void print_redacts_secrets(void)
+{
+	char buf[16384] = "";
+	const char *why;
+	FILE *f;
+
+	setenv("SANDPIT_JWT_SECRET", "topsecretvalue", 1);
+	CU_ASSERT_EQUAL_FATAL(config_load(&why), R_OK);
+	f = fmemopen(buf, sizeof(buf) - 1, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	config_print(f);
+	fclose(f);
+	CU_ASSERT_PTR_NULL(strstr(buf, "topsecretvalue"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "SANDPIT_JWT_SECRET=<redacted>"));
+	unsetenv("SANDPIT_JWT_SECRET");
+	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+}
+
+UNIT_SUITE(config, {"sizes", sizes}, {"ints", ints},
+	   {"load order and validation", load_order_and_validation},
+	   {"print redacts secrets", print_redacts_secrets});
