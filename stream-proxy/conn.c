@@ -625,7 +625,12 @@ static void start_exec(struct conn *c, const struct message *m)
 
 	r = agent_client_stream_start(c->agent, &m->exec);
 	if (r != R_OK) {
-		send_error(c, result_str(r), "cannot start the command");
+		const char *why = agent_client_last_error(c->agent);
+
+		ctx(c);
+		log_warnx(MOD, "cannot start command sandbox='%s' code=%s agent='%s'", c->sandbox_id,
+			  result_str(r), why ? why : "");
+		send_error(c, result_str(r), why && why[0] ? why : "cannot start the command");
 		send_close(c, WS_CLOSE_INTERNAL, "cannot start the command");
 		return;
 	}
