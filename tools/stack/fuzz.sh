@@ -27,7 +27,7 @@ for src in tests/fuzz/fuzz_*.c; do
 	fi
 	srcs=$(sed -n 's/^.*fuzz-sources:[[:space:]]*//p' "$src" | head -n 1)
 	if [ -n "$srcs" ]; then
-		libs="-lcrypto"
+		libs="-lcjson -lcrypto"
 	else
 		srcs=$(ls lib/*.c lib/*/*.c 2>/dev/null)
 		libs="$(pkg-config --libs $PKGS) -lfcgi"
@@ -35,7 +35,7 @@ for src in tests/fuzz/fuzz_*.c; do
 	echo "fuzz: building $name"
 	# shellcheck disable=SC2086
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-D_GNU_SOURCE -Ilib "$src" $srcs $libs -o "$OUT/$name"
+		-D_GNU_SOURCE -Ilib -I/usr/include/cjson "$src" $srcs $libs -o "$OUT/$name"
 	[ "$SECONDS_EACH" -gt 0 ] || continue
 	mkdir -p "$OUT/corpus/$name" "tests/fuzz/corpus/$name"
 	echo "fuzz: running $name for ${SECONDS_EACH}s"
