@@ -26,6 +26,7 @@ enum result sandboxes_list(struct req *rq);
 enum result sandboxes_stop(struct req *rq);
 enum result sandboxes_delete(struct req *rq);
 enum result sandboxes_timeout(struct req *rq);
+enum result sandboxes_stream_token(struct req *rq);
 
 /* exec.c */
 enum result exec_post(struct req *rq);

@@ -35,6 +35,7 @@ static const struct route routes[] = {
 	{"GET", "/api/v1/sandbox/:id/status", sandboxes_status, AUTH_SCOPE_READ, false},
 	{"POST", "/api/v1/sandbox/:id/stop", sandboxes_stop, AUTH_SCOPE_WRITE, false},
 	{"POST", "/api/v1/sandbox/:id/timeout", sandboxes_timeout, AUTH_SCOPE_WRITE, true},
+	{"POST", "/api/v1/sandbox/:id/stream-token", sandboxes_stream_token, AUTH_SCOPE_WRITE, false},
 	{"POST", "/api/v1/sandbox/:id/execute", exec_post, AUTH_SCOPE_WRITE, true},
 	/* files.c reads its own bodies: NUL escapes are refused before parsing */
 	{"POST", "/api/v1/sandbox/:id/files", files_post, AUTH_SCOPE_WRITE, false},

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "reslimit.h"
 #include "sandbox_row.h"
+#include "streamtoken.h"
 #include "validate.h"
 #include "warmpool.h"
 
@@ -579,4 +580,38 @@ enum result sandboxes_timeout(struct req *rq)
 			    : http_fail(rq, R_NOT_FOUND, "sandbox not found");
 	}
 	return respond_sandbox(rq, rq->params[0], 200, false);
+}
+
+/* sandboxes_stream_token: a short-lived signed token for opening the
+ * sandbox's WebSocket stream from a browser, which cannot set an
+ * Authorization header on a WebSocket. The body, if any, is ignored. */
+enum result sandboxes_stream_token(struct req *rq)
+{
+	const char *secret = config_str("SANDPIT_SECRET_KEY");
+	char token[STREAMTOKEN_MAX];
+	struct sandbox_row row;
+	struct json *o;
+	enum result r;
+
+	if (*secret == '\0')
+		return http_fail(rq, R_UPSTREAM, "stream tokens are not configured");
+	r = sandbox_row_load(rq, &row);
+	if (r != R_OK)
+		return r;
+	sandbox_row_free(&row);
+	if (strcmp(row.status, "running") != 0)
+		return http_fail(rq, R_CONFLICT, "sandbox is %s, not running", row.status);
+	r = streamtoken_mint(secret, strlen(secret), rq->auth.org_id, row.id, (long long)time(NULL),
+			     STREAMTOKEN_DEFAULT_TTL, token, sizeof(token));
+	if (r != R_OK)
+		return r;
+	o = json_new_object();
+	if (o == NULL || json_add_str(o, "token", token) != R_OK ||
+	    json_add_int(o, "expires_in", STREAMTOKEN_DEFAULT_TTL) != R_OK ||
+	    json_add_str(o, "sandbox_id", row.id) != R_OK) {
+		json_free(o);
+		return R_NO_MEMORY;
+	}
+	http_respond_json(rq, 201, o, NULL);
+	return R_OK;
 }

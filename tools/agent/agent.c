@@ -313,7 +313,10 @@ static void run_child(const struct agentproto_exec *e, char **envp, int fds[3], 
 		child_fail(errfd, "close_range");
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
+	/* Every disposition back to default: an ignored SIGINT inherited from
+	 * the agent's launcher would make Ctrl-C on a tty do nothing. */
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
 	/* make the command, not the agent, the OOM killer's choice */
 	oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
 	if (oom >= 0) {

@@ -135,6 +135,13 @@ stack_reaper_start() {
 		--interval "${SANDPIT_REAPER_LOOP:-1}"
 }
 
+# stack_stream_start: the WebSocket proxy, behind the same web server.
+stack_stream_start() {
+	stack_spawn stream TERM $AS_USER "$BIN/sandpit-stream"
+	stack_wait_for 10 test -S "$STATE/run/stream.sock" ||
+		stack_fail stream "sandpit-stream did not start"
+}
+
 stack_caddy_start() {
 	stack_spawn caddy TERM $AS_USER env HOME="$STATE/caddy" XDG_DATA_HOME="$STATE/caddy" \
 		XDG_CONFIG_HOME="$STATE/caddy" caddy run --adapter caddyfile --config "$REPO/etc/Caddyfile"
@@ -161,6 +168,7 @@ stack_start() {
 		stack_pg_start &&
 		stack_boxd_start &&
 		stack_api_start &&
+		stack_stream_start &&
 		stack_reaper_start &&
 		stack_caddy_start
 }

@@ -8,9 +8,9 @@ BIN=$(cd "$1" && pwd)
 STATE=$(mktemp -d /tmp/sandpit-test.XXXXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export SANDPIT_PG_FSYNC=off SANDPIT_PG_SYNC=off
-export SANDPIT_RATE_LIMIT=${SANDPIT_RATE_LIMIT:-600} SANDPIT_RATE_BURST=${SANDPIT_RATE_BURST:-100}
+export SANDPIT_RATE_LIMIT=${SANDPIT_RATE_LIMIT:-3000} SANDPIT_RATE_BURST=${SANDPIT_RATE_BURST:-300}
 export SANDPIT_ALLOW_PRIVATE_WEBHOOKS=true
-"$REPO/tools/stack/deps.sh" apache2 python3-websockets || exit 1
+"$REPO/tools/stack/deps.sh" apache2 python3-websockets chromium bc || exit 1
 # Node (for the seeds' webhook verifier and the ws client) may come from
 # elsewhere than Debian; install Debian's only when there is none.
 command -v node >/dev/null || "$REPO/tools/stack/deps.sh" nodejs npm || exit 1
