@@ -62,7 +62,6 @@ int main(int argc, char **argv)
 	}
 	if (check) {
 		config_print(stdout);
-		settings_print(&cfg, stdout);
 		printf("configuration ok\n");
 		return 0;
 	}

@@ -1,7 +1,5 @@
-/* settings.h: the stream proxy's own configuration keys (a declarative table
- * like lib/config's, which holds the keys shared with the API: state dir,
- * database, JWT and instance secrets, rate limits, log level). Read from the
- * defaults, then the environment; validated; read-only after start-up. */
+/* settings.h: the stream proxy's SANDPIT_STREAM_* settings as a struct,
+ * taken from the shared configuration table (lib/config.c) at start-up. */
 #ifndef SANDPIT_STREAM_SETTINGS_H
 #define SANDPIT_STREAM_SETTINGS_H
 
@@ -23,12 +21,8 @@ struct settings {
 	long long connect_timeout_ms; /* SANDPIT_STREAM_AGENT_CONNECT_TIMEOUT (ms) */
 };
 
-/* settings_load: defaults, then the environment; each value checked against
- * its bounds. SANDPIT_STREAM_LISTEN defaults to <state dir>/run/stream.sock
- * (needs config_load first). On failure *why names the key (static). */
+/* settings_load: the values config_load validated; SANDPIT_STREAM_LISTEN
+ * defaults to <state dir>/run/stream.sock. On failure *why names the key. */
 SP_MUST_CHECK enum result settings_load(struct settings *out, const char **why);
-
-/* settings_print: every key and its value, one per line. */
-void settings_print(const struct settings *s, FILE *out);
 
 #endif
