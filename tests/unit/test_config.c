@@ -122,6 +122,28 @@ static void print_redacts_secrets(void)
 	CU_ASSERT_EQUAL(config_load(&why), R_OK);
 }
 
-UNIT_SUITE(config, {"sizes", sizes}, {"ints", ints},
+/* The shipped example, every key uncommented, must load as it is. */
+static void example_file_is_valid(void)
+{
+	char line[1024], path[128];
+	const char *why;
+	FILE *in = fopen("etc/sandpit.conf.example", "r"), *out;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(in);
+	snprintf(path, sizeof(path), "/tmp/sandpit-config-example.%d", (int)getpid());
+	out = fopen(path, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	while (fgets(line, sizeof(line), in) != NULL)
+		fputs(line[0] == '#' && line[1] >= 'A' && line[1] <= 'Z' ? line + 1 : line, out);
+	fclose(in);
+	fclose(out);
+	setenv("SANDPIT_CONFIG", path, 1);
+	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+	unsetenv("SANDPIT_CONFIG");
+	unlink(path);
+	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+}
+
+UNIT_SUITE(config, {"example file is valid", example_file_is_valid}, {"sizes", sizes}, {"ints", ints},
 	   {"load order and validation", load_order_and_validation},
 	   {"print redacts secrets", print_redacts_secrets});
