@@ -443,7 +443,8 @@ static enum result emit_output(struct conn *c, uint8_t stream, const unsigned ch
 	memcpy(d, hdr, hl);
 	message_output_write(d + hl, len, stream, a, alen, p, n - hold, b64);
 	c->bytes_out += hl + len;
-	memmove(a, p + n - hold, hold);
+	if (hold > 0) /* p may be NULL on the final flush, with nothing held */
+		memmove(a, p + n - hold, hold);
 	c->carry_len[stream] = hold;
 	return R_OK;
 }
