@@ -65,6 +65,15 @@ else
 	tail -n 30 "$STATE"/logs/*.log
 	total_fail=$((total_fail + 1))
 fi
+# Sanitizer reports from the services (make check) land in their logs, and
+# leak reports only at exit: stop first, then look.
+stack_stop
+if grep -lE 'ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer' "$STATE"/logs/*.log \
+	>/dev/null 2>&1; then
+	grep -E -A20 'ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer' "$STATE"/logs/*.log | head -n 60
+	summary="$summary  sanitizers     reports in service logs (see above)\n"
+	total_fail=$((total_fail + 1))
+fi
 printf '\n%b' "$summary"
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]
