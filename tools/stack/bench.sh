@@ -62,13 +62,49 @@ figure bench api_keys_list_authenticated "$keys" req/s
 figure base fastcgi_hello "$hello" req/s
 figure ratio api_keys_list_vs_hello "$(echo "$keys $hello" | awk '{printf "%.3f", $1 / $2}')" x
 
+# stream_figures: bench-stream.sh prints JSON records; turn them into figures.
+stream_figures() {
+	python3 -c '
+import json, sys
+pipes, channel = [], None
+for line in sys.stdin:
+    if not line.startswith("{"):
+        continue
+    r = json.loads(line)
+    w = r.get("what", "")
+    if w == "pipe":
+        pipes.append(r["MBps"])
+    elif w == "stream" and r.get("exited"):
+        print("bench stream_%s_1g %.1f MB/s" % (r["protocol"], r["MBps"]))
+        if r["protocol"] == "channel":
+            channel = r["MBps"]
+    elif w.startswith("pipe first byte"):
+        print("base pipe_first_byte_p50 %.3f ms" % r["p50_ms"])
+    elif w.startswith("stream first byte"):
+        print("bench stream_first_byte_p50 %.3f ms" % r["p50_ms"])
+        print("bench stream_first_byte_p99 %.3f ms" % r["p99_ms"])
+    elif w == "proxy VmRSS kB":
+        print("bench stream_proxy_rss_growth_slow_client %d kB" % r["growth_kB"])
+if pipes:
+    print("base pipe_1g %.1f MB/s" % max(pipes))
+    if channel:
+        print("ratio stream_channel_vs_pipe %.3f x" % (channel / max(pipes)))
+'
+}
+
+# The stream bench needs a running sandbox and the proxy of this instance.
+STREAM_SBX=$(curl -sf -X POST -H "Authorization: ApiKey $KEY" -H 'Content-Type: application/json' \
+	-d '{}' "http://127.0.0.1:$PORT/api/v1/sandbox/create" |
+	python3 -c 'import json, sys; print(json.load(sys.stdin)["sandbox_id"])')
 for extra in "$REPO"/tools/stack/bench-*.sh; do
 	[ -x "$extra" ] || continue
 	# Each extra bench prints "bench|base|ratio NAME VALUE UNIT" lines.
 	while read -r kind name value unit; do
 		case "$kind" in bench | base | ratio) figure "$kind" "$name" "$value" "$unit" ;; esac
 	done < <(SANDPIT_URL="http://127.0.0.1:$PORT" SANDPIT_API_KEY=$KEY SANDPIT_STATE_DIR=$STATE \
-		SANDPIT_BIN=$BIN "$extra")
+		SANDPIT_BIN=$BIN SANDPIT_STREAM_URL="ws://127.0.0.1:$PORT" SANDPIT_SANDBOX_ID=$STREAM_SBX \
+		SANDPIT_STREAM_PID=$(cat "$STATE/run/stream.pid") BENCH_SLOW_SECONDS=${BENCH_SLOW_SECONDS:-10} \
+		"$extra" | if [ "${extra##*/}" = bench-stream.sh ]; then stream_figures; else cat; fi)
 done
 
 mkdir -p "$OUT_DIR"
