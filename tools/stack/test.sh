@@ -51,7 +51,7 @@ if stack_start; then
 	SANDPIT_API_KEY=$($AS_USER "$BIN/sandpit-admin" bootstrap "$STATE/keys/bootstrap.key" | sed -n 's/^API key: //p')
 	export SANDPIT_API_KEY
 	suite integration "$REPO/tests/integration/run.sh"
-	for extra in security stream warmpool stack; do
+	for extra in security stream warmpool stack chaos; do
 		[ -x "$REPO/tests/$extra/run.sh" ] && suite "$extra" "$REPO/tests/$extra/run.sh"
 	done
 	# The same foundation suite once more, through Apache instead of Caddy.

@@ -1,0 +1,105 @@
+#!/bin/bash
+# run.sh: PostgreSQL goes away for 10 s under load, then comes back. On its
+# own instance (it stops the database). While the database is away the API
+# answers 503 with a JSON error, quickly, never a hang or a crash; afterwards
+# everything recovers by itself: API, stream proxy and reaper, no restarts.
+# Prints "chaos: N passed, N failed".
+set -u
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${SANDPIT_BIN:-$REPO/build/release}
+STATE=$(mktemp -d /tmp/sandpit-chaos.XXXXXX)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export SANDPIT_PG_FSYNC=off SANDPIT_PG_SYNC=off SANDPIT_RATE_LIMIT=1000000 SANDPIT_RATE_BURST=1000000
+unset SANDPIT_URL SANDPIT_API_KEY
+. "$REPO/tools/stack/stack.sh"
+U=http://127.0.0.1:$PORT
+passed=0
+failed=0
+ok() { echo "ok   $1"; passed=$((passed + 1)); }
+bad() { echo "FAIL $1"; failed=$((failed + 1)); }
+check() { # check NAME CMD...
+	name=$1
+	shift
+	if "$@"; then ok "$name"; else bad "$name"; fi
+}
+finish() {
+	touch "$STATE/stop-load"
+	[ -n "${LOAD:-}" ] && wait "$LOAD" 2>/dev/null
+	stack_stop
+	rm -rf "$STATE"
+	echo "chaos: $passed passed, $failed failed"
+}
+trap finish EXIT
+
+stack_start || { bad "stack starts"; exit 1; }
+KEY=$($AS_USER "$BIN/sandpit-admin" bootstrap "$STATE/keys/bootstrap.key" | sed -n 's/^API key: //p')
+call() { # call METHOD PATH [BODY]: prints "STATUS" and leaves the body in $STATE/body
+	curl -s -o "$STATE/body" -w '%{http_code}' --max-time 15 -X "$1" \
+		-H "Authorization: ApiKey $KEY" -H 'Content-Type: application/json' \
+		${3:+-d "$3"} "$U$2"
+}
+# error_is CODE WANT: the status is WANT and the body the JSON error shape.
+error_is() { [ "$1" = "$2" ] && is_json_error; }
+is_json_error() { python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["error"]; assert e["code"] and e["message"]' "$STATE/body" 2>/dev/null; }
+[ "$(call POST /api/v1/sandbox/create '{"memory":"64Mi"}')" = 201 ] || { bad "create before"; exit 1; }
+SID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sandbox_id"])' "$STATE/body")
+workers_before=$(pgrep -c -P "$(cat "$STATE/run/api.pid")")
+
+# Load: status reads in a loop, every answer's code and time recorded.
+(while [ ! -e "$STATE/stop-load" ]; do
+	curl -s -o /dev/null -w '%{http_code} %{time_total}\n' --max-time 20 \
+		-H "Authorization: ApiKey $KEY" "$U/api/v1/sandbox/$SID/status"
+done) >"$STATE/load.txt" &
+LOAD=$!
+sleep 1
+
+# The outage: a fast shutdown of the postmaster.
+pg=$(cat "$STATE/run/postgres.pid")
+kill -INT "$pg"
+wait "$pg" 2>/dev/null
+STACK_PIDS=$(printf '%s\n' $STACK_PIDS | grep -v "^$pg:" | tr '\n' ' ')
+t_down=$(date +%s)
+sleep 1
+code=$(call GET /api/v1/ready)
+check "ready is 503 with a JSON error while the database is away" error_is "$code" 503
+code=$(call GET "/api/v1/sandbox/$SID/status")
+check "authenticated read is 503 with a JSON error" error_is "$code" 503
+code=$(call POST /api/v1/sandbox/create '{}')
+check "create is 503 with a JSON error" error_is "$code" 503
+check "health still answers 200 (the process is alive)" [ "$(call GET /api/v1/health)" = 200 ]
+while [ $(($(date +%s) - t_down)) -lt 10 ]; do sleep 0.5; done
+
+# Back: the same data directory, started again by this shell.
+stack_pg_start || { bad "postgres restarts"; exit 1; }
+recovered=""
+for _ in $(seq 100); do
+	[ "$(call GET /api/v1/ready)" = 200 ] && recovered=yes && break
+	sleep 0.1
+done
+check "ready recovers without restarting the API" [ -n "$recovered" ]
+check "authenticated read works again" [ "$(call GET "/api/v1/sandbox/$SID/status")" = 200 ]
+code=$(call POST "/api/v1/sandbox/$SID/execute" '{"command":"echo back"}')
+said_back() { [ "$code" = 200 ] && grep -q '"stdout":"back\\n"' "$STATE/body"; }
+check "execute in the sandbox from before works" said_back
+code=$(call POST /api/v1/sandbox/create '{"memory":"64Mi","timeout_seconds":2}')
+check "create works again" [ "$code" = 201 ]
+short=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sandbox_id"])' "$STATE/body")
+status=""
+for _ in $(seq 60); do
+	call GET "/api/v1/sandbox/$short/status" >/dev/null
+	status=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["status"])' "$STATE/body")
+	[ "$status" = timeout ] && break
+	sleep 0.2
+done
+check "the looping reaper recovered too (expiry enforced)" [ "$status" = timeout ]
+check "no API worker crashed or was replaced" [ "$(pgrep -c -P "$(cat "$STATE/run/api.pid")")" = "$workers_before" ]
+
+touch "$STATE/stop-load"
+wait "$LOAD"
+LOAD=""
+codes=$(awk '{print $1}' "$STATE/load.txt" | sort | uniq -c | tr '\n' ' ')
+slowest=$(awk 'BEGIN {m = 0} {if ($2 > m) m = $2} END {print m}' "$STATE/load.txt")
+echo "load: $(wc -l <"$STATE/load.txt") requests, codes: $codes slowest ${slowest}s"
+check "under load every answer was 200 or 503 (no hang, no 502)" \
+	[ -z "$(awk '$1 != 200 && $1 != 503' "$STATE/load.txt")" ]
+check "no answer took longer than 6 s" awk -v m="$slowest" 'BEGIN {exit !(m < 6)}'
