@@ -10,6 +10,9 @@
 #include "buf.h"
 #include "config.h"
 #include "db.h"
+#include "events.h"
+#include "id.h"
+#include "json.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "warmpool.h"
@@ -240,6 +243,48 @@ out:
  * memory_byte_seconds integrates the measured memory since the previous
  * sample (rectangle rule with the current value). Unowned (pool) sandboxes
  * are not sampled: nobody is billed for them. */
+/* pressure: resource.warning past 80% of the memory limit, resource.critical
+ * past 95%, each once per upward crossing (the level lives in the row, and
+ * the level change and its event are one statement). A drop re-arms it. */
+static enum result pressure(struct sweep *sw, const char *id, const struct sandbox_usage *u)
+{
+	uint64_t limit = u->limits.memory_bytes;
+	double pct = limit ? (double)u->memory_current * 100.0 / (double)limit : 0;
+	int level = pct >= 95.0 ? 2 : pct >= 80.0 ? 1 : 0;
+	const char *type = level == 2 ? "resource.critical" : "resource.warning";
+	char lv[4], evt[ID_SIZE("evt_")];
+	struct json *data = json_new_object();
+	char *payload = NULL;
+	enum result r = R_NO_MEMORY;
+
+	if (limit == 0) {
+		json_free(data);
+		return R_OK;
+	}
+	if (data == NULL || json_add_str(data, "resource", "memory") != R_OK ||
+	    json_add_int(data, "currentBytes", (long long)u->memory_current) != R_OK ||
+	    json_add_int(data, "limitBytes", (long long)limit) != R_OK ||
+	    json_add(data, "percent", json_new_double((double)(long long)(pct * 10) / 10)) != R_OK)
+		goto out;
+	r = events_build(NULL, id, type, data, evt, sizeof(evt), &payload);
+	if (r != R_OK)
+		goto out;
+	snprintf(lv, sizeof(lv), "%d", level);
+	/* orgId is filled from the row inside the statement. */
+	r = db_exec(sw->db,
+		    "WITH o AS (SELECT id, org_id, resource_level AS old FROM sandboxes WHERE id = $1 "
+		    "AND status = 'running' FOR UPDATE), u AS (UPDATE sandboxes s SET "
+		    "resource_level = $2::smallint FROM o WHERE s.id = o.id AND o.old <> "
+		    "$2::smallint RETURNING o.old, o.org_id) INSERT INTO events (id, org_id, "
+		    "sandbox_id, type, payload) SELECT $3, u.org_id, $1, $4, jsonb_set($5::jsonb, "
+		    "'{orgId}', to_jsonb(u.org_id)) FROM u WHERE $2::smallint > u.old",
+		    5, (const char *[]){id, lv, evt, type, payload}, NULL);
+out:
+	free(payload);
+	json_free(data);
+	return r;
+}
+
 static enum result sample(struct sweep *sw, const char *id, const struct sandbox_usage *u)
 {
 	char cpu[32], mem[32], every[24];
@@ -316,6 +361,8 @@ static enum result step_runtime(struct sweep *sw)
 				r = lost(sw, id);
 			} else if (q == R_OK) {
 				r = sample(sw, id, &u);
+				if (r == R_OK)
+					r = pressure(sw, id, &u);
 			} else {
 				sw->st->n[REAPER_FAILED]++;
 				if (first_err == R_OK)

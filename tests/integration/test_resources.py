@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""resource.warning / resource.critical: the looping reaper samples memory
+and announces each upward crossing of 80% and 95% of the limit once."""
+import time
+
+from harness import check, expect, main, new_key, post, psql, test
+
+
+def events(sid, kind):
+    return psql("SELECT payload->'data'->>'percent', payload->>'orgId' FROM events "
+                "WHERE sandbox_id = '%s' AND type = '%s'" % (sid, kind))
+
+
+def wait_for(sid, kind, seconds=10):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        rows = events(sid, kind)
+        if rows:
+            return rows
+        time.sleep(0.2)
+    return []
+
+
+@test
+def memory_pressure_is_announced_once_per_crossing():
+    key = new_key()
+    sb = expect(post("/api/v1/sandbox/create", {"memory": "256Mi"}, key=key), 201)
+    sid = sb["sandbox_id"]
+    org = psql("SELECT org_id FROM sandboxes WHERE id = '%s'" % sid)[0][0]
+
+    def run(cmd):
+        return expect(post("/api/v1/sandbox/%s/execute" % sid, {"command": cmd}, key=key), 200)
+
+    # /dev/shm is tmpfs: its pages are charged to the sandbox and stay put.
+    check(run("head -c 215M /dev/zero > /dev/shm/a; echo $?")["stdout"] == "0\n")
+    warn = wait_for(sid, "resource.warning")
+    check(len(warn) == 1 and float(warn[0][0]) >= 80 and warn[0][1] == org, warn)
+    check(events(sid, "resource.critical") == [])
+    check(run("head -c 33M /dev/zero > /dev/shm/b; echo $?")["stdout"] == "0\n")
+    crit = wait_for(sid, "resource.critical")
+    check(len(crit) == 1 and float(crit[0][0]) >= 95, crit)
+    time.sleep(2.5)  # more sweeps: nothing repeats while the level holds
+    check(len(events(sid, "resource.warning")) == 1 and len(events(sid, "resource.critical")) == 1)
+    # Falling back re-arms: a new crossing is announced again.
+    run("rm -f /dev/shm/a /dev/shm/b")
+    time.sleep(2.5)
+    run("head -c 215M /dev/zero > /dev/shm/a")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(events(sid, "resource.warning")) < 2:
+        time.sleep(0.2)
+    check(len(events(sid, "resource.warning")) == 2, events(sid, "resource.warning"))
+    expect(post("/api/v1/sandbox/%s/stop" % sid, key=key), 200)
+
+
+if __name__ == "__main__":
+    main("resources")
