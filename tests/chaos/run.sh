@@ -10,6 +10,7 @@ BIN=${SANDPIT_BIN:-$REPO/build/release}
 STATE=$(mktemp -d /tmp/sandpit-chaos.XXXXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export SANDPIT_PG_FSYNC=off SANDPIT_PG_SYNC=off SANDPIT_RATE_LIMIT=1000000 SANDPIT_RATE_BURST=1000000
+export SANDPIT_ALLOW_PRIVATE_WEBHOOKS=true
 unset SANDPIT_URL SANDPIT_API_KEY
 . "$REPO/tools/stack/stack.sh"
 U=http://127.0.0.1:$PORT
@@ -24,6 +25,7 @@ check() { # check NAME CMD...
 }
 finish() {
 	touch "$STATE/stop-load"
+	[ -n "${RECEIVER:-}" ] && kill "$RECEIVER" 2>/dev/null && wait "$RECEIVER" 2>/dev/null
 	[ -n "${LOAD:-}" ] && wait "$LOAD" 2>/dev/null
 	stack_stop
 	rm -rf "$STATE"
@@ -44,6 +46,29 @@ is_json_error() { python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["e
 [ "$(call POST /api/v1/sandbox/create '{"memory":"64Mi"}')" = 201 ] || { bad "create before"; exit 1; }
 SID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sandbox_id"])' "$STATE/body")
 workers_before=$(pgrep -c -P "$(cat "$STATE/run/api.pid")")
+
+# A webhook receiver on loopback records every delivery; a sandbox that
+# expires while the database is away must still be announced, once.
+RPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 - "$RPORT" "$STATE/deliveries.txt" <<'PY' &
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with open(sys.argv[2], "a") as f:
+            f.write(self.headers["X-Sandpit-Delivery"] + " " + body.decode() + "\n")
+        self.send_response(200)
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+RECEIVER=$!
+[ "$(call POST /api/v1/webhooks "{\"url\":\"http://127.0.0.1:$RPORT/hook\",\"events\":[\"sandbox.timeout\"]}")" = 201 ] ||
+	bad "webhook subscription"
+[ "$(call POST /api/v1/sandbox/create '{"memory":"64Mi","timeout_seconds":3}')" = 201 ] ||
+	bad "create the expiring sandbox"
+EXPIRING=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sandbox_id"])' "$STATE/body")
 
 # Load: status reads in a loop, every answer's code and time recorded.
 (while [ ! -e "$STATE/stop-load" ]; do
@@ -93,6 +118,16 @@ for _ in $(seq 60); do
 done
 check "the looping reaper recovered too (expiry enforced)" [ "$status" = timeout ]
 check "no API worker crashed or was replaced" [ "$(pgrep -c -P "$(cat "$STATE/run/api.pid")")" = "$workers_before" ]
+
+delivered=0
+for _ in $(seq 100); do
+	delivered=$(grep -c "\"sandboxId\": *\"$EXPIRING\"" "$STATE/deliveries.txt" 2>/dev/null)
+	[ "${delivered:-0}" -ge 1 ] && break
+	sleep 0.2
+done
+sleep 1.5
+delivered=$(grep "\"sandboxId\": *\"$EXPIRING\"" "$STATE/deliveries.txt" 2>/dev/null | awk '{print $1}' | sort -u | wc -l)
+check "a sandbox that expired during the outage is announced once after it" [ "$delivered" = 1 ]
 
 touch "$STATE/stop-load"
 wait "$LOAD"
