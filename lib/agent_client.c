@@ -741,11 +741,29 @@ enum result agent_client_stream_start(struct agent_conn *c, const struct agentpr
 	enum result r;
 
 	c->last_error[0] = '\0';
-	r = queue_exec(c, req, (req->flags & (AP_EXEC_SHELL | AP_EXEC_TTY)) | AP_EXEC_STREAM,
+	r = queue_exec(c, req,
+		       (req->flags & (AP_EXEC_SHELL | AP_EXEC_TTY | AP_EXEC_DETACH)) |
+			       AP_EXEC_STREAM,
 		       &rest);
 	if (r == R_OK && rest > 0)
 		r = agent_client_send_stdin(c, req->stdin_data, req->stdin_len);
 	return r == R_OK ? agent_client_flush(c) : r;
+}
+
+enum result agent_client_attach_start(struct agent_conn *c, uint32_t pid)
+{
+	enum result r;
+
+	if (pid == 0)
+		return R_INVALID;
+	c->last_error[0] = '\0';
+	r = queued(c, agentproto_put_attach(&c->out, pid));
+	return r == R_OK ? agent_client_flush(c) : r;
+}
+
+enum result agent_client_send_detach(struct agent_conn *c)
+{
+	return queued(c, agentproto_put_empty(&c->out, AP_DETACH));
 }
 
 enum result agent_client_send_stdin(struct agent_conn *c, const void *p, size_t n)

@@ -149,9 +149,22 @@ SP_MUST_CHECK enum result agent_client_move(struct agent_conn *c, const char *fr
  * (R_QUOTA when it is full: stop reading from the client until flushed). */
 
 /* agent_client_stream_start: switch c to non-blocking mode and queue an EXEC
- * with AP_EXEC_STREAM set (req->stdin_data, if any, is sent first). */
+ * with AP_EXEC_STREAM set (req->stdin_data, if any, is sent first). Of
+ * req->flags, SHELL, TTY and DETACH are passed on. */
 SP_MUST_CHECK enum result agent_client_stream_start(struct agent_conn *c,
 						    const struct agentproto_exec *req);
+
+/* agent_client_attach_start: like agent_client_stream_start, but for a
+ * command started earlier with AP_EXEC_DETACH: queue an ATTACH for pid (the
+ * pid its STARTED carried). Then the same frames follow as for an exec
+ * (STARTED(pid), OUTPUT from now on, EXIT), or an ERROR: R_NOT_FOUND when pid
+ * is not a detached command still running, R_CONFLICT when another
+ * connection holds it. R_INVALID here for pid 0. */
+SP_MUST_CHECK enum result agent_client_attach_start(struct agent_conn *c, uint32_t pid);
+
+/* agent_client_send_detach: the running command outlives this connection
+ * from now on (as if it had been started with AP_EXEC_DETACH). */
+SP_MUST_CHECK enum result agent_client_send_detach(struct agent_conn *c);
 
 SP_MUST_CHECK enum result agent_client_send_stdin(struct agent_conn *c, const void *p, size_t n);
 SP_MUST_CHECK enum result agent_client_send_stdin_close(struct agent_conn *c);

@@ -77,7 +77,7 @@ static uint64_t be64(const uint8_t *p)
 
 static bool type_is_known(int t)
 {
-	return (t >= AP_EXEC && t <= AP_FMOVE) || (t >= AP_STARTED && t <= AP_FEND);
+	return (t >= AP_EXEC && t <= AP_DETACH) || (t >= AP_STARTED && t <= AP_FEND);
 }
 
 bool agentproto_type_is_fileop(int t)
@@ -90,11 +90,11 @@ const char *agentproto_type_name(int type)
 	static const char *const host[] = {"exec",   "stdin",  "stdin_close", "signal", "resize",
 					   "setenv", "ps",     "ping",        "fput",   "fdata",
 					   "fcommit", "fget",  "fstat",       "flist",  "fremove",
-					   "fmkdir", "fmove"};
+					   "fmkdir", "fmove",  "attach",      "detach"};
 	static const char *const agent[] = {"started", "output", "exit",   "procs", "ok",
 					    "error",   "pong",   "finfo", "fchunk", "fend"};
 
-	if (type >= AP_EXEC && type <= AP_FMOVE)
+	if (type >= AP_EXEC && type <= AP_DETACH)
 		return host[type - AP_EXEC];
 	if (type >= AP_STARTED && type <= AP_FEND)
 		return agent[type - AP_STARTED];
@@ -197,7 +197,7 @@ static enum result put_fixed(struct buf *b, uint8_t type, const void *p, size_t 
 enum result agentproto_put_empty(struct buf *b, enum agentproto_type type)
 {
 	if (type != AP_STDIN_CLOSE && type != AP_PS && type != AP_PING && type != AP_OK &&
-	    type != AP_PONG && type != AP_FCOMMIT && type != AP_FEND)
+	    type != AP_PONG && type != AP_FCOMMIT && type != AP_FEND && type != AP_DETACH)
 		return R_INVALID;
 	return put_fixed(b, (uint8_t)type, NULL, 0);
 }
@@ -291,6 +291,16 @@ enum result agentproto_put_started(struct buf *b, uint32_t pid)
 
 	put_be32(x, pid);
 	return put_fixed(b, AP_STARTED, x, sizeof(x));
+}
+
+enum result agentproto_put_attach(struct buf *b, uint32_t pid)
+{
+	uint8_t x[4];
+
+	if (pid == 0)
+		return R_INVALID;
+	put_be32(x, pid);
+	return put_fixed(b, AP_ATTACH, x, sizeof(x));
 }
 
 enum result agentproto_put_output(struct buf *b, uint8_t stream, const void *p, size_t n)
@@ -606,7 +616,8 @@ enum result agentproto_get_exec(const uint8_t *p, size_t n, struct agentproto_ex
 	argv[argc] = NULL;
 	env[envc] = NULL;
 	if (((e.flags & AP_EXEC_SHELL) && argc != 1) ||
-	    (e.flags & ~(uint32_t)(AP_EXEC_SHELL | AP_EXEC_STREAM | AP_EXEC_TTY))) {
+	    (e.flags &
+	     ~(uint32_t)(AP_EXEC_SHELL | AP_EXEC_STREAM | AP_EXEC_TTY | AP_EXEC_DETACH))) {
 		free(a.mem);
 		return R_INVALID;
 	}

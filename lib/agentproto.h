@@ -31,9 +31,35 @@
  *                 are dropped and EXIT says truncated. EXIT is sent when the
  *                 command's main process ends, even if a background child still
  *                 holds the pipes open.
+ *                 With AP_EXEC_DETACH the command outlives the connection: when
+ *                 it closes, the agent keeps draining (and discarding) the
+ *                 command's output so it never blocks on a full pipe, keeps
+ *                 its stdin open and its timeout running; a detached command
+ *                 that ends with no connection bound is reaped and forgotten.
+ *                 Without it, closing the connection kills the command.
+ *   DETACH     -> (no answer) the command running on this connection becomes
+ *                 detached, as if EXEC had carried AP_EXEC_DETACH; ignored
+ *                 when none runs.
+ *   ATTACH(pid) -> STARTED(pid), OUTPUT*, EXIT   (or ERROR)
+ *                 binds this connection to the detached command whose STARTED
+ *                 said pid and which no connection holds; output from then on
+ *                 (what it wrote while unattached is gone), then STDIN,
+ *                 STDIN_CLOSE, SIGNAL, RESIZE, DETACH as after an EXEC. The
+ *                 command stays detached. ERROR R_NOT_FOUND for a pid that is
+ *                 not a running detached command (unknown, never detached,
+ *                 already reaped), R_CONFLICT when another connection holds
+ *                 it or this connection already runs a command.
  *   SETENV     -> OK      (merged into the sandbox env used by later EXECs)
  *   PS         -> PROCS
  *   PING       -> PONG
+ *
+ * VERSIONS. AGENTPROTO_VERSION changes only when an existing frame changes
+ * meaning. New frame types, EXEC flags and TLV tags are additions within a
+ * version: an agent that predates a type answers ERROR and closes (unknown
+ * type in the header), one that predates a flag answers ERROR "malformed
+ * exec" (unknown flags are refused, never ignored: a command must not
+ * silently lose its detach), and unknown TLV tags are skipped. ATTACH, DETACH
+ * and AP_EXEC_DETACH were added this way.
  *
  * FILES. A file request hands the connection to a helper process that runs
  * as the sandbox user (see tools/agent/files.c); use a fresh connection per
@@ -91,6 +117,8 @@ enum agentproto_type {
 	AP_FREMOVE = 15,    /* fileop: path, flags (AP_F_RECURSIVE) */
 	AP_FMKDIR = 16,     /* fileop: path, mode, flags (AP_F_PARENTS) */
 	AP_FMOVE = 17,      /* fileop: path (from), path2 (to), flags (AP_F_PARENTS) */
+	AP_ATTACH = 18,     /* u32 pid of a detached command (see CONVERSATION) */
+	AP_DETACH = 19,     /* payload: empty */
 	/* agent -> host */
 	AP_STARTED = 0x41, /* u32 pid (in the sandbox's pid namespace) */
 	AP_OUTPUT = 0x42,  /* u8 stream (1 stdout, 2 stderr), then bytes */
@@ -108,6 +136,7 @@ enum agentproto_type {
 #define AP_EXEC_SHELL 0x1  /* argv[0] is a shell string run by /bin/sh -c */
 #define AP_EXEC_STREAM 0x2 /* stdin stays open for STDIN frames */
 #define AP_EXEC_TTY 0x4    /* run on a pty (cols/rows); one output stream */
+#define AP_EXEC_DETACH 0x8 /* the command outlives this connection (ATTACH) */
 
 #define AP_STREAM_STDOUT 1
 #define AP_STREAM_STDERR 2
@@ -215,6 +244,9 @@ SP_MUST_CHECK enum result agentproto_put_signal(struct buf *b, uint32_t signo);
 SP_MUST_CHECK enum result agentproto_put_resize(struct buf *b, uint16_t cols, uint16_t rows);
 SP_MUST_CHECK enum result agentproto_put_setenv(struct buf *b, const struct agentproto_setenv *s);
 SP_MUST_CHECK enum result agentproto_put_started(struct buf *b, uint32_t pid);
+/* agentproto_put_attach: R_INVALID for pid 0 (decode with agentproto_get_u32,
+ * and refuse 0 there too). */
+SP_MUST_CHECK enum result agentproto_put_attach(struct buf *b, uint32_t pid);
 SP_MUST_CHECK enum result agentproto_put_output(struct buf *b, uint8_t stream, const void *p,
 						size_t n);
 SP_MUST_CHECK enum result agentproto_put_exit(struct buf *b, const struct agentproto_exit *x);
@@ -240,7 +272,7 @@ void agentproto_exec_free(struct agentproto_exec *e);
 SP_MUST_CHECK enum result agentproto_get_setenv(const uint8_t *p, size_t n,
 						struct agentproto_setenv *out);
 void agentproto_setenv_free(struct agentproto_setenv *s);
-SP_MUST_CHECK enum result agentproto_get_u32(const uint8_t *p, size_t n, uint32_t *out); /* SIGNAL, STARTED */
+SP_MUST_CHECK enum result agentproto_get_u32(const uint8_t *p, size_t n, uint32_t *out); /* SIGNAL, STARTED, ATTACH */
 SP_MUST_CHECK enum result agentproto_get_resize(const uint8_t *p, size_t n, uint16_t *cols,
 						uint16_t *rows);
 SP_MUST_CHECK enum result agentproto_get_output(const uint8_t *p, size_t n, uint8_t *stream,

@@ -98,7 +98,9 @@ struct conn {
 	uint32_t amask;
 	bool agent_paused; /* EPOLLIN off: the client is behind */
 	bool agent_more;   /* a batch was cut short: frames may be buffered */
-	bool detached, started;
+	bool detached; /* the agent keeps the command when we leave */
+	bool attached; /* the command came from an attach, not an exec */
+	bool started;
 	uint32_t pid;
 	int64_t kill_ms;
 };
@@ -490,9 +492,15 @@ static void on_agent_frame(struct conn *c, const struct agent_frame *f)
 		log_warnx(MOD, "agent refused command sandbox='%s' code=%s msg='%s'", c->sandbox_id,
 			  result_str(f->error), f->message);
 		if (c->as == AG_RUNNING) {
+			/* a refusal of the request itself (bad command, no such
+			 * detached pid, already attached) is the client's doing */
 			send_error(c, result_str(f->error), f->message);
-			send_close(c, f->error == R_INVALID ? WS_CLOSE_POLICY : WS_CLOSE_INTERNAL,
-				   "command failed");
+			send_close(c,
+				   f->error == R_INVALID || f->error == R_NOT_FOUND ||
+					   f->error == R_CONFLICT
+				   ? WS_CLOSE_POLICY
+				   : WS_CLOSE_INTERNAL,
+				   c->attached ? "cannot attach" : "command failed");
 		}
 		agent_done(c);
 		break;
@@ -568,6 +576,15 @@ static enum result to_agent(struct conn *c, const struct pending *p)
 		return agent_client_send_signal(c->agent, p->signo);
 	case MSG_RESIZE:
 		return agent_client_send_resize(c->agent, p->cols, p->rows);
+	case MSG_DETACH: {
+		enum result r = agent_client_send_detach(c->agent);
+
+		/* only once the agent will hear of it: until then leaving
+		 * still hangs the command up */
+		if (r == R_OK)
+			c->detached = true;
+		return r;
+	}
 	default:
 		return R_INTERNAL;
 	}
@@ -622,9 +639,13 @@ static void retry_pending(struct conn *c)
 
 static void start_exec(struct conn *c, const struct message *m)
 {
+	struct agentproto_exec e = m->exec;
 	enum result r;
 
-	r = agent_client_stream_start(c->agent, &m->exec);
+	/* a {"type":"detach"} before the exec counts as "detach":true */
+	if (c->detached)
+		e.flags |= AP_EXEC_DETACH;
+	r = agent_client_stream_start(c->agent, &e);
 	if (r != R_OK) {
 		const char *why = agent_client_last_error(c->agent);
 
@@ -636,11 +657,41 @@ static void start_exec(struct conn *c, const struct message *m)
 		return;
 	}
 	c->as = AG_RUNNING;
+	c->detached = (e.flags & AP_EXEC_DETACH) != 0;
 	c->amask = UINT32_MAX; /* not yet in epoll */
 	agent_mask(c);
 	ctx(c);
-	log_info(MOD, "exec sandbox='%s' argc=%zu tty=%d shell=%d", c->sandbox_id, m->exec.argc,
-		 (m->exec.flags & AP_EXEC_TTY) != 0, (m->exec.flags & AP_EXEC_SHELL) != 0);
+	log_info(MOD, "exec sandbox='%s' argc=%zu tty=%d shell=%d detach=%d", c->sandbox_id,
+		 e.argc, (e.flags & AP_EXEC_TTY) != 0, (e.flags & AP_EXEC_SHELL) != 0,
+		 c->detached);
+	agent_flush(c);
+}
+
+/* start_attach: bind this stream to a detached command. The agent answers
+ * STARTED(pid) and then behaves as for an exec, or ERROR (unknown pid...),
+ * both handled by on_agent_frame. The command stays detached: leaving
+ * again leaves it running. */
+static void start_attach(struct conn *c, uint32_t pid)
+{
+	enum result r;
+
+	r = agent_client_attach_start(c->agent, pid);
+	if (r != R_OK) {
+		ctx(c);
+		log_warnx(MOD, "cannot attach sandbox='%s' pid=%u code=%s", c->sandbox_id, pid,
+			  result_str(r));
+		send_error(c, result_str(r), "cannot attach to the command");
+		send_close(c, WS_CLOSE_INTERNAL, "cannot attach");
+		return;
+	}
+	c->as = AG_RUNNING;
+	c->detached = true;
+	c->attached = true;
+	c->pid = pid;
+	c->amask = UINT32_MAX; /* not yet in epoll */
+	agent_mask(c);
+	ctx(c);
+	log_info(MOD, "attach sandbox='%s' pid=%u", c->sandbox_id, pid);
 	agent_flush(c);
 }
 
@@ -675,12 +726,17 @@ static void on_control(struct conn *c, const char *text, size_t len)
 		start_exec(c, &m);
 		break;
 	case MSG_ATTACH:
-		/* The agent protocol has no attach request yet (see the docs). */
-		send_error(c, "not_implemented", "attach is not supported by this sandbox agent");
-		send_close(c, WS_CLOSE_POLICY, "attach not supported");
+		if (c->as != AG_NONE) {
+			send_error(c, "conflict", "a command is already attached to this stream");
+			break;
+		}
+		start_attach(c, m.pid);
 		break;
 	case MSG_DETACH:
-		c->detached = true;
+		if (c->as == AG_NONE)
+			c->detached = true; /* applies to the exec that follows */
+		else
+			forward(c, &p);
 		break;
 	case MSG_STDIN:
 		p.data = (unsigned char *)m.data;

@@ -164,6 +164,15 @@ static enum result parse_exec(struct message *m, const struct json *o, long long
 		m->exec.cols = m->cols;
 		m->exec.rows = m->rows;
 	}
+	{
+		bool detach = false;
+
+		r = json_get_bool(o, "detach", &detach);
+		if (r != R_OK && r != R_NOT_FOUND)
+			return bad(why, "detach must be a boolean");
+		if (detach)
+			m->exec.flags |= AP_EXEC_DETACH;
+	}
 	/* A stream is not capped by the synchronous execute's output cap: the
 	 * client consumes as it goes, and backpressure bounds memory. */
 	m->exec.stdout_cap = UINT64_MAX;

@@ -36,7 +36,8 @@ enum message_type {
 /* A parsed client message. Owns its memory (message_free). */
 struct message {
 	enum message_type type;
-	struct agentproto_exec exec; /* MSG_EXEC: ready for agent_client_stream_start */
+	struct agentproto_exec exec; /* MSG_EXEC: ready for agent_client_stream_start;
+				      * "detach":true sets AP_EXEC_DETACH */
 	uint32_t pid;                /* MSG_ATTACH */
 	const unsigned char *data;   /* MSG_STDIN */
 	size_t len;

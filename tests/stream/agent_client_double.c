@@ -87,6 +87,20 @@ enum result agent_client_stream_start(struct agent_conn *c, const struct agentpr
 	return agentproto_put_exec(&c->out, &e);
 }
 
+enum result agent_client_attach_start(struct agent_conn *c, uint32_t pid)
+{
+	if (fcntl(c->fd, F_SETFL, O_NONBLOCK) != 0)
+		return R_INTERNAL;
+	return agentproto_put_attach(&c->out, pid);
+}
+
+enum result agent_client_send_detach(struct agent_conn *c)
+{
+	if (full(c))
+		return R_QUOTA;
+	return agentproto_put_empty(&c->out, AP_DETACH);
+}
+
 enum result agent_client_send_stdin(struct agent_conn *c, const void *p, size_t n)
 {
 	if (full(c))

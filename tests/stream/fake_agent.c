@@ -3,7 +3,8 @@
  * the host, unsandboxed, as the invoking user: never point it at untrusted
  * input. One forked process per connection; EXEC (argv or shell, env, cwd,
  * timeout, tty with cols/rows), STDIN, STDIN_CLOSE, SIGNAL (to the process
- * group), RESIZE; STARTED, OUTPUT, EXIT.
+ * group), RESIZE; STARTED, OUTPUT, EXIT. Detach is not kept (the command
+ * dies with its connection) and ATTACH always answers ERROR not found.
  *
  *   fake_agent SOCKET_PATH */
 #include <errno.h>
@@ -106,7 +107,17 @@ static void serve(int fd)
 	char *chunk = malloc(CHUNK + 1);
 
 	buf_init(&b, AGENTPROTO_MAX_FRAME + 64);
-	if (chunk == NULL || read_frame(fd, &h, &pl) != 0 || h.type != AP_EXEC ||
+	if (chunk == NULL || read_frame(fd, &h, &pl) != 0)
+		_exit(1);
+	if (h.type == AP_ATTACH) {
+		/* one process per connection: nothing outlives its connection,
+		 * so no pid is ever a detached command here */
+		if (agentproto_put_error(&b, R_NOT_FOUND, "no detached command with that pid") ==
+		    R_OK)
+			(void)send_buf(fd, &b);
+		_exit(0);
+	}
+	if (h.type != AP_EXEC ||
 	    agentproto_get_exec(pl, h.len, &e) != R_OK)
 		_exit(1);
 	free(pl);

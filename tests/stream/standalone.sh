@@ -54,7 +54,7 @@ stack_wait_for 5 bash -c "echo > /dev/tcp/127.0.0.1/$SPORT" || {
 	cat "$STATE/logs/stream.log" >&2
 	exit 1
 }
-export SANDPIT_ORG_ID=$ORG SANDPIT_STREAM_URL=ws://127.0.0.1:$SPORT SANDPIT_API_KEY=$KEY SANDPIT_SANDBOX_ID=sbx_streamtest \
+export SANDPIT_FAKE_AGENT=1 SANDPIT_ORG_ID=$ORG SANDPIT_STREAM_URL=ws://127.0.0.1:$SPORT SANDPIT_API_KEY=$KEY SANDPIT_SANDBOX_ID=sbx_streamtest \
 	SANDPIT_STOPPED_ID=sbx_stopped SANDPIT_STREAM_LOG=$STATE/logs/stream.log \
 	SANDPIT_STREAM_PID=$(cat "$STATE/run/stream.pid")
 if [ $# -gt 0 ]; then

@@ -324,23 +324,141 @@ async def t_client_gone_kills_command():
     return f"gone after {time.time() - t0:.1f}s (HUP ignored, so SIGKILL after the grace)"
 
 
-async def t_detach_keeps_command():
+# The agent test double (standalone.sh) runs one process per connection, so
+# nothing it runs can outlive a connection: tests that need that are skipped.
+FAKE_AGENT = os.environ.get("SANDPIT_FAKE_AGENT") == "1"
+COUNTER = "i=0; while :; do echo tick$i; i=$((i+1)); sleep 0.1; done"
+
+
+def ticks(msgs):
+    """The counter values seen in stdout messages, in order."""
+    return [int(t[4:]) for t in output(msgs).decode().split() if t.startswith("tick")]
+
+
+async def read_until(ws, pred, timeout=10):
+    """Messages until pred(messages) holds."""
+    msgs = []
+    while not pred(msgs):
+        msgs.append(json.loads(await asyncio.wait_for(ws.recv(), timeout)))
+    return msgs
+
+
+async def detach_then_attach(cmd, vanish):
+    """exec cmd with detach:true, read a few ticks, leave (abort or close),
+    wait a second, attach: returns (pid, ticks before, ws attached, the
+    messages read after attaching until ticks resumed)."""
     ws = await websockets.connect(stream_url(), extra_headers=AUTH)
-    await ws.send(json.dumps({"type": "exec", "command": "sleep 3"}))
+    await ws.send(json.dumps({"type": "exec", "command": cmd, "detach": True}))
+    before = await read_until(ws, lambda m: len(ticks(m)) >= 3)
+    assert before[0]["type"] == "started", before
+    pid = before[0]["pid"]
+    if vanish:
+        ws.transport.abort()  # no close frame
+    else:
+        await ws.close()
+    await asyncio.sleep(1.0)
+    assert await alive(pid), "detached command died with its stream"
+    ws2 = await websockets.connect(stream_url(), extra_headers=AUTH)
+    await ws2.send(json.dumps({"type": "attach", "pid": pid}))
+    after = await read_until(ws2, lambda m: len(ticks(m)) >= 3)
+    assert after[0] == {"type": "started", "pid": pid}, after[0]
+    t0, t1 = ticks(before), ticks(after)
+    # the counter went on while nobody watched (10 a second; output
+    # produced while detached is dropped, not replayed)
+    assert t1[0] >= t0[-1] + 5, (t0, t1)
+    assert t1 == list(range(t1[0], t1[0] + len(t1))), t1
+    return pid, ws2
+
+
+async def t_detach_attach_signal():
+    if FAKE_AGENT:
+        return "skipped (agent test double keeps no detached commands)"
+    pid, ws = await detach_then_attach(COUNTER, vanish=True)
+    await ws.send(json.dumps({"type": "signal", "signal": "TERM"}))
+    rest = await collect(ws)
+    ex = exit_of(rest)
+    assert ex["signal"] == 15 and ex["exit_code"] == 143, ex
+    assert rest[-1]["type"] == "exit" and ws.close_code == 1000, (rest[-1], ws.close_code)
+    assert not await alive(pid)
+
+
+async def t_detach_attach_stdin():
+    if FAKE_AGENT:
+        return "skipped (agent test double keeps no detached commands)"
+    cmd = "(" + COUNTER + ") & read line; kill $!; echo got:$line; exit 7"
+    pid, ws = await detach_then_attach(cmd, vanish=False)
+    await ws.send(json.dumps({"type": "stdin", "data": "hello\n"}))
+    rest = await collect(ws)
+    assert b"got:hello\n" in output(rest), rest
+    assert exit_of(rest)["exit_code"] == 7 and ws.close_code == 1000, ws.close_code
+    # a detached command that ended is forgotten: attaching again is refused
+    async with websockets.connect(stream_url(), extra_headers=AUTH) as ws2:
+        await ws2.send(json.dumps({"type": "attach", "pid": pid}))
+        msgs = await collect(ws2)
+    assert msgs[0]["type"] == "error" and ws2.close_code == 1008, (msgs, ws2.close_code)
+
+
+async def t_detach_unattached_exit_is_reaped():
+    if FAKE_AGENT:
+        return "skipped (agent test double keeps no detached commands)"
+    # a lot of output with nobody attached must not block the command
+    ws = await websockets.connect(stream_url(), extra_headers=AUTH)
+    await ws.send(json.dumps({"type": "exec", "detach": True,
+                              "command": "sleep 0.5; head -c 20000000 /dev/zero; sleep 30"}))
+    pid = json.loads(await ws.recv())["pid"]
+    await ws.close()
+    # the sleep 30 is reached only if the 20 MB were drained
+    t0 = time.time()
+    find = ("for f in /proc/[0-9]*/cmdline; do "
+            "[ \"$(tr '\\000' ' ' < $f 2>/dev/null)\" = 'sleep 30 ' ] && echo found; done; true")
+    while b"found" not in output((await run(find))[0]):
+        assert time.time() - t0 < 10, "detached command blocked on its output"
+        await asyncio.sleep(0.2)
+    msgs, _, _ = await run(f"kill -TERM -{pid}")
+    assert exit_of(msgs)["exit_code"] == 0
+    t0 = time.time()
+    while await alive(pid):
+        assert time.time() - t0 < 5
+        await asyncio.sleep(0.1)
+    # it ended with nobody attached: reaped and forgotten
+    async with websockets.connect(stream_url(), extra_headers=AUTH) as ws2:
+        await ws2.send(json.dumps({"type": "attach", "pid": pid}))
+        msgs = await collect(ws2)
+    assert msgs[0]["type"] == "error" and ws2.close_code == 1008, (msgs, ws2.close_code)
+
+
+async def t_detach_message_keeps_command():
+    if FAKE_AGENT:
+        return "skipped (agent test double keeps no detached commands)"
+    ws = await websockets.connect(stream_url(), extra_headers=AUTH)
+    await ws.send(json.dumps({"type": "exec", "command": "trap '' HUP; sleep 30"}))
     pid = json.loads(await ws.recv())["pid"]
     await ws.send('{"type":"detach"}')
     await asyncio.sleep(0.2)
     await ws.close()
-    await asyncio.sleep(1.5)
-    if not await alive(pid):
-        return "agent does not keep detached commands (agent-side)"
+    await asyncio.sleep(1.5)  # past the proxy's kill grace
+    assert await alive(pid), "detached command was killed"
+    msgs, _, _ = await run(f"kill -9 {pid}")
+    assert exit_of(msgs)["exit_code"] == 0
 
 
-async def t_attach_reports_unsupported():
+async def t_attach_bogus_or_not_detached_pid():
     async with websockets.connect(stream_url(), extra_headers=AUTH) as ws:
-        await ws.send('{"type":"attach","pid":1}')
+        await ws.send('{"type":"attach","pid":999999}')
         msgs = await collect(ws)
-    assert msgs[0]["type"] == "error", msgs
+    assert msgs and msgs[0]["type"] == "error" and msgs[0]["code"] == "not_found", msgs
+    assert ws.close_code == 1008, ws.close_code
+    # a running command that was not detached cannot be taken over
+    async with websockets.connect(stream_url(), extra_headers=AUTH) as owner:
+        await owner.send(json.dumps({"type": "exec", "command": "sleep 30"}))
+        pid = json.loads(await owner.recv())["pid"]
+        async with websockets.connect(stream_url(), extra_headers=AUTH) as ws:
+            await ws.send(json.dumps({"type": "attach", "pid": pid}))
+            msgs = await collect(ws)
+        assert msgs and msgs[0]["type"] == "error", msgs
+        assert ws.close_code == 1008, ws.close_code
+        await owner.send(json.dumps({"type": "signal", "signal": "KILL"}))
+        assert exit_of(await collect(owner))["signal"] == 9
 
 
 BIG = "/tmp/.sandpit-stream-test-10mib"
@@ -395,8 +513,10 @@ TESTS = [t_exec_shell_string, t_exec_argv_env_cwd, t_stdin_roundtrip, t_binary_o
          t_utf8_split_stays_text, t_order_per_stream, t_signal, t_timeout, t_tty_size_and_resize,
          t_tty_ctrl_c_reaches_foreground, t_channel_subprotocol, t_refusals_before_upgrade,
          t_stream_token, t_bad_first_message, t_oversized_message_1009,
-         t_protocol_errors_close_codes, t_client_gone_kills_command, t_detach_keeps_command,
-         t_attach_reports_unsupported, t_json_mode_binary_exact, t_100_streams_10mib_byte_exact]
+         t_protocol_errors_close_codes, t_client_gone_kills_command, t_detach_attach_signal,
+         t_detach_attach_stdin, t_detach_unattached_exit_is_reaped, t_detach_message_keeps_command,
+         t_attach_bogus_or_not_detached_pid, t_json_mode_binary_exact,
+         t_100_streams_10mib_byte_exact]
 
 
 async def main():

@@ -319,7 +319,60 @@ static void file_frames(void)
 	free(g);
 }
 
-UNIT_SUITE(agentproto, {"exec round trip", exec_round_trip},
+/* ATTACH carries a pid (never 0), DETACH is empty, AP_EXEC_DETACH survives a
+ * round trip, and a flag nobody defined is still refused. */
+static void attach_detach_frames(void)
+{
+	static const char *const argv[] = {"sleep", "9"};
+	struct agentproto_exec e = {.flags = AP_EXEC_STREAM | AP_EXEC_DETACH, .argv = argv,
+				    .argc = 2};
+	static const uint8_t unknown_flag[] = {1, 0, 0, 0, 4, 0, 0, 0, 0x10, 7, 0, 0, 0, 1, 'x'};
+	struct agentproto_exec d;
+	struct agentproto_hdr h;
+	const uint8_t *p;
+	uint32_t v = 7;
+	size_t n;
+	struct buf b;
+
+	buf_init(&b, AGENTPROTO_MAX_FRAME);
+	CU_ASSERT_EQUAL_FATAL(agentproto_put_attach(&b, 4242), R_OK);
+	p = frame(&b, AP_ATTACH, &n);
+	CU_ASSERT_EQUAL(n, 4);
+	CU_ASSERT_EQUAL(agentproto_get_u32(p, n, &v), R_OK);
+	CU_ASSERT_EQUAL(v, 4242);
+	CU_ASSERT_EQUAL(agentproto_get_u32(p, n - 1, &v), R_INVALID);
+	CU_ASSERT_EQUAL(v, 4242); /* untouched on failure */
+	CU_ASSERT_STRING_EQUAL(agentproto_type_name(AP_ATTACH), "attach");
+	CU_ASSERT_FALSE(agentproto_type_is_fileop(AP_ATTACH));
+	buf_reset(&b);
+	CU_ASSERT_EQUAL(agentproto_put_attach(&b, 0), R_INVALID);
+	CU_ASSERT_EQUAL(b.len, 0);
+	CU_ASSERT_EQUAL_FATAL(agentproto_put_empty(&b, AP_DETACH), R_OK);
+	p = frame(&b, AP_DETACH, &n);
+	CU_ASSERT_EQUAL(n, 0);
+	CU_ASSERT_STRING_EQUAL(agentproto_type_name(AP_DETACH), "detach");
+	CU_ASSERT_FALSE(agentproto_type_is_fileop(AP_DETACH));
+	buf_reset(&b);
+	CU_ASSERT_EQUAL_FATAL(agentproto_put_exec(&b, &e), R_OK);
+	p = frame(&b, AP_EXEC, &n);
+	CU_ASSERT_EQUAL_FATAL(agentproto_get_exec(p, n, &d), R_OK);
+	CU_ASSERT_EQUAL(d.flags, AP_EXEC_STREAM | AP_EXEC_DETACH);
+	agentproto_exec_free(&d);
+	CU_ASSERT_EQUAL(agentproto_get_exec(unknown_flag, sizeof(unknown_flag), &d), R_INVALID);
+	/* the type after DETACH is still unknown */
+	{
+		uint8_t hb[8] = {AGENTPROTO_VERSION, AP_DETACH + 1, 0, 0, 0, 0, 0, 0};
+
+		CU_ASSERT_EQUAL(agentproto_parse_header(hb, &h), R_INVALID);
+		hb[1] = AP_ATTACH;
+		hb[7] = 4;
+		CU_ASSERT_EQUAL_FATAL(agentproto_parse_header(hb, &h), R_OK);
+		CU_ASSERT(h.type == AP_ATTACH && h.len == 4);
+	}
+	buf_free(&b);
+}
+
+UNIT_SUITE(agentproto, {"attach and detach frames", attach_detach_frames}, {"exec round trip", exec_round_trip},
 	   {"exec refuses bad requests", exec_refuses_bad_requests},
 	   {"exec decoder rejects garbage", exec_decoder_rejects_garbage},
 	   {"header checks", header_checks}, {"small frames round trip", small_frames_round_trip},

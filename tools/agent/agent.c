@@ -26,7 +26,9 @@
  * another uid without CAP_KILL, so nothing inside can signal us.
  *
  * One poll loop, no threads: any number of connections (up to MAX_CONNS),
- * each running at most one command at a time.
+ * each running at most one command at a time. A detached command
+ * (AP_EXEC_DETACH, or DETACH later) outlives its connection and waits, still
+ * drained, for an ATTACH from another one.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -89,6 +91,7 @@ struct session {
 	uint64_t oom_before;
 	bool exited;
 	int status;
+	bool detached;     /* survives its connection; ATTACH can bind it again */
 	struct conn *conn; /* NULL once the host went away */
 };
 
@@ -453,6 +456,7 @@ static void start_exec(struct conn *c, const struct agentproto_exec *e)
 	s->pid = pid;
 	s->conn = c;
 	s->tty = (e->flags & AP_EXEC_TTY) != 0;
+	s->detached = (e->flags & AP_EXEC_DETACH) != 0;
 	if (s->tty) {
 		s->out_fd = master;
 		s->in_fd = dup(master);
@@ -520,7 +524,9 @@ static void close_fd(int *fd)
 
 /* pump_output: move what a command wrote into OUTPUT frames, respecting the
  * caps (bytes past a cap are read and dropped, so the command never blocks
- * on a full pipe because of a cap). */
+ * on a full pipe because of a cap). A detached command with no connection
+ * is drained the same way and its bytes dropped: nobody would read a
+ * backlog, and a command blocked in write would never reach its exit. */
 static void pump_output(struct session *s, int which, bool drain)
 {
 	int *fd = which == 0 ? &s->out_fd : &s->err_fd;
@@ -542,17 +548,19 @@ static void pump_output(struct session *s, int which, bool drain)
 				s->in_fd >= 0 ? close_fd(&s->in_fd) : (void)0;
 			return;
 		}
-		if (s->got[which] < s->cap[which]) {
+		if (!s->conn) {
+			/* unattached: dropped, and not counted against the cap,
+			 * which bounds what a host is sent */
+		} else if (s->got[which] < s->cap[which]) {
 			uint64_t room = s->cap[which] - s->got[which];
 			size_t keep = (uint64_t)n < room ? (size_t)n : (size_t)room;
 
 			if (keep < (size_t)n)
 				s->trunc[which] = true;
 			s->got[which] += keep;
-			if (s->conn)
-				queue_result(s->conn, agentproto_put_output(&s->conn->out,
-									   (uint8_t)(which + 1),
-									   chunk, keep));
+			queue_result(s->conn, agentproto_put_output(&s->conn->out,
+								   (uint8_t)(which + 1), chunk,
+								   keep));
 		} else {
 			s->trunc[which] = true;
 		}
@@ -741,6 +749,44 @@ static void do_ps(struct conn *c)
 	free(procs);
 }
 
+/* do_attach: bind a detached command that no connection holds to c, which
+ * then sees it as if it had started it (STARTED, OUTPUT from now, EXIT). A
+ * pid that is not a detached command's is "not found" whatever it is, so
+ * ATTACH cannot take over another connection's command. */
+static void do_attach(struct conn *c, const uint8_t *p, size_t n)
+{
+	uint32_t pid;
+	int i;
+
+	if (agentproto_get_u32(p, n, &pid) != R_OK || pid == 0) {
+		send_error(c, R_INVALID, "bad attach");
+		return;
+	}
+	if (c->s) {
+		send_error(c, R_CONFLICT, "a command is already running on this connection");
+		return;
+	}
+	for (i = 0; i < MAX_SESSIONS; i++) {
+		struct session *s = &sessions[i];
+
+		if (!s->used || !s->detached || s->pid != (pid_t)pid)
+			continue;
+		if (s->conn && !s->conn->closing) {
+			send_error(c, R_CONFLICT, "another connection is attached to that command");
+			return;
+		}
+		/* a closing holder is on its way out (its host hung up in this
+		 * same poll round): let go of it now rather than refuse */
+		if (s->conn)
+			s->conn->s = NULL;
+		s->conn = c;
+		c->s = s;
+		queue_result(c, agentproto_put_started(&c->out, pid));
+		return;
+	}
+	send_error(c, R_NOT_FOUND, "no detached command with that pid");
+}
+
 static void dispatch(struct conn *c, uint8_t type, const uint8_t *p, size_t n)
 {
 	struct agentproto_exec e;
@@ -801,6 +847,13 @@ static void dispatch(struct conn *c, uint8_t type, const uint8_t *p, size_t n)
 		return;
 	case AP_PING:
 		queue_result(c, agentproto_put_empty(&c->out, AP_PONG));
+		return;
+	case AP_ATTACH:
+		do_attach(c, p, n);
+		return;
+	case AP_DETACH:
+		if (c->s)
+			c->s->detached = true;
 		return;
 	default:
 		send_error(c, R_INVALID, "unexpected frame");
@@ -914,8 +967,11 @@ static void conn_write(struct conn *c)
 static void conn_close(struct conn *c)
 {
 	if (c->s) {
-		/* the host is gone: nobody will read the result */
-		kill_session(c->s);
+		/* the host is gone: nobody will read the result; a detached
+		 * command keeps running (drained, its stdin still open) until
+		 * it ends or another connection attaches */
+		if (!c->s->detached)
+			kill_session(c->s);
 		c->s->conn = NULL;
 		c->s = NULL;
 	}
