@@ -55,6 +55,16 @@ class Run:
         return self.p.returncode
 
 
+def interrupt(pid):
+    """SIGINT, unless the harness started us with SIGINT ignored (a shell
+    backgrounding us without job control does): then no one can catch it and
+    SIGTERM stands in for it."""
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("SigIgn:") and int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)):
+            return signal.SIGTERM
+    return signal.SIGINT
+
+
 def processes_of(state):
     """Processes whose command line or cwd mentions the state directory."""
     out = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True).stdout
@@ -82,7 +92,7 @@ def run_start_restart_stop():
         check(body["status"] == "stopped" and body["stop_reason"] == "shutdown", body)
         key_id = expect(harness.get("/api/v1/api-keys", key=again.key), 200)["api_keys"][0]["id"]
         expect(harness.delete("/api/v1/api-keys/" + key_id, key=again.key), 200)
-        check(again.stop(signal.SIGINT) == 0)
+        check(again.stop(interrupt(again.p.pid)) == 0)
         check(processes_of(state) == [])
 
         third = Run(state, port)
