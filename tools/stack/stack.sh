@@ -157,6 +157,9 @@ stack_apache_swap() {
 	kill -TERM "$caddy_pid" 2>/dev/null
 	wait "$caddy_pid" 2>/dev/null
 	STACK_PIDS=$(printf '%s\n' $STACK_PIDS | grep -v "^$caddy_pid:" | tr '\n' ' ')
+	# The stream suite's drain test stops the proxy; bring it back for Apache.
+	[ -S "$STATE/run/stream.sock" ] && kill -0 "$(cat "$STATE/run/stream.pid")" 2>/dev/null ||
+		{ rm -f "$STATE/run/stream.sock"; stack_stream_start || return 1; }
 	stack_spawn apache TERM apache2 -f "$REPO/etc/apache-sandpit.conf" -DFOREGROUND
 	stack_wait_for 15 curl -sf "http://127.0.0.1:$PORT/api/v1/health" ||
 		stack_fail apache-error "apache did not answer on port $PORT"

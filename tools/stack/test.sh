@@ -57,6 +57,7 @@ if stack_start; then
 	# The same foundation suite once more, through Apache instead of Caddy.
 	if stack_apache_swap; then
 		suite apache python3 "$REPO/tests/integration/test_foundation.py"
+		suite apache-stream /usr/bin/python3 "$REPO/tests/stream/smoke_apache.py"
 	else
 		total_fail=$((total_fail + 1))
 	fi
