@@ -75,6 +75,19 @@ static pid_t spawn(int fd, int threads)
 	return pid;
 }
 
+/* throttle: a worker that keeps dying (bad config, broken library) must
+ * not turn the master into a fork loop: at most ten respawns a second. */
+static void throttle(void)
+{
+	static struct timespec last;
+	struct timespec now, pause = {0, 100 * 1000 * 1000};
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec == last.tv_sec && now.tv_nsec - last.tv_nsec < pause.tv_nsec)
+		nanosleep(&pause, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &last);
+}
+
 /* reap: collect dead children; respawn workers unless stopping. Returns how
  * many workers are alive. */
 static int reap(int fd, int nworkers, int threads, bool stopping)
@@ -91,6 +104,7 @@ static int reap(int fd, int nworkers, int threads, bool stopping)
 				break;
 			log_warnx("api", "worker died pid=%d status=%d; respawning", (int)pid,
 				  status);
+			throttle();
 			workers[i] = spawn(fd, threads);
 		}
 	}

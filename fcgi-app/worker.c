@@ -47,8 +47,13 @@ static void *serve(void *arg)
 		return NULL;
 	}
 	while (!atomic_load(&stopping)) {
-		if (FCGX_Accept_r(&fcgi) < 0)
+		if (FCGX_Accept_r(&fcgi) < 0) {
+			/* A failing listen socket must not become a busy loop. */
+			struct timespec pause = {0, 10 * 1000 * 1000};
+
+			nanosleep(&pause, NULL);
 			continue;
+		}
 		atomic_fetch_add(&in_flight, 1);
 		router_handle(&fcgi, db, backend);
 		FCGX_Finish_r(&fcgi);
