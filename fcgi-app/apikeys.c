@@ -6,6 +6,7 @@
 #include "audit.h"
 #include "db.h"
 #include "handlers.h"
+#include "page.h"
 #include "validate.h"
 
 #define PAGE_DEFAULT 50
@@ -53,10 +54,9 @@ static struct json *key_row(const struct db_res *res, int i)
 enum result apikeys_list(struct req *rq)
 {
 	char cursor[ID_MAX_SIZE];
-	struct json *root = NULL, *arr;
 	struct db_res *res = NULL;
 	char lim[16];
-	int limit, rows;
+	int limit;
 	enum result r;
 
 	r = validate_page(rq, "key_", PAGE_DEFAULT, PAGE_MAX, &limit, cursor, sizeof(cursor));
@@ -72,24 +72,7 @@ enum result apikeys_list(struct req *rq)
 		    3, (const char *[]){rq->auth.org_id, cursor, lim}, &res);
 	if (r != R_OK)
 		return http_fail(rq, r, "cannot list API keys");
-	rows = db_res_rows(res);
-	root = json_new_object();
-	arr = json_new_array();
-	if (root == NULL || json_add(root, "api_keys", arr) != R_OK)
-		goto oom;
-	for (int i = 0; i < rows && i < limit; i++)
-		if (json_push(arr, key_row(res, i)) != R_OK)
-			goto oom;
-	if (json_add_str_or_null(root, "next_cursor",
-				 rows > limit ? db_res_get(res, limit - 1, 0) : NULL) != R_OK)
-		goto oom;
-	db_res_free(res);
-	http_respond_json(rq, 200, root, NULL);
-	return R_OK;
-oom:
-	db_res_free(res);
-	json_free(root);
-	return R_NO_MEMORY;
+	return page_respond(rq, res, limit, "api_keys", key_row);
 }
 
 static enum result parse_create(struct req *rq, struct apikey_new *k)

@@ -8,6 +8,7 @@
 #include "db.h"
 #include "events.h"
 #include "handlers.h"
+#include "page.h"
 #include "log.h"
 #include "reslimit.h"
 #include "sandbox_row.h"
@@ -451,9 +452,8 @@ static bool status_ok(const char *s)
 enum result sandboxes_list(struct req *rq)
 {
 	char cursor[ID_MAX_SIZE], status[16] = "", lim[16];
-	struct json *root = NULL, *arr;
 	struct db_res *res = NULL;
-	int limit, rows;
+	int limit;
 	enum result r;
 
 	r = validate_page(rq, "sbx_", PAGE_DEFAULT, PAGE_MAX, &limit, cursor, sizeof(cursor));
@@ -475,24 +475,7 @@ enum result sandboxes_list(struct req *rq)
 		    4, (const char *[]){rq->auth.org_id, status, cursor, lim}, &res);
 	if (r != R_OK)
 		return http_fail(rq, r, "cannot list sandboxes");
-	rows = db_res_rows(res);
-	root = json_new_object();
-	arr = json_new_array();
-	if (root == NULL || json_add(root, "sandboxes", arr) != R_OK)
-		goto oom;
-	for (int i = 0; i < rows && i < limit; i++)
-		if (json_push(arr, row_json(res, i)) != R_OK)
-			goto oom;
-	if (json_add_str_or_null(root, "next_cursor",
-				 rows > limit ? db_res_get(res, limit - 1, 0) : NULL) != R_OK)
-		goto oom;
-	db_res_free(res);
-	http_respond_json(rq, 200, root, NULL);
-	return R_OK;
-oom:
-	db_res_free(res);
-	json_free(root);
-	return R_NO_MEMORY;
+	return page_respond(rq, res, limit, "sandboxes", row_json);
 }
 
 static enum result respond_deleted(struct req *rq, const char *id)

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "db.h"
 #include "handlers.h"
+#include "page.h"
 #include "id.h"
 #include "validate.h"
 #include "webhook.h"
@@ -136,12 +137,17 @@ out:
 	return r;
 }
 
+static struct json *webhook_row(const struct db_res *res, int i)
+{
+	return webhook_json(db_res_get(res, i, 0), db_res_get(res, i, 1), db_res_get(res, i, 2),
+			    db_res_get(res, i, 3));
+}
+
 enum result webhooks_list(struct req *rq)
 {
 	char cursor[ID_MAX_SIZE], lim[16];
-	struct json *root = NULL, *arr;
 	struct db_res *res = NULL;
-	int limit, rows;
+	int limit;
 	enum result r;
 
 	r = validate_page(rq, "wh_", PAGE_DEFAULT, PAGE_MAX, &limit, cursor, sizeof(cursor));
@@ -156,26 +162,7 @@ enum result webhooks_list(struct req *rq)
 		    3, (const char *[]){rq->auth.org_id, cursor, lim}, &res);
 	if (r != R_OK)
 		return http_fail(rq, r, "cannot list webhooks");
-	rows = db_res_rows(res);
-	root = json_new_object();
-	arr = json_new_array();
-	if (root == NULL || json_add(root, "webhooks", arr) != R_OK)
-		goto oom;
-	for (int i = 0; i < rows && i < limit; i++)
-		if (json_push(arr, webhook_json(db_res_get(res, i, 0), db_res_get(res, i, 1),
-						db_res_get(res, i, 2), db_res_get(res, i, 3))) !=
-		    R_OK)
-			goto oom;
-	if (json_add_str_or_null(root, "next_cursor",
-				 rows > limit ? db_res_get(res, limit - 1, 0) : NULL) != R_OK)
-		goto oom;
-	db_res_free(res);
-	http_respond_json(rq, 200, root, NULL);
-	return R_OK;
-oom:
-	db_res_free(res);
-	json_free(root);
-	return R_NO_MEMORY;
+	return page_respond(rq, res, limit, "webhooks", webhook_row);
 }
 
 enum result webhooks_delete(struct req *rq)
@@ -277,9 +264,8 @@ enum result webhooks_deliveries(struct req *rq)
 {
 	const char *id = rq->params[0];
 	char cursor[ID_MAX_SIZE], lim[16];
-	struct json *root = NULL, *arr;
 	struct db_res *res = NULL;
-	int limit, rows;
+	int limit;
 	enum result r;
 
 	if (!id_is_valid("wh_", id))
@@ -308,22 +294,5 @@ enum result webhooks_deliveries(struct req *rq)
 		    4, (const char *[]){id, rq->auth.org_id, cursor, lim}, &res);
 	if (r != R_OK)
 		return http_fail(rq, r, "cannot list deliveries");
-	rows = db_res_rows(res);
-	root = json_new_object();
-	arr = json_new_array();
-	if (root == NULL || json_add(root, "deliveries", arr) != R_OK)
-		goto oom;
-	for (int i = 0; i < rows && i < limit; i++)
-		if (json_push(arr, delivery_row(res, i)) != R_OK)
-			goto oom;
-	if (json_add_str_or_null(root, "next_cursor",
-				 rows > limit ? db_res_get(res, limit - 1, 0) : NULL) != R_OK)
-		goto oom;
-	db_res_free(res);
-	http_respond_json(rq, 200, root, NULL);
-	return R_OK;
-oom:
-	db_res_free(res);
-	json_free(root);
-	return R_NO_MEMORY;
+	return page_respond(rq, res, limit, "deliveries", delivery_row);
 }
