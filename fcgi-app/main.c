@@ -25,17 +25,6 @@
 
 static pid_t workers[MAX_WORKERS];
 
-static enum log_level level_from(const char *s)
-{
-	if (strcmp(s, "debug") == 0)
-		return LOG_DEBUG;
-	if (strcmp(s, "warn") == 0)
-		return LOG_WARN;
-	if (strcmp(s, "error") == 0)
-		return LOG_ERROR;
-	return LOG_INFO;
-}
-
 static int open_socket(void)
 {
 	char path[4096];
@@ -171,7 +160,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: sandpit-api [--check-config]\n");
 		return 2;
 	}
-	log_init("api", level_from(config_str("SANDPIT_LOG_LEVEL")));
+	log_init("api", log_level_from(config_str("SANDPIT_LOG_LEVEL")));
 	nworkers = (int)config_int("SANDPIT_WORKERS");
 	threads = (int)config_int("SANDPIT_THREADS");
 	if (nworkers > MAX_WORKERS)

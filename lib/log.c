@@ -15,6 +15,14 @@ static _Thread_local char request_id[64];
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
+enum log_level log_level_from(const char *name)
+{
+	for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
+		if (strcmp(name, level_names[i]) == 0)
+			return (enum log_level)i;
+	return LOG_INFO;
+}
+
 void log_init(const char *proc, enum log_level min)
 {
 	proc_name = proc;

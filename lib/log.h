@@ -6,6 +6,10 @@
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
+/* log_level_from: "debug", "info", "warn" or "error" (SANDPIT_LOG_LEVEL);
+ * anything else is info. */
+enum log_level log_level_from(const char *name);
+
 /* log_init: name the process (e.g. "api") and set the minimum level. */
 void log_init(const char *proc, enum log_level min);
 

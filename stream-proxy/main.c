@@ -20,17 +20,6 @@ static void usage(FILE *out)
 		     "docs/stream-protocol.md for the SANDPIT_STREAM_* keys.\n");
 }
 
-static enum log_level level_from(const char *s)
-{
-	if (strcmp(s, "debug") == 0)
-		return LOG_DEBUG;
-	if (strcmp(s, "warn") == 0)
-		return LOG_WARN;
-	if (strcmp(s, "error") == 0)
-		return LOG_ERROR;
-	return LOG_INFO;
-}
-
 int main(int argc, char **argv)
 {
 	struct settings cfg;
@@ -55,7 +44,7 @@ int main(int argc, char **argv)
 		log_errx("stream", "invalid configuration: %s", why ? why : "?");
 		return 1;
 	}
-	log_init("stream", level_from(config_str("SANDPIT_LOG_LEVEL")));
+	log_init("stream", log_level_from(config_str("SANDPIT_LOG_LEVEL")));
 	if (settings_load(&cfg, &why) != R_OK) {
 		log_errx("stream", "invalid configuration value of '%s'", why);
 		return 1;

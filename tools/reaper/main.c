@@ -34,17 +34,6 @@ static void on_signal(int sig)
 	stop_requested = 1;
 }
 
-static enum log_level level_from(const char *s)
-{
-	if (strcmp(s, "debug") == 0)
-		return LOG_DEBUG;
-	if (strcmp(s, "warn") == 0)
-		return LOG_WARN;
-	if (strcmp(s, "error") == 0)
-		return LOG_ERROR;
-	return LOG_INFO;
-}
-
 static int usage(void)
 {
 	fprintf(stderr, "usage: sandpit-reaper [--loop [--interval SECONDS]] | --check-config\n");
@@ -145,7 +134,7 @@ int main(int argc, char **argv)
 		interval = config_int("SANDPIT_REAPER_INTERVAL");
 	if (!check_config())
 		return 1;
-	log_init("reaper", level_from(config_str("SANDPIT_LOG_LEVEL")));
+	log_init("reaper", log_level_from(config_str("SANDPIT_LOG_LEVEL")));
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
