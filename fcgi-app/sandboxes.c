@@ -111,6 +111,14 @@ static enum result parse_create(struct req *rq, struct create_req *c)
 	    c->memory_bytes < 16 * 1024 * 1024)
 		return http_fail(rq, R_INVALID,
 				 "'memory' must look like \"2Gi\" or \"512Mi\" (at least 16Mi)");
+	/* An uncapped request would be a cgroup limit above the host's memory:
+	 * no limit at all. */
+	if (c->memory_bytes > (uint64_t)config_int("SANDPIT_MAX_MEMORY"))
+		return http_fail(rq, R_INVALID, "'memory' is above this host's maximum of %lld MiB",
+				 config_int("SANDPIT_MAX_MEMORY") >> 20);
+	if (c->cpu_millis > (uint32_t)config_int("SANDPIT_MAX_CPUS"))
+		return http_fail(rq, R_INVALID, "'cpus' is above this host's maximum of %lldm",
+				 config_int("SANDPIT_MAX_CPUS"));
 	if (env != NULL && !json_is_null(env) && (r = env_object(rq, env, &c->env_text)) != R_OK)
 		return r;
 	if (md != NULL && !json_is_null(md)) {

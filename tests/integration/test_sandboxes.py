@@ -65,6 +65,7 @@ def create_validation():
     for body in [{"cpus": "abc"}, {"cpus": "-1"}, {"cpus": "0"}, {"memory": "12x"},
                  {"memory": "1Ki"}, {"timeout_seconds": 0}, {"timeout_seconds": "10"},
                  {"timeout_seconds": 10 ** 9}, {"env": {"A": 1}}, {"env": {"1A": "x"}},
+                 {"memory": "1000Gi"}, {"cpus": "512"},
                  {"env": ["A=b"]}, {"metadata": [1]}, {"image": "ubuntu"}]:
         expect(post("/api/v1/sandbox/create", body, key=key), 400, "invalid_request")
     check(expect(get("/api/v1/sandboxes", key=key), 200)["sandboxes"] == [])
