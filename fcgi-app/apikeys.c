@@ -158,7 +158,6 @@ enum result apikeys_delete(struct req *rq)
 {
 	const char *id = rq->params[0];
 	struct db_res *res = NULL;
-	struct json *o;
 	enum result r;
 
 	if (!id_is_valid("key_", id))
@@ -181,12 +180,5 @@ enum result apikeys_delete(struct req *rq)
 		db_rollback(rq->db);
 		return r;
 	}
-	o = json_new_object();
-	if (o == NULL || json_add_str(o, "id", id) != R_OK ||
-	    json_add_bool(o, "revoked", true) != R_OK) {
-		json_free(o);
-		return R_NO_MEMORY;
-	}
-	http_respond_json(rq, 200, o, NULL);
-	return R_OK;
+	return http_respond_done(rq, "id", id, "revoked");
 }

@@ -183,6 +183,19 @@ void http_respond_json(struct req *rq, int status, struct json *body, const char
 	rq->responded = true;
 }
 
+enum result http_respond_done(struct req *rq, const char *id_key, const char *id,
+			      const char *flag)
+{
+	struct json *o = json_new_object();
+
+	if (o == NULL || json_add_str(o, id_key, id) != R_OK || json_add_bool(o, flag, true) != R_OK) {
+		json_free(o);
+		return R_NO_MEMORY;
+	}
+	http_respond_json(rq, 200, o, NULL);
+	return R_OK;
+}
+
 enum result http_fail(struct req *rq, enum result r, const char *fmt, ...)
 {
 	va_list ap;

@@ -61,6 +61,11 @@ SP_MUST_CHECK enum result http_path_decode(const char *s, size_t n, char *out, s
  * body). Extra headers may be given as "Name: value\r\n" lines or NULL. */
 void http_respond_json(struct req *rq, int status, struct json *body, const char *headers);
 
+/* http_respond_done: 200 {id_key: id, flag: true}, the answer to a revoke
+ * or delete ({"id":..., "revoked":true}). R_NO_MEMORY if it cannot be built. */
+SP_MUST_CHECK enum result http_respond_done(struct req *rq, const char *id_key, const char *id,
+					    const char *flag);
+
 /* http_fail: record why a handler fails; returns r so handlers can
  * `return http_fail(rq, R_INVALID, "...")`. */
 enum result http_fail(struct req *rq, enum result r, const char *fmt, ...)

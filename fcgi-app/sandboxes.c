@@ -486,19 +486,6 @@ enum result sandboxes_list(struct req *rq)
 	return page_respond(rq, res, limit, "sandboxes", row_json);
 }
 
-static enum result respond_deleted(struct req *rq, const char *id)
-{
-	struct json *o = json_new_object();
-
-	if (o == NULL || json_add_str(o, "sandbox_id", id) != R_OK ||
-	    json_add_bool(o, "deleted", true) != R_OK) {
-		json_free(o);
-		return R_NO_MEMORY;
-	}
-	http_respond_json(rq, 200, o, NULL);
-	return R_OK;
-}
-
 static enum result stop_or_delete(struct req *rq, bool drop)
 {
 	struct sandbox_row row;
@@ -510,7 +497,7 @@ static enum result stop_or_delete(struct req *rq, bool drop)
 	r = sandbox_stop(rq, row.id, drop ? "deleted" : "user", drop);
 	if (r != R_OK)
 		return r;
-	return drop ? respond_deleted(rq, row.id) : respond_sandbox(rq, row.id, 200, false);
+	return drop ? http_respond_done(rq, "sandbox_id", row.id, "deleted") : respond_sandbox(rq, row.id, 200, false);
 }
 
 enum result sandboxes_stop(struct req *rq)

@@ -169,7 +169,6 @@ enum result webhooks_delete(struct req *rq)
 {
 	const char *id = rq->params[0];
 	struct db_res *res = NULL;
-	struct json *o;
 	enum result r;
 
 	if (!id_is_valid("wh_", id))
@@ -191,14 +190,7 @@ enum result webhooks_delete(struct req *rq)
 		db_rollback(rq->db);
 		return r;
 	}
-	o = json_new_object();
-	if (o == NULL || json_add_str(o, "id", id) != R_OK ||
-	    json_add_bool(o, "deleted", true) != R_OK) {
-		json_free(o);
-		return R_NO_MEMORY;
-	}
-	http_respond_json(rq, 200, o, NULL);
-	return R_OK;
+	return http_respond_done(rq, "id", id, "deleted");
 }
 
 enum result webhooks_test(struct req *rq)
