@@ -22,6 +22,7 @@ struct req {
 	FCGX_Request *fcgi;
 	struct db *db;
 	struct backend *backend; /* shared, thread-safe; NULL if unavailable */
+	struct ratelimit *limits; /* the host's rate-limit table, shared */
 	const char *method;
 	char path[HTTP_PATH_MAX]; /* decoded path without the query */
 	const char *query;        /* raw query string, "" when absent */

@@ -18,12 +18,15 @@
 #include "config.h"
 #include "instance.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "worker.h"
 
 #define MAX_WORKERS 256
 #define STOP_SECONDS 15
+#define RATE_SLOTS 8192 /* callers whose leased tokens this host remembers */
 
 static pid_t workers[MAX_WORKERS];
+static struct ratelimit *limits; /* shared with every worker, set before the first fork */
 
 static int open_socket(void)
 {
@@ -57,7 +60,7 @@ static pid_t spawn(int fd, int threads)
 
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		worker_run(fd, threads);
+		worker_run(fd, threads, limits);
 	}
 	if (pid < 0)
 		log_warn("api", "cannot fork a worker");
@@ -174,6 +177,11 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	if (FCGX_Init() != 0)
 		return 1;
+	limits = ratelimit_new(RATE_SLOTS);
+	if (limits == NULL) {
+		log_warn("api", "cannot map the rate-limit table");
+		return 1;
+	}
 	fd = open_socket();
 	if (fd < 0)
 		return 1;

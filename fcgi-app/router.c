@@ -172,6 +172,7 @@ static enum result authenticate(struct req *rq, unsigned scope, char *hdrs, size
 	    .jwt_secret = config_str("SANDPIT_JWT_SECRET"),
 	    .rate_per_minute = (double)config_int("SANDPIT_RATE_LIMIT"),
 	    .burst = (double)config_int("SANDPIT_RATE_BURST"),
+	    .limits = rq->limits,
 	};
 	int retry_after = 0;
 	enum result r;
@@ -261,10 +262,11 @@ static void printable(const char *s, char *out, size_t size)
 	out[i] = '\0';
 }
 
-void router_handle(FCGX_Request *fcgi, struct db *db, struct backend *backend)
+void router_handle(FCGX_Request *fcgi, struct db *db, struct backend *backend,
+		   struct ratelimit *limits)
 {
 	char logpath[256];
-	struct req rq = {.fcgi = fcgi, .db = db, .backend = backend};
+	struct req rq = {.fcgi = fcgi, .db = db, .backend = backend, .limits = limits};
 	char hdrs[256] = "";
 	struct timespec t0;
 	enum result r;

@@ -6,9 +6,12 @@
 #include "http.h"
 
 struct backend;
+struct ratelimit;
 
 /* router_handle: serve one accepted request completely. backend may be NULL
- * when the sandbox backend could not be opened (sandbox routes answer 502). */
-void router_handle(FCGX_Request *fcgi, struct db *db, struct backend *backend);
+ * when the sandbox backend could not be opened (sandbox routes answer 502);
+ * limits is the host's rate-limit table. */
+void router_handle(FCGX_Request *fcgi, struct db *db, struct backend *backend,
+		   struct ratelimit *limits);
 
 #endif

@@ -27,6 +27,7 @@ static atomic_int in_flight;
 static atomic_bool stopping;
 static int listen_sock;
 static struct backend *backend;
+static struct ratelimit *limits;
 
 static void *serve(void *arg)
 {
@@ -55,7 +56,7 @@ static void *serve(void *arg)
 			continue;
 		}
 		atomic_fetch_add(&in_flight, 1);
-		router_handle(&fcgi, db, backend);
+		router_handle(&fcgi, db, backend, limits);
 		FCGX_Finish_r(&fcgi);
 		atomic_fetch_sub(&in_flight, 1);
 	}
@@ -97,7 +98,7 @@ static void drain(void)
 			  atomic_load(&in_flight));
 }
 
-void worker_run(int listen_fd, int nthreads)
+void worker_run(int listen_fd, int nthreads, struct ratelimit *shared_limits)
 {
 	pthread_t tid;
 	sigset_t set;
@@ -108,6 +109,7 @@ void worker_run(int listen_fd, int nthreads)
 	if (getppid() == 1)
 		_exit(0);
 	listen_sock = listen_fd;
+	limits = shared_limits;
 	backend = open_backend();
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

@@ -3,8 +3,11 @@
 #ifndef SANDPIT_WORKER_H
 #define SANDPIT_WORKER_H
 
+struct ratelimit;
+
 /* worker_run: serve requests on listen_fd until SIGTERM, then finish the
- * requests in flight (bounded grace) and exit. Never returns. */
-__attribute__((noreturn)) void worker_run(int listen_fd, int nthreads);
+ * requests in flight (bounded grace) and exit. limits is the host's
+ * rate-limit table, shared by all workers. Never returns. */
+__attribute__((noreturn)) void worker_run(int listen_fd, int nthreads, struct ratelimit *limits);
 
 #endif

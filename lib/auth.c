@@ -11,6 +11,8 @@
 #include "db.h"
 #include "json.h"
 #include "jwt.h"
+#include "log.h"
+#include "ratelimit.h"
 
 #define KEY_PREFIX "sk-sandbox-"
 #define KEY_MIN_LEN 24
@@ -128,49 +130,41 @@ enum result auth_hash_key(const char *key, char out[65])
 	return r;
 }
 
-/* The token bucket, refilled at $rate a minute up to $burst: the upsert
- * takes a token only when one is there (its WHERE), so an empty bucket is
- * left untouched and "allowed" is whether the upsert returned a row. The
- * retry delay is computed only on that rare path. One statement, one round
- * trip; data-modifying CTEs run exactly once whether read or not. */
-#define BUCKET_REFILL                                                                              \
-	"LEAST($3::float8, b.tokens + EXTRACT(EPOCH FROM now() - b.updated_at) * $2::float8 / 60.0)"
-#define BUCKET_TAKE(key, from)                                                                     \
-	"INSERT INTO rate_buckets AS b (key_id, tokens, updated_at) SELECT " key                    \
-	", $3::float8 - 1, now() " from " ON CONFLICT (key_id) DO UPDATE SET tokens = "             \
-	BUCKET_REFILL " - 1, updated_at = now() WHERE " BUCKET_REFILL " >= 1 RETURNING b.key_id"
-#define BUCKET_RETRY(key)                                                                          \
-	"CASE WHEN EXISTS (SELECT 1 FROM take) THEN 0 ELSE GREATEST(1, ceil((1 - COALESCE((SELECT " \
-	BUCKET_REFILL " FROM rate_buckets b WHERE b.key_id = " key "), 0)) * 60.0 / "                \
-	"$2::float8))::int END"
-
-/* AUTH_KEY_SQL: the key (live only), a rate token, and last_used_at touched
- * at most once a minute rather than written on every request. */
+/* AUTH_KEY_SQL: the key, if live, and whether last_used_at is due: it is
+ * written at most once a minute, never on every request. */
 #define AUTH_KEY_SQL                                                                               \
-	"WITH k AS (SELECT a.id, a.org_id, a.scopes, a.last_used_at FROM api_keys a "             \
-	"WHERE a.key_hash = $1 AND a.revoked_at IS NULL AND (a.expires_at IS NULL OR "             \
-	"a.expires_at > now())), take AS (" BUCKET_TAKE("k.id", "FROM k") "), touch AS ("             \
-	"UPDATE api_keys a SET last_used_at = now() FROM k WHERE a.id = k.id AND "                 \
-	"(k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute') RETURNING a.id) " \
-	"SELECT k.id, k.org_id, k.scopes, EXISTS (SELECT 1 FROM take), " BUCKET_RETRY("k.id")     \
-	" FROM k"
+	"SELECT id, org_id, scopes, last_used_at IS NULL OR last_used_at < now() - interval "     \
+	"'1 minute' FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL AND "                  \
+	"(expires_at IS NULL OR expires_at > now())"
+/* The guard makes concurrent touches of one key write once. */
+#define TOUCH_KEY_SQL                                                                              \
+	"UPDATE api_keys SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR "      \
+	"last_used_at < now() - interval '1 minute')"
+#define AUTH_ORG_SQL "SELECT 1 FROM organizations WHERE id = $1"
 
-/* AUTH_ORG_SQL: the JWT path: the org must exist; the bucket is per subject
- * ($4). */
-#define AUTH_ORG_SQL                                                                               \
-	"WITH o AS (SELECT id FROM organizations WHERE id = $1), take AS ("                        \
-	BUCKET_TAKE("$4::text", "FROM o") ") SELECT EXISTS (SELECT 1 FROM take), "                    \
-	BUCKET_RETRY("$4::text") " FROM o"
-
-static void fmt_num(char *out, size_t size, double v)
+/* take_token: one token of the caller's bucket. */
+static enum result take_token(struct db *db, const char *bucket, const struct auth_policy *p,
+			      int *retry_after)
 {
-	snprintf(out, size, "%.6f", v);
+	struct ratelimit_policy rp = {.rate_per_minute = p->rate_per_minute, .burst = p->burst};
+
+	return ratelimit_take(p->limits, db, bucket, &rp, retry_after);
+}
+
+/* touch: last_used_at is bookkeeping; failing to write it fails nothing. */
+static void touch(struct db *db, const char *key_id)
+{
+	struct db_res *res = NULL;
+
+	if (db_exec(db, TOUCH_KEY_SQL, 1, (const char *[]){key_id}, &res) != R_OK)
+		log_warnx("auth", "cannot record use of key '%s': %s", key_id, db_last_error(db));
+	db_res_free(res);
 }
 
 static enum result check_key(struct db *db, const char *key, const struct auth_policy *p,
 			     struct auth *out, int *retry_after)
 {
-	char hash[65], rate[32], burst[32];
+	char hash[65];
 	struct db_res *res = NULL;
 	enum result r;
 	size_t len = strlen(key);
@@ -181,20 +175,18 @@ static enum result check_key(struct db *db, const char *key, const struct auth_p
 	r = auth_hash_key(key, hash);
 	if (r != R_OK)
 		return r;
-	fmt_num(rate, sizeof(rate), p->rate_per_minute);
-	fmt_num(burst, sizeof(burst), p->burst);
-	r = db_exec(db, AUTH_KEY_SQL, 3, (const char *[]){hash, rate, burst}, &res);
+	r = db_exec(db, AUTH_KEY_SQL, 1, (const char *[]){hash}, &res);
 	if (r != R_OK)
 		return r == R_DB ? R_DB : R_INTERNAL;
 	if (db_res_rows(res) != 1) {
 		r = R_UNAUTHORIZED;
 		goto out;
 	}
-	if (strcmp(db_res_get(res, 0, 3), "t") != 0) {
-		*retry_after = (int)strtol(db_res_get(res, 0, 4), NULL, 10);
-		r = R_QUOTA;
+	r = take_token(db, db_res_get(res, 0, 0), p, retry_after);
+	if (r != R_OK)
 		goto out;
-	}
+	if (strcmp(db_res_get(res, 0, 3), "t") == 0)
+		touch(db, db_res_get(res, 0, 0));
 	snprintf(out->org_id, sizeof(out->org_id), "%s", db_res_get(res, 0, 1));
 	snprintf(out->key_id, sizeof(out->key_id), "%s", db_res_get(res, 0, 0));
 	snprintf(out->actor, sizeof(out->actor), "%s", out->key_id);
@@ -210,7 +202,7 @@ static enum result check_jwt(struct db *db, const char *token, const struct auth
 	struct json *claims = NULL;
 	struct db_res *res = NULL;
 	const char *org, *sub = "";
-	char bucket[128], rate[32], burst[32];
+	char bucket[RATELIMIT_NAME_MAX + 1];
 	unsigned scopes;
 	enum result r;
 
@@ -227,10 +219,7 @@ static enum result check_jwt(struct db *db, const char *token, const struct auth
 		goto out;
 	if (scopes_from_claims(claims, &scopes) != R_OK)
 		goto out;
-	snprintf(bucket, sizeof(bucket), "jwt:%s:%s", org, sub);
-	fmt_num(rate, sizeof(rate), p->rate_per_minute);
-	fmt_num(burst, sizeof(burst), p->burst);
-	r = db_exec(db, AUTH_ORG_SQL, 4, (const char *[]){org, rate, burst, bucket}, &res);
+	r = db_exec(db, AUTH_ORG_SQL, 1, (const char *[]){org}, &res);
 	if (r != R_OK) {
 		r = r == R_DB ? R_DB : R_INTERNAL;
 		goto out;
@@ -239,11 +228,10 @@ static enum result check_jwt(struct db *db, const char *token, const struct auth
 		r = R_UNAUTHORIZED;
 		goto out;
 	}
-	if (strcmp(db_res_get(res, 0, 0), "t") != 0) {
-		*retry_after = (int)strtol(db_res_get(res, 0, 1), NULL, 10);
-		r = R_QUOTA;
+	snprintf(bucket, sizeof(bucket), "jwt:%s:%s", org, sub);
+	r = take_token(db, bucket, p, retry_after);
+	if (r != R_OK)
 		goto out;
-	}
 	snprintf(out->org_id, sizeof(out->org_id), "%s", org);
 	out->key_id[0] = '\0';
 	snprintf(out->actor, sizeof(out->actor), "jwt:%s", sub);

@@ -14,6 +14,7 @@
 
 struct db;
 struct json;
+struct ratelimit;
 
 enum auth_scope {
 	AUTH_SCOPE_READ = 1,  /* GET anything of the org */
@@ -33,8 +34,9 @@ struct auth {
 
 struct auth_policy {
 	const char *jwt_secret; /* NULL or "" disables JWTs */
-	double rate_per_minute;
+	double rate_per_minute; /* per key, or per JWT org and subject */
 	double burst;
+	struct ratelimit *limits; /* the host's leased tokens (ratelimit.h) */
 };
 
 /* auth_check: resolve an Authorization header value. R_UNAUTHORIZED when it

@@ -40,13 +40,23 @@ static void set_err(struct db *db, const char *msg)
 		db->err[--n] = '\0';
 }
 
+/* Every statement here is a short keyed OLTP statement. PostgreSQL's
+ * default plan cache replans a prepared statement whenever a custom plan
+ * looks cheaper than the generic one, which it always does for optional
+ * filters written "$2 = '' OR ...": that re-parsed and re-planned the API's
+ * list queries on every request (half of PostgreSQL's CPU under load).
+ * Generic plans are planned once per connection. */
+static const char *const connect_keys[] = {"dbname", "options", NULL};
+
 static enum result connect_now(struct db *db)
 {
+	const char *values[] = {db->conninfo, "-c plan_cache_mode=force_generic_plan", NULL};
+
 	if (db->conn != NULL)
 		PQfinish(db->conn);
 	db->nstmts = 0;
 	db->in_tx = false;
-	db->conn = PQconnectdb(db->conninfo);
+	db->conn = PQconnectdbParams(connect_keys, values, 1);
 	if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK) {
 		set_err(db, db->conn ? PQerrorMessage(db->conn) : "out of memory");
 		return R_DB;

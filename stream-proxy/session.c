@@ -10,7 +10,11 @@
 #include "db.h"
 #include "instance.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "streamtoken.h"
+
+/* The proxy is one process: its rate-limit table is its own. */
+#define RATE_SLOTS 4096
 
 struct session {
 	struct db *db;
@@ -29,12 +33,17 @@ enum result session_open(struct session **out)
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return R_NO_MEMORY;
+	s->policy.limits = ratelimit_new(RATE_SLOTS);
+	if (s->policy.limits == NULL) {
+		r = R_NO_MEMORY;
+		goto fail_free;
+	}
 	/* db_open hands back a handle even when the server is away; it then
 	 * reconnects on the next statement, so a proxy started before the
 	 * database still works once it is up. */
 	r = db_open(conninfo, &s->db);
 	if (r != R_OK && r != R_DB)
-		goto fail_free;
+		goto fail_limits;
 	if (r == R_DB)
 		log_warnx("session", "database unreachable at start, will retry");
 	s->policy.jwt_secret = config_str("SANDPIT_JWT_SECRET");
@@ -43,6 +52,8 @@ enum result session_open(struct session **out)
 	*out = s;
 	return R_OK;
 
+fail_limits:
+	ratelimit_free(s->policy.limits);
 fail_free:
 	free(s);
 	return r;
@@ -53,6 +64,7 @@ void session_free(struct session *s)
 	if (s == NULL)
 		return;
 	db_close(s->db);
+	ratelimit_free(s->policy.limits);
 	free(s);
 }
 

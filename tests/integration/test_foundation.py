@@ -225,6 +225,65 @@ def rate_limit_answers_429_with_retry_after():
     expect(get("/api/v1/api-keys", key=new_key()), 200)
 
 
+def rate_settings():
+    return (int(os.environ.get("SANDPIT_RATE_LIMIT", "600")),
+            int(os.environ.get("SANDPIT_RATE_BURST", "100")))
+
+
+@test
+def rate_limit_counts_exactly_across_workers():
+    # Every worker of the host shares one leased pool and the row in
+    # PostgreSQL is the bucket of record: a burst spread over all workers
+    # admits the bucket and what refilled meanwhile, never more, and at most
+    # one lease (a tenth of the burst) less.
+    rate, burst = rate_settings()
+    key = new_key()
+    lease = max(1, burst // 10)
+    t0 = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(16) as ex:
+        statuses = list(ex.map(lambda _: get("/api/v1/api-keys", key=key).status,
+                               range(2 * burst + 50)))
+    elapsed = time.monotonic() - t0
+    ok = statuses.count(200)
+    check(set(statuses) <= {200, 429}, sorted(set(statuses)))
+    refilled = rate / 60.0 * elapsed
+    check(ok <= burst + refilled + 1, "admitted %d, bucket %d + refill %.1f" % (ok, burst, refilled))
+    check(ok >= burst - lease, "admitted only %d of a bucket of %d" % (ok, burst))
+
+
+@test
+def retry_after_is_honoured():
+    rate, burst = rate_settings()
+    key = new_key()
+    r = None
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        for _ in range(10):
+            rs = list(ex.map(lambda _: get("/api/v1/api-keys", key=key), range(burst + 20)))
+            r = next((x for x in rs if x.status == 429), None)
+            if r is not None:
+                break
+    check(r is not None, "never limited")
+    wait = int(r.headers["Retry-After"])
+    check(1 <= wait <= max(1, 60 // rate + 1), wait)
+    time.sleep(wait)
+    expect(get("/api/v1/api-keys", key=key), 200)
+
+
+@test
+def last_used_at_is_not_written_per_request():
+    key = new_key()
+    first = expect(get("/api/v1/api-keys", key=key), 200)["api_keys"][0]["last_used_at"]
+    for _ in range(5):
+        again = expect(get("/api/v1/api-keys", key=key), 200)["api_keys"][0]["last_used_at"]
+        check(again == first, (first, again))
+    # and it is written at least once a minute: backdate it, use the key
+    psql("UPDATE api_keys SET last_used_at = now() - interval '2 minutes' "
+         "WHERE key_hash = encode(sha256('%s'::bytea), 'hex')" % key)
+    expect(get("/api/v1/api-keys", key=key), 200)
+    after = expect(get("/api/v1/api-keys", key=key), 200)["api_keys"][0]["last_used_at"]
+    check(after > first, (first, after))
+
+
 @test
 def errors_and_request_ids():
     r = get("/api/v1/nope")
