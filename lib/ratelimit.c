@@ -15,8 +15,8 @@
 #include "db.h"
 
 #define RATELIMIT_SLOTS_MAX (1u << 20) /* 168 MiB: far beyond any need */
-#define PROBE 8 /* slots looked at per name before one is evicted */
-#define LEASE_FRACTION 10
+#define PROBE		    8	       /* slots looked at per name before one is evicted */
+#define LEASE_FRACTION	    10
 /* A batch lease still marked in flight after this long is presumed lost
  * (its worker died); the next caller may start another. */
 #define LEASE_STUCK_NS (5LL * 1000 * 1000 * 1000)
@@ -24,7 +24,7 @@
 struct slot {
 	uint64_t hash; /* 0: free */
 	uint64_t last_use;
-	int64_t empty_until; /* CLOCK_MONOTONIC ns: the row is known empty until then */
+	int64_t empty_until;   /* CLOCK_MONOTONIC ns: the row is known empty until then */
 	int64_t leasing_since; /* CLOCK_MONOTONIC ns: a batch lease is in flight; 0: none */
 	unsigned tokens;
 	char name[RATELIMIT_NAME_MAX + 1];
@@ -32,14 +32,16 @@ struct slot {
 
 struct ratelimit {
 	pthread_mutex_t lock; /* process-shared, robust */
-	size_t size;          /* of the mapping */
+	size_t size;	      /* of the mapping */
 	unsigned nslots;
 	uint64_t clock; /* bumped on every use, for eviction */
 	struct slot slots[];
 };
 
 /* The row's tokens now: refilled at $2 a minute since updated_at, up to $3. */
-#define REFILL "LEAST($3::float8, b.tokens + EXTRACT(EPOCH FROM now() - b.updated_at) * $2::float8 / 60.0)"
+#define REFILL                                                                                     \
+	"LEAST($3::float8, b.tokens + EXTRACT(EPOCH FROM now() - b.updated_at) * $2::float8 / "    \
+	"60.0)"
 
 /* LEASE_SQL: take up to $4 whole tokens from bucket $1 in one statement.
  * The upsert's WHERE leaves an empty row untouched, so "granted" is 0 only
@@ -49,10 +51,10 @@ struct ratelimit {
 #define LEASE_SQL                                                                                  \
 	"WITH take AS (INSERT INTO rate_buckets AS b (key_id, tokens, leased, updated_at) "        \
 	"VALUES ($1, $3::float8 - LEAST($4::float8, floor($3::float8)), "                          \
-	"LEAST($4::float8, floor($3::float8)), now()) ON CONFLICT (key_id) DO UPDATE SET "        \
-	"tokens = " REFILL " - LEAST($4::float8, floor(" REFILL ")), leased = LEAST($4::float8, " \
+	"LEAST($4::float8, floor($3::float8)), now()) ON CONFLICT (key_id) DO UPDATE SET "         \
+	"tokens = " REFILL " - LEAST($4::float8, floor(" REFILL ")), leased = LEAST($4::float8, "  \
 	"floor(" REFILL ")), updated_at = now() WHERE " REFILL " >= 1 RETURNING b.leased) "        \
-	"SELECT COALESCE((SELECT leased FROM take), 0), COALESCE((SELECT (1 - " REFILL            \
+	"SELECT COALESCE((SELECT leased FROM take), 0), COALESCE((SELECT (1 - " REFILL             \
 	") * 60.0 / $2::float8 FROM rate_buckets b WHERE b.key_id = $1), 0)"
 
 static int64_t now_ns(void)

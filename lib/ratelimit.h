@@ -22,7 +22,7 @@ struct ratelimit;
 
 struct ratelimit_policy {
 	double rate_per_minute; /* refill rate, > 0 */
-	double burst;           /* bucket size, >= 1 */
+	double burst;		/* bucket size, >= 1 */
 };
 
 /* ratelimit_new: a table of `slots` (1..2^20) buckets in an anonymous shared mapping:

@@ -13,10 +13,11 @@ static struct {
 	const char *name;
 	const struct unit_test *tests;
 	unsigned n;
+	bool db;
 } suites[MAX_SUITES];
 static unsigned nsuites;
 
-void unit_register(const char *suite, const struct unit_test *tests, unsigned n)
+void unit_register(const char *suite, const struct unit_test *tests, unsigned n, bool db)
 {
 	if (nsuites == MAX_SUITES) {
 		fprintf(stderr, "too many unit suites\n");
@@ -25,17 +26,32 @@ void unit_register(const char *suite, const struct unit_test *tests, unsigned n)
 	suites[nsuites].name = suite;
 	suites[nsuites].tests = tests;
 	suites[nsuites].n = n;
+	suites[nsuites].db = db;
 	nsuites++;
 }
 
-static int wanted(const char *name, int argc, char **argv)
+const char *unit_conninfo(void)
 {
-	if (argc < 2)
-		return 1;
+	return getenv("SANDPIT_TEST_CONNINFO");
+}
+
+static bool named(const char *name, int argc, char **argv)
+{
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], name) == 0)
-			return 1;
-	return 0;
+			return true;
+	return false;
+}
+
+/* wanted: every suite when none is named, but database suites only with a
+ * database. A named database suite without one is an error (main). */
+static bool wanted(unsigned i, int argc, char **argv)
+{
+	bool have_db = unit_conninfo() != NULL && *unit_conninfo() != '\0';
+
+	if (argc >= 2)
+		return named(suites[i].name, argc, argv);
+	return !suites[i].db || have_db;
 }
 
 int main(int argc, char **argv)
@@ -47,8 +63,12 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < nsuites; i++) {
 		CU_pSuite s;
 
-		if (!wanted(suites[i].name, argc, argv))
+		if (!wanted(i, argc, argv))
 			continue;
+		if (suites[i].db && (unit_conninfo() == NULL || *unit_conninfo() == '\0')) {
+			fprintf(stderr, "suite '%s' needs SANDPIT_TEST_CONNINFO\n", suites[i].name);
+			return 2;
+		}
 		s = CU_add_suite(suites[i].name, NULL, NULL);
 		if (s == NULL)
 			return 2;

@@ -50,6 +50,9 @@ if stack_start; then
 	export SANDPIT_URL="http://127.0.0.1:$PORT" SANDPIT_STATE_DIR="$STATE" SANDPIT_BIN="$BIN"
 	SANDPIT_API_KEY=$($AS_USER "$BIN/sandpit-admin" bootstrap "$STATE/keys/bootstrap.key" | sed -n 's/^API key: //p')
 	export SANDPIT_API_KEY
+	# The unit suites that need the schema, against this instance's cluster.
+	suite unit-db $AS_USER env SANDPIT_TEST_CONNINFO="host=$STATE/pg/run dbname=sandpit user=sandpit" \
+		"$BIN/unit-tests" ratelimit_pg
 	suite integration "$REPO/tests/integration/run.sh"
 	for extra in security stream warmpool stack chaos; do
 		[ -x "$REPO/tests/$extra/run.sh" ] && suite "$extra" "$REPO/tests/$extra/run.sh"
