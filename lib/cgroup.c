@@ -49,9 +49,11 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* join: "a/b/c"; b or c may be NULL and are then left out. */
 static bool join(char *out, size_t size, const char *a, const char *b, const char *c)
 {
-	int n = snprintf(out, size, "%s/%s%s%s", a, b, c ? "/" : "", c ? c : "");
+	int n = snprintf(out, size, "%s%s%s%s%s", a, b ? "/" : "", b ? b : "", c ? "/" : "",
+			 c ? c : "");
 
 	return n > 0 && (size_t)n < size;
 }
@@ -247,14 +249,12 @@ static bool id_ok(const char *id)
 	return true;
 }
 
-enum result cgroup_set_limits(struct cgroup_root *root, const char *id,
-			      const struct cgroup_limits *lim)
+/* apply: limits on group id, or on the instance's parent when id is NULL. */
+static enum result apply(struct cgroup_root *root, const char *id, const struct cgroup_limits *lim)
 {
 	char v[64];
 	enum result r = R_OK;
 
-	if (!id_ok(id))
-		return R_INVALID;
 	if (root->v2) {
 		const char *d = root->parent[0];
 
@@ -310,14 +310,27 @@ enum result cgroup_set_limits(struct cgroup_root *root, const char *id,
 	return r;
 }
 
-enum result cgroup_remove(struct cgroup_root *root, const char *id)
+enum result cgroup_set_limits(struct cgroup_root *root, const char *id,
+			      const struct cgroup_limits *lim)
+{
+	if (!id_ok(id))
+		return R_INVALID;
+	return apply(root, id, lim);
+}
+
+enum result cgroup_set_parent_limits(struct cgroup_root *root, const struct cgroup_limits *lim)
+{
+	return apply(root, NULL, lim);
+}
+
+/* remove_dirs: rmdir group id, or the instance's parent when id is NULL,
+ * in every hierarchy. */
+static enum result remove_dirs(struct cgroup_root *root, const char *id)
 {
 	char path[PATH_MAX];
 	bool found = false;
 	int i, tries;
 
-	if (!id_ok(id))
-		return R_INVALID;
 	for (i = 0; i < root->nuniq; i++) {
 		if (!join(path, sizeof(path), root->parent[root->uniq[i]], id, NULL))
 			return R_INVALID;
@@ -341,6 +354,18 @@ enum result cgroup_remove(struct cgroup_root *root, const char *id)
 		}
 	}
 	return found ? R_OK : R_NOT_FOUND;
+}
+
+enum result cgroup_remove(struct cgroup_root *root, const char *id)
+{
+	if (!id_ok(id))
+		return R_INVALID;
+	return remove_dirs(root, id);
+}
+
+enum result cgroup_remove_parent(struct cgroup_root *root)
+{
+	return remove_dirs(root, NULL);
 }
 
 enum result cgroup_create(struct cgroup_root *root, const char *id, const struct cgroup_limits *lim)

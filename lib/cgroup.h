@@ -54,6 +54,15 @@ SP_MUST_CHECK enum result cgroup_create(struct cgroup_root *root, const char *id
 SP_MUST_CHECK enum result cgroup_set_limits(struct cgroup_root *root, const char *id,
 					    const struct cgroup_limits *lim);
 
+/* cgroup_remove_parent: rmdir the instance's parent group, which must hold
+ * no sandbox's group any more (R_INTERNAL otherwise, logged). */
+SP_MUST_CHECK enum result cgroup_remove_parent(struct cgroup_root *root);
+
+/* cgroup_set_parent_limits: limits on the instance's parent group, which
+ * bound all its sandboxes together (zero fields are left alone). */
+SP_MUST_CHECK enum result cgroup_set_parent_limits(struct cgroup_root *root,
+						   const struct cgroup_limits *lim);
+
 /* cgroup_attach: move pid into the group in every hierarchy. */
 SP_MUST_CHECK enum result cgroup_attach(struct cgroup_root *root, const char *id, pid_t pid);
 

@@ -211,9 +211,17 @@ static enum result local_resize(struct backend *b, const char *id, const struct 
 {
 	char req[256], *rep = NULL;
 	enum result r;
+	int n;
 
-	snprintf(req, sizeof(req), "resize %s cpu=%u mem=%llu pids=%u", id, lim->cpu_millis,
-		 (unsigned long long)lim->memory_bytes, lim->pids_max);
+	/* zero fields are left out: unchanged */
+	n = snprintf(req, sizeof(req), "resize %s", id);
+	if (lim->cpu_millis)
+		n += snprintf(req + n, sizeof(req) - (size_t)n, " cpu=%u", lim->cpu_millis);
+	if (lim->memory_bytes)
+		n += snprintf(req + n, sizeof(req) - (size_t)n, " mem=%llu",
+			      (unsigned long long)lim->memory_bytes);
+	if (lim->pids_max)
+		snprintf(req + n, sizeof(req) - (size_t)n, " pids=%u", lim->pids_max);
 	r = call(b, req, &rep);
 	if (r == R_OK)
 		r = boxproto_result(rep);

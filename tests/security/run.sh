@@ -14,10 +14,15 @@ S=$T/state
 PASS=0
 FAIL=0
 BOXD_PID=
+BOXD2_PID=
 LISTEN_PID=
 
 cleanup() {
 	[ -n "$LISTEN_PID" ] && kill "$LISTEN_PID" 2>/dev/null
+	if [ -n "$BOXD2_PID" ]; then
+		kill -TERM "$BOXD2_PID" 2>/dev/null
+		wait "$BOXD2_PID" 2>/dev/null
+	fi
 	if [ -n "$BOXD_PID" ]; then
 		kill -TERM "$BOXD_PID" 2>/dev/null
 		wait "$BOXD_PID" 2>/dev/null
@@ -31,7 +36,10 @@ ko() { FAIL=$((FAIL + 1)); echo "FAIL $1${2:+: $2}"; }
 
 [ "$(id -u)" = 0 ] || { echo "security: needs root"; echo "security: 0 passed, 1 failed"; exit 1; }
 
-B() { "$BIN/sandpit-boxctl" -s "$S/run/boxd.sock" "$@"; }
+# B talks to the daemon at $BOXD_SOCK (the second one of "operator bounds"
+# sets it to its own for a while).
+BOXD_SOCK=$S/run/boxd.sock
+B() { "$BIN/sandpit-boxctl" -s "$BOXD_SOCK" "$@"; }
 # X ID TIMEOUT_MS 'shell' -> stdout in $OUT, stderr (with #meta) in $ERR
 X() {
 	local id=$1 t=$2
@@ -177,6 +185,47 @@ B create d >/dev/null
 DP=$(sed -n 's/^pid=\([0-9]*\).*/\1/p' "$S/run/d.state")
 kill -KILL "$DP"; sleep 0.1
 B destroy d >/dev/null && ! [ -e "$S/run/d.sock" ] && ok "destroy works with a dead agent" || ko "dead destroy"
+
+# --- operator bounds: a second daemon with per-sandbox ceilings and a total ---------------------
+S2=$T/state2
+mkdir -p "$S2"
+"$BIN/sandpit-boxd" --state-dir "$S2" --agent "$BIN/sandpit-agent" --default-memory 256Mi \
+	--default-pids 128 --max-memory 512Mi --max-pids 256 --total-memory 192Mi --total-pids 100 \
+	--kill-on-exit >"$T/boxd2.log" 2>&1 &
+BOXD2_PID=$!
+for _ in $(seq 100); do [ -S "$S2/run/boxd.sock" ] && break; sleep 0.05; done
+BOXD_SOCK=$S2/run/boxd.sock
+PARENT2=$(sed -n 's/.*parent=\(sandpit-[0-9a-f]*\).*/\1/p' "$T/boxd2.log" | head -1)
+mem_limit() { cat "/sys/fs/cgroup/memory/$PARENT2/$1/memory.limit_in_bytes" "/sys/fs/cgroup/$PARENT2/$1/memory.max" 2>/dev/null; }
+B create big memory=1Gi >/dev/null 2>"$T/err"
+[ $? != 0 ] && grep -q invalid "$T/err" && ok "a create above --max-memory is refused" || ko "max-memory" "$(cat "$T/err")"
+B create big pids=300 >/dev/null 2>"$T/err"
+[ $? != 0 ] && grep -q invalid "$T/err" && ok "a create above --max-pids is refused" || ko "max-pids" "$(cat "$T/err")"
+B create c memory=384Mi pids=250 >/dev/null || ko "create within bounds" "$(tail -3 "$T/boxd2.log")"
+B resize c memory=1Gi 2>"$T/err"
+[ $? != 0 ] && grep -q invalid "$T/err" && [ "$(mem_limit c)" = $((384 << 20)) ] &&
+	ok "a resize above the ceiling is refused and changes nothing" || ko "resize ceiling" "$(cat "$T/err")"
+B resize c memory=320Mi && [ "$(mem_limit c)" = $((320 << 20)) ] &&
+	ok "a resize within the ceiling applies" || ko "resize" "$(mem_limit c)"
+# c may use 320 MiB on its own, but all sandboxes together only 192 MiB.
+X c 20000 'python3 -c "b = b\"x\" * (256 << 20); print(len(b))"'
+[ "$(meta exit_code)" = 137 ] && ok "256 MiB in a 320 MiB sandbox OOM-killed at the 192 MiB instance total" || ko "total memory" "$OUT $ERR"
+X c 20000 'python3 -c "b = b\"x\" * (64 << 20); print(len(b))"'
+[ "$OUT" = $((64 << 20)) ] && ok "the sandbox still works within the total" || ko "after total oom" "$OUT $ERR"
+install_probe c
+X c 10000 '/workspace/probe threads'
+N=$(sed -n 's/^threads=\([0-9]*\).*/\1/p' <<<"$OUT")
+[ -n "$N" ] && [ "$N" -lt 100 ] && [ "$N" -ge 80 ] &&
+	ok "a thread bomb in a 250-pid sandbox stops at the 100-pid instance total ($OUT)" ||
+	ko "total pids" "$OUT $ERR"
+B destroy c >/dev/null || ko "destroy in the second daemon"
+kill -TERM "$BOXD2_PID"
+wait "$BOXD2_PID"
+BOXD2_PID=
+LEFT=$(ls -d /sys/fs/cgroup/*/"$PARENT2" /sys/fs/cgroup/"$PARENT2" 2>/dev/null | wc -l)
+[ -n "$PARENT2" ] && [ "$LEFT" = 0 ] && ok "a stopped daemon with no sandboxes leaves no cgroup parent" ||
+	ko "parent cgroup left" "$PARENT2 $LEFT"
+BOXD_SOCK=$S/run/boxd.sock
 
 # --- leak check -------------------------------------------------------------------------------
 MOUNTS0=$(wc -l </proc/mounts)

@@ -28,8 +28,8 @@
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: sandpit-boxctl -s SOCK (create|destroy|inspect|addr|ps|list|setenv|"
-			"exec|bench) ...\n");
+	fprintf(stderr, "usage: sandpit-boxctl -s SOCK (create|resize|destroy|inspect|addr|ps|list|"
+			"setenv|exec|bench) ...\n");
 	return 125;
 }
 
@@ -94,6 +94,29 @@ static double pct(double *v, int n, double p)
 	int i = (int)(p * (n - 1) + 0.5);
 
 	return v[i];
+}
+
+/* parse_limit: "cpus=Q", "memory=Q", "disk=Q" or "pids=N" into lim. */
+static bool parse_limit(const char *arg, struct sandbox_limits *lim)
+{
+	const char *v = strchr(arg, '=');
+	char *end;
+
+	if (!v++)
+		return false;
+	if (strncmp(arg, "cpus=", 5) == 0)
+		return reslimit_parse_cpus(v, &lim->cpu_millis) == R_OK;
+	if (strncmp(arg, "memory=", 7) == 0)
+		return reslimit_parse_memory(v, &lim->memory_bytes) == R_OK;
+	if (strncmp(arg, "disk=", 5) == 0)
+		return reslimit_parse_memory(v, &lim->disk_bytes) == R_OK;
+	if (strncmp(arg, "pids=", 5) == 0) {
+		unsigned long n = strtoul(v, &end, 10);
+
+		lim->pids_max = n > 0 && n <= UINT32_MAX && *end == '\0' ? (uint32_t)n : 0;
+		return lim->pids_max > 0;
+	}
+	return false;
 }
 
 static int do_exec(struct backend *b, const char *id, int argc, char **argv)
@@ -253,24 +276,20 @@ int main(int argc, char **argv)
 		for (i = 0; i < n; i++)
 			printf("%s\n", ids[i]);
 		backend_list_free(ids, n);
-	} else if (strcmp(cmd, "create") == 0) {
-		for (a = 5; a < argc; a++) {
-			const char *v = strchr(argv[a], '=');
-
-			if (!v)
-				return usage();
-			v++;
-			if (strncmp(argv[a], "cpus=", 5) == 0 ? reslimit_parse_cpus(v, &lim.cpu_millis) != R_OK
-			    : strncmp(argv[a], "memory=", 7) == 0 ? reslimit_parse_memory(v, &lim.memory_bytes) != R_OK
-			    : strncmp(argv[a], "disk=", 5) == 0 ? reslimit_parse_memory(v, &lim.disk_bytes) != R_OK
-			    : strncmp(argv[a], "pids=", 5) == 0 ? (lim.pids_max = (uint32_t)strtoul(v, NULL, 10)) == 0
-			    : true)
+	} else if (strcmp(cmd, "create") == 0 || strcmp(cmd, "resize") == 0) {
+		for (a = 5; a < argc; a++)
+			if (!parse_limit(argv[a], &lim))
 				return fail(argv[a], R_INVALID);
+		if (cmd[0] == 'r') {
+			r = backend_resize(b, id, &lim);
+			if (r != R_OK)
+				return fail("resize", r);
+		} else {
+			r = backend_create(b, id, &lim, addr, sizeof(addr));
+			if (r != R_OK)
+				return fail("create", r);
+			printf("%s\n", addr);
 		}
-		r = backend_create(b, id, &lim, addr, sizeof(addr));
-		if (r != R_OK)
-			return fail("create", r);
-		printf("%s\n", addr);
 	} else if (strcmp(cmd, "destroy") == 0) {
 		r = backend_destroy(b, id);
 		if (r != R_OK)

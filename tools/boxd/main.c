@@ -9,6 +9,8 @@
  *                [--uid-base N] [--max-sandboxes N] [--cgroup-mount PATH]
  *                [--default-cpus Q] [--default-memory Q] [--default-pids N]
  *                [--default-disk Q] [--tmp-size Q] [--nofile N]
+ *                [--max-cpus Q] [--max-memory Q] [--max-pids N] [--max-disk Q]
+ *                [--total-cpus Q] [--total-memory Q] [--total-pids N]
  *                [--kill-on-exit] [--agent-log] [--check]
  *
  * Everything it creates is derived from the state directory: sockets and
@@ -41,6 +43,7 @@
 
 #include "backend/backend.h"
 #include "backend/boxproto.h"
+#include "bounds.h"
 #include "cgroup.h"
 #include "reslimit.h"
 #include "log.h"
@@ -58,6 +61,7 @@ struct config {
 	unsigned long uid_base;
 	unsigned max_sandboxes;
 	struct sandbox_limits defaults;
+	struct bounds bounds;
 	uint64_t tmp_bytes;
 	uint32_t nofile;
 	bool kill_on_exit;
@@ -111,8 +115,10 @@ static void usage(void)
 		"usage: sandpit-boxd --state-dir DIR [--socket PATH] [--agent PATH] [--group NAME]\n"
 		"       [--uid-base N] [--max-sandboxes N] [--cgroup-mount PATH]\n"
 		"       [--default-cpus Q] [--default-memory Q] [--default-pids N]\n"
-		"       [--default-disk Q] [--tmp-size Q] [--nofile N] [--kill-on-exit]\n"
-		"       [--agent-log] [--check]\n");
+		"       [--default-disk Q] [--tmp-size Q] [--nofile N]\n"
+		"       [--max-cpus Q] [--max-memory Q] [--max-pids N] [--max-disk Q]\n"
+		"       [--total-cpus Q] [--total-memory Q] [--total-pids N]\n"
+		"       [--kill-on-exit] [--agent-log] [--check]\n");
 }
 
 static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
@@ -142,6 +148,7 @@ static bool parse_args(int argc, char **argv, struct config *c)
 	c->defaults.disk_bytes = 1ull << 30;
 	c->tmp_bytes = 256ull << 20;
 	c->nofile = 4096;
+	bounds_defaults(&c->bounds);
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
 		bool ok = true, takes = true;
@@ -175,6 +182,8 @@ static bool parse_args(int argc, char **argv, struct config *c)
 		} else if (strcmp(a, "--nofile") == 0) {
 			ok = parse_uint(val, 1u << 20, &v) && v >= 16;
 			c->nofile = (uint32_t)v;
+		} else if (bounds_parse(&c->bounds, a, val, &ok)) {
+			/* a per-sandbox ceiling or the instance's total */
 		} else {
 			takes = false;
 			if (strcmp(a, "--kill-on-exit") == 0)
@@ -195,6 +204,10 @@ static bool parse_args(int argc, char **argv, struct config *c)
 		if (takes)
 			i++;
 	}
+	if (!bounds_admit(&c->bounds, &c->defaults)) {
+		fprintf(stderr, "sandpit-boxd: default limits exceed a --max-* ceiling\n");
+		return false;
+	}
 	if (!c->state_dir) {
 		fprintf(stderr, "sandpit-boxd: --state-dir is required\n");
 		return false;
@@ -203,6 +216,15 @@ static bool parse_args(int argc, char **argv, struct config *c)
 }
 
 /* ---- sandbox table ------------------------------------------------------ */
+
+static unsigned box_count(const struct daemon *d)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < d->nboxes; i++)
+		n += d->boxes[i].used;
+	return n;
+}
 
 static struct box *find_box(struct daemon *d, const char *id)
 {
@@ -418,13 +440,6 @@ static void fill_limits(const struct daemon *d, const char *req, struct sandbox_
 		lim->disk_bytes = v;
 }
 
-static bool limits_ok(const struct sandbox_limits *l)
-{
-	return l->cpu_millis >= 10 && l->memory_bytes >= (16u << 20) &&
-	       l->memory_bytes <= RESLIMIT_MAX_MEMORY && l->pids_max >= 8 &&
-	       l->disk_bytes >= (1u << 20) && l->disk_bytes <= RESLIMIT_MAX_MEMORY;
-}
-
 static void do_create(struct daemon *d, const char *id, const char *req, struct reply *rep)
 {
 	struct sandbox_limits lim;
@@ -438,7 +453,7 @@ static void do_create(struct daemon *d, const char *id, const char *req, struct 
 	pid_t pid;
 
 	fill_limits(d, req, &lim);
-	if (!limits_ok(&lim)) {
+	if (!bounds_admit(&d->cfg.bounds, &lim)) {
 		reply_err(rep, R_INVALID, "limits out of range");
 		return;
 	}
@@ -528,6 +543,7 @@ static void do_resize(struct daemon *d, const char *id, const char *req, struct 
 {
 	struct box *b = find_box(d, id);
 	struct cgroup_limits cl = {0};
+	struct sandbox_limits want;
 	uint64_t v;
 	enum result r;
 
@@ -535,12 +551,19 @@ static void do_resize(struct daemon *d, const char *id, const char *req, struct 
 		reply_err(rep, R_NOT_FOUND, "no such sandbox");
 		return;
 	}
-	if (boxproto_get_u64(req, "cpu", &v) && v >= 10 && v <= RESLIMIT_MAX_CPU_MILLIS)
-		cl.cpu_millis = (uint32_t)v;
-	if (boxproto_get_u64(req, "mem", &v) && v >= (16u << 20) && v <= RESLIMIT_MAX_MEMORY)
-		cl.memory_bytes = v;
-	if (boxproto_get_u64(req, "pids", &v) && v >= 8 && v <= (1u << 22))
-		cl.pids_max = (uint32_t)v;
+	/* Fields given are checked like a create's; absent or zero ones stay
+	 * (backend_resize's contract). */
+	want = b->lim;
+	if (boxproto_get_u64(req, "cpu", &v) && v != 0)
+		cl.cpu_millis = want.cpu_millis = v > UINT32_MAX ? 1 : (uint32_t)v;
+	if (boxproto_get_u64(req, "mem", &v) && v != 0)
+		cl.memory_bytes = want.memory_bytes = v;
+	if (boxproto_get_u64(req, "pids", &v) && v != 0)
+		cl.pids_max = want.pids_max = v > UINT32_MAX ? 1 : (uint32_t)v;
+	if (!bounds_admit(&d->cfg.bounds, &want)) {
+		reply_err(rep, R_INVALID, "limits out of range");
+		return;
+	}
 	r = cgroup_set_limits(d->cg, id, &cl);
 	if (r != R_OK) {
 		reply_err(rep, r, "cannot apply limits");
@@ -777,6 +800,13 @@ static bool setup(struct daemon *d)
 		       (unsigned long long)c->defaults.memory_bytes, c->defaults.pids_max,
 		       (unsigned long long)c->defaults.disk_bytes, (unsigned long long)c->tmp_bytes,
 		       c->nofile, c->kill_on_exit);
+		printf("max_cpu_millis=%u\nmax_memory=%llu\nmax_pids=%u\nmax_disk=%llu\n"
+		       "total_cpu_millis=%u\ntotal_memory=%llu\ntotal_pids=%u\n",
+		       c->bounds.ceiling.cpu_millis,
+		       (unsigned long long)c->bounds.ceiling.memory_bytes,
+		       c->bounds.ceiling.pids_max, (unsigned long long)c->bounds.ceiling.disk_bytes,
+		       c->bounds.total.cpu_millis, (unsigned long long)c->bounds.total.memory_bytes,
+		       c->bounds.total.pids_max);
 	}
 	if (c->uid_base + 2ul * c->max_sandboxes > 0xfffffff0ul) {
 		log_errx(MOD, "uid range past 2^32");
@@ -797,6 +827,11 @@ static bool setup(struct daemon *d)
 	}
 	if (cgroup_detect(c->cgroup_mount, parent, &d->cg) != R_OK)
 		return false;
+	/* Fail closed: without the total, sandboxes together could take the host. */
+	if (cgroup_set_parent_limits(d->cg, &c->bounds.total) != R_OK) {
+		log_warn(MOD, "cannot limit the sandboxes' parent group '%s'", parent);
+		return false;
+	}
 	d->nboxes = c->max_sandboxes;
 	d->boxes = calloc(d->nboxes, sizeof(*d->boxes));
 	if (!d->boxes)
@@ -841,8 +876,10 @@ int main(int argc, char **argv)
 	lfd = listen_daemon(&d);
 	if (sfd < 0 || lfd < 0)
 		goto out;
-	log_info(MOD, "ready socket=%s agent=%s uid_base=%lu cgroup=%s", d.sock, d.cfg.agent_path,
-		 d.cfg.uid_base, cgroup_is_v2(d.cg) ? "v2" : "v1");
+	log_info(MOD,
+		 "ready socket=%s agent=%s uid_base=%lu cgroup=%s total_memory=%llu total_pids=%u",
+		 d.sock, d.cfg.agent_path, d.cfg.uid_base, cgroup_is_v2(d.cg) ? "v2" : "v1",
+		 (unsigned long long)d.cfg.bounds.total.memory_bytes, d.cfg.bounds.total.pids_max);
 	pfd[0] = (struct pollfd){lfd, POLLIN, 0};
 	pfd[1] = (struct pollfd){sfd, POLLIN, 0};
 	while (running) {
@@ -875,6 +912,9 @@ int main(int argc, char **argv)
 			if (d.boxes[i].used && teardown(&d, d.boxes[i].id) != R_OK)
 				rc = 1;
 	}
+	/* Nothing of the instance left: its parent group goes too. */
+	if (box_count(&d) == 0 && cgroup_remove_parent(d.cg) == R_INTERNAL)
+		rc = 1;
 	log_info(MOD, "stopped");
 out:
 	if (lfd >= 0) {
