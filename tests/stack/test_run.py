@@ -4,7 +4,9 @@ directory and port. Up line and key line; a second start reuses the data and
 the key; SIGTERM stops the sandboxes (reason shutdown) and every process,
 leaving no zombie or orphan; a revoked bootstrap key is replaced with a
 warning."""
+import glob
 import os
+import re
 import shutil
 import signal
 import socket
@@ -71,6 +73,15 @@ def processes_of(state):
     return [l for l in out.splitlines() if state in l]
 
 
+def cgroups_of(state):
+    """The instance's cgroup parent (named in boxd's log), wherever it exists."""
+    log = open(os.path.join(state, "logs/boxd.log")).read()
+    parents = set(re.findall(r"parent=(sandpit-[0-9a-f]+)", log))
+    check(parents, log[-500:])
+    return [d for p in parents for d in glob.glob("/sys/fs/cgroup/*/" + p) +
+            glob.glob("/sys/fs/cgroup/" + p)]
+
+
 @test
 def run_start_restart_stop():
     state = tempfile.mkdtemp(prefix="sandpit-run.")
@@ -102,6 +113,7 @@ def run_start_restart_stop():
         check("creating a new one" in warned, warned[-500:])
         check(third.stop() == 0)
         check(processes_of(state) == [])
+        check(cgroups_of(state) == [], cgroups_of(state))
     finally:
         shutil.rmtree(state, ignore_errors=True)
 
