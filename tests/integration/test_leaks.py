@@ -15,9 +15,13 @@ CLIENTS = 8
 
 
 def boxd_children():
-    pid = open(os.path.join(STATE, "run/boxd.pid")).read().split()[0]
-    out = subprocess.run(["pgrep", "-P", pid], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+    """Agents: children of the daemon, or of its keeper (run/boxd.pid) when a
+    daemon died and left them."""
+    keeper = int(open(os.path.join(STATE, "run/boxd.pid")).read().split()[0])
+    out = subprocess.run(["ps", "-eo", "pid=,ppid=,comm="], capture_output=True, text=True).stdout
+    procs = [(int(p), int(pp), c) for p, pp, c in (l.split(None, 2) for l in out.splitlines())]
+    daemons = {p for p, pp, c in procs if pp == keeper and c == "sandpit-boxd"}
+    return [p for p, pp, c in procs if (pp == keeper or pp in daemons) and p not in daemons]
 
 
 def cgroup_parent():

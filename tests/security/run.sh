@@ -248,7 +248,8 @@ MOUNTS1=$(wc -l </proc/mounts)
 SOCKS=$(find "$S/run" -name '*.sock' ! -name boxd.sock | wc -l)
 STATES=$(find "$S/run" -name '*.state*' | wc -l)
 LISTED=$(B list | wc -l)
-ZOMBIES=$(ps -eo stat=,ppid= | awk -v p="$BOXD_PID" '$1 ~ /^Z/ && $2 == p' | wc -l)
+DAEMON=$(pgrep -P "$BOXD_PID" -x sandpit-boxd)
+ZOMBIES=$(ps -eo stat=,ppid= | awk -v k="$BOXD_PID" -v d="${DAEMON:-0}" '$1 ~ /^Z/ && ($2 == k || $2 == d)' | wc -l)
 if [ -z "$ERRS" ] && [ "$PROCS" = 0 ] && [ "$CG" = 0 ] && [ "$MOUNTS0" = "$MOUNTS1" ] && [ "$SOCKS" = 0 ] &&
 	[ "$STATES" = 0 ] && [ "$LISTED" = 0 ] && [ "$ZOMBIES" = 0 ]; then
 	ok "leak check: $N cycles (4 parallel) leave 0 processes, cgroups, mounts, sockets, state files, zombies"

@@ -18,7 +18,9 @@
  * "sandpit-<hash of DIR>", and the host uid range (unless --uid-base), so two
  * instances on one machine never see each other.
  * Single-threaded: one request at a time (create is a few ms; destroy waits
- * for the sandbox's processes to be gone).
+ * for the sandbox's processes to be gone). Two processes: a keeper
+ * (keeper.c) that reaps orphans and restarts the daemon after a crash, and
+ * the daemon, which adopts the sandboxes of the run before it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -45,6 +47,7 @@
 #include "backend/boxproto.h"
 #include "bounds.h"
 #include "cgroup.h"
+#include "keeper.h"
 #include "reslimit.h"
 #include "log.h"
 #include "spawn.h"
@@ -855,6 +858,10 @@ int main(int argc, char **argv)
 		usage();
 		return 2;
 	}
+	/* From here on this is the daemon (restarted by its keeper after a
+	 * crash; it adopts the sandboxes of the run before). */
+	if (!d.cfg.check)
+		keeper_run();
 	if (!setup(&d))
 		return 1;
 	if (d.cfg.check)
@@ -863,8 +870,8 @@ int main(int argc, char **argv)
 	rep.text = malloc(rep.size);
 	if (!rep.text)
 		return 1;
-	/* agents are our children; anything reparented to us is reaped too,
-	 * since PID 1 of these machines does not reap */
+	/* agents are our children; anything reparented to us is reaped too
+	 * (the keeper above us only catches what a dead daemon leaves) */
 	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
