@@ -148,16 +148,15 @@ static struct slot *slot_find(struct ratelimit *rl, uint64_t h, const char *name
  * one of its probe window (whose leased tokens are dropped, never moved). */
 static struct slot *slot_claim(struct ratelimit *rl, uint64_t h, const char *name)
 {
-	struct slot *s = slot_find(rl, h, name), *victim = NULL;
+	struct slot *s = slot_find(rl, h, name), *victim = &rl->slots[h % rl->nslots];
 
 	if (s != NULL)
 		return s;
-	for (unsigned i = 0; i < PROBE && i < rl->nslots; i++) {
+	/* the first free slot of the window, else its least recently used */
+	for (unsigned i = 1; i < PROBE && i < rl->nslots && victim->hash != 0; i++) {
 		s = &rl->slots[(h + i) % rl->nslots];
-		if (victim == NULL || s->hash == 0 || s->last_use < victim->last_use)
+		if (s->hash == 0 || s->last_use < victim->last_use)
 			victim = s;
-		if (s->hash == 0)
-			break;
 	}
 	memset(victim, 0, sizeof(*victim));
 	snprintf(victim->name, sizeof(victim->name), "%s", name);
