@@ -270,10 +270,11 @@ static enum result pressure(struct sweep *sw, const char *id, const struct sandb
 	if (r != R_OK)
 		goto out;
 	snprintf(lv, sizeof(lv), "%d", level);
-	/* orgId is filled from the row inside the statement. */
+	/* orgId is filled from the row inside the statement. A pooled sandbox
+	 * (no org yet) has nobody to tell: its level is left alone. */
 	r = db_exec(sw->db,
 		    "WITH o AS (SELECT id, org_id, resource_level AS old FROM sandboxes WHERE id = $1 "
-		    "AND status = 'running' FOR UPDATE), u AS (UPDATE sandboxes s SET "
+		    "AND status = 'running' AND org_id IS NOT NULL FOR UPDATE), u AS (UPDATE sandboxes s SET "
 		    "resource_level = $2::smallint FROM o WHERE s.id = o.id AND o.old <> "
 		    "$2::smallint RETURNING o.old, o.org_id) INSERT INTO events (id, org_id, "
 		    "sandbox_id, type, payload) SELECT $3, u.org_id, $1, $4, jsonb_set($5::jsonb, "

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """resource.warning / resource.critical: the looping reaper samples memory
 and announces each upward crossing of 80% and 95% of the limit once."""
+import os
 import time
 
-from harness import check, expect, main, new_key, post, psql, test
+from harness import STATE, check, expect, main, new_key, post, psql, test
 
 
 def events(sid, kind):
@@ -50,6 +51,34 @@ def memory_pressure_is_announced_once_per_crossing():
         time.sleep(0.2)
     check(len(events(sid, "resource.warning")) == 2, events(sid, "resource.warning"))
     expect(post("/api/v1/sandbox/%s/stop" % sid, key=key), 200)
+
+
+@test
+def unowned_sandbox_under_pressure_does_not_stop_the_sweep():
+    # A pooled sandbox has no org yet: there is nobody to tell, and its event
+    # (orgId NULL) used to fail the runtime step on every sweep, so the rows
+    # after it were never checked or sampled.
+    key = new_key()
+    sid = expect(post("/api/v1/sandbox/create", {"memory": "256Mi"}, key=key), 201)["sandbox_id"]
+    org = psql("SELECT org_id FROM sandboxes WHERE id = '%s'" % sid)[0][0]
+    out = expect(post("/api/v1/sandbox/%s/execute" % sid,
+                      {"command": "head -c 215M /dev/zero > /dev/shm/a; echo $?"}, key=key), 200)
+    check(out["stdout"] == "0\n", out)
+    check(wait_for(sid, "resource.warning"), "no warning while owned")
+    log = os.path.join(STATE, "logs/reaper.log")
+    start = os.path.getsize(log)
+    # Unowned and re-armed, still at 84%: the next sweep's runtime step sees
+    # it before its pool step stops it (the loop runs once a second; landing
+    # between those two steps of one sweep is a window of milliseconds).
+    psql("UPDATE sandboxes SET org_id = NULL, resource_level = 0 WHERE id = '%s'" % sid)
+    time.sleep(2.5)
+    with open(log) as f:
+        f.seek(start)
+        new = f.read()
+    check("step=runtime" not in new, new[-800:])
+    check(len(events(sid, "resource.warning")) == 1, events(sid, "resource.warning"))
+    psql("UPDATE sandboxes SET org_id = '%s' WHERE id = '%s'" % (org, sid))
+    post("/api/v1/sandbox/%s/stop" % sid, key=key)
 
 
 if __name__ == "__main__":
