@@ -136,10 +136,13 @@ enum result auth_hash_key(const char *key, char out[65])
 	"SELECT id, org_id, scopes, last_used_at IS NULL OR last_used_at < now() - interval "     \
 	"'1 minute' FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL AND "                  \
 	"(expires_at IS NULL OR expires_at > now())"
-/* The guard makes concurrent touches of one key write once. */
+/* The guard makes concurrent touches of one key write once, and SKIP LOCKED
+ * keeps a request (or the stream proxy's event loop) from ever waiting on a
+ * lock for bookkeeping: if the row is busy, the next minute's touch does it. */
 #define TOUCH_KEY_SQL                                                                              \
-	"UPDATE api_keys SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR "      \
-	"last_used_at < now() - interval '1 minute')"
+	"UPDATE api_keys SET last_used_at = now() WHERE id = (SELECT id FROM api_keys WHERE "       \
+	"id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute') "        \
+	"FOR UPDATE SKIP LOCKED)"
 #define AUTH_ORG_SQL "SELECT 1 FROM organizations WHERE id = $1"
 
 /* take_token: one token of the caller's bucket. */

@@ -1,12 +1,12 @@
 /* httpc.c: guarded, parallel HTTP POSTs over libcurl's multi interface. */
 #include "httpc.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "netguard.h"
@@ -15,7 +15,7 @@ struct xfer {
 	const struct httpc_req *req;
 	struct httpc_res *res;
 	CURL *easy;
-	struct curl_slist *headers, *resolve;
+	struct curl_slist *headers;
 	char errbuf[CURL_ERROR_SIZE];
 	bool blocked; /* the socket callback refused an address */
 	bool added;
@@ -87,37 +87,28 @@ static enum result setup(struct xfer *x)
 	struct netguard_url *u = malloc(sizeof(*u));
 	struct sockaddr_storage ss;
 	const char *why = NULL;
-	char addr[INET6_ADDRSTRLEN], pin[NETGUARD_HOST_MAX + INET6_ADDRSTRLEN + 16];
 	enum result r;
-	bool ok = true;
+	bool ok;
 
 	if (u == NULL) {
 		fail(x, R_NO_MEMORY, "out of memory");
 		return R_NO_MEMORY;
 	}
 	r = netguard_parse_url(q->url, u, &why);
-	if (r == R_OK)
+	/* A literal address is judged now. A name is left to curl's threaded
+	 * resolver: bounded by the connect timeout and running beside the other
+	 * transfers, where a blocking lookup here ran one after another with no
+	 * bound but the system resolver's (a tenant's silent nameserver held up
+	 * the whole round). Whatever a name resolves to, on_socket refuses a
+	 * disallowed address at connect time, so rebinding gains nothing. */
+	if (r == R_OK && u->kind != NETGUARD_HOST_NAME)
 		r = netguard_resolve(u, q->allow_private, &ss, &why);
 	if (r != R_OK) {
 		fail(x, r, why);
 		goto out;
 	}
-	if (u->kind == NETGUARD_HOST_NAME) {
-		/* Pin the name to the address just approved: curl will not ask
-		 * DNS again, so a rebinding answer never gets a say. */
-		if (ss.ss_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)&ss)->sin_addr, addr,
-				  sizeof(addr));
-		else
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)&ss)->sin6_addr, addr,
-				  sizeof(addr));
-		snprintf(pin, sizeof(pin), ss.ss_family == AF_INET ? "%s:%u:%s" : "%s:%u:[%s]",
-			 u->host, u->port, addr);
-		x->resolve = curl_slist_append(NULL, pin);
-		ok = x->resolve != NULL;
-	}
 	x->headers = curl_slist_append(NULL, "Content-Type: application/json");
-	ok = ok && x->headers != NULL;
+	ok = x->headers != NULL;
 	for (const char *const *h = q->headers; ok && h != NULL && *h != NULL; h++) {
 		struct curl_slist *n = curl_slist_append(x->headers, *h);
 
@@ -160,9 +151,7 @@ static enum result setup(struct xfer *x)
 	     curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETFUNCTION, on_socket) == CURLE_OK &&
 	     curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETDATA, x) == CURLE_OK &&
 	     curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, x->errbuf) == CURLE_OK &&
-	     curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x) == CURLE_OK &&
-	     (x->resolve == NULL ||
-	      curl_easy_setopt(x->easy, CURLOPT_RESOLVE, x->resolve) == CURLE_OK);
+	     curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x) == CURLE_OK;
 	if (!ok) {
 		fail(x, R_INTERNAL, "cannot configure the http client");
 		r = R_INTERNAL;
@@ -202,7 +191,6 @@ static void release(struct xfer *x, CURLM *multi)
 		curl_easy_cleanup(x->easy);
 	}
 	curl_slist_free_all(x->headers);
-	curl_slist_free_all(x->resolve);
 }
 
 enum result httpc_post_many(const struct httpc_req *reqs, struct httpc_res *res, size_t n)

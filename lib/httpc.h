@@ -2,11 +2,12 @@
  * module that calls libcurl.
  *
  * Every request goes through the SSRF guard (netguard): the URL is parsed
- * and canonicalised, the host resolved once, every address checked, and the
- * connection pinned to the approved address (CURLOPT_RESOLVE); a socket
- * callback re-checks the address actually connected to, so neither a second
- * DNS answer (rebinding) nor a code path we did not foresee can reach a
- * refused address. Only http/https, no redirects, no proxies (the
+ * and canonicalised, a literal address is checked at once, a name is
+ * resolved by curl's threaded resolver (bounded by the connect timeout, in
+ * parallel with the other transfers), and a socket callback checks every
+ * address actually connected to, so no DNS answer (rebinding included) and
+ * no code path we did not foresee can reach a refused address. Only
+ * http/https, no redirects, no proxies (the
  * environment's http_proxy is ignored), connect and total timeouts, and a
  * capped excerpt of the response body. */
 #ifndef SANDPIT_HTTPC_H
