@@ -58,7 +58,7 @@ static curl_socket_t on_socket(void *clientp, curlsocktype purpose, struct curl_
 	struct xfer *x = clientp;
 
 	if (purpose != CURLSOCKTYPE_IPCXN ||
-	    !netguard_is_allowed(netguard_classify(&a->addr), x->req->allow_private)) {
+	    !netguard_is_allowed(netguard_classify_here(&a->addr), x->req->allow_private)) {
 		x->blocked = true;
 		return CURL_SOCKET_BAD;
 	}

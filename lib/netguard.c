@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <ifaddrs.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,6 +36,8 @@ const char *netguard_class_str(enum netguard_class c)
 		return "documentation";
 	case NETGUARD_RESERVED:
 		return "reserved";
+	case NETGUARD_OWN:
+		return "own";
 	}
 	return "reserved";
 }
@@ -160,12 +163,67 @@ enum netguard_class netguard_classify(const struct sockaddr *sa)
 	return NETGUARD_RESERVED;
 }
 
+/* v4_of: the IPv4 address (network order) in sa, also inside an
+ * IPv4-mapped IPv6 address. */
+static bool v4_of(const struct sockaddr *sa, uint32_t *out)
+{
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	if (sa->sa_family == AF_INET) {
+		*out = ((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr;
+		return true;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const unsigned char *b = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+
+		if (memcmp(b, mapped, sizeof(mapped)) == 0) {
+			memcpy(out, b + 12, 4);
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool same_address(const struct sockaddr *a, const struct sockaddr *b)
+{
+	uint32_t x, y;
+
+	if (v4_of(a, &x) && v4_of(b, &y))
+		return x == y;
+	return a->sa_family == AF_INET6 && b->sa_family == AF_INET6 &&
+	       memcmp(((const struct sockaddr_in6 *)(const void *)a)->sin6_addr.s6_addr,
+		      ((const struct sockaddr_in6 *)(const void *)b)->sin6_addr.s6_addr, 16) == 0;
+}
+
+bool netguard_is_own_address(const struct sockaddr *sa)
+{
+	struct ifaddrs *list = NULL;
+	bool own = false;
+
+	if (sa == NULL || getifaddrs(&list) != 0)
+		return false;
+	for (struct ifaddrs *i = list; i != NULL && !own; i = i->ifa_next)
+		own = i->ifa_addr != NULL &&
+		      (i->ifa_addr->sa_family == AF_INET || i->ifa_addr->sa_family == AF_INET6) &&
+		      same_address(i->ifa_addr, sa);
+	freeifaddrs(list);
+	return own;
+}
+
+enum netguard_class netguard_classify_here(const struct sockaddr *sa)
+{
+	enum netguard_class c = netguard_classify(sa);
+
+	return c == NETGUARD_PUBLIC && netguard_is_own_address(sa) ? NETGUARD_OWN : c;
+}
+
 bool netguard_is_allowed(enum netguard_class c, bool allow_private)
 {
 	switch (c) {
 	case NETGUARD_PUBLIC:
 		return true;
 	case NETGUARD_LOOPBACK:
+	case NETGUARD_OWN:
 	case NETGUARD_PRIVATE:
 	case NETGUARD_CGNAT:
 	case NETGUARD_LINK_LOCAL:
@@ -459,6 +517,8 @@ static const char *refusal(enum netguard_class c)
 	switch (c) {
 	case NETGUARD_LOOPBACK:
 		return "url resolves to a loopback address";
+	case NETGUARD_OWN:
+		return "url resolves to an address of this host";
 	case NETGUARD_PRIVATE:
 	case NETGUARD_CGNAT:
 	case NETGUARD_UNIQUE_LOCAL:
@@ -470,6 +530,20 @@ static const char *refusal(enum netguard_class c)
 	default:
 		return "url resolves to an address that is not publicly routable";
 	}
+}
+
+/* own_checked: a literal's address, refused when it is this host's own. */
+static enum result own_checked(const struct sockaddr_storage *ss, bool allow_private,
+			       struct sockaddr_storage *out, const char **why)
+{
+	enum netguard_class c = netguard_classify_here((const struct sockaddr *)ss);
+
+	if (!netguard_is_allowed(c, allow_private)) {
+		*why = refusal(c);
+		return R_FORBIDDEN;
+	}
+	*out = *ss;
+	return R_OK;
 }
 
 enum result netguard_resolve(const struct netguard_url *u, bool allow_private,
@@ -493,8 +567,7 @@ enum result netguard_resolve(const struct netguard_url *u, bool allow_private,
 		s4->sin_family = AF_INET;
 		s4->sin_port = htons((uint16_t)u->port);
 		s4->sin_addr.s_addr = htonl(u->v4);
-		*out = first;
-		return R_OK;
+		return own_checked(&first, allow_private, out, why);
 	}
 	if (u->kind == NETGUARD_HOST_V6) {
 		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)(void *)&first;
@@ -502,8 +575,7 @@ enum result netguard_resolve(const struct netguard_url *u, bool allow_private,
 		s6->sin6_family = AF_INET6;
 		s6->sin6_port = htons((uint16_t)u->port);
 		memcpy(s6->sin6_addr.s6_addr, u->v6, 16);
-		*out = first;
-		return R_OK;
+		return own_checked(&first, allow_private, out, why);
 	}
 	snprintf(portstr, sizeof(portstr), "%u", u->port);
 	hints.ai_family = AF_UNSPEC;
@@ -515,7 +587,7 @@ enum result netguard_resolve(const struct netguard_url *u, bool allow_private,
 	for (struct addrinfo *a = ai; a != NULL; a = a->ai_next) {
 		if (a->ai_family != AF_INET && a->ai_family != AF_INET6)
 			continue;
-		c = netguard_classify(a->ai_addr);
+		c = netguard_classify_here(a->ai_addr);
 		if (!netguard_is_allowed(c, allow_private)) {
 			*why = refusal(c);
 			r = R_FORBIDDEN;

@@ -28,6 +28,7 @@ enum netguard_class {
 	NETGUARD_BROADCAST,	/* 255.255.255.255 */
 	NETGUARD_DOCUMENTATION, /* TEST-NET-1/2/3, 2001:db8::/32 */
 	NETGUARD_RESERVED,	/* 240/4, 192.0.0/24, 198.18/15, 100::/64, site-local... */
+	NETGUARD_OWN,		/* an address of this host (netguard_classify_here only) */
 };
 
 /* netguard_class_str: a short name ("loopback"); never NULL. */
@@ -46,6 +47,18 @@ enum netguard_class netguard_classify_v6(const unsigned char addr[16]);
 /* netguard_classify: class of a sockaddr (AF_INET or AF_INET6); any other
  * family is NETGUARD_RESERVED. */
 enum netguard_class netguard_classify(const struct sockaddr *sa);
+
+/* netguard_is_own_address: is sa (AF_INET, AF_INET6, or an IPv4-mapped
+ * IPv6 form) assigned to one of this host's interfaces? Such an address
+ * reaches this host's own services (the API, the proxy, PostgreSQL if it
+ * listens beyond loopback) however public it looks. Reads the interface
+ * list (getifaddrs) on every call; false when it cannot be read. */
+bool netguard_is_own_address(const struct sockaddr *sa);
+
+/* netguard_classify_here: netguard_classify, except that a public address
+ * of this host is NETGUARD_OWN (refused like loopback). What every check
+ * before a connection uses. */
+enum netguard_class netguard_classify_here(const struct sockaddr *sa);
 
 /* netguard_is_allowed: may an outbound request connect to class c?
  * Public only, unless allow_private (an operator setting for tests and

@@ -1,9 +1,17 @@
 /* test_netguard.c: the SSRF guard as pure data: address classes, the IPv4
  * number syntaxes, URL parsing and canonicalisation, the allow policy, and
- * webhook signing/backoff. Nothing here resolves a name or sends a packet. */
+ * webhook signing/backoff, and which addresses are this host's own. Nothing
+ * here resolves a name or sends a packet. */
 #include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "netguard.h"
 #include "unit.h"
@@ -299,7 +307,77 @@ static void backoff(void)
 	CU_ASSERT(webhook_backoff_seconds(1000000, 10, 3600, 7) <= 3600);
 }
 
-UNIT_SUITE(netguard, {"classify_v4", classify_v4}, {"classify_v6", classify_v6},
+/* own_addresses: every address of this host's interfaces is its own, also
+ * in IPv4-mapped form; a documentation address is not. */
+static void own_addresses(void)
+{
+	struct sockaddr_in doc = {.sin_family = AF_INET};
+	struct ifaddrs *list = NULL;
+	int seen = 0;
+
+	CU_ASSERT_FATAL(getifaddrs(&list) == 0);
+	for (struct ifaddrs *i = list; i != NULL; i = i->ifa_next) {
+		if (i->ifa_addr == NULL || i->ifa_addr->sa_family != AF_INET)
+			continue;
+		struct sockaddr_in6 m = {.sin6_family = AF_INET6};
+
+		m.sin6_addr.s6_addr[10] = m.sin6_addr.s6_addr[11] = 0xff;
+		memcpy(m.sin6_addr.s6_addr + 12,
+		       &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, 4);
+		CU_ASSERT(netguard_is_own_address(i->ifa_addr));
+		CU_ASSERT(netguard_is_own_address((struct sockaddr *)&m));
+		seen++;
+	}
+	freeifaddrs(list);
+	CU_ASSERT(seen >= 1); /* loopback at least */
+	inet_pton(AF_INET, "192.0.2.77", &doc.sin_addr);
+	CU_ASSERT(!netguard_is_own_address((struct sockaddr *)&doc));
+}
+
+/* own_public_address_refused: in a network namespace of its own (no packet
+ * leaves it, none is sent) a child gives its loopback device a public
+ * address; that address is then the host's own and refused like loopback. */
+static void own_public_address_refused(void)
+{
+	int status = -1;
+	pid_t pid = fork();
+
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		struct ifreq ifr = {0};
+		struct sockaddr_in *a = (struct sockaddr_in *)(void *)&ifr.ifr_addr;
+		struct netguard_url u;
+		struct sockaddr_storage ss;
+		const char *why = NULL;
+		int fd;
+
+		if (unshare(CLONE_NEWNET) != 0 || (fd = socket(AF_INET, SOCK_DGRAM, 0)) < 0)
+			_exit(2);
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+		a->sin_family = AF_INET;
+		inet_pton(AF_INET, "8.8.8.8", &a->sin_addr);
+		if (ioctl(fd, SIOCSIFADDR, &ifr) != 0)
+			_exit(3);
+		if (netguard_classify((struct sockaddr *)a) != NETGUARD_PUBLIC ||
+		    netguard_classify_here((struct sockaddr *)a) != NETGUARD_OWN)
+			_exit(4);
+		if (netguard_parse_url("http://8.8.8.8:8080/hook", &u, &why) != R_OK ||
+		    netguard_resolve(&u, false, &ss, &why) != R_FORBIDDEN ||
+		    strcmp(why, "url resolves to an address of this host") != 0)
+			_exit(5);
+		/* allowed where private targets are (development) */
+		_exit(netguard_resolve(&u, true, &ss, &why) == R_OK ? 0 : 6);
+	}
+	CU_ASSERT(waitpid(pid, &status, 0) == pid);
+	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fprintf(stderr, "own_public_address_refused: child status %d (2: needs root)\n",
+			status);
+}
+
+UNIT_SUITE(netguard, {"own addresses", own_addresses},
+	   {"own public address refused", own_public_address_refused},
+	   {"classify_v4", classify_v4}, {"classify_v6", classify_v6},
 	   {"classify_sockaddr", classify_sockaddr}, {"policy", policy},
 	   {"ipv4_numbers", ipv4_numbers}, {"urls", urls}, {"resolve_literals", resolve_literals},
 	   {"signing", signing}, {"backoff", backoff});
