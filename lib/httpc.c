@@ -18,6 +18,7 @@ struct xfer {
 	struct curl_slist *headers;
 	char errbuf[CURL_ERROR_SIZE];
 	bool blocked; /* the socket callback refused an address */
+	bool enough;  /* the excerpt is full: the rest of the body is not read */
 	bool added;
 	struct timespec t0;
 };
@@ -36,8 +37,12 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 	size_t n = size * nmemb, room;
 	char *grown;
 
-	if (x->res->excerpt_len >= x->req->excerpt_max)
-		return n; /* keep reading (the total timeout bounds it), keep nothing */
+	/* The status and the excerpt are all we keep: past that, stop reading
+	 * rather than let a receiver trickle a body until the total timeout. */
+	if (x->res->excerpt_len >= x->req->excerpt_max) {
+		x->enough = true;
+		return 0;
+	}
 	room = x->req->excerpt_max - x->res->excerpt_len;
 	if (n < room)
 		room = n;
@@ -170,7 +175,7 @@ static void finish(struct xfer *x, CURLcode rc)
 	x->res->duration_ms = ms_since(&x->t0);
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
 	x->res->status = (int)status;
-	if (rc == CURLE_OK) {
+	if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && x->enough && status != 0)) {
 		x->res->r = R_OK;
 		x->res->error[0] = '\0';
 		return;

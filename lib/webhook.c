@@ -295,7 +295,7 @@ static struct json *outcome(const struct attempt *a, const struct httpc_res *res
 	struct json *u = json_new_object();
 	const char *status;
 	char err[300];
-	char *excerpt = NULL;
+	char *excerpt = NULL, *err_text = NULL;
 	uint32_t rnd = 0;
 	bool ok;
 
@@ -317,14 +317,18 @@ static struct json *outcome(const struct attempt *a, const struct httpc_res *res
 		snprintf(err, sizeof(err), "receiver answered HTTP %d", res->status);
 	else
 		err[0] = '\0';
-	/* Receivers answer anything; the excerpt is stored as valid text. */
+	/* Receivers answer anything (and curl's error text may quote them):
+	 * both are stored as valid text, or the batch's jsonb would fail. */
 	if (res->excerpt != NULL)
 		excerpt = utf8_sanitize(res->excerpt, res->excerpt_len, NULL);
+	if (err[0] != '\0')
+		err_text = utf8_sanitize(err, strlen(err), NULL);
 	ok = u != NULL && (res->excerpt == NULL || excerpt != NULL) &&
+	     (err[0] == '\0' || err_text != NULL) &&
 	     json_add_str(u, "id", a->id) == R_OK && json_add_str(u, "status", status) == R_OK &&
 	     (res->status ? json_add_int(u, "code", res->status)
 			  : json_add(u, "code", json_new_null())) == R_OK &&
-	     json_add_str_or_null(u, "err", err[0] ? err : NULL) == R_OK &&
+	     json_add_str_or_null(u, "err", err_text) == R_OK &&
 	     json_add_int(u, "dur", res->duration_ms) == R_OK &&
 	     json_add_str_or_null(u, "excerpt", excerpt) == R_OK &&
 	     json_add_int(u, "delay",
@@ -332,6 +336,7 @@ static struct json *outcome(const struct attempt *a, const struct httpc_res *res
 						  rnd)) == R_OK &&
 	     json_add_int(u, "att", a->attempts) == R_OK;
 	free(excerpt);
+	free(err_text);
 	if (!ok) {
 		json_free(u);
 		return NULL;

@@ -6,12 +6,14 @@
 //
 //   POST /hook/<name>             a webhook target; answers per its config
 //   POST /_config/<name>          {"secret": "...", "statuses": [500, 200],
-//                                  "hang_ms": 0, "hang_times": 0}
+//                                  "hang_ms": 0, "hang_times": 0, "trickle_ms": 0}
 //   GET  /_received/<name>        [{headers, body, valid, status}] in order
 //   GET  /_count                  {"total": n} over all names (bench)
 //
 // Statuses are consumed in order; the last one repeats. hang_ms delays the
 // answer of the first hang_times requests (a receiver that hangs).
+// trickle_ms answers at once with 4 KiB of body, then a byte every 100 ms
+// for that long (a receiver that never quite finishes).
 'use strict';
 const http = require('http');
 const { createHmac } = require('crypto');
@@ -68,6 +70,22 @@ const server = http.createServer((req, res) => {
         total++;
         send(res, status, { received: true, status });
       };
+      if (h.cfg.trickle_ms) {
+        h.received.push({ headers: req.headers, body: raw, valid, status, at: Date.now() });
+        total++;
+        res.writeHead(status, { 'Content-Type': 'text/plain' });
+        res.write('x'.repeat(4096));
+        const until = Date.now() + h.cfg.trickle_ms;
+        const tick = setInterval(() => {
+          if (res.destroyed || Date.now() > until) {
+            clearInterval(tick);
+            res.end();
+            return;
+          }
+          res.write('y');
+        }, 100);
+        return;
+      }
       if (h.cfg.hang_ms && n < (h.cfg.hang_times || 0)) {
         // Record after the hang: the sender has given up by then; a delivery
         // that timed out is marked so the test can tell it apart.

@@ -326,6 +326,23 @@ def hanging_receiver_times_out_and_is_retried():
     check(d[1] == "2" and d[2] == "200", d)
 
 
+@test
+def trickling_receiver_is_not_waited_for():
+    # The status and a 1 KiB excerpt are all a delivery keeps: a receiver
+    # that answers 200 and then trickles its body for longer than the
+    # timeout (10 s) is a delivery, recorded at once.
+    key = new_key()
+    name = hook_name()
+    REC.config(name, trickle_ms=15000)
+    wh = create_hook(key, REC.url(name), ["*"])
+    eid = emit(org_of(key))
+    t0 = time.monotonic()
+    wait_for(lambda: delivery(wh["id"], eid)[0] == "delivered", 8, "delivery")
+    check(time.monotonic() - t0 < 8)
+    d = delivery(wh["id"], eid)
+    check(d[1] == "1" and d[2] == "200", d)
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
