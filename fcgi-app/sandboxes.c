@@ -148,26 +148,22 @@ static enum result reserve(struct req *rq, const char *id, const struct create_r
 	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)c->memory_bytes);
 	snprintf(timeout, sizeof(timeout), "%lld", c->timeout);
 	snprintf(max, sizeof(max), "%lld", limit);
-	/* Lock first, count after: under READ COMMITTED a statement that waited
-	 * for the lock would still count with the snapshot it started with. */
+	/* The org's row stays locked until the commit, so concurrent creates
+	 * of one org count one after another (db/007_claim_functions.sql). */
 	r = db_begin(rq->db);
 	if (r == R_OK)
-		r = db_exec(rq->db, "SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE", 1,
-			    (const char *[]){rq->auth.org_id}, NULL);
-	if (r == R_OK)
-		r = db_exec(rq->db,
-			    "SELECT COALESCE(o.max_sandboxes, $2::int), (SELECT count(*) FROM "
-			    "sandboxes s WHERE s.org_id = o.id AND s.status IN ('creating', "
-			    "'running', 'stopping')) FROM organizations o WHERE o.id = $1",
+		r = db_exec(rq->db, "SELECT sp_org_room($1, $2::int), (SELECT max_sandboxes FROM "
+			    "organizations WHERE id = $1)",
 			    2, (const char *[]){rq->auth.org_id, max}, &res);
 	if (r != R_OK)
 		goto fail;
-	if (db_res_rows(res) != 1) {
+	if (db_res_get(res, 0, 0) == NULL) {
 		r = http_fail(rq, R_UNAUTHORIZED, "organization not found");
 		goto fail;
 	}
-	limit = strtoll(db_res_get(res, 0, 0), NULL, 10);
-	if (strtoll(db_res_get(res, 0, 1), NULL, 10) >= limit) {
+	if (strtoll(db_res_get(res, 0, 0), NULL, 10) <= 0) {
+		if (db_res_get(res, 0, 1) != NULL)
+			limit = strtoll(db_res_get(res, 0, 1), NULL, 10);
 		r = http_fail(rq, R_QUOTA,
 			      "MAX_SANDBOXES_PER_ORG reached: %lld running sandboxes at once",
 			      limit);

@@ -20,14 +20,17 @@
 /* pg_try_advisory_lock key: one refiller per database at a time. */
 #define REFILL_LOCK "727275"
 
-static enum result ready_event(struct db *db, const char *org, const char *id, long long ms)
+/* ready_payload: the sandbox.ready event of a claim (sandboxId is set by
+ * the claim itself). */
+static enum result ready_payload(const char *org, long long ms, char *id, size_t id_size,
+				 char **text)
 {
 	struct json *data = json_new_object();
 	enum result r = R_NO_MEMORY;
 
 	if (data != NULL && json_add_int(data, "startupMs", ms) == R_OK &&
 	    json_add_bool(data, "warmPool", true) == R_OK)
-		r = events_emit(db, org, id, "sandbox.ready", data);
+		r = events_build(org, NULL, "sandbox.ready", data, id, id_size, text);
 	json_free(data);
 	return r;
 }
@@ -35,8 +38,10 @@ static enum result ready_event(struct db *db, const char *org, const char *id, l
 enum result warmpool_claim(struct db *db, const struct warmpool_want *w, char *id, size_t id_size)
 {
 	char millis[16], bytes[24], timeout[24], max[24];
+	char created_id[ID_SIZE("evt_")], ready_id[ID_SIZE("evt_")];
+	char *created = NULL, *ready = NULL;
 	struct db_res *res = NULL;
-	long long limit;
+	const char *got;
 	enum result r;
 
 	if (!config_bool("WARM_POOL_ENABLED"))
@@ -45,63 +50,32 @@ enum result warmpool_claim(struct db *db, const struct warmpool_want *w, char *i
 	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)w->memory_bytes);
 	snprintf(timeout, sizeof(timeout), "%lld", w->timeout);
 	snprintf(max, sizeof(max), "%lld", w->max_sandboxes);
-	r = db_begin(db);
-	/* The same org lock and count as a cold create, so the pool is no way
-	 * around MAX_SANDBOXES_PER_ORG. Lock first, count after: a statement
-	 * that waited for the lock would count with its older snapshot. */
+	r = events_build(w->org_id, NULL, "sandbox.created", NULL, created_id, sizeof(created_id),
+			 &created);
 	if (r == R_OK)
-		r = db_exec(db, "SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE", 1,
-			    (const char *[]){w->org_id}, NULL);
+		r = ready_payload(w->org_id, w->startup_ms, ready_id, sizeof(ready_id), &ready);
+	/* One statement, one round trip: the org's limit, the claim and both
+	 * events (db/007_claim_functions.sql). */
 	if (r == R_OK)
 		r = db_exec(db,
-			    "SELECT COALESCE(o.max_sandboxes, $2::int), (SELECT count(*) FROM "
-			    "sandboxes s WHERE s.org_id = o.id AND s.status IN ('creating', "
-			    "'running', 'stopping')) FROM organizations o WHERE o.id = $1",
-			    2, (const char *[]){w->org_id, max}, &res);
+			    "SELECT sp_claim_warm($1, $2::int, $3::int, $4::bigint, $5, $6, $7::int, "
+			    "$8::jsonb, $9::jsonb, $10, $11::jsonb, $12, $13::jsonb)",
+			    13,
+			    (const char *[]){w->org_id, max, millis, bytes, w->cpus, w->memory,
+					     timeout, w->env_text, w->metadata_text, created_id,
+					     created, ready_id, ready},
+			    &res);
 	if (r != R_OK)
-		goto fail;
-	if (db_res_rows(res) != 1) {
+		goto out;
+	got = db_res_get(res, 0, 0);
+	if (got == NULL || strlen(got) >= id_size)
 		r = R_NOT_FOUND;
-		goto fail;
-	}
-	limit = strtoll(db_res_get(res, 0, 0), NULL, 10);
-	if (strtoll(db_res_get(res, 0, 1), NULL, 10) >= limit) {
-		r = R_NOT_FOUND;
-		goto fail;
-	}
+	else
+		snprintf(id, id_size, "%s", got);
+out:
 	db_res_free(res);
-	res = NULL;
-	/* created_at and ready_at restart at the claim: to the owner the
-	 * sandbox begins now, and its lifetime counts from here. */
-	r = db_exec(db,
-		    "UPDATE sandboxes SET org_id = $1, cpus = $4, memory = $5, "
-		    "timeout_seconds = $6::int, env = COALESCE($7::jsonb, '{}'), "
-		    "metadata = COALESCE($8::jsonb, '{}'), created_at = clock_timestamp(), "
-		    "ready_at = clock_timestamp(), "
-		    "expires_at = clock_timestamp() + make_interval(secs => $6::int) "
-		    "WHERE id = (SELECT id FROM sandboxes WHERE org_id IS NULL AND status = "
-		    "'running' AND cpus_millis = $2::int AND memory_bytes = $3::bigint "
-		    "ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id",
-		    8,
-		    (const char *[]){w->org_id, millis, bytes, w->cpus, w->memory, timeout,
-				     w->env_text, w->metadata_text},
-		    &res);
-	if (r != R_OK)
-		goto fail;
-	if (db_res_rows(res) != 1 || strlen(db_res_get(res, 0, 0)) >= id_size) {
-		r = R_NOT_FOUND;
-		goto fail;
-	}
-	snprintf(id, id_size, "%s", db_res_get(res, 0, 0));
-	r = events_emit(db, w->org_id, id, "sandbox.created", NULL);
-	if (r == R_OK)
-		r = ready_event(db, w->org_id, id, w->startup_ms);
-	if (r == R_OK)
-		r = db_commit(db);
-fail:
-	db_res_free(res);
-	if (r != R_OK)
-		db_rollback(db);
+	free(created);
+	free(ready);
 	return r;
 }
 
