@@ -86,6 +86,10 @@ def execute_shapes():
     check(r["stdout"] == "/tmp\n", r)
     r = execute(key, sid, {"command": "cat; echo", "stdin": "from stdin"})
     check(r["stdout"] == "from stdin\n", r)
+    # Without stdin a command reads end-of-file at once, never waits for its timeout.
+    t0 = time.monotonic()
+    r = execute(key, sid, {"command": "cat; read x || echo eof", "timeout": 20})
+    check(r["stdout"] == "eof\n" and r["timed_out"] is False and time.monotonic() - t0 < 5, r)
     r = execute(key, sid, {"command": "head -c 64 /dev/urandom"})
     check(isinstance(r["stdout"], str), r)
     # A program that cannot start is the request's fault, not an exit code.

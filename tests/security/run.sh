@@ -186,6 +186,22 @@ DP=$(sed -n 's/^pid=\([0-9]*\).*/\1/p' "$S/run/d.state")
 kill -KILL "$DP"; sleep 0.1
 B destroy d >/dev/null && ! [ -e "$S/run/d.sock" ] && ok "destroy works with a dead agent" || ko "dead destroy"
 
+# --- a sandbox that stops every new process cannot freeze its agent -----------------------------
+# Between its setuid and its exec a command's child is the sandbox's uid:
+# sandboxed code can stop it there. The agent waits for the exec a bounded
+# time, so it keeps answering.
+B create s >/dev/null
+X s 5000 'setsid -f sh -c "while :; do kill -STOP -1; done" >/dev/null 2>&1; echo ok'
+T0=$(date +%s%N)
+for _ in 1 2; do timeout 25 "$BIN/sandpit-boxctl" -s "$BOXD_SOCK" exec s -t 3000 -x true >/dev/null 2>&1; done
+T1=$(date +%s%N)
+timeout 5 "$BIN/sandpit-boxctl" -s "$BOXD_SOCK" ps s >/dev/null 2>&1
+PS=$?
+MS=$(((T1 - T0) / 1000000))
+[ "$MS" -lt 14000 ] && [ "$PS" = 0 ] && ok "kill -STOP -1 in a loop cannot freeze the agent (2 execs in $MS ms, ps answers)" ||
+	ko "agent frozen by stopped children" "ms=$MS ps=$PS"
+B destroy s >/dev/null || ko "destroy after the stop loop"
+
 # --- operator bounds: a second daemon with per-sandbox ceilings and a total ---------------------
 S2=$T/state2
 mkdir -p "$S2"

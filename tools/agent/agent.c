@@ -34,6 +34,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -68,6 +69,7 @@
 #define OUT_LIMIT (8u * 1024u * 1024u) /* hard cap of a connection's send queue */
 #define STDIN_HIGH (1024u * 1024u)    /* stop reading the host past this stdin backlog */
 #define STDIN_LIMIT (4u * 1024u * 1024u)
+#define EXEC_START_MS 5000 /* fork to exec; normally well under a millisecond */
 #define IN_LIMIT (AGENTPROTO_MAX_FRAME + 65536u)
 #define CHUNK 65536
 #define DEFAULT_CAP (10ull * 1024 * 1024)
@@ -390,11 +392,72 @@ static void set_nonblock(int fd)
 		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
+static void close_fd(int *fd)
+{
+	if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+static void pump_stdin(struct session *s)
+{
+	ssize_t n;
+
+	while (s->in_fd >= 0 && s->stdin_q.len > 0) {
+		n = write(s->in_fd, s->stdin_q.data, s->stdin_q.len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n < 0) { /* EPIPE: the command closed stdin */
+			close_fd(&s->in_fd);
+			buf_reset(&s->stdin_q);
+			return;
+		}
+		memmove(s->stdin_q.data, s->stdin_q.data + n, s->stdin_q.len - (size_t)n);
+		s->stdin_q.len -= (size_t)n;
+	}
+	if (s->stdin_eof && s->stdin_q.len == 0 && !s->tty)
+		close_fd(&s->in_fd);
+}
+
+/* exec_status: read the child's exec report from fd: 0 on EOF (the exec
+ * happened), the message length (NUL-terminated in msg) when it failed, -1
+ * when nothing came within EXEC_START_MS. */
+static ssize_t exec_status(int fd, char *msg, size_t size)
+{
+	uint64_t deadline = now_ms() + EXEC_START_MS;
+	struct pollfd p = {fd, POLLIN, 0};
+	ssize_t n;
+
+	for (;;) {
+		uint64_t now = now_ms();
+		int rc;
+
+		if (now >= deadline)
+			return -1;
+		rc = poll(&p, 1, (int)(deadline - now));
+		if (rc < 0 && errno != EINTR)
+			return -1;
+		if (rc <= 0)
+			continue;
+		n = read(fd, msg, size - 1);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0)
+			return -1;
+		msg[n] = '\0';
+		return n;
+	}
+}
+
 static void start_exec(struct conn *c, const struct agentproto_exec *e)
 {
 	int in_p[2] = {-1, -1}, out_p[2] = {-1, -1}, err_p[2] = {-1, -1}, errp[2] = {-1, -1};
 	int master = -1, slave = -1, child_fds[3];
 	struct session *s;
+	struct buf stdin_q;
 	char **env, msg[300], pts[64];
 	size_t envc = 0;
 	ssize_t n;
@@ -402,6 +465,10 @@ static void start_exec(struct conn *c, const struct agentproto_exec *e)
 
 	if (c->s) {
 		send_error(c, R_CONFLICT, "a command is already running on this connection");
+		return;
+	}
+	if (e->stdin_len > STDIN_LIMIT) {
+		send_error(c, R_TOO_BIG, "stdin over its cap");
 		return;
 	}
 	s = alloc_session();
@@ -412,6 +479,12 @@ static void start_exec(struct conn *c, const struct agentproto_exec *e)
 	env = build_env(e, &envc);
 	if (!env) {
 		send_error(c, R_INVALID, "bad environment");
+		return;
+	}
+	buf_init(&stdin_q, STDIN_LIMIT);
+	if (e->stdin_len > 0 && buf_append(&stdin_q, e->stdin_data, e->stdin_len) != R_OK) {
+		env_free(env, envc);
+		send_error(c, R_NO_MEMORY, "cannot queue stdin");
 		return;
 	}
 	if (pipe2(errp, O_CLOEXEC) != 0)
@@ -438,17 +511,20 @@ static void start_exec(struct conn *c, const struct agentproto_exec *e)
 		run_child(e, env, child_fds, slave, errp[1]);
 	close(errp[1]);
 	errp[1] = -1;
-	/* EOF: exec succeeded (close-on-exec); a message: it failed */
-	do
-		n = read(errp[0], msg, sizeof(msg) - 1);
-	while (n < 0 && errno == EINTR);
+	/* EOF: exec succeeded (close-on-exec); a message: it failed. Bounded:
+	 * the child runs as the sandbox's uid before its exec, so sandboxed
+	 * code can stop it there (kill -STOP -1) and must not freeze PID 1.
+	 * The main loop reaps the child whatever happens here. */
+	n = exec_status(errp[0], msg, sizeof(msg));
 	close(errp[0]);
 	errp[0] = -1;
-	if (n > 0) {
-		msg[n] = '\0';
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		send_error(c, R_INVALID, msg);
+	if (n != 0) {
+		if (n < 0) {
+			kill(pid, SIGKILL);
+			snprintf(msg, sizeof(msg), "the command did not start within %d ms",
+				 EXEC_START_MS);
+		}
+		send_error(c, n < 0 ? R_TIMEOUT : R_INVALID, msg);
 		goto close_fds;
 	}
 	memset(s, 0, sizeof(*s));
@@ -480,9 +556,8 @@ static void start_exec(struct conn *c, const struct agentproto_exec *e)
 	set_nonblock(s->out_fd);
 	if (s->err_fd >= 0)
 		set_nonblock(s->err_fd);
-	buf_init(&s->stdin_q, STDIN_LIMIT);
-	if (e->stdin_len > 0 && buf_append(&s->stdin_q, e->stdin_data, e->stdin_len) != R_OK)
-		s->stdin_eof = true;
+	s->stdin_q = stdin_q; /* moved: the session owns it now */
+	buf_init(&stdin_q, STDIN_LIMIT);
 	s->stdin_eof = !(e->flags & AP_EXEC_STREAM);
 	s->cap[0] = e->stdout_cap ? e->stdout_cap : DEFAULT_CAP;
 	s->cap[1] = e->stderr_cap ? e->stderr_cap : DEFAULT_CAP;
@@ -490,6 +565,9 @@ static void start_exec(struct conn *c, const struct agentproto_exec *e)
 	s->deadline_ms = e->timeout_ms ? s->start_ms + e->timeout_ms : 0;
 	s->oom_before = read_oom_kills();
 	c->s = s;
+	/* Without a stream, stdin is all here: write what fits and close it
+	 * once written, so a command reading stdin sees end-of-file. */
+	pump_stdin(s);
 	queue_result(c, agentproto_put_started(&c->out, (uint32_t)pid));
 	env_free(env, envc);
 	return;
@@ -511,16 +589,10 @@ close_fds:
 		close(master);
 	if (slave >= 0)
 		close(slave);
+	buf_free(&stdin_q);
 	env_free(env, envc);
 }
 
-static void close_fd(int *fd)
-{
-	if (*fd >= 0) {
-		close(*fd);
-		*fd = -1;
-	}
-}
 
 /* pump_output: move what a command wrote into OUTPUT frames, respecting the
  * caps (bytes past a cap are read and dropped, so the command never blocks
@@ -567,28 +639,6 @@ static void pump_output(struct session *s, int which, bool drain)
 		if (!drain && ++rounds >= 4)
 			return; /* let other connections have a turn */
 	}
-}
-
-static void pump_stdin(struct session *s)
-{
-	ssize_t n;
-
-	while (s->in_fd >= 0 && s->stdin_q.len > 0) {
-		n = write(s->in_fd, s->stdin_q.data, s->stdin_q.len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;
-		if (n < 0) { /* EPIPE: the command closed stdin */
-			close_fd(&s->in_fd);
-			buf_reset(&s->stdin_q);
-			return;
-		}
-		memmove(s->stdin_q.data, s->stdin_q.data + n, s->stdin_q.len - (size_t)n);
-		s->stdin_q.len -= (size_t)n;
-	}
-	if (s->stdin_eof && s->stdin_q.len == 0 && !s->tty)
-		close_fd(&s->in_fd);
 }
 
 static void finish_session(struct session *s)
@@ -727,8 +777,10 @@ static void do_ps(struct conn *c)
 		if (read_small(path, text, sizeof(text), &len) && (p = strstr(text, "\nUid:")))
 			uid = (unsigned)strtoul(p + 5, NULL, 10);
 		snprintf(path, sizeof(path), "/proc/%lu/cmdline", pid);
-		if (!read_small(path, cmds[n], sizeof(cmds[n]), &len))
+		if (!read_small(path, cmds[n], sizeof(cmds[n]), &len)) {
+			cmds[n][0] = '\0'; /* gone meanwhile: not the last call's text */
 			len = 0;
+		}
 		for (i = 0; i < len; i++)
 			if (cmds[n][i] == '\0')
 				cmds[n][i] = ' ';
@@ -805,8 +857,10 @@ static void dispatch(struct conn *c, uint8_t type, const uint8_t *p, size_t n)
 	case AP_STDIN:
 		if (c->s && c->s->in_fd >= 0 && !c->s->stdin_eof) {
 			if (buf_append(&c->s->stdin_q, p, n) != R_OK) {
+				/* the backlog is gone with the failed append: end stdin */
 				send_error(c, R_TOO_BIG, "stdin backlog over its cap");
 				c->s->stdin_eof = true;
+				pump_stdin(c->s);
 				return;
 			}
 			pump_stdin(c->s);
@@ -815,8 +869,9 @@ static void dispatch(struct conn *c, uint8_t type, const uint8_t *p, size_t n)
 	case AP_STDIN_CLOSE:
 		if (c->s) {
 			c->s->stdin_eof = true;
-			if (c->s->tty && c->s->in_fd >= 0) /* ^D on a pty */
-				queue_result(c, buf_append(&c->s->stdin_q, "\x04", 1));
+			if (c->s->tty && c->s->in_fd >= 0 && /* ^D on a pty */
+			    buf_append(&c->s->stdin_q, "\x04", 1) != R_OK)
+				send_error(c, R_TOO_BIG, "stdin backlog over its cap");
 			pump_stdin(c->s);
 		}
 		return;
@@ -1112,7 +1167,7 @@ int main(int argc, char **argv)
 				owner[n++].idx = i;
 			}
 		}
-		timeout = next ? (int)(next - now) + 1 : -1;
+		timeout = !next ? -1 : next - now >= INT_MAX ? INT_MAX : (int)(next - now) + 1;
 		if (poll(pfd, (nfds_t)n, timeout) < 0 && errno != EINTR)
 			die("poll");
 		for (i = 0; i < n; i++) {
