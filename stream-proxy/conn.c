@@ -8,15 +8,18 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <linux/sockios.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "agent_client.h"
+#include "agentproto.h"
 #include "auth.h"
 #include "config.h"
 #include "crypto.h"
@@ -35,6 +38,12 @@
 #define PATH_PREFIX "/api/v1/sandbox/"
 #define PATH_SUFFIX "/stream"
 #define SANDBOX_ID_MAX 63
+/* The most one frame of command output adds to a client's queue: base64 of
+ * a whole OUTPUT payload, the JSON around it, the frame header. Agent reads
+ * stop once the queue is past send_buffer, so output alone never takes the
+ * queue past send_buffer plus this; anything beyond is the client's own
+ * doing (replies it does not read), and then the proxy stops reading it. */
+#define OUTPUT_FRAME_MAX ((AGENTPROTO_MAX_PAYLOAD / 3 + 1) * 4 + 1024)
 
 enum client_state {
 	CL_HTTP,    /* reading the upgrade request */
@@ -85,7 +94,12 @@ struct conn {
 	bool has_pending;
 	struct pending pend;
 	struct outq out;
+	unsigned char pong[WS_CONTROL_MAX]; /* the latest ping's payload */
+	size_t pong_len;
+	bool pong_due;     /* a ping awaits its pong */
+	uint64_t pong_end; /* out.queued just after the last pong queued */
 	int64_t deadline_ms; /* handshake or close deadline */
+	size_t unsent;       /* SIOCOUTQ at the last tick, while closing */
 	int64_t last_rx_ms, last_activity_ms, next_ping_ms, opened_ms;
 	unsigned char carry[3][4]; /* per stream: an unfinished UTF-8 character */
 	size_t carry_len[3];
@@ -97,6 +111,7 @@ struct conn {
 	struct watch aw;
 	uint32_t amask;
 	bool agent_paused; /* EPOLLIN off: the client is behind */
+	bool agent_hup;    /* epoll reported a hang-up or error on the agent fd */
 	bool agent_more;   /* a batch was cut short: frames may be buffered */
 	bool detached; /* the agent keeps the command when we leave */
 	bool attached; /* the command came from an attach, not an exec */
@@ -108,6 +123,7 @@ struct conn {
 static void client_gone(struct conn *c, const char *why);
 static void agent_readable(struct conn *c);
 static void process_input(struct conn *c);
+static void queue_pong(struct conn *c);
 
 /* ---- small helpers ---------------------------------------------------------- */
 
@@ -122,14 +138,26 @@ static void mark_dead_if_done(struct conn *c)
 		c->dead = true;
 }
 
+/* client_is_held: the proxy does not read the client now: a message of its
+ * waits for room in the agent's queue, or it does not read the replies its
+ * own frames cause (pongs, errors) and its queue is past what output alone
+ * can fill. What it sends meanwhile waits in the kernel, which slows it. */
+static bool client_is_held(const struct conn *c)
+{
+	return c->has_pending || c->out.bytes > (size_t)c->px->cfg->send_buffer + OUTPUT_FRAME_MAX;
+}
+
 static void client_mask(struct conn *c)
 {
-	uint32_t m = EPOLLRDHUP;
+	uint32_t m = 0;
 
 	if (c->cs == CL_GONE)
 		return;
-	if (!c->has_pending)
-		m |= EPOLLIN;
+	/* While held, EPOLLRDHUP goes too: level-triggered, a FIN would wake us
+	 * on every wait with nothing we are willing to do. A reset still shows
+	 * as EPOLLHUP/EPOLLERR, which epoll reports whatever the mask. */
+	if (!client_is_held(c))
+		m |= EPOLLIN | EPOLLRDHUP;
 	if (!outq_is_empty(&c->out))
 		m |= EPOLLOUT;
 	if (m == c->cmask)
@@ -147,6 +175,16 @@ static void agent_mask(struct conn *c)
 
 	if (c->agent == NULL)
 		return;
+	if (c->agent_paused && c->agent_hup) {
+		/* epoll reports a hang-up whatever the mask: while the client is
+		 * behind, leave epoll instead of waking up for nothing. Reads
+		 * resume (and find the end) once the client catches up. */
+		if (c->amask != UINT32_MAX) {
+			proxy_unwatch(c->px, agent_client_fd(c->agent));
+			c->amask = UINT32_MAX;
+		}
+		return;
+	}
 	if (!c->agent_paused)
 		m |= EPOLLIN;
 	if (agent_client_wants_write(c->agent))
@@ -176,6 +214,15 @@ static void agent_done(struct conn *c)
 {
 	agent_close(c);
 	c->as = AG_DONE;
+	if (c->has_pending) {
+		/* Nobody will take the held message now. Reading resumes (the
+		 * client still owes us its close); client_flush, which ends every
+		 * event, goes on with the frames already read. */
+		free(c->pend.data);
+		c->pend.data = NULL;
+		c->has_pending = false;
+		client_mask(c);
+	}
 	mark_dead_if_done(c);
 }
 
@@ -205,12 +252,19 @@ static void agent_flush(struct conn *c)
 
 static void client_flush(struct conn *c)
 {
+	uint64_t written;
+
 	if (c->cs == CL_GONE)
 		return;
+	written = c->out.written;
 	if (outq_flush(&c->out, c->fd) != R_OK) {
 		client_gone(c, "write failed");
 		return;
 	}
+	/* The close deadline is for a peer that stopped reading, not for a
+	 * slow one still taking the output queued ahead of the close frame. */
+	if (c->cs == CL_CLOSING && c->out.written > written)
+		c->deadline_ms = c->px->now_ms + CLOSE_TIMEOUT_MS;
 	if (c->out.peak > c->px->peak_queued)
 		c->px->peak_queued = c->out.peak;
 	if (outq_is_empty(&c->out) && c->cs == CL_CLOSING &&
@@ -236,6 +290,10 @@ static void client_flush(struct conn *c)
 		if (c->cs == CL_GONE)
 			return;
 	}
+	queue_pong(c);
+	/* Frames read before the client was held wait in c->in. */
+	if (c->cs == CL_OPEN || c->cs == CL_CLOSING)
+		process_input(c);
 	client_mask(c);
 }
 
@@ -260,6 +318,22 @@ static enum result queue_frame(struct conn *c, enum ws_opcode op, int channel, c
 		memcpy(d + hl, p, n);
 	c->bytes_out += hl + n;
 	return R_OK;
+}
+
+/* queue_pong: answer the latest ping, unless the previous pong is not all
+ * written yet: RFC 6455 §5.5.3 lets us answer only the most recent ping, so
+ * a client that pings without reading costs one pong, not a queue of them.
+ * client_flush calls this again once the previous one is out. */
+static void queue_pong(struct conn *c)
+{
+	if (!c->pong_due || c->out.written < c->pong_end)
+		return;
+	c->pong_due = false;
+	if (queue_frame(c, WS_OP_PONG, -1, c->pong, c->pong_len) != R_OK) {
+		client_gone(c, "out of memory");
+		return;
+	}
+	c->pong_end = c->out.queued;
 }
 
 /* send_json: a control message: a text frame, or channel 3 in channel mode. */
@@ -351,15 +425,17 @@ static void http_error(struct conn *c, int status, const char *code, const char 
 	struct buf b;
 	char *body = NULL;
 	unsigned char *d;
+	enum result r;
 
 	ctx(c);
 	log_info(MOD, "refused status=%d code=%s msg='%s' peer='%s'", status, code, msg, c->peer);
 	if (o == NULL || e == NULL || json_add_str(e, "code", code) != R_OK ||
-	    json_add_str(e, "message", msg) != R_OK || json_add(o, "error", e) != R_OK) {
-		e = NULL;
+	    json_add_str(e, "message", msg) != R_OK)
 		goto fail;
-	}
-	e = NULL;
+	r = json_add(o, "error", e);
+	e = NULL; /* json_add owns it now, even on failure */
+	if (r != R_OK)
+		goto fail;
 	body = json_print(o);
 	if (body == NULL)
 		goto fail;
@@ -590,6 +666,22 @@ static enum result to_agent(struct conn *c, const struct pending *p)
 	}
 }
 
+/* agent_refused: the agent's queue did not take a message, for a reason
+ * other than being full (R_QUOTA). It is unusable then: past its hard limit
+ * it is dropped whole, maybe in the middle of a frame, and part of the
+ * message may be lost. The stream ends; closing the agent connection ends
+ * the command unless it is detached. */
+static void agent_refused(struct conn *c, enum result r)
+{
+	ctx(c);
+	log_warnx(MOD, "cannot forward to the agent sandbox='%s' code=%s", c->sandbox_id,
+		  result_str(r));
+	flush_carries(c);
+	send_error(c, result_str(r), "cannot forward to the sandbox");
+	send_close(c, WS_CLOSE_INTERNAL, "cannot forward to the sandbox");
+	agent_done(c);
+}
+
 /* forward: hand a client message to the agent; if its queue is full keep a
  * copy and stop reading from the client until it drains. */
 static void forward(struct conn *c, const struct pending *p)
@@ -612,7 +704,8 @@ static void forward(struct conn *c, const struct pending *p)
 		}
 		c->has_pending = true;
 	} else if (r != R_OK) {
-		send_error(c, result_str(r), "cannot forward to the sandbox");
+		agent_refused(c, r);
+		return;
 	}
 	agent_flush(c);
 }
@@ -632,7 +725,10 @@ static void retry_pending(struct conn *c)
 	free(c->pend.data);
 	c->pend.data = NULL;
 	c->has_pending = false;
-	agent_flush(c);
+	if (r != R_OK)
+		agent_refused(c, r);
+	else
+		agent_flush(c);
 	process_input(c);
 	client_mask(c);
 }
@@ -799,8 +895,10 @@ static void on_frame(struct conn *c, struct ws_frame *f)
 {
 	switch (f->opcode) {
 	case WS_OP_PING:
-		if (queue_frame(c, WS_OP_PONG, -1, f->payload, f->len) != R_OK)
-			client_gone(c, "out of memory");
+		memcpy(c->pong, f->payload, f->len); /* the parser caps it at 125 */
+		c->pong_len = f->len;
+		c->pong_due = true;
+		queue_pong(c);
 		return;
 	case WS_OP_PONG:
 		return;
@@ -834,7 +932,7 @@ static void on_frame(struct conn *c, struct ws_frame *f)
 
 static void process_input(struct conn *c)
 {
-	while (!c->dead && c->cs != CL_GONE && !c->has_pending && !c->close_received &&
+	while (!c->dead && c->cs != CL_GONE && !client_is_held(c) && !c->close_received &&
 	       c->in_len > c->in_off) {
 		struct ws_frame f;
 		size_t used;
@@ -852,7 +950,6 @@ static void process_input(struct conn *c)
 		if (used == 0)
 			break;
 		c->in_off += used;
-		c->last_rx_ms = c->px->now_ms;
 		on_frame(c, &f);
 	}
 	if (c->in_off == c->in_len)
@@ -1102,7 +1199,7 @@ static void client_readable(struct conn *c)
 	}
 	/* Read only while there is room for a frame; what a client sends while
 	 * its stdin is blocked waits in the kernel, which slows the client. */
-	for (int i = 0; i < 16 && c->cs != CL_GONE && !c->has_pending; i++) {
+	for (int i = 0; i < 16 && c->cs != CL_GONE && !client_is_held(c); i++) {
 		ssize_t n;
 
 		if (!make_room(c, (size_t)c->px->cfg->max_message + WS_HEADER_MAX)) {
@@ -1123,6 +1220,9 @@ static void client_readable(struct conn *c)
 			return;
 		}
 		c->in_len += (size_t)n;
+		/* Any bytes are a sign of life: a big message can take longer
+		 * than the ping timeout to arrive whole. */
+		c->last_rx_ms = c->px->now_ms;
 		if (c->close_received) {
 			c->in_off = c->in_len = 0; /* nothing counts after a close */
 			continue;
@@ -1167,6 +1267,11 @@ static void client_gone(struct conn *c, const char *why)
 			c->kill_ms = c->px->now_ms + c->px->cfg->kill_grace * 1000;
 			c->agent_paused = false;
 			agent_flush(c);
+			/* Frames the agent client read while we were paused (an EXIT
+			 * among them) will not wake epoll: have the loop drain them.
+			 * Not here: this may run inside agent_readable. */
+			c->agent_more = true;
+			c->px->more_work = true;
 		}
 	}
 	if (c->as == AG_NONE && c->agent != NULL)
@@ -1234,6 +1339,8 @@ void conn_event(struct conn *c, const struct watch *w, uint32_t events)
 	if (w->kind == W_AGENT) {
 		if (c->agent == NULL)
 			return;
+		if (events & (EPOLLHUP | EPOLLERR))
+			c->agent_hup = true;
 		if (events & EPOLLOUT) {
 			agent_flush(c);
 			retry_pending(c);
@@ -1255,6 +1362,21 @@ void conn_event(struct conn *c, const struct watch *w, uint32_t events)
 	mark_dead_if_done(c);
 }
 
+/* client_took_more: the peer took bytes from the kernel's send queue since
+ * the last tick. Past our own queue the kernel can hold megabytes for a slow
+ * reader (send buffers grow on fast links): it is reading, not gone. */
+static bool client_took_more(struct conn *c)
+{
+	int unsent = 0;
+	bool took;
+
+	if (ioctl(c->fd, SIOCOUTQ, &unsent) != 0 || unsent < 0)
+		unsent = 0;
+	took = (size_t)unsent < c->unsent;
+	c->unsent = (size_t)unsent;
+	return took;
+}
+
 static void tick(struct conn *c)
 {
 	struct proxy *px = c->px;
@@ -1273,7 +1395,9 @@ static void tick(struct conn *c)
 			http_error(c, 408, "timeout", "upgrade request not received in time", NULL);
 		break;
 	case CL_OPEN:
-		if (now - c->last_rx_ms > 3 * cfg->ping_interval * 1000) {
+		if (client_is_held(c))
+			c->last_rx_ms = now; /* we are not reading: the silence is ours */
+		else if (now - c->last_rx_ms > 3 * cfg->ping_interval * 1000) {
 			client_gone(c, "ping timeout");
 			break;
 		}
@@ -1291,6 +1415,8 @@ static void tick(struct conn *c)
 		}
 		break;
 	case CL_CLOSING:
+		if (client_took_more(c))
+			c->deadline_ms = now + CLOSE_TIMEOUT_MS;
 		if (now >= c->deadline_ms)
 			client_gone(c, c->http_only ? NULL : "close handshake timed out");
 		break;

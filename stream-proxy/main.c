@@ -4,12 +4,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "config.h"
 #include "log.h"
 #include "proxy.h"
 #include "session.h"
 #include "settings.h"
+
+/* raise_nofile: each stream holds two descriptors. The soft limit (often
+ * 1024) is a default for programs that never ask; the hard one is the
+ * operator's, and ours to use. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		log_warn("stream", "cannot raise the open files limit");
+}
 
 static void usage(FILE *out)
 {
@@ -58,6 +73,7 @@ int main(int argc, char **argv)
 		log_warnx("stream", "SANDPIT_SECRET_KEY is empty: stream tokens are refused");
 	/* A client that vanishes mid-write must not kill the proxy. */
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
 	memset(&px, 0, sizeof(px));
 	px.cfg = &cfg;
 	px.listen_fd = -1;

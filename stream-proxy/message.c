@@ -248,10 +248,16 @@ enum result message_parse(const char *text, size_t len, long long max_timeout_s,
 
 		m.type = MSG_SIGNAL;
 		if (json_is_number(sg)) {
+			double d = json_number(sg);
 			char num[16];
 
-			snprintf(num, sizeof(num), "%d", (int)json_number(sg));
-			m.signo = json_number(sg) == (int)json_number(sg) ? message_signal_number(num) : 0;
+			/* Range first: converting a double out of int's range is
+			 * undefined; signal numbers are small anyway. */
+			m.signo = 0;
+			if (d >= 1 && d <= 64 && d == (double)(int)d) {
+				snprintf(num, sizeof(num), "%d", (int)d);
+				m.signo = message_signal_number(num);
+			}
 		} else
 			m.signo = message_signal_number(json_str(sg));
 		if (m.signo == 0)

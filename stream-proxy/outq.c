@@ -21,6 +21,7 @@ void outq_init(struct outq *q)
 	q->bytes = 0;
 	q->chunks = 0;
 	q->peak = 0;
+	q->queued = q->written = 0;
 }
 
 enum result outq_push(struct outq *q, size_t len, unsigned char **data)
@@ -42,6 +43,7 @@ enum result outq_push(struct outq *q, size_t len, unsigned char **data)
 		q->head = c;
 	q->tail = c;
 	q->bytes += len + OUTQ_CHUNK_OVERHEAD;
+	q->queued += len;
 	q->chunks++;
 	if (q->bytes > q->peak)
 		q->peak = q->bytes;
@@ -85,6 +87,7 @@ enum result outq_flush(struct outq *q, int fd)
 			return R_UPSTREAM;
 		}
 		done = (size_t)w;
+		q->written += done;
 		while (done > 0) {
 			size_t left = q->head->len - q->head->off;
 

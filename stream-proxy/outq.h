@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "result.h"
 
@@ -18,6 +19,7 @@ struct outq {
 	size_t bytes;  /* accounted bytes queued (payload + overhead per chunk) */
 	size_t chunks;
 	size_t peak;   /* largest `bytes` seen, for the memory-bound figures */
+	uint64_t queued, written; /* payload bytes ever pushed / ever written */
 };
 
 void outq_init(struct outq *q);

@@ -124,25 +124,42 @@ enum result proxy_listen(const char *spec, int *fd_out)
 	return listen_tcp(spec, fd_out);
 }
 
+/* refuse_busy: the 503 for a connection over SANDPIT_STREAM_MAX_CONNS. Best
+ * effort: the socket buffer of a fresh connection takes it; a failure
+ * changes nothing. */
+static void refuse_busy(int fd)
+{
+	static const char body[] =
+		"{\"error\":{\"code\":\"unavailable\",\"message\":\"too many open streams\"}}";
+	char resp[256];
+	int n = snprintf(resp, sizeof(resp),
+			 "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\nRetry-After: 1\r\n\r\n%s",
+			 sizeof(body) - 1, body);
+
+	if (n > 0 && (size_t)n < sizeof(resp))
+		(void)!write(fd, resp, (size_t)n);
+}
+
 static void accept_all(struct proxy *px)
 {
 	for (int i = 0; i < 64; i++) {
 		int fd = accept4(px->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), one = 1;
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				/* The connection stays queued and the socket readable:
+				 * level-triggered, it would wake us at once, again and
+				 * again. Stop watching it until the next tick. */
+				log_warn(MOD, "accept failed, retrying in a second");
+				proxy_unwatch(px, px->listen_fd);
+				px->accept_paused = true;
+			} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 				log_warn(MOD, "accept failed");
 			return;
 		}
 		if (px->nconns >= (size_t)px->cfg->max_conns) {
-			static const char busy[] =
-				"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-				"Content-Length: 73\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
-				"{\"error\":{\"code\":\"unavailable\",\"message\":\"too many open streams\"}}";
-
-			/* Best effort: the socket buffer of a fresh connection
-			 * takes this; a failure changes nothing. */
-			(void)!write(fd, busy, sizeof(busy) - 1);
+			refuse_busy(fd);
 			close(fd);
 			continue;
 		}
@@ -152,6 +169,19 @@ static void accept_all(struct proxy *px)
 		if (conn_accept(px, fd) != R_OK)
 			log_warnx(MOD, "cannot set up a connection");
 	}
+}
+
+/* resume_accept: watch the listening socket again after accept ran out of
+ * descriptors (or memory); if that fails, the next tick tries again. */
+static void resume_accept(struct proxy *px)
+{
+	if (!px->accept_paused || px->listen_fd < 0)
+		return;
+	if (proxy_watch(px, px->listen_fd, &px->listen_w, EPOLLIN, false) != R_OK) {
+		log_warn(MOD, "cannot watch the listening socket");
+		return;
+	}
+	px->accept_paused = false;
 }
 
 static void start_drain(struct proxy *px, int signo)
@@ -225,6 +255,7 @@ enum result proxy_run(struct proxy *px)
 		if (px->more_work)
 			conn_continue_all(px);
 		if (px->now_ms >= next_tick) {
+			resume_accept(px);
 			conn_tick_all(px);
 			next_tick = px->now_ms + TICK_MS;
 		}

@@ -30,6 +30,7 @@ struct proxy {
 	struct conn *conns; /* doubly linked, all live connections */
 	size_t nconns;
 	bool draining;
+	bool accept_paused; /* listen_fd out of epoll until the next tick */
 	bool more_work; /* some connection has buffered agent frames to handle */
 	int64_t drain_deadline_ms;
 	int64_t now_ms; /* CLOCK_MONOTONIC at the last wakeup */

@@ -5,6 +5,9 @@ Env: SANDPIT_STREAM_URL (ws://host:port, or the stack's URL with ws://),
 SANDPIT_API_KEY, SANDPIT_SANDBOX_ID (a running sandbox), optional
 SANDPIT_STOPPED_ID, SANDPIT_SECRET_KEY (to mint stream tokens locally; else
 they come from POST /api/v1/sandbox/:id/stream-token via SANDPIT_URL).
+SANDPIT_STREAM_PID (the proxy; run.sh and standalone.sh set it) lets the
+limit tests watch its memory and CPU, and, as root, start private proxies
+with other settings.
 Prints one line per test and "python: N passed, N failed"."""
 import asyncio
 import base64
@@ -13,7 +16,9 @@ import hmac
 import json
 import os
 import socket
+import subprocess
 import sys
+import tempfile
 import time
 import traceback
 import urllib.request
@@ -145,6 +150,20 @@ async def t_signal():
     assert ex["signal"] == 15 and ex["exit_code"] == 143, ex
 
 
+async def t_signal_number_out_of_range():
+    # numbers no int holds are refused like unknown signals
+    async with websockets.connect(stream_url(), extra_headers=AUTH) as ws:
+        await ws.send(json.dumps({"type": "exec", "command": "sleep 30"}))
+        assert json.loads(await ws.recv())["type"] == "started"
+        for bad in ("1e300", "-1e300", "4294967311", "15.5"):
+            await ws.send('{"type":"signal","signal":%s}' % bad)
+            m = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert m["type"] == "error" and "signal" in m["message"], (bad, m)
+        await ws.send('{"type":"signal","signal":15}')
+        ex = exit_of(await collect(ws))
+    assert ex["signal"] == 15, ex
+
+
 async def t_timeout():
     msgs, _, _ = await run("sleep 5", extra={"timeout": 0.5})
     ex = exit_of(msgs)
@@ -256,10 +275,14 @@ async def t_oversized_message_1009():
     assert ws.close_code == 1009, ws.close_code
 
 
-def raw_upgrade():
-    """A hand-made client, for frames real libraries refuse to send."""
-    host, port = URL.split("//")[1].split(":")
-    s = socket.create_connection((host, int(port)))
+def raw_upgrade(url=URL, rcvbuf=None):
+    """A hand-made client, for frames real libraries refuse to send (and
+    for clients that misbehave: rcvbuf sets a small receive buffer)."""
+    host, port = url.split("//")[1].split(":")
+    s = socket.socket()
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.connect((host, int(port)))
     s.sendall((f"GET /api/v1/sandbox/{SBX}/stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
                f"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {KEY}\r\n\r\n").encode())
@@ -509,14 +532,404 @@ async def t_json_mode_binary_exact():
     assert hashlib.sha256(output(msgs)).hexdigest() == output(msgs, "stderr").split()[0].decode()
 
 
+# ---- limits, timers and misbehaving clients ----------------------------------
+# Raw clients (libraries answer pings and read eagerly; these do not), and,
+# for settings the shared proxy cannot be given, a private proxy.
+
+def ws_frame(op, payload=b""):
+    """One final client frame, masked with key 0 (the payload goes as is)."""
+    n, b0 = len(payload), 0x80 | op
+    if n < 126:
+        hdr = bytes([b0, 0x80 | n])
+    elif n < 65536:
+        hdr = bytes([b0, 0x80 | 126]) + n.to_bytes(2, "big")
+    else:
+        hdr = bytes([b0, 0x80 | 127]) + n.to_bytes(8, "big")
+    return hdr + b"\0\0\0\0" + payload
+
+
+def exec_frame(cmd):
+    return ws_frame(1, json.dumps({"type": "exec", "command": cmd}).encode())
+
+
+def take_frames(buf):
+    """The complete server frames at the start of buf (a bytearray, which
+    loses them): [(opcode, payload)]."""
+    out = []
+    while len(buf) >= 2:
+        ln, off = buf[1] & 127, 2
+        if ln == 126:
+            ln, off = int.from_bytes(buf[2:4], "big"), 4
+        elif ln == 127:
+            ln, off = int.from_bytes(buf[2:10], "big"), 10
+        if len(buf) < off + ln:
+            break
+        out.append((buf[0] & 15, bytes(buf[off:off + ln])))
+        del buf[:off + ln]
+    return out
+
+
+def proxy_pid():
+    """The suite's proxy (SANDPIT_STREAM_PID, or the stack's pid file)."""
+    pid = os.environ.get("SANDPIT_STREAM_PID")
+    if not pid and os.environ.get("SANDPIT_STATE_DIR"):
+        try:
+            pid = open(os.environ["SANDPIT_STATE_DIR"] + "/run/stream.pid").read().strip()
+        except OSError:
+            pid = None
+    return int(pid) if pid else None
+
+
+def proc_status(pid, key):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith(key + ":"):
+            return line.split()[1:]
+    raise KeyError(key)
+
+
+def cpu_seconds(pid):
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class PrivateProxy:
+    """A second sandpit-stream: the suite proxy's binary, user and
+    environment (so the same database and agents), on its own loopback port
+    with some SANDPIT_STREAM_* settings changed. Stopped (streams dropped) on
+    leaving the with block."""
+
+    def __init__(self, nofile=None, **settings):
+        self.nofile, self.settings = nofile, settings
+
+    async def __aenter__(self):
+        pid = proxy_pid()
+        env = dict(kv.split("=", 1) for kv in
+                   open(f"/proc/{pid}/environ").read().split("\0") if "=" in kv)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        env.update({"SANDPIT_STREAM_LISTEN": f"127.0.0.1:{self.port}",
+                    "SANDPIT_STREAM_DRAIN_TIMEOUT": "0"})
+        env.update({"SANDPIT_STREAM_" + k.upper(): str(v) for k, v in self.settings.items()})
+        # with the stack's logs when there are some: make check looks there
+        # for sanitizer reports
+        logs = os.path.join(os.environ.get("SANDPIT_STATE_DIR", "/nonexistent"), "logs")
+        self.logf = open(os.path.join(logs, f"stream-{self.port}.log"), "w+b") \
+            if os.path.isdir(logs) else tempfile.TemporaryFile()
+        argv = [os.readlink(f"/proc/{pid}/exe")]
+        if self.nofile:  # soft and hard: the proxy cannot raise it again
+            argv = ["/bin/sh", "-c", f'ulimit -n {self.nofile} && exec "$0"'] + argv
+        self.proc = subprocess.Popen(argv, env=env,
+                                     stdin=subprocess.DEVNULL, stdout=self.logf,
+                                     stderr=subprocess.STDOUT,
+                                     user=int(proc_status(pid, "Uid")[0]),
+                                     group=int(proc_status(pid, "Gid")[0]), extra_groups=[])
+        self.url = f"ws://127.0.0.1:{self.port}"
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port)).close()
+                await asyncio.sleep(0.1)  # the probe's connection is over
+                return self
+            except OSError:
+                await asyncio.sleep(0.05)
+        await self.__aexit__()
+        raise AssertionError("private proxy did not start: " + self.log.decode()[-2000:])
+
+    async def __aexit__(self, *exc):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.logf.seek(0)
+        self.log = self.logf.read()
+        self.logf.close()
+
+
+def private_proxy_missing():
+    pid = proxy_pid()
+    if pid is None or not os.access(f"/proc/{pid}/environ", os.R_OK):
+        return "skipped (needs the suite proxy's pid and root)"
+    return None
+
+
+async def t_reply_flood_stays_bounded():
+    # pings and bad messages, never reading the replies: the proxy stops
+    # reading the client instead of queueing replies without bound
+    pid = proxy_pid()
+    if pid is None:
+        return "skipped (no SANDPIT_STREAM_PID)"
+
+    def flood():
+        s, _ = raw_upgrade(rcvbuf=4096)
+        s.sendall(exec_frame("sleep 30"))
+        time.sleep(0.5)
+        before = int(proc_status(pid, "VmRSS")[0])
+        burst = memoryview((ws_frame(9, b"p" * 125) + ws_frame(1, b"{}")) * 512)
+        s.setblocking(False)
+        sent, off, t0 = 0, 0, time.time()
+        while time.time() - t0 < 4:
+            try:
+                n = s.send(burst[off:])
+                sent, off = sent + n, (off + n) % len(burst)
+            except BlockingIOError:
+                time.sleep(0.01)
+        return s, sent, int(proc_status(pid, "VmRSS")[0]) - before
+
+    s, sent, grown = await asyncio.get_running_loop().run_in_executor(None, flood)
+    try:
+        msgs, code, _ = await asyncio.wait_for(run("echo still-serving"), 10)
+        assert output(msgs) == b"still-serving\n" and code == 1000, (msgs, code)
+    finally:
+        s.close()
+    # (under ASan (make check) freed memory sits in its quarantine, 256 MiB)
+    limit = 16 * 1024 + (256 * 1024 if "libasan" in open(f"/proc/{pid}/maps").read() else 0)
+    assert grown < limit, f"proxy grew {grown} KiB while {sent} bytes were sent"
+    return f"{sent / MB:.1f} MiB sent, proxy grew {grown} KiB"
+
+
+async def t_slow_reader_gets_everything():
+    # the close deadline runs from when the close frame can go out, not
+    # from when it was queued behind a full queue. Straight to a proxy: one
+    # behind a web server cannot see how far behind the client is.
+    if private_proxy_missing():
+        return private_proxy_missing()
+    size, rate = 2 * MB, 128 * 1024
+
+    def slow(url):
+        s, rest = raw_upgrade(url, rcvbuf=16384)
+        s.sendall(exec_frame(f"head -c {size} /dev/zero | tr '\\000' x"))
+        buf, got, ex, code, nread = bytearray(rest), 0, None, None, 0
+        t0 = next_ping = time.time()
+        s.settimeout(30)
+        while code is None:
+            for op, p in take_frames(buf):
+                if op == 1:
+                    m = json.loads(p)
+                    got += len(m["data"]) if m["type"] == "stdout" else 0
+                    ex = m if m["type"] == "exit" else ex
+                elif op == 9:
+                    s.sendall(ws_frame(10, p))
+                elif op == 8:
+                    code = int.from_bytes(p[:2], "big")
+            if code is not None:
+                break
+            now = time.time()
+            if nread > (now - t0) * rate:
+                time.sleep(nread / rate - (now - t0))
+            if now >= next_ping:  # our own liveness, whatever the interval
+                s.sendall(ws_frame(9, b"alive"))
+                next_ping = now + 1
+            chunk = s.recv(8192)
+            if not chunk:
+                break
+            nread += len(chunk)
+            buf += chunk
+        if code is not None:
+            s.sendall(ws_frame(8, code.to_bytes(2, "big")))
+            while s.recv(65536):
+                pass
+        s.close()
+        return got, ex, code, time.time() - t0
+
+    async with PrivateProxy() as px:
+        got, ex, code, dt = await asyncio.get_running_loop().run_in_executor(None, slow, px.url)
+    assert got == size and code == 1000, (got, code)
+    assert ex is not None and ex["exit_code"] == 0, ex
+    return f"{size / MB:.0f} MiB in {dt:.1f}s"
+
+
+async def t_exit_with_stdin_pending_closes_promptly():
+    # stdin the command never reads fills the agent's queue, so the proxy
+    # holds a message back and stops reading; when the command exits, the
+    # client's close reply must still be read at once
+    async with websockets.connect(stream_url(), extra_headers=AUTH, max_size=None) as ws:
+        await ws.send(json.dumps({"type": "exec",
+                                  "command": "sleep 10 <&0 >/dev/null 2>&1 & sleep 2"}))
+
+        async def feed():
+            try:
+                for _ in range(64):
+                    await ws.send(b"x" * (512 * 1024))
+            except websockets.exceptions.ConnectionClosed:
+                pass
+        task = asyncio.create_task(feed())
+        msgs, t_exit = [], None
+        try:
+            async for m in ws:
+                msgs.append(json.loads(m))
+                t_exit = time.time() if msgs[-1]["type"] == "exit" else t_exit
+        except websockets.exceptions.ConnectionClosed:
+            pass
+        await ws.wait_closed()
+        await task
+    assert exit_of(msgs)["exit_code"] == 0 and ws.close_code == 1000, (msgs, ws.close_code)
+    assert time.time() - t_exit < 2.5, f"closed {time.time() - t_exit:.1f}s after the exit"
+
+
+async def t_hard_limit_on_stdin_ends_stream():
+    # a message the agent's queue cannot take whole: the stream ends with
+    # 1011 (part of it may be gone) instead of going on short of bytes
+    if private_proxy_missing():
+        return private_proxy_missing()
+    async with PrivateProxy(max_message=16 * MB) as px:
+        url = f"{px.url}/api/v1/sandbox/{SBX}/stream"
+        async with websockets.connect(url, extra_headers=AUTH, max_size=None) as ws:
+            await ws.send(json.dumps({"type": "exec", "command": "sleep 10"}))
+            t0 = time.time()
+            await ws.send(b"x" * (15 * MB))
+            msgs = await asyncio.wait_for(collect(ws), 15)
+    assert any(m["type"] == "error" for m in msgs), msgs
+    assert ws.close_code == 1011 and time.time() - t0 < 5, (ws.close_code, msgs)
+
+
+async def t_partial_frames_count_as_life():
+    # a big message trickling in is a live client, whole frame or not
+    if private_proxy_missing():
+        return private_proxy_missing()
+    async with PrivateProxy(ping_interval=1) as px:
+        def trickle():
+            s, rest = raw_upgrade(px.url)
+            s.sendall(exec_frame("cat"))
+            frame = ws_frame(2, b"0123456789abcdefghij")
+            s.sendall(frame[:6])
+            for b in frame[6:]:  # 5 s for 20 bytes: past 3 ping intervals
+                time.sleep(0.25)
+                s.sendall(bytes([b]))
+            s.sendall(ws_frame(1, b'{"type":"stdin_close"}'))
+            buf, out, ex, code = bytearray(rest), b"", None, None
+            s.settimeout(10)
+            while code is None:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+                for op, p in take_frames(buf):
+                    if op == 1:
+                        m = json.loads(p)
+                        out += m["data"].encode() if m["type"] == "stdout" else b""
+                        ex = m if m["type"] == "exit" else ex
+                    elif op == 8:
+                        code = int.from_bytes(p[:2], "big")
+            s.close()
+            return out, ex, code
+        out, ex, code = await asyncio.get_running_loop().run_in_executor(None, trickle)
+    assert out == b"0123456789abcdefghij" and ex and code == 1000, (out, ex, code)
+
+
+def unread_by_proxy(port, s):
+    """Bytes the proxy's end of client socket s has received but not read."""
+    me = "%04X" % s.getsockname()[1]
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        f = line.split()
+        if f[1].endswith(":%04X" % port) and f[2].endswith(":" + me):
+            return int(f[4].split(":")[1], 16)
+    return 0
+
+
+async def t_fin_while_stdin_pending_does_not_spin():
+    # a client's FIN while the proxy is not reading it (stdin held back):
+    # the proxy waits, it does not poll the half-closed socket in a loop
+    if private_proxy_missing():
+        return private_proxy_missing()
+    async with PrivateProxy() as px:
+        def fill_then_fin():
+            s, _ = raw_upgrade(px.url)
+            s.sendall(exec_frame("sleep 10"))
+            frame = ws_frame(2, b"x" * 65536)
+            # frame by frame until the proxy stops reading: everything sent
+            # is then in its socket, and a FIN gets through
+            for _ in range(1024):
+                s.sendall(frame)
+                t0 = time.time()
+                while unread_by_proxy(px.port, s) > 0 and time.time() - t0 < 0.3:
+                    time.sleep(0.01)
+                if unread_by_proxy(px.port, s) > 0:
+                    break
+            else:
+                raise AssertionError("the proxy never held stdin back")
+            s.shutdown(socket.SHUT_WR)
+            time.sleep(0.3)
+            c0 = cpu_seconds(px.proc.pid)
+            time.sleep(2)
+            used = cpu_seconds(px.proc.pid) - c0
+            s.close()
+            return used
+        used = await asyncio.get_running_loop().run_in_executor(None, fill_then_fin)
+    assert used < 0.5, f"proxy used {used:.2f}s of CPU in 2s while idle"
+
+
+async def t_out_of_fds_does_not_spin():
+    # accept failing for want of descriptors: the proxy waits for the next
+    # tick instead of spinning on a listening socket that stays readable
+    if private_proxy_missing():
+        return private_proxy_missing()
+    async with PrivateProxy(nofile=24) as px:
+        def exhaust():
+            held = [socket.create_connection(("127.0.0.1", px.port)) for _ in range(40)]
+            time.sleep(0.3)
+            c0 = cpu_seconds(px.proc.pid)
+            time.sleep(2)
+            used = cpu_seconds(px.proc.pid) - c0
+            for h in held:
+                h.close()
+            time.sleep(0.2)
+            s = socket.create_connection(("127.0.0.1", px.port))
+            s.settimeout(5)
+            s.sendall(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+            head = s.recv(4096)
+            s.close()
+            return used, head
+        used, head = await asyncio.get_running_loop().run_in_executor(None, exhaust)
+    lines = px.log.count(b"accept failed")
+    assert used < 0.5, f"proxy used {used:.2f}s of CPU in 2s ({lines} accept failures logged)"
+    assert lines < 20, lines
+    assert head.startswith(b"HTTP/1.1 4"), head
+
+
+async def t_too_many_streams_503():
+    if private_proxy_missing():
+        return private_proxy_missing()
+    async with PrivateProxy(max_conns=1) as px:
+        def busy():
+            first = socket.create_connection(("127.0.0.1", px.port))  # holds the only slot
+            first.settimeout(0.3)
+            try:
+                assert not first.recv(1), "the first connection was refused"
+            except socket.timeout:
+                pass
+            s = socket.create_connection(("127.0.0.1", px.port))
+            s.settimeout(5)
+            data = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            s.close()
+            first.close()
+            return data
+        data = await asyncio.get_running_loop().run_in_executor(None, busy)
+    head, body = data.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 503"), head
+    length = [int(h.split(b":")[1]) for h in head.split(b"\r\n")
+              if h.lower().startswith(b"content-length:")]
+    assert length == [len(body)], (length, body)
+    assert json.loads(body)["error"]["code"] == "unavailable", body
+
+
 TESTS = [t_exec_shell_string, t_exec_argv_env_cwd, t_stdin_roundtrip, t_binary_output_is_base64,
-         t_utf8_split_stays_text, t_order_per_stream, t_signal, t_timeout, t_tty_size_and_resize,
-         t_tty_ctrl_c_reaches_foreground, t_channel_subprotocol, t_refusals_before_upgrade,
+         t_utf8_split_stays_text, t_order_per_stream, t_signal, t_signal_number_out_of_range,
+         t_timeout, t_tty_size_and_resize, t_tty_ctrl_c_reaches_foreground, t_channel_subprotocol, t_refusals_before_upgrade,
          t_stream_token, t_bad_first_message, t_oversized_message_1009,
          t_protocol_errors_close_codes, t_client_gone_kills_command, t_detach_attach_signal,
          t_detach_attach_stdin, t_detach_unattached_exit_is_reaped, t_detach_message_keeps_command,
          t_attach_bogus_or_not_detached_pid, t_json_mode_binary_exact,
-         t_100_streams_10mib_byte_exact]
+         t_reply_flood_stays_bounded, t_slow_reader_gets_everything,
+         t_exit_with_stdin_pending_closes_promptly, t_hard_limit_on_stdin_ends_stream,
+         t_partial_frames_count_as_life, t_fin_while_stdin_pending_does_not_spin,
+         t_out_of_fds_does_not_spin, t_too_many_streams_503, t_100_streams_10mib_byte_exact]
 
 
 async def main():
