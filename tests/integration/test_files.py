@@ -460,6 +460,110 @@ def thousand_random_binary_files_round_trip():
     expect(post("/api/v1/sandbox/%s/stop" % sid, key=key()), 200)
 
 
+@test
+def recursive_list_of_root_stays_out_of_proc_and_sys():
+    sid = sandbox()
+    for depth in (2, 3):
+        ls = expect(get("/api/v1/sandbox/%s/files/list?%s" % (sid, q("/", depth=depth)),
+                        key=key()), 200)
+        paths = [e["path"] for e in ls["entries"]]
+        inside = [p for p in paths if p.startswith(("/proc/", "/sys/"))]
+        check(inside == [], "depth %d listed %r" % (depth, inside[:5]))
+        # depth 2 cannot hit the entry cap: the walk did reach the top level
+        check(depth != 2 or ("/proc" in paths and "/workspace" in paths), paths[:20])
+
+
+@test
+def large_get_after_stat_is_byte_exact():
+    # (the helper used to keep the idle alarm of its wait for the request
+    # across a long transfer; the API opens one connection per request, so
+    # through it this checks the transfer, not that stale alarm)
+    sid = sandbox()
+    data = os.urandom(64 * 1024 * 1024)
+    check(put_raw(sid, "big64.bin", data).status == 200)
+    st = expect(get("/api/v1/sandbox/%s/files/stat?%s" % (sid, q("big64.bin")), key=key()), 200)
+    check(st["size"] == len(data), st)
+    got = read_raw(sid, "big64.bin")
+    check(got.status == 200 and len(got.body) == len(data) and got.body == data,
+          "64 MiB read back differs (%d bytes)" % len(got.body or b""))
+    expect(delete("/api/v1/sandbox/%s/files?%s" % (sid, q("big64.bin")), key=key()), 200)
+
+
+IDLE_SECONDS = 120  # tools/agent/files.c
+
+
+def stalled(method, sid, path, length=None, rcvbuf=None):
+    """An HTTP request sent over a plain socket; the caller then sends part of
+    the body, or reads a little of the answer, and goes quiet."""
+    u = urllib.parse.urlparse(URL)
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(30)
+    s.connect((u.hostname, u.port))
+    head = "%s /api/v1/sandbox/%s/files?%s HTTP/1.1\r\nHost: %s\r\nAuthorization: ApiKey %s\r\n" \
+        % (method, sid, path, u.netloc, key())
+    if length is not None:
+        head += "Content-Type: application/octet-stream\r\nContent-Length: %d\r\n" % length
+    s.sendall((head + "\r\n").encode())
+    return s
+
+
+def helpers(marker):
+    """File helpers alive in the sandbox that holds the file marker: children
+    of its agent that never exec, so they keep its name. Counted from the host:
+    code in the sandbox runs in a PID namespace of its own."""
+    procs = {}
+    for d in glob.glob("/proc/[0-9]*"):
+        try:
+            with open(d + "/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(d + "/comm") as f:
+                procs[int(d[6:])] = (f.read().strip(), ppid)
+        except (OSError, ValueError, IndexError):
+            pass
+    agents = [p for p, (comm, ppid) in procs.items()
+              if comm == "sandpit-agent" and procs.get(ppid, ("",))[0] != "sandpit-agent"
+              and os.path.exists("/proc/%d/root%s" % (p, marker))]
+    check(len(agents) == 1, "cannot find the sandbox's agent: %r" % agents)
+    return sum(1 for comm, ppid in procs.values()
+               if comm == "sandpit-agent" and ppid == agents[0])
+
+
+def temporaries(sid):
+    out = sh(sid, "ls -A /workspace/stall | grep -c '^\\.sandpit-put-.*\\.tmp$' || true")
+    return int(out["stdout"].strip())
+
+
+@test
+def stalled_transfers_end_after_the_idle_window_leaving_nothing():
+    # a host that goes quiet mid-put, and one that stops reading mid-get:
+    # the helper of each must end within its idle window, and the put's
+    # temporary must go with it (takes IDLE_SECONDS)
+    sid = create()
+    marker = "/workspace/stall/big-%d.bin" % random.randrange(1 << 60)
+    sh(sid, "mkdir -p /workspace/stall && head -c 67108864 /dev/zero > " + marker)
+    before = helpers(marker)
+    put = stalled("PUT", sid, q("stall/new.bin"), length=8 << 20)
+    put.sendall(b"\0" * (1 << 20))
+    got = stalled("GET", sid, q(marker, encoding="raw"), rcvbuf=4096)
+    check(got.recv(1024).startswith(b"HTTP/1.1 200"))
+    try:
+        deadline = time.monotonic() + 15
+        while temporaries(sid) == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        check(temporaries(sid) == 1, "the stalled put made no temporary")
+        check(helpers(marker) == before + 2, "expected two busy helpers")
+        time.sleep(IDLE_SECONDS + 10)
+        left, alive = temporaries(sid), helpers(marker) - before
+        check(left == 0 and alive == 0, "after the idle window: %d temporaries, %d helpers"
+              % (left, alive))
+    finally:
+        put.close()
+        got.close()
+    read(sid, "stall/new.bin", 404)
+    expect(post("/api/v1/sandbox/%s/stop" % sid, key=key()), 200)
+
 
 @test
 def zz_stop_what_the_suite_started():

@@ -38,6 +38,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "agentproto.h"
@@ -45,6 +46,7 @@
 
 #define FD_CONN 3
 #define IDLE_SECONDS 120
+#define OPEN_RETRIES 100
 #define IN_CAP (AGENTPROTO_MAX_FRAME + 65536u)
 #define OUT_FLUSH (256u * 1024u)
 #define FILE_CHUNK (256u * 1024u)
@@ -61,6 +63,7 @@ struct io {
 	uint8_t *in;
 	size_t len, off;
 	struct buf out;
+	struct tx *tx; /* aborted when the helper ends mid-request */
 };
 
 /* where: a request path split into a root directory fd and a path below it. */
@@ -84,17 +87,53 @@ struct tx {
 
 /* ---- I/O ----------------------------------------------------------------- */
 
+/* Set by SIGALRM. The one mutable global: a signal handler can reach nothing
+ * else, and setting a flag is all it may safely do. */
+static volatile sig_atomic_t idle_expired;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	idle_expired = 1;
+}
+
+static void tx_abort(struct tx *tx);
+
+/* quit: end the helper mid-request (the host is gone or went quiet); a put in
+ * progress leaves no temporary behind. */
+__attribute__((noreturn)) static void quit(struct io *io)
+{
+	tx_abort(io->tx);
+	_exit(0);
+}
+
+/* progress: the transfer moved (a request came, bytes were read or written),
+ * so the idle window starts over; once it has run out, end. After expiring the
+ * timer fires every second, so a read or write that began just after the flag
+ * was checked is interrupted too. */
+static void progress(struct io *io)
+{
+	static const struct itimerval idle = {.it_interval = {.tv_sec = 1},
+					      .it_value = {.tv_sec = IDLE_SECONDS}};
+
+	if (idle_expired)
+		quit(io);
+	(void)setitimer(ITIMER_REAL, &idle, NULL);
+}
+
 static void flush(struct io *io)
 {
 	size_t off = 0;
 	ssize_t n;
 
 	while (off < io->out.len) {
+		/* per write: a host that stops reading mid-get blocks us here */
+		progress(io);
 		n = write(io->fd, io->out.data + off, io->out.len - off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			_exit(0); /* the host is gone */
+			quit(io); /* the host is gone */
 		off += (size_t)n;
 	}
 	buf_reset(&io->out);
@@ -111,7 +150,7 @@ static void queued(struct io *io, enum result r)
 
 static void reply_error(struct io *io, enum result code, const char *msg)
 {
-	buf_init(&io->out, AGENTPROTO_MAX_FRAME * 2);
+	buf_reset(&io->out); /* what was queued of a failed answer is moot */
 	queued(io, agentproto_put_error(&io->out, code, msg));
 	flush(io);
 }
@@ -145,7 +184,7 @@ static enum result read_frame(struct io *io, struct agentproto_hdr *h, const uin
 			io->len = avail;
 			io->off = 0;
 		}
-		alarm(IDLE_SECONDS);
+		progress(io);
 		n = read(io->fd, io->in + io->len, IN_CAP - io->len);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -216,6 +255,8 @@ static const char *errno_msg(int e)
 		return "cannot move across file systems";
 	case ENAMETOOLONG:
 		return "name too long";
+	case EAGAIN:
+		return "the path kept changing while it was resolved; retry";
 	default:
 		return strerror(e);
 	}
@@ -237,11 +278,14 @@ static int open_in(int root, const char *rel, uint64_t flags, uint64_t mode)
 	struct open_how how = {.flags = flags | O_CLOEXEC,
 			       .mode = mode,
 			       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+	unsigned tries = 0;
 	long fd;
 
+	/* EAGAIN: a concurrent rename. Sandboxed code can keep one going forever
+	 * (a ../ symlink and a rename loop), so give up after a while with EAGAIN */
 	do
 		fd = syscall(SYS_openat2, root, rel, &how, sizeof(how));
-	while (fd < 0 && errno == EAGAIN); /* a concurrent rename; retry */
+	while (fd < 0 && errno == EAGAIN && ++tries < OPEN_RETRIES);
 	return (int)fd;
 }
 
@@ -727,7 +771,10 @@ static void list_dir(struct io *io, int fd, const char *prefix, unsigned depth, 
 			int sfd = openat(dirfd(d), de->d_name,
 					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
-			if (sfd >= 0)
+			/* the top was checked by do_list; below it, / holds /proc and /sys */
+			if (sfd >= 0 && fs_refused(sfd))
+				close(sfd);
+			else if (sfd >= 0)
 				list_dir(io, sfd, sub, depth - 1, count, fi);
 			free(sub);
 		}
@@ -902,6 +949,7 @@ static enum result do_move(struct io *io, const struct agentproto_fileop *op)
 
 static void narrow(int fd, unsigned uid)
 {
+	struct sigaction alarm_action = {.sa_handler = on_alarm};
 	struct rlimit nofile;
 	sigset_t none;
 	int null, i;
@@ -919,7 +967,10 @@ static void narrow(int fd, unsigned uid)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGXFSZ, SIG_IGN); /* a file-size limit is EFBIG, not death */
-	signal(SIGALRM, SIG_DFL);
+	/* the idle timer: no SA_RESTART, so a blocked read or write returns and
+	 * the helper ends through quit(), dropping a put's temporaries */
+	if (sigaction(SIGALRM, &alarm_action, NULL) != 0)
+		_exit(1);
 	/* a put of many files holds one directory fd per file */
 	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
 		nofile.rlim_cur = nofile.rlim_max;
@@ -980,8 +1031,8 @@ static enum result serve_one(struct io *io, struct tx *tx, const struct agentpro
 
 void files_serve(int fd, const uint8_t *pre, size_t npre, unsigned code_uid)
 {
-	struct io io = {.fd = FD_CONN};
 	struct tx tx = {.cur = -1};
+	struct io io = {.fd = FD_CONN, .tx = &tx};
 	struct agentproto_fileop *op = malloc(sizeof(*op));
 	struct agentproto_hdr h;
 	const uint8_t *p;
@@ -1004,6 +1055,7 @@ void files_serve(int fd, const uint8_t *pre, size_t npre, unsigned code_uid)
 			reply_error(&io, R_INVALID, "bad frame");
 			break;
 		}
+		progress(&io); /* the first request came buffered, with no timer yet */
 		r = serve_one(&io, &tx, &h, p, op);
 		/* a failed put answered already; what follows of it is moot */
 		if (r != R_OK && (tx.active || h.type == AP_FPUT || h.type == AP_FDATA ||
