@@ -143,6 +143,8 @@ enum result auth_hash_key(const char *key, char out[65])
 	"UPDATE api_keys SET last_used_at = now() WHERE id = (SELECT id FROM api_keys WHERE "       \
 	"id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute') "        \
 	"FOR UPDATE SKIP LOCKED)"
+/* AUTH_ORG_SQL: the JWT path: the org must exist (the bucket is per org and
+ * subject). */
 #define AUTH_ORG_SQL "SELECT 1 FROM organizations WHERE id = $1"
 
 /* take_token: one token of the caller's bucket. */
