@@ -20,6 +20,7 @@ struct stmt {
 struct db {
 	PGconn *conn;
 	char *conninfo;
+	char *options; /* ours, then the connection string's own (theirs win) */
 	bool in_tx;
 	unsigned nstmts;
 	struct stmt stmts[STMT_CACHE];
@@ -46,11 +47,33 @@ static void set_err(struct db *db, const char *msg)
  * filters written "$2 = '' OR ...": that re-parsed and re-planned the API's
  * list queries on every request (half of PostgreSQL's CPU under load).
  * Generic plans are planned once per connection. */
+#define OUR_OPTIONS "-c plan_cache_mode=force_generic_plan"
 static const char *const connect_keys[] = {"dbname", "options", NULL};
+
+/* merged_options: OUR_OPTIONS, then the options the connection string (or
+ * PGOPTIONS) gives, which a keyword would otherwise replace; a later -c wins,
+ * so the operator's settings do. NULL on OOM. */
+static char *merged_options(const char *conninfo)
+{
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+	const char *theirs = getenv("PGOPTIONS");
+	char *out = NULL;
+	size_t n;
+
+	for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
+		if (strcmp(o->keyword, "options") == 0 && o->val != NULL)
+			theirs = o->val;
+	n = sizeof(OUR_OPTIONS) + 1 + (theirs ? strlen(theirs) : 0);
+	out = malloc(n);
+	if (out != NULL)
+		snprintf(out, n, "%s %s", OUR_OPTIONS, theirs ? theirs : "");
+	PQconninfoFree(opts);
+	return out;
+}
 
 static enum result connect_now(struct db *db)
 {
-	const char *values[] = {db->conninfo, "-c plan_cache_mode=force_generic_plan", NULL};
+	const char *values[] = {db->conninfo, db->options, NULL};
 
 	if (db->conn != NULL)
 		PQfinish(db->conn);
@@ -71,7 +94,10 @@ enum result db_open(const char *conninfo, struct db **out)
 	if (db == NULL)
 		return R_NO_MEMORY;
 	db->conninfo = strdup(conninfo);
-	if (db->conninfo == NULL) {
+	db->options = merged_options(conninfo);
+	if (db->conninfo == NULL || db->options == NULL) {
+		free(db->conninfo);
+		free(db->options);
 		free(db);
 		return R_NO_MEMORY;
 	}
@@ -86,6 +112,7 @@ void db_close(struct db *db)
 	if (db->conn != NULL)
 		PQfinish(db->conn);
 	free(db->conninfo);
+	free(db->options);
 	free(db);
 }
 
