@@ -1146,10 +1146,33 @@ out:
 	free(h);
 }
 
+/* client_read: more of the client into c->in. Returns the bytes read, or 0
+ * when there is nothing more now: EAGAIN, or the client is gone (at EOF
+ * with eof_why as the reason, NULL for a clean end). */
+static size_t client_read(struct conn *c, const char *eof_why)
+{
+	for (;;) {
+		ssize_t n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+
+		if (n > 0) {
+			c->in_len += (size_t)n;
+			return (size_t)n;
+		}
+		if (n == 0) {
+			client_gone(c, eof_why);
+			return 0;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			client_gone(c, "read failed");
+		return 0;
+	}
+}
+
 static void read_head(struct conn *c)
 {
 	for (;;) {
-		ssize_t n;
 		const char *end;
 		size_t hl;
 
@@ -1159,19 +1182,8 @@ static void read_head(struct conn *c)
 				return;
 			}
 		}
-		n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
-		if (n == 0) {
-			client_gone(c, NULL);
+		if (client_read(c, NULL) == 0)
 			return;
-		}
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				client_gone(c, "read failed");
-			return;
-		}
-		c->in_len += (size_t)n;
 		end = memmem(c->in, c->in_len, "\r\n\r\n", 4);
 		hl = end ? (size_t)(end - (const char *)c->in) + 4 : 0;
 		if (end == NULL) {
@@ -1200,26 +1212,13 @@ static void client_readable(struct conn *c)
 	/* Read only while there is room for a frame; what a client sends while
 	 * its stdin is blocked waits in the kernel, which slows the client. */
 	for (int i = 0; i < 16 && c->cs != CL_GONE && !client_is_held(c); i++) {
-		ssize_t n;
-
 		if (!make_room(c, (size_t)c->px->cfg->max_message + WS_HEADER_MAX)) {
 			send_close(c, WS_CLOSE_TOO_BIG, "message too big");
 			linger_close(c);
 			return;
 		}
-		n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
-		if (n == 0) {
-			client_gone(c, c->close_received ? NULL : "client closed the connection");
+		if (client_read(c, c->close_received ? NULL : "client closed the connection") == 0)
 			return;
-		}
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				client_gone(c, "read failed");
-			return;
-		}
-		c->in_len += (size_t)n;
 		/* Any bytes are a sign of life: a big message can take longer
 		 * than the ping timeout to arrive whole. */
 		c->last_rx_ms = c->px->now_ms;
