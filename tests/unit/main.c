@@ -43,6 +43,16 @@ static bool named(const char *name, int argc, char **argv)
 	return false;
 }
 
+/* known: a suite of that name is registered (a typo must not pass as an
+ * empty run). */
+static bool known(const char *name)
+{
+	for (unsigned i = 0; i < nsuites; i++)
+		if (strcmp(suites[i].name, name) == 0)
+			return true;
+	return false;
+}
+
 /* wanted: every suite when none is named, but database suites only with a
  * database. A named database suite without one is an error (main). */
 static bool wanted(unsigned i, int argc, char **argv)
@@ -58,6 +68,11 @@ int main(int argc, char **argv)
 {
 	unsigned passed, failed;
 
+	for (int a = 1; a < argc; a++)
+		if (!known(argv[a])) {
+			fprintf(stderr, "no unit suite named '%s'\n", argv[a]);
+			return 2;
+		}
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 2;
 	for (unsigned i = 0; i < nsuites; i++) {
