@@ -4,6 +4,7 @@
  * NUL-terminated. */
 #include "agentproto.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,81 +118,117 @@ enum result agentproto_parse_header(const uint8_t *p, struct agentproto_hdr *out
 
 /* ---- encoding ----------------------------------------------------------- */
 
-/* A frame is built in a local buffer capped at one frame, then appended to the
- * caller's buffer in one piece so a failure never leaves half a frame. */
-struct frame {
-	struct buf b;
+/* A payload is described once, by a fill function, and run twice: with a
+ * counting writer (p == NULL) to learn its size, then in place at the end of
+ * the caller's buffer, which grows once. No temporary copy on the hot path
+ * (OUTPUT), and a frame that does not fit leaves the buffer as it was. Fill
+ * functions cannot fail: encoders validate their arguments first, and a
+ * payload over AGENTPROTO_MAX_PAYLOAD is refused before anything is written. */
+struct writer {
+	uint8_t *p; /* NULL: count only */
+	size_t n;
 };
 
-static enum result frame_begin(struct frame *f, uint8_t type)
-{
-	uint8_t h[AGENTPROTO_HDR_LEN] = {AGENTPROTO_VERSION, type, 0, 0, 0, 0, 0, 0};
+typedef void fill_fn(struct writer *w, const void *arg);
 
-	buf_init(&f->b, AGENTPROTO_MAX_FRAME);
-	return buf_append(&f->b, h, sizeof(h));
+static void w_bytes(struct writer *w, const void *src, size_t len)
+{
+	if (w->p != NULL && len > 0)
+		memcpy(w->p + w->n, src, len);
+	w->n += len;
 }
 
-static enum result frame_end(struct frame *f, struct buf *out)
-{
-	enum result r;
-
-	put_be32((uint8_t *)f->b.data + 4, (uint32_t)(f->b.len - AGENTPROTO_HDR_LEN));
-	r = buf_append(out, f->b.data, f->b.len);
-	buf_free(&f->b);
-	return r;
-}
-
-static enum result tlv(struct buf *b, uint8_t tag, const void *p, size_t n)
-{
-	uint8_t h[TLV_HDR];
-	enum result r;
-
-	if (n > AGENTPROTO_MAX_PAYLOAD)
-		return R_TOO_BIG;
-	h[0] = tag;
-	put_be32(h + 1, (uint32_t)n);
-	r = buf_append(b, h, sizeof(h));
-	if (r == R_OK && n > 0)
-		r = buf_append(b, p, n);
-	return r;
-}
-
-static enum result tlv_u32(struct buf *b, uint8_t tag, uint32_t v)
+static void w_be32(struct writer *w, uint32_t v)
 {
 	uint8_t x[4];
 
 	put_be32(x, v);
-	return tlv(b, tag, x, sizeof(x));
+	w_bytes(w, x, sizeof(x));
 }
 
-static enum result tlv_u64(struct buf *b, uint8_t tag, uint64_t v)
+/* w_tlv: a field longer than a payload can hold is cut in its header only;
+ * the total then exceeds AGENTPROTO_MAX_PAYLOAD and emit refuses the frame. */
+static void w_tlv(struct writer *w, uint8_t tag, const void *v, size_t len)
+{
+	w_bytes(w, &tag, 1);
+	w_be32(w, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len);
+	w_bytes(w, v, len);
+}
+
+static void w_tlv_u32(struct writer *w, uint8_t tag, uint32_t v)
+{
+	uint8_t x[4];
+
+	put_be32(x, v);
+	w_tlv(w, tag, x, sizeof(x));
+}
+
+static void w_tlv_u64(struct writer *w, uint8_t tag, uint64_t v)
 {
 	uint8_t x[8];
 
 	put_be64(x, v);
-	return tlv(b, tag, x, sizeof(x));
+	w_tlv(w, tag, x, sizeof(x));
 }
 
-static enum result tlv_str(struct buf *b, uint8_t tag, const char *s)
+static void w_tlv_str(struct writer *w, uint8_t tag, const char *s)
 {
-	if (s == NULL)
-		return R_INVALID;
-	return tlv(b, tag, s, strlen(s));
+	w_tlv(w, tag, s, strlen(s));
 }
 
-static enum result put_fixed(struct buf *b, uint8_t type, const void *p, size_t n)
+/* emit: append one whole frame of the given type whose payload fill writes
+ * (NULL: empty), or nothing. */
+static enum result emit(struct buf *b, uint8_t type, fill_fn *fill, const void *arg)
 {
-	struct frame f;
+	struct writer w = {NULL, 0};
+	char *at;
 	enum result r;
 
-	r = frame_begin(&f, type);
-	if (r == R_OK && n > 0)
-		r = buf_append(&f.b, p, n);
-	if (r != R_OK) {
-		buf_free(&f.b);
+	if (fill != NULL)
+		fill(&w, arg);
+	if (w.n > AGENTPROTO_MAX_PAYLOAD)
+		return R_TOO_BIG;
+	r = buf_extend(b, AGENTPROTO_HDR_LEN + w.n, &at);
+	if (r != R_OK)
 		return r;
+	at[0] = AGENTPROTO_VERSION;
+	at[1] = (char)type;
+	at[2] = at[3] = 0;
+	put_be32((uint8_t *)at + 4, (uint32_t)w.n);
+	if (fill != NULL) {
+		w.p = (uint8_t *)at + AGENTPROTO_HDR_LEN;
+		w.n = 0;
+		fill(&w, arg);
 	}
-	return frame_end(&f, b);
+	return R_OK;
+}
+
+/* Raw payloads: STDIN, FDATA, FCHUNK, and the fixed-layout messages. */
+struct raw {
+	const void *p;
+	size_t n;
+};
+
+static void fill_raw(struct writer *w, const void *arg)
+{
+	const struct raw *x = arg;
+
+	w_bytes(w, x->p, x->n);
+}
+
+static enum result put_raw(struct buf *b, uint8_t type, const void *p, size_t n)
+{
+	struct raw x = {p, n};
+
+	return emit(b, type, n > 0 ? fill_raw : NULL, &x);
+}
+
+static bool strings_ok(const char *const *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == NULL)
+			return false;
+	return true;
 }
 
 enum result agentproto_put_empty(struct buf *b, enum agentproto_type type)
@@ -199,53 +236,49 @@ enum result agentproto_put_empty(struct buf *b, enum agentproto_type type)
 	if (type != AP_STDIN_CLOSE && type != AP_PS && type != AP_PING && type != AP_OK &&
 	    type != AP_PONG && type != AP_FCOMMIT && type != AP_FEND && type != AP_DETACH)
 		return R_INVALID;
-	return put_fixed(b, (uint8_t)type, NULL, 0);
+	return emit(b, (uint8_t)type, NULL, NULL);
+}
+
+static void fill_exec(struct writer *w, const void *arg)
+{
+	const struct agentproto_exec *e = arg;
+	size_t i;
+
+	w_tlv_u32(w, T_FLAGS, e->flags);
+	w_tlv_u32(w, T_TIMEOUT, e->timeout_ms);
+	w_tlv_u64(w, T_OUTCAP, e->stdout_cap);
+	w_tlv_u64(w, T_ERRCAP, e->stderr_cap);
+	if (e->flags & AP_EXEC_TTY) {
+		uint8_t winsz[4];
+
+		put_be16(winsz, e->cols);
+		put_be16(winsz + 2, e->rows);
+		w_tlv(w, T_WINSZ, winsz, sizeof(winsz));
+	}
+	if (e->cwd)
+		w_tlv_str(w, T_CWD, e->cwd);
+	for (i = 0; i < e->argc; i++)
+		w_tlv_str(w, T_ARG, e->argv[i]);
+	for (i = 0; i < e->envc; i++)
+		w_tlv_str(w, T_ENV, e->env[i]);
+	if (e->stdin_len > 0)
+		w_tlv(w, T_STDIN, e->stdin_data, e->stdin_len);
 }
 
 enum result agentproto_put_exec(struct buf *b, const struct agentproto_exec *e)
 {
-	struct frame f;
-	uint8_t winsz[4];
-	enum result r;
-	size_t i;
-
 	if (e->argc == 0 || e->argc > AGENTPROTO_MAX_ARGS || e->envc > AGENTPROTO_MAX_ENV ||
-	    ((e->flags & AP_EXEC_SHELL) && e->argc != 1) || (e->stdin_len > 0 && !e->stdin_data))
+	    ((e->flags & AP_EXEC_SHELL) && e->argc != 1) || (e->stdin_len > 0 && !e->stdin_data) ||
+	    !strings_ok(e->argv, e->argc) || !strings_ok(e->env, e->envc))
 		return R_INVALID;
-	r = frame_begin(&f, AP_EXEC);
-	if (r == R_OK)
-		r = tlv_u32(&f.b, T_FLAGS, e->flags);
-	if (r == R_OK)
-		r = tlv_u32(&f.b, T_TIMEOUT, e->timeout_ms);
-	if (r == R_OK)
-		r = tlv_u64(&f.b, T_OUTCAP, e->stdout_cap);
-	if (r == R_OK)
-		r = tlv_u64(&f.b, T_ERRCAP, e->stderr_cap);
-	if (r == R_OK && (e->flags & AP_EXEC_TTY)) {
-		put_be16(winsz, e->cols);
-		put_be16(winsz + 2, e->rows);
-		r = tlv(&f.b, T_WINSZ, winsz, sizeof(winsz));
-	}
-	if (r == R_OK && e->cwd)
-		r = tlv_str(&f.b, T_CWD, e->cwd);
-	for (i = 0; r == R_OK && i < e->argc; i++)
-		r = tlv_str(&f.b, T_ARG, e->argv[i]);
-	for (i = 0; r == R_OK && i < e->envc; i++)
-		r = tlv_str(&f.b, T_ENV, e->env[i]);
-	if (r == R_OK && e->stdin_len > 0)
-		r = tlv(&f.b, T_STDIN, e->stdin_data, e->stdin_len);
-	if (r != R_OK) {
-		buf_free(&f.b);
-		return r;
-	}
-	return frame_end(&f, b);
+	return emit(b, AP_EXEC, fill_exec, e);
 }
 
 enum result agentproto_put_stdin(struct buf *b, const void *p, size_t n)
 {
 	if (n > AGENTPROTO_MAX_CHUNK)
 		return R_TOO_BIG;
-	return put_fixed(b, AP_STDIN, p, n);
+	return put_raw(b, AP_STDIN, p, n);
 }
 
 enum result agentproto_put_signal(struct buf *b, uint32_t signo)
@@ -253,7 +286,7 @@ enum result agentproto_put_signal(struct buf *b, uint32_t signo)
 	uint8_t x[4];
 
 	put_be32(x, signo);
-	return put_fixed(b, AP_SIGNAL, x, sizeof(x));
+	return put_raw(b, AP_SIGNAL, x, sizeof(x));
 }
 
 enum result agentproto_put_resize(struct buf *b, uint16_t cols, uint16_t rows)
@@ -262,27 +295,23 @@ enum result agentproto_put_resize(struct buf *b, uint16_t cols, uint16_t rows)
 
 	put_be16(x, cols);
 	put_be16(x + 2, rows);
-	return put_fixed(b, AP_RESIZE, x, sizeof(x));
+	return put_raw(b, AP_RESIZE, x, sizeof(x));
+}
+
+static void fill_setenv(struct writer *w, const void *arg)
+{
+	const struct agentproto_setenv *s = arg;
+
+	w_tlv_u32(w, T_FLAGS, s->replace ? 1 : 0);
+	for (size_t i = 0; i < s->envc; i++)
+		w_tlv_str(w, T_ENV, s->env[i]);
 }
 
 enum result agentproto_put_setenv(struct buf *b, const struct agentproto_setenv *s)
 {
-	struct frame f;
-	enum result r;
-	size_t i;
-
-	if (s->envc > AGENTPROTO_MAX_ENV)
+	if (s->envc > AGENTPROTO_MAX_ENV || !strings_ok(s->env, s->envc))
 		return R_INVALID;
-	r = frame_begin(&f, AP_SETENV);
-	if (r == R_OK)
-		r = tlv_u32(&f.b, T_FLAGS, s->replace ? 1 : 0);
-	for (i = 0; r == R_OK && i < s->envc; i++)
-		r = tlv_str(&f.b, T_ENV, s->env[i]);
-	if (r != R_OK) {
-		buf_free(&f.b);
-		return r;
-	}
-	return frame_end(&f, b);
+	return emit(b, AP_SETENV, fill_setenv, s);
 }
 
 enum result agentproto_put_started(struct buf *b, uint32_t pid)
@@ -290,7 +319,7 @@ enum result agentproto_put_started(struct buf *b, uint32_t pid)
 	uint8_t x[4];
 
 	put_be32(x, pid);
-	return put_fixed(b, AP_STARTED, x, sizeof(x));
+	return put_raw(b, AP_STARTED, x, sizeof(x));
 }
 
 enum result agentproto_put_attach(struct buf *b, uint32_t pid)
@@ -300,28 +329,32 @@ enum result agentproto_put_attach(struct buf *b, uint32_t pid)
 	if (pid == 0)
 		return R_INVALID;
 	put_be32(x, pid);
-	return put_fixed(b, AP_ATTACH, x, sizeof(x));
+	return put_raw(b, AP_ATTACH, x, sizeof(x));
+}
+
+struct output {
+	uint8_t stream;
+	const void *p;
+	size_t n;
+};
+
+static void fill_output(struct writer *w, const void *arg)
+{
+	const struct output *o = arg;
+
+	w_bytes(w, &o->stream, 1);
+	w_bytes(w, o->p, o->n);
 }
 
 enum result agentproto_put_output(struct buf *b, uint8_t stream, const void *p, size_t n)
 {
-	struct frame f;
-	enum result r;
+	struct output o = {stream, p, n};
 
 	if (n > AGENTPROTO_MAX_CHUNK)
 		return R_TOO_BIG;
 	if (stream != AP_STREAM_STDOUT && stream != AP_STREAM_STDERR)
 		return R_INVALID;
-	r = frame_begin(&f, AP_OUTPUT);
-	if (r == R_OK)
-		r = buf_append(&f.b, &stream, 1);
-	if (r == R_OK && n > 0)
-		r = buf_append(&f.b, p, n);
-	if (r != R_OK) {
-		buf_free(&f.b);
-		return r;
-	}
-	return frame_end(&f, b);
+	return emit(b, AP_OUTPUT, fill_output, &o);
 }
 
 #define EXIT_LEN 20
@@ -334,63 +367,62 @@ enum result agentproto_put_exit(struct buf *b, const struct agentproto_exit *x)
 	put_be32(p + 4, x->signal);
 	put_be32(p + 8, x->flags);
 	put_be64(p + 12, x->duration_ms);
-	return put_fixed(b, AP_EXIT, p, sizeof(p));
+	return put_raw(b, AP_EXIT, p, sizeof(p));
+}
+
+static void fill_proc(struct writer *w, const void *arg)
+{
+	const struct agentproto_proc *p = arg;
+	char st = p->state;
+
+	w_tlv_u32(w, T_PID, p->pid);
+	w_tlv_u32(w, T_PPID, p->ppid);
+	w_tlv_u32(w, T_UID, p->uid);
+	w_tlv(w, T_STATE, &st, 1);
+	w_tlv_u64(w, T_RSS, p->rss_kb);
+	w_tlv(w, T_CMD, p->cmd ? p->cmd : "", p->cmd ? strnlen(p->cmd, MAX_CMD) : 0);
+}
+
+/* fill_procs: each T_PROC holds a nested TLV whose length is counted first. */
+static void fill_procs(struct writer *w, const void *arg)
+{
+	const struct agentproto_procs *ps = arg;
+
+	for (size_t i = 0; i < ps->n; i++) {
+		struct writer count = {NULL, 0};
+
+		fill_proc(&count, &ps->procs[i]);
+		w_bytes(w, (const uint8_t[]){T_PROC}, 1);
+		w_be32(w, (uint32_t)count.n); /* a few hundred bytes at most */
+		fill_proc(w, &ps->procs[i]);
+	}
 }
 
 enum result agentproto_put_procs(struct buf *b, const struct agentproto_procs *ps)
 {
-	struct frame f;
-	struct buf one;
-	enum result r;
-	size_t i;
-	char st;
-
 	if (ps->n > AGENTPROTO_MAX_PROCS)
 		return R_INVALID;
-	r = frame_begin(&f, AP_PROCS);
-	for (i = 0; r == R_OK && i < ps->n; i++) {
-		const struct agentproto_proc *p = &ps->procs[i];
+	return emit(b, AP_PROCS, fill_procs, ps);
+}
 
-		buf_init(&one, AGENTPROTO_MAX_PAYLOAD);
-		st = p->state;
-		r = tlv_u32(&one, T_PID, p->pid);
-		if (r == R_OK)
-			r = tlv_u32(&one, T_PPID, p->ppid);
-		if (r == R_OK)
-			r = tlv_u32(&one, T_UID, p->uid);
-		if (r == R_OK)
-			r = tlv(&one, T_STATE, &st, 1);
-		if (r == R_OK)
-			r = tlv_u64(&one, T_RSS, p->rss_kb);
-		if (r == R_OK)
-			r = tlv(&one, T_CMD, p->cmd ? p->cmd : "",
-				p->cmd ? strnlen(p->cmd, MAX_CMD) : 0);
-		if (r == R_OK)
-			r = tlv(&f.b, T_PROC, one.data, one.len);
-		buf_free(&one);
-	}
-	if (r != R_OK) {
-		buf_free(&f.b);
-		return r;
-	}
-	return frame_end(&f, b);
+struct error {
+	uint32_t code;
+	const char *msg;
+};
+
+static void fill_error(struct writer *w, const void *arg)
+{
+	const struct error *e = arg;
+
+	w_tlv_u32(w, T_CODE, e->code);
+	w_tlv(w, T_MSG, e->msg ? e->msg : "", e->msg ? strnlen(e->msg, 1024) : 0);
 }
 
 enum result agentproto_put_error(struct buf *b, enum result code, const char *msg)
 {
-	struct frame f;
-	enum result r;
+	struct error e = {(uint32_t)code, msg};
 
-	r = frame_begin(&f, AP_ERROR);
-	if (r == R_OK)
-		r = tlv_u32(&f.b, T_CODE, (uint32_t)code);
-	if (r == R_OK)
-		r = tlv(&f.b, T_MSG, msg ? msg : "", msg ? strnlen(msg, 1024) : 0);
-	if (r != R_OK) {
-		buf_free(&f.b);
-		return r;
-	}
-	return frame_end(&f, b);
+	return emit(b, AP_ERROR, fill_error, &e);
 }
 
 static bool path_ok(const char *s)
@@ -400,30 +432,24 @@ static bool path_ok(const char *s)
 	return n > 0 && n < AGENTPROTO_MAX_PATH;
 }
 
+static void fill_fileop(struct writer *w, const void *arg)
+{
+	const struct agentproto_fileop *op = arg;
+
+	w_tlv_str(w, T_PATH, op->path);
+	if (op->type == AP_FMOVE)
+		w_tlv_str(w, T_PATH2, op->path2);
+	w_tlv_u32(w, T_MODE, op->mode);
+	w_tlv_u32(w, T_FLAGS, op->flags);
+	w_tlv_u32(w, T_DEPTH, op->depth);
+}
+
 enum result agentproto_put_fileop(struct buf *b, const struct agentproto_fileop *op)
 {
-	struct frame f;
-	enum result r;
-
 	if (!agentproto_type_is_fileop(op->type) || !path_ok(op->path) || op->mode > 07777 ||
 	    (op->type == AP_FMOVE && !path_ok(op->path2)))
 		return R_INVALID;
-	r = frame_begin(&f, op->type);
-	if (r == R_OK)
-		r = tlv_str(&f.b, T_PATH, op->path);
-	if (r == R_OK && op->type == AP_FMOVE)
-		r = tlv_str(&f.b, T_PATH2, op->path2);
-	if (r == R_OK)
-		r = tlv_u32(&f.b, T_MODE, op->mode);
-	if (r == R_OK)
-		r = tlv_u32(&f.b, T_FLAGS, op->flags);
-	if (r == R_OK)
-		r = tlv_u32(&f.b, T_DEPTH, op->depth);
-	if (r != R_OK) {
-		buf_free(&f.b);
-		return r;
-	}
-	return frame_end(&f, b);
+	return emit(b, op->type, fill_fileop, op);
 }
 
 enum result agentproto_put_bytes(struct buf *b, enum agentproto_type type, const void *p, size_t n)
@@ -432,36 +458,28 @@ enum result agentproto_put_bytes(struct buf *b, enum agentproto_type type, const
 		return R_INVALID;
 	if (n > AGENTPROTO_MAX_CHUNK)
 		return R_TOO_BIG;
-	return put_fixed(b, (uint8_t)type, p, n);
+	return put_raw(b, (uint8_t)type, p, n);
+}
+
+static void fill_finfo(struct writer *w, const void *arg)
+{
+	const struct agentproto_finfo *fi = arg;
+
+	w_tlv(w, T_FTYPE, &fi->ftype, 1);
+	w_tlv_u32(w, T_MODE, fi->mode & 07777);
+	w_tlv_u64(w, T_SIZE, fi->size);
+	w_tlv_u64(w, T_MTIME, (uint64_t)fi->mtime_ms);
+	w_tlv_str(w, T_PATH, fi->path);
+	if (fi->target[0] != '\0')
+		w_tlv_str(w, T_TARGET, fi->target);
 }
 
 enum result agentproto_put_finfo(struct buf *b, const struct agentproto_finfo *fi)
 {
-	struct frame f;
-	uint8_t t = fi->ftype;
-	enum result r;
-
-	if (!path_ok(fi->path) || t < AP_FT_FILE || t > AP_FT_OTHER ||
+	if (!path_ok(fi->path) || fi->ftype < AP_FT_FILE || fi->ftype > AP_FT_OTHER ||
 	    strnlen(fi->target, AGENTPROTO_MAX_PATH) == AGENTPROTO_MAX_PATH)
 		return R_INVALID;
-	r = frame_begin(&f, AP_FINFO);
-	if (r == R_OK)
-		r = tlv(&f.b, T_FTYPE, &t, 1);
-	if (r == R_OK)
-		r = tlv_u32(&f.b, T_MODE, fi->mode & 07777);
-	if (r == R_OK)
-		r = tlv_u64(&f.b, T_SIZE, fi->size);
-	if (r == R_OK)
-		r = tlv_u64(&f.b, T_MTIME, (uint64_t)fi->mtime_ms);
-	if (r == R_OK)
-		r = tlv_str(&f.b, T_PATH, fi->path);
-	if (r == R_OK && fi->target[0] != '\0')
-		r = tlv_str(&f.b, T_TARGET, fi->target);
-	if (r != R_OK) {
-		buf_free(&f.b);
-		return r;
-	}
-	return frame_end(&f, b);
+	return emit(b, AP_FINFO, fill_finfo, fi);
 }
 
 /* ---- decoding ----------------------------------------------------------- */
@@ -871,121 +889,160 @@ enum result agentproto_get_error(const uint8_t *p, size_t n, enum result *code, 
 	return R_OK;
 }
 
-/* copy_path: a text field into a PATH_MAX array; R_INVALID when empty (unless
- * allowed), too long or holding NUL. */
-static enum result copy_path(char *dst, const uint8_t *v, size_t len, bool allow_empty)
+/* Fixed-shape payloads (file requests, FINFO) are decoded from a table of
+ * their fields: tag, kind, where it goes, its bounds. Unknown tags are
+ * skipped (a newer peer may add fields); a known tag of the wrong size or out
+ * of bounds refuses the whole payload. */
+enum field_kind {
+	FK_U8,
+	FK_U32,
+	FK_U64,
+	FK_PATH,      /* 1..AGENTPROTO_MAX_PATH-1 bytes, no NUL */
+	FK_PATH_ANY,  /* the same, or empty */
+};
+
+struct field {
+	uint8_t tag;
+	uint8_t kind;
+	size_t off;   /* in the decoded struct */
+	uint64_t min, max; /* FK_U8/FK_U32/FK_U64; max 0: any */
+};
+
+#define FIELD_SEEN(i) (1u << (i))
+
+static enum result decode_field(const struct field *f, const uint8_t *v, size_t len, void *out)
 {
-	if ((len == 0 && !allow_empty) || len >= AGENTPROTO_MAX_PATH || !text_ok(v, len))
+	static const size_t width[] = {[FK_U8] = 1, [FK_U32] = 4, [FK_U64] = 8};
+	char *dst = (char *)out + f->off;
+	uint64_t x;
+
+	if (f->kind == FK_PATH || f->kind == FK_PATH_ANY) {
+		if ((len == 0 && f->kind == FK_PATH) || len >= AGENTPROTO_MAX_PATH ||
+		    !text_ok(v, len))
+			return R_INVALID;
+		memcpy(dst, v, len);
+		dst[len] = '\0';
+		return R_OK;
+	}
+	if (len != width[f->kind])
 		return R_INVALID;
-	memcpy(dst, v, len);
-	dst[len] = '\0';
+	x = f->kind == FK_U8 ? v[0] : f->kind == FK_U32 ? be32(v) : be64(v);
+	if (x < f->min || (f->max != 0 && x > f->max))
+		return R_INVALID;
+	if (f->kind == FK_U8)
+		*(uint8_t *)(void *)dst = (uint8_t)x;
+	else if (f->kind == FK_U32)
+		*(uint32_t *)(void *)dst = (uint32_t)x;
+	else
+		*(uint64_t *)(void *)dst = x;
 	return R_OK;
+}
+
+/* decode_fields: fill out from the payload; *seen gets FIELD_SEEN(i) for
+ * each field i present. */
+static enum result decode_fields(const uint8_t *p, size_t n, const struct field *fields,
+				 size_t nfields, void *out, unsigned *seen)
+{
+	struct tlv_iter it = {p, n};
+	const uint8_t *v;
+	size_t len, i;
+	uint8_t tag;
+	enum result r;
+
+	*seen = 0;
+	while ((r = next(&it, &tag, &v, &len)) == R_OK) {
+		for (i = 0; i < nfields && fields[i].tag != tag; i++)
+			;
+		if (i == nfields)
+			continue;
+		if (decode_field(&fields[i], v, len, out) != R_OK)
+			return R_INVALID;
+		*seen |= FIELD_SEEN(i);
+	}
+	return r == R_NOT_FOUND ? R_OK : R_INVALID;
+}
+
+#define FOP(m) offsetof(struct agentproto_fileop, m)
+static const struct field fileop_fields[] = {
+	{T_PATH, FK_PATH, FOP(path), 0, 0},
+	{T_PATH2, FK_PATH, FOP(path2), 0, 0},
+	{T_MODE, FK_U32, FOP(mode), 0, 07777},
+	/* the flags are the low bits 0..1: a maximum is the mask check */
+	{T_FLAGS, FK_U32, FOP(flags), 0, AP_F_PARENTS | AP_F_RECURSIVE},
+	{T_DEPTH, FK_U32, FOP(depth), 0, 0},
+};
+
+/* copy_fileop / copy_finfo: the decoded struct into the caller's, paths by
+ * their length (the arrays are 4 KiB each and FLIST sends thousands). */
+static void copy_fileop(struct agentproto_fileop *dst, const struct agentproto_fileop *src)
+{
+	dst->type = src->type;
+	dst->mode = src->mode;
+	dst->flags = src->flags;
+	dst->depth = src->depth;
+	memcpy(dst->path, src->path, strlen(src->path) + 1);
+	memcpy(dst->path2, src->path2, strlen(src->path2) + 1);
 }
 
 enum result agentproto_get_fileop(uint8_t type, const uint8_t *p, size_t n,
 				  struct agentproto_fileop *out)
 {
-	struct tlv_iter it = {p, n};
-	const uint8_t *v;
-	size_t len;
-	uint8_t tag;
-	bool have_path = false;
-	enum result r;
+	struct agentproto_fileop op;
+	unsigned seen;
 
 	if (!agentproto_type_is_fileop(type))
 		return R_INVALID;
-	out->type = type;
-	out->mode = out->flags = 0;
-	out->depth = 1;
-	out->path[0] = out->path2[0] = '\0';
-	while ((r = next(&it, &tag, &v, &len)) == R_OK) {
-		switch (tag) {
-		case T_PATH:
-		case T_PATH2:
-			if (copy_path(tag == T_PATH ? out->path : out->path2, v, len, false) != R_OK)
-				return R_INVALID;
-			have_path = have_path || tag == T_PATH;
-			break;
-		case T_MODE:
-		case T_FLAGS:
-		case T_DEPTH:
-			if (len != 4)
-				return R_INVALID;
-			if (tag == T_MODE)
-				out->mode = be32(v);
-			else if (tag == T_FLAGS)
-				out->flags = be32(v);
-			else
-				out->depth = be32(v);
-			break;
-		default:
-			break;
-		}
-	}
-	if (r != R_NOT_FOUND || !have_path || out->mode > 07777 ||
-	    (out->flags & ~(uint32_t)(AP_F_PARENTS | AP_F_RECURSIVE)) ||
-	    (type == AP_FMOVE && out->path2[0] == '\0'))
+	op.type = type;
+	op.mode = op.flags = 0;
+	op.depth = 1;
+	op.path[0] = op.path2[0] = '\0';
+	if (decode_fields(p, n, fileop_fields, sizeof(fileop_fields) / sizeof(fileop_fields[0]),
+			  &op, &seen) != R_OK ||
+	    !(seen & FIELD_SEEN(0)) || (type == AP_FMOVE && !(seen & FIELD_SEEN(1))))
 		return R_INVALID;
-	if (out->depth == 0)
-		out->depth = 1;
-	if (out->depth > AGENTPROTO_MAX_DEPTH)
-		out->depth = AGENTPROTO_MAX_DEPTH;
+	if (op.depth == 0)
+		op.depth = 1;
+	if (op.depth > AGENTPROTO_MAX_DEPTH)
+		op.depth = AGENTPROTO_MAX_DEPTH;
+	copy_fileop(out, &op);
 	return R_OK;
+}
+
+#define FI(m) offsetof(struct agentproto_finfo, m)
+static const struct field finfo_fields[] = {
+	{T_FTYPE, FK_U8, FI(ftype), AP_FT_FILE, AP_FT_OTHER},
+	{T_PATH, FK_PATH, FI(path), 0, 0},
+	{T_MODE, FK_U32, FI(mode), 0, 07777},
+	/* a size past what any signed 64-bit consumer handles is a lie */
+	{T_SIZE, FK_U64, FI(size), 0, INT64_MAX},
+	{T_MTIME, FK_U64, FI(mtime_ms), 0, 0}, /* two's complement */
+	{T_TARGET, FK_PATH_ANY, FI(target), 0, 0},
+};
+
+static void copy_finfo(struct agentproto_finfo *dst, const struct agentproto_finfo *src)
+{
+	dst->ftype = src->ftype;
+	dst->mode = src->mode;
+	dst->size = src->size;
+	dst->mtime_ms = src->mtime_ms;
+	memcpy(dst->path, src->path, strlen(src->path) + 1);
+	memcpy(dst->target, src->target, strlen(src->target) + 1);
 }
 
 enum result agentproto_get_finfo(const uint8_t *p, size_t n, struct agentproto_finfo *out)
 {
-	struct tlv_iter it = {p, n};
-	const uint8_t *v;
-	size_t len;
-	uint8_t tag;
-	bool have_path = false, have_type = false;
-	enum result r;
+	struct agentproto_finfo fi;
+	unsigned seen;
 
-	out->ftype = 0;
-	out->mode = 0;
-	out->size = 0;
-	out->mtime_ms = 0;
-	out->path[0] = out->target[0] = '\0';
-	while ((r = next(&it, &tag, &v, &len)) == R_OK) {
-		switch (tag) {
-		case T_FTYPE:
-			if (len != 1 || v[0] < AP_FT_FILE || v[0] > AP_FT_OTHER)
-				return R_INVALID;
-			out->ftype = v[0];
-			have_type = true;
-			break;
-		case T_MODE:
-			if (len != 4 || be32(v) > 07777)
-				return R_INVALID;
-			out->mode = be32(v);
-			break;
-		case T_SIZE:
-		case T_MTIME:
-			if (len != 8)
-				return R_INVALID;
-			if (tag == T_SIZE)
-				out->size = be64(v);
-			else
-				out->mtime_ms = (int64_t)be64(v);
-			break;
-		case T_PATH:
-			if (copy_path(out->path, v, len, false) != R_OK)
-				return R_INVALID;
-			have_path = true;
-			break;
-		case T_TARGET:
-			if (copy_path(out->target, v, len, true) != R_OK)
-				return R_INVALID;
-			break;
-		default:
-			break;
-		}
-	}
-	if (r != R_NOT_FOUND || !have_path || !have_type)
+	fi.ftype = 0;
+	fi.mode = 0;
+	fi.size = 0;
+	fi.mtime_ms = 0;
+	fi.path[0] = fi.target[0] = '\0';
+	if (decode_fields(p, n, finfo_fields, sizeof(finfo_fields) / sizeof(finfo_fields[0]), &fi,
+			  &seen) != R_OK ||
+	    (seen & (FIELD_SEEN(0) | FIELD_SEEN(1))) != (FIELD_SEEN(0) | FIELD_SEEN(1)))
 		return R_INVALID;
-	/* a size past what any signed 64-bit consumer handles is a lie */
-	if (out->size > (uint64_t)INT64_MAX)
-		return R_INVALID;
+	copy_finfo(out, &fi);
 	return R_OK;
 }

@@ -179,9 +179,11 @@ struct agentproto_hdr {
 	uint32_t len; /* payload bytes, already checked <= AGENTPROTO_MAX_PAYLOAD */
 };
 
-/* An EXEC request. When decoded, every pointer points into one allocation
- * owned by the struct (free with agentproto_exec_free); when encoding, the
- * caller owns everything. Strings never contain NUL bytes. */
+/* An EXEC request. When decoded, the strings and the argv/env arrays live in
+ * one allocation owned by the struct (free with agentproto_exec_free), while
+ * stdin_data points into the decoded frame's payload (valid as long as it
+ * is); when encoding, the caller owns everything. Strings never contain NUL
+ * bytes. */
 struct agentproto_exec {
 	uint32_t flags;       /* AP_EXEC_* */
 	uint32_t timeout_ms;  /* 0: no timeout */
@@ -233,10 +235,11 @@ SP_MUST_CHECK enum result agentproto_parse_header(const uint8_t *p, struct agent
 /* agentproto_type_name: "exec", "output"...; "unknown" for anything else. */
 const char *agentproto_type_name(int type);
 
-/* Encoders append one whole frame (header + payload) to b, or nothing: on
- * failure b is left as buf_append leaves it (freed and reset) and the result is
- * R_TOO_BIG (frame over the cap or buffer limit), R_INVALID (bad argument:
- * NUL in a string, argc 0, too many entries) or R_NO_MEMORY. */
+/* Encoders append one whole frame (header + payload) to b, built in place, or
+ * nothing: on failure b is exactly as it was (the frames already queued stay
+ * whole) and the result is R_TOO_BIG (frame over AGENTPROTO_MAX_PAYLOAD or
+ * over b's limit), R_INVALID (bad argument: a NULL string, argc 0, too many
+ * entries) or R_NO_MEMORY. */
 SP_MUST_CHECK enum result agentproto_put_empty(struct buf *b, enum agentproto_type type);
 SP_MUST_CHECK enum result agentproto_put_exec(struct buf *b, const struct agentproto_exec *e);
 SP_MUST_CHECK enum result agentproto_put_stdin(struct buf *b, const void *p, size_t n);

@@ -69,6 +69,18 @@ enum result buf_append(struct buf *b, const void *p, size_t n)
 	return R_OK;
 }
 
+enum result buf_extend(struct buf *b, size_t n, char **at)
+{
+	enum result r = grow(b, n);
+
+	if (r != R_OK)
+		return r;
+	*at = b->data + b->len;
+	b->len += n;
+	b->data[b->len] = '\0';
+	return R_OK;
+}
+
 enum result buf_append_str(struct buf *b, const char *s)
 {
 	return buf_append(b, s, strlen(s));

@@ -22,6 +22,13 @@ void buf_init(struct buf *b, size_t limit);
  * buffer is never used). */
 SP_MUST_CHECK enum result buf_append(struct buf *b, const void *p, size_t n);
 
+/* buf_extend: make room for n more bytes, count them in len and hand back
+ * where they start in *at; the caller fills them before the next call on b
+ * (they hold garbage until then). Unlike buf_append, a failure (R_TOO_BIG,
+ * R_NO_MEMORY) leaves the buffer exactly as it was: this is how a queue adds
+ * a whole frame or nothing without dropping what it already holds. */
+SP_MUST_CHECK enum result buf_extend(struct buf *b, size_t n, char **at);
+
 /* buf_append_str: append a NUL-terminated string. */
 SP_MUST_CHECK enum result buf_append_str(struct buf *b, const char *s);
 

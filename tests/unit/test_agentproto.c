@@ -372,7 +372,59 @@ static void attach_detach_frames(void)
 	buf_free(&b);
 }
 
-UNIT_SUITE(agentproto, {"attach and detach frames", attach_detach_frames}, {"exec round trip", exec_round_trip},
+/* A frame that does not fit a queue leaves the queue as it was: the frames
+ * already in it stay whole (a send queue never loses or cuts one). */
+static void full_queue_keeps_its_frames(void)
+{
+	static const char out[64] = "0123456789";
+	struct buf b;
+	char before[AGENTPROTO_HDR_LEN];
+
+	buf_init(&b, 40);
+	CU_ASSERT_EQUAL_FATAL(agentproto_put_empty(&b, AP_PING), R_OK);
+	memcpy(before, b.data, sizeof(before));
+	CU_ASSERT_EQUAL(agentproto_put_output(&b, AP_STREAM_STDOUT, out, sizeof(out)), R_TOO_BIG);
+	CU_ASSERT_EQUAL_FATAL(b.len, AGENTPROTO_HDR_LEN);
+	CU_ASSERT_EQUAL(memcmp(b.data, before, sizeof(before)), 0);
+	/* one that fits exactly still goes in, header and payload intact */
+	CU_ASSERT_EQUAL(agentproto_put_output(&b, AP_STREAM_STDERR, out, 40 - 2 * 8 - 1), R_OK);
+	CU_ASSERT_EQUAL(b.len, 40);
+	CU_ASSERT_EQUAL((uint8_t)b.data[9], AP_OUTPUT);
+	CU_ASSERT_EQUAL((uint8_t)b.data[16], AP_STREAM_STDERR);
+	CU_ASSERT_EQUAL(memcmp(b.data + 17, out, 23), 0);
+	buf_free(&b);
+}
+
+/* Decoders write their output only on success. */
+static void decoders_leave_output_on_failure(void)
+{
+	struct agentproto_fileop *op = calloc(1, sizeof(*op));
+	struct agentproto_finfo *fi = calloc(1, sizeof(*fi));
+	/* T_PATH "x", then T_MODE with a value over 07777 */
+	static const uint8_t bad_mode[] = {19, 0, 0, 0, 1, 'x', 21, 0, 0, 0, 4, 0, 0, 0x10, 0};
+	/* T_FTYPE file, T_PATH "y", T_SIZE 2^63 */
+	static const uint8_t huge[] = {23, 0, 0, 0, 1, 1, 19, 0, 0, 0, 1, 'y',
+				       24, 0, 0, 0, 8, 0x80, 0, 0, 0, 0, 0, 0, 0};
+	/* an unknown tag (99) is skipped */
+	static const uint8_t unknown[] = {99, 0, 0, 0, 2, 'z', 'z', 19, 0, 0, 0, 1, 'x'};
+
+	CU_ASSERT_FATAL(op && fi);
+	memcpy(op->path, "keep", 5);
+	memcpy(fi->path, "keep", 5);
+	CU_ASSERT_EQUAL(agentproto_get_fileop(AP_FGET, bad_mode, sizeof(bad_mode), op), R_INVALID);
+	CU_ASSERT_STRING_EQUAL(op->path, "keep");
+	CU_ASSERT_EQUAL(agentproto_get_finfo(huge, sizeof(huge), fi), R_INVALID);
+	CU_ASSERT_STRING_EQUAL(fi->path, "keep");
+	CU_ASSERT_EQUAL(agentproto_get_fileop(AP_FGET, unknown, sizeof(unknown), op), R_OK);
+	CU_ASSERT_STRING_EQUAL(op->path, "x");
+	CU_ASSERT_EQUAL(op->depth, 1);
+	free(op);
+	free(fi);
+}
+
+UNIT_SUITE(agentproto, {"full queue keeps its frames", full_queue_keeps_its_frames},
+	   {"decoders leave output on failure", decoders_leave_output_on_failure},
+	   {"attach and detach frames", attach_detach_frames}, {"exec round trip", exec_round_trip},
 	   {"exec refuses bad requests", exec_refuses_bad_requests},
 	   {"exec decoder rejects garbage", exec_decoder_rejects_garbage},
 	   {"header checks", header_checks}, {"small frames round trip", small_frames_round_trip},
