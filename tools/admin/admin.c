@@ -21,6 +21,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "db.h"
+#include "images.h"
 #include "id.h"
 #include "instance.h"
 #include "lifecycle.h"
@@ -187,8 +188,11 @@ int main(int argc, char **argv)
 		config_print(stdout);
 		return 0;
 	}
+	if (argc >= 2 && strcmp(argv[1], "images") == 0)
+		return images_main(argc - 2, argv + 2);
 	if (argc != 3 || (strcmp(argv[1], "bootstrap") != 0 && strcmp(argv[1], "stop-all") != 0)) {
 		fprintf(stderr, "usage: sandpit-admin bootstrap KEYFILE | stop-all REASON | "
+				"images build [NAME...] | images list | "
 				"--check-config\n");
 		return 2;
 	}
