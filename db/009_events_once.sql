@@ -11,19 +11,22 @@ CREATE UNIQUE INDEX usage_events_final ON usage_events (sandbox_id) WHERE final;
 
 -- sp_json_compact: jsonb as compact JSON text (no blank after ':' or ','),
 -- object keys in jsonb's own order. jsonb's text output of a scalar is
--- already JSON (strings escaped), so only the containers are rebuilt.
+-- already JSON (strings escaped), so only the containers are rebuilt, and
+-- only they recurse (most event data is flat).
 CREATE FUNCTION sp_json_compact(j jsonb) RETURNS text
 LANGUAGE plpgsql IMMUTABLE STRICT AS $$
 BEGIN
 	CASE jsonb_typeof(j)
 	WHEN 'object' THEN
 		RETURN '{' || COALESCE((SELECT string_agg(to_jsonb(k)::text || ':' ||
-							   sp_json_compact(v), ',' ORDER BY n)
-					FROM jsonb_each(j) WITH ORDINALITY AS e(k, v, n)), '') || '}';
+			CASE WHEN jsonb_typeof(v) IN ('object', 'array') THEN sp_json_compact(v)
+			     ELSE v::text END, ',' ORDER BY n)
+			FROM jsonb_each(j) WITH ORDINALITY AS e(k, v, n)), '') || '}';
 	WHEN 'array' THEN
-		RETURN '[' || COALESCE((SELECT string_agg(sp_json_compact(v), ',' ORDER BY n)
-					FROM jsonb_array_elements(j) WITH ORDINALITY AS a(v, n)),
-				       '') || ']';
+		RETURN '[' || COALESCE((SELECT string_agg(
+			CASE WHEN jsonb_typeof(v) IN ('object', 'array') THEN sp_json_compact(v)
+			     ELSE v::text END, ',' ORDER BY n)
+			FROM jsonb_array_elements(j) WITH ORDINALITY AS a(v, n)), '') || ']';
 	ELSE
 		RETURN j::text;
 	END CASE;
@@ -36,8 +39,9 @@ $$;
 -- endpoint both use it, so a receiver gets one form from either.
 CREATE FUNCTION sp_event_body(p jsonb) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT AS $$
-	SELECT '{' || COALESCE(string_agg(to_jsonb(k)::text || ':' || sp_json_compact(v), ','
-					  ORDER BY COALESCE(array_position(ARRAY['id', 'event',
+	SELECT '{' || COALESCE(string_agg(to_jsonb(k)::text || ':' ||
+		CASE WHEN jsonb_typeof(v) IN ('object', 'array') THEN sp_json_compact(v)
+		     ELSE v::text END, ',' ORDER BY COALESCE(array_position(ARRAY['id', 'event',
 						'timestamp', 'sandboxId', 'orgId', 'data'], k), 7), n),
 			       '') || '}'
 	FROM jsonb_each(p) WITH ORDINALITY AS e(k, v, n)
