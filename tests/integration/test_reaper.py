@@ -565,6 +565,9 @@ def api_stop_racing_the_reaper_writes_one_final_usage_row():
     key = new_key()
     sid = create(key)["sandbox_id"]
     with stack_reaper_paused(), concurrent.futures.ThreadPoolExecutor(1) as ex:
+        # Rows other tests left due are finished first: the sweep below must
+        # meet ours, not wait on another's sample.
+        check(sweep_once()[0] == 0, "clearing sweep failed")
         lock = TableLock("usage_events", "SHARE")
         try:
             stopped = ex.submit(post, "/api/v1/sandbox/%s/stop" % sid, key=key, timeout=60)
@@ -574,13 +577,16 @@ def api_stop_racing_the_reaper_writes_one_final_usage_row():
             psql("UPDATE sandboxes SET status_changed_at = now() - interval '1 hour' "
                  "WHERE id = '%s'" % sid)
             sweep = subprocess.Popen(reaper_cmd(), env=reaper_env(), stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-            check(wait_for(lambda: waiting_on("usage_events") == 2, 20),
+                                     stderr=subprocess.PIPE, text=True)
+            taken = "SELECT 1 FROM sandboxes WHERE id = '%s' AND status_changed_at > now() - " \
+                    "interval '10 minutes'" % sid
+            check(wait_for(lambda: psql(taken) and waiting_on("usage_events") == 2, 20),
                   "the reaper is not sampling")
         finally:
             lock.release()
         expect(stopped.result(), 200)
-        check(sweep.wait(60) == 0, "sweep failed")
+        err = sweep.communicate(timeout=60)[1]
+        check(sweep.returncode == 0 and "sandbox finished id=%s " % sid in err, err[-2000:])
     final = psql("SELECT count(*) FROM usage_events WHERE sandbox_id = '%s' AND final" % sid)
     check(final == [["1"]], "final usage rows: %r" % final)
     evs = events_of(sid)

@@ -577,6 +577,9 @@ def a_failed_delivery_holds_back_the_next_event_of_its_sandbox():
                                          "ORDER BY seq" % sid)]
     wait_for(lambda: delivery(wh["id"], created)[0] == "pending" and
              delivery(wh["id"], created)[2] == "500", 20, "the first attempt failing")
+    # Its retry waits until this test says so (due_now below).
+    psql("UPDATE webhook_deliveries SET next_attempt_at = now() + interval '1 hour' "
+         "WHERE webhook_id = '%s' AND event_id = '%s'" % (wh["id"], created))
     # A later sweep delivers another sandbox's event but not this one's next.
     other = fake_sandbox()
     emit_many(org, [other], ["sandbox.created"])
