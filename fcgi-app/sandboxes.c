@@ -8,6 +8,7 @@
 #include "db.h"
 #include "events.h"
 #include "handlers.h"
+#include "lifecycle.h"
 #include "page.h"
 #include "log.h"
 #include "reslimit.h"
@@ -189,60 +190,12 @@ fail:
 	return r;
 }
 
-/* mark_error: a create that failed half way leaves an error row, never a
- * running one, and no runtime. */
-static void mark_error(struct req *rq, const char *id, const char *why)
-{
-	struct json *data = json_new_object();
-
-	if (rq->backend != NULL)
-		(void)!backend_destroy(rq->backend, id);
-	if (data == NULL || json_add_str(data, "error", why) != R_OK ||
-	    db_begin(rq->db) != R_OK) {
-		json_free(data);
-		return;
-	}
-	if (db_exec(rq->db,
-		    "UPDATE sandboxes SET status = 'error', error = $2, stopped_at = now(), "
-		    "stop_reason = 'error' WHERE id = $1",
-		    2, (const char *[]){id, why}, NULL) != R_OK ||
-	    events_emit(rq->db, rq->auth.org_id, id, "sandbox.error", data) != R_OK ||
-	    db_commit(rq->db) != R_OK)
-		db_rollback(rq->db);
-	json_free(data);
-}
-
 static double ms_since(const struct timespec *t0)
 {
 	struct timespec t1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
-static enum result mark_running(struct req *rq, const char *id, const char *addr, long long ms)
-{
-	struct json *data = json_new_object();
-	enum result r;
-
-	if (data == NULL || json_add_int(data, "startupMs", ms) != R_OK) {
-		json_free(data);
-		return R_NO_MEMORY;
-	}
-	r = db_begin(rq->db);
-	if (r == R_OK)
-		r = db_exec(rq->db,
-			    "UPDATE sandboxes SET status = 'running', agent_address = $2, "
-			    "ready_at = now() WHERE id = $1 AND status = 'creating'",
-			    2, (const char *[]){id, addr}, NULL);
-	if (r == R_OK)
-		r = events_emit(rq->db, rq->auth.org_id, id, "sandbox.ready", data);
-	if (r == R_OK)
-		r = db_commit(rq->db);
-	if (r != R_OK)
-		db_rollback(rq->db);
-	json_free(data);
-	return r;
 }
 
 /* respond_sandbox: the full representation of one sandbox row. */
@@ -310,15 +263,22 @@ enum result sandboxes_create(struct req *rq)
 	r = backend_create(rq->backend, id, &lim, addr, sizeof(addr));
 	if (r != R_OK) {
 		log_warnx("sandbox", "create failed id=%s err=%s", id, result_str(r));
-		mark_error(rq, id, "runtime_create_failed");
+		lifecycle_mark_error(rq->db, rq->backend, rq->auth.org_id, id,
+				     "runtime_create_failed");
 		r = http_fail(rq, r == R_QUOTA ? R_QUOTA : R_UPSTREAM,
 			      r == R_QUOTA ? "this host has no free sandbox slots"
 					   : "the sandbox could not be started");
 		goto out;
 	}
-	r = mark_running(rq, id, addr, (long long)ms_since(&t0));
+	r = lifecycle_mark_running(rq->db, rq->backend, rq->auth.org_id, id, addr,
+				   (long long)ms_since(&t0));
+	if (r == R_CONFLICT) {
+		r = http_fail(rq, r, "the sandbox was stopped while it was starting");
+		goto out;
+	}
 	if (r != R_OK) {
-		mark_error(rq, id, "database_unavailable");
+		lifecycle_mark_error(rq->db, rq->backend, rq->auth.org_id, id,
+				     "database_unavailable");
 		r = http_fail(rq, r, "cannot record the sandbox");
 		goto out;
 	}

@@ -1,5 +1,6 @@
 /* events.h: the outbox. An event row is written in the same transaction as
- * the state change it announces; its payload is the exact webhook body:
+ * the state change it announces; its payload is the webhook body (sent in
+ * compact form, lib/webhook.h):
  *   {"id":"evt_...","event":"sandbox.ready","timestamp":"...Z",
  *    "sandboxId":"sbx_...","orgId":"org_...","data":{...}} */
 #ifndef SANDPIT_EVENTS_H

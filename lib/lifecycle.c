@@ -10,7 +10,10 @@
 #include "json.h"
 #include "log.h"
 
-/* final_usage: the last usage sample, taken just before the runtime goes. */
+/* final_usage: the last usage sample, taken just before the runtime goes.
+ * Two stoppers may both hold a "stopping" row (an API stop racing the
+ * reaper): the first final row stands, a second is ignored (the unique
+ * index of db/009_events_once.sql makes that hold between processes). */
 static void final_usage(struct db *db, struct backend *b, const char *id)
 {
 	struct sandbox_usage u;
@@ -23,7 +26,8 @@ static void final_usage(struct db *db, struct backend *b, const char *id)
 		    "INSERT INTO usage_events (org_id, sandbox_id, cpu_seconds, "
 		    "memory_byte_seconds, final) SELECT org_id, id, $2::float8, "
 		    "memory_bytes::float8 * EXTRACT(EPOCH FROM now() - COALESCE(ready_at, "
-		    "created_at)), true FROM sandboxes WHERE id = $1",
+		    "created_at)), true FROM sandboxes WHERE id = $1 "
+		    "ON CONFLICT (sandbox_id) WHERE final DO NOTHING",
 		    2, (const char *[]){id, cpu}, NULL) != R_OK)
 		log_warnx("lifecycle", "cannot record final usage id=%s", id);
 }
@@ -125,4 +129,81 @@ enum result lifecycle_stop(struct db *db, struct backend *backend, const char *o
 	live = db_res_rows(res) == 1;
 	db_res_free(res);
 	return live ? R_OK : R_NOT_FOUND;
+}
+
+enum result lifecycle_mark_running(struct db *db, struct backend *backend, const char *org_id,
+				   const char *id, const char *addr, long long startup_ms)
+{
+	struct json *data = json_new_object();
+	struct db_res *res = NULL;
+	bool mine = false;
+	enum result r;
+
+	if (data == NULL || json_add_int(data, "startupMs", startup_ms) != R_OK) {
+		json_free(data);
+		return R_NO_MEMORY;
+	}
+	r = db_begin(db);
+	if (r == R_OK)
+		r = db_exec(db,
+			    "UPDATE sandboxes SET status = 'running', agent_address = $2, "
+			    "ready_at = now() WHERE id = $1 AND status = 'creating' RETURNING 1",
+			    2, (const char *[]){id, addr}, &res);
+	if (r == R_OK)
+		mine = db_res_rows(res) == 1;
+	if (r == R_OK && mine)
+		r = events_emit(db, org_id, id, "sandbox.ready", data);
+	if (r == R_OK)
+		r = db_commit(db);
+	if (r != R_OK)
+		db_rollback(db);
+	db_res_free(res);
+	json_free(data);
+	if (r != R_OK || mine)
+		return r;
+	/* A stop (or delete) took the row while the runtime was being made:
+	 * its destroy may have come before our runtime existed, so ours goes
+	 * now. Its events are the stopper's; a ready now would follow them. */
+	if (backend != NULL) {
+		r = backend_destroy(backend, id);
+		if (r != R_OK && r != R_NOT_FOUND)
+			log_warnx("lifecycle", "cannot destroy runtime id=%s err=%s", id,
+				  result_str(r));
+	}
+	return R_CONFLICT;
+}
+
+void lifecycle_mark_error(struct db *db, struct backend *backend, const char *org_id,
+			  const char *id, const char *why)
+{
+	struct json *data = json_new_object();
+	struct db_res *res = NULL;
+	enum result r;
+
+	if (backend != NULL)
+		(void)!backend_destroy(backend, id);
+	if (data == NULL || json_add_str(data, "error", why) != R_OK) {
+		json_free(data);
+		return;
+	}
+	r = db_begin(db);
+	/* Only a row still being made becomes an error: a finished one (a stop
+	 * won the race, or an earlier error) keeps its state and its events. */
+	if (r == R_OK)
+		r = db_exec(db,
+			    "UPDATE sandboxes SET status = 'error', error = $2, stopped_at = now(), "
+			    "stop_reason = 'error' WHERE id = $1 AND status IN ('creating', "
+			    "'running') RETURNING 1",
+			    2, (const char *[]){id, why}, &res);
+	if (r == R_OK && db_res_rows(res) == 1)
+		r = events_emit(db, org_id, id, "sandbox.error", data);
+	if (r == R_OK)
+		r = db_commit(db);
+	if (r != R_OK) {
+		db_rollback(db);
+		log_warnx("lifecycle", "cannot record the failed create id=%s err=%s", id,
+			  result_str(r));
+	}
+	db_res_free(res);
+	json_free(data);
 }

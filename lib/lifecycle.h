@@ -23,4 +23,22 @@ SP_MUST_CHECK enum result lifecycle_stop(struct db *db, struct backend *backend,
 					 const char *org_id, const char *id, const char *final,
 					 const char *reason, bool drop);
 
+/* lifecycle_mark_running: a create's runtime is up (agent at addr): the row
+ * goes from "creating" to "running" and sandbox.ready (data.startupMs) is
+ * emitted, in one transaction. When the row is no longer "creating" (a stop
+ * or a delete won the race), nothing is emitted, the runtime is destroyed
+ * (backend may be NULL: then it is left to the reaper's orphan sweep) and
+ * R_CONFLICT is returned. R_DB, R_NO_MEMORY. */
+SP_MUST_CHECK enum result lifecycle_mark_running(struct db *db, struct backend *backend,
+						 const char *org_id, const char *id,
+						 const char *addr, long long startup_ms);
+
+/* lifecycle_mark_error: a create that failed half way: the runtime is
+ * destroyed, and a row still "creating" or "running" becomes "error" with
+ * sandbox.error (data.error = why), in one transaction. A row already
+ * stopping or finished is left as it is, with no event. Best effort: a
+ * failure is logged, and the reaper fails a row stuck in "creating". */
+void lifecycle_mark_error(struct db *db, struct backend *backend, const char *org_id,
+			  const char *id, const char *why);
+
 #endif

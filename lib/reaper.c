@@ -399,8 +399,9 @@ static enum result step_pool(struct sweep *sw)
 /* step_outbox: webhook delivery (lib/webhook.c): fan undispatched events
  * out to webhook_deliveries and deliver due ones with retries and backoff.
  * Bounded per sweep (SANDPIT_WEBHOOK_BATCH x SANDPIT_WEBHOOK_ROUNDS) and safe
- * in concurrent sweeps (SKIP LOCKED claims plus a lease). Counts events
- * fanned out plus delivery attempts made. */
+ * in concurrent sweeps (SKIP LOCKED claims plus a lease, one fan-out at a
+ * time); each webhook gets a sandbox's events one at a time, in order.
+ * Counts events fanned out plus delivery attempts made. */
 static enum result step_outbox(struct sweep *sw)
 {
 	struct webhook_sweep_opts wo;

@@ -9,12 +9,16 @@
 
 #include "config.h"
 #include "db.h"
+#include "events.h"
 #include "httpc.h"
 #include "id.h"
 #include "json.h"
 #include "log.h"
 #include "netguard.h"
 #include "utf8.h"
+
+/* pg_try_advisory_lock key: one outbox fan-out per database at a time. */
+#define FANOUT_LOCK "727276"
 
 /* The seeds' event table: every type a client may subscribe to, including
  * those whose features have not landed yet (subscribing early is harmless). */
@@ -380,7 +384,9 @@ out:
 
 /* fan_out: one statement: take a batch of undispatched events (skipping
  * those another sweep holds), insert a delivery per matching subscription
- * created before the event, and mark the events dispatched. */
+ * created before the event, and mark the events dispatched. The body is
+ * the compact form of the payload (sp_event_body, db/009_events_once.sql);
+ * the sandbox and the event's seq order the deliveries (claim). */
 static enum result fan_out(struct db *db, int batch, long long *events, long long *created)
 {
 	struct db_res *res = NULL;
@@ -389,11 +395,13 @@ static enum result fan_out(struct db *db, int batch, long long *events, long lon
 
 	snprintf(lim, sizeof(lim), "%d", batch);
 	r = db_exec(db,
-		    "WITH ev AS (SELECT id, org_id, type, payload, created_at FROM events "
-		    "WHERE dispatched_at IS NULL ORDER BY seq LIMIT $1::int FOR UPDATE SKIP LOCKED), "
+		    "WITH ev AS (SELECT id, seq, org_id, sandbox_id, type, payload, created_at "
+		    "FROM events WHERE dispatched_at IS NULL ORDER BY seq LIMIT $1::int "
+		    "FOR UPDATE SKIP LOCKED), "
 		    "ins AS (INSERT INTO webhook_deliveries (id, webhook_id, org_id, event_id, "
-		    "event_type, body, next_attempt_at) SELECT sp_rand_id('dlv_'), w.id, w.org_id, "
-		    "ev.id, ev.type, ev.payload::text, now() FROM ev JOIN webhooks w ON "
+		    "event_type, body, next_attempt_at, sandbox_id, event_seq) SELECT "
+		    "sp_rand_id('dlv_'), w.id, w.org_id, ev.id, ev.type, sp_event_body(ev.payload), "
+		    "now(), ev.sandbox_id, ev.seq FROM ev JOIN webhooks w ON "
 		    "w.org_id = ev.org_id AND w.created_at <= ev.created_at AND "
 		    "(ev.type = ANY (w.events) OR '*' = ANY (w.events)) "
 		    "ON CONFLICT (webhook_id, event_id) DO NOTHING RETURNING 1), "
@@ -411,9 +419,46 @@ static enum result fan_out(struct db *db, int batch, long long *events, long lon
 	return r;
 }
 
+/* fan_out_all: fan-out batches, bounded per sweep, by one sweep at a time.
+ * Two at once could split one sandbox's events between two batches and
+ * commit the later one first, and its delivery could be sent before the
+ * earlier one exists; a sweep that finds another fanning out leaves the
+ * outbox to it and only delivers. */
+static enum result fan_out_all(struct db *db, int batch, struct webhook_sweep_stats *st)
+{
+	struct db_res *res = NULL;
+	enum result r;
+	bool locked;
+
+	r = db_exec(db, "SELECT pg_try_advisory_lock(" FANOUT_LOCK ")", 0, NULL, &res);
+	if (r != R_OK)
+		return r;
+	locked = db_res_rows(res) == 1 && strcmp(db_res_get(res, 0, 0), "t") == 0;
+	db_res_free(res);
+	if (!locked)
+		return R_OK;
+	for (int i = 0; i < 20; i++) {
+		long long ev = 0, created = 0;
+
+		r = fan_out(db, batch, &ev, &created);
+		if (r != R_OK)
+			break;
+		st->events_dispatched += ev;
+		st->deliveries_created += created;
+		if (ev < batch)
+			break;
+	}
+	(void)!db_exec(db, "SELECT pg_advisory_unlock(" FANOUT_LOCK ")", 0, NULL, NULL);
+	return r;
+}
+
 /* claim: take up to batch due deliveries: count the attempt and push the
  * next attempt past this one's timeout (the lease), in one statement, so the
- * row is neither held locked during the POST nor lost if we die. */
+ * row is neither held locked during the POST nor lost if we die. A delivery
+ * waits while an earlier event of its sandbox is still pending for the same
+ * webhook (in flight under its lease, or waiting for a retry): one endpoint
+ * gets each sandbox's events one at a time, in outbox order. A delivery
+ * given up on ("failed") no longer holds the later ones back. */
 static enum result claim(struct db *db, const struct webhook_sweep_opts *o, struct db_res **out)
 {
 	char lim[16], lease[24];
@@ -425,9 +470,11 @@ static enum result claim(struct db *db, const struct webhook_sweep_opts *o, stru
 		       "UPDATE webhook_deliveries d SET attempts = d.attempts + 1, "
 		       "last_attempt_at = now(), next_attempt_at = now() + "
 		       "make_interval(secs => $2::int) FROM webhooks w WHERE w.id = d.webhook_id "
-		       "AND d.id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' "
-		       "AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1::int "
-		       "FOR UPDATE SKIP LOCKED) "
+		       "AND d.id IN (SELECT c.id FROM webhook_deliveries c WHERE c.status = "
+		       "'pending' AND c.next_attempt_at <= now() AND NOT EXISTS (SELECT 1 FROM "
+		       "webhook_deliveries p WHERE p.webhook_id = c.webhook_id AND p.sandbox_id = "
+		       "c.sandbox_id AND p.status = 'pending' AND p.event_seq < c.event_seq) "
+		       "ORDER BY c.next_attempt_at LIMIT $1::int FOR UPDATE OF c SKIP LOCKED) "
 		       "RETURNING d.id, d.event_type, d.body, d.attempts, w.id, w.url, w.secret_sealed",
 		       2, (const char *[]){lim, lease}, out);
 }
@@ -486,22 +533,14 @@ enum result webhook_sweep(struct db *db, const struct webhook_sweep_opts *o,
 
 	/* Fan-out is cheap (one statement per batch) but still bounded, so one
 	 * sweep never spends unbounded time on a backlog. */
-	for (int i = 0; i < 20; i++) {
-		long long ev = 0, created = 0;
-
-		r = fan_out(db, o->fanout_batch, &ev, &created);
-		if (r != R_OK)
-			break;
-		st.events_dispatched += ev;
-		st.deliveries_created += created;
-		if (ev < o->fanout_batch)
-			break;
-	}
+	r = fan_out_all(db, o->fanout_batch, &st);
+	/* A round that sent a sandbox's event makes its next one due, so
+	 * rounds go on while they find work, not only while batches are full. */
 	for (int round = 0; r == R_OK && round < o->max_rounds; round++) {
 		int claimed = 0;
 
 		r = deliver_round(db, o, &st, &claimed);
-		if (claimed < o->delivery_batch)
+		if (claimed == 0)
 			break;
 	}
 	if (st.events_dispatched || st.attempted)
@@ -521,40 +560,18 @@ enum result webhook_sweep(struct db *db, const struct webhook_sweep_opts *o,
 	return r;
 }
 
-static void now_rfc3339(char *out, size_t size)
+/* test_payload: the test event as the outbox would hold it (events_build). */
+static enum result test_payload(const char *org_id, const char *webhook_id, char *evt,
+				size_t evt_size, char **payload)
 {
-	struct timespec ts;
-	struct tm tm;
+	struct json *d = json_new_object();
+	enum result r = R_NO_MEMORY;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
-}
-
-/* test_body: the test event, in the outbox payload's shape. */
-static char *test_body(const char *org_id, const char *webhook_id, const char *event_id)
-{
-	char stamp[64];
-	struct json *p = json_new_object(), *d = json_new_object();
-	char *text = NULL;
-
-	now_rfc3339(stamp, sizeof(stamp));
-	if (p != NULL && d != NULL && json_add_str(d, "webhookId", webhook_id) == R_OK &&
-	    json_add_str(d, "message", "test delivery from Sandpit") == R_OK) {
-		struct json *dd = d;
-
-		d = NULL;
-		if (json_add_str(p, "id", event_id) == R_OK &&
-		    json_add_str(p, "event", WEBHOOK_TEST_EVENT) == R_OK &&
-		    json_add_str(p, "timestamp", stamp) == R_OK &&
-		    json_add(p, "sandboxId", json_new_null()) == R_OK &&
-		    json_add_str(p, "orgId", org_id) == R_OK && json_add(p, "data", dd) == R_OK)
-			text = json_print(p);
-	}
+	if (d != NULL && json_add_str(d, "webhookId", webhook_id) == R_OK &&
+	    json_add_str(d, "message", "test delivery from Sandpit") == R_OK)
+		r = events_build(org_id, NULL, WEBHOOK_TEST_EVENT, d, evt, evt_size, payload);
 	json_free(d);
-	json_free(p);
-	return text;
+	return r;
 }
 
 enum result webhook_test(struct db *db, const struct webhook_sweep_opts *o, const char *org_id,
@@ -567,26 +584,29 @@ enum result webhook_test(struct db *db, const struct webhook_sweep_opts *o, cons
 	struct attempt a = {0};
 	struct httpc_res hr = {0};
 	struct db_res *res = NULL;
-	char *body = NULL;
+	char *payload = NULL;
+	const char *body;
 	enum result r;
 
-	r = db_exec(db, "SELECT url, secret_sealed FROM webhooks WHERE id = $1 AND org_id = $2", 2,
-		    (const char *[]){webhook_id, org_id}, &res);
+	if (id_new("dlv_", dlv, sizeof(dlv)) != R_OK) {
+		r = R_INTERNAL;
+		goto out;
+	}
+	r = test_payload(org_id, webhook_id, evt, sizeof(evt), &payload);
+	if (r != R_OK)
+		goto out;
+	/* The body in the outbox's form: the same function the fan-out uses. */
+	r = db_exec(db,
+		    "SELECT url, secret_sealed, sp_event_body($3::jsonb) FROM webhooks "
+		    "WHERE id = $1 AND org_id = $2",
+		    3, (const char *[]){webhook_id, org_id, payload}, &res);
 	if (r != R_OK)
 		goto out;
 	if (db_res_rows(res) != 1) {
 		r = R_NOT_FOUND;
 		goto out;
 	}
-	if (id_new("evt_", evt, sizeof(evt)) != R_OK || id_new("dlv_", dlv, sizeof(dlv)) != R_OK) {
-		r = R_INTERNAL;
-		goto out;
-	}
-	body = test_body(org_id, webhook_id, evt);
-	if (body == NULL) {
-		r = R_NO_MEMORY;
-		goto out;
-	}
+	body = db_res_get(res, 0, 2);
 	a = (struct attempt){.id = dlv, .type = WEBHOOK_TEST_EVENT, .body = body,
 			     .webhook_id = webhook_id, .url = db_res_get(res, 0, 0),
 			     .sealed = db_res_get(res, 0, 1), .attempts = 1};
@@ -614,7 +634,7 @@ enum result webhook_test(struct db *db, const struct webhook_sweep_opts *o, cons
 	*out = t;
 out:
 	httpc_res_clear(&hr);
-	free(body);
+	free(payload);
 	db_res_free(res);
 	return r;
 }

@@ -8,9 +8,13 @@
  * retried), POSTs them in parallel, and records each attempt: 2xx is
  * delivered; anything else, a timeout or a refused address is retried with
  * exponential backoff and jitter until the maximum number of attempts, then
- * the delivery is failed.
+ * the delivery is failed. One webhook gets each sandbox's events one at a
+ * time, in outbox order: a delivery waits while an earlier one of its
+ * sandbox is pending for the same webhook (in flight or waiting to retry).
  *
- * Each POST carries the event's exact JSON as its body and
+ * Each POST carries the event's payload as compact JSON (sp_event_body in
+ * db/009_events_once.sql: envelope keys in the documented order, no blanks),
+ * the same form for the outbox and for webhook_test, as its body and
  *   X-Sandpit-Signature: sha256=<hex HMAC-SHA256(secret, body)>
  *   X-Sandpit-Event: <type>   X-Sandpit-Delivery: <delivery id>
  *   X-Sandpit-Timestamp: <unix seconds of the attempt>

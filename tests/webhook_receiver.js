@@ -13,7 +13,10 @@
 // Statuses are consumed in order; the last one repeats. hang_ms delays the
 // answer of the first hang_times requests (a receiver that hangs).
 // trickle_ms answers at once with 4 KiB of body, then a byte every 100 ms
-// for that long (a receiver that never quite finishes).
+// for that long (a receiver that never quite finishes). delay_ms holds every
+// answer that long (a receiver that takes its time). Each record has
+// "arrived" and "answered": ticks of one counter over all hooks, taken when
+// the request's body was in and when the answer went out (order tests).
 'use strict';
 const http = require('http');
 const { createHmac } = require('crypto');
@@ -28,6 +31,7 @@ function verifyWebhook(payload, signature, secret) {
 
 const hooks = new Map(); // name -> {cfg, received: [], served: 0}
 let total = 0;
+let tick = 0;
 
 function hook(name) {
   if (!hooks.has(name)) hooks.set(name, { cfg: { statuses: [200] }, received: [], served: 0 });
@@ -44,6 +48,7 @@ const server = http.createServer((req, res) => {
   const chunks = [];
   req.on('data', (c) => chunks.push(c));
   req.on('end', () => {
+    const arrived = ++tick;
     const raw = Buffer.concat(chunks).toString('utf8');
     const parts = req.url.split('?')[0].split('/');
     const name = decodeURIComponent(parts[2] || '');
@@ -66,7 +71,8 @@ const server = http.createServer((req, res) => {
       const sig = req.headers['x-sandpit-signature'] || '';
       const valid = h.cfg.secret ? verifyWebhook(raw, sig, h.cfg.secret) : null;
       const answer = () => {
-        h.received.push({ headers: req.headers, body: raw, valid, status, at: Date.now() });
+        h.received.push({ headers: req.headers, body: raw, valid, status, at: Date.now(),
+                          arrived, answered: ++tick });
         total++;
         send(res, status, { received: true, status });
       };
@@ -98,6 +104,7 @@ const server = http.createServer((req, res) => {
         }, h.cfg.hang_ms);
         return;
       }
+      if (h.cfg.delay_ms) return setTimeout(answer, h.cfg.delay_ms);
       return answer();
     }
     send(res, 404, { error: 'no such path' });

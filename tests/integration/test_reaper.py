@@ -472,5 +472,127 @@ def check_config_flag_and_bad_usage():
     check(p.returncode == 1 and "cannot connect to the database" in p.stderr, p)
 
 
+# ---- races between stoppers, forced in the racy order ----------------------
+
+def boxd_pids():
+    """The sandbox daemon: its pid file's process and the daemon processes it
+    forked (the one that serves requests among them)."""
+    with open(os.path.join(STATE, "run/boxd.pid")) as f:
+        top = int(f.read().strip())
+    pids = [top]
+    for d in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                cmd = f.read()
+        except (OSError, ValueError):
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == top and b"sandpit-boxd" in cmd:
+            pids.append(int(d))
+    return pids
+
+
+@contextlib.contextmanager
+def boxd_stopped():
+    """SIGSTOP the sandbox daemon for the block: runtime calls wait."""
+    pids = boxd_pids()
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield pids
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+
+
+@test
+def stop_during_create_emits_no_ready():
+    # The sandbox daemon is held, so the create waits for its runtime with
+    # the row "creating"; the stop claims the row meanwhile. The create then
+    # finds its row taken: no sandbox.ready after the stop's events, a 409,
+    # and no runtime left behind.
+    key = new_key()
+    org = psql("SELECT org_id FROM api_keys WHERE key_prefix = '%s'" % key[:15])[0][0]
+    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+        with boxd_stopped():
+            made = ex.submit(post, "/api/v1/sandbox/create", SMALL, key=key, timeout=60)
+            rows = wait_for(lambda: psql("SELECT id FROM sandboxes WHERE org_id = '%s' AND "
+                                         "status = 'creating'" % org), 10)
+            check(rows, "the create did not reserve its row")
+            sid = rows[0][0]
+            stopped = ex.submit(post, "/api/v1/sandbox/%s/stop" % sid, key=key, timeout=60)
+            check(wait_for(lambda: status_of(sid)[0] == "stopping", 10), status_of(sid))
+        expect(stopped.result(), 200)
+        r = made.result()
+    check(r.status == 409 and r.json()["error"]["code"] == "conflict", r)
+    check(status_of(sid)[0] == "stopped", status_of(sid))
+    check(events_of(sid) == ["sandbox.created", "sandbox.stopped"], events_of(sid))
+    check(runtime_leftovers(sid) == [], runtime_leftovers(sid))
+
+
+class TableLock:
+    """A psql session holding a lock on a table until release()."""
+
+    def __init__(self, table, mode):
+        self.p = subprocess.Popen(
+            ["setpriv", "--reuid=sandpit", "--regid=sandpit", "--init-groups", "--", "psql",
+             "-h", os.path.join(STATE, "pg/run"), "-U", "sandpit", "-d", "sandpit", "-qtA",
+             "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            text=True)
+        self.p.stdin.write("BEGIN;\nLOCK TABLE %s IN %s MODE;\nSELECT 'locked';\n" %
+                           (table, mode))
+        self.p.stdin.flush()
+        check(self.p.stdout.readline().strip() == "locked", "no lock on %s" % table)
+
+    def release(self):
+        if self.p.poll() is None:
+            self.p.stdin.write("COMMIT;\n")
+            self.p.stdin.close()
+            self.p.wait(30)
+
+
+def waiting_on(table):
+    return int(psql("SELECT count(*) FROM pg_locks WHERE relation = '%s'::regclass AND NOT "
+                    "granted" % table)[0][0])
+
+
+@test
+def api_stop_racing_the_reaper_writes_one_final_usage_row():
+    # Both stoppers hold the row "stopping" and sample before destroying:
+    # inserts into usage_events are held until both are waiting on them,
+    # then released together. One final row, one stopper's events.
+    key = new_key()
+    sid = create(key)["sandbox_id"]
+    with stack_reaper_paused(), concurrent.futures.ThreadPoolExecutor(1) as ex:
+        # Rows other tests left due are finished first: the sweep below must
+        # meet ours, not wait on another's sample.
+        check(sweep_once()[0] == 0, "clearing sweep failed")
+        lock = TableLock("usage_events", "SHARE")
+        try:
+            stopped = ex.submit(post, "/api/v1/sandbox/%s/stop" % sid, key=key, timeout=60)
+            check(wait_for(lambda: status_of(sid)[0] == "stopping" and
+                           waiting_on("usage_events") == 1, 10), "the stop is not sampling")
+            # The reaper takes it for a stuck stop (its stopper looks gone).
+            psql("UPDATE sandboxes SET status_changed_at = now() - interval '1 hour' "
+                 "WHERE id = '%s'" % sid)
+            sweep = subprocess.Popen(reaper_cmd(), env=reaper_env(), stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
+            taken = "SELECT 1 FROM sandboxes WHERE id = '%s' AND status_changed_at > now() - " \
+                    "interval '10 minutes'" % sid
+            check(wait_for(lambda: psql(taken) and waiting_on("usage_events") == 2, 20),
+                  "the reaper is not sampling")
+        finally:
+            lock.release()
+        expect(stopped.result(), 200)
+        err = sweep.communicate(timeout=60)[1]
+        check(sweep.returncode == 0 and "sandbox finished id=%s " % sid in err, err[-2000:])
+    final = psql("SELECT count(*) FROM usage_events WHERE sandbox_id = '%s' AND final" % sid)
+    check(final == [["1"]], "final usage rows: %r" % final)
+    evs = events_of(sid)
+    check(evs.count("sandbox.stopped") == 1 and evs[0] == "sandbox.created", evs)
+    check(status_of(sid)[0] in ("stopped", "error"), status_of(sid))
+
+
 if __name__ == "__main__":
     main("reaper")

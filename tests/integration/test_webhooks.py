@@ -4,13 +4,17 @@ the test endpoint, delivery history, retries, timeouts, a dead receiver and
 the SSRF guard. The receiver (tests/webhook_receiver.js) verifies every
 signature with the production guide's Node snippet. All traffic stays on
 127.0.0.1."""
+import collections
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -413,12 +417,23 @@ def deleted_webhook_gets_nothing_more():
     check(len(REC.received(name)) == 1, REC.received(name))
 
 
+def fanning_out():
+    """Does a sweep hold the outbox fan-out lock (lib/webhook.c FANOUT_LOCK)?"""
+    return psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 0 "
+                "AND objid = 727276 AND objsubid = 1 AND granted") != [["0"]]
+
+
 @contextlib.contextmanager
 def stack_reaper_paused():
-    """SIGSTOP the stack's looping reaper so this test owns the sweeps."""
+    """SIGSTOP the stack's looping reaper so this test owns the sweeps (never
+    while it holds the fan-out lock, which would stop every other sweep's)."""
     with open(os.path.join(STATE, "run/reaper.pid")) as f:
         pid = int(f.read().strip())
     os.kill(pid, signal.SIGSTOP)
+    while fanning_out():
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(0.01)
+        os.kill(pid, signal.SIGSTOP)
     try:
         yield pid
     finally:
@@ -458,6 +473,168 @@ def reaper_killed_mid_delivery_delivers_at_least_once():
     check(got[0]["headers"]["x-sandpit-delivery"] == got[1]["headers"]["x-sandpit-delivery"])
     for g in got:
         check_signed(g, secret)
+
+
+# ---- order and form: one endpoint gets each sandbox's events in order ------
+
+def emit_many(org, sandboxes, types):
+    """Every type for every sandbox, in one statement, type-major: the outbox
+    interleaves the sandboxes and each sandbox's events are in seq order."""
+    payload = ("jsonb_build_object('id', 'evt_' || md5(s || t), 'event', t, 'timestamp', "
+               "'2024-01-15T12:00:00.000Z', 'sandboxId', s, 'orgId', '%s', 'data', "
+               "jsonb_build_object('i', i))" % org)
+    psql("INSERT INTO events (id, org_id, sandbox_id, type, payload) SELECT 'evt_' || "
+         "md5(s || t), '%s', s, t, %s FROM unnest(%s::text[]) WITH ORDINALITY AS tt(t, i), "
+         "unnest(%s::text[]) AS ss(s) ORDER BY i, s" %
+         (org, payload, pg_array(types), pg_array(sandboxes)))
+
+
+def pg_array(items):
+    return "'{%s}'" % ",".join(items)
+
+
+def fake_sandbox():
+    return "sbx_" + uuid.uuid4().hex[:20]
+
+
+def check_in_order(records, org):
+    """Each sandbox's deliveries in outbox order: an event is never sent to
+    the endpoint before the one before it was answered 2xx; each event
+    delivered once."""
+    by_event = {}
+    for rec in records:
+        by_event.setdefault(json.loads(rec["body"])["id"], []).append(rec)
+    rows = psql("SELECT id, sandbox_id FROM events WHERE org_id = '%s' AND sandbox_id IS NOT "
+                "NULL ORDER BY seq" % org)
+    last = {}
+    for eid, sid in rows:
+        recs = by_event.get(eid, [])
+        ok = [r for r in recs if r["status"] == 200]
+        check(len(ok) == 1, "event %s delivered %d times: %r" % (eid, len(ok), recs))
+        if sid in last:
+            prev_eid, prev_done = last[sid]
+            first = min(r["arrived"] for r in recs)
+            check(first > prev_done, "%s arrived before %s of %s was answered" %
+                  (eid, prev_eid, sid))
+        last[sid] = (eid, ok[0]["answered"])
+    return len(rows)
+
+
+def real_sandbox_life(key):
+    sb = expect(post("/api/v1/sandbox/create", {}, key=key, timeout=120), 201)
+    expect(post("/api/v1/sandbox/%s/stop" % sb["sandbox_id"], key=key), 200)
+
+
+@test
+def sandbox_events_arrive_in_order_with_concurrent_reapers():
+    key = new_key()
+    org = org_of(key)
+    name = hook_name()
+    secret = "whsec_" + uuid.uuid4().hex
+    # A receiver that takes its time: a sandbox's next event sent in
+    # parallel with its previous one would arrive before that was answered.
+    REC.config(name, secret=secret, delay_ms=40)
+    create_hook(key, REC.url(name), ["*"], secret)
+    types = ["sandbox.created", "sandbox.ready", "command.started", "command.completed",
+             "sandbox.stopped"]
+    fakes = [fake_sandbox() for _ in range(30)]
+    with stack_reaper_paused():
+        sweeps = [reaper("--loop", "--interval", "1") for _ in range(3)]
+        try:
+            emit_many(org, fakes, types)
+            # Real sandboxes too, made while the reapers sweep.
+            lives = [threading.Thread(target=real_sandbox_life, args=(key,)) for _ in range(2)]
+            for t in lives:
+                t.start()
+            for t in lives:
+                t.join()
+            want = int(psql("SELECT count(*) FROM events WHERE org_id = '%s'" % org)[0][0])
+            check(want >= len(fakes) * len(types) + 2 * 3, want)
+            wait_for(lambda: sum(r["status"] == 200 for r in REC.received(name)) >= want, 90,
+                     "%d deliveries" % want)
+        finally:
+            for p in sweeps:
+                p.send_signal(signal.SIGTERM)
+            for p in sweeps:
+                p.wait(30)
+    got = REC.received(name)
+    for rec in got:
+        check(rec["valid"] is True, rec)
+    check(check_in_order(got, org) == want, "not every event was checked")
+
+
+@test
+def a_failed_delivery_holds_back_the_next_event_of_its_sandbox():
+    key = new_key()
+    org = org_of(key)
+    name = hook_name()
+    secret = "whsec_" + uuid.uuid4().hex
+    REC.config(name, secret=secret, statuses=[500, 200])
+    wh = create_hook(key, REC.url(name), ["*"], secret)
+    sid = fake_sandbox()
+    emit_many(org, [sid], ["sandbox.created", "sandbox.ready"])
+    created, ready = [r[0] for r in psql("SELECT id FROM events WHERE sandbox_id = '%s' "
+                                         "ORDER BY seq" % sid)]
+    wait_for(lambda: delivery(wh["id"], created)[0] == "pending" and
+             delivery(wh["id"], created)[2] == "500", 20, "the first attempt failing")
+    # Its retry waits until this test says so (due_now below).
+    psql("UPDATE webhook_deliveries SET next_attempt_at = now() + interval '1 hour' "
+         "WHERE webhook_id = '%s' AND event_id = '%s'" % (wh["id"], created))
+    # A later sweep delivers another sandbox's event but not this one's next.
+    other = fake_sandbox()
+    emit_many(org, [other], ["sandbox.created"])
+    wait_for(lambda: psql("SELECT 1 FROM webhook_deliveries d JOIN events e ON e.id = "
+                          "d.event_id WHERE e.sandbox_id = '%s' AND d.status = 'delivered'"
+                          % other), 20, "the other sandbox's delivery")
+    check(delivery(wh["id"], ready)[:2] == ["pending", "0"], delivery(wh["id"], ready))
+    check(len(REC.received(name)) == 2, REC.received(name))
+    due_now(wh["id"])  # the retry's backoff is over
+    wait_for(lambda: delivery(wh["id"], ready)[0] == "delivered", 20, "the next event")
+    got = REC.received(name)
+    check([json.loads(g["body"])["id"] for g in got if json.loads(g["body"])["sandboxId"] == sid]
+          == [created, created, ready], got)
+    check(check_in_order(got, org) == 3)
+
+
+def compact(raw):
+    """raw re-encoded compactly in its own key order: equal to raw only when
+    raw has no blank between tokens."""
+    return json.dumps(json.loads(raw, object_pairs_hook=collections.OrderedDict),
+                      separators=(",", ":"), ensure_ascii=False)
+
+
+@test
+def bodies_are_compact_and_signed_from_the_test_endpoint_and_the_reaper():
+    key = new_key()
+    org = org_of(key)
+    name = hook_name()
+    secret = "whsec_" + uuid.uuid4().hex
+    REC.config(name, secret=secret)
+    wh = create_hook(key, REC.url(name), ["*"], secret)
+    check(expect(post("/api/v1/webhooks/%s/test" % wh["id"], key=key), 200)["success"] is True)
+    sid = fake_sandbox()
+    eid = "evt_" + uuid.uuid4().hex[:20]
+    payload = {"id": eid, "event": "command.completed", "timestamp": "2024-01-15T12:00:00.000Z",
+               "sandboxId": sid, "orgId": org,
+               "data": {"command": "echo 'a: b, c' \"q\"\n\u00e9", "exitCode": 0,
+                        "nested": {"list": [1, 2.5, "x, y", None, True], "empty": {}}}}
+    psql("INSERT INTO events (id, org_id, sandbox_id, type, payload) VALUES ('%s', '%s', '%s', "
+         "'command.completed', $j$%s$j$::jsonb)" % (eid, org, sid, json.dumps(payload)))
+    got = wait_for(lambda: len(REC.received(name)) == 2 and REC.received(name), 20,
+                   "the reaper's delivery")
+    envelope = ["id", "event", "timestamp", "sandboxId", "orgId", "data"]
+    for rec in got:
+        raw = rec["body"]
+        check(raw == compact(raw), "not compact: %s" % raw)
+        check(list(json.loads(raw, object_pairs_hook=collections.OrderedDict)) == envelope, raw)
+        mac = hmac.new(secret.encode(), raw.encode(), hashlib.sha256).hexdigest()
+        check(rec["headers"]["x-sandpit-signature"] == "sha256=" + mac, rec["headers"])
+    test_body, reaped = [json.loads(g["body"]) for g in got]
+    check(test_body["event"] == "webhook.test" and reaped == payload, (test_body, reaped))
+    # What was sent is what the history keeps.
+    bodies = [r[0] for r in psql("SELECT body FROM webhook_deliveries WHERE webhook_id = '%s' "
+                                 "ORDER BY created_at" % wh["id"])]
+    check(sorted(bodies) == sorted(g["body"] for g in got), bodies)
 
 
 # ---- SSRF: a second API instance with private targets disallowed ----------

@@ -52,7 +52,7 @@ if stack_start; then
 	export SANDPIT_API_KEY
 	# The unit suites that need the schema, against this instance's cluster.
 	suite unit-db $AS_USER env SANDPIT_TEST_CONNINFO="host=$STATE/pg/run dbname=sandpit user=sandpit" \
-		"$BIN/unit-tests" ratelimit_pg db_pg
+		"$BIN/unit-tests" ratelimit_pg db_pg lifecycle_pg
 	suite integration "$REPO/tests/integration/run.sh"
 	for extra in security stream warmpool stack chaos; do
 		[ -x "$REPO/tests/$extra/run.sh" ] && suite "$extra" "$REPO/tests/$extra/run.sh"
