@@ -48,4 +48,8 @@ enum result webhooks_delete(struct req *rq);
 enum result webhooks_test(struct req *rq);
 enum result webhooks_deliveries(struct req *rq);
 
+/* templates.c */
+enum result templates_list(struct req *rq);
+enum result templates_get(struct req *rq);
+
 #endif

@@ -46,6 +46,8 @@ static const struct route routes[] = {
 	{"GET", "/api/v1/sandbox/:id/files/stat", files_stat, AUTH_SCOPE_READ, false},
 	{"POST", "/api/v1/sandbox/:id/files/mkdir", files_mkdir, AUTH_SCOPE_WRITE, false},
 	{"POST", "/api/v1/sandbox/:id/files/move", files_move, AUTH_SCOPE_WRITE, false},
+	{"GET", "/api/v1/templates", templates_list, AUTH_SCOPE_READ, false},
+	{"GET", "/api/v1/templates/:name", templates_get, AUTH_SCOPE_READ, false},
 	{"GET", "/api/v1/webhooks", webhooks_list, AUTH_SCOPE_ADMIN, false},
 	{"POST", "/api/v1/webhooks", webhooks_create, AUTH_SCOPE_ADMIN, true},
 	{"DELETE", "/api/v1/webhooks/:id", webhooks_delete, AUTH_SCOPE_ADMIN, false},

@@ -5,7 +5,6 @@
  * left mounted whatever happens to the build. */
 #include "images.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -526,7 +525,7 @@ static int build_one(const char *cache, const struct recipe *r)
 	clock_gettime(CLOCK_MONOTONIC, &b.t0);
 	if (!pathf(path, "%s/%s", cache, r->name) || (mkdir(path, 0755) != 0 && errno != EEXIST) ||
 	    !pathf(path, "%s/%s/.lock", cache, r->name) ||
-	    (lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0 || flock(lock, LOCK_EX) != 0) {
+	    (lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0 || flock(lock, LOCK_EX) != 0) {
 		fprintf(stderr, "images: cannot lock '%s': %s\n", path, strerror(errno));
 		goto out;
 	}
@@ -575,30 +574,6 @@ static int build_chain(const char *cache, const struct recipe *r)
 	return build_one(cache, r);
 }
 
-/* all_names: the NAME of every NAME.image in dir, sorted; -1 if dir cannot
- * be read. */
-static int all_names(const char *dir, char names[][RECIPE_MAX_NAME], int max)
-{
-	struct dirent **list;
-	int k = scandir(dir, &list, NULL, alphasort), n = 0;
-
-	if (k < 0)
-		return -1;
-	for (int i = 0; i < k; i++) {
-		size_t len = strlen(list[i]->d_name);
-
-		if (len > 6 && len - 6 < RECIPE_MAX_NAME && n < max &&
-		    strcmp(list[i]->d_name + len - 6, ".image") == 0) {
-			memcpy(names[n], list[i]->d_name, len - 6);
-			names[n][len - 6] = '\0';
-			n++;
-		}
-		free(list[i]);
-	}
-	free(list);
-	return n;
-}
-
 #define MAX_IMAGES 64
 
 static int build(const char *dir, const char *cache, int argc, char **argv)
@@ -606,7 +581,7 @@ static int build(const char *dir, const char *cache, int argc, char **argv)
 	char names[MAX_IMAGES][RECIPE_MAX_NAME], why[512];
 	int n = argc, failed = 0;
 
-	if (argc == 0 && (n = all_names(dir, names, MAX_IMAGES)) < 0) {
+	if (argc == 0 && (n = recipe_names(dir, names, MAX_IMAGES)) < 0) {
 		fprintf(stderr, "images: cannot read '%s': %s\n", dir, strerror(errno));
 		return 1;
 	}
@@ -632,12 +607,12 @@ static int build(const char *dir, const char *cache, int argc, char **argv)
 	return failed ? 1 : 0;
 }
 
-/* list: NAME STATUS KEY, where STATUS is ready (current is this recipe's
- * key), stale (built from another text) or not_built. */
+/* list: NAME STATE KEY per recipe: ready, building, stale (an image built
+ * from another text of the recipe is current) or not_built. */
 static int list(const char *dir, const char *cache)
 {
-	char names[MAX_IMAGES][RECIPE_MAX_NAME], why[512], link[PATH_MAX], cur[RECIPE_KEY_LEN + 1];
-	int n = all_names(dir, names, MAX_IMAGES), bad = 0;
+	char names[MAX_IMAGES][RECIPE_MAX_NAME], why[512], link[PATH_MAX];
+	int n = recipe_names(dir, names, MAX_IMAGES), bad = 0;
 
 	if (n < 0) {
 		fprintf(stderr, "images: cannot read '%s': %s\n", dir, strerror(errno));
@@ -645,20 +620,21 @@ static int list(const char *dir, const char *cache)
 	}
 	for (int i = 0; i < n; i++) {
 		struct recipe *r = NULL;
-		ssize_t k = -1;
+		enum recipe_state st;
+		long long size = 0;
 
 		if (recipe_load(dir, names[i], &r, why, sizeof(why)) != R_OK) {
 			fprintf(stderr, "images: %s\n", why);
 			bad++;
 			continue;
 		}
-		if (pathf(link, "%s/%s/current", cache, r->name))
-			k = readlink(link, cur, sizeof(cur) - 1);
-		cur[k > 0 ? k : 0] = '\0';
+		st = recipe_state(cache, r, &size);
 		printf("%-22s %-9s %.12s\n", r->name,
-		       is_built(cache, r) && strcmp(cur, r->key) == 0 ? "ready"
-		       : k > 0                                      ? "stale"
-								    : "not_built",
+		       st == RECIPE_READY      ? "ready"
+		       : st == RECIPE_BUILDING ? "building"
+		       : pathf(link, "%s/%s/current", cache, r->name) && access(link, F_OK) == 0
+			       ? "stale"
+			       : "not_built",
 		       r->key);
 		recipe_free(r);
 	}

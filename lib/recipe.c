@@ -2,20 +2,23 @@
  * key's alphabet so no value can smuggle shell syntax into a build step. */
 #include "recipe.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "crypto.h"
+#include "json.h"
 
 /* Bumped when the way a layer is built changes: every key changes with it. */
 #define BUILDER_VERSION "sandpit-image-v1"
 
-enum kind { K_TEXT, K_NAME, K_WORDS_DEB, K_WORDS_NPM, K_WORDS, K_ENV, K_SPEC };
+enum kind { K_TEXT, K_NAME, K_WORDS_DEB, K_WORDS_NPM, K_WORDS, K_ENV, K_SPEC, K_YESNO };
 
 struct key_def {
 	const char *key;
@@ -37,6 +40,7 @@ static const struct key_def keys[] = {
 	{"npm", K_WORDS_NPM, true, LIST(npm)},
 	{"env", K_ENV, true, LIST(env)},
 	{"preinstalled", K_WORDS, true, LIST(preinstalled)},
+	{"template", K_YESNO, false, 0, 0},
 };
 
 bool recipe_name_is_valid(const char *name)
@@ -114,6 +118,12 @@ static bool set(struct recipe *r, const char *key, const char *v, unsigned *seen
 	if (!keys[i].repeat && (*seen & (1u << i)))
 		return *msg = "key given twice", false;
 	*seen |= 1u << i;
+	if (keys[i].kind == K_YESNO) {
+		if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)
+			return *msg = "template wants yes or no", false;
+		r->template = strcmp(v, "yes") == 0;
+		return true;
+	}
 	if (keys[i].size != 0) {
 		char *dst = (char *)r + keys[i].off;
 
@@ -232,6 +242,7 @@ static struct recipe *recipe_new(void)
 	buf_init(&r->npm, RECIPE_MAX_TEXT);
 	buf_init(&r->env, RECIPE_MAX_TEXT);
 	buf_init(&r->preinstalled, RECIPE_MAX_TEXT);
+	r->template = true;
 	return r;
 }
 
@@ -301,4 +312,80 @@ enum result recipe_load(const char *dir, const char *name, struct recipe **out, 
 			size_t whylen)
 {
 	return load(dir, name, 0, out, why, whylen);
+}
+
+int recipe_names(const char *dir, char names[][RECIPE_MAX_NAME], int max)
+{
+	struct dirent **list;
+	int k = scandir(dir, &list, NULL, alphasort), n = 0;
+
+	if (k < 0)
+		return -1;
+	for (int i = 0; i < k; i++) {
+		size_t len = strlen(list[i]->d_name);
+
+		if (len > 6 && len - 6 < RECIPE_MAX_NAME && n < max &&
+		    strcmp(list[i]->d_name + len - 6, ".image") == 0) {
+			memcpy(names[n], list[i]->d_name, len - 6);
+			names[n][len - 6] = '\0';
+			n++;
+		}
+		free(list[i]);
+	}
+	free(list);
+	return n;
+}
+
+/* layer_size: size_bytes from the image.json of r's exact key; -1 if r is
+ * not built. */
+static long long layer_size(const char *cache, const struct recipe *r)
+{
+	char path[4096];
+	struct buf text;
+	struct json *j;
+	long long size = -1;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s/%s/image.json", cache, r->name, r->key) >=
+		    sizeof(path) ||
+	    read_text(path, &text) != R_OK)
+		return -1;
+	j = json_parse(text.data ? text.data : "", text.len);
+	if (j == NULL || json_get_int(j, "size_bytes", &size) != R_OK || size < 0)
+		size = -1;
+	json_free(j);
+	buf_free(&text);
+	return size;
+}
+
+/* is_locked: a build of name holds the image's lock right now. */
+static bool is_locked(const char *cache, const char *name)
+{
+	char path[4096];
+	bool busy = false;
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s/.lock", cache, name) >= sizeof(path))
+		return false;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return false;
+	if (flock(fd, LOCK_SH | LOCK_NB) != 0)
+		busy = errno == EWOULDBLOCK;
+	close(fd);
+	return busy;
+}
+
+enum recipe_state recipe_state(const char *cache, const struct recipe *r, long long *size)
+{
+	long long total = 0;
+
+	for (const struct recipe *p = r; p; p = p->up) {
+		long long n = layer_size(cache, p);
+
+		if (n < 0)
+			return is_locked(cache, r->name) ? RECIPE_BUILDING : RECIPE_NOT_BUILT;
+		total += n;
+	}
+	*size = total;
+	return RECIPE_READY;
 }

@@ -1,6 +1,7 @@
 /* recipe.h: image recipes (etc/images/NAME.image): parsing, the parent
- * chain, and the content key that names a built layer in the cache.
- * The format is described in etc/images/README. */
+ * chain, the content key that names a built layer in the image cache, and
+ * what the cache holds for a recipe. The format is described in
+ * etc/images/README; the cache layout in tools/admin/images.h. */
 #ifndef SANDPIT_RECIPE_H
 #define SANDPIT_RECIPE_H
 
@@ -25,6 +26,7 @@ struct recipe {
 	struct buf npm;          /* npm specs, each followed by '\n' */
 	struct buf env;          /* KEY=VALUE lines */
 	struct buf preinstalled; /* words, each followed by '\n' */
+	bool template; /* offered as a template (every image but base layers) */
 	char key[RECIPE_KEY_LEN + 1];
 	struct recipe *up; /* the parent, owned by this recipe */
 };
@@ -39,6 +41,17 @@ SP_MUST_CHECK enum result recipe_load(const char *dir, const char *name, struct 
 
 /* recipe_free: the recipe and its parents. NULL is a no-op. */
 void recipe_free(struct recipe *r);
+
+/* recipe_names: the NAME of every NAME.image in dir, sorted, at most max;
+ * -1 when dir cannot be read. */
+int recipe_names(const char *dir, char names[][RECIPE_MAX_NAME], int max);
+
+enum recipe_state { RECIPE_NOT_BUILT, RECIPE_BUILDING, RECIPE_READY };
+
+/* recipe_state: what the cache holds for r: READY when r's exact key is
+ * built (*size then the bytes of r's layer and its parents' together),
+ * BUILDING while a build of r holds its lock, else NOT_BUILT. */
+enum recipe_state recipe_state(const char *cache, const struct recipe *r, long long *size);
 
 /* recipe_name_is_valid: [a-z0-9][a-z0-9-]* of at most RECIPE_MAX_NAME-1. */
 bool recipe_name_is_valid(const char *name);
