@@ -158,8 +158,11 @@ def storm(a_key, a_sids, b_key, b_sid):
     try:
         # A file transfer is a long request too: A's is refused, B's served.
         f = "/api/v1/sandbox/%s/files?path=/workspace/f.bin&encoding=raw"
-        expect(get(f % a_sids[0], key=a_key, timeout=SLEEP), 429, "concurrency_limited")
-        r = get(f % b_sid, key=b_key, timeout=SLEEP)
+        try:
+            expect(get(f % a_sids[0], key=a_key, timeout=SLEEP), 429, "concurrency_limited")
+            r = get(f % b_sid, key=b_key, timeout=SLEEP)
+        except OSError as e:
+            raise AssertionError("a file download waited %d s: %s" % (SLEEP, e))
         check(r.status == 200 and len(r.body) == 1 << 20, "org B's download failed: %r" % r)
         busy_status, busy_exec, busy_failed = measure(b_key, b_sid, 100, 40, SLEEP - 1,
                                                       SLEEP - 3)
