@@ -5,6 +5,7 @@ concurrency_limited with Retry-After) and execute responses bounded in the
 bytes they encode and the memory they take."""
 import json
 import os
+import signal
 import threading
 import time
 
@@ -195,6 +196,60 @@ def storm(a_key, a_sids, b_key, b_sid):
     check(a_codes.count(429) >= 1, "org A's excess was never refused: %r" % summary)
     check("concurrency_limited" in a_errors, a_errors[:5])
     check(all(ra and ra.isdigit() and int(ra) >= 1 for ra in a_retry), a_retry[:5])
+
+
+@test
+def a_killed_workers_long_request_slots_are_given_back():
+    key = new_key()
+    sid = create(key)
+    try:
+        slots_survive_worker_deaths(key, sid)
+    finally:
+        stop(key, sid)
+
+
+def burst_of_sleeps(key, sid, n, seconds):
+    codes = [None] * n
+
+    def one(i):
+        try:
+            codes[i] = post("/api/v1/sandbox/%s/execute" % sid,
+                            {"command": "sleep %d" % seconds}, key=key,
+                            timeout=seconds + 60).status
+        except OSError as e:
+            codes[i] = str(e)
+
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    return ts, codes
+
+
+def slots_survive_worker_deaths(key, sid):
+    org = psql("SELECT org_id FROM sandboxes WHERE id = '%s'" % sid)[0][0]
+    running = ("SELECT count(*) FROM executions WHERE org_id = '%s' AND finished_at IS NULL"
+               % org)
+    ts, codes = burst_of_sleeps(key, sid, PER_ORG, 60)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and int(psql(running)[0][0]) < PER_ORG:
+        time.sleep(0.05)
+    check(int(psql(running)[0][0]) == PER_ORG, psql(running))
+    # Every worker dies (SIGKILL: no cleanup of its own) holding the slots.
+    workers = api_pids()[1:]
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    for t in ts:
+        t.join(90)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (
+            len(set(api_pids()[1:]) - set(workers)) < len(workers)
+            or get("/api/v1/health").status != 200):
+        time.sleep(0.1)
+    # The org gets its whole allowance back on the new workers.
+    ts, codes = burst_of_sleeps(key, sid, PER_ORG, 2)
+    for t in ts:
+        t.join(90)
+    check(codes == [200] * PER_ORG, "after the workers died: %r" % codes)
 
 
 @test
