@@ -226,7 +226,7 @@ static bool is_long(const struct route *rt)
 }
 
 /* long_total: the host-wide bound, always below the thread count so that
- * cheap requests keep at least a quarter (or one) of the threads. */
+ * cheap requests keep at least one thread (a quarter of them by default). */
 static unsigned long_total(void)
 {
 	long long threads = config_int("SANDPIT_WORKERS") * config_int("SANDPIT_THREADS");
