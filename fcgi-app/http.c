@@ -332,7 +332,7 @@ size_t http_json_string(struct req *rq, const void *p, size_t n, size_t budget, 
 		char enc[8];
 		size_t used, len = encode_one(s + i, n - i, enc, &used);
 
-		if (o.total + len > budget) {
+		if (o.total + len + 1 > budget) { /* + the closing quote */
 			*cut = true;
 			break;
 		}
