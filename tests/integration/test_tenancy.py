@@ -173,7 +173,8 @@ def storm(a_key, a_sids, b_key, b_sid):
         for t in threads:
             t.join(SLEEP + 130)
     summary = {c: a_codes.count(c) for c in set(a_codes)}
-    print("     org A: %d long executes held at once, responses %r" % (held, summary))
+    print("     org A: %d long executes held at once, responses %r, 429 codes %r"
+          % (held, summary, {c: a_errors.count(c) for c in set(a_errors)}))
     print("     org B idle p99: status %.1f ms, execute %.1f ms; with A busy: status %.1f ms "
           "(%d reads), execute %.1f ms (%d)"
           % (p99(idle_status) * 1e3, p99(idle_exec) * 1e3, p99(busy_status) * 1e3,
