@@ -1,6 +1,9 @@
 /* exec.c: POST /api/v1/sandbox/:id/execute, the synchronous execute. The
  * command runs through the sandbox's agent; the row and the command.* events
- * frame it. */
+ * frame it: once the row exists, every path ends it with exactly one
+ * command.completed or command.failed. The output is encoded straight into
+ * the response, capped in encoded bytes, so a request costs the API
+ * process at most its two capped output buffers. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +15,6 @@
 #include "handlers.h"
 #include "log.h"
 #include "sandbox_row.h"
-#include "utf8.h"
 #include "validate.h"
 
 #define ARGV_MAX 4096
@@ -159,13 +161,19 @@ out:
 	return r;
 }
 
-/* record_end: the outcome and command.completed/failed, one statement. */
+/* record_end: the outcome and command.completed/failed, one statement.
+ * error is NULL when the command ran to its end (x is its result), else
+ * why there is no result (x is ignored): the row is finished all the same
+ * and the event is command.failed. The UPDATE only matches an unfinished
+ * row and the event is only inserted when it did, so a second call can
+ * never announce a second end. */
 static enum result record_end(struct req *rq, const char *sbx, const char *exec_id,
-			      const struct agent_exec_result *x)
+			      const struct agent_exec_result *x, const char *error)
 {
 	char code[16], sig[16], dur[24], outb[24], errb[24], evt[ID_SIZE("evt_")];
-	const char *type = x->exit_code == 0 && !x->timed_out ? "command.completed"
-							      : "command.failed";
+	const char *type = error == NULL && x->exit_code == 0 && !x->timed_out
+			       ? "command.completed"
+			       : "command.failed";
 	struct json *data = json_new_object();
 	char *payload = NULL;
 	enum result r = R_NO_MEMORY;
@@ -176,9 +184,11 @@ static enum result record_end(struct req *rq, const char *sbx, const char *exec_
 	snprintf(outb, sizeof(outb), "%zu", x->out_len);
 	snprintf(errb, sizeof(errb), "%zu", x->err_len);
 	if (data == NULL || json_add_str(data, "executionId", exec_id) != R_OK ||
-	    json_add_int(data, "exitCode", x->exit_code) != R_OK ||
+	    json_add(data, "exitCode", error ? json_new_null() : json_new_int(x->exit_code)) !=
+		R_OK ||
 	    json_add_int(data, "durationMs", (long long)x->duration_ms) != R_OK ||
-	    json_add_bool(data, "timedOut", x->timed_out) != R_OK)
+	    json_add_bool(data, "timedOut", x->timed_out) != R_OK ||
+	    (error != NULL && json_add_str(data, "error", error) != R_OK))
 		goto out;
 	r = events_build(rq->auth.org_id, sbx, type, data, evt, sizeof(evt), &payload);
 	if (r != R_OK)
@@ -186,13 +196,14 @@ static enum result record_end(struct req *rq, const char *sbx, const char *exec_
 	r = db_exec(rq->db,
 		    "WITH x AS (UPDATE executions SET exit_code = $2::int, signal = $3::int, "
 		    "timed_out = $4::bool, oom_killed = $5::bool, duration_ms = $6::bigint, "
-		    "stdout_bytes = $7::bigint, stderr_bytes = $8::bigint, finished_at = now() "
-		    "WHERE id = $1) INSERT INTO events (id, org_id, sandbox_id, type, payload) "
-		    "VALUES ($9, $10, $11, $12, $13::jsonb)",
-		    13,
-		    (const char *[]){exec_id, code, sig, x->timed_out ? "t" : "f",
-				     x->oom_killed ? "t" : "f", dur, outb, errb, evt,
-				     rq->auth.org_id, sbx, type, payload},
+		    "stdout_bytes = $7::bigint, stderr_bytes = $8::bigint, error = $14, "
+		    "finished_at = now() WHERE id = $1 AND finished_at IS NULL RETURNING id) "
+		    "INSERT INTO events (id, org_id, sandbox_id, type, payload) "
+		    "SELECT $9, $10, $11, $12, $13::jsonb FROM x",
+		    14,
+		    (const char *[]){exec_id, error ? NULL : code, error ? NULL : sig,
+				     x->timed_out ? "t" : "f", x->oom_killed ? "t" : "f", dur, outb,
+				     errb, evt, rq->auth.org_id, sbx, type, payload, error},
 		    NULL);
 out:
 	free(payload);
@@ -200,27 +211,69 @@ out:
 	return r;
 }
 
-static struct json *result_json(const char *exec_id, const struct agent_exec_result *x)
+/* record_failure: end the row of a command that has no result. */
+static void record_failure(struct req *rq, const char *sbx, const char *exec_id,
+			   enum result why)
 {
-	char *out = utf8_sanitize(x->out, x->out_len, NULL);
-	char *err = utf8_sanitize(x->err, x->err_len, NULL);
-	struct json *o = json_new_object();
+	const struct agent_exec_result none = {.exit_code = -1};
+	const char *error = why == R_INVALID   ? "not_started"
+			    : why == R_TIMEOUT ? "agent_timeout"
+					       : "agent_failed";
 
-	if (o == NULL || out == NULL || err == NULL || json_add_str(o, "stdout", out) != R_OK ||
-	    json_add_str(o, "stderr", err) != R_OK ||
-	    json_add_int(o, "exit_code", x->exit_code) != R_OK ||
-	    json_add_int(o, "duration_ms", (long long)x->duration_ms) != R_OK ||
-	    json_add_bool(o, "timed_out", x->timed_out) != R_OK ||
-	    json_add_bool(o, "truncated", x->truncated) != R_OK ||
-	    json_add_bool(o, "oom_killed", x->oom_killed) != R_OK ||
-	    json_add(o, "signal", x->signal ? json_new_int(x->signal) : json_new_null()) != R_OK ||
-	    json_add_str(o, "execution_id", exec_id) != R_OK) {
-		json_free(o);
-		o = NULL;
-	}
-	free(out);
-	free(err);
-	return o;
+	if (record_end(rq, sbx, exec_id, &none, error) != R_OK)
+		log_warnx("exec", "cannot record the failure of execution id=%s", exec_id);
+}
+
+/* rest_json: the response fields after stdout and stderr, as JSON text. */
+static char *rest_json(const char *exec_id, const struct agent_exec_result *x, bool out_cut,
+		       bool err_cut)
+{
+	struct json *o = json_new_object();
+	bool out_trunc = x->stdout_truncated || out_cut, err_trunc = x->stderr_truncated || err_cut;
+	char *text = NULL;
+
+	if (o != NULL && json_add_int(o, "exit_code", x->exit_code) == R_OK &&
+	    json_add_int(o, "duration_ms", (long long)x->duration_ms) == R_OK &&
+	    json_add_bool(o, "timed_out", x->timed_out) == R_OK &&
+	    json_add_bool(o, "truncated", out_trunc || err_trunc) == R_OK &&
+	    json_add_bool(o, "stdout_truncated", out_trunc) == R_OK &&
+	    json_add_bool(o, "stderr_truncated", err_trunc) == R_OK &&
+	    json_add_bool(o, "oom_killed", x->oom_killed) == R_OK &&
+	    json_add(o, "signal", x->signal ? json_new_int(x->signal) : json_new_null()) == R_OK &&
+	    json_add_str(o, "execution_id", exec_id) == R_OK)
+		text = json_print(o);
+	json_free(o);
+	return text;
+}
+
+/* respond: {"stdout":..,"stderr":..,<rest>} encoded straight into the
+ * response: measured once, then written, never held encoded in memory
+ * (10 MiB of control bytes would be 60 MB of "\u0001"). Each stream is
+ * cut at SANDPIT_EXEC_OUTPUT_CAP encoded bytes. */
+static enum result respond(struct req *rq, const char *exec_id, const struct agent_exec_result *x)
+{
+	static const char k_out[] = "{\"stdout\":", k_err[] = ",\"stderr\":";
+	size_t cap = (size_t)config_int("SANDPIT_EXEC_OUTPUT_CAP") + 2; /* + quotes */
+	bool out_cut, err_cut;
+	size_t out_len = http_json_string(NULL, x->out, x->out_len, cap, &out_cut);
+	size_t err_len = http_json_string(NULL, x->err, x->err_len, cap, &err_cut);
+	char *rest = rest_json(exec_id, x, out_cut, err_cut);
+	size_t rest_len;
+
+	if (rest == NULL)
+		return R_NO_MEMORY;
+	/* rest is an object: its "{" becomes the "," after stderr. */
+	rest_len = strlen(rest);
+	http_respond_json_head(rq, 200,
+			       strlen(k_out) + out_len + strlen(k_err) + err_len + rest_len, NULL);
+	http_write(rq, k_out, strlen(k_out));
+	(void)http_json_string(rq, x->out, x->out_len, cap, &out_cut);
+	http_write(rq, k_err, strlen(k_err));
+	(void)http_json_string(rq, x->err, x->err_len, cap, &err_cut);
+	http_write(rq, ",", 1);
+	http_write(rq, rest + 1, rest_len - 1);
+	free(rest);
+	return R_OK;
 }
 
 static enum result run(struct req *rq, const struct sandbox_row *row, struct exec_plan *p)
@@ -228,7 +281,6 @@ static enum result run(struct req *rq, const struct sandbox_row *row, struct exe
 	char exec_id[ID_SIZE("exe_")];
 	struct agent_exec_result x = {0};
 	struct agent_conn *conn = NULL;
-	struct json *body;
 	enum result r;
 
 	if (id_new("exe_", exec_id, sizeof(exec_id)) != R_OK)
@@ -240,21 +292,20 @@ static enum result run(struct req *rq, const struct sandbox_row *row, struct exe
 	if (r == R_OK)
 		r = agent_client_exec(conn, &p->req, GRACE_MS, &x);
 	agent_client_close(conn);
-	if (r == R_INVALID)
-		return http_fail(rq, r, "the command could not be started: no such program, or working_dir is not a directory");
 	if (r != R_OK) {
+		record_failure(rq, row->id, exec_id, r);
+		if (r == R_INVALID)
+			return http_fail(rq, r, "the command could not be started: no such program, "
+					 "or working_dir is not a directory");
 		log_warnx("exec", "agent failed id=%s err=%s", row->id, result_str(r));
 		return http_fail(rq, r == R_TIMEOUT ? R_TIMEOUT : R_UPSTREAM,
 				 "the sandbox agent did not answer");
 	}
-	if (record_end(rq, row->id, exec_id, &x) != R_OK)
+	if (record_end(rq, row->id, exec_id, &x, NULL) != R_OK)
 		log_warnx("exec", "cannot record the end of execution id=%s", exec_id);
-	body = result_json(exec_id, &x);
+	r = respond(rq, exec_id, &x);
 	agent_exec_result_free(&x);
-	if (body == NULL)
-		return R_NO_MEMORY;
-	http_respond_json(rq, 200, body, NULL);
-	return R_OK;
+	return r;
 }
 
 enum result exec_post(struct req *rq)

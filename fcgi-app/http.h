@@ -17,12 +17,14 @@
 
 struct db;
 struct backend;
+struct longreq;
 
 struct req {
 	FCGX_Request *fcgi;
 	struct db *db;
 	struct backend *backend; /* shared, thread-safe; NULL if unavailable */
 	struct ratelimit *limits; /* the host's rate-limit table, shared */
+	struct longreq *gate;     /* the host's long-request counts, shared */
 	const char *method;
 	char path[HTTP_PATH_MAX]; /* decoded path without the query */
 	const char *query;        /* raw query string, "" when absent */
@@ -61,6 +63,27 @@ SP_MUST_CHECK enum result http_path_decode(const char *s, size_t n, char *out, s
 /* http_respond_json: send status and body (consumed, may be NULL for no
  * body). Extra headers may be given as "Name: value\r\n" lines or NULL. */
 void http_respond_json(struct req *rq, int status, struct json *body, const char *headers);
+
+/* http_respond_json_head: the head of a JSON response of exactly len body
+ * bytes, which the caller then sends with http_write (and
+ * http_json_string): for bodies too big to build in memory. */
+void http_respond_json_head(struct req *rq, int status, size_t len, const char *headers);
+
+/* http_write: n bytes of the response body. A client that went away is
+ * noticed by libfcgi (later writes are dropped). */
+void http_write(struct req *rq, const void *p, size_t n);
+
+/* http_json_string: n arbitrary bytes as a JSON string literal, quotes
+ * included: controls escaped, NUL and invalid UTF-8 replaced by U+FFFD, so
+ * the text is valid UTF-8 JSON. The literal is cut at a character boundary
+ * so that it stays within budget bytes (the quotes count; budget >= 2);
+ * *cut says whether it was. Written with http_write when rq is non-NULL;
+ * with rq NULL only measured. Returns the literal's length; the same
+ * arguments always give the same length and bytes. */
+size_t http_json_string(struct req *rq, const void *p, size_t n, size_t budget, bool *cut);
+
+/* http_json_has_nul: JSON text s (n bytes) holds a \u0000 escape. */
+bool http_json_has_nul(const char *s, size_t n);
 
 /* http_respond_done: 200 {id_key: id, flag: true}, the answer to a revoke
  * or delete ({"id":..., "revoked":true}). R_NO_MEMORY if it cannot be built. */

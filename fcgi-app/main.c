@@ -18,6 +18,7 @@
 #include "config.h"
 #include "instance.h"
 #include "log.h"
+#include "longreq.h"
 #include "ratelimit.h"
 #include "worker.h"
 
@@ -27,6 +28,7 @@
 
 static pid_t workers[MAX_WORKERS];
 static struct ratelimit *limits; /* shared with every worker, set before the first fork */
+static struct longreq *gate;     /* likewise */
 
 static int open_socket(void)
 {
@@ -60,7 +62,7 @@ static pid_t spawn(int fd, int threads)
 
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		worker_run(fd, threads, limits);
+		worker_run(fd, threads, limits, gate);
 	}
 	if (pid < 0)
 		log_warn("api", "cannot fork a worker");
@@ -92,6 +94,8 @@ static int reap(int fd, int nworkers, int threads, bool stopping)
 			if (workers[i] != pid)
 				continue;
 			workers[i] = 0;
+			/* Its long requests ended with it: give their slots back. */
+			longreq_forget(gate, pid);
 			if (stopping)
 				break;
 			log_warnx("api", "worker died pid=%d status=%d; respawning", (int)pid,
@@ -180,6 +184,12 @@ int main(int argc, char **argv)
 	limits = ratelimit_new(RATE_SLOTS);
 	if (limits == NULL) {
 		log_warn("api", "cannot map the rate-limit table");
+		return 1;
+	}
+	/* One slot per request thread is enough: each long request holds one. */
+	gate = longreq_new((unsigned)(nworkers * threads));
+	if (gate == NULL) {
+		log_warn("api", "cannot map the long-request table");
 		return 1;
 	}
 	fd = open_socket();

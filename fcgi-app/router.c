@@ -12,6 +12,7 @@
 #include "db.h"
 #include "handlers.h"
 #include "log.h"
+#include "longreq.h"
 
 struct route {
 	const char *method;
@@ -210,6 +211,74 @@ static double ms_since(const struct timespec *t0)
 	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
+/* is_long: routes whose duration a tenant controls (its sandbox's agent,
+ * its webhook endpoint). Each holds a request thread while it runs, so
+ * they are counted per org and per host (longreq.h). */
+static bool is_long(const struct route *rt)
+{
+	static enum result (*const handlers[])(struct req *) = {
+	    exec_post,	files_post,  files_put,	  files_get,	 files_delete,
+	    files_list, files_stat, files_mkdir, files_move, webhooks_test,
+	};
+
+	for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+		if (rt->handler == handlers[i])
+			return true;
+	return false;
+}
+
+/* long_total: the host-wide bound, always below the thread count so that
+ * cheap requests keep at least one thread (a quarter of them by default). */
+static unsigned long_total(void)
+{
+	long long threads = config_int("SANDPIT_WORKERS") * config_int("SANDPIT_THREADS");
+	long long n = config_int("SANDPIT_LONG_REQUESTS");
+
+	if (n == 0)
+		n = threads * 3 / 4;
+	if (n > threads - 1)
+		n = threads - 1;
+	return n < 1 ? 1 : (unsigned)n;
+}
+
+/* gate_enter: a long-request slot for the caller's org, or the answer that
+ * says when to come back (sent here: the codes are this gate's own). */
+static enum result gate_enter(struct req *rq)
+{
+	long long per_org = config_int("SANDPIT_LONG_REQUESTS_PER_ORG");
+	enum result r = longreq_enter(rq->gate, rq->auth.org_id, (unsigned)per_org, long_total());
+	char msg[200];
+
+	if (r == R_OK)
+		return R_OK;
+	if (r == R_QUOTA) {
+		snprintf(msg, sizeof(msg),
+			 "this organization already has %lld long requests (execute, file "
+			 "transfers, webhook tests) in flight; retry when one has finished",
+			 per_org);
+		http_respond_error(rq, r, 429, "concurrency_limited", msg, "Retry-After: 1\r\n");
+		return r;
+	}
+	log_warnx("http", "long requests at the host bound count=%u org=%s", long_total(),
+		  rq->auth.org_id);
+	http_respond_error(rq, R_CONFLICT, 503, "server_busy",
+			   "the server is running as many long requests as it can; retry shortly",
+			   "Retry-After: 1\r\n");
+	return r;
+}
+
+static enum result run_route(struct req *rq, const struct route *rt)
+{
+	enum result r;
+
+	if (rt->json_body) {
+		r = http_parse_json_body(rq, (size_t)config_int("SANDPIT_MAX_BODY"));
+		if (r != R_OK)
+			return r;
+	}
+	return rt->handler(rq);
+}
+
 static enum result dispatch(struct req *rq, char *hdrs, size_t hsize)
 {
 	const struct route *rt;
@@ -233,12 +302,14 @@ static enum result dispatch(struct req *rq, char *hdrs, size_t hsize)
 		if (r != R_OK)
 			return r;
 	}
-	if (rt->json_body) {
-		r = http_parse_json_body(rq, (size_t)config_int("SANDPIT_MAX_BODY"));
-		if (r != R_OK)
-			return r;
-	}
-	return rt->handler(rq);
+	if (!is_long(rt) || !rq->authed || rq->gate == NULL)
+		return run_route(rq, rt);
+	r = gate_enter(rq);
+	if (r != R_OK)
+		return r;
+	r = run_route(rq, rt);
+	longreq_leave(rq->gate, rq->auth.org_id);
+	return r;
 }
 
 /* error_code: the code name for a status override (405, 415). */
@@ -265,10 +336,11 @@ static void printable(const char *s, char *out, size_t size)
 }
 
 void router_handle(FCGX_Request *fcgi, struct db *db, struct backend *backend,
-		   struct ratelimit *limits)
+		   struct ratelimit *limits, struct longreq *gate)
 {
 	char logpath[256];
-	struct req rq = {.fcgi = fcgi, .db = db, .backend = backend, .limits = limits};
+	struct req rq = {
+	    .fcgi = fcgi, .db = db, .backend = backend, .limits = limits, .gate = gate};
 	char hdrs[256] = "";
 	struct timespec t0;
 	enum result r;

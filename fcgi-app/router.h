@@ -6,12 +6,14 @@
 #include "http.h"
 
 struct backend;
+struct longreq;
 struct ratelimit;
 
 /* router_handle: serve one accepted request completely. backend may be NULL
  * when the sandbox backend could not be opened (sandbox routes answer 502);
- * limits is the host's rate-limit table. */
+ * limits is the host's rate-limit table; gate its long-request counts
+ * (longreq.h). */
 void router_handle(FCGX_Request *fcgi, struct db *db, struct backend *backend,
-		   struct ratelimit *limits);
+		   struct ratelimit *limits, struct longreq *gate);
 
 #endif

@@ -1,5 +1,7 @@
 /* worker.c: request threads over the reentrant FCGX API. A long execute
- * occupies one thread; the others keep serving cheap requests. */
+ * occupies one thread; the router bounds how many threads long requests
+ * may hold (per org and per host, longreq.h) so the others keep serving
+ * cheap requests. */
 #include "worker.h"
 
 #include <fcgiapp.h>
@@ -28,6 +30,7 @@ static atomic_bool stopping;
 static int listen_sock;
 static struct backend *backend;
 static struct ratelimit *limits;
+static struct longreq *gate;
 
 static void *serve(void *arg)
 {
@@ -56,7 +59,7 @@ static void *serve(void *arg)
 			continue;
 		}
 		atomic_fetch_add(&in_flight, 1);
-		router_handle(&fcgi, db, backend, limits);
+		router_handle(&fcgi, db, backend, limits, gate);
 		FCGX_Finish_r(&fcgi);
 		atomic_fetch_sub(&in_flight, 1);
 	}
@@ -98,7 +101,8 @@ static void drain(void)
 			  atomic_load(&in_flight));
 }
 
-void worker_run(int listen_fd, int nthreads, struct ratelimit *shared_limits)
+void worker_run(int listen_fd, int nthreads, struct ratelimit *shared_limits,
+		struct longreq *shared_gate)
 {
 	pthread_t tid;
 	sigset_t set;
@@ -110,6 +114,7 @@ void worker_run(int listen_fd, int nthreads, struct ratelimit *shared_limits)
 		_exit(0);
 	listen_sock = listen_fd;
 	limits = shared_limits;
+	gate = shared_gate;
 	backend = open_backend();
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

@@ -611,7 +611,7 @@ enum result agent_client_exec(struct agent_conn *c, const struct agentproto_exec
 	struct buf ob, eb;
 	struct agent_frame f;
 	struct agentproto_exit x = {0};
-	bool got, trunc = false, exited = false, closed = false;
+	bool got, trunc_out = false, trunc_err = false, exited = false, closed = false;
 	size_t rest = 0, sent;
 	enum result r;
 
@@ -657,7 +657,7 @@ enum result agent_client_exec(struct agent_conn *c, const struct agentproto_exec
 			case AP_OUTPUT:
 				r = keep(f.stream == AP_STREAM_STDOUT ? &ob : &eb,
 					 f.stream == AP_STREAM_STDOUT ? cap_out : cap_err, f.data, f.len,
-					 &trunc);
+					 f.stream == AP_STREAM_STDOUT ? &trunc_out : &trunc_err);
 				if (r != R_OK)
 					goto fail;
 				break;
@@ -708,7 +708,9 @@ enum result agent_client_exec(struct agent_conn *c, const struct agentproto_exec
 	out->duration_ms = x.duration_ms;
 	out->timed_out = (x.flags & AP_EXIT_TIMED_OUT) != 0;
 	out->oom_killed = (x.flags & AP_EXIT_OOM_KILLED) != 0;
-	out->truncated = trunc || (x.flags & (AP_EXIT_STDOUT_TRUNCATED | AP_EXIT_STDERR_TRUNCATED));
+	out->stdout_truncated = trunc_out || (x.flags & AP_EXIT_STDOUT_TRUNCATED);
+	out->stderr_truncated = trunc_err || (x.flags & AP_EXIT_STDERR_TRUNCATED);
+	out->truncated = out->stdout_truncated || out->stderr_truncated;
 	return R_OK;
 fail:
 	buf_free(&ob);

@@ -55,6 +55,8 @@ struct agent_exec_result {
 	bool timed_out;
 	bool oom_killed;
 	bool truncated;     /* either stream hit its cap */
+	bool stdout_truncated;
+	bool stderr_truncated;
 };
 
 /* agent_client_exec: run req (AP_EXEC_STREAM/TTY are ignored/cleared; stdin of

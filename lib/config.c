@@ -46,8 +46,15 @@ static struct setting table[] = {
 	S("SANDPIT_LOG_LEVEL", T_STR, "info", 0, 0, false, "debug, info, warn or error"),
 	S("SANDPIT_BOXD_SOCKET", T_STR, "", 0, 0, false,
 	 "privileged sandbox daemon socket; empty means <state>/box/run/boxd.sock"),
-	S("SANDPIT_EXEC_OUTPUT_CAP", T_SIZE, "10MiB", 1024, 256 * MiB, false,
-	 "cap on each of stdout and stderr of a synchronous execute"),
+	S("SANDPIT_EXEC_OUTPUT_CAP", T_SIZE, "1MiB", 1024, 64 * MiB, false,
+	 "cap on each of stdout and stderr in a synchronous execute's response, as JSON-encoded "
+	 "bytes (what a request may cost the API process; stream or download for more)"),
+	S("SANDPIT_LONG_REQUESTS_PER_ORG", T_INT, "8", 1, 1000000, false,
+	 "long requests (execute, file transfers, webhook tests) one org may have in flight on one "
+	 "API host; more get 429 concurrency_limited"),
+	S("SANDPIT_LONG_REQUESTS", T_INT, "0", 0, 1000000, false,
+	 "long requests in flight on one API host, all orgs; 0 means 3/4 of SANDPIT_WORKERS x "
+	 "SANDPIT_THREADS; always below that product, so cheap requests keep threads"),
 	S("SANDPIT_FILES_MAX_UPLOAD", T_SIZE, "100MiB", 1024, 1024 * GiB, false,
 	 "largest raw file upload (PUT .../files)"),
 	S("SANDPIT_FILES_MAX_JSON", T_SIZE, "64MiB", 1024, 1 * GiB, false,

@@ -1,9 +1,14 @@
 #!/usr/bin/env python3
 """Sandboxes through the API: lifecycle, execute, limits, scoping, events."""
 import concurrent.futures
+import os
+import re
+import signal
+import threading
 import time
 
-from harness import (check, delete, expect, get, main, new_key, post, psql, register, test)
+from harness import (STATE, check, delete, expect, get, main, new_key, post, psql, register,
+                     test)
 
 
 def create(key, body=None, status=201):
@@ -128,6 +133,59 @@ def output_is_capped():
     r = execute(key, sid, {"command": "yes | head -c 30000000 | tr -d '\\n'"})
     check(r["truncated"] is True, r["truncated"])
     stop(key, sid)
+
+
+@test
+def nul_in_execute_command_or_env_is_refused():
+    key = new_key()
+    sid = create(key)["sandbox_id"]
+    # json.dumps writes "\u0000": the parser would cut the string there.
+    for body in [{"command": "echo a\x00b"}, {"command": ["echo", "a\x00b"]},
+                 {"command": "echo $X", "env": {"X": "a\x00b"}},
+                 {"command": "cat", "stdin": "a\x00b"}]:
+        expect(post("/api/v1/sandbox/%s/execute" % sid, body, key=key), 400, "invalid_request")
+    check(psql("SELECT count(*) FROM executions WHERE sandbox_id = '%s'" % sid) == [["0"]],
+          "a refused execute was recorded")
+    # An escaped backslash before u0000 is text, not a NUL.
+    r = execute(key, sid, {"command": "printf '%s' '\\u0000'"})
+    check(r["stdout"] == "\\u0000", r)
+    stop(key, sid)
+
+
+@test
+def agent_killed_mid_execute_finishes_the_row_with_one_failed_event():
+    key = new_key()
+    sid = create(key, {"timeout_seconds": 600})["sandbox_id"]
+    got = {}
+
+    def run():
+        got["r"] = post("/api/v1/sandbox/%s/execute" % sid, {"command": "sleep 30"}, key=key,
+                        timeout=90)
+
+    t = threading.Thread(target=run)
+    t.start()
+    rows = []
+    deadline = time.monotonic() + 20
+    while not rows and time.monotonic() < deadline:
+        rows = psql("SELECT id FROM executions WHERE sandbox_id = '%s'" % sid)
+        time.sleep(0.05)
+    check(rows, "the execute never started")
+    exe = rows[0][0]
+    time.sleep(0.5)  # the command is running in the sandbox by now
+    with open(os.path.join(STATE, "box/run/%s.state" % sid)) as f:
+        agent = int(re.search(r"pid=(\d+)", f.read()).group(1))
+    os.kill(agent, signal.SIGKILL)
+    t.join(90)
+    check(got["r"].status in (502, 504), got["r"])
+    row = psql("SELECT finished_at IS NOT NULL FROM executions WHERE id = '%s'" % exe)
+    check(row == [["t"]], "execution %s left unfinished: %r" % (exe, row))
+    ends = psql("SELECT type, payload->'data'->>'error' FROM events WHERE sandbox_id = '%s' "
+                "AND type LIKE 'command.%%' AND payload->'data'->>'executionId' = '%s' "
+                "ORDER BY seq" % (sid, exe))
+    check([e[0] for e in ends] == ["command.started", "command.failed"], ends)
+    check(ends[1][1], ends)
+    check(psql("SELECT error FROM executions WHERE id = '%s'" % exe) == [[ends[1][1]]], exe)
+    post("/api/v1/sandbox/%s/stop" % sid, key=key)
 
 
 @test
