@@ -1,0 +1,304 @@
+#!/usr/bin/python3
+"""One tenant cannot stall another's streams, and stream errors say what the
+docs say. Against a stack (tests/stream/run.sh): SANDPIT_URL,
+SANDPIT_STREAM_URL, SANDPIT_API_KEY.
+
+t_busy_agent_cannot_stall_other_org: org A's sandboxed code keeps its agent
+busy (a `kill -STOP -1` loop stops every command between fork and exec, so
+each exec waits) and 150 upgrades are fired at that sandbox, while org B's
+stream prints every 100 ms. Org B's output must keep flowing: no gap over
+max(500 ms, 3x the largest gap seen before the attack), and a fresh stream
+of org B must still open and run meanwhile.
+
+t_revoked_key_kills_its_tokens: a stream token minted with a key stops
+opening streams once that key is revoked (401 unauthorized).
+
+t_invalid_message_code: an invalid client message yields the documented
+error code (docs/stream-protocol.json).
+Prints one line per test and "isolation: N passed, N failed"."""
+import asyncio
+import json
+import os
+import sys
+import time
+import traceback
+import urllib.error
+import urllib.request
+import uuid
+
+import websockets
+
+API = os.environ["SANDPIT_URL"].rstrip("/")
+URL = os.environ["SANDPIT_STREAM_URL"].rstrip("/")
+KEY = os.environ["SANDPIT_API_KEY"]
+DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs")
+
+
+def rest(method, path, key=KEY, body=None):
+    data = json.dumps(body if body is not None else {}).encode()
+    req = urllib.request.Request(API + path, data=data if method != "GET" else None,
+                                 method=method,
+                                 headers={"Authorization": "Bearer " + key,
+                                          "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            raw = r.read()
+            return r.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        return e.code, json.loads(raw) if raw else None
+
+
+def register():
+    """A second org with its own all-scopes key."""
+    email = "iso%s@example.com" % uuid.uuid4().hex[:12]
+    req = urllib.request.Request(API + "/api/v1/register", method="POST", data=json.dumps(
+        {"first_name": "I", "last_name": "Solation", "email": email,
+         "organization_name": "isolation"}).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.load(r)["api_key"]["key"]
+
+
+def create(key):
+    st, b = rest("POST", "/api/v1/sandbox/create", key)
+    assert st == 201, (st, b)
+    return b["sandbox_id"]
+
+
+def stream_url(sbx, token=None):
+    return f"{URL}/api/v1/sandbox/{sbx}/stream" + (f"?token={token}" if token else "")
+
+
+def auth(key):
+    return {"Authorization": "Bearer " + key}
+
+
+async def upgrade_status(url, headers):
+    """101, or the HTTP status of the refusal and its JSON error body."""
+    try:
+        async with websockets.connect(url, extra_headers=headers, open_timeout=30):
+            return 101, None
+    except websockets.exceptions.InvalidStatusCode as e:
+        return e.status_code, None
+    except websockets.exceptions.InvalidStatus as e:  # newer websockets
+        return e.response.status_code, json.loads(e.response.body or b"null")
+
+
+async def ticker(key, sbx, times, started):
+    """Org B's stream: a line every 100 ms; arrival times go to times."""
+    async with websockets.connect(stream_url(sbx), extra_headers=auth(key)) as ws:
+        await ws.send(json.dumps({"type": "exec", "command":
+                                  "while :; do echo t; sleep 0.1; done", "timeout": 600}))
+        async for m in ws:
+            msg = json.loads(m)
+            if msg["type"] == "stdout":
+                times.append(time.monotonic())
+                started.set()
+
+
+def max_gap(times, t0, t1):
+    pts = [t for t in times if t0 <= t <= t1]
+    gaps = [b - a for a, b in zip(pts, pts[1:])]
+    # silence at the end of the window counts too
+    if pts:
+        gaps.append(t1 - pts[-1])
+    return max(gaps) if gaps else t1 - t0
+
+
+async def attacker(key, sbx, results):
+    """One of the 150: upgrade and exec; whatever happens, it is bounded."""
+    t = time.monotonic()
+    try:
+        async with websockets.connect(stream_url(sbx), extra_headers=auth(key),
+                                      open_timeout=40, close_timeout=1) as ws:
+            await ws.send(json.dumps({"type": "exec", "command": "true"}))
+            try:
+                await asyncio.wait_for(ws.recv(), 5)
+            except (asyncio.TimeoutError, websockets.exceptions.ConnectionClosed):
+                pass
+            results.append(("open", time.monotonic() - t))
+    except websockets.exceptions.InvalidStatusCode as e:
+        results.append((e.status_code, time.monotonic() - t))
+    except Exception as e:  # noqa: BLE001 - any failure is an answer here
+        results.append((type(e).__name__, time.monotonic() - t))
+
+
+async def stall_agent(key, sbx, results):
+    """Waves of execs at sbx until the agent is stuck starting one (a stream
+    waits over a second for its started): the loop catches about one exec
+    in ten between the agent's fork and exec. Returns the tasks."""
+    tasks, pending = [], {}
+
+    async def probe(i):
+        t = time.monotonic()
+        pending[i] = t
+        try:
+            async with websockets.connect(stream_url(sbx), extra_headers=auth(key),
+                                          open_timeout=40, close_timeout=1) as ws:
+                await ws.send(json.dumps({"type": "exec", "command": "true"}))
+                await asyncio.wait_for(ws.recv(), 20)
+        except Exception:  # noqa: BLE001 - only the timing matters here
+            pass
+        pending.pop(i, None)
+        results.append(("stall", time.monotonic() - t))
+
+    for wave in range(5):
+        tasks += [asyncio.ensure_future(probe(wave * 40 + i)) for i in range(40)]
+        for _ in range(30):
+            await asyncio.sleep(0.1)
+            now = time.monotonic()
+            if any(now - t > 1.0 for t in pending.values()):
+                return tasks
+    raise AssertionError("the stop loop never caught an exec")
+
+
+async def t_busy_agent_cannot_stall_other_org():
+    key_b = register()
+    sbx_a, sbx_b = create(KEY), create(key_b)
+    try:
+        times, started = [], asyncio.Event()
+        tick = asyncio.ensure_future(ticker(key_b, sbx_b, times, started))
+        await asyncio.wait_for(started.wait(), 30)
+        t0 = time.monotonic()
+        await asyncio.sleep(3)
+        base = max_gap(times, t0, time.monotonic())
+        # org A: stop every new process of the sandbox, forever (the loop
+        # stops this execute's own shell too: it ends by its timeout)
+        st, b = rest("POST", f"/api/v1/sandbox/{sbx_a}/execute", KEY, {
+            "command": 'setsid -f sh -c "while :; do kill -STOP -1; done" >/dev/null 2>&1; echo ok',
+            "timeout": 2})
+        assert st == 200, (st, b)
+        results = []
+        t1 = time.monotonic()
+        # execs until one is caught by the loop: the agent then waits for
+        # it and accepts nothing, so the 150 find its backlog full
+        attack = await stall_agent(KEY, sbx_a, results)
+        attack += [asyncio.ensure_future(attacker(KEY, sbx_a, results)) for _ in range(150)]
+        # meanwhile org B opens a new stream and runs a command
+        await asyncio.sleep(2)
+        t2 = time.monotonic()
+        async with websockets.connect(stream_url(sbx_b), extra_headers=auth(key_b),
+                                      open_timeout=30) as ws:
+            await ws.send(json.dumps({"type": "exec", "command": "echo fresh"}))
+            got = b""
+            async for m in ws:
+                msg = json.loads(m)
+                if msg["type"] == "stdout":
+                    got += msg["data"].encode()
+        fresh = time.monotonic() - t2
+        assert got == b"fresh\n", got
+        # watch org B for the attack's duration (bounded: every attacker has
+        # its own timeouts), at least 10 s
+        await asyncio.wait(attack, timeout=60)
+        await asyncio.sleep(max(0, t1 + 10 - time.monotonic()))
+        t3 = time.monotonic()
+        gap = max_gap(times, t1, t3)
+        tick.cancel()
+        bound = max(0.5, 3 * base)
+        assert all(a.done() for a in attack), "an upgrade never got an answer"
+        assert gap <= bound, f"org B's stream stalled {gap:.2f}s (bound {bound:.2f}s, " \
+            f"baseline gap {base:.2f}s); attackers: {summary(results)}"
+        assert fresh <= max(5.0, 10 * base), f"org B's new stream took {fresh:.2f}s"
+        return f"gap {gap * 1000:.0f} ms, baseline {base * 1000:.0f} ms, fresh stream " \
+            f"{fresh * 1000:.0f} ms; attackers: {summary(results)}"
+    finally:
+        rest("POST", f"/api/v1/sandbox/{sbx_a}/stop")
+        rest("POST", f"/api/v1/sandbox/{sbx_b}/stop", key_b)
+
+
+def summary(results):
+    out = {}
+    for what, _ in results:
+        out[str(what)] = out.get(str(what), 0) + 1
+    return out
+
+
+async def t_revoked_key_kills_its_tokens():
+    admin = register()
+    st, b = rest("POST", "/api/v1/api-keys", admin, {"name": "minter", "scopes": ["read", "write"]})
+    assert st == 201, (st, b)
+    minter, minter_id = b["key"], b["id"]
+    sbx = create(admin)
+    try:
+        st, b = rest("POST", f"/api/v1/sandbox/{sbx}/stream-token", minter)
+        assert st == 201, (st, b)
+        tok = b["token"]
+        st2, b2 = rest("POST", f"/api/v1/sandbox/{sbx}/stream-token", minter)
+        assert st2 == 201, (st2, b2)
+        # the token works while its key lives
+        async with websockets.connect(stream_url(sbx, tok)) as ws:
+            await ws.send(json.dumps({"type": "exec", "command": "echo live"}))
+            assert json.loads(await ws.recv())["type"] == "started"
+        st, b = rest("DELETE", f"/api/v1/api-keys/{minter_id}", admin)
+        assert st in (200, 204), (st, b)
+        status = await raw_upgrade(stream_url(sbx, b2["token"]))
+        assert status[0] == 401, status
+        assert status[1]["error"]["code"] == "unauthorized", status
+    finally:
+        rest("POST", f"/api/v1/sandbox/{sbx}/stop", admin)
+
+
+async def raw_upgrade(url):
+    """The HTTP status and JSON body of a refused upgrade, read off the wire."""
+    hostport, path = url[len("ws://"):].split("/", 1)
+    host, port = hostport.rsplit(":", 1)
+    r, w = await asyncio.open_connection(host, int(port))
+    w.write((f"GET /{path} HTTP/1.1\r\nHost: {hostport}\r\nUpgrade: websocket\r\n"
+             "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").encode())
+    await w.drain()
+    data = await asyncio.wait_for(r.read(), 30)
+    w.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body) if body.strip() else None
+
+
+def documented_codes():
+    with open(os.path.join(DOCS, "stream-protocol.json")) as f:
+        text = f.read()
+    return text
+
+
+async def t_invalid_message_code():
+    sbx = create(KEY)
+    try:
+        async with websockets.connect(stream_url(sbx), extra_headers=auth(KEY)) as ws:
+            await ws.send('{"type":"exec"}')  # no command
+            msg = json.loads(await ws.recv())
+        assert msg["type"] == "error", msg
+        async with websockets.connect(stream_url(sbx), extra_headers=auth(KEY)) as ws:
+            await ws.send('{"type":"stdin","data":"x"}')  # not a first message
+            msg2 = json.loads(await ws.recv())
+        assert msg2["type"] == "error", msg2
+        spec = json.load(open(os.path.join(DOCS, "stream-protocol.json")))
+        codes = spec["$defs"]["error"]["properties"]["code"]["enum"]
+        assert msg["code"] == "invalid_request" and msg["code"] in codes, (msg, codes)
+        assert msg2["code"] == "invalid_request", msg2
+        md = open(os.path.join(DOCS, "stream-protocol.md")).read()
+        assert '"code":"invalid"' not in md and "`invalid`" not in md
+    finally:
+        rest("POST", f"/api/v1/sandbox/{sbx}/stop")
+
+
+TESTS = [t_invalid_message_code, t_revoked_key_kills_its_tokens,
+         t_busy_agent_cannot_stall_other_org]
+
+
+async def main():
+    only = sys.argv[1:]
+    passed = failed = 0
+    for t in TESTS:
+        if only and t.__name__ not in only:
+            continue
+        try:
+            note = await asyncio.wait_for(t(), 240)
+            passed += 1
+            print(f"ok   {t.__name__}" + (f"  ({note})" if note else ""), flush=True)
+        except Exception:
+            failed += 1
+            print(f"FAIL {t.__name__}\n" + traceback.format_exc(), flush=True)
+    print(f"isolation: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+sys.exit(asyncio.run(main()))
