@@ -247,9 +247,11 @@ async def raw_upgrade(url):
              "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").encode())
     await w.drain()
-    data = await asyncio.wait_for(r.read(), 30)
+    head = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 30)
+    length = [int(h.split(b":")[1]) for h in head.split(b"\r\n")
+              if h.lower().startswith(b"content-length:")]
+    body = await asyncio.wait_for(r.readexactly(length[0]), 30) if length else b""
     w.close()
-    head, _, body = data.partition(b"\r\n\r\n")
     return int(head.split()[1]), json.loads(body) if body.strip() else None
 
 
