@@ -58,8 +58,8 @@ static void run(struct session *s, struct lookup_job *job)
 	crypto_wipe(job->token, sizeof(job->token));
 	job->find_r = R_FORBIDDEN;
 	if (job->auth_r == R_OK && (job->grant.scopes & AUTH_SCOPE_WRITE))
-		job->find_r = session_find_sandbox(s, job->grant.org_id, job->sandbox_id,
-						   &job->target);
+		job->find_r =
+		    session_find_sandbox(s, job->grant.org_id, job->sandbox_id, &job->target);
 	log_set_request(NULL);
 }
 

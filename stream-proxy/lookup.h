@@ -22,14 +22,14 @@ struct lookup_job {
 	/* input */
 	char req_id[48];
 	char authorization[WS_AUTH_MAX]; /* secret: wiped by the worker */
-	char token[STREAMTOKEN_MAX];     /* secret: wiped by the worker */
+	char token[STREAMTOKEN_MAX];	 /* secret: wiped by the worker */
 	char sandbox_id[64];
 	/* output */
-	enum result auth_r;  /* session_authenticate */
-	int retry_after;     /* with auth_r R_QUOTA */
+	enum result auth_r; /* session_authenticate */
+	int retry_after;    /* with auth_r R_QUOTA */
 	struct session_grant grant;
-	enum result find_r;  /* session_find_sandbox, run when auth_r is R_OK
-				and the grant has the write scope; else R_FORBIDDEN */
+	enum result find_r; /* session_find_sandbox, run when auth_r is R_OK
+			       and the grant has the write scope; else R_FORBIDDEN */
 	struct session_target target;
 	/* the loop's: who waits for it (NULL once nobody does) */
 	void *owner;
