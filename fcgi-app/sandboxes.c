@@ -535,8 +535,9 @@ enum result sandboxes_stream_token(struct req *rq)
 	sandbox_row_free(&row);
 	if (strcmp(row.status, "running") != 0)
 		return http_fail(rq, R_CONFLICT, "sandbox is %s, not running", row.status);
-	r = streamtoken_mint(secret, strlen(secret), rq->auth.org_id, row.id, (long long)time(NULL),
-			     STREAMTOKEN_DEFAULT_TTL, token, sizeof(token));
+	/* bound to the key that minted it: revoking the key kills the token */
+	r = streamtoken_mint(secret, strlen(secret), rq->auth.org_id, row.id, rq->auth.key_id,
+			     (long long)time(NULL), STREAMTOKEN_DEFAULT_TTL, token, sizeof(token));
 	if (r != R_OK)
 		return r;
 	o = json_new_object();

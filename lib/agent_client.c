@@ -102,6 +102,85 @@ enum result agent_client_connect(const char *address, const char *token, unsigne
 	return R_OK;
 }
 
+/* ---- non-blocking connect ------------------------------------------------ */
+
+/* unix_address: "unix:<absolute path>" into *sa. */
+static enum result unix_address(const char *address, struct sockaddr_un *sa)
+{
+	const char *path;
+
+	if (!address || strncmp(address, "unix:", 5) != 0)
+		return R_INVALID; /* tcp: arrives with the kubernetes backend */
+	path = address + 5;
+	if (path[0] != '/' || strlen(path) >= sizeof(sa->sun_path))
+		return R_INVALID;
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	memcpy(sa->sun_path, path, strlen(path) + 1);
+	return R_OK;
+}
+
+/* try_connect: one connect(2) on fd. EAGAIN is a full backlog on a unix
+ * socket: still pending. */
+static enum result try_connect(int fd, const struct sockaddr_un *sa, bool *pending)
+{
+	for (;;) {
+		if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0) {
+			*pending = false;
+			return R_OK;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			*pending = true;
+			return R_OK;
+		}
+		return R_UPSTREAM;
+	}
+}
+
+enum result agent_client_connect_start(const char *address, const char *token,
+				       struct agent_conn **out, bool *pending)
+{
+	struct sockaddr_un sa;
+	struct agent_conn *c;
+	bool wait = false;
+	enum result r;
+	int fd;
+
+	(void)token; /* unix sockets are protected by file permissions */
+	r = unix_address(address, &sa);
+	if (r != R_OK)
+		return r;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return R_INTERNAL;
+	r = try_connect(fd, &sa, &wait);
+	if (r != R_OK) {
+		close(fd);
+		return r;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return R_NO_MEMORY;
+	}
+	c->fd = fd;
+	buf_init(&c->in, IN_LIMIT);
+	buf_init(&c->out, OUT_LIMIT);
+	*out = c;
+	*pending = wait;
+	return R_OK;
+}
+
+enum result agent_client_connect_retry(struct agent_conn *c, const char *address, bool *pending)
+{
+	struct sockaddr_un sa;
+	enum result r = unix_address(address, &sa);
+
+	return r == R_OK ? try_connect(c->fd, &sa, pending) : r;
+}
+
 void agent_client_close(struct agent_conn *c)
 {
 	if (!c)

@@ -27,6 +27,7 @@ enum result {
 	R_NO_MEMORY,    /* 500 */
 	R_INTERNAL,     /* 500 */
 	R_NO_SPACE,     /* storage full: 507 */
+	R_UNAVAILABLE,  /* at capacity or shutting down, retry later: 503 */
 };
 
 /* result_str: short machine-readable name ("not_found"); never NULL. */

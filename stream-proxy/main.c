@@ -8,9 +8,14 @@
 
 #include "config.h"
 #include "log.h"
+#include "lookup.h"
 #include "proxy.h"
-#include "session.h"
 #include "settings.h"
+
+/* Threads doing the upgrades' database work (each holds one PostgreSQL
+ * connection), and the upgrades that may wait for one: past that, 503. */
+#define LOOKUP_THREADS 4
+#define LOOKUP_QUEUE 1024
 
 /* raise_nofile: each stream holds two descriptors. The soft limit (often
  * 1024) is a default for programs that never ask; the hard one is the
@@ -77,21 +82,21 @@ int main(int argc, char **argv)
 	memset(&px, 0, sizeof(px));
 	px.cfg = &cfg;
 	px.listen_fd = -1;
-	r = session_open(&px.session);
+	r = lookup_new(LOOKUP_THREADS, LOOKUP_QUEUE, &px.lookup);
 	if (r != R_OK) {
-		log_errx("stream", "cannot open the database session: %s", result_str(r));
+		log_errx("stream", "cannot start the lookup threads: %s", result_str(r));
 		return 1;
 	}
 	r = proxy_listen(cfg.listen, &px.listen_fd);
 	if (r != R_OK) {
 		log_errx("stream", "cannot listen on '%s'", cfg.listen);
-		session_free(px.session);
+		lookup_free(px.lookup);
 		return 1;
 	}
 	log_info("stream", "listening on '%s' send_buffer=%lld max_message=%lld", cfg.listen,
 		 cfg.send_buffer, cfg.max_message);
 	r = proxy_run(&px);
-	session_free(px.session);
+	lookup_free(px.lookup);
 	log_info("stream", "stopped peak_queue=%zu", px.peak_queued);
 	return r == R_OK ? 0 : 1;
 }

@@ -11,6 +11,7 @@ out=$(mktemp)
 $PY test_python.py | tee -a "$out"
 node test_node.js | tee -a "$out"
 $PY test_chromium.py | tee -a "$out"
+[ -n "${SANDPIT_URL:-}" ] && $PY test_isolation.py | tee -a "$out"
 [ -n "${SANDPIT_STREAM_PID:-}" ] && $PY test_drain.py | tee -a "$out"
 p=$(sed -n 's/^[a-z]*: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$out" | paste -sd+ | bc)
 f=$(sed -n 's/^[a-z]*: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$out" | paste -sd+ | bc)
