@@ -187,6 +187,33 @@ def still_there(procs):
     return left
 
 
+RUNNING = []
+
+
+def stop_leftovers(state):
+    """After a failed test: stop what it left running, through run.sh if it
+    still runs, else each service by its pid file (stack_stop's order)."""
+    while RUNNING:
+        p = RUNNING.pop()
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+            p.wait(timeout=120)
+    for name, sig in [("caddy", signal.SIGTERM), ("reaper", signal.SIGTERM),
+                      ("stream", signal.SIGTERM), ("api", signal.SIGTERM),
+                      ("boxd", signal.SIGTERM), ("postgres", signal.SIGINT)]:
+        try:
+            pid = int(open(os.path.join(state or "/nonexistent", "run", name + ".pid")).read())
+            # A stale pid file's number may belong to someone else by now.
+            if state.encode() not in open("/proc/%d/cmdline" % pid, "rb").read():
+                continue
+            os.kill(pid, sig)
+        except (OSError, ValueError):
+            continue
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and os.path.exists("/proc/%d" % pid):
+            time.sleep(0.1)
+
+
 class Hooks(http.server.BaseHTTPRequestHandler):
     """A webhook receiver on loopback: records each delivery's event name."""
     events = []
@@ -218,6 +245,7 @@ class MakeRun:
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                   start_new_session=True,
                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        RUNNING.append(self.p)
         self.lines = []
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
@@ -232,15 +260,22 @@ class MakeRun:
                           None)
         check(self.key and self.state, self.lines)
 
-    def group_signal(self, sig):
-        """sig to the whole process group, as a terminal's Ctrl-C does; every
-        process of the instance has gone afterwards, zombies included."""
+    def group_signal(self, sig, reader_gone=False):
+        """sig to the whole process group, as a terminal's Ctrl-C does (with
+        reader_gone, whatever read the output has gone first, as `tee` in
+        `make run | tee log` does on Ctrl-C); every process of the instance
+        has gone afterwards, zombies included."""
         procs = tree(self.p.pid)
         check(len(procs) > 8, procs)
+        if reader_gone:
+            self.p.stdout.close()
         os.killpg(self.p.pid, sig)
-        rest, _ = self.p.communicate(timeout=120)
-        self.lines += rest.splitlines()
-        check("stack: stopped" in self.lines, self.lines[-20:])
+        if reader_gone:
+            self.p.wait(timeout=120)
+        else:
+            rest, _ = self.p.communicate(timeout=120)
+            self.lines += rest.splitlines()
+            check("stack: stopped" in self.lines, self.lines[-20:])
         deadline = time.monotonic() + 10
         while still_there(procs) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -323,13 +358,21 @@ def private_checkout_make_run_group_signals_env_secrets():
                      201)["sandbox_id"]
         again.group_signal(signal.SIGTERM)
 
+        # Ctrl-C on `make run | tee log`: the reader ends at the same time.
         third = MakeRun(repo, port, env)
         stopped_by_shutdown(sid, third.key)
+        sid = expect(harness.post("/api/v1/sandbox/create", {"memory": "64Mi"}, key=third.key),
+                     201)["sandbox_id"]
+        third.group_signal(signal.SIGINT, reader_gone=True)
+
+        fourth = MakeRun(repo, port, env)
+        stopped_by_shutdown(sid, fourth.key)
         errors = harness.psql("SELECT count(*) FROM events WHERE type = 'sandbox.error'")
         check(errors == [["0"]], errors)
-        third.group_signal(signal.SIGTERM)
+        fourth.group_signal(signal.SIGTERM)
         check(cgroups_of(state) == [], cgroups_of(state))
     finally:
+        stop_leftovers(state)
         hooks.shutdown()
         shutil.rmtree(top, ignore_errors=True)
         if state and state.startswith("/var/lib/sandpit-dev/"):

@@ -20,8 +20,9 @@ stopping=0
 shutdown() {
 	[ $stopping = 1 ] && return
 	stopping=1
-	# A second Ctrl-C must not cut the orderly stop short (it is bounded).
-	trap '' INT TERM HUP
+	# A second Ctrl-C must not cut the orderly stop short (it is bounded),
+	# nor a reader that is gone (`make run | tee log`: Ctrl-C ends tee too).
+	trap '' INT TERM HUP PIPE
 	stack_log "stopping"
 	stack_stop
 	stack_log "stopped"
