@@ -404,5 +404,23 @@ def private_checkout_make_test_setup():
         shutil.rmtree(top, ignore_errors=True)
 
 
+
+@test
+def run_refuses_unreachable_state_dir():
+    """A state directory the services' user cannot reach is refused at once,
+    with the reason, and its parent's permissions are left as they were."""
+    top = tempfile.mkdtemp(prefix="sandpit-closed.")
+    try:
+        env = dict(os.environ, SANDPIT_STATE_DIR=os.path.join(top, "state"), PORT=str(free_port()))
+        out = subprocess.run([os.path.join(REPO, "tools/stack/run.sh"), BIN], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             timeout=60)
+        check(out.returncode == 1, out.stdout)
+        check("cannot reach the state directory" in out.stdout, out.stdout)
+        check(os.stat(top).st_mode & 0o777 == 0o700, oct(os.stat(top).st_mode))
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
 if __name__ == "__main__":
     main("run")

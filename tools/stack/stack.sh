@@ -94,7 +94,7 @@ stack_secrets() {
 	for name in SANDPIT_JWT_SECRET SANDPIT_SECRET_KEY; do
 		[ -n "${!name+set}" ] && continue
 		[ -n "${SANDPIT_CONFIG:-}" ] &&
-			grep -Eq "^[[:space:]]*$name[[:space:]]*=" "$SANDPIT_CONFIG" 2>/dev/null && continue
+			grep -Eq "^[[:space:]]*${name}[[:space:]]*=" "$SANDPIT_CONFIG" 2>/dev/null && continue
 		export "$(grep -E "^$name=" "$STATE/secrets.env")" || return 1
 	done
 }
