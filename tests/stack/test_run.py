@@ -131,17 +131,23 @@ def run_start_restart_stop():
 
 def private_checkout():
     """A clone of this checkout (HEAD plus uncommitted changes to tracked
-    files) inside a fresh 0700 directory, with a copy of the build directory
-    newer than every source so make finds nothing to rebuild."""
+    files; a plain copy outside git) inside a fresh 0700 directory, with a
+    copy of the build directory newer than every source so make finds
+    nothing to rebuild."""
     top = tempfile.mkdtemp(prefix="sandpit-private.")
     check(os.stat(top).st_mode & 0o777 == 0o700, oct(os.stat(top).st_mode))
     repo = os.path.join(top, "sandpit")
-    subprocess.run(["git", "clone", "-q", REPO, repo], check=True)
-    diff = subprocess.run(["git", "-C", REPO, "diff", "HEAD", "--binary"], check=True,
-                          capture_output=True).stdout
-    if diff:
-        subprocess.run(["git", "-C", repo, "apply", "--whitespace=nowarn"], input=diff,
-                       check=True)
+    if subprocess.run(["git", "-C", REPO, "rev-parse", "HEAD"],
+                      capture_output=True).returncode == 0:
+        subprocess.run(["git", "clone", "-q", REPO, repo], check=True)
+        diff = subprocess.run(["git", "-C", REPO, "diff", "HEAD", "--binary"], check=True,
+                              capture_output=True).stdout
+        if diff:
+            subprocess.run(["git", "-C", repo, "apply", "--whitespace=nowarn"], input=diff,
+                           check=True)
+    else:
+        shutil.copytree(REPO, repo, symlinks=True,
+                        ignore=shutil.ignore_patterns("build", "var", "node_modules"))
     build = os.environ.get("SANDPIT_BUILD_DIR", os.path.join(REPO, "build/release"))
     if os.path.isdir(build):
         dest = os.path.join(repo, "build/release")
