@@ -95,7 +95,10 @@ stack_secrets() {
 		[ -n "${!name+set}" ] && continue
 		[ -n "${SANDPIT_CONFIG:-}" ] &&
 			grep -Eq "^[[:space:]]*${name}[[:space:]]*=" "$SANDPIT_CONFIG" 2>/dev/null && continue
-		export "$(grep -E "^$name=" "$STATE/secrets.env")" || return 1
+		line=$(grep -E "^$name=" "$STATE/secrets.env") && export "$line" || {
+			stack_log "$STATE/secrets.env has no $name line; remove the file to regenerate it"
+			return 1
+		}
 	done
 }
 
