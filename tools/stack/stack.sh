@@ -52,14 +52,16 @@ stack_prepare() {
 	SANDPIT_BIND=127.0.0.1
 	SANDPIT_API_SOCK=$STATE/run/api.sock
 	SANDPIT_STREAM_SOCK=$STATE/run/stream.sock
+	SANDPIT_IMAGE_RECIPES=$STATE/etc/images
 	set +a
 	stack_install && stack_secrets
 }
 
-# stack_install: the services read their binaries, the migrations and the
-# Caddyfile from root-owned copies under $STATE (bin/, db/, etc/), never from
-# the checkout or the build directory, which their user may not be able to
-# enter. Refreshed on every start; BIN then names the copy.
+# stack_install: the services read their binaries, the migrations, the
+# Caddyfile and the image recipes from root-owned copies under $STATE (bin/,
+# db/, etc/), never from the checkout or the build directory, which their
+# user may not be able to enter. Refreshed on every start; BIN then names the
+# copy.
 stack_install() {
 	install -d -m 0755 "$STATE/bin" "$STATE/db" "$STATE/etc" || return 1
 	if [ "$BIN" != "$STATE/bin" ]; then
@@ -70,9 +72,11 @@ stack_install() {
 		BIN=$STATE/bin
 	fi
 	# A renamed migration must not linger as a second copy.
-	rm -f "$STATE"/db/*.sql
-	install -m 0644 "$REPO"/db/*.sql "$STATE/db/" &&
-		install -m 0644 "$REPO/etc/Caddyfile" "$STATE/etc/"
+	rm -f "$STATE"/db/*.sql "$STATE"/etc/images/*.image
+	install -d -m 0755 "$STATE/etc/images" &&
+		install -m 0644 "$REPO"/db/*.sql "$STATE/db/" &&
+		install -m 0644 "$REPO/etc/Caddyfile" "$STATE/etc/" &&
+		install -m 0644 "$REPO"/etc/images/*.image "$STATE/etc/images/"
 }
 
 # stack_secrets: SANDPIT_JWT_SECRET and SANDPIT_SECRET_KEY for the services.

@@ -51,6 +51,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 suite unit "$BIN/unit-tests"
+# Images first: the template suites read what the shared cache holds.
+suite images "$REPO/tests/images/run.sh" "$BIN"
 if stack_start; then
 	export SANDPIT_URL="http://127.0.0.1:$PORT" SANDPIT_STATE_DIR="$STATE" SANDPIT_BIN="$BIN"
 	SANDPIT_API_KEY=$($AS_USER "$BIN/sandpit-admin" bootstrap "$STATE/keys/bootstrap.key" | sed -n 's/^API key: //p')
