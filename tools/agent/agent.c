@@ -1052,6 +1052,20 @@ static void conn_close(struct conn *c)
 	c->used = false;
 }
 
+/* refuse: one connection too many is told why (best effort: one small frame
+ * into an empty socket buffer) rather than seeing a bare EOF. */
+static void refuse(int fd)
+{
+	struct buf b;
+
+	buf_init(&b, 1024);
+	if (agentproto_put_error(&b, R_QUOTA, "too many connections to this sandbox's agent") ==
+	    R_OK)
+		(void)send(fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	buf_free(&b);
+	close(fd);
+}
+
 static void accept_conns(void)
 {
 	int fd, i;
@@ -1060,7 +1074,7 @@ static void accept_conns(void)
 		for (i = 0; i < MAX_CONNS && conns[i].used; i++)
 			;
 		if (i == MAX_CONNS) {
-			close(fd);
+			refuse(fd);
 			continue;
 		}
 		memset(&conns[i], 0, sizeof(conns[i]));
