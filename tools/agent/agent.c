@@ -1109,9 +1109,9 @@ static void wake(uint64_t *next, uint64_t at)
 
 /* session_timers: a command's deadlines at now. A command that has not
  * started within EXEC_START_MS (its child stopped or stuck before its exec)
- * is killed and its host told so; one past its timeout is killed and ends
- * as timed out. false when the session is gone. */
-static bool session_timers(struct session *s, uint64_t now, uint64_t *next)
+ * is killed, forgotten and its host told so; one past its timeout is killed
+ * and ends as timed out. */
+static void session_timers(struct session *s, uint64_t now, uint64_t *next)
 {
 	char msg[128];
 
@@ -1121,7 +1121,7 @@ static bool session_timers(struct session *s, uint64_t now, uint64_t *next)
 				 "the command did not start within %d ms (stopped or stuck "
 				 "before its exec)", EXEC_START_MS);
 			abort_start(s, R_TIMEOUT, msg);
-			return false;
+			return;
 		}
 		wake(next, s->start_deadline_ms);
 	}
@@ -1133,7 +1133,6 @@ static bool session_timers(struct session *s, uint64_t now, uint64_t *next)
 			wake(next, s->deadline_ms);
 		}
 	}
-	return true;
 }
 
 static void parse_args(int argc, char **argv)
@@ -1185,6 +1184,11 @@ int main(int argc, char **argv)
 		uint64_t now = now_ms(), next = 0;
 		int n = 0, timeout;
 
+		/* timers first: what they queue for a host is in this round's
+		 * poll set */
+		for (i = 0; i < MAX_SESSIONS; i++)
+			if (sessions[i].used)
+				session_timers(&sessions[i], now, &next);
 		pfd[n] = (struct pollfd){FD_LISTEN, POLLIN, 0};
 		owner[n++].kind = 0;
 		pfd[n] = (struct pollfd){sfd, POLLIN, 0};
@@ -1207,7 +1211,7 @@ int main(int argc, char **argv)
 			struct session *s = &sessions[i];
 			bool room = !s->conn || s->conn->out.len < OUT_HIGH;
 
-			if (!s->used || !session_timers(s, now, &next))
+			if (!s->used)
 				continue;
 			if (s->start_fd >= 0) {
 				/* nothing but its exec report until it started:
