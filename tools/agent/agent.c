@@ -70,6 +70,9 @@
 #define STDIN_HIGH (1024u * 1024u)    /* stop reading the host past this stdin backlog */
 #define STDIN_LIMIT (4u * 1024u * 1024u)
 #define EXEC_START_MS 5000 /* fork to exec; normally well under a millisecond */
+/* what is read of an ended command's pipe: more than the biggest pipe
+ * (pipe-max-size, 1 MiB) or pty buffer a command can fill before it ends */
+#define DRAIN_BYTES (2u * 1024u * 1024u)
 #define IN_LIMIT (AGENTPROTO_MAX_FRAME + 65536u)
 #define CHUNK 65536
 #define DEFAULT_CAP (10ull * 1024 * 1024)
@@ -88,7 +91,9 @@ struct session {
 	bool stdin_eof; /* close in_fd once stdin_q is drained */
 	uint64_t cap[2], got[2];
 	bool trunc[2];
+	int start_fd; /* the child's exec report while it starts, else -1 */
 	uint64_t start_ms, deadline_ms; /* deadline 0: none */
+	uint64_t start_deadline_ms;
 	bool timed_out;
 	uint64_t oom_before;
 	bool exited;
@@ -422,36 +427,6 @@ static void pump_stdin(struct session *s)
 		close_fd(&s->in_fd);
 }
 
-/* exec_status: read the child's exec report from fd: 0 on EOF (the exec
- * happened), the message length (NUL-terminated in msg) when it failed, -1
- * when nothing came within EXEC_START_MS. */
-static ssize_t exec_status(int fd, char *msg, size_t size)
-{
-	uint64_t deadline = now_ms() + EXEC_START_MS;
-	struct pollfd p = {fd, POLLIN, 0};
-	ssize_t n;
-
-	for (;;) {
-		uint64_t now = now_ms();
-		int rc;
-
-		if (now >= deadline)
-			return -1;
-		rc = poll(&p, 1, (int)(deadline - now));
-		if (rc < 0 && errno != EINTR)
-			return -1;
-		if (rc <= 0)
-			continue;
-		n = read(fd, msg, size - 1);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n < 0)
-			return -1;
-		msg[n] = '\0';
-		return n;
-	}
-}
-
 static void start_exec(struct conn *c, const struct agentproto_exec *e)
 {
 	int in_p[2] = {-1, -1}, out_p[2] = {-1, -1}, err_p[2] = {-1, -1}, errp[2] = {-1, -1};
@@ -460,7 +435,6 @@ static void start_exec(struct conn *c, const struct agentproto_exec *e)
 	struct buf stdin_q;
 	char **env, msg[300], pts[64];
 	size_t envc = 0;
-	ssize_t n;
 	pid_t pid;
 
 	if (c->s) {
@@ -511,28 +485,20 @@ static void start_exec(struct conn *c, const struct agentproto_exec *e)
 		run_child(e, env, child_fds, slave, errp[1]);
 	close(errp[1]);
 	errp[1] = -1;
-	/* EOF: exec succeeded (close-on-exec); a message: it failed. Bounded:
-	 * the child runs as the sandbox's uid before its exec, so sandboxed
-	 * code can stop it there (kill -STOP -1) and must not freeze PID 1.
-	 * The main loop reaps the child whatever happens here. */
-	n = exec_status(errp[0], msg, sizeof(msg));
-	close(errp[0]);
-	errp[0] = -1;
-	if (n != 0) {
-		if (n < 0) {
-			kill(pid, SIGKILL);
-			snprintf(msg, sizeof(msg), "the command did not start within %d ms",
-				 EXEC_START_MS);
-		}
-		send_error(c, n < 0 ? R_TIMEOUT : R_INVALID, msg);
-		goto close_fds;
-	}
+	/* The child reports on errp: EOF when its exec happened (close-on-exec),
+	 * a message when it failed. It runs as the sandbox's uid before its
+	 * exec, so sandboxed code can stop it there (kill -STOP -1): the report
+	 * is awaited in the main loop, under a deadline, never here. STARTED
+	 * goes out when it comes (exec_report). */
 	memset(s, 0, sizeof(*s));
 	s->used = true;
 	s->pid = pid;
 	s->conn = c;
 	s->tty = (e->flags & AP_EXEC_TTY) != 0;
 	s->detached = (e->flags & AP_EXEC_DETACH) != 0;
+	s->start_fd = errp[0];
+	errp[0] = -1;
+	set_nonblock(s->start_fd);
 	if (s->tty) {
 		s->out_fd = master;
 		s->in_fd = dup(master);
@@ -562,28 +528,28 @@ static void start_exec(struct conn *c, const struct agentproto_exec *e)
 	s->cap[0] = e->stdout_cap ? e->stdout_cap : DEFAULT_CAP;
 	s->cap[1] = e->stderr_cap ? e->stderr_cap : DEFAULT_CAP;
 	s->start_ms = now_ms();
+	s->start_deadline_ms = s->start_ms + EXEC_START_MS;
 	s->deadline_ms = e->timeout_ms ? s->start_ms + e->timeout_ms : 0;
 	s->oom_before = read_oom_kills();
 	c->s = s;
-	/* Without a stream, stdin is all here: write what fits and close it
-	 * once written, so a command reading stdin sees end-of-file. */
+	/* Without a stream, stdin is all here: write what fits (the pipe holds
+	 * it until the exec) and close it once written, so a command reading
+	 * stdin sees end-of-file. */
 	pump_stdin(s);
-	queue_result(c, agentproto_put_started(&c->out, (uint32_t)pid));
 	env_free(env, envc);
 	return;
 sys_fail:
 	snprintf(msg, sizeof(msg), "cannot start the command: %s", strerror(errno));
 	send_error(c, R_INTERNAL, msg);
-close_fds:
-	for (n = 0; n < 2; n++) {
-		if (in_p[n] >= 0)
-			close(in_p[n]);
-		if (out_p[n] >= 0)
-			close(out_p[n]);
-		if (err_p[n] >= 0)
-			close(err_p[n]);
-		if (errp[n] >= 0)
-			close(errp[n]);
+	for (int i = 0; i < 2; i++) {
+		if (in_p[i] >= 0)
+			close(in_p[i]);
+		if (out_p[i] >= 0)
+			close(out_p[i]);
+		if (err_p[i] >= 0)
+			close(err_p[i]);
+		if (errp[i] >= 0)
+			close(errp[i]);
 	}
 	if (master >= 0)
 		close(master);
@@ -594,19 +560,38 @@ close_fds:
 }
 
 
+/* release_session: forget a command (ended, or never started): its fds,
+ * its stdin backlog, its connection's hold on it. */
+static void release_session(struct session *s)
+{
+	close_fd(&s->in_fd);
+	close_fd(&s->out_fd);
+	close_fd(&s->err_fd);
+	close_fd(&s->start_fd);
+	buf_free(&s->stdin_q);
+	if (s->conn)
+		s->conn->s = NULL;
+	s->conn = NULL;
+	s->used = false;
+}
+
 /* pump_output: move what a command wrote into OUTPUT frames, respecting the
  * caps (bytes past a cap are read and dropped, so the command never blocks
  * on a full pipe because of a cap). A detached command with no connection
  * is drained the same way and its bytes dropped: nobody would read a
- * backlog, and a command blocked in write would never reach its exit. */
+ * backlog, and a command blocked in write would never reach its exit.
+ * drain: the command ended; take what its pipe still holds, whatever the
+ * host's backlog, but no more than DRAIN_BYTES: background children still
+ * writing to it must not keep us here. */
 static void pump_output(struct session *s, int which, bool drain)
 {
 	int *fd = which == 0 ? &s->out_fd : &s->err_fd;
 	char chunk[CHUNK];
 	ssize_t n;
+	size_t taken = 0;
 	int rounds = 0;
 
-	while (*fd >= 0) {
+	while (*fd >= 0 && (!drain || taken < DRAIN_BYTES)) {
 		if (s->conn && !drain && s->conn->out.len >= OUT_HIGH)
 			return;
 		n = read(*fd, chunk, sizeof(chunk));
@@ -620,6 +605,7 @@ static void pump_output(struct session *s, int which, bool drain)
 				s->in_fd >= 0 ? close_fd(&s->in_fd) : (void)0;
 			return;
 		}
+		taken += (size_t)n;
 		if (!s->conn) {
 			/* unattached: dropped, and not counted against the cap,
 			 * which bounds what a host is sent */
@@ -650,10 +636,6 @@ static void finish_session(struct session *s)
 	 * a background child still holding them is not waited for */
 	pump_output(s, 0, true);
 	pump_output(s, 1, true);
-	close_fd(&s->in_fd);
-	close_fd(&s->out_fd);
-	close_fd(&s->err_fd);
-	buf_free(&s->stdin_q);
 	if (WIFEXITED(s->status)) {
 		x.exit_code = WEXITSTATUS(s->status);
 	} else if (WIFSIGNALED(s->status)) {
@@ -678,18 +660,51 @@ static void finish_session(struct session *s)
 	if (s->trunc[1])
 		x.flags |= AP_EXIT_STDERR_TRUNCATED;
 	x.duration_ms = now_ms() - s->start_ms;
-	if (s->conn) {
+	if (s->conn)
 		queue_result(s->conn, agentproto_put_exit(&s->conn->out, &x));
-		s->conn->s = NULL;
-	}
-	s->used = false;
+	release_session(s);
 }
 
 static void kill_session(struct session *s)
 {
-	/* the group, and the leader in case it left its group */
+	/* the group, and the leader in case it left its group (or, still
+	 * starting, has none yet) */
 	kill(-s->pid, SIGKILL);
 	kill(s->pid, SIGKILL);
+}
+
+/* abort_start: a command that never ran. Its host gets the error; the child,
+ * killed to be sure, is reaped by the main loop like any orphan. */
+static void abort_start(struct session *s, enum result code, const char *msg)
+{
+	kill(s->pid, SIGKILL);
+	if (s->conn)
+		send_error(s->conn, code, msg);
+	release_session(s);
+}
+
+/* exec_report: the starting command's report pipe is readable: EOF means
+ * the exec happened (the pipe is close-on-exec; a child killed before it
+ * reads the same, and its EXIT follows), a message means it failed. */
+static void exec_report(struct session *s)
+{
+	char msg[300];
+	ssize_t n = read(s->start_fd, msg, sizeof(msg) - 1);
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	close_fd(&s->start_fd);
+	if (n < 0) {
+		abort_start(s, R_INTERNAL, "cannot read the command's start report");
+		return;
+	}
+	if (n > 0) {
+		msg[n] = '\0';
+		abort_start(s, R_INVALID, msg);
+		return;
+	}
+	if (s->conn)
+		queue_result(s->conn, agentproto_put_started(&s->conn->out, (uint32_t)s->pid));
 }
 
 /* ---- requests ------------------------------------------------------------- */
@@ -821,7 +836,8 @@ static void do_attach(struct conn *c, const uint8_t *p, size_t n)
 	for (i = 0; i < MAX_SESSIONS; i++) {
 		struct session *s = &sessions[i];
 
-		if (!s->used || !s->detached || s->pid != (pid_t)pid)
+		/* one still starting has sent no STARTED: nobody knows its pid */
+		if (!s->used || !s->detached || s->start_fd >= 0 || s->pid != (pid_t)pid)
 			continue;
 		if (s->conn && !s->conn->closing) {
 			send_error(c, R_CONFLICT, "another connection is attached to that command");
@@ -1036,6 +1052,20 @@ static void conn_close(struct conn *c)
 	c->used = false;
 }
 
+/* refuse: one connection too many is told why (best effort: one small frame
+ * into an empty socket buffer) rather than seeing a bare EOF. */
+static void refuse(int fd)
+{
+	struct buf b;
+
+	buf_init(&b, 1024);
+	if (agentproto_put_error(&b, R_QUOTA, "too many connections to this sandbox's agent") ==
+	    R_OK)
+		(void)send(fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	buf_free(&b);
+	close(fd);
+}
+
 static void accept_conns(void)
 {
 	int fd, i;
@@ -1044,7 +1074,7 @@ static void accept_conns(void)
 		for (i = 0; i < MAX_CONNS && conns[i].used; i++)
 			;
 		if (i == MAX_CONNS) {
-			close(fd);
+			refuse(fd);
 			continue;
 		}
 		memset(&conns[i], 0, sizeof(conns[i]));
@@ -1066,6 +1096,41 @@ static void reap_all(void)
 				sessions[i].exited = true;
 				sessions[i].status = status;
 			}
+		}
+	}
+}
+
+/* wake: keep the earliest deadline in *next (0: none yet). */
+static void wake(uint64_t *next, uint64_t at)
+{
+	if (!*next || at < *next)
+		*next = at;
+}
+
+/* session_timers: a command's deadlines at now. A command that has not
+ * started within EXEC_START_MS (its child stopped or stuck before its exec)
+ * is killed, forgotten and its host told so; one past its timeout is killed
+ * and ends as timed out. */
+static void session_timers(struct session *s, uint64_t now, uint64_t *next)
+{
+	char msg[128];
+
+	if (s->start_fd >= 0) {
+		if (now >= s->start_deadline_ms) {
+			snprintf(msg, sizeof(msg),
+				 "the command did not start within %d ms (stopped or stuck "
+				 "before its exec)", EXEC_START_MS);
+			abort_start(s, R_TIMEOUT, msg);
+			return;
+		}
+		wake(next, s->start_deadline_ms);
+	}
+	if (s->deadline_ms && !s->timed_out) {
+		if (now >= s->deadline_ms) {
+			s->timed_out = true;
+			kill_session(s);
+		} else {
+			wake(next, s->deadline_ms);
 		}
 	}
 }
@@ -1119,6 +1184,11 @@ int main(int argc, char **argv)
 		uint64_t now = now_ms(), next = 0;
 		int n = 0, timeout;
 
+		/* timers first: what they queue for a host is in this round's
+		 * poll set */
+		for (i = 0; i < MAX_SESSIONS; i++)
+			if (sessions[i].used)
+				session_timers(&sessions[i], now, &next);
 		pfd[n] = (struct pollfd){FD_LISTEN, POLLIN, 0};
 		owner[n++].kind = 0;
 		pfd[n] = (struct pollfd){sfd, POLLIN, 0};
@@ -1143,13 +1213,13 @@ int main(int argc, char **argv)
 
 			if (!s->used)
 				continue;
-			if (s->deadline_ms && !s->timed_out) {
-				if (now >= s->deadline_ms) {
-					s->timed_out = true;
-					kill_session(s);
-				} else if (!next || s->deadline_ms < next) {
-					next = s->deadline_ms;
-				}
+			if (s->start_fd >= 0) {
+				/* nothing but its exec report until it started:
+				 * STARTED comes before any OUTPUT */
+				pfd[n] = (struct pollfd){s->start_fd, POLLIN, 0};
+				owner[n].kind = 6;
+				owner[n++].idx = i;
+				continue;
 			}
 			if (s->out_fd >= 0 && room) {
 				pfd[n] = (struct pollfd){s->out_fd, POLLIN, 0};
@@ -1200,12 +1270,17 @@ int main(int argc, char **argv)
 				if (sessions[owner[i].idx].used)
 					pump_stdin(&sessions[owner[i].idx]);
 				break;
+			case 6:
+				if (sessions[owner[i].idx].used &&
+				    sessions[owner[i].idx].start_fd >= 0)
+					exec_report(&sessions[owner[i].idx]);
+				break;
 			default:
 				break;
 			}
 		}
 		for (i = 0; i < MAX_SESSIONS; i++)
-			if (sessions[i].used && sessions[i].exited)
+			if (sessions[i].used && sessions[i].exited && sessions[i].start_fd < 0)
 				finish_session(&sessions[i]);
 		for (i = 0; i < MAX_CONNS; i++) {
 			struct conn *c = &conns[i];

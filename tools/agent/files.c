@@ -4,10 +4,12 @@
  * Why a helper rather than the agent: the agent is uid 0 of the sandbox's
  * user namespace and keeps CAP_DAC_OVERRIDE/CAP_FOWNER; opening paths the
  * sandbox controls with those rights is the Judge0 bug (CVE-2024-28185). The
- * helper becomes the sandbox user (uid 1000, every capability gone, the
- * agent's seccomp filter inherited, non-dumpable), so the kernel checks each
- * open exactly as it would for the user's own code, and it lives in the
- * sandbox's mount namespace, so no symlink can name anything of the host.
+ * helper becomes the sandbox user (effective uid 1000, every capability
+ * gone, the agent's seccomp filter inherited, non-dumpable), so the kernel
+ * checks each open exactly as it would for the user's own code; its real
+ * uid stays the agent's, so that code cannot stop or kill it (see narrow()).
+ * It lives in the sandbox's mount namespace, so no symlink can name anything
+ * of the host.
  * On top of that, paths resolve with openat2(RESOLVE_IN_ROOT |
  * RESOLVE_NO_MAGICLINKS): relative paths (and /workspace/...) are rooted at
  * /workspace, so `..` and absolute symlinks stay inside it; other absolute
@@ -26,6 +28,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
 #include <signal.h>
@@ -949,6 +952,8 @@ static enum result do_move(struct io *io, const struct agentproto_fileop *op)
 
 static void narrow(int fd, unsigned uid)
 {
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct caps[2] = {{0}};
 	struct sigaction alarm_action = {.sa_handler = on_alarm};
 	struct rlimit nofile;
 	sigset_t none;
@@ -979,8 +984,17 @@ static void narrow(int fd, unsigned uid)
 	for (i = 0; i <= 63; i++)
 		if (prctl(PR_CAPBSET_DROP, i, 0, 0, 0) != 0 && errno != EINVAL)
 			_exit(1);
+	/* The effective uid, which is also the file-system uid, is the sandbox
+	 * user's: every open is checked as theirs. The real and saved uids stay
+	 * the agent's (0), and only those decide who may signal us: the user's
+	 * code may signal anything running as its uid, and a `kill -STOP -1`
+	 * loop would otherwise freeze every file request mid-way. They would
+	 * also keep the permitted capabilities, so every set is emptied by hand;
+	 * the bounding set is empty too, so not even an exec could return one.
+	 * What euid 0 would give back is the ownership of root's files inside
+	 * this sandbox and nothing else. */
 	if (setgroups(0, NULL) != 0 || setresgid(uid, uid, uid) != 0 ||
-	    setresuid(uid, uid, uid) != 0)
+	    setresuid(0, uid, 0) != 0 || syscall(SYS_capset, &hdr, caps) != 0)
 		_exit(1);
 	/* a uid change resets dumpable; the user's code runs as this uid and
 	 * must not read our memory through /proc */
