@@ -24,7 +24,8 @@ struct route {
 static const struct route routes[] = {
 	{"GET", "/api/v1/health", health_get, 0, false},
 	{"GET", "/api/v1/ready", ready_get, 0, false},
-	{"POST", "/api/v1/register", register_post, 0, true},
+	/* register.c reads its body once it knows registration is open */
+	{"POST", "/api/v1/register", register_post, 0, false},
 	{"GET", "/api/v1/api-keys", apikeys_list, AUTH_SCOPE_ADMIN, false},
 	{"POST", "/api/v1/api-keys", apikeys_create, AUTH_SCOPE_ADMIN, true},
 	{"DELETE", "/api/v1/api-keys/:id", apikeys_delete, AUTH_SCOPE_ADMIN, false},
@@ -48,6 +49,7 @@ static const struct route routes[] = {
 	{"POST", "/api/v1/sandbox/:id/files/move", files_move, AUTH_SCOPE_WRITE, false},
 	{"GET", "/api/v1/webhooks", webhooks_list, AUTH_SCOPE_ADMIN, false},
 	{"POST", "/api/v1/webhooks", webhooks_create, AUTH_SCOPE_ADMIN, true},
+	{"GET", "/api/v1/webhooks/:id", webhooks_get, AUTH_SCOPE_ADMIN, false},
 	{"DELETE", "/api/v1/webhooks/:id", webhooks_delete, AUTH_SCOPE_ADMIN, false},
 	{"POST", "/api/v1/webhooks/:id/test", webhooks_test, AUTH_SCOPE_ADMIN, false},
 	{"GET", "/api/v1/webhooks/:id/deliveries", webhooks_deliveries, AUTH_SCOPE_ADMIN, false},
@@ -168,15 +170,11 @@ static enum result init(struct req *rq)
 
 static enum result authenticate(struct req *rq, unsigned scope, char *hdrs, size_t hsize)
 {
-	struct auth_policy policy = {
-	    .jwt_secret = config_str("SANDPIT_JWT_SECRET"),
-	    .rate_per_minute = (double)config_int("SANDPIT_RATE_LIMIT"),
-	    .burst = (double)config_int("SANDPIT_RATE_BURST"),
-	    .limits = rq->limits,
-	};
+	struct auth_policy policy;
 	int retry_after = 0;
 	enum result r;
 
+	auth_policy_from_config(&policy, rq->limits);
 	r = auth_check(rq->db, http_header(rq, "HTTP_AUTHORIZATION"), &policy, &rq->auth,
 		       &retry_after);
 	switch (r) {
@@ -187,8 +185,8 @@ static enum result authenticate(struct req *rq, unsigned scope, char *hdrs, size
 		return http_fail(rq, r, "missing or invalid credentials");
 	case R_QUOTA:
 		snprintf(hdrs, hsize, "Retry-After: %d\r\n", retry_after);
-		return http_fail(rq, r, "rate limit of %lld requests per minute exceeded",
-				 config_int("SANDPIT_RATE_LIMIT"));
+		return http_fail(rq, r, "rate limit exceeded (per key and per organization); retry "
+				 "after %d s", retry_after);
 	case R_DB:
 		return http_fail(rq, r, "database unavailable");
 	default:
