@@ -283,9 +283,7 @@ static struct json *info_json(const struct agentproto_finfo *fi, const char *pat
 {
 	struct json *o = json_new_object();
 	const char *slash;
-	char when[WHEN_SIZE];
-
-	char abs[ABS_PATH_SIZE];
+	char when[WHEN_SIZE], abs[ABS_PATH_SIZE];
 
 	iso_ms(fi->mtime_ms, when);
 	abs_path(path, abs);
@@ -532,8 +530,12 @@ enum result files_post(struct req *rq)
 		struct json *e = json_new_object();
 
 		if (e == NULL || add_path(e, "path", fs[i].path) != R_OK ||
-		    json_add_int(e, "size", (long long)fs[i].len) != R_OK || json_push(arr, e) != R_OK) {
+		    json_add_int(e, "size", (long long)fs[i].len) != R_OK) {
 			json_free(e);
+			r = R_NO_MEMORY;
+			goto done;
+		}
+		if (json_push(arr, e) != R_OK) { /* it owns e either way */
 			r = R_NO_MEMORY;
 			goto done;
 		}
@@ -680,8 +682,8 @@ static enum result stream_raw(struct req *rq, struct agent_conn *c,
 	int hn;
 
 	hn = snprintf(head, sizeof(head),
-		      "Status: 200\r\nConnection: Status\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\n"
-		      "Content-Type: application/octet-stream\r\nContent-Length: %llu\r\n\r\n",
+		      "Status: 200\r\nConnection: Status\r\nX-Request-Id: %s\r\n"
+		      "Cache-Control: no-store\r\nContent-Type: application/octet-stream\r\nContent-Length: %llu\r\n\r\n",
 		      rq->id, (unsigned long long)fi->size);
 	if (hn <= 0 || (size_t)hn >= sizeof(head))
 		return R_INTERNAL;
