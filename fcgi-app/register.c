@@ -126,14 +126,14 @@ static struct json *response(const char *org_id, const char *org_name, const cha
 static enum result client_bucket(struct req *rq, char *out, size_t size)
 {
 	const char *addr = http_header(rq, "REMOTE_ADDR");
-	unsigned char a6[16];
+	struct in6_addr a6;
 	char text[INET6_ADDRSTRLEN];
 
 	if (addr == NULL || *addr == '\0')
 		return R_NOT_FOUND;
-	if (inet_pton(AF_INET6, addr, a6) == 1 && !IN6_IS_ADDR_V4MAPPED((struct in6_addr *)a6)) {
-		memset(a6 + 8, 0, 8);
-		if (inet_ntop(AF_INET6, a6, text, sizeof(text)) == NULL)
+	if (inet_pton(AF_INET6, addr, &a6) == 1 && !IN6_IS_ADDR_V4MAPPED(&a6)) {
+		memset(a6.s6_addr + 8, 0, 8);
+		if (inet_ntop(AF_INET6, &a6, text, sizeof(text)) == NULL)
 			return R_INVALID;
 		snprintf(out, size, "reg:%s/64", text);
 		return R_OK;
