@@ -682,7 +682,7 @@ static enum result stream_raw(struct req *rq, struct agent_conn *c,
 	int hn;
 
 	hn = snprintf(head, sizeof(head),
-		      "Status: 200\r\nConnection: Status\r\nX-Request-Id: %s\r\n"
+		      "Status: 200\r\nX-Request-Id: %s\r\n"
 		      "Cache-Control: no-store\r\nContent-Type: application/octet-stream\r\nContent-Length: %llu\r\n\r\n",
 		      rq->id, (unsigned long long)fi->size);
 	if (hn <= 0 || (size_t)hn >= sizeof(head))

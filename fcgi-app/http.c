@@ -168,11 +168,9 @@ void http_respond_json(struct req *rq, int status, struct json *body, const char
 			      "render response\"}}");
 	}
 	len = text ? strlen(text) : 0;
-	/* libfcgi's own printf lacks %zu, so the head is formatted here.
-	 * "Status" is for the web server alone; Caddy forwards it to the client
-	 * unless it is named hop-by-hop (RFC 9110 7.6.1), which Apache ignores. */
+	/* libfcgi's own printf lacks %zu, so the head is formatted here. */
 	n = snprintf(head, sizeof(head),
-		     "Status: %d\r\nConnection: Status\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\n%s%s"
+		     "Status: %d\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\n%s%s"
 		     "Content-Length: %zu\r\n\r\n",
 		     status, rq->id, headers ? headers : "",
 		     text ? "Content-Type: application/json\r\n" : "", len);
