@@ -44,6 +44,7 @@ enum result files_move(struct req *rq);
 /* webhooks.c */
 enum result webhooks_create(struct req *rq);
 enum result webhooks_list(struct req *rq);
+enum result webhooks_get(struct req *rq);
 enum result webhooks_delete(struct req *rq);
 enum result webhooks_test(struct req *rq);
 enum result webhooks_deliveries(struct req *rq);

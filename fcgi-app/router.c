@@ -25,7 +25,8 @@ struct route {
 static const struct route routes[] = {
 	{"GET", "/api/v1/health", health_get, 0, false},
 	{"GET", "/api/v1/ready", ready_get, 0, false},
-	{"POST", "/api/v1/register", register_post, 0, true},
+	/* register.c reads its body once it knows registration is open */
+	{"POST", "/api/v1/register", register_post, 0, false},
 	{"GET", "/api/v1/api-keys", apikeys_list, AUTH_SCOPE_ADMIN, false},
 	{"POST", "/api/v1/api-keys", apikeys_create, AUTH_SCOPE_ADMIN, true},
 	{"DELETE", "/api/v1/api-keys/:id", apikeys_delete, AUTH_SCOPE_ADMIN, false},
@@ -51,6 +52,7 @@ static const struct route routes[] = {
 	{"GET", "/api/v1/templates/:name", templates_get, AUTH_SCOPE_READ, false},
 	{"GET", "/api/v1/webhooks", webhooks_list, AUTH_SCOPE_ADMIN, false},
 	{"POST", "/api/v1/webhooks", webhooks_create, AUTH_SCOPE_ADMIN, true},
+	{"GET", "/api/v1/webhooks/:id", webhooks_get, AUTH_SCOPE_ADMIN, false},
 	{"DELETE", "/api/v1/webhooks/:id", webhooks_delete, AUTH_SCOPE_ADMIN, false},
 	{"POST", "/api/v1/webhooks/:id/test", webhooks_test, AUTH_SCOPE_ADMIN, false},
 	{"GET", "/api/v1/webhooks/:id/deliveries", webhooks_deliveries, AUTH_SCOPE_ADMIN, false},
@@ -171,15 +173,11 @@ static enum result init(struct req *rq)
 
 static enum result authenticate(struct req *rq, unsigned scope, char *hdrs, size_t hsize)
 {
-	struct auth_policy policy = {
-	    .jwt_secret = config_str("SANDPIT_JWT_SECRET"),
-	    .rate_per_minute = (double)config_int("SANDPIT_RATE_LIMIT"),
-	    .burst = (double)config_int("SANDPIT_RATE_BURST"),
-	    .limits = rq->limits,
-	};
+	struct auth_policy policy;
 	int retry_after = 0;
 	enum result r;
 
+	auth_policy_from_config(&policy, rq->limits);
 	r = auth_check(rq->db, http_header(rq, "HTTP_AUTHORIZATION"), &policy, &rq->auth,
 		       &retry_after);
 	switch (r) {
@@ -190,8 +188,8 @@ static enum result authenticate(struct req *rq, unsigned scope, char *hdrs, size
 		return http_fail(rq, r, "missing or invalid credentials");
 	case R_QUOTA:
 		snprintf(hdrs, hsize, "Retry-After: %d\r\n", retry_after);
-		return http_fail(rq, r, "rate limit of %lld requests per minute exceeded",
-				 config_int("SANDPIT_RATE_LIMIT"));
+		return http_fail(rq, r, "rate limit exceeded (per key and per organization); retry "
+				 "after %d s", retry_after);
 	case R_DB:
 		return http_fail(rq, r, "database unavailable");
 	default:

@@ -22,6 +22,7 @@
 #define ENV_MAX_VARS 256
 #define ENV_MAX_BYTES (64 * 1024)
 #define METADATA_MAX_BYTES (16 * 1024)
+#define HOST_FULL_RETRY "5" /* seconds a client waits when the host is full */
 
 static const char *const create_fields[] = {"timeout_seconds", "cpus", "memory", "env",
 					    "metadata", NULL};
@@ -150,7 +151,7 @@ static enum result reserve(struct req *rq, const char *id, const struct create_r
 	snprintf(timeout, sizeof(timeout), "%lld", c->timeout);
 	snprintf(max, sizeof(max), "%lld", limit);
 	/* The org's row stays locked until the commit, so concurrent creates
-	 * of one org count one after another (db/007_claim_functions.sql). */
+	 * of one org count one after another (db/008_claim_functions.sql). */
 	r = db_begin(rq->db);
 	if (r == R_OK)
 		r = db_exec(rq->db, "SELECT sp_org_room($1, $2::int), (SELECT max_sandboxes FROM "
@@ -165,8 +166,11 @@ static enum result reserve(struct req *rq, const char *id, const struct create_r
 	if (strtoll(db_res_get(res, 0, 0), NULL, 10) <= 0) {
 		if (db_res_get(res, 0, 1) != NULL)
 			limit = strtoll(db_res_get(res, 0, 1), NULL, 10);
-		r = http_fail(rq, R_QUOTA,
-			      "MAX_SANDBOXES_PER_ORG reached: %lld running sandboxes at once",
+		/* A count, not a rate: retrying only helps once a sandbox ends,
+		 * so this is never "rate_limited" (which promises Retry-After). */
+		r = http_fail(rq, R_LIMIT,
+			      "MAX_SANDBOXES_PER_ORG reached: %lld running sandboxes at once; stop "
+			      "one first",
 			      limit);
 		goto fail;
 	}
@@ -265,9 +269,15 @@ enum result sandboxes_create(struct req *rq)
 		log_warnx("sandbox", "create failed id=%s err=%s", id, result_str(r));
 		lifecycle_mark_error(rq->db, rq->backend, rq->auth.org_id, id,
 				     "runtime_create_failed");
-		r = http_fail(rq, r == R_QUOTA ? R_QUOTA : R_UPSTREAM,
-			      r == R_QUOTA ? "this host has no free sandbox slots"
-					   : "the sandbox could not be started");
+		if (r == R_QUOTA) {
+			/* Host capacity frees as other sandboxes end: a retry later
+			 * may work, so it is "rate_limited" with its Retry-After. */
+			http_respond_error(rq, R_QUOTA, 0, NULL, "this host has no free sandbox slots",
+					   "Retry-After: " HOST_FULL_RETRY "\r\n");
+			r = R_OK;
+			goto out;
+		}
+		r = http_fail(rq, R_UPSTREAM, "the sandbox could not be started");
 		goto out;
 	}
 	r = lifecycle_mark_running(rq->db, rq->backend, rq->auth.org_id, id, addr,
@@ -470,9 +480,10 @@ enum result sandboxes_delete(struct req *rq)
  * sandbox now expires N seconds from now (longer or shorter), for long agent
  * sessions. The org's max_duration_seconds (else SANDPIT_MAX_TIMEOUT) caps
  * the whole lifetime, so the new expiry is clamped to created_at + that
- * maximum; timeout_seconds becomes the lifetime it implies, keeping
- * expires_at = created_at + timeout_seconds. Only a running sandbox: 409
- * otherwise. */
+ * maximum; timeout_seconds becomes the lifetime it implies, rounded to the
+ * nearest second (ceil read back 601 for a 600 asked of a fresh sandbox), so
+ * expires_at = created_at + timeout_seconds within half a second. Only a
+ * running sandbox: 409 otherwise. */
 enum result sandboxes_timeout(struct req *rq)
 {
 	static const char *const fields[] = {"timeout_seconds", NULL};
@@ -496,7 +507,7 @@ enum result sandboxes_timeout(struct req *rq)
 		    "$4::int), $4::int))) AS exp FROM sandboxes s JOIN organizations o ON o.id = "
 		    "s.org_id WHERE s.id = $1 AND s.org_id = $2 AND s.status = 'running' FOR UPDATE "
 		    "OF s) UPDATE sandboxes s SET expires_at = n.exp, timeout_seconds = "
-		    "GREATEST(1, ceil(EXTRACT(EPOCH FROM n.exp - s.created_at)))::int FROM n "
+		    "GREATEST(1, round(EXTRACT(EPOCH FROM n.exp - s.created_at)))::int FROM n "
 		    "WHERE s.id = n.id RETURNING s.id",
 		    4, (const char *[]){rq->params[0], rq->auth.org_id, secs_s, max_s}, &res);
 	if (r != R_OK)

@@ -18,6 +18,7 @@ struct setting {
 	long long min, max;
 	bool secret;
 	const char *help;
+	const char *choices; /* T_STR: "a|b|c", the only values allowed; NULL: any */
 	/* parsed value */
 	char *str;
 	long long num;
@@ -28,6 +29,8 @@ struct setting {
 
 #define S(n, t, d, lo, hi, sec, h)                                                               \
 	{.name = (n), .type = (t), .def = (d), .min = (lo), .max = (hi), .secret = (sec), .help = (h)}
+/* SC: a string that must be one of the '|'-separated choices. */
+#define SC(n, d, ch, h) {.name = (n), .type = T_STR, .def = (d), .choices = (ch), .help = (h)}
 
 static struct setting table[] = {
 	S("SANDPIT_STATE_DIR", T_STR, "./var", 0, 0, false, "state directory of this instance"),
@@ -43,6 +46,18 @@ static struct setting table[] = {
 	 "64 hex chars: AES-256-GCM key for secrets at rest and signed tokens"),
 	S("SANDPIT_RATE_LIMIT", T_INT, "600", 1, 10000000, false, "requests per minute per API key"),
 	S("SANDPIT_RATE_BURST", T_INT, "120", 1, 10000000, false, "token bucket size per API key"),
+	S("SANDPIT_ORG_RATE_LIMIT", T_INT, "1200", 1, 10000000, false,
+	  "requests per minute per organization, all its keys and JWTs together"),
+	S("SANDPIT_ORG_RATE_BURST", T_INT, "240", 1, 10000000, false,
+	  "token bucket size per organization"),
+	S("SANDPIT_MAX_KEYS_PER_ORG", T_INT, "50", 1, 1000000, false,
+	  "live (unrevoked, unexpired) API keys per organization"),
+	SC("SANDPIT_REGISTRATION", "open", "open|closed",
+	   "open: anyone may POST /register; closed: only sandpit-admin creates organizations"),
+	S("SANDPIT_REGISTRATION_RATE", T_INT, "10", 1, 10000000, false,
+	  "registrations per hour per client address (REMOTE_ADDR; IPv6 per /64)"),
+	S("SANDPIT_REGISTRATION_BURST", T_INT, "5", 1, 10000000, false,
+	  "registrations one client address may make at once"),
 	S("SANDPIT_LOG_LEVEL", T_STR, "info", 0, 0, false, "debug, info, warn or error"),
 	S("SANDPIT_BOXD_SOCKET", T_STR, "", 0, 0, false,
 	 "privileged sandbox daemon socket; empty means <state>/box/run/boxd.sock"),
@@ -215,6 +230,22 @@ static enum result parse_bool(const char *s, long long *out)
 
 static char why_buf[256];
 
+/* one_of: value is one of the '|'-separated words of choices. */
+static bool one_of(const char *value, const char *choices)
+{
+	size_t n = strlen(value);
+
+	while (*choices != '\0') {
+		size_t w = strcspn(choices, "|");
+
+		if (w == n && strncmp(choices, value, n) == 0)
+			return true;
+		choices += w;
+		choices += *choices == '|';
+	}
+	return false;
+}
+
 /* set: parse value into the setting; on failure explain in why_buf. */
 static enum result set(struct setting *st, const char *value, const char *origin)
 {
@@ -237,6 +268,11 @@ static enum result set(struct setting *st, const char *value, const char *origin
 	}
 	if (r == R_OK && st->type != T_STR && (v < st->min || v > st->max))
 		r = R_INVALID;
+	if (st->choices != NULL && !one_of(value, st->choices)) {
+		snprintf(why_buf, sizeof(why_buf), "invalid value for '%s' from %s (one of %s)",
+			 st->name, origin, st->choices);
+		return R_INVALID;
+	}
 	if (r != R_OK) {
 		snprintf(why_buf, sizeof(why_buf), "invalid value for '%s' from %s (bounds %lld..%lld)",
 			 st->name, origin, st->min, st->max);

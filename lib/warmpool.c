@@ -55,7 +55,7 @@ enum result warmpool_claim(struct db *db, const struct warmpool_want *w, char *i
 	if (r == R_OK)
 		r = ready_payload(w->org_id, w->startup_ms, ready_id, sizeof(ready_id), &ready);
 	/* One statement, one round trip: the org's limit, the claim and both
-	 * events (db/007_claim_functions.sql). */
+	 * events (db/008_claim_functions.sql). */
 	if (r == R_OK)
 		r = db_exec(db,
 			    "SELECT sp_claim_warm($1, $2::int, $3::int, $4::bigint, $5, $6, $7::int, "

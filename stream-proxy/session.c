@@ -50,6 +50,8 @@ enum result session_open(struct ratelimit *limits, struct session **out)
 	s->policy.jwt_secret = config_str("SANDPIT_JWT_SECRET");
 	s->policy.rate_per_minute = (double)config_int("SANDPIT_RATE_LIMIT");
 	s->policy.burst = (double)config_int("SANDPIT_RATE_BURST");
+	s->policy.org_rate_per_minute = (double)config_int("SANDPIT_ORG_RATE_LIMIT");
+	s->policy.org_burst = (double)config_int("SANDPIT_ORG_RATE_BURST");
 	*out = s;
 	return R_OK;
 }

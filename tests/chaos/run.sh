@@ -10,6 +10,8 @@ BIN=${SANDPIT_BIN:-$REPO/build/release}
 STATE=$(mktemp -d /tmp/sandpit-chaos.XXXXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export SANDPIT_PG_FSYNC=off SANDPIT_PG_SYNC=off SANDPIT_RATE_LIMIT=1000000 SANDPIT_RATE_BURST=1000000
+export SANDPIT_ORG_RATE_LIMIT=1000000 SANDPIT_ORG_RATE_BURST=1000000
+export SANDPIT_REGISTRATION_RATE=1000000 SANDPIT_REGISTRATION_BURST=100000
 export SANDPIT_ALLOW_PRIVATE_WEBHOOKS=true
 unset SANDPIT_URL SANDPIT_API_KEY
 . "$REPO/tools/stack/stack.sh"

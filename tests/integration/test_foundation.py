@@ -18,6 +18,17 @@ def health_and_ready():
 
 
 @test
+def no_stray_status_header():
+    # "Status" is the FastCGI reply's way to tell the web server the code;
+    # it must not reach the client as a header of its own.
+    key = new_key()
+    for r in (get("/api/v1/health"), get("/api/v1/nothing-here"), delete("/api/v1/health"),
+              post("/api/v1/api-keys", {"name": "s"}, key=key), get("/api/v1/api-keys", key=key)):
+        check(r.headers.get("Status") is None, (r.status, dict(r.headers)))
+        check(r.status in (200, 201, 404, 405), r)
+
+
+@test
 def register_returns_seed_shape():
     email = "Ada.%s@Example.com" % uuid.uuid4().hex[:8]
     body = register("Acme Corp", email)

@@ -190,6 +190,37 @@ def create_list_delete_and_validation():
 
 
 @test
+def get_one_webhook_by_id():
+    key = new_key()
+    wh = create_hook(key, REC.url(hook_name()), ["sandbox.ready"])
+    got = expect(get("/api/v1/webhooks/" + wh["id"], key=key), 200)
+    listed = expect(get("/api/v1/webhooks", key=key), 200)["webhooks"]
+    check(got == listed[0] and "secret" not in got, (got, listed))
+    check(got["id"] == wh["id"] and got["events"] == ["sandbox.ready"], got)
+    expect(get("/api/v1/webhooks/" + wh["id"], key=new_key()), 404, "not_found")
+    expect(get("/api/v1/webhooks/wh_nope", key=key), 404, "not_found")
+    rw = expect(post("/api/v1/api-keys", {"name": "rw", "scopes": ["read", "write"]}, key=key),
+                201)["key"]
+    expect(get("/api/v1/webhooks/" + wh["id"], key=rw), 403)
+
+
+@test
+def webhook_cap_is_quota_exceeded_not_rate_limited():
+    key = new_key()
+    url = REC.url(hook_name())
+    made = 0
+    while True:
+        r = post("/api/v1/webhooks", {"url": url, "events": ["*"]}, key=key)
+        if r.status != 201:
+            break
+        made += 1
+        check(made <= 50, "no cap after %d webhooks" % made)
+    check(made == 50, made)
+    expect(r, 409, "quota_exceeded")
+    check(r.headers.get("Retry-After") is None, r.headers)
+
+
+@test
 def test_endpoint_and_history():
     key = new_key()
     name = hook_name()

@@ -97,6 +97,15 @@ static void load_order_and_validation(void)
 	with_file("WARM_POOL_ENABLED=yes\n", path, sizeof(path));
 	CU_ASSERT_EQUAL(config_load(&why), R_OK);
 	CU_ASSERT_TRUE(config_bool("WARM_POOL_ENABLED"));
+	/* a string of fixed choices takes those only */
+	with_file("SANDPIT_REGISTRATION=closed\n", path, sizeof(path));
+	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+	CU_ASSERT_STRING_EQUAL(config_str("SANDPIT_REGISTRATION"), "closed");
+	with_file("SANDPIT_REGISTRATION=clos\n", path, sizeof(path));
+	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "open|closed"));
+	with_file("SANDPIT_REGISTRATION=\n", path, sizeof(path));
+	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);
 	unlink(path);
 	setenv("SANDPIT_CONFIG", "/nonexistent/sandpit.conf", 1);
 	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);

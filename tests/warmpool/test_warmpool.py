@@ -111,7 +111,7 @@ def org_limit_applies_to_claims():
     sb, _ = timed_create(key, {})
     check(ready_data(sb["sandbox_id"]).get("warmPool") is True)
     check(wait_pool())
-    expect(post("/api/v1/sandbox/create", {}, key=key), 429)
+    expect(post("/api/v1/sandbox/create", {}, key=key), 409, "quota_exceeded")
     check(pool_ready() == SIZE, pool_ready())
     expect(delete("/api/v1/sandbox/" + sb["sandbox_id"], key=key), 200)
 
