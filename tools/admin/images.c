@@ -576,6 +576,26 @@ static int build_chain(const char *cache, const struct recipe *r)
 
 #define MAX_IMAGES 64
 
+/* mkdir_parents: path and every missing directory above it (0755). */
+static int mkdir_parents(const char *path)
+{
+	char p[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(p))
+		return -1;
+	memcpy(p, path, n + 1);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) != 0 && errno != EEXIST)
+			return -1;
+		*s = '/';
+	}
+	return mkdir(p, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
 static int build(const char *dir, const char *cache, int argc, char **argv)
 {
 	char names[MAX_IMAGES][RECIPE_MAX_NAME], why[512];
@@ -585,7 +605,7 @@ static int build(const char *dir, const char *cache, int argc, char **argv)
 		fprintf(stderr, "images: cannot read '%s': %s\n", dir, strerror(errno));
 		return 1;
 	}
-	if (mkdir(cache, 0755) != 0 && errno != EEXIST) {
+	if (mkdir_parents(cache) != 0) {
 		fprintf(stderr, "images: cannot create '%s': %s\n", cache, strerror(errno));
 		return 1;
 	}
