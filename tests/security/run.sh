@@ -1,6 +1,6 @@
 #!/bin/bash
 # run.sh: hostile code inside real sandboxes, asserting containment.
-#   tests/security/run.sh [BIN_DIR]     (root; default build/release)
+#   tests/security/run.sh [BIN_DIR]     (root; default $SANDPIT_BIN, else build/release)
 # Starts a private sandpit-boxd on a temporary state directory, drives it
 # with sandpit-boxctl (lib/backend + lib/agent_client), runs the probes of
 # probe.c and shell one-liners inside sandboxes, then checks that nothing
@@ -8,7 +8,7 @@
 # "security: N passed, N failed" and exits non-zero on any failure.
 set -u
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
-BIN=$(cd "${1:-$REPO/build/release}" && pwd)
+BIN=$(cd "${1:-${SANDPIT_BIN:-$REPO/build/release}}" && pwd)
 T=$(mktemp -d /tmp/sandpit-sec.XXXXXX)
 S=$T/state
 PASS=0
@@ -91,6 +91,13 @@ grep -q "NoNewPrivs:.1" <<<"$OUT" && [ "$(tail -1 <<<"$OUT")" = 0 ] && ok "no_ne
 X a 5000 'grep -E " /(usr|etc) " /proc/self/mounts'
 ! grep -v "ro,nosuid,nodev" <<<"$OUT" | grep -q . && ok "/usr /etc read-only nosuid nodev" || ko "ro binds" "$OUT"
 
+# --- boxd's list: ids that are prefixes of its "ok" (a read before the reply buffer, seen by
+# ASan under make check) ------------------------------------------------------------------------
+B create o >/dev/null && B create ok >/dev/null
+L=$(B list | sort | tr '\n' ' ')
+[ "$L" = "a b o ok " ] && ok "list reports ids 'o' and 'ok'" || ko "list o/ok" "$L $(grep -m3 -A3 Sanitizer "$T/boxd.log")"
+B destroy o >/dev/null; B destroy ok >/dev/null
+
 # --- privilege, kernel surface --------------------------------------------------------------
 for p in ptrace vmread mount umount remount unshare unshare_ns clone_ns clone3 setns keyctl add_key \
 	bpf perf userfaultfd io_uring af_packet raw raw_cloexec af_alg af_vsock tiocsti tiocsti_high \
@@ -162,6 +169,36 @@ X a 5000 'pgrep -x sleep | wc -l'
 [ "$OUT" -ge 2 ] && ok "background and setsid processes survive between executes" || ko "bg survive" "$OUT"
 X a 700 'setsid -f sh -c "sleep 997"; sleep 100'
 [ "$(meta timed_out)" = 1 ] && ok "setsid escape survives the exec timeout (dies at destroy)" || ko "setsid" "$ERR"
+
+# --- kernel memory: socket buffers count against the sandbox -----------------------------------
+# 80 loopback connections in a 64 MiB sandbox, receivers never reading, every
+# send buffer full. The kernel's TCP memory (/proc/net/sockstat "mem", one
+# count for the whole host whatever the netns) must grow by less than the
+# sandbox's limit (unbounded, it pinned over 300 MiB) and the sandbox's memcg
+# must see the bytes (v1: memory.kmem.tcp.usage_in_bytes; v2: "sock" in
+# memory.stat).
+tcp_pages() { awk '/^TCP:/ { for (i = 1; i < NF; i++) if ($i == "mem") print $(i + 1) }' /proc/net/sockstat; }
+sock_bytes() {
+	cat "/sys/fs/cgroup/memory/$PARENT/$1/memory.kmem.tcp.usage_in_bytes" 2>/dev/null ||
+		sed -n 's/^sock //p' "/sys/fs/cgroup/$PARENT/$1/memory.stat"
+}
+B create n memory=64Mi >/dev/null && install_probe n
+M0=$(tcp_pages)
+X n 5000 '/workspace/probe tcpfill 80 20 >/tmp/tcp.out 2>&1 & echo started'
+for _ in $(seq 100); do
+	X n 2000 'cat /tmp/tcp.out'
+	grep -q queued <<<"$OUT" && break
+	sleep 0.2
+done
+M1=$(tcp_pages)
+SOCK=$(sock_bytes n)
+GROWTH=$(((M1 - M0) * $(getconf PAGESIZE)))
+[ -n "$SOCK" ] && [ "$SOCK" -gt $((1 << 20)) ] && [ "$GROWTH" -lt $((64 << 20)) ] &&
+	ok "80 full loopback sockets in a 64 MiB sandbox: host TCP memory +$((GROWTH >> 20)) MiB, memcg sees $((SOCK >> 20)) MiB ($OUT)" ||
+	ko "socket memory outside the limit" "growth=$GROWTH memcg=$SOCK $OUT"
+X n 3000 'echo alive'
+[ "$OUT" = alive ] && ok "the sandbox still answers with its socket budget spent" || ko "after tcpfill" "$OUT $ERR"
+B destroy n >/dev/null || ko "destroy after tcpfill"
 
 # --- isolation between sandboxes --------------------------------------------------------------
 X a 5000 'echo s > /workspace/secret; echo s > /dev/shm/secret; echo s > /tmp/secret; ipcmk -M 4096 >/dev/null; sleep 995 >/dev/null 2>&1 &'
@@ -271,6 +308,13 @@ if [ -z "$ERRS" ] && [ "$PROCS" = 0 ] && [ "$CG" = 0 ] && [ "$MOUNTS0" = "$MOUNT
 	ok "leak check: $N cycles (4 parallel) leave 0 processes, cgroups, mounts, sockets, state files, zombies"
 else
 	ko "leak check" "errs='$ERRS' procs=$PROCS cgroups=$CG mounts=$MOUNTS0->$MOUNTS1 socks=$SOCKS states=$STATES listed=$LISTED zombies=$ZOMBIES"
+fi
+
+# boxd built with sanitizers (make check) reports into its log
+if grep -qE 'ERROR: AddressSanitizer|runtime error:' "$T/boxd.log" "$T/boxd2.log" 2>/dev/null; then
+	ko "sanitizer reports from sandpit-boxd" "$(grep -hE -A12 'ERROR: AddressSanitizer|runtime error:' "$T"/boxd*.log | head -30)"
+else
+	ok "no sanitizer report from sandpit-boxd"
 fi
 
 echo "security: $PASS passed, $FAIL failed"

@@ -587,13 +587,16 @@ struct list_ctx {
 	struct reply *rep;
 };
 
+/* listed: id is already a word of the reply ("ok id1 id2 ..."). A match at
+ * the very start (ids "o", "ok") is the status word, and has no byte before
+ * it to look at. */
 static bool listed(const struct reply *rep, const char *id)
 {
 	size_t n = strlen(id);
 	const char *p = rep->text;
 
 	while ((p = strstr(p, id)) != NULL) {
-		if (p[-1] == ' ' && (p[n] == ' ' || p[n] == '\0'))
+		if (p > rep->text && p[-1] == ' ' && (p[n] == ' ' || p[n] == '\0'))
 			return true;
 		p += n;
 	}
