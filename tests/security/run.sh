@@ -310,6 +310,24 @@ else
 	ko "leak check" "errs='$ERRS' procs=$PROCS cgroups=$CG mounts=$MOUNTS0->$MOUNTS1 socks=$SOCKS states=$STATES listed=$LISTED zombies=$ZOMBIES"
 fi
 
+# --- config files holding secrets ----------------------------------------------------------
+# A group- or world-readable file that sets a secret is refused by every
+# program that reads the configuration; the same file 0600 is accepted.
+printf 'SANDPIT_JWT_SECRET=not-for-tenants\n' >"$T/secret.conf"
+chmod 0644 "$T/secret.conf"
+REFUSED=0
+for b in api stream reaper admin migrate; do
+	if ! SANDPIT_CONFIG=$T/secret.conf timeout 10 "$BIN/sandpit-$b" --check-config >/dev/null 2>"$T/err" &&
+		grep -q "readable by group or others (mode 0644)" "$T/err"; then
+		REFUSED=$((REFUSED + 1))
+	fi
+done
+chmod 0600 "$T/secret.conf"
+SANDPIT_CONFIG=$T/secret.conf "$BIN/sandpit-api" --check-config 2>&1 | grep -q "SANDPIT_JWT_SECRET=<redacted>"
+ACCEPTED=$?
+[ "$REFUSED" = 5 ] && [ "$ACCEPTED" = 0 ] && ok "a 0644 config file with a secret is refused by all 5 programs, 0600 accepted" ||
+	ko "secret config mode" "refused=$REFUSED/5 accepted=$ACCEPTED $(cat "$T/err")"
+
 # boxd built with sanitizers (make check) reports into its log
 if grep -qE 'ERROR: AddressSanitizer|runtime error:' "$T/boxd.log" "$T/boxd2.log" 2>/dev/null; then
 	ko "sanitizer reports from sandpit-boxd" "$(grep -hE -A12 'ERROR: AddressSanitizer|runtime error:' "$T"/boxd*.log | head -30)"
