@@ -47,6 +47,7 @@
 #include "backend/boxproto.h"
 #include "bounds.h"
 #include "cgroup.h"
+#include "etc.h"
 #include "keeper.h"
 #include "reslimit.h"
 #include "log.h"
@@ -86,6 +87,7 @@ struct daemon {
 	struct config cfg;
 	char run_dir[PATH_MAX];
 	char root_mnt[PATH_MAX];
+	char etc_dir[PATH_MAX];
 	char sock[PATH_MAX];
 	struct cgroup_root *cg;
 	int agent_fd;
@@ -389,7 +391,8 @@ static enum result open_agent_socket(struct daemon *d, const char *id, int *out)
 
 static void remove_files(struct daemon *d, const char *id, bool *found)
 {
-	static const char *const suffixes[] = {".sock", ".state", ".state.tmp"};
+	static const char *const suffixes[] = {".sock", ".state", ".state.tmp", ".hosts",
+					       ".hostname"};
 	char path[PATH_MAX];
 	size_t i;
 
@@ -448,7 +451,7 @@ static void do_create(struct daemon *d, const char *id, const char *req, struct 
 	struct sandbox_limits lim;
 	struct cgroup_limits cl;
 	struct spawn_params sp;
-	char path[PATH_MAX], err[512];
+	char path[PATH_MAX], err[512], hosts[PATH_MAX], hostname[PATH_MAX];
 	struct box *b;
 	enum result r;
 	int lfd = -1;
@@ -484,12 +487,21 @@ static void do_create(struct daemon *d, const char *id, const char *req, struct 
 		snprintf(err, sizeof(err), "cannot create the agent socket");
 		goto undo;
 	}
+	r = etc_write_sandbox(d->run_dir, id, hosts, hostname, sizeof(hosts));
+	if (r != R_OK) {
+		close(lfd);
+		snprintf(err, sizeof(err), "cannot write the sandbox's /etc files");
+		goto undo;
+	}
 	sp = (struct spawn_params){
 		.id = id,
 		.listen_fd = lfd,
 		.agent_exe_fd = d->agent_fd,
 		.log_fd = d->cfg.agent_log ? 2 : -1,
 		.root_mnt = d->root_mnt,
+		.etc_dir = d->etc_dir,
+		.etc_hosts = hosts,
+		.etc_hostname = hostname,
 		.cg = d->cg,
 		.agent_uid = (uid_t)(d->cfg.uid_base + 2u * b->slot),
 		.code_uid = (uid_t)(d->cfg.uid_base + 2u * b->slot + 1u),
@@ -501,6 +513,8 @@ static void do_create(struct daemon *d, const char *id, const char *req, struct 
 	};
 	r = spawn_sandbox(&sp, &pid, err, sizeof(err));
 	close(lfd);
+	/* mounted (or never to be): the sandbox keeps what it has bound */
+	(void)etc_remove_sandbox(d->run_dir, id);
 	if (r != R_OK)
 		goto undo;
 	b->pid = pid;
@@ -765,7 +779,8 @@ static bool setup(struct daemon *d)
 		return false;
 	}
 	if (!path_buf(d->run_dir, sizeof(d->run_dir), real, "run", "") ||
-	    !path_buf(d->root_mnt, sizeof(d->root_mnt), d->run_dir, ".root", ""))
+	    !path_buf(d->root_mnt, sizeof(d->root_mnt), d->run_dir, ".root", "") ||
+	    !etc_template(d->run_dir, d->etc_dir, sizeof(d->etc_dir)))
 		return false;
 	if (!c->socket_path) {
 		if (!path_buf(d->sock, sizeof(d->sock), d->run_dir, "boxd.sock", ""))
@@ -843,7 +858,9 @@ static bool setup(struct daemon *d)
 	if (!d->boxes)
 		return false;
 	adopt_existing(d);
-	return true;
+	/* A fresh snapshot of what sandboxes see of /etc, unless adopted
+	 * sandboxes have the previous one mounted. */
+	return etc_prepare(d->run_dir, box_count(d) == 0) == R_OK;
 }
 
 int main(int argc, char **argv)
