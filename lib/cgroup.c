@@ -291,10 +291,11 @@ static bool id_ok(const char *id)
  * keeps the old budget then. */
 static enum result v1_tcp_limit(const char *dir, const char *id, uint64_t memory_bytes)
 {
+	uint64_t budget = memory_bytes / 4 / 4096 * 4096;
 	char v[32];
 	enum result r;
 
-	snprintf(v, sizeof(v), "%llu", (unsigned long long)(memory_bytes / 4 / 4096 * 4096));
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)budget);
 	r = write_file(dir, id, "memory.kmem.tcp.limit_in_bytes", v);
 	if (r == R_INTERNAL && errno == EBUSY) {
 		log_warnx("cgroup", "'%s': socket buffers in use exceed %s bytes, budget kept",
