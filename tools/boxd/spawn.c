@@ -2,8 +2,9 @@
  *   fds closed -> cgroup joined from outside (parent, before the child goes on)
  *   -> namespaces (user, pid, mnt, net, uts, ipc at clone; cgroup once inside
  *   its group) -> mounts (private /, tmpfs root, read-only binds, the
- *   sandbox's own /etc (etc.h), private /proc, minimal /dev, sized /tmp and /workspace, pivot_root, old root
- *   detached) -> hostname, loopback -> exec sandpit-agent.
+ *   sandbox's own /etc (etc.h), private /proc, minimal /dev, sized /tmp and
+ *   /workspace, pivot_root, old root detached) -> hostname, loopback -> exec
+ *   sandpit-agent.
  * The agent then does rlimits, credentials, no_new_privs, capability drop and
  * seccomp for itself and every command (tools/agent). Nothing here runs after
  * the exec, and no host process ever enters the sandbox afterwards. */
