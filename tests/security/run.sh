@@ -361,8 +361,8 @@ ACCEPTED=$?
 	ko "secret config mode" "refused=$REFUSED/5 accepted=$ACCEPTED $(cat "$T/err")"
 
 # boxd built with sanitizers (make check) reports into its log
-if grep -qE 'ERROR: AddressSanitizer|runtime error:' "$T/boxd.log" "$T/boxd2.log" 2>/dev/null; then
-	ko "sanitizer reports from sandpit-boxd" "$(grep -hE -A12 'ERROR: AddressSanitizer|runtime error:' "$T"/boxd*.log | head -30)"
+if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/boxd.log" "$T/boxd2.log" 2>/dev/null; then
+	ko "sanitizer reports from sandpit-boxd" "$(grep -hE -A12 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T"/boxd*.log | head -30)"
 else
 	ok "no sanitizer report from sandpit-boxd"
 fi
