@@ -763,6 +763,20 @@ static int listen_daemon(struct daemon *d)
 	return fd;
 }
 
+static void count_one(const char *id, void *arg)
+{
+	(void)id;
+	(*(unsigned *)arg)++;
+}
+
+/* any_group: a sandbox cgroup exists (or cannot be ruled out). */
+static bool any_group(struct daemon *d)
+{
+	unsigned n = 0;
+
+	return cgroup_list(d->cg, count_one, &n) != R_OK || n > 0;
+}
+
 static bool setup(struct daemon *d)
 {
 	char real[PATH_MAX], exe[PATH_MAX], parent[64];
@@ -858,9 +872,10 @@ static bool setup(struct daemon *d)
 	if (!d->boxes)
 		return false;
 	adopt_existing(d);
-	/* A fresh snapshot of what sandboxes see of /etc, unless adopted
-	 * sandboxes have the previous one mounted. */
-	return etc_prepare(d->run_dir, box_count(d) == 0) == R_OK;
+	/* A fresh snapshot of what sandboxes see of /etc, unless sandboxes of
+	 * a previous run (adopted, or cgroups without a record) have the
+	 * previous one mounted. */
+	return etc_prepare(d->run_dir, box_count(d) == 0 && !any_group(d)) == R_OK;
 }
 
 int main(int argc, char **argv)
