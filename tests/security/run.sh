@@ -312,6 +312,16 @@ LEFT=$(ls -d /sys/fs/cgroup/*/"$PARENT2" /sys/fs/cgroup/"$PARENT2" 2>/dev/null |
 	ko "parent cgroup left" "$PARENT2 $LEFT"
 BOXD_SOCK=$S/run/boxd.sock
 
+# --- a restarted daemon keeps the /etc its adopted sandboxes have mounted ----------------------
+B create r >/dev/null
+kill -KILL "$(pgrep -P "$BOXD_PID" -x sandpit-boxd)"
+sleep 0.5
+for _ in $(seq 100); do B list >/dev/null 2>&1 && break; sleep 0.1; done
+X r 5000 'cat /etc/hostname; ls /etc/ssl/certs | grep -c .; grep -c "^sandbox:" /etc/passwd'
+[ "$(sed -n 1p <<<"$OUT")" = r ] && [ "$(sed -n 2p <<<"$OUT")" -gt 50 ] && [ "$(sed -n 3p <<<"$OUT")" = 1 ] &&
+	ok "after a daemon crash and restart the adopted sandbox's /etc is intact" || ko "etc after restart" "$OUT $ERR"
+B destroy r >/dev/null || ko "destroy after restart"
+
 # --- leak check -------------------------------------------------------------------------------
 MOUNTS0=$(wc -l </proc/mounts)
 N=${SEC_CYCLES:-40}
