@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 enum config_type { T_STR, T_INT, T_SIZE, T_BOOL };
 
@@ -299,6 +300,27 @@ static char *trim(char *s)
 	return s;
 }
 
+/* secret_exposed: a file that sets a secret (a non-empty value for a key
+ * marked secret) must be readable by its owner only: whoever else can read
+ * it can mint a JWT for any org or decrypt secrets at rest. */
+static enum result secret_exposed(const char *path, FILE *f, const struct setting *st)
+{
+	struct stat sb;
+
+	if (fstat(fileno(f), &sb) != 0) {
+		snprintf(why_buf, sizeof(why_buf), "cannot stat config file '%s': %s", path,
+			 strerror(errno));
+		return R_INVALID;
+	}
+	if ((sb.st_mode & (S_IRGRP | S_IROTH)) == 0)
+		return R_OK;
+	snprintf(why_buf, sizeof(why_buf),
+		 "config file '%s' sets secret '%s' but is readable by group or others (mode "
+		 "%04o): chmod 600 it, owned by the user the services run as",
+		 path, st->name, (unsigned)(sb.st_mode & 07777));
+	return R_INVALID;
+}
+
 /* load_file: KEY=VALUE lines; '#' starts a comment line; unknown keys fail so
  * a typo never silently falls back to a default. */
 static enum result load_file(const char *path)
@@ -334,7 +356,10 @@ static enum result load_file(const char *path)
 			r = R_INVALID;
 			break;
 		}
-		r = set(st, val, path);
+		if (st->secret && *val != '\0')
+			r = secret_exposed(path, f, st);
+		if (r == R_OK)
+			r = set(st, val, path);
 	}
 	fclose(f);
 	return r;

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -113,6 +114,47 @@ static void load_order_and_validation(void)
 	CU_ASSERT_EQUAL(config_load(&why), R_OK);
 }
 
+/* A file that sets a secret is refused unless only its owner can read it;
+ * without a secret (or with an empty one) any mode is fine. */
+static void secrets_need_a_private_file(void)
+{
+	char path[128];
+	const char *why;
+
+	unsetenv("SANDPIT_JWT_SECRET");
+	unsetenv("SANDPIT_SECRET_KEY");
+	with_file("SANDPIT_JWT_SECRET=hunter2\n", path, sizeof(path));
+	CU_ASSERT_EQUAL_FATAL(chmod(path, 0644), 0);
+	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "SANDPIT_JWT_SECRET"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "0644"));
+	CU_ASSERT_PTR_NULL(strstr(why, "hunter2"));
+	CU_ASSERT_EQUAL_FATAL(chmod(path, 0640), 0);
+	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);
+	CU_ASSERT_EQUAL_FATAL(chmod(path, 0604), 0);
+	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);
+	CU_ASSERT_EQUAL_FATAL(chmod(path, 0600), 0);
+	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+	CU_ASSERT_STRING_EQUAL(config_str("SANDPIT_JWT_SECRET"), "hunter2");
+	CU_ASSERT_EQUAL_FATAL(chmod(path, 0400), 0);
+	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+	/* every key marked secret, not only the JWT one */
+	with_file("SANDPIT_SECRET_KEY=00112233\n", path, sizeof(path));
+	CU_ASSERT_EQUAL_FATAL(chmod(path, 0644), 0);
+	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "SANDPIT_SECRET_KEY"));
+	with_file("SANDPIT_DATABASE_URL=host=db password=x\n", path, sizeof(path));
+	CU_ASSERT_EQUAL_FATAL(chmod(path, 0644), 0);
+	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);
+	/* no secret in it: readable is fine */
+	with_file("SANDPIT_WORKERS=2\nSANDPIT_JWT_SECRET=\n", path, sizeof(path));
+	CU_ASSERT_EQUAL_FATAL(chmod(path, 0644), 0);
+	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+	unlink(path);
+	unsetenv("SANDPIT_CONFIG");
+	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+}
+
 static void print_redacts_secrets(void)
 {
 	char buf[16384] = "";
@@ -155,4 +197,5 @@ static void example_file_is_valid(void)
 
 UNIT_SUITE(config, {"example file is valid", example_file_is_valid}, {"sizes", sizes}, {"ints", ints},
 	   {"load order and validation", load_order_and_validation},
-	   {"print redacts secrets", print_redacts_secrets});
+	   {"print redacts secrets", print_redacts_secrets},
+	   {"secrets need a private file", secrets_need_a_private_file});

@@ -47,6 +47,7 @@
 #include "backend/boxproto.h"
 #include "bounds.h"
 #include "cgroup.h"
+#include "etc.h"
 #include "keeper.h"
 #include "reslimit.h"
 #include "log.h"
@@ -86,6 +87,7 @@ struct daemon {
 	struct config cfg;
 	char run_dir[PATH_MAX];
 	char root_mnt[PATH_MAX];
+	char etc_dir[PATH_MAX];
 	char sock[PATH_MAX];
 	struct cgroup_root *cg;
 	int agent_fd;
@@ -389,7 +391,8 @@ static enum result open_agent_socket(struct daemon *d, const char *id, int *out)
 
 static void remove_files(struct daemon *d, const char *id, bool *found)
 {
-	static const char *const suffixes[] = {".sock", ".state", ".state.tmp"};
+	static const char *const suffixes[] = {".sock", ".state", ".state.tmp", ".hosts",
+					       ".hostname"};
 	char path[PATH_MAX];
 	size_t i;
 
@@ -448,7 +451,7 @@ static void do_create(struct daemon *d, const char *id, const char *req, struct 
 	struct sandbox_limits lim;
 	struct cgroup_limits cl;
 	struct spawn_params sp;
-	char path[PATH_MAX], err[512];
+	char path[PATH_MAX], err[512], hosts[PATH_MAX], hostname[PATH_MAX];
 	struct box *b;
 	enum result r;
 	int lfd = -1;
@@ -484,12 +487,21 @@ static void do_create(struct daemon *d, const char *id, const char *req, struct 
 		snprintf(err, sizeof(err), "cannot create the agent socket");
 		goto undo;
 	}
+	r = etc_write_sandbox(d->run_dir, id, hosts, hostname, sizeof(hosts));
+	if (r != R_OK) {
+		close(lfd);
+		snprintf(err, sizeof(err), "cannot write the sandbox's /etc files");
+		goto undo;
+	}
 	sp = (struct spawn_params){
 		.id = id,
 		.listen_fd = lfd,
 		.agent_exe_fd = d->agent_fd,
 		.log_fd = d->cfg.agent_log ? 2 : -1,
 		.root_mnt = d->root_mnt,
+		.etc_dir = d->etc_dir,
+		.etc_hosts = hosts,
+		.etc_hostname = hostname,
 		.cg = d->cg,
 		.agent_uid = (uid_t)(d->cfg.uid_base + 2u * b->slot),
 		.code_uid = (uid_t)(d->cfg.uid_base + 2u * b->slot + 1u),
@@ -501,6 +513,8 @@ static void do_create(struct daemon *d, const char *id, const char *req, struct 
 	};
 	r = spawn_sandbox(&sp, &pid, err, sizeof(err));
 	close(lfd);
+	/* mounted (or never to be): the sandbox keeps what it has bound */
+	(void)etc_remove_sandbox(d->run_dir, id);
 	if (r != R_OK)
 		goto undo;
 	b->pid = pid;
@@ -587,13 +601,16 @@ struct list_ctx {
 	struct reply *rep;
 };
 
+/* listed: id is already a word of the reply ("ok id1 id2 ..."). A match at
+ * the very start (ids "o", "ok") is the status word, and has no byte before
+ * it to look at. */
 static bool listed(const struct reply *rep, const char *id)
 {
 	size_t n = strlen(id);
 	const char *p = rep->text;
 
 	while ((p = strstr(p, id)) != NULL) {
-		if (p[-1] == ' ' && (p[n] == ' ' || p[n] == '\0'))
+		if (p > rep->text && p[-1] == ' ' && (p[n] == ' ' || p[n] == '\0'))
 			return true;
 		p += n;
 	}
@@ -746,6 +763,20 @@ static int listen_daemon(struct daemon *d)
 	return fd;
 }
 
+static void count_one(const char *id, void *arg)
+{
+	(void)id;
+	(*(unsigned *)arg)++;
+}
+
+/* any_group: a sandbox cgroup exists (or cannot be ruled out). */
+static bool any_group(struct daemon *d)
+{
+	unsigned n = 0;
+
+	return cgroup_list(d->cg, count_one, &n) != R_OK || n > 0;
+}
+
 static bool setup(struct daemon *d)
 {
 	char real[PATH_MAX], exe[PATH_MAX], parent[64];
@@ -762,7 +793,8 @@ static bool setup(struct daemon *d)
 		return false;
 	}
 	if (!path_buf(d->run_dir, sizeof(d->run_dir), real, "run", "") ||
-	    !path_buf(d->root_mnt, sizeof(d->root_mnt), d->run_dir, ".root", ""))
+	    !path_buf(d->root_mnt, sizeof(d->root_mnt), d->run_dir, ".root", "") ||
+	    !etc_template(d->run_dir, d->etc_dir, sizeof(d->etc_dir)))
 		return false;
 	if (!c->socket_path) {
 		if (!path_buf(d->sock, sizeof(d->sock), d->run_dir, "boxd.sock", ""))
@@ -840,7 +872,10 @@ static bool setup(struct daemon *d)
 	if (!d->boxes)
 		return false;
 	adopt_existing(d);
-	return true;
+	/* A fresh snapshot of what sandboxes see of /etc, unless sandboxes of
+	 * a previous run (adopted, or cgroups without a record) have the
+	 * previous one mounted. */
+	return etc_prepare(d->run_dir, box_count(d) == 0 && !any_group(d)) == R_OK;
 }
 
 int main(int argc, char **argv)
