@@ -459,19 +459,53 @@ async def t_detach_unattached_exit_is_reaped():
     assert msgs[0]["type"] == "error" and ws2.close_code == 1008, (msgs, ws2.close_code)
 
 
+async def counter_value(path):
+    msgs, _, _ = await run(f"cat {path} 2>/dev/null || echo 0")
+    return int(output(msgs).decode().strip() or 0)
+
+
 async def t_detach_message_keeps_command():
+    # Two commands that ignore SIGHUP, so only the SIGKILL at the end of the
+    # proxy's kill grace can end them: one detached by a {"type":"detach"}
+    # message, one not (the control). Both streams close; once the proxy has
+    # killed the control, the grace is over for the detached one too (its
+    # stream closed first), and it must still be running.
     if FAKE_AGENT:
         skip("agent test double keeps no detached commands")
-    ws = await websockets.connect(stream_url(), extra_headers=AUTH)
-    await ws.send(json.dumps({"type": "exec", "command": "trap '' HUP; sleep 30"}))
-    pid = json.loads(await ws.recv())["pid"]
-    await ws.send('{"type":"detach"}')
-    await asyncio.sleep(0.2)
-    await ws.close()
-    await asyncio.sleep(1.5)  # past the proxy's kill grace
-    assert await alive(pid), "detached command was killed"
-    msgs, _, _ = await run(f"kill -9 {pid}")
-    assert exit_of(msgs)["exit_code"] == 0
+    tag = os.urandom(6).hex()
+    loop = "trap '' HUP; i=0; while :; do i=$((i+1)); echo $i > {f}; sleep 0.1; done"
+    det_file, ctl_file = f"/tmp/.sp-detach-{tag}", f"/tmp/.sp-control-{tag}"
+    det = await websockets.connect(stream_url(), extra_headers=AUTH)
+    await det.send(json.dumps({"type": "exec", "command": loop.format(f=det_file)}))
+    pid = json.loads(await det.recv())["pid"]
+    await det.send('{"type":"detach"}')
+    ctl = await websockets.connect(stream_url(), extra_headers=AUTH)
+    await ctl.send(json.dumps({"type": "exec", "command": loop.format(f=ctl_file)}))
+    ctl_pid = json.loads(await ctl.recv())["pid"]
+    try:
+        # both past their trap (a SIGHUP before it would end them): counting
+        for f in (det_file, ctl_file):
+            t0 = time.time()
+            while await counter_value(f) < 1:
+                assert time.time() - t0 < 10, "the command never started counting"
+                await asyncio.sleep(0.05)
+        await det.close()
+        await ctl.close()
+        t0 = time.time()
+        while await alive(ctl_pid):
+            assert time.time() - t0 < 30, "the control command was never killed"
+            await asyncio.sleep(0.1)
+        grace = time.time() - t0
+        assert await alive(pid), f"detached command was killed (control killed after {grace:.1f}s)"
+        # and it is still running, not just there: its counter goes on
+        first = await counter_value(det_file)
+        t1 = time.time()
+        while await counter_value(det_file) < first + 3:
+            assert time.time() - t1 < 10, "detached command stopped counting"
+            await asyncio.sleep(0.1)
+    finally:
+        msgs, _, _ = await run(f"kill -9 -{pid} -{ctl_pid} 2>/dev/null; rm -f {det_file} {ctl_file}")
+    return f"control killed {grace:.1f}s after its stream closed; detached one still counting"
 
 
 async def t_attach_bogus_or_not_detached_pid():
