@@ -7,7 +7,7 @@ import signal
 import subprocess
 import time
 
-from harness import STATE, check, delete, expect, main, new_key, post, test
+from harness import STATE, check, delete, expect, main, new_key, post, test, wait_until
 
 
 def procs():
@@ -60,10 +60,14 @@ def killed_daemon_is_restarted_and_leaves_no_zombie():
     check(execute(key, fresh, "echo fresh")["stdout"] == "fresh\n")
     expect(delete("/api/v1/sandbox/" + sid, key=key), 200)
     expect(delete("/api/v1/sandbox/" + fresh, key=key), 200)
-    time.sleep(0.3)
-    left = [(p, st, c) for p, pp, st, c in procs() if pp in (keeper(), daemon()) and
-            (st.startswith("Z") or p in agents)]
-    check(left == [], left)
+
+    def left():
+        return [(p, st, c) for p, pp, st, c in procs() if pp in (keeper(), daemon()) and
+                (st.startswith("Z") or p in agents)]
+    try:
+        wait_until(lambda: left() == [], 10, "the agents gone and reaped")
+    except AssertionError:
+        check(False, left())
 
 
 if __name__ == "__main__":
