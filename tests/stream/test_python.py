@@ -191,19 +191,33 @@ async def t_tty_size_and_resize():
                     base64.b64decode(m["data"]).decode(errors="replace")
                 if "40 100" in got and not sent:
                     sent = True
+                    # in order on the one stream: the pty has its new size
+                    # before the line that lets stty look
                     await ws.send(json.dumps({"type": "resize", "cols": 132, "rows": 50}))
-                    await asyncio.sleep(0.2)
                     await ws.send(json.dumps({"type": "stdin", "data": "\n"}))
     assert "40 100" in got and "50 132" in got, repr(got)
+
+
+async def until_sleep(running, timeout=10):
+    """Until a "sleep 3071" runs in the sandbox (running) or none does."""
+    t0 = time.time()
+    while True:
+        msgs, _, _ = await run("pgrep -fx 'sleep 3071' >/dev/null")
+        if (exit_of(msgs)["exit_code"] == 0) == running:
+            return
+        assert time.time() - t0 < timeout, "sleep 3071 " + ("never ran" if running else "still runs")
+        await asyncio.sleep(0.05)
 
 
 async def t_tty_ctrl_c_reaches_foreground():
     async with websockets.connect(stream_url(), extra_headers=AUTH) as ws:
         await ws.send(json.dumps({"type": "exec", "command": ["sh", "-i"], "tty": True}))
-        await ws.send(json.dumps({"type": "stdin", "data": "sleep 30; echo after\n"}))
-        await asyncio.sleep(0.5)
+        await ws.send(json.dumps({"type": "stdin", "data": "sleep 3071; echo after\n"}))
+        # the sleep is the foreground job when ^C comes, and gone before
+        # the next line is typed
+        await until_sleep(True)
         await ws.send(json.dumps({"type": "stdin", "data": "\x03"}))
-        await asyncio.sleep(0.3)
+        await until_sleep(False)
         await ws.send(json.dumps({"type": "stdin", "data": "echo alive-$((40+2))\nexit\n"}))
         got, t0 = "", time.time()
         async for m in ws:
