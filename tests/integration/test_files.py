@@ -12,8 +12,8 @@ import socket
 import time
 import urllib.parse
 
-from harness import (URL, STATE, check, delete, expect, get, main, new_key, post, psql,
-                     request, test)
+from harness import (URL, STATE, check, cleanup, delete, expect, get, main, new_key, post,
+                     psql, request, test)
 
 _keys = []
 _turn = [0]
@@ -658,8 +658,8 @@ def stalled_transfers_end_after_the_idle_window_leaving_nothing():
     expect(post("/api/v1/sandbox/%s/stop" % sid, key=key()), 200)
 
 
-@test
-def zz_stop_what_the_suite_started():
+@cleanup
+def stop_what_the_suite_started():
     for sid in _created:
         expect(post("/api/v1/sandbox/%s/stop" % sid, key=key()), 200)
 

@@ -27,7 +27,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../integration"))
 import harness  # noqa: E402
-from harness import check, expect, main, test  # noqa: E402
+from harness import check, expect, main, test, wait_until  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
 BIN = os.environ.get("SANDPIT_BIN", os.path.join(REPO, "build/release"))
@@ -104,8 +104,7 @@ def run_start_restart_stop():
         sid = expect(harness.post("/api/v1/sandbox/create", {"memory": "64Mi"}, key=r.key),
                      201)["sandbox_id"]
         check(r.stop(signal.SIGTERM) == 0, r.lines)
-        time.sleep(0.5)
-        check(processes_of(state) == [], processes_of(state))
+        check(wait_until(lambda: processes_of(state) == [], 10, "every process gone"))
 
         again = Run(state, port)
         check(again.key == r.key, (r.key, again.key))
