@@ -59,17 +59,22 @@ static enum result load(struct req *rq, const char *name, struct recipe **out)
 	char why[512];
 	enum result r;
 
-	if (!recipe_name_is_valid(name))
-		return http_fail(rq, R_NOT_FOUND, "no template named '%.64s'", name);
+	if (!recipe_name_is_valid(name)) {
+		(void)http_fail(rq, R_NOT_FOUND, "no template named '%.64s'", name);
+		return R_NOT_FOUND;
+	}
 	r = recipe_load(config_str("SANDPIT_IMAGE_RECIPES"), name, out, why, sizeof(why));
 	if (r == R_NOT_FOUND || (r == R_OK && !(*out)->template)) {
 		if (r == R_OK)
 			recipe_free(*out);
-		return http_fail(rq, R_NOT_FOUND, "no template named '%s'", name);
+		(void)http_fail(rq, R_NOT_FOUND, "no template named '%s'", name);
+		return R_NOT_FOUND;
 	}
-	if (r != R_OK)
+	if (r != R_OK) {
 		log_errx("templates", "bad recipe: %s", why);
-	return r == R_OK ? R_OK : R_INTERNAL;
+		return R_INTERNAL;
+	}
+	return R_OK;
 }
 
 enum result templates_list(struct req *rq)
@@ -88,7 +93,8 @@ enum result templates_list(struct req *rq)
 		char why[512];
 
 		if (recipe_load(config_str("SANDPIT_IMAGE_RECIPES"), names[i], &t, why,
-				sizeof(why)) != R_OK) {
+				sizeof(why)) != R_OK ||
+		    t == NULL) {
 			log_errx("templates", "bad recipe: %s", why);
 			r = R_INTERNAL;
 		} else if (t->template && json_push(arr, template_json(t)) != R_OK) {
