@@ -13,6 +13,7 @@
 #include "handlers.h"
 #include "log.h"
 #include "longreq.h"
+#include "route.h"
 
 struct route {
 	const char *method;
@@ -64,36 +65,16 @@ static const struct route routes[] = {
  * rq->params_buf) only when it does. */
 static bool match(const char *pattern, const char *path, struct req *rq)
 {
-	const char *caps[HTTP_MAX_PARAMS];
-	size_t caplen[HTTP_MAX_PARAMS];
-	unsigned ncap = 0;
+	struct route_caps caps;
 	size_t off = 0;
 
-	while (*pattern != '\0' && *path != '\0') {
-		size_t pl = strcspn(pattern, "/"), sl = strcspn(path, "/");
-
-		if (pattern[0] == ':') {
-			if (sl == 0 || ncap == HTTP_MAX_PARAMS)
-				return false;
-			caps[ncap] = path;
-			caplen[ncap++] = sl;
-		} else if (pl != sl || strncmp(pattern, path, pl) != 0) {
-			return false;
-		}
-		pattern += pl;
-		path += sl;
-		if ((*pattern == '/') != (*path == '/'))
-			return false;
-		pattern += *pattern == '/';
-		path += *path == '/';
-	}
-	if (*pattern != '\0' || *path != '\0')
+	if (!route_match(pattern, path, &caps) || caps.n > HTTP_MAX_PARAMS)
 		return false;
-	for (unsigned i = 0; i < ncap; i++) {
-		memcpy(rq->params_buf + off, caps[i], caplen[i]);
-		rq->params_buf[off + caplen[i]] = '\0';
+	for (unsigned i = 0; i < caps.n; i++) {
+		memcpy(rq->params_buf + off, caps.at[i], caps.len[i]);
+		rq->params_buf[off + caps.len[i]] = '\0';
 		rq->params[i] = rq->params_buf + off;
-		off += caplen[i] + 1;
+		off += caps.len[i] + 1;
 	}
 	return true;
 }
