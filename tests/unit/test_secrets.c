@@ -88,6 +88,7 @@ static void seal_open_rotate(void)
 {
 	char id[SECRETS_KEY_ID_MAX + 1], *old = NULL, *cur = NULL, *v = NULL;
 	const char *why;
+	char saved;
 
 	/* no key: nothing is sealed */
 	CU_ASSERT_EQUAL_FATAL(load("", "", &why), R_OK);
@@ -107,9 +108,10 @@ static void seal_open_rotate(void)
 	CU_ASSERT_EQUAL(secrets_open("org_a/N", "", "0", old, &v), R_INVALID);
 	CU_ASSERT_EQUAL(secrets_open("org_a", "N", "k1", old, &v), R_NOT_FOUND);
 	CU_ASSERT_EQUAL(secrets_open("org_a", "N", "0", "abc", &v), R_INVALID);
-	old[30] = old[30] == '0' ? '1' : '0';
+	saved = old[30];
+	old[30] = saved == '0' ? '1' : '0';
 	CU_ASSERT_EQUAL(secrets_open("org_a", "N", "0", old, &v), R_INVALID);
-	old[30] = old[30] == '0' ? '1' : '0';
+	old[30] = saved;
 	CU_ASSERT_PTR_NULL(v);
 	/* a new current key: new seals use it, old ones still open */
 	CU_ASSERT_EQUAL_FATAL(load(K0, "k1:" K1, &why), R_OK);
