@@ -174,8 +174,9 @@ def validation():
 @test
 def per_org_cap():
     key = new_key()
+    # Full-size values: fifty of them still fit one SETENV and an execve.
     for i in range(50):
-        put(key, "CAP_%02d" % i, "v%d" % i)
+        put(key, "CAP_%02d" % i, ("v%02d" % i) * 5461 + "x")
     r = expect(post("/api/v1/secrets", {"name": "CAP_50", "value": "x"}, key=key), 429)
     check("at most 50 secrets" in r["error"]["message"], r)
     # Replacing one at the cap is fine; after a delete there is room again.
@@ -187,6 +188,8 @@ def per_org_cap():
     out = run(key, sid, "env | grep -c '^CAP_'")["stdout"].strip()
     check(out == "50", out)
     check(printenv(key, sid, "CAP_00") == "again")
+    out = run(key, sid, "printenv CAP_49 | wc -c; printenv CAP_49 | head -c 6")["stdout"]
+    check(out == "16385\nv49v49", out)
     drop(key, sid)
 
 
