@@ -9,7 +9,7 @@ import tempfile
 import time
 import uuid
 
-from harness import (STATE, check, delete, expect, get, main, new_key, post, psql, request,
+from harness import (STATE, URL, check, delete, expect, get, main, new_key, post, psql, request,
                      test)
 
 BIN = os.environ.get("SANDPIT_BIN", os.path.join(os.path.dirname(__file__), "../../build/release"))
@@ -229,6 +229,37 @@ def injected_into_new_sandboxes_and_create_env_wins():
     check(printenv(key, sid3, n2) == v2)
     for s in (sid, sid2, sid3):
         drop(key, s)
+
+
+# One command over the WebSocket stream (python3-websockets, Debian's, so
+# /usr/bin/python3): its stdout.
+STREAM_CLIENT = r"""
+import asyncio, base64, json, sys, websockets
+async def main(url, key, cmd):
+    out = b""
+    async with websockets.connect(url, extra_headers={"Authorization": "ApiKey " + key}) as ws:
+        await ws.send(json.dumps({"type": "exec", "command": cmd}))
+        async for m in ws:
+            m = json.loads(m)
+            if m["type"] == "stdout":
+                out += base64.b64decode(m["data"]) if m.get("encoding") == "base64" \
+                    else m["data"].encode()
+    sys.stdout.write(out.decode())
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+@test
+def stream_commands_see_secrets_too():
+    key = new_key()
+    n, v = name(), value("stream")
+    put(key, n, v)
+    sid = sandbox(key)["sandbox_id"]
+    url = URL.replace("http://", "ws://", 1) + "/api/v1/sandbox/%s/stream" % sid
+    p = subprocess.run(["/usr/bin/python3", "-c", STREAM_CLIENT, url, key, "printenv " + n],
+                       capture_output=True, text=True, timeout=60)
+    check(p.returncode == 0 and p.stdout == v + "\n", p)
+    drop(key, sid)
 
 
 @test
