@@ -19,7 +19,7 @@
 #define PAGE_MAX     200
 /* A body is a name, a value with JSON escapes (up to 6 bytes per byte) and
  * some punctuation. */
-#define BODY_MAX     (6 * SECRETS_VALUE_MAX + 1024)
+#define BODY_MAX (6 * SECRETS_VALUE_MAX + 1024)
 
 static const char *const create_fields[] = {"name", "value", NULL};
 
@@ -88,7 +88,8 @@ static enum result parse_create(struct req *rq, const char **name, const char **
 	if (len == 0)
 		return http_fail(rq, R_INVALID, "'value' must not be empty");
 	if (len > SECRETS_VALUE_MAX)
-		return http_fail(rq, R_TOO_BIG, "'value' is larger than %d bytes", SECRETS_VALUE_MAX);
+		return http_fail(rq, R_TOO_BIG, "'value' is larger than %d bytes",
+				 SECRETS_VALUE_MAX);
 	if (!utf8_is_valid(json_str(v), len))
 		return http_fail(rq, R_INVALID, "'value' must be valid UTF-8");
 	*value = json_str(v);
@@ -119,8 +120,8 @@ static struct json *secret_json(const char *name, const char *created_at, const 
 
 /* store: the cap check (org row locked, so parallel posts count one after
  * another), the upsert and its audit row, in one transaction. */
-static enum result store(struct req *rq, const char *name, const char *key_id,
-			 const char *sealed, struct db_res **out)
+static enum result store(struct req *rq, const char *name, const char *key_id, const char *sealed,
+			 struct db_res **out)
 {
 	char id[ID_SIZE("sec_")], cap[16];
 	struct db_res *res = NULL;
@@ -131,22 +132,25 @@ static enum result store(struct req *rq, const char *name, const char *key_id,
 		return R_INTERNAL;
 	r = db_begin(rq->db);
 	if (r == R_OK)
-		r = db_exec(rq->db,
-			    "SELECT (SELECT count(*) FROM secrets WHERE org_id = $1 AND name <> $2) "
-			    ">= $3::int FROM organizations WHERE id = $1 FOR UPDATE",
-			    3, (const char *[]){rq->auth.org_id, name, cap}, &res);
+		r = db_exec(
+		    rq->db,
+		    "SELECT (SELECT count(*) FROM secrets WHERE org_id = $1 AND name <> $2) "
+		    ">= $3::int FROM organizations WHERE id = $1 FOR UPDATE",
+		    3, (const char *[]){rq->auth.org_id, name, cap}, &res);
 	if (r == R_OK && (db_res_rows(res) != 1 || strcmp(db_res_get(res, 0, 0), "t") == 0))
-		r = http_fail(rq, R_QUOTA, "an organization has at most %d secrets; delete one first",
+		r = http_fail(rq, R_QUOTA,
+			      "an organization has at most %d secrets; delete one first",
 			      SECRETS_PER_ORG);
 	db_res_free(res);
 	res = NULL;
 	if (r == R_OK)
-		r = db_exec(rq->db,
-			    "INSERT INTO secrets (id, org_id, name, key_id, sealed) VALUES ($1, $2, "
-			    "$3, $4, $5) ON CONFLICT (org_id, name) DO UPDATE SET key_id = "
-			    "EXCLUDED.key_id, sealed = EXCLUDED.sealed, updated_at = now() "
-			    "RETURNING ts(created_at), ts(updated_at), xmax = 0",
-			    5, (const char *[]){id, rq->auth.org_id, name, key_id, sealed}, &res);
+		r = db_exec(
+		    rq->db,
+		    "INSERT INTO secrets (id, org_id, name, key_id, sealed) VALUES ($1, $2, "
+		    "$3, $4, $5) ON CONFLICT (org_id, name) DO UPDATE SET key_id = "
+		    "EXCLUDED.key_id, sealed = EXCLUDED.sealed, updated_at = now() "
+		    "RETURNING ts(created_at), ts(updated_at), xmax = 0",
+		    5, (const char *[]){id, rq->auth.org_id, name, key_id, sealed}, &res);
 	if (r == R_OK)
 		r = audit_record(rq->db, rq->auth.org_id, rq->auth.actor,
 				 strcmp(db_res_get(res, 0, 2), "t") == 0 ? "secret.create"

@@ -15,8 +15,8 @@
 #include "json.h"
 #include "log.h"
 
-#define MOD	   "secrets"
-#define AGENT_MS   5000
+#define MOD	 "secrets"
+#define AGENT_MS 5000
 /* A sealed value in hex: (value + nonce + tag) * 2. */
 #define SEALED_HEX_MAX (2 * (SECRETS_VALUE_MAX + CRYPTO_SEAL_OVERHEAD))
 
@@ -176,8 +176,8 @@ void secrets_value_free(char *value)
 
 /* env_list: "NAME=value" for every row (name, key_id, sealed) whose name
  * the create's env does not set; entries are malloc'd, wiped by the caller. */
-static enum result env_list(const struct db_res *res, const char *org_id,
-			    const struct json *env, char **list, size_t *count)
+static enum result env_list(const struct db_res *res, const char *org_id, const struct json *env,
+			    char **list, size_t *count)
 {
 	size_t n = 0;
 
@@ -189,7 +189,8 @@ static enum result env_list(const struct db_res *res, const char *org_id,
 
 		if (env != NULL && json_get(env, name) != NULL)
 			continue;
-		r = secrets_open(org_id, name, db_res_get(res, i, 1), db_res_get(res, i, 2), &value);
+		r = secrets_open(org_id, name, db_res_get(res, i, 1), db_res_get(res, i, 2),
+				 &value);
 		if (r != R_OK) {
 			log_errx(MOD, "cannot open secret org=%s name=%s key_id=%s err=%s", org_id,
 				 name, db_res_get(res, i, 1), result_str(r));
@@ -312,10 +313,11 @@ enum result secrets_rotate(struct db *db, long long *rotated)
 	/* Locked rows: a concurrent POST of the same name waits for us, so its
 	 * value is never overwritten with the old one. */
 	if (r == R_OK)
-		r = db_exec(db,
-			    "SELECT id, org_id, name, key_id, sealed FROM secrets WHERE key_id <> $1 "
-			    "ORDER BY id FOR UPDATE",
-			    1, (const char *[]){cur}, &res);
+		r = db_exec(
+		    db,
+		    "SELECT id, org_id, name, key_id, sealed FROM secrets WHERE key_id <> $1 "
+		    "ORDER BY id FOR UPDATE",
+		    1, (const char *[]){cur}, &res);
 	for (int i = 0; r == R_OK && i < db_res_rows(res); i++, n++)
 		r = reseal(db, res, i);
 	if (r == R_OK)

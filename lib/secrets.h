@@ -20,11 +20,11 @@
 
 struct db;
 
-#define SECRETS_NAME_MAX   128	     /* bytes of a name */
-#define SECRETS_VALUE_MAX  16384     /* bytes of a value */
-#define SECRETS_PER_ORG	   50	     /* all of them fit one agent SETENV frame */
-#define SECRETS_KEY_ID_MAX 32	     /* bytes of a key id */
-#define SECRETS_LEGACY_KEY_ID "0"     /* SANDPIT_SECRET_KEY's id in the ring */
+#define SECRETS_NAME_MAX      128   /* bytes of a name */
+#define SECRETS_VALUE_MAX     16384 /* bytes of a value */
+#define SECRETS_PER_ORG	      50    /* all of them fit one agent SETENV frame */
+#define SECRETS_KEY_ID_MAX    32    /* bytes of a key id */
+#define SECRETS_LEGACY_KEY_ID "0"   /* SANDPIT_SECRET_KEY's id in the ring */
 
 /* secrets_check_config: is the key ring usable? R_INVALID with *why (static
  * text, never key material) when no key is configured at all, or when
