@@ -19,6 +19,7 @@
 #include "instance.h"
 #include "log.h"
 #include "longreq.h"
+#include "secrets.h"
 #include "ratelimit.h"
 #include "worker.h"
 
@@ -155,7 +156,9 @@ int main(int argc, char **argv)
 	sigset_t set;
 	int fd, nworkers, threads;
 
-	if (config_load(&why) != R_OK) {
+	/* A key ring that cannot open stored secrets stops start-up, not the
+	 * first create of an org that has some. */
+	if (config_load(&why) != R_OK || secrets_check_config(&why) != R_OK) {
 		fprintf(stderr, "sandpit-api: %s\n", why);
 		return 1;
 	}

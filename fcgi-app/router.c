@@ -57,6 +57,10 @@ static const struct route routes[] = {
 	{"DELETE", "/api/v1/webhooks/:id", webhooks_delete, AUTH_SCOPE_ADMIN, false},
 	{"POST", "/api/v1/webhooks/:id/test", webhooks_test, AUTH_SCOPE_ADMIN, false},
 	{"GET", "/api/v1/webhooks/:id/deliveries", webhooks_deliveries, AUTH_SCOPE_ADMIN, false},
+	/* secrets.c reads its own body: NUL escapes refused, the raw text wiped */
+	{"POST", "/api/v1/secrets", secrets_create, AUTH_SCOPE_ADMIN, false},
+	{"GET", "/api/v1/secrets", secrets_list, AUTH_SCOPE_ADMIN, false},
+	{"DELETE", "/api/v1/secrets/:name", secrets_delete, AUTH_SCOPE_ADMIN, false},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

@@ -248,7 +248,9 @@ enum result sandboxes_create(struct req *rq)
 	}
 	r = claim_warm(rq, &c, &t0, id, sizeof(id));
 	if (r == R_OK) {
-		r = respond_sandbox(rq, id, 201, false);
+		r = secrets_apply(rq, id, NULL, c.env_text);
+		if (r == R_OK)
+			r = respond_sandbox(rq, id, 201, false);
 		goto out;
 	}
 	if (r != R_NOT_FOUND)
@@ -280,6 +282,10 @@ enum result sandboxes_create(struct req *rq)
 		r = http_fail(rq, R_UPSTREAM, "the sandbox could not be started");
 		goto out;
 	}
+	/* Before "running": nobody can run code in it without its secrets. */
+	r = secrets_apply(rq, id, addr, c.env_text);
+	if (r != R_OK)
+		goto out;
 	r = lifecycle_mark_running(rq->db, rq->backend, rq->auth.org_id, id, addr,
 				   (long long)ms_since(&t0));
 	if (r == R_CONFLICT) {

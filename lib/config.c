@@ -20,6 +20,9 @@ struct setting {
 	bool secret;
 	const char *help;
 	const char *choices; /* T_STR: "a|b|c", the only values allowed; NULL: any */
+	/* NULL or a format check beyond the type: NULL when value is fine, else
+	 * why not (static text that never quotes the value: it may be a key) */
+	const char *(*check)(const char *value);
 	/* parsed value */
 	char *str;
 	long long num;
@@ -32,6 +35,59 @@ struct setting {
 	{.name = (n), .type = (t), .def = (d), .min = (lo), .max = (hi), .secret = (sec), .help = (h)}
 /* SC: a string that must be one of the '|'-separated choices. */
 #define SC(n, d, ch, h) {.name = (n), .type = T_STR, .def = (d), .choices = (ch), .help = (h)}
+/* SK: a string setting with a format check. */
+#define SK(n, d, sec, chk, h)                                                                    \
+	{.name = (n), .type = T_STR, .def = (d), .secret = (sec), .check = (chk), .help = (h)}
+
+#define AES_KEY_HEX 64	  /* hex characters of an AES-256 key */
+#define KEY_ID_MAX  32	  /* bytes of a key id in SANDPIT_SECRET_KEYS */
+#define KEYS_MAX    16	  /* entries of SANDPIT_SECRET_KEYS */
+
+/* is_key_hex: exactly AES_KEY_HEX hex characters at s, up to n. */
+static bool is_key_hex(const char *s, size_t n)
+{
+	if (n != AES_KEY_HEX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+static const char *check_aes_key(const char *v)
+{
+	return *v == '\0' || is_key_hex(v, strlen(v)) ? NULL
+						     : "must be empty or 64 hex characters";
+}
+
+/* check_key_ring: "ID:HEX64[,ID:HEX64...]", ids [A-Za-z0-9_-], distinct. */
+static const char *check_key_ring(const char *v)
+{
+	const char *ids[KEYS_MAX];
+	size_t idlen[KEYS_MAX], n = 0;
+
+	while (*v != '\0') {
+		size_t il = strcspn(v, ":,"), kl;
+
+		if (il == 0 || il > KEY_ID_MAX || v[il] != ':' ||
+		    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") < il)
+			return "each entry must be ID:HEX64 with an ID of 1 to 32 of [A-Za-z0-9_-]";
+		kl = strcspn(v + il + 1, ",");
+		if (!is_key_hex(v + il + 1, kl))
+			return "each key must be 64 hex characters (32 bytes)";
+		if (n == KEYS_MAX)
+			return "at most 16 keys";
+		for (size_t i = 0; i < n; i++)
+			if (idlen[i] == il && memcmp(ids[i], v, il) == 0)
+				return "a key id appears twice";
+		ids[n] = v;
+		idlen[n++] = il;
+		v += il + 1 + kl;
+		if (*v == ',' && *++v == '\0')
+			return "a trailing comma";
+	}
+	return NULL;
+}
 
 static struct setting table[] = {
 	S("SANDPIT_STATE_DIR", T_STR, "./var", 0, 0, false, "state directory of this instance"),
@@ -43,8 +99,10 @@ static struct setting table[] = {
 	S("SANDPIT_THREADS", T_INT, "8", 1, 256, false, "request threads per worker process"),
 	S("SANDPIT_MAX_BODY", T_SIZE, "1MiB", 1024, 64 * MiB, false, "largest JSON request body"),
 	S("SANDPIT_JWT_SECRET", T_STR, "", 0, 0, true, "HS256 secret for bearer JWTs; empty disables JWT"),
-	S("SANDPIT_SECRET_KEY", T_STR, "", 0, 0, true,
-	 "64 hex chars: AES-256-GCM key for secrets at rest and signed tokens"),
+	SK("SANDPIT_SECRET_KEY", "", true, check_aes_key,
+	   "64 hex chars: AES-256-GCM key for webhook secrets and signed tokens; key id 0 of secrets"),
+	SK("SANDPIT_SECRET_KEYS", "", true, check_key_ring,
+	   "secrets' key ring ID:HEX64,...; the first is current (empty: SANDPIT_SECRET_KEY)"),
 	S("SANDPIT_RATE_LIMIT", T_INT, "600", 1, 10000000, false, "requests per minute per API key"),
 	S("SANDPIT_RATE_BURST", T_INT, "120", 1, 10000000, false, "token bucket size per API key"),
 	S("SANDPIT_ORG_RATE_LIMIT", T_INT, "1200", 1, 10000000, false,
@@ -252,6 +310,7 @@ static enum result set(struct setting *st, const char *value, const char *origin
 {
 	long long v = 0;
 	enum result r = R_OK;
+	const char *bad;
 	char *copy;
 
 	switch (st->type) {
@@ -278,6 +337,11 @@ static enum result set(struct setting *st, const char *value, const char *origin
 		snprintf(why_buf, sizeof(why_buf), "invalid value for '%s' from %s (bounds %lld..%lld)",
 			 st->name, origin, st->min, st->max);
 		return r;
+	}
+	if (st->check != NULL && (bad = st->check(value)) != NULL) {
+		snprintf(why_buf, sizeof(why_buf), "invalid value for '%s' from %s: %s", st->name,
+			 origin, bad);
+		return R_INVALID;
 	}
 	copy = strdup(value);
 	if (copy == NULL)

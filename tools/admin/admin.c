@@ -12,6 +12,8 @@
  *                                     key; prints both. With
  *                                     SANDPIT_REGISTRATION=closed this is how
  *                                     organizations are made.
+ *   sandpit-admin secrets rotate       re-seal every stored secret under the
+ *                                     current key (SANDPIT_SECRET_KEYS)
  *   sandpit-admin --check-config      print the configuration and exit
  */
 #include <errno.h>
@@ -33,6 +35,7 @@
 #include "instance.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "secrets.h"
 
 /* read_key: KEYFILE's key into out; false when absent or malformed. */
 static bool read_key(const char *path, char *out, size_t size)
@@ -271,6 +274,27 @@ static int stop_all(struct db *db, const char *reason)
 	return failed ? 1 : 0;
 }
 
+/* rotate: one transaction; run it after putting a new key first in
+ * SANDPIT_SECRET_KEYS (old keys kept until it has run). */
+static int rotate(struct db *db)
+{
+	long long n = 0;
+	const char *why;
+	enum result r = secrets_check_config(&why);
+
+	if (r != R_OK) {
+		log_errx("admin", "%s", why);
+		return 1;
+	}
+	r = secrets_rotate(db, &n);
+	if (r != R_OK) {
+		log_errx("admin", "cannot rotate secrets err=%s (nothing changed)", result_str(r));
+		return 1;
+	}
+	printf("rotated %lld secrets\n", n);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char conninfo[4096];
@@ -290,9 +314,11 @@ int main(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "images") == 0)
 		return images_main(argc - 2, argv + 2);
 	if (!(argc == 3 && (strcmp(argv[1], "bootstrap") == 0 || strcmp(argv[1], "stop-all") == 0)) &&
-	    !((argc == 3 || argc == 4) && strcmp(argv[1], "create-org") == 0)) {
+	    !((argc == 3 || argc == 4) && strcmp(argv[1], "create-org") == 0) &&
+	    !(argc == 3 && strcmp(argv[1], "secrets") == 0 && strcmp(argv[2], "rotate") == 0)) {
 		fprintf(stderr, "usage: sandpit-admin bootstrap KEYFILE | stop-all REASON | "
 				"create-org NAME [EMAIL] | images build [NAME...] | images list | "
+				"secrets rotate | "
 				"--check-config\n");
 		return 2;
 	}
@@ -305,6 +331,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "create-org") == 0)
 		rc = create_org(db, argv[2], argc == 4 ? argv[3] : NULL);
+	else if (strcmp(argv[1], "secrets") == 0)
+		rc = rotate(db);
 	else
 		rc = strcmp(argv[1], "bootstrap") == 0 ? bootstrap(db, argv[2]) : stop_all(db, argv[2]);
 	db_close(db);
