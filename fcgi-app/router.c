@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "crypto.h"
 #include "db.h"
@@ -186,14 +187,6 @@ static enum result authenticate(struct req *rq, unsigned scope, char *hdrs, size
 	return R_OK;
 }
 
-static double ms_since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
 /* is_long: routes whose duration a tenant controls (its sandbox's agent,
  * its webhook endpoint). Each holds a request thread while it runs, so
  * they are counted per org and per host (longreq.h). */
@@ -339,7 +332,7 @@ void router_handle(FCGX_Request *fcgi, struct db *db, struct backend *backend,
 		http_respond_json(&rq, 204, NULL, NULL);
 	printable(rq.path, logpath, sizeof(logpath));
 	log_info("http", "request method=%s path=\"%s\" status=%d ms=%.2f org=%s", rq.method,
-		 logpath, rq.status, ms_since(&t0), rq.authed ? rq.auth.org_id : "-");
+		 logpath, rq.status, clock_ms_since(&t0), rq.authed ? rq.auth.org_id : "-");
 	json_free(rq.body);
 	log_set_request(NULL);
 }

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "backend/backend.h"
+#include "clock.h"
 #include "config.h"
 #include "db.h"
 #include "instance.h"
@@ -83,14 +84,6 @@ static void pause_ms(long long ms)
 
 	while (!stop_requested && nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int main(int argc, char **argv)
@@ -167,14 +160,14 @@ int main(int argc, char **argv)
 	}
 	log_info(MOD, "looping interval=%llds", interval);
 	while (!stop_requested) {
-		long long t0 = now_ms(), left;
+		long long t0 = (long long)clock_now_ms(), left;
 
 		r = reaper_sweep(db, b, &opts, &st);
 		/* Idle sweeps at a one-second interval would flood the log. */
 		if (r != R_OK || st.ms > 1000 ||
 		    memcmp(&st.n, &(long long[REAPER_NCOUNTS]){0}, sizeof(st.n)) != 0)
 			reaper_log_summary(&st, r);
-		left = interval * 1000 - (now_ms() - t0);
+		left = interval * 1000 - ((long long)clock_now_ms() - t0);
 		pause_ms(left > 0 ? left : 0);
 	}
 	log_info(MOD, "stopping on signal");
