@@ -104,15 +104,15 @@ printf '%s\n' 'print("ok   a")' 'print("skip b  (why)")' \
 # node dies before its summary: once dropped from the count
 printf '%s\n' 'console.log("ok   exec_and_exit");' 'process.exit(3);' >"$S/test_node.js"
 printf '%s\n' 'print("chromium: 1 passed, 0 failed")' >"$S/test_chromium.py"
-out=$(env -u SANDPIT_STREAM_PID "$S/run-clients.sh" 2>&1)
+out=$(env -u SANDPIT_STREAM_PID -u SANDPIT_URL "$S/run-clients.sh" 2>&1)
 rc=$?
 expect "run-clients.sh: a client that crashes before its summary fails the run" \
-	"$(printf '%s\n' "$out" | tail -n 1) rc=$rc" "stream: 2 passed, 1 failed, 2 skipped rc=1"
+	"$(printf '%s\n' "$out" | tail -n 1) rc=$rc" "stream: 2 passed, 1 failed, 3 skipped rc=1"
 printf '%s\n' 'console.log("node: 2 passed, 0 failed");' >"$S/test_node.js"
-out=$(env -u SANDPIT_STREAM_PID "$S/run-clients.sh" 2>&1)
+out=$(env -u SANDPIT_STREAM_PID -u SANDPIT_URL "$S/run-clients.sh" 2>&1)
 rc=$?
-expect "run-clients.sh: all clients pass, drain skipped without a proxy pid" \
-	"$(printf '%s\n' "$out" | tail -n 1) rc=$rc" "stream: 4 passed, 0 failed, 2 skipped rc=0"
+expect "run-clients.sh: all clients pass; isolation and drain skipped without a stack and a proxy pid" \
+	"$(printf '%s\n' "$out" | tail -n 1) rc=$rc" "stream: 4 passed, 0 failed, 3 skipped rc=0"
 
 echo "runners: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
