@@ -59,10 +59,10 @@
 
 #define FD_LISTEN 3
 #define FD_STATUS 4
-#define FD_OOM 5
+#define FD_OOM	  5
 
-#define IN_LIMIT (AGENTPROTO_MAX_FRAME + 65536u)
-#define CHUNK 65536
+#define IN_LIMIT    (AGENTPROTO_MAX_FRAME + 65536u)
+#define CHUNK	    65536
 #define MAX_WATCHES (2 + MAX_CONNS + 3 * MAX_COMMANDS)
 
 static struct conn conns[MAX_CONNS];

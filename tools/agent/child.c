@@ -19,8 +19,8 @@
 
 extern char **environ;
 
-static struct rlimit rl_nofile = {4096, 4096}, rl_nproc = {512, 512}, rl_fsize = {RLIM_INFINITY,
-									    RLIM_INFINITY};
+static struct rlimit rl_nofile = {4096, 4096}, rl_nproc = {512, 512},
+		     rl_fsize = {RLIM_INFINITY, RLIM_INFINITY};
 
 void child_limits_parse(int argc, char **argv)
 {

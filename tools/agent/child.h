@@ -20,6 +20,6 @@ void child_limits_parse(int argc, char **argv);
  * written to errfd (close-on-exec, so the parent reads EOF on success) and
  * the child exits 127. Never returns. */
 void child_run(const struct agentproto_exec *e, char **envp, int fds[3], int slave, int errfd)
-	__attribute__((noreturn));
+    __attribute__((noreturn));
 
 #endif

@@ -24,14 +24,14 @@
 
 #define FD_OOM 5 /* the cgroup's OOM counter file, inherited from boxd */
 
-#define OUT_HIGH (256u * 1024u)    /* stop reading a command past this backlog */
-#define STDIN_HIGH (1024u * 1024u) /* stop reading the host past this stdin backlog */
-#define STDIN_LIMIT (4u * 1024u * 1024u)
+#define OUT_HIGH      (256u * 1024u)  /* stop reading a command past this backlog */
+#define STDIN_HIGH    (1024u * 1024u) /* stop reading the host past this stdin backlog */
+#define STDIN_LIMIT   (4u * 1024u * 1024u)
 #define EXEC_START_MS 5000 /* fork to exec; normally well under a millisecond */
 /* what is read of an ended command's pipe: more than the biggest pipe
  * (pipe-max-size, 1 MiB) or pty buffer a command can fill before it ends */
 #define DRAIN_BYTES (2u * 1024u * 1024u)
-#define CHUNK 65536
+#define CHUNK	    65536
 #define DEFAULT_CAP (10ull * 1024 * 1024)
 
 struct command {
@@ -43,14 +43,14 @@ struct command {
 	bool stdin_eof; /* close in_fd once stdin_q is drained */
 	uint64_t cap[2], got[2];
 	bool trunc[2];
-	int start_fd; /* the child's exec report while it starts, else -1 */
+	int start_fd;			/* the child's exec report while it starts, else -1 */
 	uint64_t start_ms, deadline_ms; /* deadline 0: none */
 	uint64_t start_deadline_ms;
 	bool timed_out;
 	uint64_t oom_before;
 	bool exited;
 	int status;
-	bool detached;     /* survives its connection; ATTACH can bind it again */
+	bool detached;	   /* survives its connection; ATTACH can bind it again */
 	struct conn *conn; /* NULL once the host went away */
 };
 
@@ -319,9 +319,8 @@ static void pump_output(struct command *s, int which, bool drain)
 			if (keep < (size_t)n)
 				s->trunc[which] = true;
 			s->got[which] += keep;
-			conn_queued(s->conn, agentproto_put_output(&s->conn->out,
-								   (uint8_t)(which + 1), chunk,
-								   keep));
+			conn_queued(s->conn, agentproto_put_output(
+						 &s->conn->out, (uint8_t)(which + 1), chunk, keep));
 		} else {
 			s->trunc[which] = true;
 		}
@@ -483,7 +482,8 @@ static void timers(struct command *s, uint64_t now, uint64_t *next)
 		if (now >= s->start_deadline_ms) {
 			snprintf(msg, sizeof(msg),
 				 "the command did not start within %d ms (stopped or stuck "
-				 "before its exec)", EXEC_START_MS);
+				 "before its exec)",
+				 EXEC_START_MS);
 			abort_start(s, R_TIMEOUT, msg);
 			return;
 		}

@@ -19,7 +19,7 @@ struct conn {
 	int fd;
 	struct buf in, out;
 	struct command *s; /* the command bound to this connection, or NULL */
-	bool closing;      /* close once out is flushed */
+	bool closing;	   /* close once out is flushed */
 };
 
 /* conn_fail: the connection is beyond use; it closes once out is flushed. */

@@ -75,7 +75,8 @@ char **env_build(const struct agentproto_exec *e, size_t *n)
 	size_t envc = 0, i;
 	bool ok = true;
 
-	ok = env_set(&env, &envc, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") &&
+	ok = env_set(&env, &envc,
+		     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") &&
 	     env_set(&env, &envc, "HOME=/workspace") && env_set(&env, &envc, "LANG=C.UTF-8") &&
 	     env_set(&env, &envc, "USER=sandbox");
 	if (ok && (e->flags & AP_EXEC_TTY))

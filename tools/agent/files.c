@@ -90,8 +90,8 @@ static void narrow(int fd, unsigned uid)
 	 * the bounding set is empty too, so not even an exec could return one.
 	 * What euid 0 would give back is the ownership of root's files inside
 	 * this sandbox and nothing else. */
-	if (setgroups(0, NULL) != 0 || setresgid(uid, uid, uid) != 0 ||
-	    setresuid(0, uid, 0) != 0 || syscall(SYS_capset, &hdr, caps) != 0)
+	if (setgroups(0, NULL) != 0 || setresgid(uid, uid, uid) != 0 || setresuid(0, uid, 0) != 0 ||
+	    syscall(SYS_capset, &hdr, caps) != 0)
 		_exit(1);
 	/* a uid change resets dumpable; the user's code runs as this uid and
 	 * must not read our memory through /proc */
@@ -183,4 +183,3 @@ void files_serve(int fd, const uint8_t *pre, size_t npre, unsigned code_uid)
 	fops_put_abort(&tx); /* EOF before FCOMMIT: nothing stays behind */
 	_exit(0);
 }
-

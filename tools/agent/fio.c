@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #define IDLE_SECONDS 120
-#define OUT_FLUSH (256u * 1024u)
+#define OUT_FLUSH    (256u * 1024u)
 
 /* Set by SIGALRM. The one mutable global: a signal handler can reach nothing
  * else, and setting a flag is all it may safely do. */

@@ -16,7 +16,7 @@
 #include "fio.h"
 #include "fpath.h"
 
-#define FILE_CHUNK (256u * 1024u)
+#define FILE_CHUNK   (256u * 1024u)
 #define REMOVE_DEPTH 256
 
 static void fill_info(struct agentproto_finfo *fi, const struct stat *st)

@@ -17,8 +17,8 @@
 #include "fio.h"
 
 #define OPEN_RETRIES 100
-#define MKDIR_DEPTH 128
-#define WORKSPACE "/workspace"
+#define MKDIR_DEPTH  128
+#define WORKSPACE    "/workspace"
 
 #ifndef CGROUP2_SUPER_MAGIC
 #define CGROUP2_SUPER_MAGIC 0x63677270
@@ -69,7 +69,8 @@ enum result fpath_locate(const char *path, struct where *w, const char **why)
 			rest++;
 		if (first_is(rest, "workspace")) {
 			rest += strlen("workspace");
-		} else if (first_is(rest, "proc") || first_is(rest, "sys") || first_is(rest, "dev")) {
+		} else if (first_is(rest, "proc") || first_is(rest, "sys") ||
+			   first_is(rest, "dev")) {
 			*why = "/proc, /sys and /dev are not reachable through the file API";
 			return R_FORBIDDEN;
 		} else {

@@ -13,8 +13,8 @@
 
 #include "sysfilter.h"
 
-static const int kept_caps[] = {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_KILL,
-				CAP_SETGID, CAP_SETUID, CAP_SETPCAP};
+static const int kept_caps[] = {CAP_CHOWN,  CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_KILL,
+				CAP_SETGID, CAP_SETUID,	      CAP_SETPCAP};
 
 const char *privs_narrow(void)
 {

@@ -62,8 +62,10 @@ void procs_list(struct conn *c)
 		if (!read_small(path, text, sizeof(text), &len))
 			continue;
 		p = strrchr(text, ')');
-		if (!p || sscanf(p + 1, " %c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
-				 "%*d %*d %*d %*d %*u %*u %llu", &state, &ppid, &rss) < 2)
+		if (!p || sscanf(p + 1,
+				 " %c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
+				 "%*d %*d %*d %*d %*u %*u %llu",
+				 &state, &ppid, &rss) < 2)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%lu/status", pid);
 		if (read_small(path, text, sizeof(text), &len) && (p = strstr(text, "\nUid:")))

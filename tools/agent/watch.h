@@ -9,7 +9,7 @@
 enum watch_kind {
 	W_LISTEN,  /* the listening socket: accept */
 	W_SIGNALS, /* the signalfd: SIGCHLD, reap */
-	W_CONN,    /* a host connection: read requests, write frames */
+	W_CONN,	   /* a host connection: read requests, write frames */
 	W_STDOUT,  /* a command's stdout (or its pty master) */
 	W_STDERR,  /* a command's stderr */
 	W_STDIN,   /* a command's stdin, while its backlog waits */
