@@ -287,7 +287,7 @@ static void watch_conns(struct watches *w)
 int main(int argc, char **argv)
 {
 	struct pollfd pfd[MAX_WATCHES];
-	struct watch owner[MAX_WATCHES];
+	struct watch owner[MAX_WATCHES] = {{0}};
 	struct signalfd_siginfo si;
 	const char *failed;
 	sigset_t mask;
