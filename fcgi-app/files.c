@@ -2,7 +2,11 @@
  * mkdir and move files in a sandbox. Every byte goes through the sandbox's
  * agent, whose file helper acts as the sandbox user (tools/agent/files.c): no
  * host process opens a path inside a sandbox. Large bodies are streamed in
- * both directions; a worker never holds a raw upload or download whole. */
+ * both directions; a worker never holds a raw upload or download whole.
+ * Each handler checks its input, then runs its agent request through
+ * with_agent (sandbox running, agent reached, refusals mapped, connection
+ * closed) and answers. Over 700 lines because a resource's handlers live in
+ * one file (STYLE); none of them is long. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +164,47 @@ static enum result connect_agent(struct req *rq, const struct sandbox_row *row,
 		return http_fail(rq, r == R_TIMEOUT ? R_TIMEOUT : R_UPSTREAM,
 				 "the sandbox agent is unreachable");
 	return R_OK;
+}
+
+/* file_op: what one files request does on its sandbox's agent, run by
+ * with_agent. Handlers embed it as the first member of their own state. */
+struct file_op {
+	/* what an agent failure names; run may point it elsewhere as it goes,
+	 * or set it to NULL when what it returns is final (answered or
+	 * formatted already, not the agent's) */
+	const char *path;
+	/* optional: after the sandbox was found running, before its agent is
+	 * reached (a body only a running sandbox may take is parsed here) */
+	enum result (*prepare)(struct req *rq, struct file_op *op);
+	/* the request on a fresh connection to the agent */
+	enum result (*run)(struct req *rq, struct agent_conn *c, struct file_op *op);
+};
+
+/* with_agent: the steps every files request shares: the caller's sandbox
+ * must be running (409), op->prepare, its agent reachable (502/504), then
+ * op->run; an agent refusal becomes the API's error about op->path
+ * (agent_fail). The connection is closed before returning, which drops
+ * whatever an unfinished put left behind. */
+static enum result with_agent(struct req *rq, struct file_op *op)
+{
+	struct sandbox_row row = {0};
+	struct agent_conn *c = NULL;
+	enum result r = running(rq, &row);
+
+	if (r != R_OK)
+		return r;
+	if (op->prepare)
+		r = op->prepare(rq, op);
+	if (r == R_OK)
+		r = connect_agent(rq, &row, &c);
+	if (r == R_OK) {
+		r = op->run(rq, c, op);
+		if (r != R_OK && op->path)
+			r = agent_fail(rq, c, r, op->path);
+	}
+	agent_client_close(c);
+	sandbox_row_free(&row);
+	return r;
 }
 
 #define WHEN_SIZE 64
@@ -329,71 +374,75 @@ static enum result parse_file(struct req *rq, const struct json *o, struct one_f
 	return R_OK;
 }
 
-static enum result write_all(struct req *rq, const struct sandbox_row *row, struct one_file *fs,
-			     size_t n)
+struct post_op {
+	struct file_op op;
+	struct one_file *fs;
+	size_t n;
+};
+
+static enum result post_parse(struct req *rq, struct file_op *op)
 {
-	struct agent_conn *c = NULL;
+	struct post_op *po = (struct post_op *)op;
+	struct json *list;
 	enum result r;
 	size_t i;
 
-	r = connect_agent(rq, row, &c);
+	r = read_json(rq, (size_t)config_int("SANDPIT_FILES_MAX_JSON"));
 	if (r != R_OK)
 		return r;
-	for (i = 0; r == R_OK && i < n; i++) {
+	list = json_get(rq->body, "files");
+	if (list != NULL) {
+		po->n = json_is_array(list) ? json_len(list) : 0;
+		if (po->n == 0 || po->n > MAX_REQUEST_FILES) {
+			/* R_INVALID whatever http_fail returns: run needs n >= 1 */
+			(void)http_fail(rq, R_INVALID, "'files' must be an array of 1 to %d files",
+					MAX_REQUEST_FILES);
+			return R_INVALID;
+		}
+	} else {
+		po->n = 1; /* a single {path, content} */
+	}
+	po->fs = calloc(po->n, sizeof(*po->fs));
+	if (po->fs == NULL)
+		return R_NO_MEMORY;
+	i = 0;
+	for (struct json *o = list ? json_child(list) : rq->body; r == R_OK && i < po->n; i++) {
+		r = parse_file(rq, o, &po->fs[i]);
+		o = list ? json_next(o) : NULL;
+	}
+	return r;
+}
+
+static enum result post_write(struct req *rq, struct agent_conn *c, struct file_op *op)
+{
+	struct post_op *po = (struct post_op *)op;
+	struct one_file *fs = po->fs;
+	enum result r = R_OK;
+	size_t i;
+
+	(void)rq;
+	for (i = 0; r == R_OK && i < po->n; i++) {
+		op->path = fs[i].path;
 		r = agent_client_put_file(c, fs[i].path, fs[i].mode, OP_MS);
 		if (r == R_OK && fs[i].len > 0)
 			r = agent_client_put_data(c, fs[i].bytes, fs[i].len, OP_MS);
-		if (r != R_OK)
-			r = agent_fail(rq, c, r, fs[i].path);
 	}
 	if (r == R_OK) {
+		op->path = fs[0].path;
 		r = agent_client_put_commit(c, OP_MS);
-		if (r != R_OK)
-			r = agent_fail(rq, c, r, fs[0].path);
 	}
-	agent_client_close(c); /* before commit: the helper drops every temporary */
 	return r;
 }
 
 enum result files_post(struct req *rq)
 {
-	struct sandbox_row row = {0};
-	struct one_file *fs = NULL;
-	struct json *list, *out = NULL, *arr = NULL, *paths = NULL;
+	struct post_op po = {.op = {.prepare = post_parse, .run = post_write}};
+	struct json *out = NULL, *arr = NULL, *paths = NULL;
 	unsigned long long bytes = 0;
-	size_t n = 0, i;
 	enum result r;
+	size_t i;
 
-	r = running(rq, &row);
-	if (r != R_OK)
-		return r;
-	r = read_json(rq, (size_t)config_int("SANDPIT_FILES_MAX_JSON"));
-	if (r != R_OK)
-		goto done;
-	list = json_get(rq->body, "files");
-	if (list != NULL) {
-		if (!json_is_array(list) || json_len(list) == 0 || json_len(list) > MAX_REQUEST_FILES) {
-			r = http_fail(rq, R_INVALID, "'files' must be an array of 1 to %d files",
-				      MAX_REQUEST_FILES);
-			goto done;
-		}
-		n = json_len(list);
-	} else {
-		n = 1; /* a single {path, content} */
-	}
-	fs = calloc(n, sizeof(*fs));
-	if (fs == NULL) {
-		r = R_NO_MEMORY;
-		goto done;
-	}
-	i = 0;
-	for (struct json *o = list ? json_child(list) : rq->body; r == R_OK && i < n; i++) {
-		r = parse_file(rq, o, &fs[i]);
-		o = list ? json_next(o) : NULL;
-	}
-	if (r != R_OK)
-		goto done;
-	r = write_all(rq, &row, fs, n);
+	r = with_agent(rq, &po.op);
 	if (r != R_OK)
 		goto done;
 	out = json_new_object();
@@ -403,19 +452,19 @@ enum result files_post(struct req *rq)
 		r = R_NO_MEMORY;
 		goto done;
 	}
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < po.n; i++) {
 		struct json *e = json_new_object();
 
-		bytes += fs[i].len;
-		if (e == NULL || json_add_str(e, "path", fs[i].path) != R_OK ||
-		    json_add_int(e, "size", (long long)fs[i].len) != R_OK ||
+		bytes += po.fs[i].len;
+		if (e == NULL || json_add_str(e, "path", po.fs[i].path) != R_OK ||
+		    json_add_int(e, "size", (long long)po.fs[i].len) != R_OK ||
 		    json_push(arr, e) != R_OK ||
-		    json_push(paths, json_new_str(fs[i].path)) != R_OK) {
+		    json_push(paths, json_new_str(po.fs[i].path)) != R_OK) {
 			r = R_NO_MEMORY;
 			goto done;
 		}
 	}
-	record_written(rq, row.id, paths, bytes);
+	record_written(rq, rq->params[0], paths, bytes);
 	paths = NULL;
 	if (json_add(out, "files", arr) != R_OK) {
 		arr = NULL;
@@ -429,38 +478,73 @@ done:
 	json_free(out);
 	json_free(arr);
 	json_free(paths);
-	for (i = 0; fs != NULL && i < n; i++)
-		free(fs[i].bytes);
-	free(fs);
-	sandbox_row_free(&row);
+	for (i = 0; po.fs != NULL && i < po.n; i++)
+		free(po.fs[i].bytes);
+	free(po.fs);
 	return r;
 }
 
 /* ---- PUT /files?path=: a raw body, streamed ---------------------------------------- */
 
-enum result files_put(struct req *rq)
+struct put_op {
+	struct file_op op;
+	uint32_t mode;
+	unsigned long long cap, want, got;
+	bool have_len;
+};
+
+/* put_stream: the body to the agent as it comes; a body over its caps or
+ * shorter than announced is refused here (closing the connection drops the
+ * temporary). */
+static enum result put_stream(struct req *rq, struct agent_conn *c, struct file_op *op)
 {
-	unsigned long long cap = (unsigned long long)config_int("SANDPIT_FILES_MAX_UPLOAD");
-	const char *cl = http_header(rq, "CONTENT_LENGTH");
-	unsigned long long want = 0, got = 0;
-	bool have_len = cl != NULL && *cl != '\0';
-	struct sandbox_row row = {0};
-	struct agent_conn *c = NULL;
-	char path[AGENTPROTO_MAX_PATH];
-	char *chunk = NULL, *end;
-	struct json *out, *paths;
-	uint32_t mode = 0;
-	char modeq[8];
+	struct put_op *po = (struct put_op *)op;
+	char *chunk = malloc(STREAM_CHUNK);
 	enum result r;
 	int n;
 
-	if (have_len) {
-		want = strtoull(cl, &end, 10);
+	if (chunk == NULL)
+		return R_NO_MEMORY;
+	r = agent_client_put_file(c, op->path, po->mode, OP_MS);
+	while (r == R_OK && (n = FCGX_GetStr(chunk, STREAM_CHUNK, rq->fcgi->in)) > 0) {
+		po->got += (unsigned long long)n;
+		if (po->got > po->cap || (po->have_len && po->got > po->want)) {
+			op->path = NULL;
+			r = http_fail(rq, R_TOO_BIG, "upload over %llu bytes", po->cap);
+			goto done;
+		}
+		r = agent_client_put_data(c, chunk, (size_t)n, OP_MS);
+	}
+	if (r == R_OK && po->have_len && po->got < po->want) {
+		op->path = NULL;
+		r = http_fail(rq, R_INVALID, "request body shorter than Content-Length");
+		goto done;
+	}
+	if (r == R_OK)
+		r = agent_client_put_commit(c, OP_MS);
+done:
+	free(chunk);
+	return r;
+}
+
+enum result files_put(struct req *rq)
+{
+	struct put_op po = {.op = {.run = put_stream}};
+	const char *cl = http_header(rq, "CONTENT_LENGTH");
+	char path[AGENTPROTO_MAX_PATH];
+	struct json *out, *paths;
+	char modeq[8], *end;
+	enum result r;
+
+	po.cap = (unsigned long long)config_int("SANDPIT_FILES_MAX_UPLOAD");
+	po.have_len = cl != NULL && *cl != '\0';
+	if (po.have_len) {
+		po.want = strtoull(cl, &end, 10);
 		if (*end != '\0' || cl[0] == '-')
 			return http_fail(rq, R_INVALID, "malformed Content-Length");
 		/* refuse before touching the sandbox or reading a byte */
-		if (want > cap)
-			return http_fail(rq, R_TOO_BIG, "upload over %llu bytes", cap);
+		if (po.want > po.cap)
+			return http_fail(rq, R_TOO_BIG, "upload over %llu bytes", po.cap);
 	}
 	if ((r = query_path(rq, "path", path, sizeof(path))) != R_OK)
 		return r;
@@ -470,58 +554,27 @@ enum result files_put(struct req *rq)
 
 		if (*modeq == '\0' || *end != '\0' || v > 07777)
 			return http_fail(rq, R_INVALID, "'mode' must be octal, like 0755");
-		mode = (uint32_t)v;
+		po.mode = (uint32_t)v;
 	} else if (r != R_NOT_FOUND) {
 		return http_fail(rq, R_INVALID, "'mode' must be octal, like 0755");
 	}
-	r = running(rq, &row);
+	po.op.path = path;
+	r = with_agent(rq, &po.op);
 	if (r != R_OK)
 		return r;
-	chunk = malloc(STREAM_CHUNK);
-	if (chunk == NULL) {
-		r = R_NO_MEMORY;
-		goto done;
-	}
-	r = connect_agent(rq, &row, &c);
-	if (r != R_OK)
-		goto done;
-	r = agent_client_put_file(c, path, mode, OP_MS);
-	while (r == R_OK && (n = FCGX_GetStr(chunk, STREAM_CHUNK, rq->fcgi->in)) > 0) {
-		got += (unsigned long long)n;
-		if (got > cap || (have_len && got > want)) {
-			r = http_fail(rq, R_TOO_BIG, "upload over %llu bytes", cap);
-			goto done; /* closing the connection drops the temporary */
-		}
-		r = agent_client_put_data(c, chunk, (size_t)n, OP_MS);
-	}
-	if (r == R_OK && have_len && got < want) {
-		r = http_fail(rq, R_INVALID, "request body shorter than Content-Length");
-		goto done;
-	}
-	if (r == R_OK)
-		r = agent_client_put_commit(c, OP_MS);
-	if (r != R_OK) {
-		r = agent_fail(rq, c, r, path);
-		goto done;
-	}
 	paths = json_new_array();
 	if (paths != NULL && json_push(paths, json_new_str(path)) == R_OK)
-		record_written(rq, row.id, paths, got);
+		record_written(rq, rq->params[0], paths, po.got);
 	else
 		json_free(paths);
 	out = json_new_object();
 	if (out == NULL || json_add_str(out, "path", path) != R_OK ||
-	    json_add_int(out, "size", (long long)got) != R_OK) {
+	    json_add_int(out, "size", (long long)po.got) != R_OK) {
 		json_free(out);
-		r = R_NO_MEMORY;
-		goto done;
+		return R_NO_MEMORY;
 	}
 	http_respond_json(rq, 200, out, NULL);
-done:
-	agent_client_close(c);
-	free(chunk);
-	sandbox_row_free(&row);
-	return r;
+	return R_OK;
 }
 
 /* ---- GET /files?path= ------------------------------------------------------------- */
@@ -624,37 +677,39 @@ static enum result respond_json_file(struct req *rq, struct agent_conn *c,
 	return R_OK;
 }
 
+/* get_send: the file, answered raw or as JSON. Past get_begin what this
+ * returns is final: the body may have begun. */
+static enum result get_send(struct req *rq, struct agent_conn *c, struct file_op *op)
+{
+	struct agentproto_finfo *fi = malloc(sizeof(*fi));
+	const char *path = op->path;
+	enum result r = fi ? agent_client_get_begin(c, path, OP_MS, fi) : R_NO_MEMORY;
+
+	if (r == R_OK) {
+		op->path = NULL;
+		r = wants_raw(rq) ? stream_raw(rq, c, fi) : respond_json_file(rq, c, fi, path);
+	}
+	free(fi);
+	return r;
+}
+
 enum result files_get(struct req *rq)
 {
-	struct agentproto_finfo *fi = NULL;
-	struct sandbox_row row = {0};
-	struct agent_conn *c = NULL;
+	struct file_op op = {.run = get_send};
 	char path[AGENTPROTO_MAX_PATH];
 	enum result r;
 
 	if ((r = query_path(rq, "path", path, sizeof(path))) != R_OK)
 		return r;
-	r = running(rq, &row);
-	if (r != R_OK)
-		return r;
-	fi = malloc(sizeof(*fi));
-	r = fi ? connect_agent(rq, &row, &c) : R_NO_MEMORY;
-	if (r == R_OK) {
-		r = agent_client_get_begin(c, path, OP_MS, fi);
-		if (r != R_OK)
-			r = agent_fail(rq, c, r, path);
-	}
-	if (r == R_OK)
-		r = wants_raw(rq) ? stream_raw(rq, c, fi) : respond_json_file(rq, c, fi, path);
-	agent_client_close(c);
-	free(fi);
-	sandbox_row_free(&row);
-	return r;
+	op.path = path;
+	return with_agent(rq, &op);
 }
 
 /* ---- list, stat ------------------------------------------------------------------- */
 
 struct listing {
+	struct file_op op;
+	unsigned depth;
 	struct json *arr;
 	const char *base;
 	char *joined;
@@ -679,11 +734,21 @@ static enum result add_entry(void *ctx, const struct agentproto_finfo *fi)
 	return R_OK;
 }
 
+static enum result list_entries(struct req *rq, struct agent_conn *c, struct file_op *op)
+{
+	struct listing *l = (struct listing *)op;
+
+	(void)rq;
+	l->arr = json_new_array();
+	l->joined = malloc(2 * AGENTPROTO_MAX_PATH);
+	if (l->arr == NULL || l->joined == NULL)
+		return R_NO_MEMORY;
+	return agent_client_list(c, l->base, l->depth, OP_MS, add_entry, l);
+}
+
 enum result files_list(struct req *rq)
 {
-	struct listing l = {0};
-	struct sandbox_row row = {0};
-	struct agent_conn *c = NULL;
+	struct listing l = {.op = {.run = list_entries}};
 	char path[AGENTPROTO_MAX_PATH], dq[8];
 	struct json *out = NULL;
 	unsigned long depth = 1;
@@ -703,18 +768,9 @@ enum result files_list(struct req *rq)
 	} else if (r != R_NOT_FOUND) {
 		return http_fail(rq, R_INVALID, "'depth' must be 1..%d", AGENTPROTO_MAX_DEPTH);
 	}
-	r = running(rq, &row);
-	if (r != R_OK)
-		return r;
-	l.arr = json_new_array();
-	l.base = path;
-	l.joined = malloc(2 * AGENTPROTO_MAX_PATH);
-	r = l.arr && l.joined ? connect_agent(rq, &row, &c) : R_NO_MEMORY;
-	if (r == R_OK) {
-		r = agent_client_list(c, path, (unsigned)depth, OP_MS, add_entry, &l);
-		if (r != R_OK)
-			r = agent_fail(rq, c, r, path);
-	}
+	l.op.path = l.base = path;
+	l.depth = (unsigned)depth;
+	r = with_agent(rq, &l.op);
 	if (r == R_OK) {
 		out = json_new_object();
 		if (out == NULL || json_add_str(out, "path", path) != R_OK) {
@@ -731,42 +787,42 @@ enum result files_list(struct req *rq)
 	json_free(out);
 	json_free(l.arr);
 	free(l.joined);
-	agent_client_close(c);
-	sandbox_row_free(&row);
 	return r;
+}
+
+struct stat_op {
+	struct file_op op;
+	struct agentproto_finfo *fi;
+};
+
+static enum result stat_path(struct req *rq, struct agent_conn *c, struct file_op *op)
+{
+	struct stat_op *so = (struct stat_op *)op;
+
+	(void)rq;
+	so->fi = malloc(sizeof(*so->fi));
+	return so->fi ? agent_client_stat(c, op->path, OP_MS, so->fi) : R_NO_MEMORY;
 }
 
 enum result files_stat(struct req *rq)
 {
-	struct agentproto_finfo *fi = NULL;
-	struct sandbox_row row = {0};
-	struct agent_conn *c = NULL;
+	struct stat_op so = {.op = {.run = stat_path}};
 	char path[AGENTPROTO_MAX_PATH];
 	struct json *o;
 	enum result r;
 
 	if ((r = query_path(rq, "path", path, sizeof(path))) != R_OK)
 		return r;
-	r = running(rq, &row);
-	if (r != R_OK)
-		return r;
-	fi = malloc(sizeof(*fi));
-	r = fi ? connect_agent(rq, &row, &c) : R_NO_MEMORY;
+	so.op.path = path;
+	r = with_agent(rq, &so.op);
 	if (r == R_OK) {
-		r = agent_client_stat(c, path, OP_MS, fi);
-		if (r != R_OK)
-			r = agent_fail(rq, c, r, path);
-	}
-	if (r == R_OK) {
-		o = info_json(fi, path);
+		o = info_json(so.fi, path);
 		if (o == NULL)
 			r = R_NO_MEMORY;
 		else
 			http_respond_json(rq, 200, o, NULL);
 	}
-	agent_client_close(c);
-	free(fi);
-	sandbox_row_free(&row);
+	free(so.fi);
 	return r;
 }
 
@@ -778,26 +834,35 @@ static bool truthy(const char *s)
 	       *s == '\0';
 }
 
-/* finish: run op's result and answer {key: value...} on success. */
-static enum result finish(struct req *rq, struct agent_conn *c, enum result r, const char *path,
-			  struct json *out)
+/* respond_out: answer the object a handler built after its op (NULL when
+ * building it ran out of memory). */
+static enum result respond_out(struct req *rq, struct json *out)
 {
-	if (r != R_OK) {
-		json_free(out);
-		return agent_fail(rq, c, r, path);
-	}
 	if (out == NULL)
 		return R_NO_MEMORY;
 	http_respond_json(rq, 200, out, NULL);
 	return R_OK;
 }
 
+struct change_op {
+	struct file_op op;
+	const char *to; /* move */
+	uint32_t mode;  /* mkdir */
+	bool flag;      /* remove: recursive; mkdir, move: parents */
+};
+
+static enum result remove_path(struct req *rq, struct agent_conn *c, struct file_op *op)
+{
+	struct change_op *co = (struct change_op *)op;
+
+	(void)rq;
+	return agent_client_remove(c, op->path, co->flag, OP_MS);
+}
+
 enum result files_delete(struct req *rq)
 {
-	struct sandbox_row row = {0};
-	struct agent_conn *c = NULL;
+	struct change_op co = {.op = {.run = remove_path}};
 	char path[AGENTPROTO_MAX_PATH], rec[8];
-	bool recursive = false;
 	struct json *out;
 	enum result r;
 
@@ -805,26 +870,20 @@ enum result files_delete(struct req *rq)
 		return r;
 	r = http_query(rq, "recursive", rec, sizeof(rec));
 	if (r == R_OK)
-		recursive = truthy(rec);
+		co.flag = truthy(rec);
 	else if (r != R_NOT_FOUND)
 		return http_fail(rq, R_INVALID, "'recursive' must be true or false");
-	r = running(rq, &row);
+	co.op.path = path;
+	r = with_agent(rq, &co.op);
 	if (r != R_OK)
 		return r;
-	r = connect_agent(rq, &row, &c);
-	if (r == R_OK) {
-		r = agent_client_remove(c, path, recursive, OP_MS);
-		out = json_new_object();
-		if (out && (json_add_str(out, "path", path) != R_OK ||
-			    json_add_bool(out, "deleted", true) != R_OK)) {
-			json_free(out);
-			out = NULL;
-		}
-		r = finish(rq, c, r, path, out);
+	out = json_new_object();
+	if (out && (json_add_str(out, "path", path) != R_OK ||
+		    json_add_bool(out, "deleted", true) != R_OK)) {
+		json_free(out);
+		out = NULL;
 	}
-	agent_client_close(c);
-	sandbox_row_free(&row);
-	return r;
+	return respond_out(rq, out);
 }
 
 static enum result opt_bool(struct req *rq, const char *key, bool def, bool *out)
@@ -841,73 +900,68 @@ static enum result opt_bool(struct req *rq, const char *key, bool def, bool *out
 	return R_OK;
 }
 
+static enum result make_dir(struct req *rq, struct agent_conn *c, struct file_op *op)
+{
+	struct change_op *co = (struct change_op *)op;
+
+	(void)rq;
+	return agent_client_mkdir(c, op->path, co->mode, co->flag, OP_MS);
+}
+
 enum result files_mkdir(struct req *rq)
 {
 	static const char *const known[] = {"path", "mode", "parents", NULL};
-	struct sandbox_row row = {0};
-	struct agent_conn *c = NULL;
-	const char *path = NULL;
-	uint32_t mode = 0;
-	bool parents = true;
+	struct change_op co = {.op = {.run = make_dir}};
 	struct json *out;
 	enum result r;
 
 	if ((r = read_json(rq, (size_t)config_int("SANDPIT_MAX_BODY"))) != R_OK ||
 	    (r = validate_known_fields(rq, rq->body, known)) != R_OK ||
-	    (r = json_path(rq, rq->body, "path", &path)) != R_OK ||
-	    (r = parse_mode(rq, json_get(rq->body, "mode"), &mode)) != R_OK ||
-	    (r = opt_bool(rq, "parents", true, &parents)) != R_OK)
+	    (r = json_path(rq, rq->body, "path", &co.op.path)) != R_OK ||
+	    (r = parse_mode(rq, json_get(rq->body, "mode"), &co.mode)) != R_OK ||
+	    (r = opt_bool(rq, "parents", true, &co.flag)) != R_OK)
 		return r;
-	r = running(rq, &row);
+	r = with_agent(rq, &co.op);
 	if (r != R_OK)
 		return r;
-	r = connect_agent(rq, &row, &c);
-	if (r == R_OK) {
-		r = agent_client_mkdir(c, path, mode, parents, OP_MS);
-		out = json_new_object();
-		if (out && (json_add_str(out, "path", path) != R_OK ||
-			    json_add_bool(out, "created", true) != R_OK)) {
-			json_free(out);
-			out = NULL;
-		}
-		r = finish(rq, c, r, path, out);
+	out = json_new_object();
+	if (out && (json_add_str(out, "path", co.op.path) != R_OK ||
+		    json_add_bool(out, "created", true) != R_OK)) {
+		json_free(out);
+		out = NULL;
 	}
-	agent_client_close(c);
-	sandbox_row_free(&row);
-	return r;
+	return respond_out(rq, out);
+}
+
+static enum result move_path(struct req *rq, struct agent_conn *c, struct file_op *op)
+{
+	struct change_op *co = (struct change_op *)op;
+
+	(void)rq;
+	return agent_client_move(c, op->path, co->to, co->flag, OP_MS);
 }
 
 enum result files_move(struct req *rq)
 {
 	static const char *const known[] = {"from", "to", "parents", NULL};
-	struct sandbox_row row = {0};
-	struct agent_conn *c = NULL;
-	const char *from = NULL, *to = NULL;
-	bool parents = true;
+	struct change_op co = {.op = {.run = move_path}};
 	struct json *out;
 	enum result r;
 
 	if ((r = read_json(rq, (size_t)config_int("SANDPIT_MAX_BODY"))) != R_OK ||
 	    (r = validate_known_fields(rq, rq->body, known)) != R_OK ||
-	    (r = json_path(rq, rq->body, "from", &from)) != R_OK ||
-	    (r = json_path(rq, rq->body, "to", &to)) != R_OK ||
-	    (r = opt_bool(rq, "parents", true, &parents)) != R_OK)
+	    (r = json_path(rq, rq->body, "from", &co.op.path)) != R_OK ||
+	    (r = json_path(rq, rq->body, "to", &co.to)) != R_OK ||
+	    (r = opt_bool(rq, "parents", true, &co.flag)) != R_OK)
 		return r;
-	r = running(rq, &row);
+	r = with_agent(rq, &co.op);
 	if (r != R_OK)
 		return r;
-	r = connect_agent(rq, &row, &c);
-	if (r == R_OK) {
-		r = agent_client_move(c, from, to, parents, OP_MS);
-		out = json_new_object();
-		if (out && (json_add_str(out, "from", from) != R_OK ||
-			    json_add_str(out, "to", to) != R_OK)) {
-			json_free(out);
-			out = NULL;
-		}
-		r = finish(rq, c, r, from, out);
+	out = json_new_object();
+	if (out && (json_add_str(out, "from", co.op.path) != R_OK ||
+		    json_add_str(out, "to", co.to) != R_OK)) {
+		json_free(out);
+		out = NULL;
 	}
-	agent_client_close(c);
-	sandbox_row_free(&row);
-	return r;
+	return respond_out(rq, out);
 }
