@@ -30,8 +30,8 @@ T_FLAGS, T_TIMEOUT, T_ARG, T_ENV = 1, 2, 7, 8
 T_PROC, T_PID, T_STATE, T_CMD, T_CODE, T_MSG = 10, 11, 14, 16, 17, 18
 SHELL = 0x1
 R_QUOTA, R_TIMEOUT = 7, 8
-MAX_CONNS = 64  # tools/agent/agent.c
-EXEC_START_MS = 5000  # tools/agent/agent.c: fork to exec
+MAX_CONNS = 64  # tools/agent/conn.h
+EXEC_START_MS = 5000  # tools/agent/command.c: fork to exec
 HOSTILE_TIMEOUT_MS = 8000  # past EXEC_START_MS: a start that never comes is reported as such
 
 

@@ -582,7 +582,7 @@ def large_get_after_stat_is_byte_exact():
     expect(delete("/api/v1/sandbox/%s/files?%s" % (sid, q("big64.bin")), key=key()), 200)
 
 
-IDLE_SECONDS = 120  # tools/agent/files.c
+IDLE_SECONDS = 120  # tools/agent/fio.c
 
 
 def stalled(method, sid, path, length=None, rcvbuf=None):

@@ -15,6 +15,6 @@
  * filter inherited), then serves file requests on fd until EOF, a protocol error or
  * an idle timeout, and exits. Never returns. */
 void files_serve(int fd, const uint8_t *pre, size_t npre, unsigned code_uid)
-	__attribute__((noreturn));
+    __attribute__((noreturn));
 
 #endif
