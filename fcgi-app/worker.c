@@ -72,7 +72,7 @@ static void *serve(void *arg)
  * rest of the API keeps serving. */
 static struct backend *open_backend(void)
 {
-	struct backend_config cfg = {.kind = config_str("SANDBOX_EXEC_BACKEND")};
+	struct backend_config cfg = {.kind = config()->exec_backend};
 	struct backend *b = NULL;
 	char sock[4096];
 
