@@ -76,9 +76,6 @@ static struct backend *open_backend(void)
 	struct backend *b = NULL;
 	char sock[4096];
 
-	/* The seeds call the Kubernetes backend "kubectl". */
-	if (strcmp(cfg.kind, "kubectl") == 0)
-		cfg.kind = "kubernetes";
 	if (instance_boxd_socket(sock, sizeof(sock)) != R_OK)
 		return NULL;
 	cfg.daemon_socket = sock;
