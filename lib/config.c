@@ -384,10 +384,13 @@ struct binding {
 };
 
 /* MEMBER: the offset of m, which must have type ctype: binding a member of
- * another type is a compile error (a negative array size), not a bad read. */
+ * another type is a compile error (a negative array size), not a bad read.
+ * ctype is a type name, which parentheses would break. */
+/* NOLINTBEGIN(bugprone-macro-parentheses) */
 #define MEMBER(m, ctype)                                                                           \
 	(offsetof(struct config, m) +                                                              \
 	 0 * sizeof(char[_Generic(((struct config *)0)->m, ctype: 1, default: -1)]))
+/* NOLINTEND(bugprone-macro-parentheses) */
 #define BSTR(n, m) {.name = (n), .off = MEMBER(m, const char *), .kind = B_STR}
 #define BNUM(n, m) {.name = (n), .off = MEMBER(m, long long), .kind = B_NUM}
 #define BBOOL(n, m) {.name = (n), .off = MEMBER(m, bool), .kind = B_BOOL}
