@@ -106,7 +106,8 @@ const struct config *config(void);
 SP_MUST_CHECK enum result config_load(const char **why);
 
 /* config_str: the value of a string (or any) key; never NULL for a known
- * key. Aborts on an unknown name: that is a programming error. */
+ * key. Aborts on an unknown name: that is a programming error. Prefer
+ * config()->member; these three are for keys without a member (yet). */
 const char *config_str(const char *name);
 
 /* config_int: the value of an integer, size or bool key. */
