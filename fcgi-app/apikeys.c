@@ -142,7 +142,7 @@ static enum result key_room(struct req *rq)
 	long long cap, live;
 	enum result r;
 
-	snprintf(def, sizeof(def), "%lld", config_int("SANDPIT_MAX_KEYS_PER_ORG"));
+	snprintf(def, sizeof(def), "%lld", config()->max_keys_per_org);
 	r = db_exec(rq->db, KEY_ROOM_SQL, 2, (const char *[]){rq->auth.org_id, def}, &res);
 	if (r != R_OK)
 		return http_fail(rq, r, "cannot count the organization's keys");

@@ -491,7 +491,7 @@ enum result files_post(struct req *rq)
 	r = running(rq, &row);
 	if (r != R_OK)
 		return r;
-	r = read_json(rq, (size_t)config_int("SANDPIT_FILES_MAX_JSON"));
+	r = read_json(rq, (size_t)config()->files_max_json);
 	if (r != R_OK)
 		goto done;
 	list = json_get(rq->body, "files");
@@ -562,7 +562,7 @@ done:
 
 enum result files_put(struct req *rq)
 {
-	unsigned long long cap = (unsigned long long)config_int("SANDPIT_FILES_MAX_UPLOAD");
+	unsigned long long cap = (unsigned long long)config()->files_max_upload;
 	const char *cl = http_header(rq, "CONTENT_LENGTH");
 	unsigned long long want = 0, got = 0;
 	bool have_len = cl != NULL && *cl != '\0';
@@ -713,7 +713,7 @@ static enum result respond_json_file(struct req *rq, struct agent_conn *c,
 	struct json *o = NULL;
 	enum result r;
 
-	if (fi->size > (uint64_t)config_int("SANDPIT_FILES_MAX_JSON") / 4 * 3)
+	if (fi->size > (uint64_t)config()->files_max_json / 4 * 3)
 		return http_fail(rq, R_TOO_BIG,
 				 "%s: %llu bytes is too large for a JSON read; use encoding=raw", path,
 				 (unsigned long long)fi->size);
@@ -983,7 +983,7 @@ enum result files_mkdir(struct req *rq)
 	struct json *out;
 	enum result r;
 
-	if ((r = read_json(rq, (size_t)config_int("SANDPIT_MAX_BODY"))) != R_OK ||
+	if ((r = read_json(rq, (size_t)config()->max_body)) != R_OK ||
 	    (r = validate_known_fields(rq, rq->body, known)) != R_OK ||
 	    (r = json_path(rq, rq->body, "path", &path)) != R_OK ||
 	    (r = parse_mode(rq, json_get(rq->body, "mode"), &mode)) != R_OK ||
@@ -1018,7 +1018,7 @@ enum result files_move(struct req *rq)
 	struct json *out;
 	enum result r;
 
-	if ((r = read_json(rq, (size_t)config_int("SANDPIT_MAX_BODY"))) != R_OK ||
+	if ((r = read_json(rq, (size_t)config()->max_body)) != R_OK ||
 	    (r = validate_known_fields(rq, rq->body, known)) != R_OK ||
 	    (r = json_path(rq, rq->body, "from", &from)) != R_OK ||
 	    (r = json_path(rq, rq->body, "to", &to)) != R_OK ||

@@ -170,9 +170,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: sandpit-api [--check-config]\n");
 		return 2;
 	}
-	log_init("api", log_level_from(config_str("SANDPIT_LOG_LEVEL")));
-	nworkers = (int)config_int("SANDPIT_WORKERS");
-	threads = (int)config_int("SANDPIT_THREADS");
+	log_init("api", config()->log_level);
+	nworkers = (int)config()->workers;
+	threads = (int)config()->threads;
 	if (nworkers > MAX_WORKERS)
 		nworkers = MAX_WORKERS;
 	/* Block the signals we wait for before any child exists. */

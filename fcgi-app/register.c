@@ -149,8 +149,8 @@ static enum result client_bucket(struct req *rq, char *out, size_t size)
 static enum result admitted(struct req *rq)
 {
 	struct ratelimit_policy p = {
-	    .rate_per_minute = (double)config_int("SANDPIT_REGISTRATION_RATE") / 60.0,
-	    .burst = (double)config_int("SANDPIT_REGISTRATION_BURST"),
+	    .rate_per_minute = (double)config()->registration_rate / 60.0,
+	    .burst = (double)config()->registration_burst,
 	};
 	char bucket[RATELIMIT_NAME_MAX + 1], hdr[48];
 	int retry_after = 0;
@@ -182,14 +182,14 @@ enum result register_post(struct req *rq)
 	struct json *body;
 	enum result r;
 
-	if (strcmp(config_str("SANDPIT_REGISTRATION"), "open") != 0) {
+	if (!config()->registration_open) {
 		http_respond_error(rq, R_FORBIDDEN, 0, "registration_closed",
 				   "registration is closed on this instance; an operator creates "
 				   "organizations with sandpit-admin create-org",
 				   NULL);
 		return R_OK;
 	}
-	r = http_parse_json_body(rq, (size_t)config_int("SANDPIT_MAX_BODY"));
+	r = http_parse_json_body(rq, (size_t)config()->max_body);
 	if (r != R_OK)
 		return r;
 	if ((r = validate_known_fields(rq, rq->body, fields)) != R_OK ||

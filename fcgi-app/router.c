@@ -207,8 +207,8 @@ static bool is_long(const struct route *rt)
  * cheap requests keep at least one thread (a quarter of them by default). */
 static unsigned long_total(void)
 {
-	long long threads = config_int("SANDPIT_WORKERS") * config_int("SANDPIT_THREADS");
-	long long n = config_int("SANDPIT_LONG_REQUESTS");
+	long long threads = config()->workers * config()->threads;
+	long long n = config()->long_requests;
 
 	if (n == 0)
 		n = threads * 3 / 4;
@@ -221,7 +221,7 @@ static unsigned long_total(void)
  * says when to come back (sent here: the codes are this gate's own). */
 static enum result gate_enter(struct req *rq)
 {
-	long long per_org = config_int("SANDPIT_LONG_REQUESTS_PER_ORG");
+	long long per_org = config()->long_requests_per_org;
 	enum result r = longreq_enter(rq->gate, rq->auth.org_id, (unsigned)per_org, long_total());
 	char msg[200];
 
@@ -248,7 +248,7 @@ static enum result run_route(struct req *rq, const struct route *rt)
 	enum result r;
 
 	if (rt->json_body) {
-		r = http_parse_json_body(rq, (size_t)config_int("SANDPIT_MAX_BODY"));
+		r = http_parse_json_body(rq, (size_t)config()->max_body);
 		if (r != R_OK)
 			return r;
 	}

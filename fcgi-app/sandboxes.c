@@ -97,14 +97,14 @@ static enum result parse_create(struct req *rq, struct create_req *c)
 
 	if ((r = validate_known_fields(rq, rq->body, create_fields)) != R_OK)
 		return r;
-	c->timeout = config_int("DEFAULT_TIMEOUT");
+	c->timeout = config()->default_timeout;
 	r = validate_int(rq, rq->body, "timeout_seconds", false, 1,
-			 config_int("SANDPIT_MAX_TIMEOUT"), &c->timeout);
+			 config()->max_timeout, &c->timeout);
 	if (r != R_OK && r != R_NOT_FOUND)
 		return r;
-	if ((r = quantity(rq, "cpus", config_str("DEFAULT_CPUS"), c->cpus, sizeof(c->cpus))) !=
+	if ((r = quantity(rq, "cpus", config()->default_cpus, c->cpus, sizeof(c->cpus))) !=
 		R_OK ||
-	    (r = quantity(rq, "memory", config_str("DEFAULT_MEMORY"), c->memory,
+	    (r = quantity(rq, "memory", config()->default_memory, c->memory,
 			  sizeof(c->memory))) != R_OK)
 		return r;
 	if (reslimit_parse_cpus(c->cpus, &c->cpu_millis) != R_OK || c->cpu_millis == 0)
@@ -115,12 +115,12 @@ static enum result parse_create(struct req *rq, struct create_req *c)
 				 "'memory' must look like \"2Gi\" or \"512Mi\" (at least 16Mi)");
 	/* An uncapped request would be a cgroup limit above the host's memory:
 	 * no limit at all. */
-	if (c->memory_bytes > (uint64_t)config_int("SANDPIT_MAX_MEMORY"))
+	if (c->memory_bytes > (uint64_t)config()->max_memory)
 		return http_fail(rq, R_INVALID, "'memory' is above this host's maximum of %lld MiB",
-				 config_int("SANDPIT_MAX_MEMORY") >> 20);
-	if (c->cpu_millis > (uint32_t)config_int("SANDPIT_MAX_CPUS"))
+				 config()->max_memory >> 20);
+	if (c->cpu_millis > (uint32_t)config()->max_cpus)
 		return http_fail(rq, R_INVALID, "'cpus' is above this host's maximum of %lldm",
-				 config_int("SANDPIT_MAX_CPUS"));
+				 config()->max_cpus);
 	if (env != NULL && !json_is_null(env) && (r = env_object(rq, env, &c->env_text)) != R_OK)
 		return r;
 	if (md != NULL && !json_is_null(md)) {
@@ -143,7 +143,7 @@ static enum result reserve(struct req *rq, const char *id, const struct create_r
 {
 	char millis[16], bytes[24], timeout[24], max[24];
 	struct db_res *res = NULL;
-	long long limit = config_int("MAX_SANDBOXES_PER_ORG");
+	long long limit = config()->max_sandboxes_per_org;
 	enum result r;
 
 	snprintf(millis, sizeof(millis), "%u", c->cpu_millis);
@@ -220,7 +220,7 @@ static enum result claim_warm(struct req *rq, const struct create_req *c,
 	    .timeout = c->timeout,
 	    .env_text = c->env_text,
 	    .metadata_text = c->metadata_text,
-	    .max_sandboxes = config_int("MAX_SANDBOXES_PER_ORG"),
+	    .max_sandboxes = config()->max_sandboxes_per_org,
 	    .startup_ms = (long long)ms_since(t0),
 	};
 	enum result r = warmpool_claim(rq->db, &w, id, id_size);
@@ -264,8 +264,8 @@ enum result sandboxes_create(struct req *rq)
 		goto out;
 	lim.cpu_millis = c.cpu_millis;
 	lim.memory_bytes = c.memory_bytes;
-	lim.pids_max = (uint32_t)config_int("SANDPIT_PIDS_LIMIT");
-	lim.disk_bytes = (uint64_t)config_int("SANDPIT_WORKSPACE_SIZE");
+	lim.pids_max = (uint32_t)config()->pids_limit;
+	lim.disk_bytes = (uint64_t)config()->workspace_size;
 	r = backend_create(rq->backend, id, &lim, addr, sizeof(addr));
 	if (r != R_OK) {
 		log_warnx("sandbox", "create failed id=%s err=%s", id, result_str(r));
@@ -503,10 +503,10 @@ enum result sandboxes_timeout(struct req *rq)
 		return http_fail(rq, R_NOT_FOUND, "sandbox not found");
 	if ((r = validate_known_fields(rq, rq->body, fields)) != R_OK ||
 	    (r = validate_int(rq, rq->body, "timeout_seconds", true, 1,
-			      config_int("SANDPIT_MAX_TIMEOUT"), &secs)) != R_OK)
+			      config()->max_timeout, &secs)) != R_OK)
 		return r;
 	snprintf(secs_s, sizeof(secs_s), "%lld", secs);
-	snprintf(max_s, sizeof(max_s), "%lld", config_int("SANDPIT_MAX_TIMEOUT"));
+	snprintf(max_s, sizeof(max_s), "%lld", config()->max_timeout);
 	r = db_exec(rq->db,
 		    "WITH n AS (SELECT s.id, LEAST(now() + make_interval(secs => $3::int), "
 		    "s.created_at + make_interval(secs => LEAST(COALESCE(o.max_duration_seconds, "
@@ -538,7 +538,7 @@ enum result sandboxes_timeout(struct req *rq)
  * Authorization header on a WebSocket. The body, if any, is ignored. */
 enum result sandboxes_stream_token(struct req *rq)
 {
-	const char *secret = config_str("SANDPIT_SECRET_KEY");
+	const char *secret = config()->secret_key;
 	char token[STREAMTOKEN_MAX];
 	struct sandbox_row row;
 	struct json *o;

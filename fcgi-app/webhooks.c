@@ -86,7 +86,7 @@ enum result webhooks_create(struct req *rq)
 	}
 	if (r != R_OK)
 		goto out;
-	r = webhook_check_url(url, config_bool("SANDPIT_ALLOW_PRIVATE_WEBHOOKS"), &why);
+	r = webhook_check_url(url, config()->allow_private_webhooks, &why);
 	if (r == R_INVALID) {
 		r = http_fail(rq, R_INVALID, "'url' refused: %s", why);
 		goto out;

@@ -151,11 +151,11 @@ enum result auth_hash_key(const char *key, char out[65])
 
 void auth_policy_from_config(struct auth_policy *p, struct ratelimit *limits)
 {
-	p->jwt_secret = config_str("SANDPIT_JWT_SECRET");
-	p->rate_per_minute = (double)config_int("SANDPIT_RATE_LIMIT");
-	p->burst = (double)config_int("SANDPIT_RATE_BURST");
-	p->org_rate_per_minute = (double)config_int("SANDPIT_ORG_RATE_LIMIT");
-	p->org_burst = (double)config_int("SANDPIT_ORG_RATE_BURST");
+	p->jwt_secret = config()->jwt_secret;
+	p->rate_per_minute = (double)config()->rate_limit;
+	p->burst = (double)config()->rate_burst;
+	p->org_rate_per_minute = (double)config()->org_rate_limit;
+	p->org_burst = (double)config()->org_rate_burst;
 	p->limits = limits;
 }
 

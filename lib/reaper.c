@@ -51,12 +51,12 @@ const char *reaper_count_name(enum reaper_count c)
 
 void reaper_opts_from_config(struct reaper_opts *o)
 {
-	o->batch = config_int("SANDPIT_REAPER_BATCH");
-	o->creating_grace = config_int("SANDPIT_CREATING_GRACE");
-	o->stopping_grace = config_int("SANDPIT_STOPPING_GRACE");
-	o->usage_interval = config_int("SANDPIT_USAGE_INTERVAL");
-	o->warm_pool = config_bool("WARM_POOL_ENABLED");
-	o->warm_pool_size = config_int("WARM_POOL_SIZE");
+	o->batch = config()->reaper_batch;
+	o->creating_grace = config()->creating_grace;
+	o->stopping_grace = config()->stopping_grace;
+	o->usage_interval = config()->usage_interval;
+	o->warm_pool = config()->warm_pool_enabled;
+	o->warm_pool_size = config()->warm_pool_size;
 	o->stop = NULL;
 }
 

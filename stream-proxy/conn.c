@@ -169,7 +169,7 @@ static bool client_is_held(const struct conn *c)
 	/* An upgrade in progress reads nothing more either: the frames that
 	 * follow the head are for the stream, once it is open. */
 	return c->cs == CL_LOOKUP || c->cs == CL_CONNECTING || c->has_pending ||
-	       c->out.bytes > (size_t)c->px->cfg->send_buffer + OUTPUT_FRAME_MAX;
+	       c->out.bytes > (size_t)c->px->cfg->stream_send_buffer + OUTPUT_FRAME_MAX;
 }
 
 static void client_mask(struct conn *c)
@@ -306,7 +306,7 @@ static void client_flush(struct conn *c)
 	}
 	/* Backpressure release: resume the command's output at half the bound
 	 * (hysteresis, so we do not toggle epoll on every chunk). */
-	if (c->agent_paused && c->out.bytes <= (size_t)c->px->cfg->send_buffer / 2) {
+	if (c->agent_paused && c->out.bytes <= (size_t)c->px->cfg->stream_send_buffer / 2) {
 		c->agent_paused = false;
 		agent_mask(c);
 		/* The agent client may hold complete frames already read from the
@@ -667,7 +667,7 @@ static void agent_readable(struct conn *c)
 		if (!got)
 			break;
 		on_agent_frame(c, &f);
-		if (c->cs != CL_GONE && c->out.bytes > (size_t)c->px->cfg->send_buffer) {
+		if (c->cs != CL_GONE && c->out.bytes > (size_t)c->px->cfg->stream_send_buffer) {
 			c->agent_paused = true;
 			agent_mask(c);
 		}
@@ -852,7 +852,7 @@ static void on_control(struct conn *c, const char *text, size_t len)
 	const char *why = "invalid message";
 	enum result r;
 
-	r = message_parse(text, len, config_int("SANDPIT_EXEC_MAX_TIMEOUT"), &m, &why);
+	r = message_parse(text, len, config()->exec_max_timeout, &m, &why);
 	if (r != R_OK) {
 		send_error(c, r, why);
 		if (c->as == AG_NONE)
@@ -980,7 +980,7 @@ static void on_frame(struct conn *c, struct ws_frame *f)
 	if (f->fin) {
 		on_message(c, f->msg_opcode, (unsigned char *)c->msg.data, c->msg.len);
 		buf_free(&c->msg);
-		buf_init(&c->msg, (size_t)c->px->cfg->max_message);
+		buf_init(&c->msg, (size_t)c->px->cfg->stream_max_message);
 	}
 }
 
@@ -1129,10 +1129,10 @@ static void finish_upgrade(struct conn *c)
 	buf_free(&resp);
 	pending_cancel(c); /* the handshake is answered: free it */
 	c->cs = CL_OPEN;
-	ws_parser_init(&c->parser, (size_t)c->px->cfg->max_message, true);
-	buf_init(&c->msg, (size_t)c->px->cfg->max_message);
+	ws_parser_init(&c->parser, (size_t)c->px->cfg->stream_max_message, true);
+	buf_init(&c->msg, (size_t)c->px->cfg->stream_max_message);
 	c->opened_ms = c->last_rx_ms = c->last_activity_ms = c->px->now_ms;
-	c->next_ping_ms = c->px->now_ms + c->px->cfg->ping_interval * 1000;
+	c->next_ping_ms = c->px->now_ms + c->px->cfg->stream_ping_interval * 1000;
 	c->in_off = c->head_len;
 	ctx(c);
 	log_info(MOD, "stream open sandbox='%s' org='%s' actor='%s' proto='%s' peer='%s'",
@@ -1193,7 +1193,7 @@ static void start_connect(struct conn *c)
 		return;
 	}
 	c->cs = CL_CONNECTING;
-	c->connect_deadline_ms = c->px->now_ms + c->px->cfg->connect_timeout_ms;
+	c->connect_deadline_ms = c->px->now_ms + c->px->cfg->stream_agent_connect_timeout_ms;
 	c->connect_delay_ms = CONNECT_RETRY_FIRST_MS;
 	if (arm_retry(c) != R_OK)
 		http_refuse(c, R_INTERNAL, "cannot wait for the sandbox agent");
@@ -1335,7 +1335,7 @@ static void begin_upgrade(struct conn *c, const char *head, size_t len)
 	c->cs = CL_LOOKUP;
 	/* the lookup gets its own deadline: a database that does not answer
 	 * in time is a 503, not a stream that waits forever */
-	c->deadline_ms = c->px->now_ms + c->px->cfg->handshake_timeout * 1000;
+	c->deadline_ms = c->px->now_ms + c->px->cfg->stream_handshake_timeout * 1000;
 	client_mask(c);
 }
 
@@ -1406,7 +1406,7 @@ static void client_readable(struct conn *c)
 	/* Read only while there is room for a frame; what a client sends while
 	 * its stdin is blocked waits in the kernel, which slows the client. */
 	for (int i = 0; i < 16 && c->cs != CL_GONE && !client_is_held(c); i++) {
-		if (!make_room(c, (size_t)c->px->cfg->max_message + WS_HEADER_MAX)) {
+		if (!make_room(c, (size_t)c->px->cfg->stream_max_message + WS_HEADER_MAX)) {
 			send_close(c, WS_CLOSE_TOO_BIG, "message too big");
 			linger_close(c);
 			return;
@@ -1451,14 +1451,14 @@ static void client_gone(struct conn *c, const char *why)
 			log_info(MOD, "detached command left running sandbox='%s' pid=%u",
 				 c->sandbox_id, c->pid);
 			agent_done(c);
-		} else if (c->px->cfg->kill_grace == 0 ||
+		} else if (c->px->cfg->stream_kill_grace == 0 ||
 			   agent_client_send_signal(c->agent, SIGHUP) != R_OK) {
 			kill_now(c);
 			agent_done(c);
 		} else {
 			log_info(MOD, "hanging up command sandbox='%s' pid=%u", c->sandbox_id, c->pid);
 			c->as = AG_KILLING;
-			c->kill_ms = c->px->now_ms + c->px->cfg->kill_grace * 1000;
+			c->kill_ms = c->px->now_ms + c->px->cfg->stream_kill_grace * 1000;
 			c->agent_paused = false;
 			agent_flush(c);
 			/* Frames the agent client read while we were paused (an EXIT
@@ -1509,7 +1509,7 @@ enum result conn_accept(struct proxy *px, int fd)
 		snprintf(c->id, sizeof(c->id), "ws-%s", hex);
 	else
 		snprintf(c->id, sizeof(c->id), "ws-%llu", (unsigned long long)++px->next_id);
-	c->deadline_ms = px->now_ms + px->cfg->handshake_timeout * 1000;
+	c->deadline_ms = px->now_ms + px->cfg->stream_handshake_timeout * 1000;
 	c->cmask = EPOLLIN | EPOLLRDHUP;
 	r = proxy_watch(px, fd, &c->cw, c->cmask, false);
 	if (r != R_OK)
@@ -1581,7 +1581,7 @@ static void tick(struct conn *c)
 {
 	struct proxy *px = c->px;
 	int64_t now = px->now_ms;
-	const struct settings *cfg = px->cfg;
+	const struct config *cfg = px->cfg;
 
 	if (c->as == AG_KILLING && now >= c->kill_ms) {
 		ctx(c);
@@ -1603,11 +1603,11 @@ static void tick(struct conn *c)
 	case CL_OPEN:
 		if (client_is_held(c))
 			c->last_rx_ms = now; /* we are not reading: the silence is ours */
-		else if (now - c->last_rx_ms > 3 * cfg->ping_interval * 1000) {
+		else if (now - c->last_rx_ms > 3 * cfg->stream_ping_interval * 1000) {
 			client_gone(c, "ping timeout");
 			break;
 		}
-		if (cfg->idle_timeout > 0 && now - c->last_activity_ms > cfg->idle_timeout * 1000) {
+		if (cfg->stream_idle_timeout > 0 && now - c->last_activity_ms > cfg->stream_idle_timeout * 1000) {
 			send_close(c, WS_CLOSE_GOING_AWAY, "idle timeout");
 			break;
 		}
@@ -1617,7 +1617,7 @@ static void tick(struct conn *c)
 
 			if (queue_frame(c, WS_OP_PING, -1, stamp, (size_t)n) != R_OK)
 				client_gone(c, "out of memory");
-			c->next_ping_ms = now + cfg->ping_interval * 1000;
+			c->next_ping_ms = now + cfg->stream_ping_interval * 1000;
 		}
 		break;
 	case CL_CLOSING:

@@ -164,7 +164,7 @@ static void accept_all(struct proxy *px)
 				log_warn(MOD, "accept failed");
 			return;
 		}
-		if (px->nconns >= (size_t)px->cfg->max_conns) {
+		if (px->nconns >= (size_t)px->cfg->stream_max_conns) {
 			refuse_busy(fd);
 			close(fd);
 			continue;
@@ -195,9 +195,9 @@ static void start_drain(struct proxy *px, int signo)
 	if (px->draining)
 		return;
 	log_info(MOD, "draining signal=%d streams=%zu timeout_s=%lld", signo, px->nconns,
-		 px->cfg->drain_timeout);
+		 px->cfg->stream_drain_timeout);
 	px->draining = true;
-	px->drain_deadline_ms = px->now_ms + px->cfg->drain_timeout * 1000;
+	px->drain_deadline_ms = px->now_ms + px->cfg->stream_drain_timeout * 1000;
 	/* Stop accepting: new clients reach another instance (or retry). */
 	proxy_unwatch(px, px->listen_fd);
 	close(px->listen_fd);

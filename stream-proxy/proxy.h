@@ -9,7 +9,7 @@
 
 #include "buf.h"
 #include "result.h"
-#include "settings.h"
+#include "config.h"
 
 struct conn;
 struct lookup;
@@ -25,7 +25,7 @@ struct watch {
 };
 
 struct proxy {
-	const struct settings *cfg;
+	const struct config *cfg; /* config(), the one table every binary reads */
 	struct lookup *lookup; /* the upgrades' database work, off the loop */
 	int epfd, listen_fd, sig_fd;
 	struct watch listen_w, sig_w, lookup_w;

@@ -47,11 +47,11 @@ enum result session_open(struct ratelimit *limits, struct session **out)
 	if (r == R_DB)
 		log_warnx("session", "database unreachable at start, will retry");
 	s->policy.limits = limits;
-	s->policy.jwt_secret = config_str("SANDPIT_JWT_SECRET");
-	s->policy.rate_per_minute = (double)config_int("SANDPIT_RATE_LIMIT");
-	s->policy.burst = (double)config_int("SANDPIT_RATE_BURST");
-	s->policy.org_rate_per_minute = (double)config_int("SANDPIT_ORG_RATE_LIMIT");
-	s->policy.org_burst = (double)config_int("SANDPIT_ORG_RATE_BURST");
+	s->policy.jwt_secret = config()->jwt_secret;
+	s->policy.rate_per_minute = (double)config()->rate_limit;
+	s->policy.burst = (double)config()->rate_burst;
+	s->policy.org_rate_per_minute = (double)config()->org_rate_limit;
+	s->policy.org_burst = (double)config()->org_rate_burst;
 	*out = s;
 	return R_OK;
 }
@@ -99,7 +99,7 @@ enum result session_authenticate(struct session *s, const char *authorization,
 		g.actor[sizeof(g.actor) - 1] = '\0';
 		g.scopes = a.scopes;
 	} else if (token != NULL && token[0] != '\0') {
-		const char *secret = config_str("SANDPIT_SECRET_KEY");
+		const char *secret = config()->secret_key;
 		char key_id[STREAMTOKEN_ID_MAX];
 
 		r = streamtoken_verify(secret, strlen(secret), token, sandbox_id, (long long)time(NULL),

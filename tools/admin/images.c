@@ -518,8 +518,8 @@ static int build_one(const char *cache, const struct recipe *r)
 	char path[PATH_MAX], failed[PATH_MAX];
 	int lock = -1, rc = 1;
 
-	b.mirror = config_str("SANDPIT_IMAGE_MIRROR");
-	b.suite = config_str("SANDPIT_IMAGE_SUITE");
+	b.mirror = config()->image_mirror;
+	b.suite = config()->image_suite;
 	b.steps = (r->up ? (r->debian.len > 0) : 1) + (r->node[0] != '\0') + (r->npm.len > 0) +
 		  (r->smoke[0] != '\0') + 1;
 	clock_gettime(CLOCK_MONOTONIC, &b.t0);
@@ -663,8 +663,8 @@ static int list(const char *dir, const char *cache)
 
 int images_main(int argc, char **argv)
 {
-	const char *dir = config_str("SANDPIT_IMAGE_RECIPES");
-	const char *cache = config_str("SANDPIT_IMAGE_CACHE");
+	const char *dir = config()->image_recipes;
+	const char *cache = config()->image_cache;
 
 	if (argc >= 1 && strcmp(argv[0], "build") == 0) {
 		if (geteuid() != 0) {

@@ -13,6 +13,13 @@
  *                [--total-cpus Q] [--total-memory Q] [--total-pids N]
  *                [--kill-on-exit] [--agent-log] [--check]
  *
+ * It reads the same configuration as every other binary (SANDPIT_CONFIG and
+ * the environment, lib/config.h) and stops if it is invalid: the defaults of
+ * a sandbox (DEFAULT_CPUS, DEFAULT_MEMORY, SANDPIT_PIDS_LIMIT,
+ * SANDPIT_WORKSPACE_SIZE, SANDPIT_TMP_SIZE) and the ceilings --max-cpus and
+ * --max-memory (SANDPIT_MAX_CPUS, SANDPIT_MAX_MEMORY) come from there; the
+ * flags of the same values override them for this daemon only.
+ *
  * Everything it creates is derived from the state directory: sockets and
  * state files in DIR/run/<id>.{sock,state}, the cgroup parent
  * "sandpit-<hash of DIR>", and the host uid range (unless --uid-base), so two
@@ -47,6 +54,7 @@
 #include "backend/boxproto.h"
 #include "bounds.h"
 #include "cgroup.h"
+#include "config.h"
 #include "etc.h"
 #include "keeper.h"
 #include "reslimit.h"
@@ -56,7 +64,9 @@
 #define MOD "boxd"
 #define MAX_SLOTS 32767u
 
-struct config {
+/* options: what the flags say; values shared with the API default from
+ * the configuration table (config()), boxd-specific ones from here. */
+struct options {
 	const char *state_dir;
 	const char *socket_path;
 	const char *agent_path;
@@ -84,7 +94,7 @@ struct box {
 };
 
 struct daemon {
-	struct config cfg;
+	struct options cfg;
 	char run_dir[PATH_MAX];
 	char root_mnt[PATH_MAX];
 	char etc_dir[PATH_MAX];
@@ -141,19 +151,23 @@ static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
 	return true;
 }
 
-static bool parse_args(int argc, char **argv, struct config *c)
+static bool parse_args(int argc, char **argv, struct options *c)
 {
 	unsigned long v = 0;
 	int i;
 
 	c->max_sandboxes = 4096;
-	c->defaults.cpu_millis = 2000;
-	c->defaults.memory_bytes = 2ull << 30;
-	c->defaults.pids_max = 512;
-	c->defaults.disk_bytes = 1ull << 30;
-	c->tmp_bytes = 256ull << 20;
+	/* What the API and boxd share comes from the one configuration table
+	 * (config_load has checked it); a flag overrides it for this daemon. */
+	c->defaults.cpu_millis = config()->default_cpu_millis;
+	c->defaults.memory_bytes = config()->default_memory_bytes;
+	c->defaults.pids_max = (uint32_t)config()->pids_limit;
+	c->defaults.disk_bytes = (uint64_t)config()->workspace_size;
+	c->tmp_bytes = (uint64_t)config()->tmp_size;
 	c->nofile = 4096;
 	bounds_defaults(&c->bounds);
+	c->bounds.ceiling.cpu_millis = (uint32_t)config()->max_cpus;
+	c->bounds.ceiling.memory_bytes = (uint64_t)config()->max_memory;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
 		bool ok = true, takes = true;
@@ -781,7 +795,7 @@ static bool setup(struct daemon *d)
 {
 	char real[PATH_MAX], exe[PATH_MAX], parent[64];
 	static char agent_default[PATH_MAX];
-	struct config *c = &d->cfg;
+	struct options *c = &d->cfg;
 	ssize_t n;
 
 	if (mkdir(c->state_dir, 0755) != 0 && errno != EEXIST) {
@@ -882,6 +896,7 @@ int main(int argc, char **argv)
 {
 	struct daemon d = {.agent_fd = -1};
 	struct reply rep = {0};
+	const char *why;
 	struct signalfd_siginfo si;
 	struct pollfd pfd[2];
 	sigset_t mask;
@@ -889,6 +904,10 @@ int main(int argc, char **argv)
 	bool running = true;
 
 	log_init("boxd", getenv("SANDPIT_BOXD_DEBUG") ? LOG_DEBUG : LOG_INFO);
+	if (config_load(&why) != R_OK) {
+		log_errx(MOD, "invalid configuration: %s", why);
+		return 2;
+	}
 	if (!parse_args(argc, argv, &d.cfg)) {
 		usage();
 		return 2;
