@@ -566,19 +566,6 @@ static const char *is_backend(const char *v)
 	return strcmp(v, "local") == 0 ? NULL : "must be 'local', the only backend built in";
 }
 
-/* is_hex_key: empty (no secrets at rest, no stream tokens) or 32 bytes as
- * 64 hex characters, what `head -c 32 /dev/urandom | od -An -tx1` gives. */
-static const char *is_hex_key(const char *v)
-{
-	size_t n = strlen(v);
-
-	if (n == 0)
-		return NULL;
-	if (n != 64 || strspn(v, "0123456789abcdefABCDEF") != n)
-		return "must be empty or 64 hex characters (32 random bytes)";
-	return NULL;
-}
-
 /* is_socket_path: empty (the default under the state directory) or a path
  * that fits a sockaddr_un (108 bytes with its NUL). */
 static const char *is_socket_path(const char *v)
@@ -626,7 +613,6 @@ static const struct format {
 	{"SANDPIT_BOXD_SOCKET", is_socket_path},
 	{"SANDPIT_STREAM_LISTEN", is_listen},
 	{"SANDPIT_LOG_LEVEL", is_log_level},
-	{"SANDPIT_SECRET_KEY", is_hex_key},
 	{"DEFAULT_CPUS", is_cpus},
 	{"DEFAULT_MEMORY", is_memory},
 	{"SANDBOX_EXEC_BACKEND", is_backend},
