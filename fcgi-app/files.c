@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "agent_client.h"
+#include "clock.h"
 #include "config.h"
 #include "crypto.h"
 #include "db.h"
@@ -151,25 +151,11 @@ static enum result json_path(struct req *rq, const struct json *obj, const char 
 	return r == R_OK ? path_ok(rq, key, *out) : r;
 }
 
-/* has_json_nul: the JSON text escapes a NUL ("\u0000" after an odd run of
- * backslashes). The parser would hand out a C string cut at it, turning
- * "a\u0000b" into "a": such bodies are refused before parsing. */
-static bool has_json_nul(const char *s, size_t n)
-{
-	for (size_t i = 0; i + 6 <= n; i++) {
-		size_t bs = 0;
-
-		if (s[i] != '\\' || s[i + 1] != 'u' || memcmp(s + i + 2, "0000", 4) != 0)
-			continue;
-		while (bs <= i && s[i - bs] == '\\')
-			bs++;
-		if (bs % 2 == 1)
-			return true;
-	}
-	return false;
-}
-
-/* read_json: the JSON object body into rq->body, capped at limit. */
+/* read_json: the JSON object body into rq->body, capped at limit. Not
+ * http_parse_json_body: its answers differ from the ones the files API has
+ * given so far (a case-insensitive Content-Type that must end after
+ * "application/json", other texts for an empty body, a NUL escape and text
+ * that is not JSON), and this change keeps every answer. */
 static enum result read_json(struct req *rq, size_t limit)
 {
 	const char *ct = http_header(rq, "CONTENT_TYPE");
@@ -183,7 +169,7 @@ static enum result read_json(struct req *rq, size_t limit)
 	r = http_read_body(rq, limit, &body);
 	if (r != R_OK)
 		return r;
-	if (body.len == 0 || has_json_nul(body.data, body.len)) {
+	if (body.len == 0 || http_json_has_nul(body.data, body.len)) {
 		r = http_fail(rq, R_INVALID, body.len ? "a NUL byte (\\u0000) in the body"
 						      : "request body is empty");
 		buf_free(&body);
@@ -232,25 +218,6 @@ static enum result connect_agent(struct req *rq, const struct sandbox_row *row,
 	return R_OK;
 }
 
-#define WHEN_SIZE 64
-
-/* iso_ms: RFC 3339 UTC with milliseconds; out holds WHEN_SIZE bytes. */
-static void iso_ms(int64_t ms, char *out)
-{
-	time_t s = (time_t)(ms / 1000);
-	int frac = (int)(ms % 1000);
-	char date[40];
-	struct tm tm;
-
-	if (frac < 0) {
-		frac += 1000;
-		s--;
-	}
-	if (gmtime_r(&s, &tm) == NULL || strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
-		memcpy(date, "1970-01-01T00:00:00", sizeof("1970-01-01T00:00:00"));
-	snprintf(out, WHEN_SIZE, "%s.%03dZ", date, frac);
-}
-
 static const char *type_name(uint8_t t)
 {
 	switch (t) {
@@ -283,9 +250,9 @@ static struct json *info_json(const struct agentproto_finfo *fi, const char *pat
 {
 	struct json *o = json_new_object();
 	const char *slash;
-	char when[WHEN_SIZE], abs[ABS_PATH_SIZE];
+	char when[CLOCK_RFC3339_SIZE], abs[ABS_PATH_SIZE];
 
-	iso_ms(fi->mtime_ms, when);
+	clock_rfc3339(fi->mtime_ms, when);
 	abs_path(path, abs);
 	slash = strrchr(abs, '/');
 	if (o == NULL || add_text(o, "name", slash && slash[1] ? slash + 1 : abs) != R_OK ||
@@ -709,7 +676,7 @@ static enum result respond_json_file(struct req *rq, struct agent_conn *c,
 	const uint8_t *data;
 	size_t len, b64size;
 	bool end = false;
-	char *b64 = NULL, when[WHEN_SIZE];
+	char *b64 = NULL, when[CLOCK_RFC3339_SIZE];
 	struct json *o = NULL;
 	enum result r;
 
@@ -734,7 +701,7 @@ static enum result respond_json_file(struct req *rq, struct agent_conn *c,
 					       b64size, NULL)
 			: R_NO_MEMORY;
 	}
-	iso_ms(fi->mtime_ms, when);
+	clock_rfc3339(fi->mtime_ms, when);
 	if (r == R_OK) {
 		o = json_new_object();
 		if (o == NULL || add_path(o, "path", path) != R_OK ||
