@@ -361,6 +361,7 @@ static enum result with_agent(struct req *rq, struct file_op *op)
 	if (r == R_OK) {
 		op->sbx = row.id;
 		r = op->run(rq, op, c);
+		op->sbx = NULL; /* row is gone once this returns */
 		if (r != R_OK && op->path != NULL)
 			r = agent_fail(rq, c, r, op->path);
 	}
@@ -571,6 +572,8 @@ static enum result post_write(struct req *rq, struct file_op *op, struct agent_c
 	struct json *paths;
 	enum result r = R_OK;
 
+	if (fs == NULL || po->n == 0) /* post_parse gave one file at least */
+		return R_INTERNAL;
 	for (size_t i = 0; r == R_OK && i < po->n; i++) {
 		op->path = fs[i].path;
 		r = agent_client_put_file(c, fs[i].path, fs[i].mode, OP_MS);
