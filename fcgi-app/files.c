@@ -2,13 +2,17 @@
  * mkdir and move files in a sandbox. Every byte goes through the sandbox's
  * agent, whose file helper acts as the sandbox user (tools/agent/files.c): no
  * host process opens a path inside a sandbox. Large bodies are streamed in
- * both directions; a worker never holds a raw upload or download whole. */
+ * both directions; a worker never holds a raw upload or download whole.
+ * Every handler checks its own input, then hands its operation to
+ * with_agent, which runs the steps they share. Over 700 lines on purpose:
+ * one file per resource (STYLE.md), and the eight routes share the skeleton,
+ * the path rules and the file.written transaction that live here. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "agent_client.h"
+#include "clock.h"
 #include "config.h"
 #include "crypto.h"
 #include "db.h"
@@ -151,25 +155,11 @@ static enum result json_path(struct req *rq, const struct json *obj, const char 
 	return r == R_OK ? path_ok(rq, key, *out) : r;
 }
 
-/* has_json_nul: the JSON text escapes a NUL ("\u0000" after an odd run of
- * backslashes). The parser would hand out a C string cut at it, turning
- * "a\u0000b" into "a": such bodies are refused before parsing. */
-static bool has_json_nul(const char *s, size_t n)
-{
-	for (size_t i = 0; i + 6 <= n; i++) {
-		size_t bs = 0;
-
-		if (s[i] != '\\' || s[i + 1] != 'u' || memcmp(s + i + 2, "0000", 4) != 0)
-			continue;
-		while (bs <= i && s[i - bs] == '\\')
-			bs++;
-		if (bs % 2 == 1)
-			return true;
-	}
-	return false;
-}
-
-/* read_json: the JSON object body into rq->body, capped at limit. */
+/* read_json: the JSON object body into rq->body, capped at limit. Not
+ * http_parse_json_body: its answers differ from the ones the files API has
+ * given so far (a case-insensitive Content-Type that must end after
+ * "application/json", other texts for an empty body, a NUL escape and text
+ * that is not JSON), and this change keeps every answer. */
 static enum result read_json(struct req *rq, size_t limit)
 {
 	const char *ct = http_header(rq, "CONTENT_TYPE");
@@ -183,7 +173,7 @@ static enum result read_json(struct req *rq, size_t limit)
 	r = http_read_body(rq, limit, &body);
 	if (r != R_OK)
 		return r;
-	if (body.len == 0 || has_json_nul(body.data, body.len)) {
+	if (body.len == 0 || http_json_has_nul(body.data, body.len)) {
 		r = http_fail(rq, R_INVALID, body.len ? "a NUL byte (\\u0000) in the body"
 						      : "request body is empty");
 		buf_free(&body);
@@ -232,25 +222,6 @@ static enum result connect_agent(struct req *rq, const struct sandbox_row *row,
 	return R_OK;
 }
 
-#define WHEN_SIZE 64
-
-/* iso_ms: RFC 3339 UTC with milliseconds; out holds WHEN_SIZE bytes. */
-static void iso_ms(int64_t ms, char *out)
-{
-	time_t s = (time_t)(ms / 1000);
-	int frac = (int)(ms % 1000);
-	char date[40];
-	struct tm tm;
-
-	if (frac < 0) {
-		frac += 1000;
-		s--;
-	}
-	if (gmtime_r(&s, &tm) == NULL || strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
-		memcpy(date, "1970-01-01T00:00:00", sizeof("1970-01-01T00:00:00"));
-	snprintf(out, WHEN_SIZE, "%s.%03dZ", date, frac);
-}
-
 static const char *type_name(uint8_t t)
 {
 	switch (t) {
@@ -283,9 +254,9 @@ static struct json *info_json(const struct agentproto_finfo *fi, const char *pat
 {
 	struct json *o = json_new_object();
 	const char *slash;
-	char when[WHEN_SIZE], abs[ABS_PATH_SIZE];
+	char when[CLOCK_RFC3339_SIZE], abs[ABS_PATH_SIZE];
 
-	iso_ms(fi->mtime_ms, when);
+	clock_rfc3339(fi->mtime_ms, when);
 	abs_path(path, abs);
 	slash = strrchr(abs, '/');
 	if (o == NULL || add_text(o, "name", slash && slash[1] ? slash + 1 : abs) != R_OK ||
@@ -352,6 +323,86 @@ static enum result written_end(struct req *rq, const char *sbx, enum result r)
 				 "the file was written but its file.written event could not be "
 				 "recorded");
 	}
+	return R_OK;
+}
+
+/* ---- the skeleton ------------------------------------------------------------------- */
+
+/* file_op: one request's operation on the agent, run by with_agent. A
+ * handler embeds it as the first member of its own state. */
+struct file_op {
+	/* what an agent failure names; run points it elsewhere as it goes, or
+	 * sets it to NULL once what it returns is final (answered, or formatted
+	 * by http_fail already) */
+	const char *path;
+	/* optional: after the sandbox was found running, before its agent is
+	 * reached (a body only a running sandbox may take is parsed here) */
+	enum result (*prepare)(struct req *rq, struct file_op *op);
+	/* the operation on a fresh connection to the agent, answering on
+	 * success */
+	enum result (*run)(struct req *rq, struct file_op *op, struct agent_conn *c);
+	const char *sbx; /* set by with_agent: the sandbox's id */
+};
+
+/* with_agent: the steps every files request shares: the caller's sandbox
+ * must be running (409), op is prepared, the agent reached (502/504), op
+ * run, an agent refusal turned into the API's error, the connection closed
+ * (which drops a write the agent was not told to commit). */
+static enum result with_agent(struct req *rq, struct file_op *op)
+{
+	struct sandbox_row row = {0};
+	struct agent_conn *c = NULL;
+	enum result r = running(rq, &row);
+
+	if (r != R_OK)
+		return r;
+	if (op->prepare != NULL)
+		r = op->prepare(rq, op);
+	if (r == R_OK)
+		r = connect_agent(rq, &row, &c);
+	if (r == R_OK) {
+		op->sbx = row.id;
+		r = op->run(rq, op, c);
+		op->sbx = NULL; /* row is gone once this returns */
+		if (r != R_OK && op->path != NULL)
+			r = agent_fail(rq, c, r, op->path);
+	}
+	agent_client_close(c);
+	sandbox_row_free(&row);
+	return r;
+}
+
+/* commit_written: the write sent on c made final and announced (see
+ * written_begin): the event of paths (consumed, NULL when out of memory)
+ * and bytes is opened, the agent commits, the event is committed. An
+ * agent refusal names op->path; what this returns is final. */
+static enum result commit_written(struct req *rq, struct file_op *op, struct agent_conn *c,
+				  struct json *paths, unsigned long long bytes)
+{
+	const char *sbx = op->sbx;
+	const char *path = op->path;
+	enum result r = paths ? written_begin(rq, sbx, paths, bytes) : R_NO_MEMORY;
+
+	op->path = NULL;
+	if (r != R_OK)
+		return r;
+	r = agent_client_put_commit(c, OP_MS);
+	if (r != R_OK)
+		r = agent_fail(rq, c, r, path);
+	return written_end(rq, sbx, r);
+}
+
+/* answer_path: {key: absolute path, flag: true}. */
+static enum result answer_path(struct req *rq, const char *key, const char *path, const char *flag)
+{
+	struct json *out = json_new_object();
+
+	if (out == NULL || add_path(out, key, path) != R_OK ||
+	    json_add_bool(out, flag, true) != R_OK) {
+		json_free(out);
+		return R_NO_MEMORY;
+	}
+	http_respond_json(rq, 200, out, NULL);
 	return R_OK;
 }
 
@@ -447,144 +498,193 @@ static struct json *written_paths(const struct one_file *fs, size_t n, unsigned 
 	return paths;
 }
 
-static enum result write_all(struct req *rq, const struct sandbox_row *row, struct one_file *fs,
-			     size_t n)
+struct post_op {
+	struct file_op op;
+	struct one_file *fs; /* n of them, parsed */
+	size_t n;
+};
+
+/* post_parse: the body's files; only a running sandbox's body is read. */
+static enum result post_parse(struct req *rq, struct file_op *op)
 {
-	struct agent_conn *c = NULL;
-	unsigned long long bytes;
-	struct json *paths;
+	struct post_op *po = (struct post_op *)op;
+	struct json *list;
 	enum result r;
 	size_t i;
 
-	r = connect_agent(rq, row, &c);
+	r = read_json(rq, (size_t)config()->files_max_json);
 	if (r != R_OK)
 		return r;
-	for (i = 0; r == R_OK && i < n; i++) {
-		r = agent_client_put_file(c, fs[i].path, fs[i].mode, OP_MS);
-		if (r == R_OK && fs[i].len > 0)
-			r = agent_client_put_data(c, fs[i].bytes, fs[i].len, OP_MS);
-		if (r != R_OK)
-			r = agent_fail(rq, c, r, fs[i].path);
+	list = json_get(rq->body, "files");
+	if (list != NULL) {
+		if (!json_is_array(list) || json_len(list) == 0 ||
+		    json_len(list) > MAX_REQUEST_FILES)
+			return http_fail(rq, R_INVALID, "'files' must be an array of 1 to %d files",
+					 MAX_REQUEST_FILES);
+		po->n = json_len(list);
+	} else {
+		po->n = 1; /* a single {path, content} */
 	}
-	if (r == R_OK) {
-		paths = written_paths(fs, n, &bytes);
-		r = paths ? written_begin(rq, row->id, paths, bytes) : R_NO_MEMORY;
+	po->fs = calloc(po->n, sizeof(*po->fs));
+	if (po->fs == NULL)
+		return R_NO_MEMORY;
+	i = 0;
+	for (struct json *o = list ? json_child(list) : rq->body; r == R_OK && i < po->n; i++) {
+		r = parse_file(rq, o, &po->fs[i]);
+		o = list ? json_next(o) : NULL;
 	}
-	if (r == R_OK) {
-		r = agent_client_put_commit(c, OP_MS);
-		if (r != R_OK)
-			r = agent_fail(rq, c, r, fs[0].path);
-		r = written_end(rq, row->id, r);
-	}
-	agent_client_close(c); /* without a commit the helper drops every temporary */
 	return r;
 }
 
-enum result files_post(struct req *rq)
+/* post_answer: {files: [{path, size}...]}. */
+static enum result post_answer(struct req *rq, const struct one_file *fs, size_t n)
 {
-	struct sandbox_row row = {0};
-	struct one_file *fs = NULL;
-	struct json *list, *out = NULL, *arr = NULL;
-	size_t n = 0, i;
-	enum result r;
+	struct json *out = json_new_object(), *arr = json_new_array();
 
-	r = running(rq, &row);
-	if (r != R_OK)
-		return r;
-	r = read_json(rq, (size_t)config()->files_max_json);
-	if (r != R_OK)
-		goto done;
-	list = json_get(rq->body, "files");
-	if (list != NULL) {
-		if (!json_is_array(list) || json_len(list) == 0 || json_len(list) > MAX_REQUEST_FILES) {
-			r = http_fail(rq, R_INVALID, "'files' must be an array of 1 to %d files",
-				      MAX_REQUEST_FILES);
-			goto done;
-		}
-		n = json_len(list);
-	} else {
-		n = 1; /* a single {path, content} */
-	}
-	fs = calloc(n, sizeof(*fs));
-	if (fs == NULL) {
-		r = R_NO_MEMORY;
-		goto done;
-	}
-	i = 0;
-	for (struct json *o = list ? json_child(list) : rq->body; r == R_OK && i < n; i++) {
-		r = parse_file(rq, o, &fs[i]);
-		o = list ? json_next(o) : NULL;
-	}
-	if (r != R_OK)
-		goto done;
-	r = write_all(rq, &row, fs, n);
-	if (r != R_OK)
-		goto done;
-	out = json_new_object();
-	arr = json_new_array();
-	if (out == NULL || arr == NULL) {
-		r = R_NO_MEMORY;
-		goto done;
-	}
-	for (i = 0; i < n; i++) {
+	if (out == NULL || arr == NULL)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
 		struct json *e = json_new_object();
 
 		if (e == NULL || add_path(e, "path", fs[i].path) != R_OK ||
 		    json_add_int(e, "size", (long long)fs[i].len) != R_OK) {
 			json_free(e);
-			r = R_NO_MEMORY;
-			goto done;
+			goto fail;
 		}
-		if (json_push(arr, e) != R_OK) { /* it owns e either way */
-			r = R_NO_MEMORY;
-			goto done;
-		}
+		if (json_push(arr, e) != R_OK) /* it owns e either way */
+			goto fail;
 	}
-	if (json_add(out, "files", arr) != R_OK) {
-		arr = NULL;
-		r = R_NO_MEMORY;
-		goto done;
+	if (json_add(out, "files", arr) != R_OK) { /* it owns arr either way */
+		json_free(out);
+		return R_NO_MEMORY;
 	}
-	arr = NULL;
 	http_respond_json(rq, 200, out, NULL);
-	out = NULL;
-done:
+	return R_OK;
+fail:
 	json_free(out);
 	json_free(arr);
-	for (i = 0; fs != NULL && i < n; i++)
-		free(fs[i].bytes);
-	free(fs);
-	sandbox_row_free(&row);
+	return R_NO_MEMORY;
+}
+
+static enum result post_write(struct req *rq, struct file_op *op, struct agent_conn *c)
+{
+	struct post_op *po = (struct post_op *)op;
+	struct one_file *fs = po->fs;
+	unsigned long long bytes;
+	struct json *paths;
+	enum result r = R_OK;
+
+	if (fs == NULL || po->n == 0) /* post_parse gave one file at least */
+		return R_INTERNAL;
+	for (size_t i = 0; r == R_OK && i < po->n; i++) {
+		op->path = fs[i].path;
+		r = agent_client_put_file(c, fs[i].path, fs[i].mode, OP_MS);
+		if (r == R_OK && fs[i].len > 0)
+			r = agent_client_put_data(c, fs[i].bytes, fs[i].len, OP_MS);
+	}
+	if (r != R_OK)
+		return r;
+	op->path = fs[0].path;
+	paths = written_paths(fs, po->n, &bytes);
+	r = commit_written(rq, op, c, paths, bytes);
+	return r == R_OK ? post_answer(rq, fs, po->n) : r;
+}
+
+enum result files_post(struct req *rq)
+{
+	struct post_op po = {.op = {.prepare = post_parse, .run = post_write}};
+	enum result r = with_agent(rq, &po.op);
+
+	for (size_t i = 0; po.fs != NULL && i < po.n; i++)
+		free(po.fs[i].bytes);
+	free(po.fs);
 	return r;
 }
 
 /* ---- PUT /files?path=: a raw body, streamed ---------------------------------------- */
 
-enum result files_put(struct req *rq)
+struct put_op {
+	struct file_op op;
+	char path[AGENTPROTO_MAX_PATH];
+	uint32_t mode;
+	bool have_len; /* a Content-Length of want bytes */
+	unsigned long long cap, want, got;
+	char *chunk; /* STREAM_CHUNK bytes */
+};
+
+static enum result put_alloc(struct req *rq, struct file_op *op)
 {
-	unsigned long long cap = (unsigned long long)config()->files_max_upload;
-	const char *cl = http_header(rq, "CONTENT_LENGTH");
-	unsigned long long want = 0, got = 0;
-	bool have_len = cl != NULL && *cl != '\0';
-	struct sandbox_row row = {0};
-	struct agent_conn *c = NULL;
-	char path[AGENTPROTO_MAX_PATH], abs[ABS_PATH_SIZE];
-	char *chunk = NULL, *end;
+	struct put_op *po = (struct put_op *)op;
+
+	(void)rq;
+	po->chunk = malloc(STREAM_CHUNK);
+	return po->chunk ? R_OK : R_NO_MEMORY;
+}
+
+/* put_stream: the body to the agent as it comes; a body over the cap or
+ * other than its Content-Length is refused (closing the connection drops
+ * the temporary). */
+static enum result put_stream(struct req *rq, struct file_op *op, struct agent_conn *c)
+{
+	struct put_op *po = (struct put_op *)op;
+	char abs[ABS_PATH_SIZE];
 	struct json *out, *paths;
-	uint32_t mode = 0;
-	char modeq[8];
 	enum result r;
 	int n;
 
-	if (have_len) {
-		want = strtoull(cl, &end, 10);
+	r = agent_client_put_file(c, po->path, po->mode, OP_MS);
+	while (r == R_OK && (n = FCGX_GetStr(po->chunk, STREAM_CHUNK, rq->fcgi->in)) > 0) {
+		po->got += (unsigned long long)n;
+		if (po->got > po->cap || (po->have_len && po->got > po->want)) {
+			op->path = NULL;
+			return http_fail(rq, R_TOO_BIG, "upload over %llu bytes", po->cap);
+		}
+		r = agent_client_put_data(c, po->chunk, (size_t)n, OP_MS);
+	}
+	if (r == R_OK && po->have_len && po->got < po->want) {
+		op->path = NULL;
+		return http_fail(rq, R_INVALID, "request body shorter than Content-Length");
+	}
+	if (r != R_OK)
+		return r;
+	abs_path(po->path, abs);
+	paths = json_new_array();
+	if (paths != NULL && json_push(paths, json_new_str(abs)) != R_OK) {
+		json_free(paths);
+		paths = NULL;
+	}
+	r = commit_written(rq, op, c, paths, po->got);
+	if (r != R_OK)
+		return r;
+	out = json_new_object();
+	if (out == NULL || json_add_str(out, "path", abs) != R_OK ||
+	    json_add_int(out, "size", (long long)po->got) != R_OK) {
+		json_free(out);
+		return R_NO_MEMORY;
+	}
+	http_respond_json(rq, 200, out, NULL);
+	return R_OK;
+}
+
+enum result files_put(struct req *rq)
+{
+	struct put_op po = {.op = {.prepare = put_alloc, .run = put_stream}};
+	const char *cl = http_header(rq, "CONTENT_LENGTH");
+	char modeq[8], *end;
+	enum result r;
+
+	po.op.path = po.path;
+	po.cap = (unsigned long long)config()->files_max_upload;
+	po.have_len = cl != NULL && *cl != '\0';
+	if (po.have_len) {
+		po.want = strtoull(cl, &end, 10);
 		if (*end != '\0' || cl[0] == '-')
 			return http_fail(rq, R_INVALID, "malformed Content-Length");
 		/* refuse before touching the sandbox or reading a byte */
-		if (want > cap)
-			return http_fail(rq, R_TOO_BIG, "upload over %llu bytes", cap);
+		if (po.want > po.cap)
+			return http_fail(rq, R_TOO_BIG, "upload over %llu bytes", po.cap);
 	}
-	if ((r = query_path(rq, "path", path, sizeof(path))) != R_OK)
+	if ((r = query_path(rq, "path", po.path, sizeof(po.path))) != R_OK)
 		return r;
 	r = http_query(rq, "mode", modeq, sizeof(modeq));
 	if (r == R_OK) {
@@ -592,66 +692,12 @@ enum result files_put(struct req *rq)
 
 		if (*modeq == '\0' || *end != '\0' || v > 07777)
 			return http_fail(rq, R_INVALID, "'mode' must be octal, like 0755");
-		mode = (uint32_t)v;
+		po.mode = (uint32_t)v;
 	} else if (r != R_NOT_FOUND) {
 		return http_fail(rq, R_INVALID, "'mode' must be octal, like 0755");
 	}
-	r = running(rq, &row);
-	if (r != R_OK)
-		return r;
-	chunk = malloc(STREAM_CHUNK);
-	if (chunk == NULL) {
-		r = R_NO_MEMORY;
-		goto done;
-	}
-	r = connect_agent(rq, &row, &c);
-	if (r != R_OK)
-		goto done;
-	r = agent_client_put_file(c, path, mode, OP_MS);
-	while (r == R_OK && (n = FCGX_GetStr(chunk, STREAM_CHUNK, rq->fcgi->in)) > 0) {
-		got += (unsigned long long)n;
-		if (got > cap || (have_len && got > want)) {
-			r = http_fail(rq, R_TOO_BIG, "upload over %llu bytes", cap);
-			goto done; /* closing the connection drops the temporary */
-		}
-		r = agent_client_put_data(c, chunk, (size_t)n, OP_MS);
-	}
-	if (r == R_OK && have_len && got < want) {
-		r = http_fail(rq, R_INVALID, "request body shorter than Content-Length");
-		goto done;
-	}
-	if (r != R_OK) {
-		r = agent_fail(rq, c, r, path);
-		goto done;
-	}
-	abs_path(path, abs);
-	paths = json_new_array();
-	if (paths == NULL || json_push(paths, json_new_str(abs)) != R_OK) {
-		json_free(paths);
-		r = R_NO_MEMORY;
-		goto done;
-	}
-	r = written_begin(rq, row.id, paths, got);
-	if (r != R_OK)
-		goto done;
-	r = agent_client_put_commit(c, OP_MS);
-	if (r != R_OK)
-		r = agent_fail(rq, c, r, path);
-	r = written_end(rq, row.id, r);
-	if (r != R_OK)
-		goto done;
-	out = json_new_object();
-	if (out == NULL || json_add_str(out, "path", abs) != R_OK ||
-	    json_add_int(out, "size", (long long)got) != R_OK) {
-		json_free(out);
-		r = R_NO_MEMORY;
-		goto done;
-	}
-	http_respond_json(rq, 200, out, NULL);
-done:
-	agent_client_close(c);
-	free(chunk);
-	sandbox_row_free(&row);
+	r = with_agent(rq, &po.op);
+	free(po.chunk);
 	return r;
 }
 
@@ -709,7 +755,7 @@ static enum result respond_json_file(struct req *rq, struct agent_conn *c,
 	const uint8_t *data;
 	size_t len, b64size;
 	bool end = false;
-	char *b64 = NULL, when[WHEN_SIZE];
+	char *b64 = NULL, when[CLOCK_RFC3339_SIZE];
 	struct json *o = NULL;
 	enum result r;
 
@@ -734,7 +780,7 @@ static enum result respond_json_file(struct req *rq, struct agent_conn *c,
 					       b64size, NULL)
 			: R_NO_MEMORY;
 	}
-	iso_ms(fi->mtime_ms, when);
+	clock_rfc3339(fi->mtime_ms, when);
 	if (r == R_OK) {
 		o = json_new_object();
 		if (o == NULL || add_path(o, "path", path) != R_OK ||
@@ -755,32 +801,51 @@ static enum result respond_json_file(struct req *rq, struct agent_conn *c,
 	return R_OK;
 }
 
-enum result files_get(struct req *rq)
-{
-	struct agentproto_finfo *fi = NULL;
-	struct sandbox_row row = {0};
-	struct agent_conn *c = NULL;
+/* info_op: a read or a stat of path, whose metadata lands in fi. */
+struct info_op {
+	struct file_op op;
 	char path[AGENTPROTO_MAX_PATH];
-	enum result r;
+	struct agentproto_finfo *fi; /* large: on the heap */
+};
 
-	if ((r = query_path(rq, "path", path, sizeof(path))) != R_OK)
-		return r;
-	r = running(rq, &row);
+static enum result info_alloc(struct req *rq, struct file_op *op)
+{
+	struct info_op *io = (struct info_op *)op;
+
+	(void)rq;
+	io->fi = malloc(sizeof(*io->fi));
+	return io->fi ? R_OK : R_NO_MEMORY;
+}
+
+/* info_handle: the steps of GET and stat with run. */
+static enum result info_handle(struct req *rq, enum result (*run)(struct req *, struct file_op *,
+								  struct agent_conn *))
+{
+	struct info_op io = {.op = {.prepare = info_alloc, .run = run}};
+	enum result r = query_path(rq, "path", io.path, sizeof(io.path));
+
+	io.op.path = io.path;
+	if (r == R_OK)
+		r = with_agent(rq, &io.op);
+	free(io.fi);
+	return r;
+}
+
+static enum result get_read(struct req *rq, struct file_op *op, struct agent_conn *c)
+{
+	struct info_op *io = (struct info_op *)op;
+	enum result r = agent_client_get_begin(c, io->path, OP_MS, io->fi);
+
 	if (r != R_OK)
 		return r;
-	fi = malloc(sizeof(*fi));
-	r = fi ? connect_agent(rq, &row, &c) : R_NO_MEMORY;
-	if (r == R_OK) {
-		r = agent_client_get_begin(c, path, OP_MS, fi);
-		if (r != R_OK)
-			r = agent_fail(rq, c, r, path);
-	}
-	if (r == R_OK)
-		r = wants_raw(rq) ? stream_raw(rq, c, fi) : respond_json_file(rq, c, fi, path);
-	agent_client_close(c);
-	free(fi);
-	sandbox_row_free(&row);
-	return r;
+	op->path = NULL; /* both answer for themselves */
+	return wants_raw(rq) ? stream_raw(rq, c, io->fi)
+			     : respond_json_file(rq, c, io->fi, io->path);
+}
+
+enum result files_get(struct req *rq)
+{
+	return info_handle(rq, get_read);
 }
 
 /* ---- list, stat ------------------------------------------------------------------- */
@@ -810,95 +875,93 @@ static enum result add_entry(void *ctx, const struct agentproto_finfo *fi)
 	return R_OK;
 }
 
+struct list_op {
+	struct file_op op;
+	char path[AGENTPROTO_MAX_PATH];
+	unsigned depth;
+	struct listing l;
+};
+
+static enum result list_alloc(struct req *rq, struct file_op *op)
+{
+	struct list_op *lo = (struct list_op *)op;
+
+	(void)rq;
+	lo->l.arr = json_new_array();
+	lo->l.base = lo->path;
+	lo->l.joined = malloc(2 * AGENTPROTO_MAX_PATH);
+	return lo->l.arr && lo->l.joined ? R_OK : R_NO_MEMORY;
+}
+
+static enum result list_run(struct req *rq, struct file_op *op, struct agent_conn *c)
+{
+	struct list_op *lo = (struct list_op *)op;
+	enum result r = agent_client_list(c, lo->path, lo->depth, OP_MS, add_entry, &lo->l);
+	struct json *out;
+
+	if (r != R_OK)
+		return r;
+	out = json_new_object();
+	if (out == NULL || add_path(out, "path", lo->path) != R_OK) {
+		json_free(out);
+		return R_NO_MEMORY;
+	}
+	r = json_add(out, "entries", lo->l.arr);
+	lo->l.arr = NULL; /* json_add owns it either way */
+	if (r != R_OK) {
+		json_free(out);
+		return r;
+	}
+	http_respond_json(rq, 200, out, NULL);
+	return R_OK;
+}
+
 enum result files_list(struct req *rq)
 {
-	struct listing l = {0};
-	struct sandbox_row row = {0};
-	struct agent_conn *c = NULL;
-	char path[AGENTPROTO_MAX_PATH], dq[8];
-	struct json *out = NULL;
-	unsigned long depth = 1;
+	struct list_op lo = {.op = {.prepare = list_alloc, .run = list_run}, .depth = 1};
+	unsigned long depth;
 	enum result r;
-	char *end;
+	char dq[8], *end;
 
-	r = http_query(rq, "path", path, sizeof(path));
+	lo.op.path = lo.path;
+	r = http_query(rq, "path", lo.path, sizeof(lo.path));
 	if (r == R_NOT_FOUND)
-		memcpy(path, "/workspace", sizeof("/workspace"));
-	else if ((r = query_path(rq, "path", path, sizeof(path))) != R_OK)
+		memcpy(lo.path, "/workspace", sizeof("/workspace"));
+	else if ((r = query_path(rq, "path", lo.path, sizeof(lo.path))) != R_OK)
 		return r;
 	r = http_query(rq, "depth", dq, sizeof(dq));
 	if (r == R_OK) {
 		depth = strtoul(dq, &end, 10);
 		if (*dq == '\0' || *end != '\0' || depth < 1 || depth > AGENTPROTO_MAX_DEPTH)
 			return http_fail(rq, R_INVALID, "'depth' must be 1..%d", AGENTPROTO_MAX_DEPTH);
+		lo.depth = (unsigned)depth;
 	} else if (r != R_NOT_FOUND) {
 		return http_fail(rq, R_INVALID, "'depth' must be 1..%d", AGENTPROTO_MAX_DEPTH);
 	}
-	r = running(rq, &row);
+	r = with_agent(rq, &lo.op);
+	json_free(lo.l.arr);
+	free(lo.l.joined);
+	return r;
+}
+
+static enum result stat_run(struct req *rq, struct file_op *op, struct agent_conn *c)
+{
+	struct info_op *io = (struct info_op *)op;
+	enum result r = agent_client_stat(c, io->path, OP_MS, io->fi);
+	struct json *o;
+
 	if (r != R_OK)
 		return r;
-	l.arr = json_new_array();
-	l.base = path;
-	l.joined = malloc(2 * AGENTPROTO_MAX_PATH);
-	r = l.arr && l.joined ? connect_agent(rq, &row, &c) : R_NO_MEMORY;
-	if (r == R_OK) {
-		r = agent_client_list(c, path, (unsigned)depth, OP_MS, add_entry, &l);
-		if (r != R_OK)
-			r = agent_fail(rq, c, r, path);
-	}
-	if (r == R_OK) {
-		out = json_new_object();
-		if (out == NULL || add_path(out, "path", path) != R_OK) {
-			r = R_NO_MEMORY;
-		} else {
-			r = json_add(out, "entries", l.arr);
-			l.arr = NULL; /* json_add owns it either way */
-			if (r == R_OK) {
-				http_respond_json(rq, 200, out, NULL);
-				out = NULL;
-			}
-		}
-	}
-	json_free(out);
-	json_free(l.arr);
-	free(l.joined);
-	agent_client_close(c);
-	sandbox_row_free(&row);
-	return r;
+	o = info_json(io->fi, io->path);
+	if (o == NULL)
+		return R_NO_MEMORY;
+	http_respond_json(rq, 200, o, NULL);
+	return R_OK;
 }
 
 enum result files_stat(struct req *rq)
 {
-	struct agentproto_finfo *fi = NULL;
-	struct sandbox_row row = {0};
-	struct agent_conn *c = NULL;
-	char path[AGENTPROTO_MAX_PATH];
-	struct json *o;
-	enum result r;
-
-	if ((r = query_path(rq, "path", path, sizeof(path))) != R_OK)
-		return r;
-	r = running(rq, &row);
-	if (r != R_OK)
-		return r;
-	fi = malloc(sizeof(*fi));
-	r = fi ? connect_agent(rq, &row, &c) : R_NO_MEMORY;
-	if (r == R_OK) {
-		r = agent_client_stat(c, path, OP_MS, fi);
-		if (r != R_OK)
-			r = agent_fail(rq, c, r, path);
-	}
-	if (r == R_OK) {
-		o = info_json(fi, path);
-		if (o == NULL)
-			r = R_NO_MEMORY;
-		else
-			http_respond_json(rq, 200, o, NULL);
-	}
-	agent_client_close(c);
-	free(fi);
-	sandbox_row_free(&row);
-	return r;
+	return info_handle(rq, stat_run);
 }
 
 /* ---- remove, mkdir, move ---------------------------------------------------------- */
@@ -909,53 +972,35 @@ static bool truthy(const char *s)
 	       *s == '\0';
 }
 
-/* finish: run op's result and answer {key: value...} on success. */
-static enum result finish(struct req *rq, struct agent_conn *c, enum result r, const char *path,
-			  struct json *out)
+struct delete_op {
+	struct file_op op;
+	char path[AGENTPROTO_MAX_PATH];
+	bool recursive;
+};
+
+static enum result delete_run(struct req *rq, struct file_op *op, struct agent_conn *c)
 {
-	if (r != R_OK) {
-		json_free(out);
-		return agent_fail(rq, c, r, path);
-	}
-	if (out == NULL)
-		return R_NO_MEMORY;
-	http_respond_json(rq, 200, out, NULL);
-	return R_OK;
+	struct delete_op *d = (struct delete_op *)op;
+	enum result r = agent_client_remove(c, d->path, d->recursive, OP_MS);
+
+	return r == R_OK ? answer_path(rq, "path", d->path, "deleted") : r;
 }
 
 enum result files_delete(struct req *rq)
 {
-	struct sandbox_row row = {0};
-	struct agent_conn *c = NULL;
-	char path[AGENTPROTO_MAX_PATH], rec[8];
-	bool recursive = false;
-	struct json *out;
+	struct delete_op d = {.op = {.run = delete_run}};
+	char rec[8];
 	enum result r;
 
-	if ((r = query_path(rq, "path", path, sizeof(path))) != R_OK)
+	d.op.path = d.path;
+	if ((r = query_path(rq, "path", d.path, sizeof(d.path))) != R_OK)
 		return r;
 	r = http_query(rq, "recursive", rec, sizeof(rec));
 	if (r == R_OK)
-		recursive = truthy(rec);
+		d.recursive = truthy(rec);
 	else if (r != R_NOT_FOUND)
 		return http_fail(rq, R_INVALID, "'recursive' must be true or false");
-	r = running(rq, &row);
-	if (r != R_OK)
-		return r;
-	r = connect_agent(rq, &row, &c);
-	if (r == R_OK) {
-		r = agent_client_remove(c, path, recursive, OP_MS);
-		out = json_new_object();
-		if (out && (add_path(out, "path", path) != R_OK ||
-			    json_add_bool(out, "deleted", true) != R_OK)) {
-			json_free(out);
-			out = NULL;
-		}
-		r = finish(rq, c, r, path, out);
-	}
-	agent_client_close(c);
-	sandbox_row_free(&row);
-	return r;
+	return with_agent(rq, &d.op);
 }
 
 static enum result opt_bool(struct req *rq, const char *key, bool def, bool *out)
@@ -972,72 +1017,71 @@ static enum result opt_bool(struct req *rq, const char *key, bool def, bool *out
 	return R_OK;
 }
 
+struct mkdir_op {
+	struct file_op op; /* op.path: the directory */
+	uint32_t mode;
+	bool parents;
+};
+
+static enum result mkdir_run(struct req *rq, struct file_op *op, struct agent_conn *c)
+{
+	struct mkdir_op *m = (struct mkdir_op *)op;
+	enum result r = agent_client_mkdir(c, op->path, m->mode, m->parents, OP_MS);
+
+	return r == R_OK ? answer_path(rq, "path", op->path, "created") : r;
+}
+
 enum result files_mkdir(struct req *rq)
 {
 	static const char *const known[] = {"path", "mode", "parents", NULL};
-	struct sandbox_row row = {0};
-	struct agent_conn *c = NULL;
-	const char *path = NULL;
-	uint32_t mode = 0;
-	bool parents = true;
-	struct json *out;
+	struct mkdir_op m = {.op = {.run = mkdir_run}};
 	enum result r;
 
 	if ((r = read_json(rq, (size_t)config()->max_body)) != R_OK ||
 	    (r = validate_known_fields(rq, rq->body, known)) != R_OK ||
-	    (r = json_path(rq, rq->body, "path", &path)) != R_OK ||
-	    (r = parse_mode(rq, json_get(rq->body, "mode"), &mode)) != R_OK ||
-	    (r = opt_bool(rq, "parents", true, &parents)) != R_OK)
+	    (r = json_path(rq, rq->body, "path", &m.op.path)) != R_OK ||
+	    (r = parse_mode(rq, json_get(rq->body, "mode"), &m.mode)) != R_OK ||
+	    (r = opt_bool(rq, "parents", true, &m.parents)) != R_OK)
 		return r;
-	r = running(rq, &row);
+	return with_agent(rq, &m.op);
+}
+
+struct move_op {
+	struct file_op op; /* op.path: the source */
+	const char *from, *to;
+	bool parents;
+};
+
+static enum result move_run(struct req *rq, struct file_op *op, struct agent_conn *c)
+{
+	struct move_op *m = (struct move_op *)op;
+	enum result r = agent_client_move(c, m->from, m->to, m->parents, OP_MS);
+	struct json *out;
+
 	if (r != R_OK)
 		return r;
-	r = connect_agent(rq, &row, &c);
-	if (r == R_OK) {
-		r = agent_client_mkdir(c, path, mode, parents, OP_MS);
-		out = json_new_object();
-		if (out && (add_path(out, "path", path) != R_OK ||
-			    json_add_bool(out, "created", true) != R_OK)) {
-			json_free(out);
-			out = NULL;
-		}
-		r = finish(rq, c, r, path, out);
+	out = json_new_object();
+	if (out == NULL || add_path(out, "from", m->from) != R_OK ||
+	    add_path(out, "to", m->to) != R_OK) {
+		json_free(out);
+		return R_NO_MEMORY;
 	}
-	agent_client_close(c);
-	sandbox_row_free(&row);
-	return r;
+	http_respond_json(rq, 200, out, NULL);
+	return R_OK;
 }
 
 enum result files_move(struct req *rq)
 {
 	static const char *const known[] = {"from", "to", "parents", NULL};
-	struct sandbox_row row = {0};
-	struct agent_conn *c = NULL;
-	const char *from = NULL, *to = NULL;
-	bool parents = true;
-	struct json *out;
+	struct move_op m = {.op = {.run = move_run}};
 	enum result r;
 
 	if ((r = read_json(rq, (size_t)config()->max_body)) != R_OK ||
 	    (r = validate_known_fields(rq, rq->body, known)) != R_OK ||
-	    (r = json_path(rq, rq->body, "from", &from)) != R_OK ||
-	    (r = json_path(rq, rq->body, "to", &to)) != R_OK ||
-	    (r = opt_bool(rq, "parents", true, &parents)) != R_OK)
+	    (r = json_path(rq, rq->body, "from", &m.from)) != R_OK ||
+	    (r = json_path(rq, rq->body, "to", &m.to)) != R_OK ||
+	    (r = opt_bool(rq, "parents", true, &m.parents)) != R_OK)
 		return r;
-	r = running(rq, &row);
-	if (r != R_OK)
-		return r;
-	r = connect_agent(rq, &row, &c);
-	if (r == R_OK) {
-		r = agent_client_move(c, from, to, parents, OP_MS);
-		out = json_new_object();
-		if (out && (add_path(out, "from", from) != R_OK || add_path(out, "to", to) != R_OK)) {
-			json_free(out);
-			out = NULL;
-		}
-		r = finish(rq, c, r, from, out);
-	}
-	agent_client_close(c);
-	sandbox_row_free(&row);
-	return r;
+	m.op.path = m.from;
+	return with_agent(rq, &m.op);
 }
