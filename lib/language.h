@@ -12,8 +12,10 @@ struct language {
 	const char *name;     /* "python" */
 	const char *template; /* image template providing the toolchain */
 	const char *file;     /* the code is written to /workspace/<file> */
-	const char *compile;  /* shell command run once in /workspace, or NULL */
-	const char *artifact; /* what compile produces (run in every test), or NULL */
+	const char *compile;  /* shell command run once in /workspace (a compiler,
+			       * or a syntax check), or NULL */
+	const char *artifact; /* the file compile leaves for every run (the binary,
+			       * or the source); NULL when compile is NULL */
 	const char *run;      /* shell command of one run, in /workspace */
 };
 

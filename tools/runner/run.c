@@ -332,6 +332,13 @@ out:
 	return r;
 }
 
+/* builds: the compile step leaves a new file (a binary) rather than
+ * checking the source in place. */
+static bool builds(const struct language *l)
+{
+	return l->compile != NULL && strcmp(l->artifact, l->file) != 0;
+}
+
 /* compile: the language's compile step in its own sandbox (so its memory
  * does not count against the first test); the artifact into out, or *ce
  * with the compiler's output as the job's compile_error. */
@@ -371,7 +378,7 @@ static enum result compile(struct ctx *cx, struct buf *out, struct json *info, b
 		snprintf(msg, sizeof(msg), "the compile exceeded its time limit of %lld ms", wall);
 		r = json_add_str(info, "reason", msg);
 	}
-	if (r == R_OK && !*ce)
+	if (r == R_OK && !*ce && builds(lang))
 		r = fetch(cx, &bx, lang->artifact, out);
 	box_stop(cx, &bx);
 	agent_exec_result_free(&res);
@@ -492,7 +499,7 @@ enum result run_job(struct db *db, struct backend *b, const struct job *j, struc
 	}
 	if (r == R_OK)
 		r = ce ? compile_failed(j, res)
-		       : run_all(&cx, j->lang->compile ? &artifact : NULL, res);
+		       : run_all(&cx, builds(j->lang) ? &artifact : NULL, res);
 	buf_free(&artifact);
 	if (r != R_OK) {
 		json_free(res);
