@@ -375,8 +375,8 @@ def one_orgs_queue_does_not_delay_another_orgs_first_job():
 
 # ---- a runner killed mid-job ------------------------------------------------
 
-def start_runner():
-    env = dict(os.environ, SANDPIT_JOB_LEASE="2", SANDPIT_JOB_RUNNER_THREADS="1")
+def start_runner(**extra):
+    env = dict(os.environ, SANDPIT_JOB_LEASE="2", SANDPIT_JOB_RUNNER_THREADS="1", **extra)
     return subprocess.Popen(["setpriv", "--reuid=sandpit", "--regid=sandpit", "--init-groups",
                              "--", os.path.join(BIN, "sandpit-runner")], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -426,6 +426,24 @@ def runner_killed_mid_job_is_retried_once_then_failed():
             if p.poll() is None:
                 p.terminate()
                 p.wait(timeout=30)
+        os.kill(stack_runner, signal.SIGCONT)
+
+
+@test
+def a_compile_that_never_ends_is_a_compile_error_at_its_own_limit():
+    # A runner whose compile limit (200 ms) is below what g++ needs for
+    # <iostream> (the stack's runner is paused meanwhile).
+    key = new_key()
+    stack_runner = int(open(os.path.join(STATE, "run/runner.pid")).read())
+    os.kill(stack_runner, signal.SIGSTOP)
+    r = start_runner(SANDPIT_JOB_COMPILE_TIMEOUT_MS="200")
+    try:
+        j = run("cpp", HELLO["cpp"], key=key, stdin="x\n")
+        check(j["status"] == "completed" and j["result"]["verdict"] == "compile_error", "%r" % j)
+        check("time limit of 200 ms" in j["result"]["compile"]["reason"], "%r" % j["result"])
+    finally:
+        r.terminate()
+        r.wait(timeout=30)
         os.kill(stack_runner, signal.SIGCONT)
 
 

@@ -125,7 +125,7 @@ static enum result give_up(struct db *db, const struct job *j, const char *why)
 	r = db_exec(db,
 		    "UPDATE jobs SET status = 'queued', runner = NULL, host = NULL, "
 		    "lease_until = NULL, sandbox_id = NULL, error = $3 WHERE id = $1 AND "
-		    "runner = $2 AND status = 'running' AND attempts < " "2" " RETURNING id",
+		    "runner = $2 AND status = 'running' AND attempts < 2 RETURNING id",
 		    3, (const char *[]){j->id, j->runner, why}, &res);
 	if (r == R_OK && db_res_rows(res) == 1) {
 		log_warnx(MOD, "job requeued id=%s why=\"%s\"", j->id, why);
@@ -227,7 +227,7 @@ static void stop_sandboxes(struct runner *rn, struct db *db, const struct db_res
  * once, then failed with the reason and job.failed. */
 static enum result recover(struct runner *rn, struct db *db)
 {
-	struct db_res *res = NULL, *done = NULL;
+	struct db_res *res = NULL;
 	enum result r = db_begin(db);
 
 	if (r == R_OK)
@@ -262,7 +262,6 @@ static enum result recover(struct runner *rn, struct db *db)
 	else
 		stop_sandboxes(rn, db, res, 3);
 	db_res_free(res);
-	db_res_free(done);
 	return r;
 }
 

@@ -272,7 +272,7 @@ static enum result run_case(struct ctx *cx, const struct run_case *k, const stru
 	const struct language *lang = cx->j->lang;
 	uint64_t out_cap = (uint64_t)config_int("SANDPIT_JOB_OUTPUT_LIMIT");
 	struct agent_exec_result res = {0};
-	struct sandbox_usage before, after;
+	struct sandbox_usage before = {0}, after = {0};
 	struct sandbox_limits tight = {0};
 	struct run_facts f = {0};
 	struct box bx = {0};
