@@ -163,6 +163,7 @@ static void work(struct runner *rn, struct db *db, const struct db_res *res)
 	r = run_job(db, rn->b, &j, &result, why, sizeof(why));
 	if (r == R_CONFLICT) {
 		log_info(MOD, "job abandoned id=%s (cancelled or no longer ours)", j.id);
+		r = R_OK;
 		goto out;
 	}
 	if (r != R_OK) {
