@@ -375,10 +375,11 @@ def one_orgs_queue_does_not_delay_another_orgs_first_job():
 
 # ---- a runner killed mid-job ------------------------------------------------
 
-def start_runner(**extra):
-    env = dict(os.environ, SANDPIT_JOB_LEASE="2", SANDPIT_JOB_RUNNER_THREADS="1", **extra)
+def start_runner(*args, **extra):
+    env = dict(os.environ, SANDPIT_JOB_LEASE="2", SANDPIT_JOB_RUNNER_THREADS="1")
+    env.update(extra)
     return subprocess.Popen(["setpriv", "--reuid=sandpit", "--regid=sandpit", "--init-groups",
-                             "--", os.path.join(BIN, "sandpit-runner")], env=env,
+                             "--", os.path.join(BIN, "sandpit-runner")] + list(args), env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -444,6 +445,40 @@ def a_compile_that_never_ends_is_a_compile_error_at_its_own_limit():
     finally:
         r.terminate()
         r.wait(timeout=30)
+        os.kill(stack_runner, signal.SIGCONT)
+
+
+@test
+def per_host_bound_holds_across_the_runners_of_a_host():
+    # Two runners of host "jobs-test-host", two threads each, per-host bound
+    # 1 and per-org bound 10: one of the org's jobs runs at a time.
+    key = new_key()
+    stack_runner = int(open(os.path.join(STATE, "run/runner.pid")).read())
+    os.kill(stack_runner, signal.SIGSTOP)
+    rs = []
+    try:
+        for _ in range(2):
+            rs.append(start_runner("--host", "jobs-test-host", SANDPIT_JOB_RUNNER_THREADS="2",
+                                   SANDPIT_JOB_MAX_PER_HOST="1", SANDPIT_JOB_MAX_PER_ORG="10"))
+        job = {"language": "python", "code": "import time\ntime.sleep(1)\n",
+               "resource_limits": {"timeout_ms": 1000, "wall_timeout_ms": 10000}}
+        ids = [submit(job, key=key) for _ in range(3)]
+        most = 0
+        end = time.monotonic() + 60
+        while True:
+            states = [expect(get("/api/v1/jobs/" + i, key=key), 200)["status"] for i in ids]
+            most = max(most, states.count("running"))
+            if all(s == "completed" for s in states):
+                break
+            check(time.monotonic() < end, "jobs did not finish: %r" % states)
+            time.sleep(0.05)
+        check(most == 1, "%d jobs ran at once on a host bounded to 1" % most)
+        hosts = psql("SELECT DISTINCT host FROM jobs WHERE id IN ('%s')" % "','".join(ids))
+        check(hosts == [["jobs-test-host"]], "%r" % hosts)
+    finally:
+        for r in rs:
+            r.terminate()
+            r.wait(timeout=30)
         os.kill(stack_runner, signal.SIGCONT)
 
 
