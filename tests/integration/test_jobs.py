@@ -431,6 +431,41 @@ def runner_killed_mid_job_is_retried_once_then_failed():
 
 
 @test
+def runner_stopped_with_sigterm_hands_its_job_back():
+    # A graceful stop is not a lost runner: the job goes back to the queue
+    # without counting an attempt, its sandbox stops at once (the runner
+    # exits long before the 8 s program would end) and another runner
+    # runs it to completion.
+    key = new_key()
+    stack_runner = int(open(os.path.join(STATE, "run/runner.pid")).read())
+    os.kill(stack_runner, signal.SIGSTOP)
+    rs = []
+    try:
+        rs.append(start_runner())
+        jid = submit({"language": "python", "code": "import time\ntime.sleep(8)\nprint('done')\n",
+                      "resource_limits": {"timeout_ms": 1000, "wall_timeout_ms": 30000}}, key=key)
+        wait(jid, key=key, until=("running",), timeout=30)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        rs[0].terminate()
+        rs[0].wait(timeout=30)
+        check(time.monotonic() - t0 < 5, "the runner took %.1fs to stop" % (time.monotonic() - t0))
+        j = expect(get("/api/v1/jobs/" + jid, key=key), 200)
+        check(j["status"] == "queued" and j["attempts"] == 0, "handed back: %r" % j)
+        check(live_sandboxes(key) == [], "its sandbox stopped: %r" % live_sandboxes(key))
+        rs.append(start_runner())
+        j = wait(jid, key=key, timeout=60)
+        check(j["status"] == "completed" and j["attempts"] == 1 and
+              j["result"]["stdout"] == "done\n", "%r" % j)
+    finally:
+        for r in rs:
+            if r.poll() is None:
+                r.terminate()
+                r.wait(timeout=30)
+        os.kill(stack_runner, signal.SIGCONT)
+
+
+@test
 def a_compile_that_never_ends_is_a_compile_error_at_its_own_limit():
     # A runner whose compile limit (200 ms) is below what g++ needs for
     # <iostream> (the stack's runner is paused meanwhile).
