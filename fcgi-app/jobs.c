@@ -17,22 +17,22 @@
 #include "page.h"
 #include "validate.h"
 
-#define PAGE_DEFAULT 50
-#define PAGE_MAX 200
-#define BATCH_MAX 100
-#define FILES_MAX 32
-#define FILE_PATH_MAX 128
-#define STDIN_MAX (4 * 1024 * 1024)
+#define PAGE_DEFAULT	   50
+#define PAGE_MAX	   200
+#define BATCH_MAX	   100
+#define FILES_MAX	   32
+#define FILE_PATH_MAX	   128
+#define STDIN_MAX	   (4 * 1024 * 1024)
 #define DEFAULT_TIMEOUT_MS 5000
-#define DEFAULT_MEMORY_MB 256
-#define MIN_MEMORY_MB 16
+#define DEFAULT_MEMORY_MB  256
+#define MIN_MEMORY_MB	   16
 
-static const char *const job_fields[] = {"language", "code",	"stdin",   "files",     "resource_limits",
-					 "tests",    "compare", "tolerance", NULL};
-static const char *const limit_fields[] = {"memory_mb", "cpu_cores", "timeout_ms",
-					   "wall_timeout_ms", "disk_mb", NULL};
-static const char *const test_fields[] = {"stdin",	    "expected_output", "timeout_ms",
-					  "wall_timeout_ms", "memory_mb",	    NULL};
+static const char *const job_fields[] = {
+    "language", "code", "stdin", "files", "resource_limits", "tests", "compare", "tolerance", NULL};
+static const char *const limit_fields[] = {"memory_mb",	      "cpu_cores", "timeout_ms",
+					   "wall_timeout_ms", "disk_mb",   NULL};
+static const char *const test_fields[] = {"stdin",	     "expected_output", "timeout_ms",
+					  "wall_timeout_ms", "memory_mb",	NULL};
 
 /* One validated submission: the row's columns. */
 struct submission {
@@ -42,8 +42,8 @@ struct submission {
 };
 
 /* whole: member key as an integer number in [lo, hi]; absent leaves *out. */
-static enum result whole(struct req *rq, const char *where, const struct json *obj,
-			 const char *key, long long lo, long long hi, long long *out)
+static enum result whole(struct req *rq, const char *where, const struct json *obj, const char *key,
+			 long long lo, long long hi, long long *out)
 {
 	const struct json *v = json_get(obj, key);
 	double d;
@@ -52,15 +52,15 @@ static enum result whole(struct req *rq, const char *where, const struct json *o
 		return R_OK;
 	d = json_is_number(v) ? json_number(v) : NAN;
 	if (!(d >= (double)lo && d <= (double)hi) || d != (double)(long long)d)
-		return http_fail(rq, R_INVALID, "%s'%s' must be an integer from %lld to %lld", where,
-				 key, lo, hi);
+		return http_fail(rq, R_INVALID, "%s'%s' must be an integer from %lld to %lld",
+				 where, key, lo, hi);
 	*out = (long long)d;
 	return R_OK;
 }
 
 /* text: member key as a string of at most max bytes, or NULL when absent. */
-static enum result text(struct req *rq, const char *where, const struct json *obj,
-			const char *key, size_t max, const char **out)
+static enum result text(struct req *rq, const char *where, const struct json *obj, const char *key,
+			size_t max, const char **out)
 {
 	const struct json *v = json_get(obj, key);
 
@@ -117,7 +117,8 @@ static enum result parse_files(struct req *rq, const char *where, const struct j
 					 "segments, at most %d bytes",
 					 where, FILE_PATH_MAX);
 		if (!json_is_string(f))
-			return http_fail(rq, R_INVALID, "%s'files' contents must be strings", where);
+			return http_fail(rq, R_INVALID, "%s'files' contents must be strings",
+					 where);
 	}
 	return json_add(spec, "files", json_dup(files));
 }
@@ -141,7 +142,8 @@ static enum result parse_limits(struct req *rq, const char *where, const struct 
 		return R_NO_MEMORY;
 	if (rl != NULL && !json_is_null(rl)) {
 		if (!json_is_object(rl)) {
-			r = http_fail(rq, R_INVALID, "%s'resource_limits' must be an object", where);
+			r = http_fail(rq, R_INVALID, "%s'resource_limits' must be an object",
+				      where);
 			goto out;
 		}
 		if ((r = validate_known_fields(rq, rl, limit_fields)) != R_OK ||
@@ -155,8 +157,8 @@ static enum result parse_limits(struct req *rq, const char *where, const struct 
 			cores = json_is_number(c) ? json_number(c) : NAN;
 			if (!(cores >= 0.01 && cores <= max_cores)) {
 				r = http_fail(rq, R_INVALID,
-					      "%s'cpu_cores' must be a number from 0.01 to %g", where,
-					      max_cores);
+					      "%s'cpu_cores' must be a number from 0.01 to %g",
+					      where, max_cores);
 				goto out;
 			}
 		}
@@ -221,8 +223,8 @@ static enum result parse_tests(struct req *rq, const char *where, const struct j
 	if (tests == NULL || json_is_null(tests))
 		return R_OK;
 	if (!json_is_array(tests) || json_len(tests) == 0 || json_len(tests) > (size_t)max)
-		return http_fail(rq, R_INVALID, "%s'tests' must be an array of 1 to %lld test cases",
-				 where, max);
+		return http_fail(rq, R_INVALID,
+				 "%s'tests' must be an array of 1 to %lld test cases", where, max);
 	arr = json_new_array();
 	if (arr == NULL)
 		return R_NO_MEMORY;
@@ -250,12 +252,13 @@ static enum result parse_compare(struct req *rq, const char *where, const struct
 	if (strcmp(mode, "exact") != 0 && strcmp(mode, "trailing_whitespace") != 0 &&
 	    strcmp(mode, "numeric") != 0)
 		return http_fail(rq, R_INVALID,
-				 "%s'compare' must be exact, trailing_whitespace or numeric", where);
+				 "%s'compare' must be exact, trailing_whitespace or numeric",
+				 where);
 	if (tol != NULL && !json_is_null(tol)) {
 		t = json_is_number(tol) ? json_number(tol) : NAN;
 		if (!(t >= 0 && t <= 1e6))
-			return http_fail(rq, R_INVALID, "%s'tolerance' must be a number from 0 to 1e6",
-					 where);
+			return http_fail(rq, R_INVALID,
+					 "%s'tolerance' must be a number from 0 to 1e6", where);
 	}
 	if (json_add_str(spec, "compare", mode) != R_OK ||
 	    json_add(spec, "tolerance", json_new_double(t)) != R_OK)
@@ -401,7 +404,7 @@ out:
 	return r;
 }
 
-#define JOB_COLUMNS                                                                           \
+#define JOB_COLUMNS                                                                                \
 	"id, status, language, attempts, ts(created_at), ts(started_at), ts(finished_at), error, " \
 	"result->>'verdict'"
 
@@ -435,8 +438,8 @@ enum result jobs_get(struct req *rq)
 	if (!id_is_valid("job_", id))
 		return http_fail(rq, R_NOT_FOUND, "job not found");
 	r = db_exec(rq->db,
-		    "SELECT " JOB_COLUMNS ", result::text FROM jobs WHERE id = $1 AND org_id = $2", 2,
-		    (const char *[]){id, rq->auth.org_id}, &res);
+		    "SELECT " JOB_COLUMNS ", result::text FROM jobs WHERE id = $1 AND org_id = $2",
+		    2, (const char *[]){id, rq->auth.org_id}, &res);
 	if (r != R_OK)
 		return http_fail(rq, r, "cannot read the job");
 	if (db_res_rows(res) != 1) {
@@ -482,11 +485,13 @@ enum result jobs_list(struct req *rq)
 	if (r == R_NOT_FOUND)
 		status[0] = '\0';
 	else if (r != R_OK || !status_ok(status))
-		return http_fail(rq, R_INVALID,
-				 "'status' must be queued, running, completed, failed or cancelled");
+		return http_fail(
+		    rq, R_INVALID,
+		    "'status' must be queued, running, completed, failed or cancelled");
 	snprintf(lim, sizeof(lim), "%d", limit + 1);
 	r = db_exec(rq->db,
-		    "SELECT " JOB_COLUMNS " FROM jobs WHERE org_id = $1 AND ($2 = '' OR status = $2) "
+		    "SELECT " JOB_COLUMNS
+		    " FROM jobs WHERE org_id = $1 AND ($2 = '' OR status = $2) "
 		    "AND ($3 = '' OR (created_at, id) < (SELECT created_at, id FROM jobs c "
 		    "WHERE c.id = $3 AND c.org_id = $1)) "
 		    "ORDER BY created_at DESC, id DESC LIMIT $4::int",

@@ -17,7 +17,7 @@ static const struct {
     {"3\n", "3", CMP_EXACT, 0, false},
     {"3 \n\n\n", "3", CMP_TRAILING_WS, 0, true},
     {"3\r\n4\t\n", "3\n4", CMP_TRAILING_WS, 0, true},
-    {" 3\n", "3\n", CMP_TRAILING_WS, 0, false}, /* leading blanks count */
+    {" 3\n", "3\n", CMP_TRAILING_WS, 0, false},	       /* leading blanks count */
     {"3\n\n4\n", "3\n4\n", CMP_TRAILING_WS, 0, false}, /* inner blank lines count */
     {"1 2\n", "1\n2\n", CMP_TRAILING_WS, 0, false},
     {"", "", CMP_TRAILING_WS, 0, true},

@@ -21,12 +21,12 @@ enum compare_mode { CMP_EXACT, CMP_TRAILING_WS, CMP_NUMERIC };
 
 /* What one run of the program did, as measured. */
 struct run_facts {
-	int exit_code;       /* 128+signal when killed */
+	int exit_code; /* 128+signal when killed */
 	int signal;
 	bool wall_timed_out; /* the agent killed it at the wall limit */
 	bool oom_killed;
-	bool output_cut;     /* stdout reached the output limit */
-	uint64_t cpu_usec;   /* cgroup CPU time of the run */
+	bool output_cut;   /* stdout reached the output limit */
+	uint64_t cpu_usec; /* cgroup CPU time of the run */
 	uint64_t cpu_limit_usec;
 	uint64_t peak_bytes;  /* cgroup memory peak during the run */
 	uint64_t limit_bytes; /* the cgroup's memory limit during the run */

@@ -33,11 +33,11 @@
 #include "log.h"
 #include "run.h"
 
-#define MOD "runner"
-#define MAX_THREADS 256
-#define IDLE_MS 100
+#define MOD	      "runner"
+#define MAX_THREADS   256
+#define IDLE_MS	      100
 #define RECOVER_BATCH "50"
-#define MAX_ATTEMPTS 2
+#define MAX_ATTEMPTS  2
 
 /* The one mutable global: written by the signal handler. */
 static volatile sig_atomic_t stop_requested;
@@ -45,7 +45,7 @@ static volatile sig_atomic_t stop_requested;
 struct runner {
 	struct backend *b;
 	char conninfo[4096];
-	char id[192];  /* host:pid:random, the lease holder's name */
+	char id[192]; /* host:pid:random, the lease holder's name */
 	char host[128];
 	char lease[16], per_org[16], per_host[16];
 };
@@ -197,11 +197,12 @@ static void *worker(void *arg)
 		struct db_res *res = NULL;
 		enum result r;
 
-		r = db_exec(db,
-			    "SELECT id, org_id, language, code, spec::text, attempts FROM "
-			    "sp_job_claim($1, $2, $3::int, $4::int, $5::int)",
-			    5, (const char *[]){rn->id, rn->host, rn->lease, rn->per_org, rn->per_host},
-			    &res);
+		r = db_exec(
+		    db,
+		    "SELECT id, org_id, language, code, spec::text, attempts FROM "
+		    "sp_job_claim($1, $2, $3::int, $4::int, $5::int)",
+		    5, (const char *[]){rn->id, rn->host, rn->lease, rn->per_org, rn->per_host},
+		    &res);
 		if (r == R_OK && db_res_rows(res) == 1)
 			work(rn, db, res);
 		else
@@ -218,8 +219,8 @@ static void stop_sandboxes(struct runner *rn, struct db *db, const struct db_res
 	for (int i = 0; i < db_res_rows(res); i++) {
 		const char *sbx = db_res_get(res, i, col);
 
-		if (sbx != NULL && lifecycle_stop(db, rn->b, "", sbx, "stopped", "job_runner_lost",
-						  true) != R_OK)
+		if (sbx != NULL &&
+		    lifecycle_stop(db, rn->b, "", sbx, "stopped", "job_runner_lost", true) != R_OK)
 			log_warnx(MOD, "cannot stop sandbox id=%s (the reaper will)", sbx);
 	}
 }
@@ -232,23 +233,25 @@ static enum result recover(struct runner *rn, struct db *db)
 	enum result r = db_begin(db);
 
 	if (r == R_OK)
-		r = db_exec(db,
-			    "SELECT id, org_id, attempts, sandbox_id FROM jobs WHERE status = "
-			    "'running' AND lease_until < now() ORDER BY lease_until LIMIT " RECOVER_BATCH
-			    " FOR UPDATE SKIP LOCKED",
-			    0, NULL, &res);
+		r = db_exec(
+		    db,
+		    "SELECT id, org_id, attempts, sandbox_id FROM jobs WHERE status = "
+		    "'running' AND lease_until < now() ORDER BY lease_until LIMIT " RECOVER_BATCH
+		    " FOR UPDATE SKIP LOCKED",
+		    0, NULL, &res);
 	for (int i = 0; r == R_OK && i < db_res_rows(res); i++) {
 		const char *id = db_res_get(res, i, 0);
 		bool retry = strtol(db_res_get(res, i, 2), NULL, 10) < MAX_ATTEMPTS;
 		static const char lost[] = "its runner stopped answering (lease expired)";
 		static const char lost2[] =
-			"its runner stopped answering (lease expired) on both attempts";
+		    "its runner stopped answering (lease expired) on both attempts";
 
 		r = db_exec(db,
-			    retry ? "UPDATE jobs SET status = 'queued', runner = NULL, host = NULL, "
-				    "lease_until = NULL, sandbox_id = NULL, error = $2 WHERE id = $1"
-				  : "UPDATE jobs SET status = 'failed', finished_at = now(), "
-				    "lease_until = NULL, sandbox_id = NULL, error = $2 WHERE id = $1",
+			    retry
+				? "UPDATE jobs SET status = 'queued', runner = NULL, host = NULL, "
+				  "lease_until = NULL, sandbox_id = NULL, error = $2 WHERE id = $1"
+				: "UPDATE jobs SET status = 'failed', finished_at = now(), "
+				  "lease_until = NULL, sandbox_id = NULL, error = $2 WHERE id = $1",
 			    2, (const char *[]){id, retry ? lost : lost2}, NULL);
 		if (r == R_OK && !retry)
 			r = event(db, db_res_get(res, i, 1), id, "failed", NULL, lost2);
@@ -375,8 +378,9 @@ int main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--host") == 0 && i + 1 < argc) {
 			host = argv[++i];
 		} else {
-			fprintf(stderr,
-				"usage: sandpit-runner [--threads N] [--host NAME] | --check-config\n");
+			fprintf(
+			    stderr,
+			    "usage: sandpit-runner [--threads N] [--host NAME] | --check-config\n");
 			return 2;
 		}
 	}

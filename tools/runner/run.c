@@ -34,16 +34,16 @@
 #include "log.h"
 #include "utf8.h"
 
-#define MOD "runner"
-#define MiB (1024ull * 1024ull)
-#define CONNECT_MS 2000
-#define FILE_MS 10000
-#define GRACE_MS 5000
-#define HEADROOM (64 * MiB)       /* agent and files, before the limit is set */
+#define MOD	       "runner"
+#define MiB	       (1024ull * 1024ull)
+#define CONNECT_MS     2000
+#define FILE_MS	       10000
+#define GRACE_MS       5000
+#define HEADROOM       (64 * MiB)   /* agent and files, before the limit is set */
 #define COMPILE_MEMORY (1024 * MiB) /* compilers need more than most programs */
-#define ARTIFACT_MAX (64 * MiB)
-#define STDERR_CAP (64 * 1024)
-#define SHOWN_MAX (64 * 1024) /* output kept per test case in the result */
+#define ARTIFACT_MAX   (64 * MiB)
+#define STDERR_CAP     (64 * 1024)
+#define SHOWN_MAX      (64 * 1024) /* output kept per test case in the result */
 
 struct box {
 	char id[ID_SIZE("sbx_")];
@@ -106,16 +106,17 @@ static enum result box_reserve(struct ctx *cx, struct box *bx, const struct sand
 	if (r == R_OK && db_res_rows(res) != 1)
 		r = R_CONFLICT;
 	if (r == R_OK)
-		r = db_exec(cx->db,
-			    "INSERT INTO sandboxes (id, org_id, status, backend, cpus_millis, "
-			    "memory_bytes, cpus, memory, timeout_seconds, metadata, expires_at) "
-			    "VALUES ($1, $2, 'creating', 'local', $3::int, $4::bigint, $5, $6, $7::int, "
-			    "jsonb_build_object('job_id', $8::text), "
-			    "now() + make_interval(secs => $7::int))",
-			    8,
-			    (const char *[]){bx->id, cx->j->org_id, millis, bytes, cpus, mem, secs,
-					     cx->j->id},
-			    NULL);
+		r = db_exec(
+		    cx->db,
+		    "INSERT INTO sandboxes (id, org_id, status, backend, cpus_millis, "
+		    "memory_bytes, cpus, memory, timeout_seconds, metadata, expires_at) "
+		    "VALUES ($1, $2, 'creating', 'local', $3::int, $4::bigint, $5, $6, $7::int, "
+		    "jsonb_build_object('job_id', $8::text), "
+		    "now() + make_interval(secs => $7::int))",
+		    8,
+		    (const char *[]){bx->id, cx->j->org_id, millis, bytes, cpus, mem, secs,
+				     cx->j->id},
+		    NULL);
 	if (r == R_OK)
 		r = events_emit(cx->db, cx->j->org_id, bx->id, "sandbox.created", NULL);
 	if (r == R_OK)
@@ -324,7 +325,8 @@ static enum result run_case(struct ctx *cx, const struct run_case *k, const stru
 			 after.memory_peak > before.memory_current
 			     ? (long long)((after.memory_peak - before.memory_current) / 1024)
 			     : 0) != R_OK ||
-	    add_text(o, "stdout", res.out, res.out_len, k->expected ? SHOWN_MAX : out_cap) != R_OK ||
+	    add_text(o, "stdout", res.out, res.out_len, k->expected ? SHOWN_MAX : out_cap) !=
+		R_OK ||
 	    add_text(o, "stderr", res.err, res.err_len, SHOWN_MAX) != R_OK)
 		r = R_NO_MEMORY;
 out:
