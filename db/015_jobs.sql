@@ -47,13 +47,24 @@ BEGIN
 	IF (SELECT count(*) FROM jobs WHERE status = 'running' AND host = p_host) >= p_per_host THEN
 		RETURN;
 	END IF;
-	SELECT q.org_id INTO v_org
-	FROM (SELECT org_id, min(created_at) AS oldest FROM jobs WHERE status = 'queued'
-	      GROUP BY org_id) q
+	-- The orgs with queued jobs by a skip scan of jobs_queued (one index
+	-- probe per org, not a pass over every queued row: an org with 10,000
+	-- queued jobs costs what one with a single job does).
+	WITH RECURSIVE orgs(org_id) AS (
+		(SELECT j.org_id FROM jobs j WHERE j.status = 'queued' ORDER BY j.org_id LIMIT 1)
+		UNION ALL
+		SELECT (SELECT j.org_id FROM jobs j WHERE j.status = 'queued' AND j.org_id > o.org_id
+		        ORDER BY j.org_id LIMIT 1)
+		FROM orgs o WHERE o.org_id IS NOT NULL
+	)
+	SELECT o.org_id INTO v_org
+	FROM orgs o
 	CROSS JOIN LATERAL (SELECT count(*) AS n FROM jobs r
-	                    WHERE r.org_id = q.org_id AND r.status = 'running') c
-	WHERE c.n < p_per_org
-	ORDER BY c.n, q.oldest, q.org_id
+	                    WHERE r.org_id = o.org_id AND r.status = 'running') c
+	CROSS JOIN LATERAL (SELECT min(q.created_at) AS oldest FROM jobs q
+	                    WHERE q.org_id = o.org_id AND q.status = 'queued') q
+	WHERE o.org_id IS NOT NULL AND c.n < p_per_org
+	ORDER BY c.n, q.oldest, o.org_id
 	LIMIT 1;
 	IF v_org IS NULL THEN
 		RETURN;
