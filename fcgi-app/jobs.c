@@ -484,7 +484,7 @@ enum result jobs_list(struct req *rq)
 	r = http_query(rq, "status", status, sizeof(status));
 	if (r == R_NOT_FOUND)
 		status[0] = '\0';
-	else if (r != R_OK || !status_ok(status))
+	else if (r != R_OK || (status[0] != '\0' && !status_ok(status)))
 		return http_fail(
 		    rq, R_INVALID,
 		    "'status' must be queued, running, completed, failed or cancelled");

@@ -238,6 +238,7 @@ def cancel_running_and_queued_jobs_and_list_by_status():
                       key=key), 200)
     check(len(more["jobs"]) == 1 and more["next_cursor"] is None, "page 2 %r" % more)
     expect(get("/api/v1/jobs?status=bogus", key=key), 400)
+    check(len(expect(get("/api/v1/jobs?status=", key=key), 200)["jobs"]) == 3, "empty status")
 
 
 @test
