@@ -1,9 +1,11 @@
 /* apikeys.c: list, create and revoke the caller's organization's API keys. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "apikey.h"
 #include "audit.h"
+#include "config.h"
 #include "db.h"
 #include "handlers.h"
 #include "page.h"
@@ -122,6 +124,42 @@ static struct json *created_body(const struct apikey_new *k)
 	return o;
 }
 
+/* KEY_ROOM_SQL: the org's live keys against its cap, counted under the org
+ * row's lock so that concurrent creates count one after another. */
+#define KEY_ROOM_SQL                                                                               \
+	"SELECT COALESCE(o.max_api_keys, $2::int), (SELECT count(*) FROM api_keys k WHERE "        \
+	"k.org_id = o.id AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > "    \
+	"now())) FROM organizations o WHERE o.id = $1 FOR UPDATE OF o"
+
+/* key_room: R_LIMIT (with the message) when the org has its cap of live
+ * keys: each key has its own rate bucket, and the org's bucket bounds them
+ * together, but an unbounded number of keys is still unbounded rows,
+ * lookups and buckets. Runs in the caller's transaction. */
+static enum result key_room(struct req *rq)
+{
+	struct db_res *res = NULL;
+	char def[24];
+	long long cap, live;
+	enum result r;
+
+	snprintf(def, sizeof(def), "%lld", config()->max_keys_per_org);
+	r = db_exec(rq->db, KEY_ROOM_SQL, 2, (const char *[]){rq->auth.org_id, def}, &res);
+	if (r != R_OK)
+		return http_fail(rq, r, "cannot count the organization's keys");
+	if (db_res_rows(res) != 1) {
+		db_res_free(res);
+		return http_fail(rq, R_UNAUTHORIZED, "organization not found");
+	}
+	cap = strtoll(db_res_get(res, 0, 0), NULL, 10);
+	live = strtoll(db_res_get(res, 0, 1), NULL, 10);
+	db_res_free(res);
+	if (live >= cap)
+		return http_fail(rq, R_LIMIT,
+				 "an organization has at most %lld live API keys; revoke one first",
+				 cap);
+	return R_OK;
+}
+
 enum result apikeys_create(struct req *rq)
 {
 	struct apikey_new k = {0};
@@ -132,6 +170,8 @@ enum result apikeys_create(struct req *rq)
 	if (r != R_OK)
 		return r;
 	r = db_begin(rq->db);
+	if (r == R_OK)
+		r = key_room(rq);
 	if (r == R_OK)
 		r = apikey_insert(rq->db, rq->auth.org_id, NULL, &k);
 	if (r == R_INVALID)

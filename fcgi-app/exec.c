@@ -114,7 +114,7 @@ static enum result parse(struct req *rq, const struct sandbox_row *row, struct e
 	r = validate_str(rq, rq->body, "working_dir", false, 4096, &p->req.cwd);
 	if (r != R_OK && r != R_NOT_FOUND)
 		return r;
-	r = validate_int(rq, rq->body, "timeout", false, 1, config_int("SANDPIT_EXEC_MAX_TIMEOUT"),
+	r = validate_int(rq, rq->body, "timeout", false, 1, config()->exec_max_timeout,
 			 &timeout);
 	if (r != R_OK && r != R_NOT_FOUND)
 		return r;
@@ -127,7 +127,7 @@ static enum result parse(struct req *rq, const struct sandbox_row *row, struct e
 	p->req.env = p->env;
 	p->req.envc = p->nenv_owned;
 	p->req.timeout_ms = (uint32_t)(timeout * 1000);
-	p->req.stdout_cap = p->req.stderr_cap = (uint64_t)config_int("SANDPIT_EXEC_OUTPUT_CAP");
+	p->req.stdout_cap = p->req.stderr_cap = (uint64_t)config()->exec_output_cap;
 	return R_OK;
 }
 
@@ -253,7 +253,7 @@ static char *rest_json(const char *exec_id, const struct agent_exec_result *x, b
 static enum result respond(struct req *rq, const char *exec_id, const struct agent_exec_result *x)
 {
 	static const char k_out[] = "{\"stdout\":", k_err[] = ",\"stderr\":";
-	size_t cap = (size_t)config_int("SANDPIT_EXEC_OUTPUT_CAP") + 2; /* + quotes */
+	size_t cap = (size_t)config()->exec_output_cap + 2; /* + quotes */
 	bool out_cut, err_cut;
 	size_t out_len = http_json_string(NULL, x->out, x->out_len, cap, &out_cut);
 	size_t err_len = http_json_string(NULL, x->err, x->err_len, cap, &err_cut);

@@ -54,7 +54,77 @@ static enum result path_ok(struct req *rq, const char *what, const char *p)
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
 			return http_fail(rq, R_INVALID, "'%s' contains control characters", what);
+	/* Answers and file.written events name the path in JSON, which holds
+	 * Unicode text only: a name that is not UTF-8 could be recorded only
+	 * lossily (U+FFFD, two names alike) or in an escaped form no client can
+	 * hand back. Refusing it keeps every answer and event exact; code in
+	 * the sandbox can still create such names. */
+	if (!utf8_is_valid(p, n))
+		return http_fail(rq, R_INVALID, "'%s' is not valid UTF-8", what);
 	return R_OK;
+}
+
+/* abs_path: the one form a path takes in answers and events: absolute, with
+ * "." segments and repeated or trailing slashes gone and ".." resolved
+ * lexically, stopping at the root the agent resolves it under (relative
+ * paths and /workspace/... live under /workspace, other absolute paths
+ * under /). out holds AGENTPROTO_MAX_PATH + 16 bytes; a longer result is
+ * cut (path_ok bounds the input first). */
+#define ABS_PATH_SIZE (AGENTPROTO_MAX_PATH + 16)
+static void abs_path(const char *in, char *out)
+{
+	const char *p = in;
+	size_t n = 0, floor;
+
+	if (in[0] != '/' || (strncmp(in, "/workspace", 10) == 0 && (in[10] == '/' || !in[10]))) {
+		memcpy(out, "/workspace", 10);
+		n = floor = 10;
+		p = in[0] == '/' ? in + 10 : in;
+	} else {
+		floor = 0;
+	}
+	while (*p != '\0') {
+		size_t seg;
+
+		while (*p == '/')
+			p++;
+		seg = strcspn(p, "/");
+		if (seg == 0 || (seg == 1 && p[0] == '.')) {
+			/* nothing */
+		} else if (seg == 2 && p[0] == '.' && p[1] == '.') {
+			while (n > floor && out[n - 1] != '/')
+				n--;
+			if (n > floor)
+				n--; /* the slash before the dropped name */
+		} else if (n + 1 + seg < ABS_PATH_SIZE) {
+			out[n++] = '/';
+			memcpy(out + n, p, seg);
+			n += seg;
+		}
+		p += seg;
+	}
+	if (n == 0)
+		out[n++] = '/';
+	out[n] = '\0';
+}
+
+/* add_path: member key holding the absolute form of path. */
+static enum result add_path(struct json *o, const char *key, const char *path)
+{
+	char abs[ABS_PATH_SIZE];
+
+	abs_path(path, abs);
+	return json_add_str(o, key, abs);
+}
+
+/* add_mode: permission bits as an octal string ("0644"), the form a client
+ * writes them in (a request takes "0644" too). */
+static enum result add_mode(struct json *o, uint32_t mode)
+{
+	char text[8];
+
+	snprintf(text, sizeof(text), "%04o", (unsigned)(mode & 07777));
+	return json_add_str(o, "mode", text);
 }
 
 static enum result query_path(struct req *rq, const char *name, char *out, size_t size)
@@ -212,14 +282,15 @@ static enum result add_text(struct json *o, const char *key, const char *s)
 static struct json *info_json(const struct agentproto_finfo *fi, const char *path)
 {
 	struct json *o = json_new_object();
-	const char *slash = strrchr(path, '/');
-	char when[WHEN_SIZE];
+	const char *slash;
+	char when[WHEN_SIZE], abs[ABS_PATH_SIZE];
 
 	iso_ms(fi->mtime_ms, when);
-	if (o == NULL || add_text(o, "name", slash && slash[1] ? slash + 1 : path) != R_OK ||
-	    add_text(o, "path", path) != R_OK || json_add_str(o, "type", type_name(fi->ftype)) != R_OK ||
-	    json_add_int(o, "size", (long long)fi->size) != R_OK ||
-	    json_add_int(o, "mode", (long long)fi->mode) != R_OK ||
+	abs_path(path, abs);
+	slash = strrchr(abs, '/');
+	if (o == NULL || add_text(o, "name", slash && slash[1] ? slash + 1 : abs) != R_OK ||
+	    add_text(o, "path", abs) != R_OK || json_add_str(o, "type", type_name(fi->ftype)) != R_OK ||
+	    json_add_int(o, "size", (long long)fi->size) != R_OK || add_mode(o, fi->mode) != R_OK ||
 	    json_add_str(o, "modified_at", when) != R_OK ||
 	    (fi->ftype == AP_FT_SYMLINK ? add_text(o, "symlink_target", fi->target)
 					: json_add(o, "symlink_target", json_new_null())) != R_OK) {
@@ -229,31 +300,59 @@ static struct json *info_json(const struct agentproto_finfo *fi, const char *pat
 	return o;
 }
 
-/* record_written: file.written, in its own transaction. */
-static void record_written(struct req *rq, const char *sbx, struct json *paths,
-			   unsigned long long bytes)
+/* Every write is announced by file.written, and a write whose event cannot
+ * be recorded must not succeed silently. The agent keeps a write in a
+ * temporary until its commit, so the event goes first: written_begin opens a
+ * transaction holding it, the agent commits (renames) the files, and
+ * written_end commits the event, or rolls it back when the agent failed.
+ * Only a database failure between the rename and the commit remains, and it
+ * is answered as an error, never as a success. */
+
+/* written_begin: the file.written event of paths (consumed) in an open
+ * transaction. */
+static enum result written_begin(struct req *rq, const char *sbx, struct json *paths,
+				 unsigned long long bytes)
 {
 	struct json *data = json_new_object();
-	enum result r = R_NO_MEMORY;
+	enum result r = data ? json_add(data, "paths", paths) : R_NO_MEMORY;
 
-	enum result added = data ? json_add(data, "paths", paths) : R_NO_MEMORY;
-
-	if (data != NULL)
-		paths = NULL; /* json_add owns it either way */
-	if (added == R_OK && json_add_int(data, "bytes", (long long)bytes) == R_OK) {
+	if (data == NULL)
+		json_free(paths); /* json_add owns it otherwise, even on failure */
+	if (r == R_OK)
+		r = json_add_int(data, "bytes", (long long)bytes);
+	if (r == R_OK)
 		r = db_begin(rq->db);
-		if (r == R_OK)
-			r = events_emit(rq->db, rq->auth.org_id, sbx, "file.written", data);
-		if (r == R_OK)
-			r = db_commit(rq->db);
+	if (r == R_OK) {
+		r = events_emit(rq->db, rq->auth.org_id, sbx, "file.written", data);
 		if (r != R_OK)
 			db_rollback(rq->db);
 	}
-	json_free(paths);
 	json_free(data);
-	if (r != R_OK)
+	if (r != R_OK) {
 		log_warnx("files", "cannot record file.written sandbox=%s err=%s", sbx,
 			  result_str(r));
+		return http_fail(rq, r == R_NO_MEMORY ? r : R_DB,
+				 "the file.written event cannot be recorded; nothing was written");
+	}
+	return R_OK;
+}
+
+/* written_end: commit the event when the agent committed the files (r). */
+static enum result written_end(struct req *rq, const char *sbx, enum result r)
+{
+	if (r != R_OK) {
+		db_rollback(rq->db);
+		return r;
+	}
+	r = db_commit(rq->db);
+	if (r != R_OK) {
+		db_rollback(rq->db);
+		log_errx("files", "file written without its file.written event sandbox=%s", sbx);
+		return http_fail(rq, R_DB,
+				 "the file was written but its file.written event could not be "
+				 "recorded");
+	}
+	return R_OK;
 }
 
 /* ---- POST /files: JSON, all or nothing ---------------------------------------------- */
@@ -329,10 +428,31 @@ static enum result parse_file(struct req *rq, const struct json *o, struct one_f
 	return R_OK;
 }
 
+/* written_paths: the absolute paths of fs for the event, with their total
+ * size. */
+static struct json *written_paths(const struct one_file *fs, size_t n, unsigned long long *bytes)
+{
+	struct json *paths = json_new_array();
+	char abs[ABS_PATH_SIZE];
+
+	*bytes = 0;
+	for (size_t i = 0; paths != NULL && i < n; i++) {
+		abs_path(fs[i].path, abs);
+		*bytes += fs[i].len;
+		if (json_push(paths, json_new_str(abs)) != R_OK) {
+			json_free(paths);
+			return NULL;
+		}
+	}
+	return paths;
+}
+
 static enum result write_all(struct req *rq, const struct sandbox_row *row, struct one_file *fs,
 			     size_t n)
 {
 	struct agent_conn *c = NULL;
+	unsigned long long bytes;
+	struct json *paths;
 	enum result r;
 	size_t i;
 
@@ -347,11 +467,16 @@ static enum result write_all(struct req *rq, const struct sandbox_row *row, stru
 			r = agent_fail(rq, c, r, fs[i].path);
 	}
 	if (r == R_OK) {
+		paths = written_paths(fs, n, &bytes);
+		r = paths ? written_begin(rq, row->id, paths, bytes) : R_NO_MEMORY;
+	}
+	if (r == R_OK) {
 		r = agent_client_put_commit(c, OP_MS);
 		if (r != R_OK)
 			r = agent_fail(rq, c, r, fs[0].path);
+		r = written_end(rq, row->id, r);
 	}
-	agent_client_close(c); /* before commit: the helper drops every temporary */
+	agent_client_close(c); /* without a commit the helper drops every temporary */
 	return r;
 }
 
@@ -359,15 +484,14 @@ enum result files_post(struct req *rq)
 {
 	struct sandbox_row row = {0};
 	struct one_file *fs = NULL;
-	struct json *list, *out = NULL, *arr = NULL, *paths = NULL;
-	unsigned long long bytes = 0;
+	struct json *list, *out = NULL, *arr = NULL;
 	size_t n = 0, i;
 	enum result r;
 
 	r = running(rq, &row);
 	if (r != R_OK)
 		return r;
-	r = read_json(rq, (size_t)config_int("SANDPIT_FILES_MAX_JSON"));
+	r = read_json(rq, (size_t)config()->files_max_json);
 	if (r != R_OK)
 		goto done;
 	list = json_get(rq->body, "files");
@@ -398,25 +522,24 @@ enum result files_post(struct req *rq)
 		goto done;
 	out = json_new_object();
 	arr = json_new_array();
-	paths = json_new_array();
-	if (out == NULL || arr == NULL || paths == NULL) {
+	if (out == NULL || arr == NULL) {
 		r = R_NO_MEMORY;
 		goto done;
 	}
 	for (i = 0; i < n; i++) {
 		struct json *e = json_new_object();
 
-		bytes += fs[i].len;
-		if (e == NULL || json_add_str(e, "path", fs[i].path) != R_OK ||
-		    json_add_int(e, "size", (long long)fs[i].len) != R_OK ||
-		    json_push(arr, e) != R_OK ||
-		    json_push(paths, json_new_str(fs[i].path)) != R_OK) {
+		if (e == NULL || add_path(e, "path", fs[i].path) != R_OK ||
+		    json_add_int(e, "size", (long long)fs[i].len) != R_OK) {
+			json_free(e);
+			r = R_NO_MEMORY;
+			goto done;
+		}
+		if (json_push(arr, e) != R_OK) { /* it owns e either way */
 			r = R_NO_MEMORY;
 			goto done;
 		}
 	}
-	record_written(rq, row.id, paths, bytes);
-	paths = NULL;
 	if (json_add(out, "files", arr) != R_OK) {
 		arr = NULL;
 		r = R_NO_MEMORY;
@@ -428,7 +551,6 @@ enum result files_post(struct req *rq)
 done:
 	json_free(out);
 	json_free(arr);
-	json_free(paths);
 	for (i = 0; fs != NULL && i < n; i++)
 		free(fs[i].bytes);
 	free(fs);
@@ -440,13 +562,13 @@ done:
 
 enum result files_put(struct req *rq)
 {
-	unsigned long long cap = (unsigned long long)config_int("SANDPIT_FILES_MAX_UPLOAD");
+	unsigned long long cap = (unsigned long long)config()->files_max_upload;
 	const char *cl = http_header(rq, "CONTENT_LENGTH");
 	unsigned long long want = 0, got = 0;
 	bool have_len = cl != NULL && *cl != '\0';
 	struct sandbox_row row = {0};
 	struct agent_conn *c = NULL;
-	char path[AGENTPROTO_MAX_PATH];
+	char path[AGENTPROTO_MAX_PATH], abs[ABS_PATH_SIZE];
 	char *chunk = NULL, *end;
 	struct json *out, *paths;
 	uint32_t mode = 0;
@@ -498,19 +620,28 @@ enum result files_put(struct req *rq)
 		r = http_fail(rq, R_INVALID, "request body shorter than Content-Length");
 		goto done;
 	}
-	if (r == R_OK)
-		r = agent_client_put_commit(c, OP_MS);
 	if (r != R_OK) {
 		r = agent_fail(rq, c, r, path);
 		goto done;
 	}
+	abs_path(path, abs);
 	paths = json_new_array();
-	if (paths != NULL && json_push(paths, json_new_str(path)) == R_OK)
-		record_written(rq, row.id, paths, got);
-	else
+	if (paths == NULL || json_push(paths, json_new_str(abs)) != R_OK) {
 		json_free(paths);
+		r = R_NO_MEMORY;
+		goto done;
+	}
+	r = written_begin(rq, row.id, paths, got);
+	if (r != R_OK)
+		goto done;
+	r = agent_client_put_commit(c, OP_MS);
+	if (r != R_OK)
+		r = agent_fail(rq, c, r, path);
+	r = written_end(rq, row.id, r);
+	if (r != R_OK)
+		goto done;
 	out = json_new_object();
-	if (out == NULL || json_add_str(out, "path", path) != R_OK ||
+	if (out == NULL || json_add_str(out, "path", abs) != R_OK ||
 	    json_add_int(out, "size", (long long)got) != R_OK) {
 		json_free(out);
 		r = R_NO_MEMORY;
@@ -551,8 +682,8 @@ static enum result stream_raw(struct req *rq, struct agent_conn *c,
 	int hn;
 
 	hn = snprintf(head, sizeof(head),
-		      "Status: 200\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\n"
-		      "Content-Type: application/octet-stream\r\nContent-Length: %llu\r\n\r\n",
+		      "Status: 200\r\nX-Request-Id: %s\r\n"
+		      "Cache-Control: no-store\r\nContent-Type: application/octet-stream\r\nContent-Length: %llu\r\n\r\n",
 		      rq->id, (unsigned long long)fi->size);
 	if (hn <= 0 || (size_t)hn >= sizeof(head))
 		return R_INTERNAL;
@@ -582,7 +713,7 @@ static enum result respond_json_file(struct req *rq, struct agent_conn *c,
 	struct json *o = NULL;
 	enum result r;
 
-	if (fi->size > (uint64_t)config_int("SANDPIT_FILES_MAX_JSON") / 4 * 3)
+	if (fi->size > (uint64_t)config()->files_max_json / 4 * 3)
 		return http_fail(rq, R_TOO_BIG,
 				 "%s: %llu bytes is too large for a JSON read; use encoding=raw", path,
 				 (unsigned long long)fi->size);
@@ -606,11 +737,11 @@ static enum result respond_json_file(struct req *rq, struct agent_conn *c,
 	iso_ms(fi->mtime_ms, when);
 	if (r == R_OK) {
 		o = json_new_object();
-		if (o == NULL || json_add_str(o, "path", path) != R_OK ||
+		if (o == NULL || add_path(o, "path", path) != R_OK ||
 		    json_add_str(o, "content", b64) != R_OK ||
 		    json_add_str(o, "encoding", "base64") != R_OK ||
 		    json_add_int(o, "size", (long long)content.len) != R_OK ||
-		    json_add_int(o, "mode", (long long)fi->mode) != R_OK ||
+		    add_mode(o, fi->mode) != R_OK ||
 		    json_add_str(o, "modified_at", when) != R_OK)
 			r = R_NO_MEMORY;
 	}
@@ -717,7 +848,7 @@ enum result files_list(struct req *rq)
 	}
 	if (r == R_OK) {
 		out = json_new_object();
-		if (out == NULL || json_add_str(out, "path", path) != R_OK) {
+		if (out == NULL || add_path(out, "path", path) != R_OK) {
 			r = R_NO_MEMORY;
 		} else {
 			r = json_add(out, "entries", l.arr);
@@ -815,7 +946,7 @@ enum result files_delete(struct req *rq)
 	if (r == R_OK) {
 		r = agent_client_remove(c, path, recursive, OP_MS);
 		out = json_new_object();
-		if (out && (json_add_str(out, "path", path) != R_OK ||
+		if (out && (add_path(out, "path", path) != R_OK ||
 			    json_add_bool(out, "deleted", true) != R_OK)) {
 			json_free(out);
 			out = NULL;
@@ -852,7 +983,7 @@ enum result files_mkdir(struct req *rq)
 	struct json *out;
 	enum result r;
 
-	if ((r = read_json(rq, (size_t)config_int("SANDPIT_MAX_BODY"))) != R_OK ||
+	if ((r = read_json(rq, (size_t)config()->max_body)) != R_OK ||
 	    (r = validate_known_fields(rq, rq->body, known)) != R_OK ||
 	    (r = json_path(rq, rq->body, "path", &path)) != R_OK ||
 	    (r = parse_mode(rq, json_get(rq->body, "mode"), &mode)) != R_OK ||
@@ -865,7 +996,7 @@ enum result files_mkdir(struct req *rq)
 	if (r == R_OK) {
 		r = agent_client_mkdir(c, path, mode, parents, OP_MS);
 		out = json_new_object();
-		if (out && (json_add_str(out, "path", path) != R_OK ||
+		if (out && (add_path(out, "path", path) != R_OK ||
 			    json_add_bool(out, "created", true) != R_OK)) {
 			json_free(out);
 			out = NULL;
@@ -887,7 +1018,7 @@ enum result files_move(struct req *rq)
 	struct json *out;
 	enum result r;
 
-	if ((r = read_json(rq, (size_t)config_int("SANDPIT_MAX_BODY"))) != R_OK ||
+	if ((r = read_json(rq, (size_t)config()->max_body)) != R_OK ||
 	    (r = validate_known_fields(rq, rq->body, known)) != R_OK ||
 	    (r = json_path(rq, rq->body, "from", &from)) != R_OK ||
 	    (r = json_path(rq, rq->body, "to", &to)) != R_OK ||
@@ -900,8 +1031,7 @@ enum result files_move(struct req *rq)
 	if (r == R_OK) {
 		r = agent_client_move(c, from, to, parents, OP_MS);
 		out = json_new_object();
-		if (out && (json_add_str(out, "from", from) != R_OK ||
-			    json_add_str(out, "to", to) != R_OK)) {
+		if (out && (add_path(out, "from", from) != R_OK || add_path(out, "to", to) != R_OK)) {
 			json_free(out);
 			out = NULL;
 		}

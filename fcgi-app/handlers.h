@@ -44,6 +44,7 @@ enum result files_move(struct req *rq);
 /* webhooks.c */
 enum result webhooks_create(struct req *rq);
 enum result webhooks_list(struct req *rq);
+enum result webhooks_get(struct req *rq);
 enum result webhooks_delete(struct req *rq);
 enum result webhooks_test(struct req *rq);
 enum result webhooks_deliveries(struct req *rq);
@@ -58,5 +59,14 @@ enum result jobs_batch(struct req *rq);
 enum result jobs_get(struct req *rq);
 enum result jobs_list(struct req *rq);
 enum result jobs_cancel(struct req *rq);
+
+/* secrets.c */
+enum result secrets_create(struct req *rq);
+enum result secrets_list(struct req *rq);
+enum result secrets_delete(struct req *rq);
+/* secrets_apply: not a route: the org's secrets into the env of new sandbox
+ * id (agent at addr, or the row's when NULL; env_text's names win). On
+ * failure the sandbox is marked "error" and the request fails. */
+enum result secrets_apply(struct req *rq, const char *id, const char *addr, const char *env_text);
 
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "url.h"
 #include "utf8.h"
 
 const char *http_header(const struct req *rq, const char *cgi_name)
@@ -107,72 +108,12 @@ enum result http_parse_json_body(struct req *rq, size_t limit)
 	return R_OK;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* url_decode: n bytes of s into out; plus_space for query strings. NUL bytes
- * and bad escapes are refused: nothing downstream expects them. */
-static enum result url_decode(const char *s, size_t n, bool plus_space, char *out, size_t size)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		int c = (unsigned char)s[i];
-
-		if (c == '%') {
-			int hi, lo;
-
-			if (i + 2 >= n)
-				return R_INVALID;
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
-			if (hi < 0 || lo < 0 || (hi | lo) == 0)
-				return R_INVALID;
-			c = hi * 16 + lo;
-			i += 2;
-		} else if (c == '+' && plus_space) {
-			c = ' ';
-		}
-		if (o + 1 >= size)
-			return R_TOO_BIG;
-		out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	return R_OK;
-}
-
 enum result http_query(const struct req *rq, const char *name, char *out, size_t size)
 {
-	const char *q = rq->query;
-	size_t nlen = strlen(name);
+	enum result r = url_query_get(rq->query, name, out, size);
 
-	while (*q != '\0') {
-		size_t seg = strcspn(q, "&");
-		const char *eq = memchr(q, '=', seg);
-		size_t klen = eq ? (size_t)(eq - q) : seg;
-
-		if (klen == nlen && strncmp(q, name, nlen) == 0) {
-			if (eq == NULL) {
-				if (size == 0)
-					return R_TOO_BIG;
-				out[0] = '\0';
-				return R_OK;
-			}
-			return url_decode(eq + 1, seg - klen - 1, true, out, size) == R_OK
-				   ? R_OK
-				   : R_INVALID;
-		}
-		q += seg;
-		q += *q == '&';
-	}
-	return R_NOT_FOUND;
+	/* a value that does not fit is as bad as a malformed one to a handler */
+	return r == R_TOO_BIG ? R_INVALID : r;
 }
 
 enum result http_path_decode(const char *s, size_t n, char *out, size_t size)

@@ -19,6 +19,7 @@
 #include "instance.h"
 #include "log.h"
 #include "longreq.h"
+#include "secrets.h"
 #include "ratelimit.h"
 #include "worker.h"
 
@@ -155,7 +156,9 @@ int main(int argc, char **argv)
 	sigset_t set;
 	int fd, nworkers, threads;
 
-	if (config_load(&why) != R_OK) {
+	/* A key ring that cannot open stored secrets stops start-up, not the
+	 * first create of an org that has some. */
+	if (config_load(&why) != R_OK || secrets_check_config(&why) != R_OK) {
 		fprintf(stderr, "sandpit-api: %s\n", why);
 		return 1;
 	}
@@ -167,9 +170,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: sandpit-api [--check-config]\n");
 		return 2;
 	}
-	log_init("api", log_level_from(config_str("SANDPIT_LOG_LEVEL")));
-	nworkers = (int)config_int("SANDPIT_WORKERS");
-	threads = (int)config_int("SANDPIT_THREADS");
+	log_init("api", config()->log_level);
+	nworkers = (int)config()->workers;
+	threads = (int)config()->threads;
 	if (nworkers > MAX_WORKERS)
 		nworkers = MAX_WORKERS;
 	/* Block the signals we wait for before any child exists. */

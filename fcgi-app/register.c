@@ -1,15 +1,20 @@
 /* register.c: POST /api/v1/register creates an organization, its owner and
- * a first API key in one transaction. */
+ * a first API key in one transaction, when registration is open
+ * (SANDPIT_REGISTRATION) and the client's address has registrations left. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "apikey.h"
 #include "audit.h"
+#include "config.h"
 #include "crypto.h"
 #include "db.h"
 #include "handlers.h"
 #include "id.h"
+#include "log.h"
+#include "ratelimit.h"
 #include "validate.h"
 
 #define NAME_MAX_LEN 100
@@ -112,6 +117,63 @@ static struct json *response(const char *org_id, const char *org_name, const cha
 	return root;
 }
 
+/* client_bucket: the rate bucket of the client's address. REMOTE_ADDR is
+ * what the web server saw; X-Forwarded-For is never read, since any client
+ * can write it (behind another proxy, have the web server set REMOTE_ADDR
+ * from the proxy's header: Caddy trusted_proxies, Apache mod_remoteip). An
+ * IPv6 client gets a whole /64 as cheaply as one address, so a /64 counts as
+ * one. */
+static enum result client_bucket(struct req *rq, char *out, size_t size)
+{
+	const char *addr = http_header(rq, "REMOTE_ADDR");
+	struct in6_addr a6;
+	char text[INET6_ADDRSTRLEN];
+
+	if (addr == NULL || *addr == '\0')
+		return R_NOT_FOUND;
+	if (inet_pton(AF_INET6, addr, &a6) == 1 && !IN6_IS_ADDR_V4MAPPED(&a6)) {
+		memset(a6.s6_addr + 8, 0, 8);
+		if (inet_ntop(AF_INET6, &a6, text, sizeof(text)) == NULL)
+			return R_INVALID;
+		snprintf(out, size, "reg:%s/64", text);
+		return R_OK;
+	}
+	if (strlen(addr) > 64)
+		return R_INVALID;
+	snprintf(out, size, "reg:%s", addr);
+	return R_OK;
+}
+
+/* admitted: one registration from the client's address, or the error
+ * answered (429 with Retry-After). */
+static enum result admitted(struct req *rq)
+{
+	struct ratelimit_policy p = {
+	    .rate_per_minute = (double)config()->registration_rate / 60.0,
+	    .burst = (double)config()->registration_burst,
+	};
+	char bucket[RATELIMIT_NAME_MAX + 1], hdr[48];
+	int retry_after = 0;
+	enum result r;
+
+	r = client_bucket(rq, bucket, sizeof(bucket));
+	if (r != R_OK) {
+		/* no address means a misconfigured web server: refuse rather
+		 * than let every client share one unthrottled bucket */
+		log_warnx("register", "no usable REMOTE_ADDR; refusing the registration");
+		return http_fail(rq, R_FORBIDDEN, "the client address is unknown");
+	}
+	r = ratelimit_take(rq->limits, rq->db, bucket, &p, &retry_after);
+	if (r == R_QUOTA) {
+		snprintf(hdr, sizeof(hdr), "Retry-After: %d\r\n", retry_after);
+		http_respond_error(rq, R_QUOTA, 0, NULL,
+				   "too many registrations from this address; retry later", hdr);
+	} else if (r != R_OK) {
+		return http_fail(rq, r, "cannot check the registration rate");
+	}
+	return r;
+}
+
 enum result register_post(struct req *rq)
 {
 	const char *first, *last, *email, *org_name, *use_case = NULL;
@@ -120,6 +182,16 @@ enum result register_post(struct req *rq)
 	struct json *body;
 	enum result r;
 
+	if (!config()->registration_open) {
+		http_respond_error(rq, R_FORBIDDEN, 0, "registration_closed",
+				   "registration is closed on this instance; an operator creates "
+				   "organizations with sandpit-admin create-org",
+				   NULL);
+		return R_OK;
+	}
+	r = http_parse_json_body(rq, (size_t)config()->max_body);
+	if (r != R_OK)
+		return r;
 	if ((r = validate_known_fields(rq, rq->body, fields)) != R_OK ||
 	    (r = validate_str(rq, rq->body, "first_name", true, NAME_MAX_LEN, &first)) != R_OK ||
 	    (r = validate_str(rq, rq->body, "last_name", true, NAME_MAX_LEN, &last)) != R_OK ||
@@ -132,6 +204,13 @@ enum result register_post(struct req *rq)
 		return r;
 	if (!validate_email(email))
 		return http_fail(rq, R_INVALID, "'email' is not a valid address");
+	/* Only a valid request costs a token: a typo should not lock a
+	 * newcomer out for an hour. */
+	r = admitted(rq);
+	if (r == R_QUOTA)
+		return R_OK; /* answered */
+	if (r != R_OK)
+		return r;
 	if (id_new("org_", org_id, sizeof(org_id)) != R_OK ||
 	    id_new("user_", user_id, sizeof(user_id)) != R_OK)
 		return R_INTERNAL;

@@ -7,12 +7,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "crypto.h"
 #include "db.h"
 #include "handlers.h"
 #include "log.h"
 #include "longreq.h"
+#include "route.h"
 
 struct route {
 	const char *method;
@@ -25,7 +27,8 @@ struct route {
 static const struct route routes[] = {
 	{"GET", "/api/v1/health", health_get, 0, false},
 	{"GET", "/api/v1/ready", ready_get, 0, false},
-	{"POST", "/api/v1/register", register_post, 0, true},
+	/* register.c reads its body once it knows registration is open */
+	{"POST", "/api/v1/register", register_post, 0, false},
 	{"GET", "/api/v1/api-keys", apikeys_list, AUTH_SCOPE_ADMIN, false},
 	{"POST", "/api/v1/api-keys", apikeys_create, AUTH_SCOPE_ADMIN, true},
 	{"DELETE", "/api/v1/api-keys/:id", apikeys_delete, AUTH_SCOPE_ADMIN, false},
@@ -56,9 +59,14 @@ static const struct route routes[] = {
 	{"DELETE", "/api/v1/jobs/:id", jobs_cancel, AUTH_SCOPE_WRITE, false},
 	{"GET", "/api/v1/webhooks", webhooks_list, AUTH_SCOPE_ADMIN, false},
 	{"POST", "/api/v1/webhooks", webhooks_create, AUTH_SCOPE_ADMIN, true},
+	{"GET", "/api/v1/webhooks/:id", webhooks_get, AUTH_SCOPE_ADMIN, false},
 	{"DELETE", "/api/v1/webhooks/:id", webhooks_delete, AUTH_SCOPE_ADMIN, false},
 	{"POST", "/api/v1/webhooks/:id/test", webhooks_test, AUTH_SCOPE_ADMIN, false},
 	{"GET", "/api/v1/webhooks/:id/deliveries", webhooks_deliveries, AUTH_SCOPE_ADMIN, false},
+	/* secrets.c reads its own body: NUL escapes refused, the raw text wiped */
+	{"POST", "/api/v1/secrets", secrets_create, AUTH_SCOPE_ADMIN, false},
+	{"GET", "/api/v1/secrets", secrets_list, AUTH_SCOPE_ADMIN, false},
+	{"DELETE", "/api/v1/secrets/:name", secrets_delete, AUTH_SCOPE_ADMIN, false},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -67,36 +75,16 @@ static const struct route routes[] = {
  * rq->params_buf) only when it does. */
 static bool match(const char *pattern, const char *path, struct req *rq)
 {
-	const char *caps[HTTP_MAX_PARAMS];
-	size_t caplen[HTTP_MAX_PARAMS];
-	unsigned ncap = 0;
+	struct route_caps caps;
 	size_t off = 0;
 
-	while (*pattern != '\0' && *path != '\0') {
-		size_t pl = strcspn(pattern, "/"), sl = strcspn(path, "/");
-
-		if (pattern[0] == ':') {
-			if (sl == 0 || ncap == HTTP_MAX_PARAMS)
-				return false;
-			caps[ncap] = path;
-			caplen[ncap++] = sl;
-		} else if (pl != sl || strncmp(pattern, path, pl) != 0) {
-			return false;
-		}
-		pattern += pl;
-		path += sl;
-		if ((*pattern == '/') != (*path == '/'))
-			return false;
-		pattern += *pattern == '/';
-		path += *path == '/';
-	}
-	if (*pattern != '\0' || *path != '\0')
+	if (!route_match(pattern, path, &caps) || caps.n > HTTP_MAX_PARAMS)
 		return false;
-	for (unsigned i = 0; i < ncap; i++) {
-		memcpy(rq->params_buf + off, caps[i], caplen[i]);
-		rq->params_buf[off + caplen[i]] = '\0';
+	for (unsigned i = 0; i < caps.n; i++) {
+		memcpy(rq->params_buf + off, caps.at[i], caps.len[i]);
+		rq->params_buf[off + caps.len[i]] = '\0';
 		rq->params[i] = rq->params_buf + off;
-		off += caplen[i] + 1;
+		off += caps.len[i] + 1;
 	}
 	return true;
 }
@@ -176,15 +164,11 @@ static enum result init(struct req *rq)
 
 static enum result authenticate(struct req *rq, unsigned scope, char *hdrs, size_t hsize)
 {
-	struct auth_policy policy = {
-	    .jwt_secret = config_str("SANDPIT_JWT_SECRET"),
-	    .rate_per_minute = (double)config_int("SANDPIT_RATE_LIMIT"),
-	    .burst = (double)config_int("SANDPIT_RATE_BURST"),
-	    .limits = rq->limits,
-	};
+	struct auth_policy policy;
 	int retry_after = 0;
 	enum result r;
 
+	auth_policy_from_config(&policy, rq->limits);
 	r = auth_check(rq->db, http_header(rq, "HTTP_AUTHORIZATION"), &policy, &rq->auth,
 		       &retry_after);
 	switch (r) {
@@ -195,8 +179,8 @@ static enum result authenticate(struct req *rq, unsigned scope, char *hdrs, size
 		return http_fail(rq, r, "missing or invalid credentials");
 	case R_QUOTA:
 		snprintf(hdrs, hsize, "Retry-After: %d\r\n", retry_after);
-		return http_fail(rq, r, "rate limit of %lld requests per minute exceeded",
-				 config_int("SANDPIT_RATE_LIMIT"));
+		return http_fail(rq, r, "rate limit exceeded (per key and per organization); retry "
+				 "after %d s", retry_after);
 	case R_DB:
 		return http_fail(rq, r, "database unavailable");
 	default:
@@ -206,14 +190,6 @@ static enum result authenticate(struct req *rq, unsigned scope, char *hdrs, size
 	if ((rq->auth.scopes & scope) != scope)
 		return http_fail(rq, R_FORBIDDEN, "this key lacks the scope this request needs");
 	return R_OK;
-}
-
-static double ms_since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
 /* is_long: routes whose duration a tenant controls (its sandbox's agent,
@@ -236,8 +212,8 @@ static bool is_long(const struct route *rt)
  * cheap requests keep at least one thread (a quarter of them by default). */
 static unsigned long_total(void)
 {
-	long long threads = config_int("SANDPIT_WORKERS") * config_int("SANDPIT_THREADS");
-	long long n = config_int("SANDPIT_LONG_REQUESTS");
+	long long threads = config()->workers * config()->threads;
+	long long n = config()->long_requests;
 
 	if (n == 0)
 		n = threads * 3 / 4;
@@ -250,7 +226,7 @@ static unsigned long_total(void)
  * says when to come back (sent here: the codes are this gate's own). */
 static enum result gate_enter(struct req *rq)
 {
-	long long per_org = config_int("SANDPIT_LONG_REQUESTS_PER_ORG");
+	long long per_org = config()->long_requests_per_org;
 	enum result r = longreq_enter(rq->gate, rq->auth.org_id, (unsigned)per_org, long_total());
 	char msg[200];
 
@@ -277,7 +253,7 @@ static enum result run_route(struct req *rq, const struct route *rt)
 	enum result r;
 
 	if (rt->json_body) {
-		r = http_parse_json_body(rq, (size_t)config_int("SANDPIT_MAX_BODY"));
+		r = http_parse_json_body(rq, (size_t)config()->max_body);
 		if (r != R_OK)
 			return r;
 	}
@@ -361,7 +337,7 @@ void router_handle(FCGX_Request *fcgi, struct db *db, struct backend *backend,
 		http_respond_json(&rq, 204, NULL, NULL);
 	printable(rq.path, logpath, sizeof(logpath));
 	log_info("http", "request method=%s path=\"%s\" status=%d ms=%.2f org=%s", rq.method,
-		 logpath, rq.status, ms_since(&t0), rq.authed ? rq.auth.org_id : "-");
+		 logpath, rq.status, clock_ms_since(&t0), rq.authed ? rq.auth.org_id : "-");
 	json_free(rq.body);
 	log_set_request(NULL);
 }

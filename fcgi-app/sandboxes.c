@@ -22,6 +22,7 @@
 #define ENV_MAX_VARS 256
 #define ENV_MAX_BYTES (64 * 1024)
 #define METADATA_MAX_BYTES (16 * 1024)
+#define HOST_FULL_RETRY "5" /* seconds a client waits when the host is full */
 
 static const char *const create_fields[] = {"timeout_seconds", "cpus", "memory", "env",
 					    "metadata", NULL};
@@ -96,14 +97,14 @@ static enum result parse_create(struct req *rq, struct create_req *c)
 
 	if ((r = validate_known_fields(rq, rq->body, create_fields)) != R_OK)
 		return r;
-	c->timeout = config_int("DEFAULT_TIMEOUT");
+	c->timeout = config()->default_timeout;
 	r = validate_int(rq, rq->body, "timeout_seconds", false, 1,
-			 config_int("SANDPIT_MAX_TIMEOUT"), &c->timeout);
+			 config()->max_timeout, &c->timeout);
 	if (r != R_OK && r != R_NOT_FOUND)
 		return r;
-	if ((r = quantity(rq, "cpus", config_str("DEFAULT_CPUS"), c->cpus, sizeof(c->cpus))) !=
+	if ((r = quantity(rq, "cpus", config()->default_cpus, c->cpus, sizeof(c->cpus))) !=
 		R_OK ||
-	    (r = quantity(rq, "memory", config_str("DEFAULT_MEMORY"), c->memory,
+	    (r = quantity(rq, "memory", config()->default_memory, c->memory,
 			  sizeof(c->memory))) != R_OK)
 		return r;
 	if (reslimit_parse_cpus(c->cpus, &c->cpu_millis) != R_OK || c->cpu_millis == 0)
@@ -114,12 +115,12 @@ static enum result parse_create(struct req *rq, struct create_req *c)
 				 "'memory' must look like \"2Gi\" or \"512Mi\" (at least 16Mi)");
 	/* An uncapped request would be a cgroup limit above the host's memory:
 	 * no limit at all. */
-	if (c->memory_bytes > (uint64_t)config_int("SANDPIT_MAX_MEMORY"))
+	if (c->memory_bytes > (uint64_t)config()->max_memory)
 		return http_fail(rq, R_INVALID, "'memory' is above this host's maximum of %lld MiB",
-				 config_int("SANDPIT_MAX_MEMORY") >> 20);
-	if (c->cpu_millis > (uint32_t)config_int("SANDPIT_MAX_CPUS"))
+				 config()->max_memory >> 20);
+	if (c->cpu_millis > (uint32_t)config()->max_cpus)
 		return http_fail(rq, R_INVALID, "'cpus' is above this host's maximum of %lldm",
-				 config_int("SANDPIT_MAX_CPUS"));
+				 config()->max_cpus);
 	if (env != NULL && !json_is_null(env) && (r = env_object(rq, env, &c->env_text)) != R_OK)
 		return r;
 	if (md != NULL && !json_is_null(md)) {
@@ -142,7 +143,7 @@ static enum result reserve(struct req *rq, const char *id, const struct create_r
 {
 	char millis[16], bytes[24], timeout[24], max[24];
 	struct db_res *res = NULL;
-	long long limit = config_int("MAX_SANDBOXES_PER_ORG");
+	long long limit = config()->max_sandboxes_per_org;
 	enum result r;
 
 	snprintf(millis, sizeof(millis), "%u", c->cpu_millis);
@@ -150,7 +151,7 @@ static enum result reserve(struct req *rq, const char *id, const struct create_r
 	snprintf(timeout, sizeof(timeout), "%lld", c->timeout);
 	snprintf(max, sizeof(max), "%lld", limit);
 	/* The org's row stays locked until the commit, so concurrent creates
-	 * of one org count one after another (db/007_claim_functions.sql). */
+	 * of one org count one after another (db/008_claim_functions.sql). */
 	r = db_begin(rq->db);
 	if (r == R_OK)
 		r = db_exec(rq->db, "SELECT sp_org_room($1, $2::int), (SELECT max_sandboxes FROM "
@@ -165,8 +166,11 @@ static enum result reserve(struct req *rq, const char *id, const struct create_r
 	if (strtoll(db_res_get(res, 0, 0), NULL, 10) <= 0) {
 		if (db_res_get(res, 0, 1) != NULL)
 			limit = strtoll(db_res_get(res, 0, 1), NULL, 10);
-		r = http_fail(rq, R_QUOTA,
-			      "MAX_SANDBOXES_PER_ORG reached: %lld running sandboxes at once",
+		/* A count, not a rate: retrying only helps once a sandbox ends,
+		 * so this is never "rate_limited" (which promises Retry-After). */
+		r = http_fail(rq, R_LIMIT,
+			      "MAX_SANDBOXES_PER_ORG reached: %lld running sandboxes at once; stop "
+			      "one first",
 			      limit);
 		goto fail;
 	}
@@ -216,7 +220,7 @@ static enum result claim_warm(struct req *rq, const struct create_req *c,
 	    .timeout = c->timeout,
 	    .env_text = c->env_text,
 	    .metadata_text = c->metadata_text,
-	    .max_sandboxes = config_int("MAX_SANDBOXES_PER_ORG"),
+	    .max_sandboxes = config()->max_sandboxes_per_org,
 	    .startup_ms = (long long)ms_since(t0),
 	};
 	enum result r = warmpool_claim(rq->db, &w, id, id_size);
@@ -244,7 +248,9 @@ enum result sandboxes_create(struct req *rq)
 	}
 	r = claim_warm(rq, &c, &t0, id, sizeof(id));
 	if (r == R_OK) {
-		r = respond_sandbox(rq, id, 201, false);
+		r = secrets_apply(rq, id, NULL, c.env_text);
+		if (r == R_OK)
+			r = respond_sandbox(rq, id, 201, false);
 		goto out;
 	}
 	if (r != R_NOT_FOUND)
@@ -258,18 +264,28 @@ enum result sandboxes_create(struct req *rq)
 		goto out;
 	lim.cpu_millis = c.cpu_millis;
 	lim.memory_bytes = c.memory_bytes;
-	lim.pids_max = (uint32_t)config_int("SANDPIT_PIDS_LIMIT");
-	lim.disk_bytes = (uint64_t)config_int("SANDPIT_WORKSPACE_SIZE");
+	lim.pids_max = (uint32_t)config()->pids_limit;
+	lim.disk_bytes = (uint64_t)config()->workspace_size;
 	r = backend_create(rq->backend, id, &lim, addr, sizeof(addr));
 	if (r != R_OK) {
 		log_warnx("sandbox", "create failed id=%s err=%s", id, result_str(r));
 		lifecycle_mark_error(rq->db, rq->backend, rq->auth.org_id, id,
 				     "runtime_create_failed");
-		r = http_fail(rq, r == R_QUOTA ? R_QUOTA : R_UPSTREAM,
-			      r == R_QUOTA ? "this host has no free sandbox slots"
-					   : "the sandbox could not be started");
+		if (r == R_QUOTA) {
+			/* Host capacity frees as other sandboxes end: a retry later
+			 * may work, so it is "rate_limited" with its Retry-After. */
+			http_respond_error(rq, R_QUOTA, 0, NULL, "this host has no free sandbox slots",
+					   "Retry-After: " HOST_FULL_RETRY "\r\n");
+			r = R_OK;
+			goto out;
+		}
+		r = http_fail(rq, R_UPSTREAM, "the sandbox could not be started");
 		goto out;
 	}
+	/* Before "running": nobody can run code in it without its secrets. */
+	r = secrets_apply(rq, id, addr, c.env_text);
+	if (r != R_OK)
+		goto out;
 	r = lifecycle_mark_running(rq->db, rq->backend, rq->auth.org_id, id, addr,
 				   (long long)ms_since(&t0));
 	if (r == R_CONFLICT) {
@@ -470,9 +486,10 @@ enum result sandboxes_delete(struct req *rq)
  * sandbox now expires N seconds from now (longer or shorter), for long agent
  * sessions. The org's max_duration_seconds (else SANDPIT_MAX_TIMEOUT) caps
  * the whole lifetime, so the new expiry is clamped to created_at + that
- * maximum; timeout_seconds becomes the lifetime it implies, keeping
- * expires_at = created_at + timeout_seconds. Only a running sandbox: 409
- * otherwise. */
+ * maximum; timeout_seconds becomes the lifetime it implies, rounded to the
+ * nearest second (ceil read back 601 for a 600 asked of a fresh sandbox), so
+ * expires_at = created_at + timeout_seconds within half a second. Only a
+ * running sandbox: 409 otherwise. */
 enum result sandboxes_timeout(struct req *rq)
 {
 	static const char *const fields[] = {"timeout_seconds", NULL};
@@ -486,17 +503,17 @@ enum result sandboxes_timeout(struct req *rq)
 		return http_fail(rq, R_NOT_FOUND, "sandbox not found");
 	if ((r = validate_known_fields(rq, rq->body, fields)) != R_OK ||
 	    (r = validate_int(rq, rq->body, "timeout_seconds", true, 1,
-			      config_int("SANDPIT_MAX_TIMEOUT"), &secs)) != R_OK)
+			      config()->max_timeout, &secs)) != R_OK)
 		return r;
 	snprintf(secs_s, sizeof(secs_s), "%lld", secs);
-	snprintf(max_s, sizeof(max_s), "%lld", config_int("SANDPIT_MAX_TIMEOUT"));
+	snprintf(max_s, sizeof(max_s), "%lld", config()->max_timeout);
 	r = db_exec(rq->db,
 		    "WITH n AS (SELECT s.id, LEAST(now() + make_interval(secs => $3::int), "
 		    "s.created_at + make_interval(secs => LEAST(COALESCE(o.max_duration_seconds, "
 		    "$4::int), $4::int))) AS exp FROM sandboxes s JOIN organizations o ON o.id = "
 		    "s.org_id WHERE s.id = $1 AND s.org_id = $2 AND s.status = 'running' FOR UPDATE "
 		    "OF s) UPDATE sandboxes s SET expires_at = n.exp, timeout_seconds = "
-		    "GREATEST(1, ceil(EXTRACT(EPOCH FROM n.exp - s.created_at)))::int FROM n "
+		    "GREATEST(1, round(EXTRACT(EPOCH FROM n.exp - s.created_at)))::int FROM n "
 		    "WHERE s.id = n.id RETURNING s.id",
 		    4, (const char *[]){rq->params[0], rq->auth.org_id, secs_s, max_s}, &res);
 	if (r != R_OK)
@@ -521,7 +538,7 @@ enum result sandboxes_timeout(struct req *rq)
  * Authorization header on a WebSocket. The body, if any, is ignored. */
 enum result sandboxes_stream_token(struct req *rq)
 {
-	const char *secret = config_str("SANDPIT_SECRET_KEY");
+	const char *secret = config()->secret_key;
 	char token[STREAMTOKEN_MAX];
 	struct sandbox_row row;
 	struct json *o;
@@ -535,8 +552,9 @@ enum result sandboxes_stream_token(struct req *rq)
 	sandbox_row_free(&row);
 	if (strcmp(row.status, "running") != 0)
 		return http_fail(rq, R_CONFLICT, "sandbox is %s, not running", row.status);
-	r = streamtoken_mint(secret, strlen(secret), rq->auth.org_id, row.id, (long long)time(NULL),
-			     STREAMTOKEN_DEFAULT_TTL, token, sizeof(token));
+	/* bound to the key that minted it: revoking the key kills the token */
+	r = streamtoken_mint(secret, strlen(secret), rq->auth.org_id, row.id, rq->auth.key_id,
+			     (long long)time(NULL), STREAMTOKEN_DEFAULT_TTL, token, sizeof(token));
 	if (r != R_OK)
 		return r;
 	o = json_new_object();

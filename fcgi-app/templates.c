@@ -37,7 +37,7 @@ static struct json *words_json(const struct buf *list)
 static struct json *template_json(const struct recipe *r)
 {
 	long long size = 0;
-	enum recipe_state st = recipe_state(config_str("SANDPIT_IMAGE_CACHE"), r, &size);
+	enum recipe_state st = recipe_state(config()->image_cache, r, &size);
 	struct json *o = json_new_object();
 
 	if (o == NULL || json_add_str(o, "name", r->name) != R_OK ||
@@ -59,36 +59,42 @@ static enum result load(struct req *rq, const char *name, struct recipe **out)
 	char why[512];
 	enum result r;
 
-	if (!recipe_name_is_valid(name))
-		return http_fail(rq, R_NOT_FOUND, "no template named '%.64s'", name);
-	r = recipe_load(config_str("SANDPIT_IMAGE_RECIPES"), name, out, why, sizeof(why));
+	if (!recipe_name_is_valid(name)) {
+		(void)http_fail(rq, R_NOT_FOUND, "no template named '%.64s'", name);
+		return R_NOT_FOUND;
+	}
+	r = recipe_load(config()->image_recipes, name, out, why, sizeof(why));
 	if (r == R_NOT_FOUND || (r == R_OK && !(*out)->template)) {
 		if (r == R_OK)
 			recipe_free(*out);
-		return http_fail(rq, R_NOT_FOUND, "no template named '%s'", name);
+		(void)http_fail(rq, R_NOT_FOUND, "no template named '%s'", name);
+		return R_NOT_FOUND;
 	}
-	if (r != R_OK)
+	if (r != R_OK) {
 		log_errx("templates", "bad recipe: %s", why);
-	return r == R_OK ? R_OK : R_INTERNAL;
+		return R_INTERNAL;
+	}
+	return R_OK;
 }
 
 enum result templates_list(struct req *rq)
 {
 	char names[MAX_TEMPLATES][RECIPE_MAX_NAME];
-	int n = recipe_names(config_str("SANDPIT_IMAGE_RECIPES"), names, MAX_TEMPLATES);
+	int n = recipe_names(config()->image_recipes, names, MAX_TEMPLATES);
 	struct json *body = json_new_object(), *arr = json_new_array();
 	enum result r = body && arr ? R_OK : R_NO_MEMORY;
 
 	if (n < 0) {
-		log_warn("templates", "cannot read '%s'", config_str("SANDPIT_IMAGE_RECIPES"));
+		log_warn("templates", "cannot read '%s'", config()->image_recipes);
 		r = R_INTERNAL;
 	}
 	for (int i = 0; r == R_OK && i < n; i++) {
 		struct recipe *t = NULL;
 		char why[512];
 
-		if (recipe_load(config_str("SANDPIT_IMAGE_RECIPES"), names[i], &t, why,
-				sizeof(why)) != R_OK) {
+		if (recipe_load(config()->image_recipes, names[i], &t, why,
+				sizeof(why)) != R_OK ||
+		    t == NULL) {
 			log_errx("templates", "bad recipe: %s", why);
 			r = R_INTERNAL;
 		} else if (t->template && json_push(arr, template_json(t)) != R_OK) {

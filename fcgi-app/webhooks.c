@@ -86,7 +86,7 @@ enum result webhooks_create(struct req *rq)
 	}
 	if (r != R_OK)
 		goto out;
-	r = webhook_check_url(url, config_bool("SANDPIT_ALLOW_PRIVATE_WEBHOOKS"), &why);
+	r = webhook_check_url(url, config()->allow_private_webhooks, &why);
 	if (r == R_INVALID) {
 		r = http_fail(rq, R_INVALID, "'url' refused: %s", why);
 		goto out;
@@ -101,7 +101,7 @@ enum result webhooks_create(struct req *rq)
 			    "SELECT count(*) >= $2::int FROM webhooks WHERE org_id = $1", 2,
 			    (const char *[]){rq->auth.org_id, maxhooks}, &res);
 	if (r == R_OK && strcmp(db_res_get(res, 0, 0), "t") == 0)
-		r = http_fail(rq, R_QUOTA, "an organization has at most %d webhooks",
+		r = http_fail(rq, R_LIMIT, "an organization has at most %d webhooks; delete one first",
 			      WEBHOOKS_PER_ORG);
 	db_res_free(res);
 	res = NULL;
@@ -163,6 +163,33 @@ enum result webhooks_list(struct req *rq)
 	if (r != R_OK)
 		return http_fail(rq, r, "cannot list webhooks");
 	return page_respond(rq, res, limit, "webhooks", webhook_row);
+}
+
+enum result webhooks_get(struct req *rq)
+{
+	const char *id = rq->params[0];
+	struct db_res *res = NULL;
+	struct json *o;
+	enum result r;
+
+	if (!id_is_valid("wh_", id))
+		return http_fail(rq, R_NOT_FOUND, "webhook not found");
+	r = db_exec(rq->db,
+		    "SELECT id, url, array_to_json(events)::text, ts(created_at) FROM webhooks "
+		    "WHERE id = $1 AND org_id = $2",
+		    2, (const char *[]){id, rq->auth.org_id}, &res);
+	if (r != R_OK)
+		return http_fail(rq, r, "cannot read the webhook");
+	if (db_res_rows(res) != 1) {
+		db_res_free(res);
+		return http_fail(rq, R_NOT_FOUND, "webhook not found");
+	}
+	o = webhook_row(res, 0);
+	db_res_free(res);
+	if (o == NULL)
+		return R_NO_MEMORY;
+	http_respond_json(rq, 200, o, NULL);
+	return R_OK;
 }
 
 enum result webhooks_delete(struct req *rq)

@@ -72,13 +72,10 @@ static void *serve(void *arg)
  * rest of the API keeps serving. */
 static struct backend *open_backend(void)
 {
-	struct backend_config cfg = {.kind = config_str("SANDBOX_EXEC_BACKEND")};
+	struct backend_config cfg = {.kind = config()->exec_backend};
 	struct backend *b = NULL;
 	char sock[4096];
 
-	/* The seeds call the Kubernetes backend "kubectl". */
-	if (strcmp(cfg.kind, "kubectl") == 0)
-		cfg.kind = "kubernetes";
 	if (instance_boxd_socket(sock, sizeof(sock)) != R_OK)
 		return NULL;
 	cfg.daemon_socket = sock;

@@ -29,6 +29,23 @@ struct agent_conn; /* opaque */
 SP_MUST_CHECK enum result agent_client_connect(const char *address, const char *token,
 					       unsigned timeout_ms, struct agent_conn **out);
 
+/* agent_client_connect_start: agent_client_connect for an event loop: never
+ * waits. R_OK with *pending false: connected. R_OK with *pending true: the
+ * agent accepts nothing now (its backlog is full); *out is then a connection
+ * in progress: call agent_client_connect_retry later, on a timer (a unix
+ * socket cannot be polled for room in a listener's backlog), until it is
+ * connected or the caller's deadline passes (then agent_client_close).
+ * R_UPSTREAM when the agent is unreachable, R_INVALID for a malformed
+ * address; *out and *pending are written only on R_OK. */
+SP_MUST_CHECK enum result agent_client_connect_start(const char *address, const char *token,
+						     struct agent_conn **out, bool *pending);
+
+/* agent_client_connect_retry: one more attempt for a connection in progress
+ * (address as given to agent_client_connect_start). R_OK with *pending
+ * false once connected; errors as agent_client_connect_start. */
+SP_MUST_CHECK enum result agent_client_connect_retry(struct agent_conn *c, const char *address,
+						     bool *pending);
+
 /* agent_client_close: close and free; NULL is a no-op. */
 void agent_client_close(struct agent_conn *c);
 

@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "config.h"
 #include "crypto.h"
 #include "db.h"
 #include "json.h"
@@ -133,9 +134,10 @@ enum result auth_hash_key(const char *key, char out[65])
 /* AUTH_KEY_SQL: the key, if live, and whether last_used_at is due: it is
  * written at most once a minute, never on every request. */
 #define AUTH_KEY_SQL                                                                               \
-	"SELECT id, org_id, scopes, last_used_at IS NULL OR last_used_at < now() - interval "     \
-	"'1 minute' FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL AND "                  \
-	"(expires_at IS NULL OR expires_at > now())"
+	"SELECT k.id, k.org_id, k.scopes, k.last_used_at IS NULL OR k.last_used_at < now() - "      \
+	"interval '1 minute', o.rate_limit, o.rate_burst FROM api_keys k JOIN organizations o ON "  \
+	"o.id = k.org_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND "                       \
+	"(k.expires_at IS NULL OR k.expires_at > now())"
 /* The guard makes concurrent touches of one key write once, and SKIP LOCKED
  * keeps a request (or the stream proxy's event loop) from ever waiting on a
  * lock for bookkeeping: if the row is busy, the next minute's touch does it. */
@@ -144,16 +146,38 @@ enum result auth_hash_key(const char *key, char out[65])
 	"id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute') "        \
 	"FOR UPDATE SKIP LOCKED)"
 /* AUTH_ORG_SQL: the JWT path: the org must exist (the bucket is per org and
- * subject). */
-#define AUTH_ORG_SQL "SELECT 1 FROM organizations WHERE id = $1"
+ * subject), with its own limits if it has any. */
+#define AUTH_ORG_SQL "SELECT rate_limit, rate_burst FROM organizations WHERE id = $1"
 
-/* take_token: one token of the caller's bucket. */
-static enum result take_token(struct db *db, const char *bucket, const struct auth_policy *p,
-			      int *retry_after)
+void auth_policy_from_config(struct auth_policy *p, struct ratelimit *limits)
+{
+	p->jwt_secret = config()->jwt_secret;
+	p->rate_per_minute = (double)config()->rate_limit;
+	p->burst = (double)config()->rate_burst;
+	p->org_rate_per_minute = (double)config()->org_rate_limit;
+	p->org_burst = (double)config()->org_rate_burst;
+	p->limits = limits;
+}
+
+/* take_tokens: one token of the caller's bucket, then one of its org's.
+ * Every key has its own bucket, so without the second an admin key could
+ * multiply its org's rate by minting keys. rate/burst are the org row's
+ * overrides (NULL: the policy's). */
+static enum result take_tokens(struct db *db, const char *bucket, const char *org_id,
+			       const char *rate, const char *burst, const struct auth_policy *p,
+			       int *retry_after)
 {
 	struct ratelimit_policy rp = {.rate_per_minute = p->rate_per_minute, .burst = p->burst};
+	char org_bucket[RATELIMIT_NAME_MAX + 1];
+	enum result r;
 
-	return ratelimit_take(p->limits, db, bucket, &rp, retry_after);
+	r = ratelimit_take(p->limits, db, bucket, &rp, retry_after);
+	if (r != R_OK || p->org_rate_per_minute <= 0)
+		return r;
+	rp.rate_per_minute = rate ? strtod(rate, NULL) : p->org_rate_per_minute;
+	rp.burst = burst ? strtod(burst, NULL) : p->org_burst;
+	snprintf(org_bucket, sizeof(org_bucket), "org:%s", org_id);
+	return ratelimit_take(p->limits, db, org_bucket, &rp, retry_after);
 }
 
 /* touch: last_used_at is bookkeeping; failing to write it fails nothing. */
@@ -187,7 +211,8 @@ static enum result check_key(struct db *db, const char *key, const struct auth_p
 		r = R_UNAUTHORIZED;
 		goto out;
 	}
-	r = take_token(db, db_res_get(res, 0, 0), p, retry_after);
+	r = take_tokens(db, db_res_get(res, 0, 0), db_res_get(res, 0, 1), db_res_get(res, 0, 4),
+			db_res_get(res, 0, 5), p, retry_after);
 	if (r != R_OK)
 		goto out;
 	if (strcmp(db_res_get(res, 0, 3), "t") == 0)
@@ -234,7 +259,8 @@ static enum result check_jwt(struct db *db, const char *token, const struct auth
 		goto out;
 	}
 	snprintf(bucket, sizeof(bucket), "jwt:%s:%s", org, sub);
-	r = take_token(db, bucket, p, retry_after);
+	r = take_tokens(db, bucket, org, db_res_get(res, 0, 0), db_res_get(res, 0, 1), p,
+			retry_after);
 	if (r != R_OK)
 		goto out;
 	snprintf(out->org_id, sizeof(out->org_id), "%s", org);

@@ -36,13 +36,23 @@ struct auth_policy {
 	const char *jwt_secret; /* NULL or "" disables JWTs */
 	double rate_per_minute; /* per key, or per JWT org and subject */
 	double burst;
+	/* per organization, over all its keys and JWTs (an org row's rate_limit
+	 * and rate_burst override them); 0 turns the org bucket off */
+	double org_rate_per_minute;
+	double org_burst;
 	struct ratelimit *limits; /* the host's leased tokens (ratelimit.h) */
 };
 
+/* auth_policy_from_config: the policy of the configuration table
+ * (SANDPIT_JWT_SECRET, SANDPIT_RATE_*, SANDPIT_ORG_RATE_*) over limits. */
+void auth_policy_from_config(struct auth_policy *p, struct ratelimit *limits);
+
 /* auth_check: resolve an Authorization header value. R_UNAUTHORIZED when it
  * is missing, malformed, unknown, revoked, expired or badly signed; R_QUOTA
- * when the caller's bucket is empty (*retry_after then holds seconds); R_DB
- * when the database is away. *out is written only on R_OK. */
+ * when the caller's bucket, or its organization's, is empty (*retry_after
+ * then holds seconds; the caller's bucket is asked first, so one key that
+ * exceeds its own rate does not drain its org's); R_DB when the database is
+ * away. *out is written only on R_OK. */
 SP_MUST_CHECK enum result auth_check(struct db *db, const char *authorization,
 				     const struct auth_policy *policy, struct auth *out,
 				     int *retry_after);

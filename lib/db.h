@@ -1,7 +1,9 @@
 /* db.h: PostgreSQL access; the only module that calls libpq.
  *
  * A struct db is one connection, used by one thread at a time. Statements
- * are prepared on first use per connection (keyed by their SQL text) and the
+ * are prepared on first use per connection (keyed by the address of their
+ * SQL string literal, so the same text at two call sites is two statements;
+ * past the cache's size a statement runs unprepared) and the
  * connection is re-established transparently when it was lost outside a
  * transaction. All values travel as text parameters: never build SQL from
  * input. */

@@ -5,25 +5,15 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
 #include "db.h"
 #include "id.h"
 #include "json.h"
 
-static void now_rfc3339(char out[64], size_t size)
-{
-	struct timespec ts;
-	struct tm tm;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
-}
-
 enum result events_build(const char *org_id, const char *sandbox_id, const char *type,
 			 const struct json *data, char *id, size_t id_size, char **payload)
 {
-	char stamp[64];
+	char stamp[CLOCK_RFC3339_SIZE];
 	struct json *p = json_new_object();
 	char *text = NULL;
 	enum result r = R_NO_MEMORY;
@@ -34,7 +24,7 @@ enum result events_build(const char *org_id, const char *sandbox_id, const char 
 	if (r != R_OK)
 		goto out;
 	r = R_NO_MEMORY;
-	now_rfc3339(stamp, sizeof(stamp));
+	clock_rfc3339(clock_wall_ms(), stamp);
 	if (json_add_str(p, "id", id) != R_OK || json_add_str(p, "event", type) != R_OK ||
 	    json_add_str(p, "timestamp", stamp) != R_OK ||
 	    json_add_str_or_null(p, "sandboxId", sandbox_id) != R_OK ||

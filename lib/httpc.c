@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "clock.h"
 #include "netguard.h"
 
 struct xfer {
@@ -68,14 +69,6 @@ static curl_socket_t on_socket(void *clientp, curlsocktype purpose, struct curl_
 		return CURL_SOCKET_BAD;
 	}
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
-}
-
-static long ms_since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (long)((t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000);
 }
 
 static void fail(struct xfer *x, enum result r, const char *msg)
@@ -172,7 +165,7 @@ static void finish(struct xfer *x, CURLcode rc)
 {
 	long status = 0;
 
-	x->res->duration_ms = ms_since(&x->t0);
+	x->res->duration_ms = (long)clock_ms_since(&x->t0);
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
 	x->res->status = (int)status;
 	if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && x->enough && status != 0)) {

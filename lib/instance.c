@@ -16,7 +16,7 @@ static enum result fit(int n, size_t size)
 enum result instance_path(const char *rel, char *out, size_t size)
 {
 	char abs[PATH_MAX];
-	const char *dir = config_str("SANDPIT_STATE_DIR");
+	const char *dir = config()->state_dir;
 
 	/* realpath fails before the directory exists; the harness creates it
 	 * first, and a relative name is still usable then. */
@@ -27,7 +27,7 @@ enum result instance_path(const char *rel, char *out, size_t size)
 
 enum result instance_conninfo(char *out, size_t size)
 {
-	const char *url = config_str("SANDPIT_DATABASE_URL");
+	const char *url = config()->database_url;
 	char sock[PATH_MAX];
 	enum result r;
 
@@ -42,16 +42,25 @@ enum result instance_conninfo(char *out, size_t size)
 
 enum result instance_fcgi_listen(char *out, size_t size)
 {
-	const char *v = config_str("SANDPIT_FCGI_LISTEN");
+	const char *v = config()->fcgi_listen;
 
 	if (*v != '\0')
 		return fit(snprintf(out, size, "%s", v), size);
 	return instance_path("run/api.sock", out, size);
 }
 
+enum result instance_stream_listen(char *out, size_t size)
+{
+	const char *v = config()->stream_listen;
+
+	if (*v != '\0')
+		return fit(snprintf(out, size, "%s", v), size);
+	return instance_path("run/stream.sock", out, size);
+}
+
 enum result instance_boxd_socket(char *out, size_t size)
 {
-	const char *v = config_str("SANDPIT_BOXD_SOCKET");
+	const char *v = config()->boxd_socket;
 
 	if (*v != '\0')
 		return fit(snprintf(out, size, "%s", v), size);

@@ -18,6 +18,9 @@ SP_MUST_CHECK enum result instance_conninfo(char *out, size_t size);
 /* instance_fcgi_listen: SANDPIT_FCGI_LISTEN or "<state>/run/api.sock". */
 SP_MUST_CHECK enum result instance_fcgi_listen(char *out, size_t size);
 
+/* instance_stream_listen: SANDPIT_STREAM_LISTEN or "<state>/run/stream.sock". */
+SP_MUST_CHECK enum result instance_stream_listen(char *out, size_t size);
+
 /* instance_boxd_socket: SANDPIT_BOXD_SOCKET or the privileged daemon's
  * socket under its own directory, "<state>/box/run/boxd.sock". */
 SP_MUST_CHECK enum result instance_boxd_socket(char *out, size_t size);

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 #define JSON_MAX_DEPTH 64
 
 /* struct json is cJSON itself; the cast is the whole adapter. */
@@ -290,5 +292,18 @@ struct json *json_dup(const struct json *j)
 
 char *json_print(const struct json *j)
 {
-	return j ? cJSON_PrintUnformatted(C(j)) : NULL;
+	char *text, *clean;
+
+	text = j ? cJSON_PrintUnformatted(C(j)) : NULL;
+	if (text == NULL || utf8_is_valid(text, strlen(text)))
+		return text;
+	/* cJSON copies string bytes as they are, so a string built from bytes
+	 * that are not UTF-8 (a file name, an agent's message) would make the
+	 * text invalid JSON for every strict reader, PostgreSQL's jsonb among
+	 * them. Such bytes can only sit inside strings (the structure is
+	 * ASCII), so replacing each bad sequence by U+FFFD keeps the document
+	 * well formed. Callers that must not lose bytes check their input. */
+	clean = utf8_sanitize(text, strlen(text), NULL);
+	cJSON_free(text);
+	return clean;
 }

@@ -78,7 +78,9 @@ struct json *json_detach(struct json *obj, const char *key);
 /* json_dup: deep copy, owned; NULL on failure. */
 struct json *json_dup(const struct json *j);
 
-/* json_print: compact text, malloc'd, owned by the caller; NULL on failure. */
+/* json_print: compact text, malloc'd, owned by the caller (free()); NULL on
+ * failure. Always valid UTF-8: bytes of a string that are not are replaced
+ * by U+FFFD. */
 char *json_print(const struct json *j);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "backend/backend.h"
 #include "buf.h"
+#include "clock.h"
 #include "config.h"
 #include "db.h"
 #include "events.h"
@@ -50,12 +51,12 @@ const char *reaper_count_name(enum reaper_count c)
 
 void reaper_opts_from_config(struct reaper_opts *o)
 {
-	o->batch = config_int("SANDPIT_REAPER_BATCH");
-	o->creating_grace = config_int("SANDPIT_CREATING_GRACE");
-	o->stopping_grace = config_int("SANDPIT_STOPPING_GRACE");
-	o->usage_interval = config_int("SANDPIT_USAGE_INTERVAL");
-	o->warm_pool = config_bool("WARM_POOL_ENABLED");
-	o->warm_pool_size = config_int("WARM_POOL_SIZE");
+	o->batch = config()->reaper_batch;
+	o->creating_grace = config()->creating_grace;
+	o->stopping_grace = config()->stopping_grace;
+	o->usage_interval = config()->usage_interval;
+	o->warm_pool = config()->warm_pool_enabled;
+	o->warm_pool_size = config()->warm_pool_size;
 	o->stop = NULL;
 }
 
@@ -426,14 +427,6 @@ static const struct step {
     {"runtime", step_runtime}, {"pool", step_pool},   {"outbox", step_outbox},
 };
 
-static double ms_since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
 enum result reaper_sweep(struct db *db, struct backend *b, const struct reaper_opts *o,
 			 struct reaper_stats *stats)
 {
@@ -457,7 +450,7 @@ enum result reaper_sweep(struct db *db, struct backend *b, const struct reaper_o
 		if (r == R_DB)
 			break;
 	}
-	stats->ms = ms_since(&t0);
+	stats->ms = clock_ms_since(&t0);
 	return first;
 }
 

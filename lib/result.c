@@ -19,6 +19,8 @@ static const struct {
 	[R_NO_MEMORY] = {"out_of_memory", 500},
 	[R_INTERNAL] = {"internal_error", 500},
 	[R_NO_SPACE] = {"insufficient_storage", 507},
+	[R_UNAVAILABLE] = {"unavailable", 503},
+	[R_LIMIT] = {"quota_exceeded", 409},
 };
 
 const char *result_str(enum result r)

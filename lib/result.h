@@ -20,13 +20,16 @@ enum result {
 	R_NOT_FOUND,    /* 404, also for another org's resource */
 	R_CONFLICT,     /* 409 */
 	R_TOO_BIG,      /* 413 */
-	R_QUOTA,        /* rate or resource limit: 429 */
+	R_QUOTA,        /* rate limit: 429, always with Retry-After */
 	R_TIMEOUT,      /* 504 */
 	R_DB,           /* database unreachable or failed: 503 */
 	R_UPSTREAM,     /* sandbox runtime or agent failed: 502 */
 	R_NO_MEMORY,    /* 500 */
 	R_INTERNAL,     /* 500 */
 	R_NO_SPACE,     /* storage full: 507 */
+	R_UNAVAILABLE,  /* at capacity or shutting down, retry later: 503 */
+	R_LIMIT,        /* a count cap of the org (sandboxes, keys, webhooks): 409;
+			 * retrying is useless until something is freed */
 };
 
 /* result_str: short machine-readable name ("not_found"); never NULL. */

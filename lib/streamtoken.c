@@ -7,9 +7,9 @@
 
 #include "crypto.h"
 
-#define PREFIX "st1."
+#define PREFIX "st2."
 #define PREFIX_LEN 4
-#define PAYLOAD_MAX (2 * STREAMTOKEN_ID_MAX + 24)
+#define PAYLOAD_MAX (3 * STREAMTOKEN_ID_MAX + 24)
 
 /* derive: the token key, HMAC(secret, label): a token MAC can then never be
  * confused with any other MAC or ciphertext made with the same secret. */
@@ -49,8 +49,8 @@ static bool id_ok(const char *id)
 }
 
 enum result streamtoken_mint(const void *secret, size_t secretlen, const char *org_id,
-			     const char *sandbox_id, long long now, unsigned ttl, char *out,
-			     size_t outsize)
+			     const char *sandbox_id, const char *key_id, long long now, unsigned ttl,
+			     char *out, size_t outsize)
 {
 	char payload[PAYLOAD_MAX];
 	char tok[STREAMTOKEN_MAX];
@@ -59,11 +59,13 @@ enum result streamtoken_mint(const void *secret, size_t secretlen, const char *o
 	int w;
 	enum result r;
 
-	if (secretlen == 0 || !id_ok(org_id) || !id_ok(sandbox_id) || ttl == 0 ||
-	    ttl > STREAMTOKEN_MAX_TTL || now < 0)
+	if (key_id == NULL)
+		key_id = "";
+	if (secretlen == 0 || !id_ok(org_id) || !id_ok(sandbox_id) ||
+	    (key_id[0] != '\0' && !id_ok(key_id)) || ttl == 0 || ttl > STREAMTOKEN_MAX_TTL || now < 0)
 		return R_INVALID;
-	w = snprintf(payload, sizeof(payload), "%s\n%s\n%lld", org_id, sandbox_id,
-		     now + (long long)ttl);
+	w = snprintf(payload, sizeof(payload), "%s\n%s\n%lld\n%s", org_id, sandbox_id,
+		     now + (long long)ttl, key_id);
 	if (w < 0 || (size_t)w >= sizeof(payload))
 		return R_INVALID;
 	memcpy(tok, PREFIX, PREFIX_LEN);
@@ -104,14 +106,21 @@ static bool parse_exp(const char *s, size_t n, long long *out)
 	return true;
 }
 
+/* copy_out: n bytes of s, NUL-terminated, into out (room checked). */
+static void copy_out(const char *s, size_t n, char *out)
+{
+	memcpy(out, s, n);
+	out[n] = '\0';
+}
+
 enum result streamtoken_verify(const void *secret, size_t secretlen, const char *token,
 			       const char *sandbox_id, long long now, char *org_out,
-			       size_t orgsize)
+			       size_t orgsize, char *key_out, size_t keysize)
 {
 	unsigned char want[CRYPTO_SHA256_LEN], got[CRYPTO_SHA256_LEN];
 	char payload[PAYLOAD_MAX + 1];
-	const char *dot, *nl1, *nl2;
-	size_t tlen, signed_len, plen, glen, orglen;
+	const char *dot, *nl1, *nl2, *nl3;
+	size_t tlen, signed_len, plen, glen, orglen, keylen;
 	long long exp;
 	enum result r;
 
@@ -144,7 +153,10 @@ enum result streamtoken_verify(const void *secret, size_t secretlen, const char 
 	nl2 = memchr(nl1 + 1, '\n', plen - (size_t)(nl1 + 1 - payload));
 	if (nl2 == NULL)
 		return R_UNAUTHORIZED;
-	if (!parse_exp(nl2 + 1, plen - (size_t)(nl2 + 1 - payload), &exp))
+	nl3 = memchr(nl2 + 1, '\n', plen - (size_t)(nl2 + 1 - payload));
+	if (nl3 == NULL)
+		return R_UNAUTHORIZED;
+	if (!parse_exp(nl2 + 1, (size_t)(nl3 - nl2 - 1), &exp))
 		return R_UNAUTHORIZED;
 	if (exp <= now || exp - now > STREAMTOKEN_MAX_TTL)
 		return R_UNAUTHORIZED;
@@ -152,11 +164,12 @@ enum result streamtoken_verify(const void *secret, size_t secretlen, const char 
 	    memcmp(nl1 + 1, sandbox_id, (size_t)(nl2 - nl1 - 1)) != 0)
 		return R_UNAUTHORIZED;
 	orglen = (size_t)(nl1 - payload);
-	if (orglen == 0)
+	keylen = plen - (size_t)(nl3 + 1 - payload);
+	if (orglen == 0 || memchr(nl3 + 1, '\n', keylen) != NULL)
 		return R_UNAUTHORIZED;
-	if (orglen + 1 > orgsize)
+	if (orglen + 1 > orgsize || keylen + 1 > keysize)
 		return R_TOO_BIG;
-	memcpy(org_out, payload, orglen);
-	org_out[orglen] = '\0';
+	copy_out(payload, orglen, org_out);
+	copy_out(nl3 + 1, keylen, key_out);
 	return R_OK;
 }

@@ -14,7 +14,6 @@
 #include "json.h"
 #include "lifecycle.h"
 #include "log.h"
-#include "reslimit.h"
 
 #define MOD "warmpool"
 /* pg_try_advisory_lock key: one refiller per database at a time. */
@@ -44,7 +43,7 @@ enum result warmpool_claim(struct db *db, const struct warmpool_want *w, char *i
 	const char *got;
 	enum result r;
 
-	if (!config_bool("WARM_POOL_ENABLED"))
+	if (!config()->warm_pool_enabled)
 		return R_NOT_FOUND;
 	snprintf(millis, sizeof(millis), "%u", w->cpu_millis);
 	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)w->memory_bytes);
@@ -55,7 +54,7 @@ enum result warmpool_claim(struct db *db, const struct warmpool_want *w, char *i
 	if (r == R_OK)
 		r = ready_payload(w->org_id, w->startup_ms, ready_id, sizeof(ready_id), &ready);
 	/* One statement, one round trip: the org's limit, the claim and both
-	 * events (db/007_claim_functions.sql). */
+	 * events (db/008_claim_functions.sql). */
 	if (r == R_OK)
 		r = db_exec(db,
 			    "SELECT sp_claim_warm($1, $2::int, $3::int, $4::bigint, $5, $6, $7::int, "
@@ -79,18 +78,17 @@ out:
 	return r;
 }
 
-/* pool_limits: the default limits every pooled sandbox has. */
-static enum result pool_limits(struct sandbox_limits *lim)
+/* pool_limits: the default limits every pooled sandbox has (config_load
+ * has parsed and checked DEFAULT_CPUS and DEFAULT_MEMORY). */
+static void pool_limits(struct sandbox_limits *lim)
 {
 	struct sandbox_limits l = {0};
 
-	if (reslimit_parse_cpus(config_str("DEFAULT_CPUS"), &l.cpu_millis) != R_OK ||
-	    reslimit_parse_memory(config_str("DEFAULT_MEMORY"), &l.memory_bytes) != R_OK)
-		return R_INVALID;
-	l.pids_max = (uint32_t)config_int("SANDPIT_PIDS_LIMIT");
-	l.disk_bytes = (uint64_t)config_int("SANDPIT_WORKSPACE_SIZE");
+	l.cpu_millis = config()->default_cpu_millis;
+	l.memory_bytes = config()->default_memory_bytes;
+	l.pids_max = (uint32_t)config()->pids_limit;
+	l.disk_bytes = (uint64_t)config()->workspace_size;
 	*lim = l;
-	return R_OK;
 }
 
 /* create_one: row first ("creating"), then the runtime, then "running": the
@@ -105,7 +103,7 @@ static enum result create_one(struct db *db, struct backend *b, const struct san
 		return R_INTERNAL;
 	snprintf(millis, sizeof(millis), "%u", lim->cpu_millis);
 	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)lim->memory_bytes);
-	snprintf(life, sizeof(life), "%lld", config_int("SANDPIT_MAX_TIMEOUT"));
+	snprintf(life, sizeof(life), "%lld", config()->max_timeout);
 	r = db_exec(
 	    db,
 	    "INSERT INTO sandboxes (id, org_id, status, backend, cpus_millis, memory_bytes, "
@@ -113,8 +111,8 @@ static enum result create_one(struct db *db, struct backend *b, const struct san
 	    "'local', $2::int, $3::bigint, $4, $5, $6::int, now() + make_interval(secs => "
 	    "$6::int))",
 	    6,
-	    (const char *[]){id, millis, bytes, config_str("DEFAULT_CPUS"),
-			     config_str("DEFAULT_MEMORY"), life},
+	    (const char *[]){id, millis, bytes, config()->default_cpus,
+			     config()->default_memory, life},
 	    NULL);
 	if (r != R_OK)
 		return r;
@@ -180,11 +178,7 @@ enum result warmpool_refill(struct db *db, struct backend *b, long long size, lo
 	enum result r;
 
 	*created = *removed = 0;
-	r = pool_limits(&lim);
-	if (r != R_OK) {
-		log_warnx(MOD, "DEFAULT_CPUS or DEFAULT_MEMORY does not parse; pool left alone");
-		return r;
-	}
+	pool_limits(&lim);
 	r = db_exec(db, "SELECT pg_try_advisory_lock(" REFILL_LOCK ")", 0, NULL, &res);
 	if (r != R_OK)
 		return r;

@@ -107,7 +107,7 @@ enum result webhook_new_secret(char *out, size_t size)
 /* secret_key: SANDPIT_SECRET_KEY as the 32-byte AES key. */
 static enum result secret_key(unsigned char key[CRYPTO_AES_KEY_LEN])
 {
-	const char *hex = config_str("SANDPIT_SECRET_KEY");
+	const char *hex = config()->secret_key;
 
 	if (strlen(hex) != 2 * CRYPTO_AES_KEY_LEN ||
 	    crypto_hex_decode(hex, strlen(hex), key, CRYPTO_AES_KEY_LEN, NULL) != R_OK) {
@@ -195,14 +195,14 @@ void webhook_sweep_opts_from_config(struct webhook_sweep_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->fanout_batch = 500;
-	o->delivery_batch = (int)config_int("SANDPIT_WEBHOOK_BATCH");
-	o->max_rounds = (int)config_int("SANDPIT_WEBHOOK_ROUNDS");
-	o->max_attempts = (int)config_int("SANDPIT_WEBHOOK_MAX_ATTEMPTS");
-	o->backoff_base_s = config_int("SANDPIT_WEBHOOK_BACKOFF_BASE");
-	o->backoff_max_s = config_int("SANDPIT_WEBHOOK_BACKOFF_MAX");
-	o->connect_timeout_ms = (long)config_int("SANDPIT_WEBHOOK_CONNECT_TIMEOUT_MS");
-	o->timeout_ms = (long)config_int("SANDPIT_WEBHOOK_TIMEOUT_MS");
-	o->allow_private = config_bool("SANDPIT_ALLOW_PRIVATE_WEBHOOKS");
+	o->delivery_batch = (int)config()->webhook_batch;
+	o->max_rounds = (int)config()->webhook_rounds;
+	o->max_attempts = (int)config()->webhook_max_attempts;
+	o->backoff_base_s = config()->webhook_backoff_base;
+	o->backoff_max_s = config()->webhook_backoff_max;
+	o->connect_timeout_ms = (long)config()->webhook_connect_timeout_ms;
+	o->timeout_ms = (long)config()->webhook_timeout_ms;
+	o->allow_private = config()->allow_private_webhooks;
 }
 
 /* One delivery to attempt: strings borrowed from a claim result, plus the

@@ -16,6 +16,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "agent_client.h"
@@ -25,6 +26,7 @@
 #include "crypto.h"
 #include "json.h"
 #include "log.h"
+#include "lookup.h"
 #include "message.h"
 #include "outq.h"
 #include "session.h"
@@ -44,10 +46,20 @@
  * queue past send_buffer plus this; anything beyond is the client's own
  * doing (replies it does not read), and then the proxy stops reading it. */
 #define OUTPUT_FRAME_MAX ((AGENTPROTO_MAX_PAYLOAD / 3 + 1) * 4 + 1024)
+/* An agent whose backlog is full (it is stuck, or flooded) is retried on a
+ * timer, first soon, then at most this often, until the connect timeout. */
+#define CONNECT_RETRY_FIRST_MS 2
+#define CONNECT_RETRY_MAX_MS 50
+/* Streams of one org that may wait for a busy agent at once: the rest are
+ * told to come back later, so one org's stuck sandbox cannot hold an
+ * unbounded share of the proxy's descriptors and timers. */
+#define ORG_CONNECTING_MAX 16
 
 enum client_state {
-	CL_HTTP,    /* reading the upgrade request */
-	CL_OPEN,    /* WebSocket open */
+	CL_HTTP,       /* reading the upgrade request */
+	CL_LOOKUP,     /* waiting for authentication and the sandbox row */
+	CL_CONNECTING, /* waiting for room in the agent's backlog */
+	CL_OPEN,       /* WebSocket open */
 	CL_CLOSING, /* close frame (or HTTP error) sent or received */
 	CL_GONE,    /* fd closed */
 };
@@ -118,6 +130,16 @@ struct conn {
 	bool started;
 	uint32_t pid;
 	int64_t kill_ms;
+
+	/* the upgrade, while it waits for its lookup or its agent */
+	struct ws_handshake *hs; /* its key and protocols; authorization wiped */
+	size_t head_len;         /* bytes of c->in after it are the first frames */
+	struct lookup_job *job;  /* CL_LOOKUP: owned by px->lookup */
+	char agent_address[256];
+	int tfd; /* CL_CONNECTING: the retry timer, else -1 */
+	struct watch tw;
+	int64_t connect_deadline_ms;
+	unsigned connect_delay_ms;
 };
 
 static void client_gone(struct conn *c, const char *why);
@@ -144,7 +166,10 @@ static void mark_dead_if_done(struct conn *c)
  * can fill. What it sends meanwhile waits in the kernel, which slows it. */
 static bool client_is_held(const struct conn *c)
 {
-	return c->has_pending || c->out.bytes > (size_t)c->px->cfg->send_buffer + OUTPUT_FRAME_MAX;
+	/* An upgrade in progress reads nothing more either: the frames that
+	 * follow the head are for the stream, once it is open. */
+	return c->cs == CL_LOOKUP || c->cs == CL_CONNECTING || c->has_pending ||
+	       c->out.bytes > (size_t)c->px->cfg->stream_send_buffer + OUTPUT_FRAME_MAX;
 }
 
 static void client_mask(struct conn *c)
@@ -281,7 +306,7 @@ static void client_flush(struct conn *c)
 	}
 	/* Backpressure release: resume the command's output at half the bound
 	 * (hysteresis, so we do not toggle epoll on every chunk). */
-	if (c->agent_paused && c->out.bytes <= (size_t)c->px->cfg->send_buffer / 2) {
+	if (c->agent_paused && c->out.bytes <= (size_t)c->px->cfg->stream_send_buffer / 2) {
 		c->agent_paused = false;
 		agent_mask(c);
 		/* The agent client may hold complete frames already read from the
@@ -374,12 +399,14 @@ static void send_close(struct conn *c, uint16_t code, const char *reason)
 	}
 }
 
-static void send_error(struct conn *c, const char *code, const char *msg)
+/* send_error: an error message; its code is r's name in the one mapping
+ * (lib/result.c), as in every API error body. */
+static void send_error(struct conn *c, enum result r, const char *msg)
 {
 	struct buf b;
 
 	buf_init(&b, 4096);
-	if (message_error(&b, code, msg) == R_OK)
+	if (message_error(&b, result_str(r), msg) == R_OK)
 		send_json(c, &b);
 	buf_free(&b);
 }
@@ -418,15 +445,42 @@ static const char *reason_phrase(int status)
 	}
 }
 
-static void http_error(struct conn *c, int status, const char *code, const char *msg,
+/* pending_cancel: the upgrade will not go on: let go of its lookup (the
+ * loop frees the job when it comes back), its retry timer and handshake. */
+static void pending_cancel(struct conn *c)
+{
+	if (c->job != NULL) {
+		c->job->owner = NULL;
+		c->job = NULL;
+	}
+	if (c->tfd >= 0) {
+		proxy_unwatch(c->px, c->tfd);
+		close(c->tfd);
+		c->tfd = -1;
+	}
+	if (c->hs != NULL) {
+		crypto_wipe(c->hs, sizeof(*c->hs));
+		free(c->hs);
+		c->hs = NULL;
+	}
+}
+
+/* http_error: refuse the upgrade with status and the error body of code r
+ * (its name in the one mapping; status may differ from the mapping's where
+ * HTTP has a more exact one: 405, 408, 426, 431). */
+static void http_error(struct conn *c, int status, enum result code_r, const char *msg,
 		       const char *extra)
 {
 	struct json *o = json_new_object(), *e = json_new_object();
+	const char *code = result_str(code_r);
 	struct buf b;
 	char *body = NULL;
 	unsigned char *d;
 	enum result r;
 
+	pending_cancel(c);
+	if (c->as == AG_NONE)
+		agent_close(c); /* a connect in progress */
 	ctx(c);
 	log_info(MOD, "refused status=%d code=%s msg='%s' peer='%s'", status, code, msg, c->peer);
 	if (o == NULL || e == NULL || json_add_str(e, "code", code) != R_OK ||
@@ -470,7 +524,7 @@ fail:
 
 static void http_refuse(struct conn *c, enum result r, const char *msg)
 {
-	http_error(c, result_http_status(r), result_str(r), msg, NULL);
+	http_error(c, result_http_status(r), r, msg, NULL);
 }
 
 /* ---- command output ------------------------------------------------------------ */
@@ -570,7 +624,7 @@ static void on_agent_frame(struct conn *c, const struct agent_frame *f)
 		if (c->as == AG_RUNNING) {
 			/* a refusal of the request itself (bad command, no such
 			 * detached pid, already attached) is the client's doing */
-			send_error(c, result_str(f->error), f->message);
+			send_error(c, f->error, f->message);
 			send_close(c,
 				   f->error == R_INVALID || f->error == R_NOT_FOUND ||
 					   f->error == R_CONFLICT
@@ -604,7 +658,7 @@ static void agent_readable(struct conn *c)
 			log_warnx(MOD, "agent stream ended without exit sandbox='%s'", c->sandbox_id);
 			if (c->as == AG_RUNNING) {
 				flush_carries(c);
-				send_error(c, "upstream", "sandbox agent connection lost");
+				send_error(c, R_UPSTREAM, "sandbox agent connection lost");
 				send_close(c, WS_CLOSE_INTERNAL, "sandbox agent connection lost");
 			}
 			agent_done(c);
@@ -613,7 +667,7 @@ static void agent_readable(struct conn *c)
 		if (!got)
 			break;
 		on_agent_frame(c, &f);
-		if (c->cs != CL_GONE && c->out.bytes > (size_t)c->px->cfg->send_buffer) {
+		if (c->cs != CL_GONE && c->out.bytes > (size_t)c->px->cfg->stream_send_buffer) {
 			c->agent_paused = true;
 			agent_mask(c);
 		}
@@ -677,7 +731,7 @@ static void agent_refused(struct conn *c, enum result r)
 	log_warnx(MOD, "cannot forward to the agent sandbox='%s' code=%s", c->sandbox_id,
 		  result_str(r));
 	flush_carries(c);
-	send_error(c, result_str(r), "cannot forward to the sandbox");
+	send_error(c, r, "cannot forward to the sandbox");
 	send_close(c, WS_CLOSE_INTERNAL, "cannot forward to the sandbox");
 	agent_done(c);
 }
@@ -748,7 +802,7 @@ static void start_exec(struct conn *c, const struct message *m)
 		ctx(c);
 		log_warnx(MOD, "cannot start command sandbox='%s' code=%s agent='%s'", c->sandbox_id,
 			  result_str(r), why ? why : "");
-		send_error(c, result_str(r), why && why[0] ? why : "cannot start the command");
+		send_error(c, r, why && why[0] ? why : "cannot start the command");
 		send_close(c, WS_CLOSE_INTERNAL, "cannot start the command");
 		return;
 	}
@@ -776,7 +830,7 @@ static void start_attach(struct conn *c, uint32_t pid)
 		ctx(c);
 		log_warnx(MOD, "cannot attach sandbox='%s' pid=%u code=%s", c->sandbox_id, pid,
 			  result_str(r));
-		send_error(c, result_str(r), "cannot attach to the command");
+		send_error(c, r, "cannot attach to the command");
 		send_close(c, WS_CLOSE_INTERNAL, "cannot attach");
 		return;
 	}
@@ -798,9 +852,9 @@ static void on_control(struct conn *c, const char *text, size_t len)
 	const char *why = "invalid message";
 	enum result r;
 
-	r = message_parse(text, len, config_int("SANDPIT_EXEC_MAX_TIMEOUT"), &m, &why);
+	r = message_parse(text, len, config()->exec_max_timeout, &m, &why);
 	if (r != R_OK) {
-		send_error(c, result_str(r), why);
+		send_error(c, r, why);
 		if (c->as == AG_NONE)
 			send_close(c, WS_CLOSE_POLICY, why);
 		return;
@@ -808,7 +862,7 @@ static void on_control(struct conn *c, const char *text, size_t len)
 	memset(&p, 0, sizeof(p));
 	p.type = m.type;
 	if (c->as == AG_NONE && m.type != MSG_EXEC && m.type != MSG_ATTACH && m.type != MSG_DETACH) {
-		send_error(c, "invalid", "the first message must be exec or attach");
+		send_error(c, R_INVALID, "the first message must be exec or attach");
 		send_close(c, WS_CLOSE_POLICY, "first message must be exec or attach");
 		message_free(&m);
 		return;
@@ -816,14 +870,14 @@ static void on_control(struct conn *c, const char *text, size_t len)
 	switch (m.type) {
 	case MSG_EXEC:
 		if (c->as != AG_NONE) {
-			send_error(c, "conflict", "a command is already attached to this stream");
+			send_error(c, R_CONFLICT, "a command is already attached to this stream");
 			break;
 		}
 		start_exec(c, &m);
 		break;
 	case MSG_ATTACH:
 		if (c->as != AG_NONE) {
-			send_error(c, "conflict", "a command is already attached to this stream");
+			send_error(c, R_CONFLICT, "a command is already attached to this stream");
 			break;
 		}
 		start_attach(c, m.pid);
@@ -926,7 +980,7 @@ static void on_frame(struct conn *c, struct ws_frame *f)
 	if (f->fin) {
 		on_message(c, f->msg_opcode, (unsigned char *)c->msg.data, c->msg.len);
 		buf_free(&c->msg);
-		buf_init(&c->msg, (size_t)c->px->cfg->max_message);
+		buf_init(&c->msg, (size_t)c->px->cfg->stream_max_message);
 	}
 }
 
@@ -1045,18 +1099,194 @@ static void set_request_id(struct conn *c, const char *given)
 		memcpy(c->id, given, n + 1);
 }
 
-static void upgrade(struct conn *c, const char *head, size_t len)
+/* finish_upgrade: the agent is connected: answer 101, and the stream is
+ * open. The bytes after the head, if any, are its first frames. */
+static void finish_upgrade(struct conn *c)
 {
-	struct ws_handshake *h;
-	struct ws_handshake_error he;
-	struct session_grant g;
-	struct session_target t;
-	char token[STREAMTOKEN_MAX];
 	const char *proto = NULL;
 	struct buf resp;
 	unsigned char *d;
-	int retry = 0;
+
+	if (c->tfd >= 0) {
+		proxy_unwatch(c->px, c->tfd);
+		close(c->tfd);
+		c->tfd = -1;
+	}
+	c->amask = UINT32_MAX;
+	if (ws_handshake_has_protocol(c->hs, MESSAGE_SUBPROTOCOL_CHANNEL)) {
+		proto = MESSAGE_SUBPROTOCOL_CHANNEL;
+		c->channel = true;
+	} else if (ws_handshake_has_protocol(c->hs, MESSAGE_SUBPROTOCOL_JSON))
+		proto = MESSAGE_SUBPROTOCOL_JSON;
+	buf_init(&resp, 1024);
+	if (ws_handshake_response(&resp, c->hs->key, proto) != R_OK ||
+	    outq_push(&c->out, resp.len, &d) != R_OK) {
+		buf_free(&resp);
+		client_gone(c, "out of memory");
+		return;
+	}
+	memcpy(d, resp.data, resp.len);
+	buf_free(&resp);
+	pending_cancel(c); /* the handshake is answered: free it */
+	c->cs = CL_OPEN;
+	ws_parser_init(&c->parser, (size_t)c->px->cfg->stream_max_message, true);
+	buf_init(&c->msg, (size_t)c->px->cfg->stream_max_message);
+	c->opened_ms = c->last_rx_ms = c->last_activity_ms = c->px->now_ms;
+	c->next_ping_ms = c->px->now_ms + c->px->cfg->stream_ping_interval * 1000;
+	c->in_off = c->head_len;
+	ctx(c);
+	log_info(MOD, "stream open sandbox='%s' org='%s' actor='%s' proto='%s' peer='%s'",
+		 c->sandbox_id, c->org_id, c->actor, proto ? proto : "", c->peer);
+}
+
+/* arm_retry: the next connect attempt, later each time (up to
+ * CONNECT_RETRY_MAX_MS). */
+static enum result arm_retry(struct conn *c)
+{
+	struct itimerspec its;
+	unsigned d = c->connect_delay_ms;
+
+	memset(&its, 0, sizeof(its));
+	its.it_value.tv_sec = d / 1000;
+	its.it_value.tv_nsec = (long)(d % 1000) * 1000000L;
+	c->connect_delay_ms = d * 2 > CONNECT_RETRY_MAX_MS ? CONNECT_RETRY_MAX_MS : d * 2;
+	return timerfd_settime(c->tfd, 0, &its, NULL) == 0 ? R_OK : R_INTERNAL;
+}
+
+/* org_connecting: streams of org waiting for a busy agent. */
+static size_t org_connecting(const struct proxy *px, const char *org)
+{
+	size_t n = 0;
+
+	for (const struct conn *o = px->conns; o != NULL; o = o->next)
+		if (o->cs == CL_CONNECTING && !o->dead && strcmp(o->org_id, org) == 0)
+			n++;
+	return n;
+}
+
+/* start_connect: connect to the sandbox's agent without waiting; an agent
+ * with a full backlog is retried on a timer the loop watches. */
+static void start_connect(struct conn *c)
+{
+	bool pending = false;
 	enum result r;
+
+	r = agent_client_connect_start(c->agent_address, NULL, &c->agent, &pending);
+	if (r != R_OK) {
+		http_refuse(c, R_UPSTREAM, "sandbox agent unreachable");
+		return;
+	}
+	c->amask = UINT32_MAX;
+	if (!pending) {
+		finish_upgrade(c);
+		return;
+	}
+	if (org_connecting(c->px, c->org_id) >= ORG_CONNECTING_MAX) {
+		http_error(c, 429, R_QUOTA, "too many streams wait for a busy sandbox agent",
+			   "Retry-After: 1\r\n");
+		return;
+	}
+	c->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (c->tfd < 0 || proxy_watch(c->px, c->tfd, &c->tw, EPOLLIN, false) != R_OK) {
+		http_error(c, 503, R_UNAVAILABLE, "cannot wait for the sandbox agent now",
+			   "Retry-After: 1\r\n");
+		return;
+	}
+	c->cs = CL_CONNECTING;
+	c->connect_deadline_ms = c->px->now_ms + c->px->cfg->stream_agent_connect_timeout_ms;
+	c->connect_delay_ms = CONNECT_RETRY_FIRST_MS;
+	if (arm_retry(c) != R_OK)
+		http_refuse(c, R_INTERNAL, "cannot wait for the sandbox agent");
+}
+
+/* connect_retry: the retry timer fired. */
+static void connect_retry(struct conn *c)
+{
+	uint64_t n;
+	bool pending = true;
+	enum result r;
+
+	if (read(c->tfd, &n, sizeof(n)) < 0 && errno != EAGAIN && errno != EINTR)
+		log_warn(MOD, "cannot read the connect timer");
+	r = agent_client_connect_retry(c->agent, c->agent_address, &pending);
+	if (r != R_OK)
+		http_refuse(c, R_UPSTREAM, "sandbox agent unreachable");
+	else if (!pending)
+		finish_upgrade(c);
+	else if (c->px->now_ms >= c->connect_deadline_ms)
+		http_refuse(c, R_UPSTREAM, "sandbox agent busy: it accepts no connection");
+	else if (arm_retry(c) != R_OK)
+		http_refuse(c, R_INTERNAL, "cannot wait for the sandbox agent");
+}
+
+/* on_lookup: who the caller is and where the sandbox is: refuse, or go on
+ * to the agent. */
+static void on_lookup(struct conn *c, const struct lookup_job *job)
+{
+	const struct session_target *t = &job->target;
+	enum result r = job->auth_r;
+
+	ctx(c);
+	if (r == R_QUOTA) {
+		char extra[64];
+
+		snprintf(extra, sizeof(extra), "Retry-After: %d\r\n",
+			 job->retry_after > 0 ? job->retry_after : 1);
+		http_error(c, 429, r, "rate limit exceeded", extra);
+		return;
+	}
+	if (r != R_OK) {
+		http_refuse(c, r,
+			    r == R_UNAUTHORIZED ? "missing or invalid credentials"
+						: "cannot authenticate now");
+		return;
+	}
+	memcpy(c->org_id, job->grant.org_id, sizeof(c->org_id));
+	memcpy(c->actor, job->grant.actor, sizeof(c->actor));
+	if (!(job->grant.scopes & AUTH_SCOPE_WRITE)) {
+		http_refuse(c, R_FORBIDDEN, "streaming a command needs the write scope");
+		return;
+	}
+	r = job->find_r;
+	if (r != R_OK) {
+		http_refuse(c, r, r == R_NOT_FOUND ? "sandbox not found" : "cannot look up sandbox");
+		return;
+	}
+	if (strcmp(t->status, "running") != 0 || t->agent_address[0] == '\0') {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg), "sandbox is %s, not running", t->status);
+		http_refuse(c, R_CONFLICT, msg);
+		return;
+	}
+	memcpy(c->agent_address, t->agent_address, sizeof(c->agent_address));
+	start_connect(c);
+}
+
+void conn_lookups_done(struct proxy *px)
+{
+	struct lookup_job *job;
+
+	while ((job = lookup_next(px->lookup)) != NULL) {
+		struct conn *c = job->owner;
+
+		if (c != NULL && !c->dead && c->cs == CL_LOOKUP) {
+			c->job = NULL;
+			on_lookup(c, job);
+			client_flush(c);
+			mark_dead_if_done(c);
+		}
+		lookup_job_free(job);
+	}
+}
+
+/* begin_upgrade: a complete request head: validate it, then hand the
+ * database work to the lookup threads. */
+static void begin_upgrade(struct conn *c, const char *head, size_t len)
+{
+	struct ws_handshake_error he;
+	struct lookup_job *job;
+	struct ws_handshake *h;
 
 	h = malloc(sizeof(*h));
 	if (h == NULL) {
@@ -1064,86 +1294,49 @@ static void upgrade(struct conn *c, const char *head, size_t len)
 		return;
 	}
 	if (ws_handshake_parse(head, len, h, &he) != R_OK) {
-		http_error(c, he.status, he.status == 426 ? "upgrade_required" : "invalid", he.message,
+		free(h);
+		http_error(c, he.status, he.status == 431 ? R_TOO_BIG : R_INVALID, he.message,
 			   he.status == 426 ? "Sec-WebSocket-Version: 13\r\n" : NULL);
-		goto out;
+		return;
 	}
+	c->hs = h; /* freed by pending_cancel from here on */
 	set_request_id(c, h->request_id);
 	memcpy(c->peer, h->forwarded_for, sizeof(c->peer));
 	ctx(c);
-	if (!route(h->target, c->sandbox_id, sizeof(c->sandbox_id), token, sizeof(token))) {
+	job = calloc(1, sizeof(*job));
+	if (job == NULL) {
+		client_gone(c, "out of memory");
+		return;
+	}
+	if (!route(h->target, c->sandbox_id, sizeof(c->sandbox_id), job->token,
+		   sizeof(job->token))) {
+		lookup_job_free(job);
 		http_refuse(c, R_NOT_FOUND, "no such endpoint");
-		goto out;
+		return;
 	}
 	if (c->px->draining) {
-		http_error(c, 503, "unavailable", "stream proxy is shutting down", "Retry-After: 1\r\n");
-		goto out;
+		lookup_job_free(job);
+		http_error(c, 503, R_UNAVAILABLE, "stream proxy is shutting down",
+			   "Retry-After: 1\r\n");
+		return;
 	}
-	r = session_authenticate(c->px->session, h->authorization, token, c->sandbox_id, &g, &retry);
-	crypto_wipe(token, sizeof(token));
-	if (r == R_QUOTA) {
-		char extra[64];
-
-		snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", retry > 0 ? retry : 1);
-		http_error(c, 429, result_str(r), "rate limit exceeded", extra);
-		goto out;
+	memcpy(job->req_id, c->id, sizeof(job->req_id));
+	memcpy(job->authorization, h->authorization, sizeof(job->authorization));
+	crypto_wipe(h->authorization, sizeof(h->authorization));
+	memcpy(job->sandbox_id, c->sandbox_id, sizeof(c->sandbox_id));
+	job->owner = c;
+	if (lookup_submit(c->px->lookup, job) != R_OK) {
+		lookup_job_free(job);
+		http_error(c, 503, R_UNAVAILABLE, "too many upgrades are waiting",
+			   "Retry-After: 1\r\n");
+		return;
 	}
-	if (r != R_OK) {
-		http_refuse(c, r,
-			    r == R_UNAUTHORIZED ? "missing or invalid credentials"
-						: "cannot authenticate now");
-		goto out;
-	}
-	memcpy(c->org_id, g.org_id, sizeof(c->org_id));
-	memcpy(c->actor, g.actor, sizeof(c->actor));
-	if (!(g.scopes & AUTH_SCOPE_WRITE)) {
-		http_refuse(c, R_FORBIDDEN, "streaming a command needs the write scope");
-		goto out;
-	}
-	r = session_find_sandbox(c->px->session, c->org_id, c->sandbox_id, &t);
-	if (r != R_OK) {
-		http_refuse(c, r, r == R_NOT_FOUND ? "sandbox not found" : "cannot look up sandbox");
-		goto out;
-	}
-	if (strcmp(t.status, "running") != 0 || t.agent_address[0] == '\0') {
-		char msg[96];
-
-		snprintf(msg, sizeof(msg), "sandbox is %s, not running", t.status);
-		http_refuse(c, R_CONFLICT, msg);
-		goto out;
-	}
-	r = agent_client_connect(t.agent_address, NULL, (unsigned)c->px->cfg->connect_timeout_ms,
-				 &c->agent);
-	if (r != R_OK) {
-		http_refuse(c, R_UPSTREAM, "sandbox agent unreachable");
-		goto out;
-	}
-	c->amask = UINT32_MAX;
-	if (ws_handshake_has_protocol(h, MESSAGE_SUBPROTOCOL_CHANNEL)) {
-		proto = MESSAGE_SUBPROTOCOL_CHANNEL;
-		c->channel = true;
-	} else if (ws_handshake_has_protocol(h, MESSAGE_SUBPROTOCOL_JSON))
-		proto = MESSAGE_SUBPROTOCOL_JSON;
-	buf_init(&resp, 1024);
-	if (ws_handshake_response(&resp, h->key, proto) != R_OK ||
-	    outq_push(&c->out, resp.len, &d) != R_OK) {
-		buf_free(&resp);
-		client_gone(c, "out of memory");
-		goto out;
-	}
-	memcpy(d, resp.data, resp.len);
-	buf_free(&resp);
-	c->cs = CL_OPEN;
-	ws_parser_init(&c->parser, (size_t)c->px->cfg->max_message, true);
-	buf_init(&c->msg, (size_t)c->px->cfg->max_message);
-	c->opened_ms = c->last_rx_ms = c->last_activity_ms = c->px->now_ms;
-	c->next_ping_ms = c->px->now_ms + c->px->cfg->ping_interval * 1000;
-	log_info(MOD, "stream open sandbox='%s' org='%s' actor='%s' proto='%s' peer='%s'",
-		 c->sandbox_id, c->org_id, c->actor, proto ? proto : "", c->peer);
-
-out:
-	crypto_wipe(h, sizeof(*h));
-	free(h);
+	c->job = job;
+	c->cs = CL_LOOKUP;
+	/* the lookup gets its own deadline: a database that does not answer
+	 * in time is a 503, not a stream that waits forever */
+	c->deadline_ms = c->px->now_ms + c->px->cfg->stream_handshake_timeout * 1000;
+	client_mask(c);
 }
 
 /* client_read: more of the client into c->in. Returns the bytes read, or 0
@@ -1178,7 +1371,7 @@ static void read_head(struct conn *c)
 
 		if (c->in_len == c->in_cap) {
 			if (!make_room(c, WS_HEAD_MAX)) {
-				http_error(c, 431, "too_big", "request head too large", NULL);
+				http_error(c, 431, R_TOO_BIG, "request head too large", NULL);
 				return;
 			}
 		}
@@ -1192,12 +1385,11 @@ static void read_head(struct conn *c)
 		}
 		if (end == NULL)
 			continue;
-		upgrade(c, (const char *)c->in, hl);
-		/* Bytes after the head are the client's first frames. */
-		c->in_off = hl;
-		if (c->cs == CL_OPEN)
-			process_input(c);
-		else
+		/* Bytes after the head are the client's first frames: they stay
+		 * in c->in until the stream opens (finish_upgrade). */
+		c->head_len = hl;
+		begin_upgrade(c, (const char *)c->in, hl);
+		if (c->cs != CL_LOOKUP)
 			c->in_off = c->in_len = 0;
 		return;
 	}
@@ -1209,10 +1401,12 @@ static void client_readable(struct conn *c)
 		read_head(c);
 		return;
 	}
+	if (c->cs == CL_LOOKUP || c->cs == CL_CONNECTING)
+		return; /* a hang-up: conn_event handles it */
 	/* Read only while there is room for a frame; what a client sends while
 	 * its stdin is blocked waits in the kernel, which slows the client. */
 	for (int i = 0; i < 16 && c->cs != CL_GONE && !client_is_held(c); i++) {
-		if (!make_room(c, (size_t)c->px->cfg->max_message + WS_HEADER_MAX)) {
+		if (!make_room(c, (size_t)c->px->cfg->stream_max_message + WS_HEADER_MAX)) {
 			send_close(c, WS_CLOSE_TOO_BIG, "message too big");
 			linger_close(c);
 			return;
@@ -1243,6 +1437,7 @@ static void client_gone(struct conn *c, const char *why)
 		log_info(MOD, "stream closed sandbox='%s' bytes_out=%llu peak_queue=%zu ms=%lld",
 			 c->sandbox_id, (unsigned long long)c->bytes_out, c->out.peak,
 			 (long long)(c->px->now_ms - c->opened_ms));
+	pending_cancel(c);
 	proxy_unwatch(c->px, c->fd);
 	close(c->fd);
 	c->fd = -1;
@@ -1256,14 +1451,14 @@ static void client_gone(struct conn *c, const char *why)
 			log_info(MOD, "detached command left running sandbox='%s' pid=%u",
 				 c->sandbox_id, c->pid);
 			agent_done(c);
-		} else if (c->px->cfg->kill_grace == 0 ||
+		} else if (c->px->cfg->stream_kill_grace == 0 ||
 			   agent_client_send_signal(c->agent, SIGHUP) != R_OK) {
 			kill_now(c);
 			agent_done(c);
 		} else {
 			log_info(MOD, "hanging up command sandbox='%s' pid=%u", c->sandbox_id, c->pid);
 			c->as = AG_KILLING;
-			c->kill_ms = c->px->now_ms + c->px->cfg->kill_grace * 1000;
+			c->kill_ms = c->px->now_ms + c->px->cfg->stream_kill_grace * 1000;
 			c->agent_paused = false;
 			agent_flush(c);
 			/* Frames the agent client read while we were paused (an EXIT
@@ -1297,6 +1492,9 @@ enum result conn_accept(struct proxy *px, int fd)
 	c->in_cap = IN_INITIAL;
 	c->px = px;
 	c->fd = fd;
+	c->tfd = -1;
+	c->tw.kind = W_TIMER;
+	c->tw.conn = c;
 	c->cs = CL_HTTP;
 	c->as = AG_NONE;
 	c->amask = UINT32_MAX;
@@ -1311,7 +1509,7 @@ enum result conn_accept(struct proxy *px, int fd)
 		snprintf(c->id, sizeof(c->id), "ws-%s", hex);
 	else
 		snprintf(c->id, sizeof(c->id), "ws-%llu", (unsigned long long)++px->next_id);
-	c->deadline_ms = px->now_ms + px->cfg->handshake_timeout * 1000;
+	c->deadline_ms = px->now_ms + px->cfg->stream_handshake_timeout * 1000;
 	c->cmask = EPOLLIN | EPOLLRDHUP;
 	r = proxy_watch(px, fd, &c->cw, c->cmask, false);
 	if (r != R_OK)
@@ -1335,7 +1533,10 @@ void conn_event(struct conn *c, const struct watch *w, uint32_t events)
 {
 	if (c->dead)
 		return;
-	if (w->kind == W_AGENT) {
+	if (w->kind == W_TIMER) {
+		if (c->cs == CL_CONNECTING)
+			connect_retry(c);
+	} else if (w->kind == W_AGENT) {
 		if (c->agent == NULL)
 			return;
 		if (events & (EPOLLHUP | EPOLLERR))
@@ -1380,7 +1581,7 @@ static void tick(struct conn *c)
 {
 	struct proxy *px = c->px;
 	int64_t now = px->now_ms;
-	const struct settings *cfg = px->cfg;
+	const struct config *cfg = px->cfg;
 
 	if (c->as == AG_KILLING && now >= c->kill_ms) {
 		ctx(c);
@@ -1391,16 +1592,22 @@ static void tick(struct conn *c)
 	switch (c->cs) {
 	case CL_HTTP:
 		if (now >= c->deadline_ms)
-			http_error(c, 408, "timeout", "upgrade request not received in time", NULL);
+			http_error(c, 408, R_TIMEOUT, "upgrade request not received in time", NULL);
 		break;
+	case CL_LOOKUP:
+		if (now >= c->deadline_ms)
+			http_error(c, 503, R_DB, "cannot authenticate now", "Retry-After: 1\r\n");
+		break;
+	case CL_CONNECTING:
+		break; /* its timer bounds it */
 	case CL_OPEN:
 		if (client_is_held(c))
 			c->last_rx_ms = now; /* we are not reading: the silence is ours */
-		else if (now - c->last_rx_ms > 3 * cfg->ping_interval * 1000) {
+		else if (now - c->last_rx_ms > 3 * cfg->stream_ping_interval * 1000) {
 			client_gone(c, "ping timeout");
 			break;
 		}
-		if (cfg->idle_timeout > 0 && now - c->last_activity_ms > cfg->idle_timeout * 1000) {
+		if (cfg->stream_idle_timeout > 0 && now - c->last_activity_ms > cfg->stream_idle_timeout * 1000) {
 			send_close(c, WS_CLOSE_GOING_AWAY, "idle timeout");
 			break;
 		}
@@ -1410,7 +1617,7 @@ static void tick(struct conn *c)
 
 			if (queue_frame(c, WS_OP_PING, -1, stamp, (size_t)n) != R_OK)
 				client_gone(c, "out of memory");
-			c->next_ping_ms = now + cfg->ping_interval * 1000;
+			c->next_ping_ms = now + cfg->stream_ping_interval * 1000;
 		}
 		break;
 	case CL_CLOSING:
@@ -1440,6 +1647,9 @@ void conn_drain_all(struct proxy *px)
 			continue;
 		if (c->cs == CL_HTTP)
 			client_gone(c, NULL);
+		else if (c->cs == CL_LOOKUP || c->cs == CL_CONNECTING)
+			http_error(c, 503, R_UNAVAILABLE, "stream proxy is shutting down",
+				   "Retry-After: 1\r\n");
 		else if (c->cs == CL_OPEN) {
 			flush_carries(c);
 			send_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
@@ -1460,6 +1670,7 @@ static void conn_free(struct conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	px->nconns--;
+	pending_cancel(c);
 	if (c->fd >= 0) {
 		proxy_unwatch(px, c->fd);
 		close(c->fd);

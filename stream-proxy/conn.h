@@ -16,6 +16,10 @@ SP_MUST_CHECK enum result conn_accept(struct proxy *px, int fd);
 /* conn_event: epoll reported events on one of c's fds (w says which). */
 void conn_event(struct conn *c, const struct watch *w, uint32_t events);
 
+/* conn_lookups_done: px->lookup handed jobs back: go on with (or refuse)
+ * the upgrades that waited for them. */
+void conn_lookups_done(struct proxy *px);
+
 /* conn_tick_all: timers of every connection (handshake deadline, pings,
  * idle and dead clients, close and kill grace). Called about once a second. */
 void conn_tick_all(struct proxy *px);

@@ -7,10 +7,15 @@
 #include <sys/resource.h>
 
 #include "config.h"
+#include "instance.h"
 #include "log.h"
+#include "lookup.h"
 #include "proxy.h"
-#include "session.h"
-#include "settings.h"
+
+/* Threads doing the upgrades' database work (each holds one PostgreSQL
+ * connection), and the upgrades that may wait for one: past that, 503. */
+#define LOOKUP_THREADS 4
+#define LOOKUP_QUEUE 1024
 
 /* raise_nofile: each stream holds two descriptors. The soft limit (often
  * 1024) is a default for programs that never ask; the hard one is the
@@ -37,7 +42,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-	struct settings cfg;
+	char listen[256];
 	struct proxy px;
 	const char *why = NULL;
 	bool check = false;
@@ -59,9 +64,9 @@ int main(int argc, char **argv)
 		log_errx("stream", "invalid configuration: %s", why ? why : "?");
 		return 1;
 	}
-	log_init("stream", log_level_from(config_str("SANDPIT_LOG_LEVEL")));
-	if (settings_load(&cfg, &why) != R_OK) {
-		log_errx("stream", "invalid configuration value of '%s'", why);
+	log_init("stream", config()->log_level);
+	if (instance_stream_listen(listen, sizeof(listen)) != R_OK) {
+		log_errx("stream", "SANDPIT_STREAM_LISTEN (or the state directory) is too long");
 		return 1;
 	}
 	if (check) {
@@ -69,29 +74,29 @@ int main(int argc, char **argv)
 		printf("configuration ok\n");
 		return 0;
 	}
-	if (config_str("SANDPIT_SECRET_KEY")[0] == '\0')
+	if (config()->secret_key[0] == '\0')
 		log_warnx("stream", "SANDPIT_SECRET_KEY is empty: stream tokens are refused");
 	/* A client that vanishes mid-write must not kill the proxy. */
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
 	memset(&px, 0, sizeof(px));
-	px.cfg = &cfg;
+	px.cfg = config();
 	px.listen_fd = -1;
-	r = session_open(&px.session);
+	r = lookup_new(LOOKUP_THREADS, LOOKUP_QUEUE, &px.lookup);
 	if (r != R_OK) {
-		log_errx("stream", "cannot open the database session: %s", result_str(r));
+		log_errx("stream", "cannot start the lookup threads: %s", result_str(r));
 		return 1;
 	}
-	r = proxy_listen(cfg.listen, &px.listen_fd);
+	r = proxy_listen(listen, &px.listen_fd);
 	if (r != R_OK) {
-		log_errx("stream", "cannot listen on '%s'", cfg.listen);
-		session_free(px.session);
+		log_errx("stream", "cannot listen on '%s'", listen);
+		lookup_free(px.lookup);
 		return 1;
 	}
-	log_info("stream", "listening on '%s' send_buffer=%lld max_message=%lld", cfg.listen,
-		 cfg.send_buffer, cfg.max_message);
+	log_info("stream", "listening on '%s' send_buffer=%lld max_message=%lld", listen,
+		 px.cfg->stream_send_buffer, px.cfg->stream_max_message);
 	r = proxy_run(&px);
-	session_free(px.session);
+	lookup_free(px.lookup);
 	log_info("stream", "stopped peak_queue=%zu", px.peak_queued);
 	return r == R_OK ? 0 : 1;
 }

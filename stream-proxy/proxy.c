@@ -19,6 +19,8 @@
 
 #include "conn.h"
 #include "log.h"
+#include "lookup.h"
+#include "result.h"
 
 #define MOD "stream"
 #define MAX_EVENTS 256
@@ -129,14 +131,18 @@ enum result proxy_listen(const char *spec, int *fd_out)
  * changes nothing. */
 static void refuse_busy(int fd)
 {
-	static const char body[] =
-		"{\"error\":{\"code\":\"unavailable\",\"message\":\"too many open streams\"}}";
-	char resp[256];
-	int n = snprintf(resp, sizeof(resp),
-			 "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-			 "Content-Length: %zu\r\nConnection: close\r\nRetry-After: 1\r\n\r\n%s",
-			 sizeof(body) - 1, body);
+	char body[128], resp[320];
+	int b = snprintf(body, sizeof(body),
+			 "{\"error\":{\"code\":\"%s\",\"message\":\"too many open streams\"}}",
+			 result_str(R_UNAVAILABLE));
+	int n;
 
+	if (b <= 0 || (size_t)b >= sizeof(body))
+		return;
+	n = snprintf(resp, sizeof(resp),
+		     "HTTP/1.1 %d Service Unavailable\r\nContent-Type: application/json\r\n"
+		     "Content-Length: %d\r\nConnection: close\r\nRetry-After: 1\r\n\r\n%s",
+		     result_http_status(R_UNAVAILABLE), b, body);
 	if (n > 0 && (size_t)n < sizeof(resp))
 		(void)!write(fd, resp, (size_t)n);
 }
@@ -158,7 +164,7 @@ static void accept_all(struct proxy *px)
 				log_warn(MOD, "accept failed");
 			return;
 		}
-		if (px->nconns >= (size_t)px->cfg->max_conns) {
+		if (px->nconns >= (size_t)px->cfg->stream_max_conns) {
 			refuse_busy(fd);
 			close(fd);
 			continue;
@@ -189,9 +195,9 @@ static void start_drain(struct proxy *px, int signo)
 	if (px->draining)
 		return;
 	log_info(MOD, "draining signal=%d streams=%zu timeout_s=%lld", signo, px->nconns,
-		 px->cfg->drain_timeout);
+		 px->cfg->stream_drain_timeout);
 	px->draining = true;
-	px->drain_deadline_ms = px->now_ms + px->cfg->drain_timeout * 1000;
+	px->drain_deadline_ms = px->now_ms + px->cfg->stream_drain_timeout * 1000;
 	/* Stop accepting: new clients reach another instance (or retry). */
 	proxy_unwatch(px, px->listen_fd);
 	close(px->listen_fd);
@@ -219,9 +225,12 @@ enum result proxy_run(struct proxy *px)
 		return R_INTERNAL;
 	px->listen_w.kind = W_LISTEN;
 	px->sig_w.kind = W_SIGNAL;
+	px->lookup_w.kind = W_LOOKUP;
 	r = proxy_watch(px, px->listen_fd, &px->listen_w, EPOLLIN, false);
 	if (r == R_OK)
 		r = proxy_watch(px, px->sig_fd, &px->sig_w, EPOLLIN, false);
+	if (r == R_OK)
+		r = proxy_watch(px, lookup_fd(px->lookup), &px->lookup_w, EPOLLIN, false);
 	if (r != R_OK)
 		return r;
 	px->now_ms = proxy_now_ms();
@@ -249,7 +258,9 @@ enum result proxy_run(struct proxy *px)
 
 				while (read(px->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
 					start_drain(px, (int)si.ssi_signo);
-			} else
+			} else if (w->kind == W_LOOKUP)
+				conn_lookups_done(px);
+			else
 				conn_event(w->conn, w, evs[i].events);
 		}
 		if (px->more_work)

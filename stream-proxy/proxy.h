@@ -9,12 +9,14 @@
 
 #include "buf.h"
 #include "result.h"
-#include "settings.h"
+#include "config.h"
 
 struct conn;
-struct session;
+struct lookup;
 
-enum watch_kind { W_LISTEN, W_SIGNAL, W_CLIENT, W_AGENT };
+/* W_TIMER: a connection's agent connect retry timer; W_LOOKUP: finished
+ * upgrade lookups (lookup.h). */
+enum watch_kind { W_LISTEN, W_SIGNAL, W_CLIENT, W_AGENT, W_TIMER, W_LOOKUP };
 
 /* What epoll hands back: which fd of what. */
 struct watch {
@@ -23,10 +25,10 @@ struct watch {
 };
 
 struct proxy {
-	const struct settings *cfg;
-	struct session *session;
+	const struct config *cfg; /* config(), the one table every binary reads */
+	struct lookup *lookup; /* the upgrades' database work, off the loop */
 	int epfd, listen_fd, sig_fd;
-	struct watch listen_w, sig_w;
+	struct watch listen_w, sig_w, lookup_w;
 	struct conn *conns; /* doubly linked, all live connections */
 	size_t nconns;
 	bool draining;

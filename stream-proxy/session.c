@@ -13,15 +13,18 @@
 #include "ratelimit.h"
 #include "streamtoken.h"
 
-/* The proxy is one process: its rate-limit table is its own. */
-#define RATE_SLOTS 4096
+/* KEY_LIVE_SQL: the key that minted a stream token is still live and of
+ * the token's org. */
+#define KEY_LIVE_SQL                                                                               \
+	"SELECT 1 FROM api_keys WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL AND "        \
+	"(expires_at IS NULL OR expires_at > now())"
 
 struct session {
 	struct db *db;
 	struct auth_policy policy;
 };
 
-enum result session_open(struct session **out)
+enum result session_open(struct ratelimit *limits, struct session **out)
 {
 	char conninfo[1024];
 	struct session *s;
@@ -33,30 +36,24 @@ enum result session_open(struct session **out)
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return R_NO_MEMORY;
-	s->policy.limits = ratelimit_new(RATE_SLOTS);
-	if (s->policy.limits == NULL) {
-		r = R_NO_MEMORY;
-		goto fail_free;
-	}
 	/* db_open hands back a handle even when the server is away; it then
 	 * reconnects on the next statement, so a proxy started before the
 	 * database still works once it is up. */
 	r = db_open(conninfo, &s->db);
-	if (r != R_OK && r != R_DB)
-		goto fail_limits;
+	if (r != R_OK && r != R_DB) {
+		free(s);
+		return r;
+	}
 	if (r == R_DB)
 		log_warnx("session", "database unreachable at start, will retry");
-	s->policy.jwt_secret = config_str("SANDPIT_JWT_SECRET");
-	s->policy.rate_per_minute = (double)config_int("SANDPIT_RATE_LIMIT");
-	s->policy.burst = (double)config_int("SANDPIT_RATE_BURST");
+	s->policy.limits = limits;
+	s->policy.jwt_secret = config()->jwt_secret;
+	s->policy.rate_per_minute = (double)config()->rate_limit;
+	s->policy.burst = (double)config()->rate_burst;
+	s->policy.org_rate_per_minute = (double)config()->org_rate_limit;
+	s->policy.org_burst = (double)config()->org_rate_burst;
 	*out = s;
 	return R_OK;
-
-fail_limits:
-	ratelimit_free(s->policy.limits);
-fail_free:
-	free(s);
-	return r;
 }
 
 void session_free(struct session *s)
@@ -64,8 +61,22 @@ void session_free(struct session *s)
 	if (s == NULL)
 		return;
 	db_close(s->db);
-	ratelimit_free(s->policy.limits);
 	free(s);
+}
+
+/* key_is_live: R_OK when key_id (of org_id) is neither revoked nor expired,
+ * R_UNAUTHORIZED when it is, R_DB when the database is away. */
+static enum result key_is_live(struct session *s, const char *key_id, const char *org_id)
+{
+	struct db_res *res = NULL;
+	enum result r;
+
+	r = db_exec(s->db, KEY_LIVE_SQL, 2, (const char *[]){key_id, org_id}, &res);
+	if (r != R_OK)
+		return r == R_DB ? R_DB : R_INTERNAL;
+	r = db_res_rows(res) == 1 ? R_OK : R_UNAUTHORIZED;
+	db_res_free(res);
+	return r;
 }
 
 enum result session_authenticate(struct session *s, const char *authorization,
@@ -88,12 +99,17 @@ enum result session_authenticate(struct session *s, const char *authorization,
 		g.actor[sizeof(g.actor) - 1] = '\0';
 		g.scopes = a.scopes;
 	} else if (token != NULL && token[0] != '\0') {
-		const char *secret = config_str("SANDPIT_SECRET_KEY");
+		const char *secret = config()->secret_key;
+		char key_id[STREAMTOKEN_ID_MAX];
 
 		r = streamtoken_verify(secret, strlen(secret), token, sandbox_id, (long long)time(NULL),
-				       g.org_id, sizeof(g.org_id));
+				       g.org_id, sizeof(g.org_id), key_id, sizeof(key_id));
 		if (r != R_OK)
 			return r == R_TOO_BIG ? R_UNAUTHORIZED : r;
+		/* A token dies with its key. One minted with a JWT names none:
+		 * it lives its minute, as the JWT itself cannot be revoked. */
+		if (key_id[0] != '\0' && (r = key_is_live(s, key_id, g.org_id)) != R_OK)
+			return r;
 		memcpy(g.actor, "stream-token", sizeof("stream-token"));
 		/* A token is minted by a caller who could write to the sandbox
 		 * and is good for exactly one sandbox's stream. */

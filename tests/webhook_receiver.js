@@ -8,6 +8,8 @@
 //   POST /_config/<name>          {"secret": "...", "statuses": [500, 200],
 //                                  "hang_ms": 0, "hang_times": 0, "trickle_ms": 0}
 //   GET  /_received/<name>        [{headers, body, valid, status}] in order
+//   GET  /_served/<name>          {"served": n}: requests whose body has
+//                                 arrived, answered or not (one in flight)
 //   GET  /_count                  {"total": n} over all names (bench)
 //
 // Statuses are consumed in order; the last one repeats. hang_ms delays the
@@ -59,6 +61,9 @@ const server = http.createServer((req, res) => {
     }
     if (req.method === 'GET' && parts[1] === '_received') {
       return send(res, 200, hook(name).received);
+    }
+    if (req.method === 'GET' && parts[1] === '_served') {
+      return send(res, 200, { served: hook(name).served });
     }
     if (req.method === 'GET' && parts[1] === '_count') {
       return send(res, 200, { total });

@@ -10,6 +10,8 @@ BIN=${SANDPIT_BIN:-$REPO/build/release}
 STATE=$(mktemp -d /tmp/sandpit-chaos.XXXXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export SANDPIT_PG_FSYNC=off SANDPIT_PG_SYNC=off SANDPIT_RATE_LIMIT=1000000 SANDPIT_RATE_BURST=1000000
+export SANDPIT_ORG_RATE_LIMIT=1000000 SANDPIT_ORG_RATE_BURST=1000000
+export SANDPIT_REGISTRATION_RATE=1000000 SANDPIT_REGISTRATION_BURST=100000
 export SANDPIT_ALLOW_PRIVATE_WEBHOOKS=true
 unset SANDPIT_URL SANDPIT_API_KEY
 . "$REPO/tools/stack/stack.sh"
@@ -24,12 +26,17 @@ check() { # check NAME CMD...
 	if "$@"; then ok "$name"; else bad "$name"; fi
 }
 finish() {
+	rc=$?
+	# ended early (a failed start, an unset variable): never a pass
+	[ "$rc" != 0 ] && [ "$failed" = 0 ] && bad "run.sh ended early (exit $rc)"
 	touch "$STATE/stop-load"
 	[ -n "${RECEIVER:-}" ] && kill "$RECEIVER" 2>/dev/null && wait "$RECEIVER" 2>/dev/null
 	[ -n "${LOAD:-}" ] && wait "$LOAD" 2>/dev/null
 	stack_stop
 	rm -rf "$STATE"
 	echo "chaos: $passed passed, $failed failed"
+	[ "$failed" = 0 ] && exit 0
+	exit 1
 }
 trap finish EXIT
 
@@ -76,7 +83,9 @@ EXPIRING=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sand
 		-H "Authorization: ApiKey $KEY" "$U/api/v1/sandbox/$SID/status"
 done) >"$STATE/load.txt" &
 LOAD=$!
-sleep 1
+# the load is under way: answers are coming back
+for _ in $(seq 200); do [ -s "$STATE/load.txt" ] && break; sleep 0.05; done
+[ -s "$STATE/load.txt" ] || bad "the load started"
 
 # The outage: a fast shutdown of the postmaster.
 pg=$(cat "$STATE/run/postgres.pid")
@@ -125,7 +134,10 @@ for _ in $(seq 100); do
 	[ "${delivered:-0}" -ge 1 ] && break
 	sleep 0.2
 done
-sleep 1.5
+# a second delivery would have come within two whole sweeps of the reaper
+python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import harness as h
+h.wait_sweeps(h.stack_reaper_pid(sys.argv[2]), 2)' "$REPO/tests/integration" "$STATE" ||
+	bad "the reaper sweeps"
 delivered=$(grep "\"sandboxId\": *\"$EXPIRING\"" "$STATE/deliveries.txt" 2>/dev/null | awk '{print $1}' | sort -u | wc -l)
 check "a sandbox that expired during the outage is announced once after it" [ "$delivered" = 1 ]
 

@@ -1,7 +1,7 @@
 /* fuzz_json.c: request bodies go through json_parse first; the parser, the
  * typed getters and the printer must hold for any bytes.
  *
- * fuzz-sources: lib/json.c
+ * fuzz-sources: lib/json.c lib/utf8.c
  */
 #include <stdint.h>
 #include <stdlib.h>

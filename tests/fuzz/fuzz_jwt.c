@@ -1,7 +1,7 @@
 /* fuzz_jwt.c: bearer tokens are attacker-controlled; verification must
  * refuse anything not signed with the secret, and never crash.
  *
- * fuzz-sources: lib/jwt.c lib/json.c lib/crypto.c lib/buf.c lib/log.c lib/result.c
+ * fuzz-sources: lib/jwt.c lib/json.c lib/utf8.c lib/crypto.c lib/buf.c lib/log.c lib/result.c
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -2,7 +2,13 @@
 
 Tests talk to the running stack exactly as a client would: HTTP through the
 web server at SANDPIT_URL. Each test is a function decorated with @test; the
-runner prints one line per test and ends with "<suite>: N passed, N failed".
+runner prints one line per test and ends with
+"<suite>: N passed, N failed, N skipped".
+
+A test whose precondition is missing calls skip(reason): it is counted and
+printed as skipped, never as passed. Steps that only tidy up after the tests
+are decorated with @cleanup: they run after every test, are not counted, and
+an error in one counts as a failure.
 """
 import base64
 import hashlib
@@ -20,11 +26,26 @@ import uuid
 URL = os.environ.get("SANDPIT_URL", "http://127.0.0.1:8080")
 STATE = os.environ.get("SANDPIT_STATE_DIR", "")
 _tests = []
+_cleanups = []
 
 
 def test(fn):
     _tests.append(fn)
     return fn
+
+
+def cleanup(fn):
+    """Not a test: runs after all the tests, uncounted unless it fails."""
+    _cleanups.append(fn)
+    return fn
+
+
+class Skip(Exception):
+    """Raised by skip(): the test could not run here."""
+
+
+def skip(reason):
+    raise Skip(reason)
 
 
 class Response:
@@ -120,9 +141,99 @@ def psql(sql):
     return [line.split("\t") for line in out.splitlines() if line]
 
 
+def wait_until(pred, timeout, what="condition", step=0.05):
+    """pred()'s first true value, polled every step seconds; AssertionError
+    naming what after timeout seconds. For waiting on an event instead of
+    sleeping for the time it usually takes."""
+    end = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+        time.sleep(step)
+
+
+def _proc_table():
+    """{pid: (ppid, state)} of every process now."""
+    procs = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        procs[int(d)] = (int(st[1]), st[0])
+    return procs
+
+
+def instance_pids(state=None):
+    """The processes of the instance at state (SANDPIT_STATE_DIR): those in
+    its run/*.pid files and all their descendants (workers, boxd, agents,
+    sandboxed code), and nothing else on the machine."""
+    run = os.path.join(state or STATE, "run")
+    roots = set()
+    for name in os.listdir(run):
+        if name.endswith(".pid"):
+            try:
+                with open(os.path.join(run, name)) as f:
+                    roots.add(int(f.read().split()[0]))
+            except (OSError, ValueError, IndexError):
+                continue
+    procs = _proc_table()
+    mine, grew = {p for p in roots if p in procs}, True
+    while grew:
+        more = {p for p, (pp, _) in procs.items() if pp in mine and p not in mine}
+        mine |= more
+        grew = bool(more)
+    return {p: procs[p] for p in mine}
+
+
+def instance_zombies(state=None):
+    """The instance's own zombies (see instance_pids)."""
+    return sorted(p for p, (_, st) in instance_pids(state).items() if st == "Z")
+
+
+def _sleeping_switches(pid):
+    """Voluntary context switches of pid when it is in nanosleep (how the
+    looping reaper waits between sweeps), else None."""
+    try:
+        with open("/proc/%d/wchan" % pid) as f:
+            if "nanosleep" not in f.read():
+                return None
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("voluntary_ctxt_switches:"):
+                    return int(line.split()[1])
+    except OSError:
+        raise AssertionError("process %d is gone" % pid)
+    return None
+
+
+def wait_sweeps(pid, n=1, timeout=30):
+    """Until the looping reaper pid has done n whole sweeps from now: seen
+    asleep between sweeps, then asleep again n times after having blocked
+    elsewhere (a sweep's database round trips) in between. Anything a sweep
+    under way when called would write is written by then."""
+    last = wait_until(lambda: _sleeping_switches(pid), timeout, "reaper %d asleep" % pid, 0.01)
+    for i in range(n):
+        prev = last
+        last = wait_until(lambda: (_sleeping_switches(pid) or 0) > prev + 1
+                          and _sleeping_switches(pid), timeout,
+                          "reaper %d sweep %d" % (pid, i + 1), 0.01)
+
+
+def stack_reaper_pid(state=None):
+    with open(os.path.join(state or STATE, "run/reaper.pid")) as f:
+        return int(f.read().split()[0])
+
+
 def main(suite):
     only = sys.argv[1:]
-    passed = failed = 0
+    passed = failed = skipped = 0
     for fn in _tests:
         if only and fn.__name__ not in only:
             continue
@@ -131,9 +242,19 @@ def main(suite):
             fn()
             passed += 1
             print("ok   %-60s %6.0f ms" % (fn.__name__, (time.monotonic() - t0) * 1e3), flush=True)
+        except Skip as e:
+            skipped += 1
+            print("skip %-60s (%s)" % (fn.__name__, e), flush=True)
         except Exception:
             failed += 1
             print("FAIL %s" % fn.__name__, flush=True)
             traceback.print_exc()
-    print("%s: %d passed, %d failed" % (suite, passed, failed), flush=True)
+    for fn in _cleanups:
+        try:
+            fn()
+        except Exception:
+            failed += 1
+            print("FAIL cleanup %s" % fn.__name__, flush=True)
+            traceback.print_exc()
+    print("%s: %d passed, %d failed, %d skipped" % (suite, passed, failed, skipped), flush=True)
     sys.exit(1 if failed else 0)

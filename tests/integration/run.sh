@@ -1,25 +1,12 @@
 #!/bin/sh
 # run.sh: every integration suite against the stack at SANDPIT_URL; prints
-# "integration: N passed, N failed" over all of them.
+# "integration: N passed, N failed, N skipped" over all of them. A suite file
+# that crashes before its own summary counts as a failure
+# (tools/stack/suite.sh).
 cd "$(dirname "$0")" || exit 2
-passed=0
-failed=0
-rc=0
+. ../../tools/stack/suite.sh
 for t in test_*.py; do
-	out=$(python3 "$t" "$@" 2>&1)
-	[ $? -eq 0 ] || rc=1
-	printf '%s\n' "$out" | sed '$d'
-	last=$(printf '%s\n' "$out" | tail -n 1)
-	p=$(printf '%s' "$last" | sed -n 's/.*: \([0-9]*\) passed, \([0-9]*\) failed/\1/p')
-	f=$(printf '%s' "$last" | sed -n 's/.*: \([0-9]*\) passed, \([0-9]*\) failed/\2/p')
-	if [ -z "$p" ]; then
-		printf '%s\n' "$last"
-		failed=$((failed + 1))
-		rc=1
-		continue
-	fi
-	passed=$((passed + p))
-	failed=$((failed + f))
+	suite_run "$t" python3 "$t" "$@"
 done
-echo "integration: $passed passed, $failed failed"
-exit $rc
+echo "integration: $SUITE_PASS passed, $SUITE_FAIL failed, $SUITE_SKIP skipped"
+[ "$SUITE_FAIL" -eq 0 ]

@@ -12,8 +12,8 @@ import socket
 import time
 import urllib.parse
 
-from harness import (URL, STATE, check, delete, expect, get, main, new_key, post, psql,
-                     request, test)
+from harness import (URL, STATE, check, cleanup, delete, expect, get, main, new_key, post,
+                     psql, request, test)
 
 _keys = []
 _turn = [0]
@@ -99,13 +99,13 @@ def write_and_read_text_and_binary():
                       {"path": "data/blob.bin", "content": b64(blob), "mode": "0600"},
                       {"path": "notes.txt", "content": "héllo\n", "encoding": "utf8"}])
     check(out["files"] == [{"path": "/workspace/hello.py", "size": 15},
-                           {"path": "data/blob.bin", "size": 2560},
-                           {"path": "notes.txt", "size": 7}], out)
+                           {"path": "/workspace/data/blob.bin", "size": 2560},
+                           {"path": "/workspace/notes.txt", "size": 7}], out)
     f = read(sid, "/workspace/hello.py")
     check(base64.b64decode(f["content"]) == b'print("Hello!")' and f["size"] == 15, f)
-    check(f["mode"] == 0o644 and f["modified_at"].endswith("Z"), f)
+    check(f["mode"] == "0644" and f["modified_at"].endswith("Z"), f)
     f = read(sid, "/workspace/data/blob.bin")
-    check(base64.b64decode(f["content"]) == blob and f["mode"] == 0o600, f)
+    check(base64.b64decode(f["content"]) == blob and f["mode"] == "0600", f)
     check(read(sid, "notes.txt")["content"] == b64("héllo\n".encode()))
     r = sh(sid, "cat /workspace/hello.py; stat -c '%U %a' /workspace/data/blob.bin")
     check(r["stdout"] == 'print("Hello!")sandbox 600\n' or r["stdout"].startswith('print("Hello!")'), r)
@@ -151,11 +151,11 @@ def raw_put_streams_and_get():
     sid = sandbox()
     data = os.urandom(3 * 1024 * 1024 + 17)
     r = put_raw(sid, "big/raw.bin", data, extra="&mode=0640")
-    check(r.status == 200 and r.json() == {"path": "big/raw.bin", "size": len(data)}, r)
+    check(r.status == 200 and r.json() == {"path": "/workspace/big/raw.bin", "size": len(data)}, r)
     got = read_raw(sid, "/workspace/big/raw.bin")
     check(got.status == 200 and got.body == data, "raw round trip differs")
     st = expect(get("/api/v1/sandbox/%s/files/stat?%s" % (sid, q("big/raw.bin")), key=key()), 200)
-    check(st["type"] == "file" and st["size"] == len(data) and st["mode"] == 0o640, st)
+    check(st["type"] == "file" and st["size"] == len(data) and st["mode"] == "0640", st)
     empty = put_raw(sid, "empty.bin", b"")
     check(empty.status == 200 and read_raw(sid, "empty.bin").body == b"", empty)
 
@@ -173,10 +173,10 @@ def list_stat_mkdir_move_delete():
     check(names == ["a", "link", "top.txt"], ls)
     link = [e for e in ls["entries"] if e["name"] == "link"][0]
     check(link["type"] == "symlink" and link["symlink_target"] == "top.txt"
-          and link["path"] == "tree/link", link)
+          and link["path"] == "/workspace/tree/link", link)
     deep = expect(get("/api/v1/sandbox/%s/files/list?%s" % (sid, q("tree", depth=3)),
                       key=key()), 200)
-    f = [e for e in deep["entries"] if e["path"] == "tree/a/b/f.txt"]
+    f = [e for e in deep["entries"] if e["path"] == "/workspace/tree/a/b/f.txt"]
     check(len(f) == 1 and f[0]["size"] == 3 and f[0]["type"] == "file", deep)
     st = expect(get("/api/v1/sandbox/%s/files/stat?%s" % (sid, q("/workspace/tree/a")),
                     key=key()), 200)
@@ -227,6 +227,99 @@ def bad_paths_and_errors():
     read(sid2, "x", 409)
     write(sid2, [{"path": "x", "content": ""}], 409)
     check(put_raw(sid2, "x", b"abc").status == 409)
+
+
+def strict_json(resp):
+    """The body decoded as UTF-8 with no replacement, then parsed."""
+    return json.loads(resp.body.decode("utf-8", errors="strict"))
+
+
+@test
+def paths_are_absolute_and_modes_octal_strings_everywhere():
+    sid = sandbox()
+    base = "/api/v1/sandbox/%s/files" % sid
+    k = key()
+    mk = expect(post(base + "/mkdir", {"path": "abs/x/y"}, key=k), 200)
+    check(mk["path"] == "/workspace/abs/x/y", mk)
+    w = write(sid, [{"path": "abs/x/y/../z.txt", "content": b64(b"z"), "mode": "0640"},
+                    {"path": "/workspace//abs/./top.txt", "content": b64(b"t")}], k=k)
+    check([f["path"] for f in w["files"]] == ["/workspace/abs/x/z.txt", "/workspace/abs/top.txt"],
+          w)
+    p = put_raw(sid, "abs/raw.bin", b"raw", k=k)
+    check(p.status == 200 and p.json()["path"] == "/workspace/abs/raw.bin", p)
+    f = read(sid, "abs/x/z.txt", k=k)
+    check(f["path"] == "/workspace/abs/x/z.txt" and f["mode"] == "0640", f)
+    st = expect(get(base + "/stat?" + q("abs/top.txt"), key=k), 200)
+    check(st["path"] == "/workspace/abs/top.txt" and st["mode"] == "0644", st)
+    ls = expect(get(base + "/list?" + q("abs", depth=3), key=k), 200)
+    check(ls["path"] == "/workspace/abs", ls)
+    check(all(e["path"].startswith("/workspace/abs/") for e in ls["entries"]), ls)
+    check(all(isinstance(e["mode"], str) and len(e["mode"]) == 4 and e["mode"][0] == "0"
+              and int(e["mode"], 8) <= 0o7777 for e in ls["entries"]), ls)
+    mv = expect(post(base + "/move", {"from": "abs/raw.bin", "to": "abs/x/raw2.bin"}, key=k), 200)
+    check(mv == {"from": "/workspace/abs/raw.bin", "to": "/workspace/abs/x/raw2.bin"}, mv)
+    rm = expect(delete(base + "?" + q("abs/x/raw2.bin"), key=k), 200)
+    check(rm["path"] == "/workspace/abs/x/raw2.bin", rm)
+    ev = psql("SELECT payload->'data'->'paths' FROM events WHERE sandbox_id = '%s' AND type = "
+              "'file.written' AND payload::text LIKE '%%abs/%%' ORDER BY created_at" % sid)
+    check([json.loads(r[0]) for r in ev] == [["/workspace/abs/x/z.txt", "/workspace/abs/top.txt"],
+                                             ["/workspace/abs/raw.bin"]], ev)
+    expect(delete(base + "?" + q("abs", recursive="true"), key=k), 200)
+
+
+def written_events(sid):
+    return int(psql("SELECT count(*) FROM events WHERE sandbox_id = '%s' AND type = "
+                    "'file.written'" % sid)[0][0])
+
+
+@test
+def a_path_that_is_not_utf8_is_refused_before_anything_is_written():
+    sid = sandbox()
+    k = key()
+    before = written_events(sid)
+    r = request("PUT", "/api/v1/sandbox/%s/files?path=bad%%ff%%fe" % sid, raw=b"hello", key=k,
+                headers={"Content-Type": "application/octet-stream"})
+    expect(r, 400, "invalid_request")
+    check("UTF-8" in strict_json(r)["error"]["message"], r)
+    raw = b'{"path": "bad\xff.txt", "content": ""}'
+    r = request("POST", "/api/v1/sandbox/%s/files" % sid, raw=raw, key=k,
+                headers={"Content-Type": "application/json"})
+    expect(r, 400, "invalid_request")
+    strict_json(r)
+    ls = sh(sid, "ls /workspace | od -c | grep -c 377 || true", k=k)
+    check(ls["stdout"].strip() == "0", ls)
+    check(written_events(sid) == before, "an event for a refused write")
+    # A name that is not UTF-8 made inside the sandbox still lists as valid
+    # JSON (U+FFFD in the name).
+    sh(sid, "mkdir -p /workspace/u8 && touch \"/workspace/u8/$(printf 'n\\377')\"", k=k)
+    ls = get("/api/v1/sandbox/%s/files/list?%s" % (sid, q("u8")), key=k)
+    check(ls.status == 200 and strict_json(ls)["entries"][0]["name"] == "n\ufffd", ls)
+
+
+@test
+def a_write_whose_event_cannot_be_recorded_fails_and_writes_nothing():
+    sid = create()
+    k = key()
+    # Make the outbox refuse this sandbox's file.written, as a full disk or a
+    # dropped connection would.
+    fn = "sp_test_refuse_" + sid
+    psql("CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.sandbox_id = "
+         "'%s' AND NEW.type = 'file.written' THEN RAISE EXCEPTION 'refused by the test'; END IF; "
+         "RETURN NEW; END $$; CREATE TRIGGER %s BEFORE INSERT ON events FOR EACH ROW EXECUTE "
+         "FUNCTION %s()" % (fn, sid, fn, fn))
+    try:
+        r = put_raw(sid, "ev/put.txt", b"data", k=k)
+        check(r.status >= 500 and "file.written" in r.json()["error"]["message"], r)
+        w = request("POST", "/api/v1/sandbox/%s/files" % sid, key=k,
+                    body={"files": [{"path": "post.txt", "content": b64(b"p")}]})
+        check(w.status >= 500, w)
+        read(sid, "ev/put.txt", 404, k=k)
+        read(sid, "post.txt", 404, k=k)
+    finally:
+        psql("DROP TRIGGER %s ON events; DROP FUNCTION %s()" % (fn, fn))
+    # and with the outbox back, the same write succeeds with its event
+    check(put_raw(sid, "post.txt", b"ok", k=k).status == 200)
+    check(written_events(sid) == 1, written_events(sid))
 
 
 # ---- hostile cases ----------------------------------------------------------------
@@ -489,7 +582,7 @@ def large_get_after_stat_is_byte_exact():
     expect(delete("/api/v1/sandbox/%s/files?%s" % (sid, q("big64.bin")), key=key()), 200)
 
 
-IDLE_SECONDS = 120  # tools/agent/files.c
+IDLE_SECONDS = 120  # tools/agent/fio.c
 
 
 def stalled(method, sid, path, length=None, rcvbuf=None):
@@ -565,8 +658,8 @@ def stalled_transfers_end_after_the_idle_window_leaving_nothing():
     expect(post("/api/v1/sandbox/%s/stop" % sid, key=key()), 200)
 
 
-@test
-def zz_stop_what_the_suite_started():
+@cleanup
+def stop_what_the_suite_started():
     for sid in _created:
         expect(post("/api/v1/sandbox/%s/stop" % sid, key=key()), 200)
 

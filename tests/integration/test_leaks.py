@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Leak check through the API: many create -> execute -> stop cycles from
 parallel clients leave no process, cgroup, mount, socket, state file or live
-row behind."""
+row behind. Zombies are counted among the instance's own processes only
+(harness.instance_zombies): the machine's others are none of its business."""
 import concurrent.futures
 import glob
 import os
 import subprocess
 
-from harness import check, expect, main, new_key, post, psql, test
+from harness import (check, expect, instance_zombies, main, new_key, post, psql, test,
+                     wait_until)
 
 STATE = os.environ["SANDPIT_STATE_DIR"]
 CYCLES = int(os.environ.get("LEAK_CYCLES", "500"))
@@ -49,10 +51,9 @@ def census(parent):
     sockets = [f for f in os.listdir(run) if f.endswith(".sock") and f != "boxd.sock"]
     states = [f for f in os.listdir(run) if f.endswith(".state")]
     rows = psql("SELECT count(*) FROM sandboxes WHERE status IN ('creating','running','stopping')")
-    zombies = subprocess.run(["ps", "-eo", "stat="], capture_output=True, text=True).stdout.split()
     return {"processes": len(boxd_children()), "cgroups": len(cgroups), "mounts": len(mounts),
             "sockets": len(sockets), "state_files": len(states), "live_rows": int(rows[0][0]),
-            "zombies": sum(1 for s in zombies if s.startswith("Z"))}
+            "zombies": len(instance_zombies())}
 
 
 @test
@@ -74,6 +75,8 @@ def cycles_leave_nothing_behind():
     with concurrent.futures.ThreadPoolExecutor(CLIENTS) as ex:
         for f in [ex.submit(client, i) for i in range(CLIENTS)]:
             f.result()
+    # a process that just ended may wait a moment for its parent to reap it
+    wait_until(lambda: len(instance_zombies()) <= before["zombies"], 10, "zombies reaped")
     after = census(parent)
     print("census before %s after %s" % (before, after))
     check(after["processes"] == before["processes"] and after["cgroups"] == before["cgroups"]
@@ -81,6 +84,34 @@ def cycles_leave_nothing_behind():
           and after["state_files"] == before["state_files"]
           and after["live_rows"] == before["live_rows"]
           and after["zombies"] <= before["zombies"], (before, after))
+
+
+def state_of(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+@test
+def census_counts_the_instances_zombies_and_no_others():
+    # One zombie outside the instance (a child of this test, unreaped) and
+    # one inside it (in a sandbox, under a parent that never waits): the
+    # census sees the second and not the first.
+    key = new_key()
+    sid = expect(post("/api/v1/sandbox/create", {"memory": "64Mi"}, key=key), 201)["sandbox_id"]
+    outside = subprocess.Popen(["true"])
+    try:
+        wait_until(lambda: state_of(outside.pid) == "Z", 10, "the outside zombie")
+        before = instance_zombies()
+        check(outside.pid not in before, "a zombie of the test counted as the instance's")
+        expect(post("/api/v1/sandbox/%s/execute" % sid, {
+            "command": "sh -c 'sleep 0 & exec sleep 60' >/dev/null 2>&1 &"}, key=key), 200)
+        inside = wait_until(lambda: set(instance_zombies()) - set(before), 20,
+                            "the sandbox's zombie")
+        check(outside.pid not in instance_zombies(), "the outside zombie counted")
+    finally:
+        outside.wait()
+        expect(post("/api/v1/sandbox/%s/stop" % sid, key=key), 200)
+    wait_until(lambda: not set(instance_zombies()) & inside, 20, "the sandbox's zombie gone")
 
 
 if __name__ == "__main__":

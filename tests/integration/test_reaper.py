@@ -17,7 +17,8 @@ import subprocess
 import time
 import uuid
 
-from harness import (STATE, check, expect, get, main, new_key, post, psql, register, test)
+from harness import (STATE, check, expect, get, main, new_key, post, psql, register,
+                     stack_reaper_pid, test, wait_sweeps, wait_until)
 
 BIN = os.environ.get("SANDPIT_BIN", "")
 SMALL = {"memory": "64Mi", "cpus": "0.1"}
@@ -175,22 +176,33 @@ def two_reapers(reg, key):
     ids = [s["sandbox_id"] for s in sbs]
     check(len(set(ids)) == 200)
     idlist = ",".join("'%s'" % i for i in ids)
+    logs = [open(os.path.join(STATE, "logs", "reaper-extra-%d-%s.log" % (i, uuid.uuid4().hex[:8])),
+                 "w+") for i in range(2)]
     procs = [subprocess.Popen(reaper_cmd("--loop", "--interval", "1"),
                               env=reaper_env(SANDPIT_REAPER_BATCH=20),
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+                              stderr=log, text=True) for log in logs]
     try:
-        time.sleep(1.2)  # all three loops are mid-cycle: their sweeps overlap
+        # all three loops are sweeping before the sandboxes expire, so
+        # their sweeps overlap
+        for log in logs:
+            wait_until(lambda: "looping interval" in open(log.name).read(), 30,
+                       "the extra reaper looping")
         psql("UPDATE sandboxes SET expires_at = now() WHERE id IN (%s)" % idlist)
         ok = wait_for(lambda: psql("SELECT count(*) FROM sandboxes WHERE id IN (%s) AND "
                                    "status = 'timeout'" % idlist) == [["200"]], 60, 0.2)
         check(ok, psql("SELECT status, count(*) FROM sandboxes WHERE id IN (%s) GROUP BY 1"
                        % idlist))
-        time.sleep(1.5)  # a late duplicate would show up now
+        # a late duplicate would show up once every sweep under way has ended
+        for pid in [stack_reaper_pid()] + [p.pid for p in procs]:
+            wait_sweeps(pid, 2, 60)
     finally:
         outs = []
-        for p in procs:
+        for p, log in zip(procs, logs):
             p.send_signal(signal.SIGTERM)
-            outs.append(p.communicate(timeout=30)[1])
+            p.wait(30)
+            log.seek(0)
+            outs.append(log.read())
+            log.close()
     rows = psql("SELECT type, count(*), count(DISTINCT sandbox_id) FROM events WHERE sandbox_id "
                 "IN (%s) GROUP BY type ORDER BY type" % idlist)
     got = {r[0]: (int(r[1]), int(r[2])) for r in rows}
@@ -302,7 +314,10 @@ def timeout_endpoint_extends_shortens_and_caps():
     check(abs(parse_ts(out["expires_at"]) - (t0 + 120)) < 3, out)
     check(parse_ts(out["expires_at"]) - parse_ts(out["created_at"]) - out["timeout_seconds"]
           < 1.01, out)
-    time.sleep(4)
+    # past the first deadline, and the reaper has swept since
+    while time.time() < parse_ts(sb["expires_at"]) + 0.5:
+        time.sleep(0.1)
+    wait_sweeps(stack_reaper_pid(), 2)
     check(status_of(sid)[0] == "running", "extended sandbox was reaped: %r" % (status_of(sid),))
     # The org's maximum duration caps the whole lifetime.
     psql("UPDATE organizations SET max_duration_seconds = 30 WHERE id = (SELECT org_id FROM "
@@ -429,7 +444,9 @@ def killed_workers(key, org):
 
     with concurrent.futures.ThreadPoolExecutor(12) as ex:
         futs = [ex.submit(one, i) for i in range(36)]
-        time.sleep(0.05)
+        # creates under way: the first rows are in
+        wait_until(lambda: psql("SELECT count(*) FROM sandboxes WHERE org_id = '%s'" % org)
+                   != [["0"]], 30, "creates under way", 0.01)
         for w in workers[:2]:
             os.kill(w, signal.SIGKILL)
         codes = sorted(f.result() for f in futs)

@@ -4,7 +4,8 @@ and announces each upward crossing of 80% and 95% of the limit once."""
 import os
 import time
 
-from harness import STATE, check, expect, main, new_key, post, psql, test
+from harness import (STATE, check, expect, main, new_key, post, psql, stack_reaper_pid, test,
+                     wait_sweeps, wait_until)
 
 
 def events(sid, kind):
@@ -40,11 +41,12 @@ def memory_pressure_is_announced_once_per_crossing():
     check(run("head -c 33M /dev/zero > /dev/shm/b; echo $?")["stdout"] == "0\n")
     crit = wait_for(sid, "resource.critical")
     check(len(crit) == 1 and float(crit[0][0]) >= 95, crit)
-    time.sleep(2.5)  # more sweeps: nothing repeats while the level holds
+    wait_sweeps(stack_reaper_pid(), 2)  # more sweeps: nothing repeats while the level holds
     check(len(events(sid, "resource.warning")) == 1 and len(events(sid, "resource.critical")) == 1)
     # Falling back re-arms: a new crossing is announced again.
     run("rm -f /dev/shm/a /dev/shm/b")
-    time.sleep(2.5)
+    wait_until(lambda: psql("SELECT resource_level FROM sandboxes WHERE id = '%s'" % sid)
+               == [["0"]], 20, "the level back to normal")
     run("head -c 215M /dev/zero > /dev/shm/a")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and len(events(sid, "resource.warning")) < 2:
@@ -71,7 +73,7 @@ def unowned_sandbox_under_pressure_does_not_stop_the_sweep():
     # it before its pool step stops it (the loop runs once a second; landing
     # between those two steps of one sweep is a window of milliseconds).
     psql("UPDATE sandboxes SET org_id = NULL, resource_level = 0 WHERE id = '%s'" % sid)
-    time.sleep(2.5)
+    wait_sweeps(stack_reaper_pid(), 2)
     with open(log) as f:
         f.seek(start)
         new = f.read()

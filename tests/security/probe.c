@@ -204,6 +204,50 @@ int main(int argc, char **argv)
 		printf("malloc failed at %zu\n", total);
 		return 0;
 	}
+	if (!strcmp(t, "tcpfill") && argc > 3) {
+		/* N loopback connections whose receiver never reads; every send
+		 * buffer filled until the kernel stops taking bytes, then held
+		 * for HOLD seconds (the host measures meanwhile) */
+		int n = atoi(argv[2]), hold = atoi(argv[3]), ls, i, pass, fds[256];
+		struct sockaddr_in sa = {.sin_family = AF_INET};
+		socklen_t sl = sizeof(sa);
+		static char chunk[65536];
+		long long queued = 0, before;
+		if (n > 256)
+			n = 256;
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		ls = socket(AF_INET, SOCK_STREAM, 0);
+		if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof(sa)) || listen(ls, 512) ||
+		    getsockname(ls, (struct sockaddr *)&sa, &sl)) {
+			printf("setup failed %s\n", strerrorname_np(errno));
+			return 1;
+		}
+		for (i = 0; i < n; i++) {
+			fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+			connect(fds[i], (struct sockaddr *)&sa, sizeof(sa));
+			if (accept(ls, NULL, NULL) < 0) {
+				printf("accept failed %s\n", strerrorname_np(errno));
+				return 1;
+			}
+		}
+		/* passes until one adds nothing (autotuning grows buffers a bit
+		 * at a time), at most 100 */
+		for (pass = 0; pass < 100; pass++) {
+			before = queued;
+			for (i = 0; i < n; i++) {
+				ssize_t w;
+				while ((w = send(fds[i], chunk, sizeof(chunk), MSG_NOSIGNAL)) > 0)
+					queued += w;
+			}
+			if (queued == before && pass > 3)
+				break;
+			usleep(20000);
+		}
+		printf("queued=%lld conns=%d passes=%d\n", queued, n, pass);
+		fflush(stdout);
+		sleep((unsigned)hold);
+		return 0;
+	}
 	fprintf(stderr, "unknown probe '%s'\n", t);
 	return 2;
 }

@@ -8,7 +8,8 @@ they come from POST /api/v1/sandbox/:id/stream-token via SANDPIT_URL).
 SANDPIT_STREAM_PID (the proxy; run.sh and standalone.sh set it) lets the
 limit tests watch its memory and CPU, and, as root, start private proxies
 with other settings.
-Prints one line per test and "python: N passed, N failed"."""
+Prints one line per test and "python: N passed, N failed, N skipped"; a test
+whose precondition is missing calls skip() and is counted as skipped."""
 import asyncio
 import base64
 import hashlib
@@ -41,6 +42,14 @@ def stream_url(sbx=SBX, token=None):
 
 
 from test_python_token import mint_token  # noqa: E402
+
+
+class Skip(Exception):
+    """The test cannot run here (raised by skip): counted apart, not passed."""
+
+
+def skip(reason):
+    raise Skip(reason)
 
 
 async def run(cmd, stdin=None, close_stdin=False, extra=None, url=None, headers=AUTH):
@@ -182,19 +191,33 @@ async def t_tty_size_and_resize():
                     base64.b64decode(m["data"]).decode(errors="replace")
                 if "40 100" in got and not sent:
                     sent = True
+                    # in order on the one stream: the pty has its new size
+                    # before the line that lets stty look
                     await ws.send(json.dumps({"type": "resize", "cols": 132, "rows": 50}))
-                    await asyncio.sleep(0.2)
                     await ws.send(json.dumps({"type": "stdin", "data": "\n"}))
     assert "40 100" in got and "50 132" in got, repr(got)
+
+
+async def until_sleep(running, timeout=10):
+    """Until a "sleep 3071" runs in the sandbox (running) or none does."""
+    t0 = time.time()
+    while True:
+        msgs, _, _ = await run("pgrep -fx 'sleep 3071' >/dev/null")
+        if (exit_of(msgs)["exit_code"] == 0) == running:
+            return
+        assert time.time() - t0 < timeout, "sleep 3071 " + ("never ran" if running else "still runs")
+        await asyncio.sleep(0.05)
 
 
 async def t_tty_ctrl_c_reaches_foreground():
     async with websockets.connect(stream_url(), extra_headers=AUTH) as ws:
         await ws.send(json.dumps({"type": "exec", "command": ["sh", "-i"], "tty": True}))
-        await ws.send(json.dumps({"type": "stdin", "data": "sleep 30; echo after\n"}))
-        await asyncio.sleep(0.5)
+        await ws.send(json.dumps({"type": "stdin", "data": "sleep 3071; echo after\n"}))
+        # the sleep is the foreground job when ^C comes, and gone before
+        # the next line is typed
+        await until_sleep(True)
         await ws.send(json.dumps({"type": "stdin", "data": "\x03"}))
-        await asyncio.sleep(0.3)
+        await until_sleep(False)
         await ws.send(json.dumps({"type": "stdin", "data": "echo alive-$((40+2))\nexit\n"}))
         got, t0 = "", time.time()
         async for m in ws:
@@ -243,7 +266,7 @@ async def t_stream_token():
         # the org is inside any valid token: learn it from the API key's stream
         org = os.environ.get("SANDPIT_ORG_ID")
         if org is None:
-            return "skipped (no SANDPIT_ORG_ID)"
+            skip("no SANDPIT_ORG_ID")
     tok = mint_token(org=org)
     msgs, code, _ = await run("echo via-token", url=stream_url(token=tok), headers={})
     assert output(msgs) == b"via-token\n" and code == 1000
@@ -395,7 +418,7 @@ async def detach_then_attach(cmd, vanish):
 
 async def t_detach_attach_signal():
     if FAKE_AGENT:
-        return "skipped (agent test double keeps no detached commands)"
+        skip("agent test double keeps no detached commands")
     pid, ws = await detach_then_attach(COUNTER, vanish=True)
     await ws.send(json.dumps({"type": "signal", "signal": "TERM"}))
     rest = await collect(ws)
@@ -407,7 +430,7 @@ async def t_detach_attach_signal():
 
 async def t_detach_attach_stdin():
     if FAKE_AGENT:
-        return "skipped (agent test double keeps no detached commands)"
+        skip("agent test double keeps no detached commands")
     cmd = "(" + COUNTER + ") & read line; kill $!; echo got:$line; exit 7"
     pid, ws = await detach_then_attach(cmd, vanish=False)
     await ws.send(json.dumps({"type": "stdin", "data": "hello\n"}))
@@ -423,7 +446,7 @@ async def t_detach_attach_stdin():
 
 async def t_detach_unattached_exit_is_reaped():
     if FAKE_AGENT:
-        return "skipped (agent test double keeps no detached commands)"
+        skip("agent test double keeps no detached commands")
     # a lot of output with nobody attached must not block the command
     ws = await websockets.connect(stream_url(), extra_headers=AUTH)
     await ws.send(json.dumps({"type": "exec", "detach": True,
@@ -450,19 +473,53 @@ async def t_detach_unattached_exit_is_reaped():
     assert msgs[0]["type"] == "error" and ws2.close_code == 1008, (msgs, ws2.close_code)
 
 
+async def counter_value(path):
+    msgs, _, _ = await run(f"cat {path} 2>/dev/null || echo 0")
+    return int(output(msgs).decode().strip() or 0)
+
+
 async def t_detach_message_keeps_command():
+    # Two commands that ignore SIGHUP, so only the SIGKILL at the end of the
+    # proxy's kill grace can end them: one detached by a {"type":"detach"}
+    # message, one not (the control). Both streams close; once the proxy has
+    # killed the control, the grace is over for the detached one too (its
+    # stream closed first), and it must still be running.
     if FAKE_AGENT:
-        return "skipped (agent test double keeps no detached commands)"
-    ws = await websockets.connect(stream_url(), extra_headers=AUTH)
-    await ws.send(json.dumps({"type": "exec", "command": "trap '' HUP; sleep 30"}))
-    pid = json.loads(await ws.recv())["pid"]
-    await ws.send('{"type":"detach"}')
-    await asyncio.sleep(0.2)
-    await ws.close()
-    await asyncio.sleep(1.5)  # past the proxy's kill grace
-    assert await alive(pid), "detached command was killed"
-    msgs, _, _ = await run(f"kill -9 {pid}")
-    assert exit_of(msgs)["exit_code"] == 0
+        skip("agent test double keeps no detached commands")
+    tag = os.urandom(6).hex()
+    loop = "trap '' HUP; i=0; while :; do i=$((i+1)); echo $i > {f}; sleep 0.1; done"
+    det_file, ctl_file = f"/tmp/.sp-detach-{tag}", f"/tmp/.sp-control-{tag}"
+    det = await websockets.connect(stream_url(), extra_headers=AUTH)
+    await det.send(json.dumps({"type": "exec", "command": loop.format(f=det_file)}))
+    pid = json.loads(await det.recv())["pid"]
+    await det.send('{"type":"detach"}')
+    ctl = await websockets.connect(stream_url(), extra_headers=AUTH)
+    await ctl.send(json.dumps({"type": "exec", "command": loop.format(f=ctl_file)}))
+    ctl_pid = json.loads(await ctl.recv())["pid"]
+    try:
+        # both past their trap (a SIGHUP before it would end them): counting
+        for f in (det_file, ctl_file):
+            t0 = time.time()
+            while await counter_value(f) < 1:
+                assert time.time() - t0 < 10, "the command never started counting"
+                await asyncio.sleep(0.05)
+        await det.close()
+        await ctl.close()
+        t0 = time.time()
+        while await alive(ctl_pid):
+            assert time.time() - t0 < 30, "the control command was never killed"
+            await asyncio.sleep(0.1)
+        grace = time.time() - t0
+        assert await alive(pid), f"detached command was killed (control killed after {grace:.1f}s)"
+        # and it is still running, not just there: its counter goes on
+        first = await counter_value(det_file)
+        t1 = time.time()
+        while await counter_value(det_file) < first + 3:
+            assert time.time() - t1 < 10, "detached command stopped counting"
+            await asyncio.sleep(0.1)
+    finally:
+        msgs, _, _ = await run(f"kill -9 -{pid} -{ctl_pid} 2>/dev/null; rm -f {det_file} {ctl_file}")
+    return f"control killed {grace:.1f}s after its stream closed; detached one still counting"
 
 
 async def t_attach_bogus_or_not_detached_pid():
@@ -647,11 +704,12 @@ class PrivateProxy:
         self.logf.close()
 
 
-def private_proxy_missing():
+def need_private_proxy():
+    """Skip unless a private proxy can be started (the suite proxy's pid, and
+    root to read its environment)."""
     pid = proxy_pid()
     if pid is None or not os.access(f"/proc/{pid}/environ", os.R_OK):
-        return "skipped (needs the suite proxy's pid and root)"
-    return None
+        skip("needs the suite proxy's pid and root")
 
 
 async def t_reply_flood_stays_bounded():
@@ -659,7 +717,7 @@ async def t_reply_flood_stays_bounded():
     # reading the client instead of queueing replies without bound
     pid = proxy_pid()
     if pid is None:
-        return "skipped (no SANDPIT_STREAM_PID)"
+        skip("no SANDPIT_STREAM_PID")
 
     def flood():
         s, _ = raw_upgrade(rcvbuf=4096)
@@ -693,8 +751,7 @@ async def t_slow_reader_gets_everything():
     # the close deadline runs from when the close frame can go out, not
     # from when it was queued behind a full queue. Straight to a proxy: one
     # behind a web server cannot see how far behind the client is.
-    if private_proxy_missing():
-        return private_proxy_missing()
+    need_private_proxy()
     size, rate = 2 * MB, 128 * 1024
 
     def slow(url):
@@ -771,8 +828,7 @@ async def t_exit_with_stdin_pending_closes_promptly():
 async def t_hard_limit_on_stdin_ends_stream():
     # a message the agent's queue cannot take whole: the stream ends with
     # 1011 (part of it may be gone) instead of going on short of bytes
-    if private_proxy_missing():
-        return private_proxy_missing()
+    need_private_proxy()
     async with PrivateProxy(max_message=16 * MB) as px:
         url = f"{px.url}/api/v1/sandbox/{SBX}/stream"
         async with websockets.connect(url, extra_headers=AUTH, max_size=None) as ws:
@@ -786,8 +842,7 @@ async def t_hard_limit_on_stdin_ends_stream():
 
 async def t_partial_frames_count_as_life():
     # a big message trickling in is a live client, whole frame or not
-    if private_proxy_missing():
-        return private_proxy_missing()
+    need_private_proxy()
     async with PrivateProxy(ping_interval=1) as px:
         def trickle():
             s, rest = raw_upgrade(px.url)
@@ -831,8 +886,7 @@ def unread_by_proxy(port, s):
 async def t_fin_while_stdin_pending_does_not_spin():
     # a client's FIN while the proxy is not reading it (stdin held back):
     # the proxy waits, it does not poll the half-closed socket in a loop
-    if private_proxy_missing():
-        return private_proxy_missing()
+    need_private_proxy()
     async with PrivateProxy() as px:
         def fill_then_fin():
             s, _ = raw_upgrade(px.url)
@@ -863,8 +917,7 @@ async def t_fin_while_stdin_pending_does_not_spin():
 async def t_out_of_fds_does_not_spin():
     # accept failing for want of descriptors: the proxy waits for the next
     # tick instead of spinning on a listening socket that stays readable
-    if private_proxy_missing():
-        return private_proxy_missing()
+    need_private_proxy()
     async with PrivateProxy(nofile=24) as px:
         def exhaust():
             held = [socket.create_connection(("127.0.0.1", px.port)) for _ in range(40)]
@@ -889,8 +942,7 @@ async def t_out_of_fds_does_not_spin():
 
 
 async def t_too_many_streams_503():
-    if private_proxy_missing():
-        return private_proxy_missing()
+    need_private_proxy()
     async with PrivateProxy(max_conns=1) as px:
         def busy():
             first = socket.create_connection(("127.0.0.1", px.port))  # holds the only slot
@@ -934,7 +986,7 @@ TESTS = [t_exec_shell_string, t_exec_argv_env_cwd, t_stdin_roundtrip, t_binary_o
 
 async def main():
     only = sys.argv[1:]
-    passed = failed = 0
+    passed = failed = skipped = 0
     for t in TESTS:
         if only and t.__name__ not in only:
             continue
@@ -942,10 +994,13 @@ async def main():
             note = await asyncio.wait_for(t(), 120)
             passed += 1
             print(f"ok   {t.__name__}" + (f"  ({note})" if note else ""), flush=True)
+        except Skip as e:
+            skipped += 1
+            print(f"skip {t.__name__}  ({e})", flush=True)
         except Exception:
             failed += 1
             print(f"FAIL {t.__name__}\n" + traceback.format_exc(), flush=True)
-    print(f"python: {passed} passed, {failed} failed")
+    print(f"python: {passed} passed, {failed} failed, {skipped} skipped")
     return 1 if failed else 0
 
 

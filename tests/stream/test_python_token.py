@@ -16,8 +16,9 @@ def b64url(b):
     return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
 
 
-def mint_token(sbx=SBX, org=None, ttl=60):
-    """A second, independent implementation of lib/streamtoken's format."""
+def mint_token(sbx=SBX, org=None, ttl=60, key_id=""):
+    """A second, independent implementation of lib/streamtoken's format.
+    key_id: the minting API key ("" as for a JWT: no key to outlive)."""
     secret = os.environ.get("SANDPIT_SECRET_KEY")
     if secret is None:
         api = os.environ["SANDPIT_URL"].rstrip("/")
@@ -26,6 +27,6 @@ def mint_token(sbx=SBX, org=None, ttl=60):
                                               "Content-Type": "application/json"})
         return json.load(urllib.request.urlopen(req))["token"]
     key = hmac.new(secret.encode(), b"sandpit stream token v1", hashlib.sha256).digest()
-    payload = f"{org}\n{sbx}\n{int(time.time()) + ttl}".encode()
-    signed = "st1." + b64url(payload)
+    payload = f"{org}\n{sbx}\n{int(time.time()) + ttl}\n{key_id}".encode()
+    signed = "st2." + b64url(payload)
     return signed + "." + b64url(hmac.new(key, signed.encode(), hashlib.sha256).digest())

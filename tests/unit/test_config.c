@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -97,9 +98,59 @@ static void load_order_and_validation(void)
 	with_file("WARM_POOL_ENABLED=yes\n", path, sizeof(path));
 	CU_ASSERT_EQUAL(config_load(&why), R_OK);
 	CU_ASSERT_TRUE(config_bool("WARM_POOL_ENABLED"));
+	/* a string of fixed choices takes those only */
+	with_file("SANDPIT_REGISTRATION=closed\n", path, sizeof(path));
+	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+	CU_ASSERT_STRING_EQUAL(config_str("SANDPIT_REGISTRATION"), "closed");
+	with_file("SANDPIT_REGISTRATION=clos\n", path, sizeof(path));
+	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "open|closed"));
+	with_file("SANDPIT_REGISTRATION=\n", path, sizeof(path));
+	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);
 	unlink(path);
 	setenv("SANDPIT_CONFIG", "/nonexistent/sandpit.conf", 1);
 	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);
+	unsetenv("SANDPIT_CONFIG");
+	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+}
+
+/* A file that sets a secret is refused unless only its owner can read it;
+ * without a secret (or with an empty one) any mode is fine. */
+static void secrets_need_a_private_file(void)
+{
+	char path[128];
+	const char *why;
+
+	unsetenv("SANDPIT_JWT_SECRET");
+	unsetenv("SANDPIT_SECRET_KEY");
+	with_file("SANDPIT_JWT_SECRET=hunter2\n", path, sizeof(path));
+	CU_ASSERT_EQUAL_FATAL(chmod(path, 0644), 0);
+	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "SANDPIT_JWT_SECRET"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "0644"));
+	CU_ASSERT_PTR_NULL(strstr(why, "hunter2"));
+	CU_ASSERT_EQUAL_FATAL(chmod(path, 0640), 0);
+	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);
+	CU_ASSERT_EQUAL_FATAL(chmod(path, 0604), 0);
+	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);
+	CU_ASSERT_EQUAL_FATAL(chmod(path, 0600), 0);
+	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+	CU_ASSERT_STRING_EQUAL(config_str("SANDPIT_JWT_SECRET"), "hunter2");
+	CU_ASSERT_EQUAL_FATAL(chmod(path, 0400), 0);
+	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+	/* every key marked secret, not only the JWT one */
+	with_file("SANDPIT_SECRET_KEY=00112233\n", path, sizeof(path));
+	CU_ASSERT_EQUAL_FATAL(chmod(path, 0644), 0);
+	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "SANDPIT_SECRET_KEY"));
+	with_file("SANDPIT_DATABASE_URL=host=db password=x\n", path, sizeof(path));
+	CU_ASSERT_EQUAL_FATAL(chmod(path, 0644), 0);
+	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);
+	/* no secret in it: readable is fine */
+	with_file("SANDPIT_WORKERS=2\nSANDPIT_JWT_SECRET=\n", path, sizeof(path));
+	CU_ASSERT_EQUAL_FATAL(chmod(path, 0644), 0);
+	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+	unlink(path);
 	unsetenv("SANDPIT_CONFIG");
 	CU_ASSERT_EQUAL(config_load(&why), R_OK);
 }
@@ -144,6 +195,151 @@ static void example_file_is_valid(void)
 	CU_ASSERT_EQUAL(config_load(&why), R_OK);
 }
 
+
+/* Every checked key refuses each bad value at load, naming the key (and,
+ * for a cross-key rule, the other key): nothing reaches a request. */
+static void bad_values_are_refused_with_the_key(void)
+{
+	static const struct {
+		const char *key, *value, *also; /* also: a second name the reason gives */
+	} bad[] = {
+	    {"DEFAULT_MEMORY", "lots", NULL},
+	    {"DEFAULT_MEMORY", "0", NULL},
+	    {"DEFAULT_MEMORY", "-1Gi", NULL},
+	    {"DEFAULT_MEMORY", "2GiB", NULL},
+	    {"DEFAULT_MEMORY", "", NULL},
+	    {"DEFAULT_CPUS", "two", NULL},
+	    {"DEFAULT_CPUS", "0", NULL},
+	    {"DEFAULT_CPUS", "0.0001", NULL},
+	    {"DEFAULT_CPUS", "2000", NULL},
+	    {"DEFAULT_CPUS", "", NULL},
+	    {"SANDBOX_EXEC_BACKEND", "kubernetes", NULL},
+	    {"SANDBOX_EXEC_BACKEND", "", NULL},
+	    {"SANDPIT_LOG_LEVEL", "verbose", NULL},
+	    {"SANDPIT_LOG_LEVEL", "INFO", NULL},
+	    {"SANDPIT_LOG_LEVEL", "", NULL},
+	    {"SANDPIT_SECRET_KEY", "00112233", NULL},
+	    {"SANDPIT_SECRET_KEY",
+	     "0011223344556677889900112233445566778899001122334455667788990g", NULL},
+	    {"SANDPIT_SECRET_KEY",
+	     "00112233445566778899001122334455667788990011223344556677889900112", NULL},
+	    {"SANDPIT_STATE_DIR", "", NULL},
+	    {"SANDPIT_FCGI_LISTEN", "localhost", NULL},
+	    {"SANDPIT_FCGI_LISTEN", ":0", NULL},
+	    {"SANDPIT_FCGI_LISTEN", ":70000", NULL},
+	    {"SANDPIT_STREAM_LISTEN", "127.0.0.1:http", NULL},
+	    {"SANDPIT_STREAM_LISTEN",
+	     "/0123456789012345678901234567890123456789012345678901234567890123456789"
+	     "0123456789012345678901234567890123456789.sock",
+	     NULL},
+	    {"SANDPIT_BOXD_SOCKET",
+	     "/0123456789012345678901234567890123456789012345678901234567890123456789"
+	     "0123456789012345678901234567890123456789.sock",
+	     NULL},
+	    {"SANDPIT_IMAGE_MIRROR", "deb.debian.org/debian", NULL},
+	    {"SANDPIT_IMAGE_SUITE", "../etc", NULL},
+	    {"SANDPIT_IMAGE_SUITE", "", NULL},
+	    {"SANDPIT_IMAGE_CACHE", "", NULL},
+	    {"SANDPIT_IMAGE_RECIPES", "", NULL},
+	    {"SANDPIT_REGISTRATION", "maybe", NULL},
+	    {"WARM_POOL_ENABLED", "sometimes", NULL},
+	    {"SANDPIT_WORKERS", "0", NULL},
+	    {"SANDPIT_MAX_BODY", "1", NULL},
+	    /* keys against each other (defaults of the other key) */
+	    {"DEFAULT_TIMEOUT", "86401", "SANDPIT_MAX_TIMEOUT"},
+	    {"DEFAULT_MEMORY", "9Gi", "SANDPIT_MAX_MEMORY"},
+	    {"DEFAULT_CPUS", "5", "SANDPIT_MAX_CPUS"},
+	    {"SANDPIT_LONG_REQUESTS", "32", "SANDPIT_WORKERS"},
+	    {"SANDPIT_WEBHOOK_BACKOFF_BASE", "3601", "SANDPIT_WEBHOOK_BACKOFF_MAX"},
+	    {"SANDPIT_WEBHOOK_CONNECT_TIMEOUT_MS", "10001", "SANDPIT_WEBHOOK_TIMEOUT_MS"},
+	};
+	const char *why;
+
+	unsetenv("SANDPIT_CONFIG");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		enum result r;
+
+		setenv(bad[i].key, bad[i].value, 1);
+		r = config_load(&why);
+		unsetenv(bad[i].key);
+		if (r != R_INVALID || strstr(why, bad[i].key) == NULL ||
+		    (bad[i].also != NULL && strstr(why, bad[i].also) == NULL))
+			fprintf(stderr, "\n  %s=%s: r=%d why=%s\n", bad[i].key, bad[i].value, (int)r,
+				r == R_OK ? "" : why);
+		CU_ASSERT_EQUAL(r, R_INVALID);
+		CU_ASSERT_PTR_NOT_NULL(strstr(why, bad[i].key));
+		if (bad[i].also != NULL)
+			CU_ASSERT_PTR_NOT_NULL(strstr(why, bad[i].also));
+	}
+	/* a secret's value is never quoted back */
+	setenv("SANDPIT_SECRET_KEY", "not-hex-and-secret", 1);
+	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);
+	CU_ASSERT_PTR_NULL(strstr(why, "not-hex-and-secret"));
+	unsetenv("SANDPIT_SECRET_KEY");
+	/* the other side of a cross-key rule moves the limit */
+	setenv("SANDPIT_MAX_TIMEOUT", "100", 1);
+	setenv("SANDPIT_EXEC_MAX_TIMEOUT", "100", 1);
+	setenv("DEFAULT_TIMEOUT", "101", 1);
+	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "DEFAULT_TIMEOUT"));
+	setenv("SANDPIT_EXEC_MAX_TIMEOUT", "101", 1);
+	setenv("DEFAULT_TIMEOUT", "100", 1);
+	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "SANDPIT_EXEC_MAX_TIMEOUT"));
+	setenv("SANDPIT_EXEC_MAX_TIMEOUT", "100", 1); /* equal is fine */
+	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+	CU_ASSERT_EQUAL(config()->max_timeout, 100);
+	unsetenv("SANDPIT_MAX_TIMEOUT");
+	unsetenv("SANDPIT_EXEC_MAX_TIMEOUT");
+	unsetenv("DEFAULT_TIMEOUT");
+	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+}
+
+/* Good values arrive in the typed members, parsed. */
+static void typed_members(void)
+{
+	const char *why;
+	const char *key = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
+
+	unsetenv("SANDPIT_CONFIG");
+	setenv("DEFAULT_CPUS", "500m", 1);
+	setenv("DEFAULT_MEMORY", "1.5Gi", 1);
+	setenv("SANDPIT_LOG_LEVEL", "warn", 1);
+	setenv("SANDPIT_SECRET_KEY", key, 1);
+	setenv("SANDPIT_REGISTRATION", "closed", 1);
+	setenv("SANDPIT_STREAM_LISTEN", "127.0.0.1:8081", 1);
+	setenv("SANDPIT_WORKERS", "3", 1);
+	setenv("WARM_POOL_ENABLED", "on", 1);
+	CU_ASSERT_EQUAL_FATAL(config_load(&why), R_OK);
+	CU_ASSERT_EQUAL(config()->default_cpu_millis, 500);
+	CU_ASSERT_STRING_EQUAL(config()->default_cpus, "500m");
+	CU_ASSERT_EQUAL(config()->default_memory_bytes, 1536ull << 20);
+	CU_ASSERT_EQUAL(config()->log_level, LOG_WARN);
+	CU_ASSERT_STRING_EQUAL(config()->secret_key, key);
+	CU_ASSERT_FALSE(config()->registration_open);
+	CU_ASSERT_STRING_EQUAL(config()->stream_listen, "127.0.0.1:8081");
+	CU_ASSERT_EQUAL(config()->workers, 3);
+	CU_ASSERT_EQUAL(config()->workers, config_int("SANDPIT_WORKERS"));
+	CU_ASSERT_TRUE(config()->warm_pool_enabled);
+	CU_ASSERT_EQUAL(config()->max_body, 1048576);
+	CU_ASSERT_STRING_EQUAL(config()->database_url, "");
+	unsetenv("DEFAULT_CPUS");
+	unsetenv("DEFAULT_MEMORY");
+	unsetenv("SANDPIT_LOG_LEVEL");
+	unsetenv("SANDPIT_SECRET_KEY");
+	unsetenv("SANDPIT_REGISTRATION");
+	unsetenv("SANDPIT_STREAM_LISTEN");
+	unsetenv("SANDPIT_WORKERS");
+	unsetenv("WARM_POOL_ENABLED");
+	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+	CU_ASSERT_TRUE(config()->registration_open);
+	CU_ASSERT_EQUAL(config()->log_level, LOG_INFO);
+	CU_ASSERT_EQUAL(config()->default_memory_bytes, 2ull << 30);
+}
+
 UNIT_SUITE(config, {"example file is valid", example_file_is_valid}, {"sizes", sizes}, {"ints", ints},
 	   {"load order and validation", load_order_and_validation},
-	   {"print redacts secrets", print_redacts_secrets});
+	   {"print redacts secrets", print_redacts_secrets},
+	   {"secrets need a private file", secrets_need_a_private_file},
+	   {"bad values are refused with the key", bad_values_are_refused_with_the_key},
+	   {"typed members", typed_members});

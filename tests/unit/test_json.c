@@ -4,6 +4,7 @@
 
 #include "json.h"
 #include "unit.h"
+#include "utf8.h"
 
 static void parses_strictly(void)
 {
@@ -64,5 +65,37 @@ static void builds_and_prints(void)
 	json_free(NULL);
 }
 
+/* json_print never emits bytes that are not UTF-8, whatever a string holds
+ * (a file name or an agent's message can hold anything). */
+static void prints_only_utf8(void)
+{
+	static const char *const in[] = {"bad\xff\xfe", "\xc0\xaf", "\xed\xa0\x80", "ok \xe2\x82",
+					 "h\xc3\xa9llo"};
+	static const char *const out[] = {
+	    "{\"p\":\"bad\xef\xbf\xbd\xef\xbf\xbd\"}",
+	    "{\"p\":\"\xef\xbf\xbd\xef\xbf\xbd\"}",
+	    NULL, /* a surrogate: replaced, however many U+FFFD it takes */
+	    NULL,
+	    "{\"p\":\"h\xc3\xa9llo\"}",
+	};
+
+	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		struct json *o = json_new_object(), *back;
+		char *text;
+
+		CU_ASSERT_EQUAL_FATAL(json_add_str(o, "p", in[i]), R_OK);
+		text = json_print(o);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+		CU_ASSERT_TRUE(utf8_is_valid(text, strlen(text)));
+		if (out[i] != NULL)
+			CU_ASSERT_STRING_EQUAL(text, out[i]);
+		back = json_parse(text, strlen(text));
+		CU_ASSERT_PTR_NOT_NULL(back);
+		json_free(back);
+		free(text);
+		json_free(o);
+	}
+}
+
 UNIT_SUITE(json, {"parses strictly", parses_strictly}, {"typed getters", typed_getters},
-	   {"builds and prints", builds_and_prints});
+	   {"builds and prints", builds_and_prints}, {"prints only UTF-8", prints_only_utf8});

@@ -11,6 +11,8 @@ BIN=$(cd "${1:-${SANDPIT_BIN:-$REPO/build/release}}" && pwd)
 STATE=$(mktemp -d /tmp/sandpit-pool.XXXXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export SANDPIT_PG_FSYNC=off SANDPIT_PG_SYNC=off SANDPIT_RATE_LIMIT=1000000 SANDPIT_RATE_BURST=1000000
+export SANDPIT_ORG_RATE_LIMIT=1000000 SANDPIT_ORG_RATE_BURST=1000000
+export SANDPIT_REGISTRATION_RATE=1000000 SANDPIT_REGISTRATION_BURST=100000
 export WARM_POOL_ENABLED=true WARM_POOL_SIZE=${WARM_POOL_SIZE:-4}
 # One sandbox's worth of defaults that the host can hold many of.
 export DEFAULT_CPUS=0.5 DEFAULT_MEMORY=128Mi

@@ -95,6 +95,34 @@ def claim_applies_env_metadata_expiry_and_is_clean():
 
 
 @test
+def claim_gets_the_orgs_secrets_and_create_env_wins():
+    check(wait_pool())
+    key = org()
+    value = "warm-secret-" + os.urandom(12).hex()
+    for n, v in (("WARM_SECRET", value), ("WARM_SHADOWED", "from-secret")):
+        expect(post("/api/v1/secrets", {"name": n, "value": v}, key=key), 201)
+    before = set(r[0] for r in psql("SELECT id FROM sandboxes WHERE org_id IS NULL AND "
+                                    "status = 'running'"))
+    sb, _ = timed_create(key, {"env": {"WARM_SHADOWED": "from-create"}})
+    sid = sb["sandbox_id"]
+    check(sid in before and ready_data(sid).get("warmPool") is True, "not taken from the pool")
+    r = expect(post("/api/v1/sandbox/%s/execute" % sid,
+                    {"command": "printenv WARM_SECRET WARM_SHADOWED"}, key=key), 200)
+    check(r["stdout"] == value + "\nfrom-create\n", r)
+    got = expect(get("/api/v1/sandbox/" + sid, key=key), 200)
+    check(value not in json.dumps(got), got)
+    expect(post("/api/v1/sandbox/%s/stop" % sid, key=key), 200)
+    # A pooled sandbox never holds anyone's secrets before it is claimed.
+    check(wait_pool(), "pool not refilled: %d" % pool_ready())
+    other = org()
+    sb, _ = timed_create(other, {})
+    r = expect(post("/api/v1/sandbox/%s/execute" % sb["sandbox_id"],
+                    {"command": "printenv WARM_SECRET || echo unset"}, key=other), 200)
+    check(r["stdout"] == "unset\n", r)
+    expect(post("/api/v1/sandbox/%s/stop" % sb["sandbox_id"], key=other), 200)
+
+
+@test
 def other_limits_start_cold():
     check(wait_pool())
     key = org()
@@ -111,7 +139,7 @@ def org_limit_applies_to_claims():
     sb, _ = timed_create(key, {})
     check(ready_data(sb["sandbox_id"]).get("warmPool") is True)
     check(wait_pool())
-    expect(post("/api/v1/sandbox/create", {}, key=key), 429)
+    expect(post("/api/v1/sandbox/create", {}, key=key), 409, "quota_exceeded")
     check(pool_ready() == SIZE, pool_ready())
     expect(delete("/api/v1/sandbox/" + sb["sandbox_id"], key=key), 200)
 

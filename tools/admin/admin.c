@@ -5,6 +5,15 @@
  *                                     missing, revoked or expired
  *   sandpit-admin stop-all REASON     stop every live sandbox of this instance
  *                                     (rows end "stopped" with REASON)
+ *   sandpit-admin create-org NAME [EMAIL]
+ *                                     create organization NAME (and its owner
+ *                                     EMAIL) with an all-scopes key, or a key
+ *                                     for an existing NAME that has no live
+ *                                     key; prints both. With
+ *                                     SANDPIT_REGISTRATION=closed this is how
+ *                                     organizations are made.
+ *   sandpit-admin secrets rotate       re-seal every stored secret under the
+ *                                     current key (SANDPIT_SECRET_KEYS)
  *   sandpit-admin --check-config      print the configuration and exit
  */
 #include <errno.h>
@@ -26,6 +35,7 @@
 #include "instance.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "secrets.h"
 
 /* read_key: KEYFILE's key into out; false when absent or malformed. */
 static bool read_key(const char *path, char *out, size_t size)
@@ -134,6 +144,98 @@ static int bootstrap(struct db *db, const char *path)
 	return 0;
 }
 
+/* find_org: the id of the organization named name (the oldest if several)
+ * and whether it has a live key; R_NOT_FOUND when there is none. */
+static enum result find_org(struct db *db, const char *name, char *id, size_t size, bool *keyed)
+{
+	struct db_res *res = NULL;
+	enum result r;
+
+	r = db_exec(db,
+		    "SELECT o.id, EXISTS (SELECT 1 FROM api_keys k WHERE k.org_id = o.id AND "
+		    "k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())) "
+		    "FROM organizations o WHERE o.name = $1 ORDER BY o.created_at LIMIT 1 FOR UPDATE",
+		    1, (const char *[]){name}, &res);
+	if (r != R_OK)
+		return r;
+	if (db_res_rows(res) != 1) {
+		db_res_free(res);
+		return R_NOT_FOUND;
+	}
+	snprintf(id, size, "%s", db_res_get(res, 0, 0));
+	*keyed = strcmp(db_res_get(res, 0, 1), "t") == 0;
+	db_res_free(res);
+	return R_OK;
+}
+
+/* new_org: organization name, its owner email (may be NULL), in the
+ * caller's transaction. The slug is the org id's: unique without a search. */
+static enum result new_org(struct db *db, const char *name, const char *email, char *id,
+			   size_t size)
+{
+	char user_id[ID_SIZE("user_")], slug[64];
+	enum result r;
+
+	if (id_new("org_", id, size) != R_OK || id_new("user_", user_id, sizeof(user_id)) != R_OK)
+		return R_INTERNAL;
+	snprintf(slug, sizeof(slug), "org-%s", id + 4);
+	r = db_exec(db, "INSERT INTO organizations (id, name, slug) VALUES ($1, $2, $3)", 3,
+		    (const char *[]){id, name, slug}, NULL);
+	if (r == R_OK && email != NULL)
+		r = db_exec(db,
+			    "INSERT INTO users (id, org_id, first_name, last_name, email, role) "
+			    "VALUES ($1, $2, '', '', $3, 'owner')",
+			    3, (const char *[]){user_id, id, email}, NULL);
+	if (r == R_OK)
+		r = audit_record(db, id, "system", "organization.create", id, NULL, NULL);
+	return r;
+}
+
+/* create_org: see the usage at the top. Exit status 0 with the org and key
+ * printed, 1 when NAME exists with a live key (nothing changes) or on
+ * failure. */
+static int create_org(struct db *db, const char *name, const char *email)
+{
+	struct apikey_new k = {.name = "Admin-created key", .scopes = AUTH_SCOPES_ALL};
+	char org_id[ID_SIZE("org_")];
+	bool keyed = false, made = false;
+	enum result r;
+
+	if (*name == '\0' || strlen(name) > 100 || (email != NULL && strchr(email, '@') == NULL)) {
+		fprintf(stderr, "sandpit-admin: NAME must be 1..100 bytes and EMAIL an address\n");
+		return 2;
+	}
+	r = db_begin(db);
+	if (r == R_OK)
+		r = find_org(db, name, org_id, sizeof(org_id), &keyed);
+	if (r == R_NOT_FOUND) {
+		r = new_org(db, name, email, org_id, sizeof(org_id));
+		made = true;
+	} else if (r == R_OK && keyed) {
+		db_rollback(db);
+		log_errx("admin", "organization '%s' (%s) exists and has a live key; create more "
+				  "with POST /api/v1/api-keys",
+			 name, org_id);
+		return 1;
+	}
+	if (r == R_OK)
+		r = apikey_insert(db, org_id, NULL, &k);
+	if (r == R_OK)
+		r = audit_record(db, org_id, "system", "api_key.create", k.id, NULL, NULL);
+	if (r == R_OK)
+		r = db_commit(db);
+	if (r != R_OK) {
+		db_rollback(db);
+		log_errx("admin", "cannot create the organization err=%s msg=\"%s\"", result_str(r),
+			 db_last_error(db));
+		apikey_new_wipe(&k);
+		return 1;
+	}
+	printf("Organization: %s%s\nAPI key: %s\n", org_id, made ? "" : " (existing)", k.key);
+	apikey_new_wipe(&k);
+	return 0;
+}
+
 /* stop_all: every live sandbox, one at a time; a failure is logged and the
  * rest still stop (the reaper reconciles what is left). */
 static int stop_all(struct db *db, const char *reason)
@@ -172,6 +274,27 @@ static int stop_all(struct db *db, const char *reason)
 	return failed ? 1 : 0;
 }
 
+/* rotate: one transaction; run it after putting a new key first in
+ * SANDPIT_SECRET_KEYS (old keys kept until it has run). */
+static int rotate(struct db *db)
+{
+	long long n = 0;
+	const char *why;
+	enum result r = secrets_check_config(&why);
+
+	if (r != R_OK) {
+		log_errx("admin", "%s", why);
+		return 1;
+	}
+	r = secrets_rotate(db, &n);
+	if (r != R_OK) {
+		log_errx("admin", "cannot rotate secrets err=%s (nothing changed)", result_str(r));
+		return 1;
+	}
+	printf("rotated %lld secrets\n", n);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char conninfo[4096];
@@ -190,9 +313,12 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 2 && strcmp(argv[1], "images") == 0)
 		return images_main(argc - 2, argv + 2);
-	if (argc != 3 || (strcmp(argv[1], "bootstrap") != 0 && strcmp(argv[1], "stop-all") != 0)) {
+	if (!(argc == 3 && (strcmp(argv[1], "bootstrap") == 0 || strcmp(argv[1], "stop-all") == 0)) &&
+	    !((argc == 3 || argc == 4) && strcmp(argv[1], "create-org") == 0) &&
+	    !(argc == 3 && strcmp(argv[1], "secrets") == 0 && strcmp(argv[2], "rotate") == 0)) {
 		fprintf(stderr, "usage: sandpit-admin bootstrap KEYFILE | stop-all REASON | "
-				"images build [NAME...] | images list | "
+				"create-org NAME [EMAIL] | images build [NAME...] | images list | "
+				"secrets rotate | "
 				"--check-config\n");
 		return 2;
 	}
@@ -203,7 +329,12 @@ int main(int argc, char **argv)
 		db_close(db);
 		return 1;
 	}
-	rc = strcmp(argv[1], "bootstrap") == 0 ? bootstrap(db, argv[2]) : stop_all(db, argv[2]);
+	if (strcmp(argv[1], "create-org") == 0)
+		rc = create_org(db, argv[2], argc == 4 ? argv[3] : NULL);
+	else if (strcmp(argv[1], "secrets") == 0)
+		rc = rotate(db);
+	else
+		rc = strcmp(argv[1], "bootstrap") == 0 ? bootstrap(db, argv[2]) : stop_all(db, argv[2]);
 	db_close(db);
 	return rc;
 }

@@ -518,8 +518,8 @@ static int build_one(const char *cache, const struct recipe *r)
 	char path[PATH_MAX], failed[PATH_MAX];
 	int lock = -1, rc = 1;
 
-	b.mirror = config_str("SANDPIT_IMAGE_MIRROR");
-	b.suite = config_str("SANDPIT_IMAGE_SUITE");
+	b.mirror = config()->image_mirror;
+	b.suite = config()->image_suite;
 	b.steps = (r->up ? (r->debian.len > 0) : 1) + (r->node[0] != '\0') + (r->npm.len > 0) +
 		  (r->smoke[0] != '\0') + 1;
 	clock_gettime(CLOCK_MONOTONIC, &b.t0);
@@ -576,6 +576,26 @@ static int build_chain(const char *cache, const struct recipe *r)
 
 #define MAX_IMAGES 64
 
+/* mkdir_parents: path and every missing directory above it (0755). */
+static int mkdir_parents(const char *path)
+{
+	char p[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(p))
+		return -1;
+	memcpy(p, path, n + 1);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) != 0 && errno != EEXIST)
+			return -1;
+		*s = '/';
+	}
+	return mkdir(p, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
 static int build(const char *dir, const char *cache, int argc, char **argv)
 {
 	char names[MAX_IMAGES][RECIPE_MAX_NAME], why[512];
@@ -585,7 +605,7 @@ static int build(const char *dir, const char *cache, int argc, char **argv)
 		fprintf(stderr, "images: cannot read '%s': %s\n", dir, strerror(errno));
 		return 1;
 	}
-	if (mkdir(cache, 0755) != 0 && errno != EEXIST) {
+	if (mkdir_parents(cache) != 0) {
 		fprintf(stderr, "images: cannot create '%s': %s\n", cache, strerror(errno));
 		return 1;
 	}
@@ -643,8 +663,8 @@ static int list(const char *dir, const char *cache)
 
 int images_main(int argc, char **argv)
 {
-	const char *dir = config_str("SANDPIT_IMAGE_RECIPES");
-	const char *cache = config_str("SANDPIT_IMAGE_CACHE");
+	const char *dir = config()->image_recipes;
+	const char *cache = config()->image_cache;
 
 	if (argc >= 1 && strcmp(argv[0], "build") == 0) {
 		if (geteuid() != 0) {

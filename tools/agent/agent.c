@@ -1,7 +1,8 @@
-/* agent.c: sandpit-agent, PID 1 of every sandbox. Serves the agent protocol
- * (lib/agentproto.h) on a listening socket it inherits, runs commands as the
- * sandbox's unprivileged uid, reaps every zombie, and is the one place where
- * the in-sandbox security set-up happens (see "privileges" below).
+/* agent.c: sandpit-agent, PID 1 of every sandbox: start-up and the poll loop.
+ * Serves the agent protocol (lib/agentproto.h) on a listening socket it
+ * inherits, runs commands as the sandbox's unprivileged uid (command.c,
+ * child.c), reaps every zombie, and is the one place where the in-sandbox
+ * security set-up happens (privs.c, and "Privileges" below).
  *
  * Inherited from sandpit-boxd (tools/boxd/spawn.c), which already built the
  * namespaces, mounts and cgroup:
@@ -28,97 +29,41 @@
  * One poll loop, no threads: any number of connections (up to MAX_CONNS),
  * each running at most one command at a time. A detached command
  * (AP_EXEC_DETACH, or DETACH later) outlives its connection and waits, still
- * drained, for an ATTACH from another one.
+ * drained, for an ATTACH from another one. The loop owns the connections and
+ * calls down into the modules that serve requests (command, env, procs,
+ * files); none of them calls back up.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <linux/capability.h>
-#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <dirent.h>
-#include <termios.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "agentproto.h"
 #include "buf.h"
+#include "child.h"
+#include "command.h"
+#include "conn.h"
+#include "env.h"
 #include "files.h"
-#include "sysfilter.h"
+#include "privs.h"
+#include "procs.h"
+#include "watch.h"
 
 #define FD_LISTEN 3
 #define FD_STATUS 4
-#define FD_OOM 5
+#define FD_OOM	  5
 
-#define CODE_UID 1000
-#define MAX_CONNS 64
-#define MAX_SESSIONS 64
-#define OUT_HIGH (256u * 1024u)       /* stop reading a command past this backlog */
-#define OUT_LIMIT (8u * 1024u * 1024u) /* hard cap of a connection's send queue */
-#define STDIN_HIGH (1024u * 1024u)    /* stop reading the host past this stdin backlog */
-#define STDIN_LIMIT (4u * 1024u * 1024u)
-#define EXEC_START_MS 5000 /* fork to exec; normally well under a millisecond */
-#define IN_LIMIT (AGENTPROTO_MAX_FRAME + 65536u)
-#define CHUNK 65536
-#define DEFAULT_CAP (10ull * 1024 * 1024)
-#define MAX_ENV_BYTES (1024u * 1024u)
-
-extern char **environ;
-
-struct conn;
-
-struct session {
-	bool used;
-	pid_t pid;
-	int in_fd, out_fd, err_fd; /* -1 when closed; tty: out_fd is the master */
-	bool tty;
-	struct buf stdin_q;
-	bool stdin_eof; /* close in_fd once stdin_q is drained */
-	uint64_t cap[2], got[2];
-	bool trunc[2];
-	uint64_t start_ms, deadline_ms; /* deadline 0: none */
-	bool timed_out;
-	uint64_t oom_before;
-	bool exited;
-	int status;
-	bool detached;     /* survives its connection; ATTACH can bind it again */
-	struct conn *conn; /* NULL once the host went away */
-};
-
-struct conn {
-	bool used;
-	int fd;
-	struct buf in, out;
-	struct session *s;
-	bool closing; /* close once out is flushed */
-};
+#define IN_LIMIT    (AGENTPROTO_MAX_FRAME + 65536u)
+#define CHUNK	    65536
+#define MAX_WATCHES (2 + MAX_CONNS + 3 * MAX_COMMANDS)
 
 static struct conn conns[MAX_CONNS];
-static struct session sessions[MAX_SESSIONS];
-static char **sandbox_env;
-static size_t sandbox_envc;
-static struct rlimit rl_nofile = {4096, 4096}, rl_nproc = {512, 512}, rl_fsize = {RLIM_INFINITY,
-									    RLIM_INFINITY};
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void die(const char *what)
 {
@@ -131,714 +76,6 @@ static void die(const char *what)
 	_exit(1);
 }
 
-/* ---- privileges ---------------------------------------------------------- */
-
-static const int kept_caps[] = {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_KILL,
-				CAP_SETGID, CAP_SETUID, CAP_SETPCAP};
-
-static void narrow_self(void)
-{
-	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
-	struct __user_cap_data_struct data[2] = {{0}};
-	struct sysfilter *f = NULL;
-	size_t i;
-	int cap;
-
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
-		die("cannot clear dumpable");
-	for (cap = 0; cap <= 63; cap++) {
-		bool keep = false;
-
-		for (i = 0; i < sizeof(kept_caps) / sizeof(kept_caps[0]); i++)
-			keep = keep || kept_caps[i] == cap;
-		if (!keep && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
-			die("cannot drop the bounding set");
-	}
-	for (i = 0; i < sizeof(kept_caps) / sizeof(kept_caps[0]); i++) {
-		data[kept_caps[i] / 32].permitted |= 1u << (kept_caps[i] % 32);
-		data[kept_caps[i] / 32].effective |= 1u << (kept_caps[i] % 32);
-	}
-	if (syscall(SYS_capset, &hdr, data) != 0)
-		die("cannot set capabilities");
-	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0)
-		die("cannot clear ambient capabilities");
-	if (sysfilter_build(&f) != R_OK)
-		die("cannot build the seccomp filter");
-	if (sysfilter_apply(f) != R_OK)
-		die("cannot install the seccomp filter");
-	sysfilter_free(f);
-}
-
-/* ---- environment ---------------------------------------------------------- */
-
-static bool env_set(char ***envp, size_t *envc, const char *kv)
-{
-	size_t klen = strcspn(kv, "="), i;
-	char *copy, **grown;
-
-	if (klen == 0 || kv[klen] != '=')
-		return false;
-	copy = strdup(kv);
-	if (!copy)
-		return false;
-	for (i = 0; i < *envc; i++) {
-		if (strncmp((*envp)[i], kv, klen + 1) == 0) {
-			free((*envp)[i]);
-			(*envp)[i] = copy;
-			return true;
-		}
-	}
-	if (*envc >= AGENTPROTO_MAX_ENV * 2) {
-		free(copy);
-		return false;
-	}
-	grown = realloc(*envp, (*envc + 2) * sizeof(char *));
-	if (!grown) {
-		free(copy);
-		return false;
-	}
-	grown[(*envc)++] = copy;
-	grown[*envc] = NULL;
-	*envp = grown;
-	return true;
-}
-
-static void env_free(char **env, size_t envc)
-{
-	size_t i;
-
-	for (i = 0; i < envc; i++)
-		free(env[i]);
-	free(env);
-}
-
-static size_t env_bytes(char **env, size_t envc)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < envc; i++)
-		n += strlen(env[i]) + 1;
-	return n;
-}
-
-/* ---- sending -------------------------------------------------------------- */
-
-static void conn_fail(struct conn *c)
-{
-	c->closing = true;
-	buf_free(&c->in);
-}
-
-/* queue: every frame goes through here; a send queue past its hard cap
- * means the host stopped reading, and the connection is dropped. */
-static void queue_result(struct conn *c, enum result r)
-{
-	if (r != R_OK) {
-		buf_free(&c->out);
-		buf_init(&c->out, OUT_LIMIT);
-		conn_fail(c);
-		c->out.len = 0;
-	}
-}
-
-static void send_error(struct conn *c, enum result code, const char *msg)
-{
-	queue_result(c, agentproto_put_error(&c->out, code, msg));
-}
-
-/* ---- commands -------------------------------------------------------------- */
-
-static uint64_t read_oom_kills(void)
-{
-	char text[512];
-	ssize_t n = pread(FD_OOM, text, sizeof(text) - 1, 0);
-	const char *p = text;
-
-	if (n <= 0)
-		return 0;
-	text[n] = '\0';
-	while (p) {
-		if (strncmp(p, "oom_kill ", 9) == 0)
-			return strtoull(p + 9, NULL, 10);
-		p = strchr(p, '\n');
-		if (p)
-			p++;
-	}
-	return 0;
-}
-
-static void child_fail(int errfd, const char *what) __attribute__((noreturn));
-
-static void child_fail(int errfd, const char *what)
-{
-	char msg[300];
-	int n = snprintf(msg, sizeof(msg), "%s: %s", what, strerror(errno));
-
-	if (n > 0 && write(errfd, msg, (size_t)n) < 0) {
-		/* parent will see EOF without a message */
-	}
-	_exit(127);
-}
-
-/* run_child: the forked command. Order: session, stdio, fds, signals,
- * rlimits, bounding set, ids (dropping every capability), cwd as the user,
- * exec. no_new_privs and seccomp are inherited from the agent. */
-static void run_child(const struct agentproto_exec *e, char **envp, int fds[3], int slave,
-		      int errfd) __attribute__((noreturn));
-
-static void run_child(const struct agentproto_exec *e, char **envp, int fds[3], int slave,
-		      int errfd)
-{
-	static char *shell_argv[4] = {"/bin/sh", "-c", NULL, NULL};
-	const char *cwd = e->cwd ? e->cwd : "/workspace";
-	struct rlimit core = {0, 0};
-	sigset_t none;
-	int i, oom;
-
-	if (setsid() < 0)
-		child_fail(errfd, "setsid");
-	if (slave >= 0) {
-		struct winsize ws = {e->rows ? e->rows : 24, e->cols ? e->cols : 80, 0, 0};
-
-		if (ioctl(slave, TIOCSCTTY, 0) != 0)
-			child_fail(errfd, "cannot acquire the tty");
-		(void)ioctl(slave, TIOCSWINSZ, &ws);
-		if (fchown(slave, CODE_UID, CODE_UID) != 0)
-			child_fail(errfd, "cannot chown the tty");
-		fds[0] = fds[1] = fds[2] = slave;
-	}
-	for (i = 0; i < 3; i++)
-		if (dup2(fds[i], i) < 0)
-			child_fail(errfd, "dup2");
-	/* errfd must survive close_range: move it to 3 (close-on-exec) */
-	if (dup3(errfd, 3, O_CLOEXEC) < 0)
-		child_fail(errfd, "dup3");
-	errfd = 3;
-	if (syscall(SYS_close_range, 4, ~0U, 0) != 0)
-		child_fail(errfd, "close_range");
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	/* Every disposition back to default: an ignored SIGINT inherited from
-	 * the agent's launcher would make Ctrl-C on a tty do nothing. */
-	for (int sig = 1; sig < NSIG; sig++)
-		signal(sig, SIG_DFL);
-	/* make the command, not the agent, the OOM killer's choice */
-	oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-	if (oom >= 0) {
-		if (write(oom, "500", 3) < 0) {
-			/* best effort */
-		}
-		close(oom);
-	}
-	if (setrlimit(RLIMIT_NOFILE, &rl_nofile) != 0 || setrlimit(RLIMIT_NPROC, &rl_nproc) != 0 ||
-	    setrlimit(RLIMIT_FSIZE, &rl_fsize) != 0 || setrlimit(RLIMIT_CORE, &core) != 0)
-		child_fail(errfd, "setrlimit");
-	for (i = 0; i <= 63; i++)
-		if (prctl(PR_CAPBSET_DROP, i, 0, 0, 0) != 0 && errno != EINVAL)
-			child_fail(errfd, "cannot drop the bounding set");
-	if (setgroups(0, NULL) != 0 || setresgid(CODE_UID, CODE_UID, CODE_UID) != 0 ||
-	    setresuid(CODE_UID, CODE_UID, CODE_UID) != 0)
-		child_fail(errfd, "cannot switch to the sandbox user");
-	if (chdir(cwd) != 0)
-		child_fail(errfd, "cannot enter the working directory");
-	environ = envp; /* execvp searches the command's PATH, not ours */
-	if (e->flags & AP_EXEC_SHELL) {
-		shell_argv[2] = (char *)e->argv[0];
-		execve("/bin/sh", shell_argv, envp);
-		child_fail(errfd, "cannot run /bin/sh");
-	}
-	execvp(e->argv[0], (char *const *)e->argv);
-	child_fail(errfd, "cannot run the command");
-}
-
-static char **build_env(const struct agentproto_exec *e, size_t *n)
-{
-	char **env = NULL;
-	size_t envc = 0, i;
-	bool ok = true;
-
-	ok = env_set(&env, &envc, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") &&
-	     env_set(&env, &envc, "HOME=/workspace") && env_set(&env, &envc, "LANG=C.UTF-8") &&
-	     env_set(&env, &envc, "USER=sandbox");
-	if (ok && (e->flags & AP_EXEC_TTY))
-		ok = env_set(&env, &envc, "TERM=xterm-256color");
-	for (i = 0; ok && i < sandbox_envc; i++)
-		ok = env_set(&env, &envc, sandbox_env[i]);
-	for (i = 0; ok && i < e->envc; i++)
-		ok = env_set(&env, &envc, e->env[i]);
-	if (!ok) {
-		env_free(env, envc);
-		return NULL;
-	}
-	*n = envc;
-	return env;
-}
-
-static struct session *alloc_session(void)
-{
-	int i;
-
-	for (i = 0; i < MAX_SESSIONS; i++)
-		if (!sessions[i].used)
-			return &sessions[i];
-	return NULL;
-}
-
-static void set_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-
-	if (fl >= 0)
-		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
-
-static void close_fd(int *fd)
-{
-	if (*fd >= 0) {
-		close(*fd);
-		*fd = -1;
-	}
-}
-
-static void pump_stdin(struct session *s)
-{
-	ssize_t n;
-
-	while (s->in_fd >= 0 && s->stdin_q.len > 0) {
-		n = write(s->in_fd, s->stdin_q.data, s->stdin_q.len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;
-		if (n < 0) { /* EPIPE: the command closed stdin */
-			close_fd(&s->in_fd);
-			buf_reset(&s->stdin_q);
-			return;
-		}
-		memmove(s->stdin_q.data, s->stdin_q.data + n, s->stdin_q.len - (size_t)n);
-		s->stdin_q.len -= (size_t)n;
-	}
-	if (s->stdin_eof && s->stdin_q.len == 0 && !s->tty)
-		close_fd(&s->in_fd);
-}
-
-/* exec_status: read the child's exec report from fd: 0 on EOF (the exec
- * happened), the message length (NUL-terminated in msg) when it failed, -1
- * when nothing came within EXEC_START_MS. */
-static ssize_t exec_status(int fd, char *msg, size_t size)
-{
-	uint64_t deadline = now_ms() + EXEC_START_MS;
-	struct pollfd p = {fd, POLLIN, 0};
-	ssize_t n;
-
-	for (;;) {
-		uint64_t now = now_ms();
-		int rc;
-
-		if (now >= deadline)
-			return -1;
-		rc = poll(&p, 1, (int)(deadline - now));
-		if (rc < 0 && errno != EINTR)
-			return -1;
-		if (rc <= 0)
-			continue;
-		n = read(fd, msg, size - 1);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n < 0)
-			return -1;
-		msg[n] = '\0';
-		return n;
-	}
-}
-
-static void start_exec(struct conn *c, const struct agentproto_exec *e)
-{
-	int in_p[2] = {-1, -1}, out_p[2] = {-1, -1}, err_p[2] = {-1, -1}, errp[2] = {-1, -1};
-	int master = -1, slave = -1, child_fds[3];
-	struct session *s;
-	struct buf stdin_q;
-	char **env, msg[300], pts[64];
-	size_t envc = 0;
-	ssize_t n;
-	pid_t pid;
-
-	if (c->s) {
-		send_error(c, R_CONFLICT, "a command is already running on this connection");
-		return;
-	}
-	if (e->stdin_len > STDIN_LIMIT) {
-		send_error(c, R_TOO_BIG, "stdin over its cap");
-		return;
-	}
-	s = alloc_session();
-	if (!s) {
-		send_error(c, R_QUOTA, "too many running commands");
-		return;
-	}
-	env = build_env(e, &envc);
-	if (!env) {
-		send_error(c, R_INVALID, "bad environment");
-		return;
-	}
-	buf_init(&stdin_q, STDIN_LIMIT);
-	if (e->stdin_len > 0 && buf_append(&stdin_q, e->stdin_data, e->stdin_len) != R_OK) {
-		env_free(env, envc);
-		send_error(c, R_NO_MEMORY, "cannot queue stdin");
-		return;
-	}
-	if (pipe2(errp, O_CLOEXEC) != 0)
-		goto sys_fail;
-	if (e->flags & AP_EXEC_TTY) {
-		master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-		if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0 ||
-		    ptsname_r(master, pts, sizeof(pts)) != 0)
-			goto sys_fail;
-		slave = open(pts, O_RDWR | O_NOCTTY | O_CLOEXEC);
-		if (slave < 0)
-			goto sys_fail;
-	} else if (pipe2(in_p, O_CLOEXEC) != 0 || pipe2(out_p, O_CLOEXEC) != 0 ||
-		   pipe2(err_p, O_CLOEXEC) != 0) {
-		goto sys_fail;
-	}
-	child_fds[0] = in_p[0];
-	child_fds[1] = out_p[1];
-	child_fds[2] = err_p[1];
-	pid = fork();
-	if (pid < 0)
-		goto sys_fail;
-	if (pid == 0)
-		run_child(e, env, child_fds, slave, errp[1]);
-	close(errp[1]);
-	errp[1] = -1;
-	/* EOF: exec succeeded (close-on-exec); a message: it failed. Bounded:
-	 * the child runs as the sandbox's uid before its exec, so sandboxed
-	 * code can stop it there (kill -STOP -1) and must not freeze PID 1.
-	 * The main loop reaps the child whatever happens here. */
-	n = exec_status(errp[0], msg, sizeof(msg));
-	close(errp[0]);
-	errp[0] = -1;
-	if (n != 0) {
-		if (n < 0) {
-			kill(pid, SIGKILL);
-			snprintf(msg, sizeof(msg), "the command did not start within %d ms",
-				 EXEC_START_MS);
-		}
-		send_error(c, n < 0 ? R_TIMEOUT : R_INVALID, msg);
-		goto close_fds;
-	}
-	memset(s, 0, sizeof(*s));
-	s->used = true;
-	s->pid = pid;
-	s->conn = c;
-	s->tty = (e->flags & AP_EXEC_TTY) != 0;
-	s->detached = (e->flags & AP_EXEC_DETACH) != 0;
-	if (s->tty) {
-		s->out_fd = master;
-		s->in_fd = dup(master);
-		s->err_fd = -1;
-		close(slave);
-		master = slave = -1;
-		if (s->in_fd >= 0)
-			fcntl(s->in_fd, F_SETFD, FD_CLOEXEC);
-	} else {
-		s->in_fd = in_p[1];
-		s->out_fd = out_p[0];
-		s->err_fd = err_p[0];
-		close(in_p[0]);
-		close(out_p[1]);
-		close(err_p[1]);
-		in_p[1] = out_p[0] = err_p[0] = -1;
-		in_p[0] = out_p[1] = err_p[1] = -1;
-	}
-	if (s->in_fd >= 0)
-		set_nonblock(s->in_fd);
-	set_nonblock(s->out_fd);
-	if (s->err_fd >= 0)
-		set_nonblock(s->err_fd);
-	s->stdin_q = stdin_q; /* moved: the session owns it now */
-	buf_init(&stdin_q, STDIN_LIMIT);
-	s->stdin_eof = !(e->flags & AP_EXEC_STREAM);
-	s->cap[0] = e->stdout_cap ? e->stdout_cap : DEFAULT_CAP;
-	s->cap[1] = e->stderr_cap ? e->stderr_cap : DEFAULT_CAP;
-	s->start_ms = now_ms();
-	s->deadline_ms = e->timeout_ms ? s->start_ms + e->timeout_ms : 0;
-	s->oom_before = read_oom_kills();
-	c->s = s;
-	/* Without a stream, stdin is all here: write what fits and close it
-	 * once written, so a command reading stdin sees end-of-file. */
-	pump_stdin(s);
-	queue_result(c, agentproto_put_started(&c->out, (uint32_t)pid));
-	env_free(env, envc);
-	return;
-sys_fail:
-	snprintf(msg, sizeof(msg), "cannot start the command: %s", strerror(errno));
-	send_error(c, R_INTERNAL, msg);
-close_fds:
-	for (n = 0; n < 2; n++) {
-		if (in_p[n] >= 0)
-			close(in_p[n]);
-		if (out_p[n] >= 0)
-			close(out_p[n]);
-		if (err_p[n] >= 0)
-			close(err_p[n]);
-		if (errp[n] >= 0)
-			close(errp[n]);
-	}
-	if (master >= 0)
-		close(master);
-	if (slave >= 0)
-		close(slave);
-	buf_free(&stdin_q);
-	env_free(env, envc);
-}
-
-
-/* pump_output: move what a command wrote into OUTPUT frames, respecting the
- * caps (bytes past a cap are read and dropped, so the command never blocks
- * on a full pipe because of a cap). A detached command with no connection
- * is drained the same way and its bytes dropped: nobody would read a
- * backlog, and a command blocked in write would never reach its exit. */
-static void pump_output(struct session *s, int which, bool drain)
-{
-	int *fd = which == 0 ? &s->out_fd : &s->err_fd;
-	char chunk[CHUNK];
-	ssize_t n;
-	int rounds = 0;
-
-	while (*fd >= 0) {
-		if (s->conn && !drain && s->conn->out.len >= OUT_HIGH)
-			return;
-		n = read(*fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;
-		if (n <= 0) { /* EOF, or EIO on a pty whose slave is gone */
-			close_fd(fd);
-			if (s->tty)
-				s->in_fd >= 0 ? close_fd(&s->in_fd) : (void)0;
-			return;
-		}
-		if (!s->conn) {
-			/* unattached: dropped, and not counted against the cap,
-			 * which bounds what a host is sent */
-		} else if (s->got[which] < s->cap[which]) {
-			uint64_t room = s->cap[which] - s->got[which];
-			size_t keep = (uint64_t)n < room ? (size_t)n : (size_t)room;
-
-			if (keep < (size_t)n)
-				s->trunc[which] = true;
-			s->got[which] += keep;
-			queue_result(s->conn, agentproto_put_output(&s->conn->out,
-								   (uint8_t)(which + 1), chunk,
-								   keep));
-		} else {
-			s->trunc[which] = true;
-		}
-		if (!drain && ++rounds >= 4)
-			return; /* let other connections have a turn */
-	}
-}
-
-static void finish_session(struct session *s)
-{
-	struct agentproto_exit x = {0};
-	uint64_t oom_after;
-
-	/* whatever the command wrote before it ended is in the pipes now;
-	 * a background child still holding them is not waited for */
-	pump_output(s, 0, true);
-	pump_output(s, 1, true);
-	close_fd(&s->in_fd);
-	close_fd(&s->out_fd);
-	close_fd(&s->err_fd);
-	buf_free(&s->stdin_q);
-	if (WIFEXITED(s->status)) {
-		x.exit_code = WEXITSTATUS(s->status);
-	} else if (WIFSIGNALED(s->status)) {
-		x.signal = (uint32_t)WTERMSIG(s->status);
-		x.exit_code = 128 + WTERMSIG(s->status);
-	} else {
-		x.exit_code = -1;
-	}
-	oom_after = read_oom_kills();
-	/* The counter is the sandbox's: an OOM kill during this command that
-	 * ended it (SIGKILL, or a shell reporting 137 for its child) is this
-	 * command's. A concurrent command's OOM may be misattributed. */
-	if ((x.signal == SIGKILL || x.exit_code == 137) && oom_after > s->oom_before &&
-	    !s->timed_out) {
-		x.flags |= AP_EXIT_OOM_KILLED;
-		x.exit_code = 137;
-	}
-	if (s->timed_out)
-		x.flags |= AP_EXIT_TIMED_OUT;
-	if (s->trunc[0])
-		x.flags |= AP_EXIT_STDOUT_TRUNCATED;
-	if (s->trunc[1])
-		x.flags |= AP_EXIT_STDERR_TRUNCATED;
-	x.duration_ms = now_ms() - s->start_ms;
-	if (s->conn) {
-		queue_result(s->conn, agentproto_put_exit(&s->conn->out, &x));
-		s->conn->s = NULL;
-	}
-	s->used = false;
-}
-
-static void kill_session(struct session *s)
-{
-	/* the group, and the leader in case it left its group */
-	kill(-s->pid, SIGKILL);
-	kill(s->pid, SIGKILL);
-}
-
-/* ---- requests ------------------------------------------------------------- */
-
-static void do_setenv(struct conn *c, const uint8_t *p, size_t n)
-{
-	struct agentproto_setenv se;
-	char **env = NULL;
-	size_t envc = 0, i;
-	bool ok = true;
-
-	if (agentproto_get_setenv(p, n, &se) != R_OK) {
-		send_error(c, R_INVALID, "malformed setenv");
-		return;
-	}
-	for (i = 0; ok && !se.replace && i < sandbox_envc; i++)
-		ok = env_set(&env, &envc, sandbox_env[i]);
-	for (i = 0; ok && i < se.envc; i++)
-		ok = env_set(&env, &envc, se.env[i]);
-	agentproto_setenv_free(&se);
-	if (!ok || env_bytes(env, envc) > MAX_ENV_BYTES) {
-		env_free(env, envc);
-		send_error(c, R_INVALID, "bad or too large environment");
-		return;
-	}
-	env_free(sandbox_env, sandbox_envc);
-	sandbox_env = env;
-	sandbox_envc = envc;
-	queue_result(c, agentproto_put_empty(&c->out, AP_OK));
-}
-
-static bool read_small(const char *path, char *out, size_t size, size_t *len)
-{
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return false;
-	n = read(fd, out, size - 1);
-	close(fd);
-	if (n < 0)
-		return false;
-	out[n] = '\0';
-	*len = (size_t)n;
-	return true;
-}
-
-static void do_ps(struct conn *c)
-{
-	struct agentproto_proc *procs;
-	struct agentproto_procs ps = {0};
-	static char cmds[256][1024];
-	struct dirent *de;
-	size_t n = 0;
-	DIR *d;
-
-	procs = calloc(256, sizeof(*procs));
-	d = opendir("/proc");
-	if (!procs || !d) {
-		free(procs);
-		if (d)
-			closedir(d);
-		send_error(c, R_INTERNAL, "cannot list processes");
-		return;
-	}
-	while ((de = readdir(d)) != NULL && n < 256) {
-		char path[64], text[1024], *p;
-		unsigned long pid = strtoul(de->d_name, &p, 10);
-		unsigned long long rss = 0;
-		size_t len, i;
-		int ppid = 0;
-		char state = '?';
-		unsigned uid = 0;
-
-		if (*p != '\0' || pid <= 1)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%lu/stat", pid);
-		if (!read_small(path, text, sizeof(text), &len))
-			continue;
-		p = strrchr(text, ')');
-		if (!p || sscanf(p + 1, " %c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
-				 "%*d %*d %*d %*d %*u %*u %llu", &state, &ppid, &rss) < 2)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%lu/status", pid);
-		if (read_small(path, text, sizeof(text), &len) && (p = strstr(text, "\nUid:")))
-			uid = (unsigned)strtoul(p + 5, NULL, 10);
-		snprintf(path, sizeof(path), "/proc/%lu/cmdline", pid);
-		if (!read_small(path, cmds[n], sizeof(cmds[n]), &len)) {
-			cmds[n][0] = '\0'; /* gone meanwhile: not the last call's text */
-			len = 0;
-		}
-		for (i = 0; i < len; i++)
-			if (cmds[n][i] == '\0')
-				cmds[n][i] = ' ';
-		while (len > 0 && cmds[n][len - 1] == ' ')
-			cmds[n][--len] = '\0';
-		procs[n].pid = (uint32_t)pid;
-		procs[n].ppid = (uint32_t)ppid;
-		procs[n].uid = uid;
-		procs[n].state = state;
-		procs[n].rss_kb = rss * 4;
-		procs[n].cmd = cmds[n];
-		n++;
-	}
-	closedir(d);
-	ps.procs = procs;
-	ps.n = n;
-	queue_result(c, agentproto_put_procs(&c->out, &ps));
-	free(procs);
-}
-
-/* do_attach: bind a detached command that no connection holds to c, which
- * then sees it as if it had started it (STARTED, OUTPUT from now, EXIT). A
- * pid that is not a detached command's is "not found" whatever it is, so
- * ATTACH cannot take over another connection's command. */
-static void do_attach(struct conn *c, const uint8_t *p, size_t n)
-{
-	uint32_t pid;
-	int i;
-
-	if (agentproto_get_u32(p, n, &pid) != R_OK || pid == 0) {
-		send_error(c, R_INVALID, "bad attach");
-		return;
-	}
-	if (c->s) {
-		send_error(c, R_CONFLICT, "a command is already running on this connection");
-		return;
-	}
-	for (i = 0; i < MAX_SESSIONS; i++) {
-		struct session *s = &sessions[i];
-
-		if (!s->used || !s->detached || s->pid != (pid_t)pid)
-			continue;
-		if (s->conn && !s->conn->closing) {
-			send_error(c, R_CONFLICT, "another connection is attached to that command");
-			return;
-		}
-		/* a closing holder is on its way out (its host hung up in this
-		 * same poll round): let go of it now rather than refuse */
-		if (s->conn)
-			s->conn->s = NULL;
-		s->conn = c;
-		c->s = s;
-		queue_result(c, agentproto_put_started(&c->out, pid));
-		return;
-	}
-	send_error(c, R_NOT_FOUND, "no detached command with that pid");
-}
-
 static void dispatch(struct conn *c, uint8_t type, const uint8_t *p, size_t n)
 {
 	struct agentproto_exec e;
@@ -848,70 +85,49 @@ static void dispatch(struct conn *c, uint8_t type, const uint8_t *p, size_t n)
 	switch (type) {
 	case AP_EXEC:
 		if (agentproto_get_exec(p, n, &e) != R_OK) {
-			send_error(c, R_INVALID, "malformed exec");
+			conn_error(c, R_INVALID, "malformed exec");
 			return;
 		}
-		start_exec(c, &e);
+		command_start(c, &e);
 		agentproto_exec_free(&e);
 		return;
 	case AP_STDIN:
-		if (c->s && c->s->in_fd >= 0 && !c->s->stdin_eof) {
-			if (buf_append(&c->s->stdin_q, p, n) != R_OK) {
-				/* the backlog is gone with the failed append: end stdin */
-				send_error(c, R_TOO_BIG, "stdin backlog over its cap");
-				c->s->stdin_eof = true;
-				pump_stdin(c->s);
-				return;
-			}
-			pump_stdin(c->s);
-		}
+		command_stdin(c, p, n);
 		return;
 	case AP_STDIN_CLOSE:
-		if (c->s) {
-			c->s->stdin_eof = true;
-			if (c->s->tty && c->s->in_fd >= 0 && /* ^D on a pty */
-			    buf_append(&c->s->stdin_q, "\x04", 1) != R_OK)
-				send_error(c, R_TOO_BIG, "stdin backlog over its cap");
-			pump_stdin(c->s);
-		}
+		command_stdin_close(c);
 		return;
 	case AP_SIGNAL:
 		if (agentproto_get_u32(p, n, &sig) != R_OK || sig == 0 || sig > 64) {
-			send_error(c, R_INVALID, "bad signal");
+			conn_error(c, R_INVALID, "bad signal");
 			return;
 		}
-		if (c->s)
-			kill(-c->s->pid, (int)sig);
+		command_signal(c, (int)sig);
 		return;
 	case AP_RESIZE:
 		if (agentproto_get_resize(p, n, &cols, &rows) != R_OK) {
-			send_error(c, R_INVALID, "bad resize");
+			conn_error(c, R_INVALID, "bad resize");
 			return;
 		}
-		if (c->s && c->s->tty && c->s->out_fd >= 0) {
-			struct winsize ws = {rows, cols, 0, 0};
-
-			(void)ioctl(c->s->out_fd, TIOCSWINSZ, &ws);
-		}
+		command_resize(c, cols, rows);
 		return;
 	case AP_SETENV:
-		do_setenv(c, p, n);
+		env_setenv(c, p, n);
 		return;
 	case AP_PS:
-		do_ps(c);
+		procs_list(c);
 		return;
 	case AP_PING:
-		queue_result(c, agentproto_put_empty(&c->out, AP_PONG));
+		conn_queued(c, agentproto_put_empty(&c->out, AP_PONG));
 		return;
 	case AP_ATTACH:
-		do_attach(c, p, n);
+		command_attach(c, p, n);
 		return;
 	case AP_DETACH:
-		if (c->s)
-			c->s->detached = true;
+		command_detach(c);
 		return;
 	default:
-		send_error(c, R_INVALID, "unexpected frame");
+		conn_error(c, R_INVALID, "unexpected frame");
 		c->closing = true;
 		return;
 	}
@@ -926,13 +142,13 @@ static void hand_off(struct conn *c, const uint8_t *pre, size_t npre)
 	int i;
 
 	if (c->s) {
-		send_error(c, R_CONFLICT, "a command is running on this connection");
+		conn_error(c, R_CONFLICT, "a command is running on this connection");
 		c->closing = true;
 		return;
 	}
 	pid = fork();
 	if (pid < 0) {
-		send_error(c, R_INTERNAL, "cannot start the file helper");
+		conn_error(c, R_INTERNAL, "cannot start the file helper");
 		c->closing = true;
 		return;
 	}
@@ -944,8 +160,7 @@ static void hand_off(struct conn *c, const uint8_t *pre, size_t npre)
 				buf_free(&conns[i].out);
 			}
 		}
-		for (i = 0; i < MAX_SESSIONS; i++)
-			buf_free(&sessions[i].stdin_q);
+		command_free_buffers();
 		files_serve(c->fd, pre, npre, CODE_UID);
 	}
 	close(c->fd);
@@ -977,7 +192,7 @@ static void conn_read(struct conn *c)
 	while (!c->closing && c->in.len - off >= AGENTPROTO_HDR_LEN) {
 		r = agentproto_parse_header((uint8_t *)c->in.data + off, &h);
 		if (r != R_OK) {
-			send_error(c, r, "bad frame header");
+			conn_error(c, r, "bad frame header");
 			conn_fail(c);
 			return;
 		}
@@ -998,42 +213,27 @@ static void conn_read(struct conn *c)
 		buf_free(&c->in); /* idle connections hold no buffer */
 }
 
-static void conn_write(struct conn *c)
-{
-	ssize_t n;
-
-	while (c->out.len > 0) {
-		n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;
-		if (n < 0) {
-			buf_free(&c->out);
-			c->closing = true;
-			return;
-		}
-		memmove(c->out.data, c->out.data + n, c->out.len - (size_t)n);
-		c->out.len -= (size_t)n;
-	}
-	buf_free(&c->out);
-}
-
 static void conn_close(struct conn *c)
 {
-	if (c->s) {
-		/* the host is gone: nobody will read the result; a detached
-		 * command keeps running (drained, its stdin still open) until
-		 * it ends or another connection attaches */
-		if (!c->s->detached)
-			kill_session(c->s);
-		c->s->conn = NULL;
-		c->s = NULL;
-	}
+	command_hangup(c);
 	close(c->fd);
 	buf_free(&c->in);
 	buf_free(&c->out);
 	c->used = false;
+}
+
+/* refuse: one connection too many is told why (best effort: one small frame
+ * into an empty socket buffer) rather than seeing a bare EOF. */
+static void refuse(int fd)
+{
+	struct buf b;
+
+	buf_init(&b, 1024);
+	if (agentproto_put_error(&b, R_QUOTA, "too many connections to this sandbox's agent") ==
+	    R_OK)
+		(void)send(fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	buf_free(&b);
+	close(fd);
 }
 
 static void accept_conns(void)
@@ -1044,7 +244,7 @@ static void accept_conns(void)
 		for (i = 0; i < MAX_CONNS && conns[i].used; i++)
 			;
 		if (i == MAX_CONNS) {
-			close(fd);
+			refuse(fd);
 			continue;
 		}
 		memset(&conns[i], 0, sizeof(conns[i]));
@@ -1055,49 +255,46 @@ static void accept_conns(void)
 	}
 }
 
-static void reap_all(void)
+/* serve_conn: a connection's fd is ready. */
+static void serve_conn(struct conn *c, short revents)
 {
-	int status, i;
-	pid_t pid;
-
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (i = 0; i < MAX_SESSIONS; i++) {
-			if (sessions[i].used && sessions[i].pid == pid) {
-				sessions[i].exited = true;
-				sessions[i].status = status;
-			}
-		}
-	}
+	if (revents & (POLLIN | POLLHUP | POLLERR))
+		conn_read(c);
+	if (c->used && (revents & POLLOUT))
+		conn_write(c);
 }
 
-static void parse_args(int argc, char **argv)
+static void watch_conns(struct watches *w)
 {
 	int i;
 
-	for (i = 1; i + 1 < argc; i += 2) {
-		unsigned long long v = strtoull(argv[i + 1], NULL, 10);
+	for (i = 0; i < MAX_CONNS; i++) {
+		struct conn *c = &conns[i];
+		short ev = 0;
 
-		if (v == 0)
+		if (!c->used)
 			continue;
-		if (strcmp(argv[i], "--nofile") == 0)
-			rl_nofile.rlim_cur = rl_nofile.rlim_max = v;
-		else if (strcmp(argv[i], "--nproc") == 0)
-			rl_nproc.rlim_cur = rl_nproc.rlim_max = v;
-		else if (strcmp(argv[i], "--fsize") == 0)
-			rl_fsize.rlim_cur = rl_fsize.rlim_max = v;
+		if (!c->closing && (!c->s || command_has_stdin_room(c->s)))
+			ev |= POLLIN;
+		if (c->out.len > 0)
+			ev |= POLLOUT;
+		watch_add(w, c->fd, ev, W_CONN, i);
 	}
 }
 
 int main(int argc, char **argv)
 {
-	struct pollfd pfd[2 + MAX_CONNS + 3 * MAX_SESSIONS];
-	struct { int kind, idx; } owner[2 + MAX_CONNS + 3 * MAX_SESSIONS];
+	struct pollfd pfd[MAX_WATCHES];
+	struct watch owner[MAX_WATCHES] = {{0}};
 	struct signalfd_siginfo si;
+	const char *failed;
 	sigset_t mask;
-	int sfd, i;
+	int sfd, fl, i;
 
-	narrow_self();
-	parse_args(argc, argv);
+	failed = privs_narrow();
+	if (failed)
+		die(failed);
+	child_limits_parse(argc, argv);
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
@@ -1105,108 +302,50 @@ int main(int argc, char **argv)
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0)
 		die("cannot create a signalfd");
-	set_nonblock(FD_LISTEN);
+	fl = fcntl(FD_LISTEN, F_GETFL);
+	if (fl >= 0)
+		fcntl(FD_LISTEN, F_SETFL, fl | O_NONBLOCK);
 	fcntl(FD_LISTEN, F_SETFD, FD_CLOEXEC);
 	fcntl(FD_OOM, F_SETFD, FD_CLOEXEC);
-	sandbox_env = calloc(1, sizeof(char *));
-	if (!sandbox_env)
+	if (!env_init())
 		die("out of memory");
 	if (write(FD_STATUS, "R", 1) != 1)
 		_exit(1);
 	close(FD_STATUS);
 
 	for (;;) {
-		uint64_t now = now_ms(), next = 0;
-		int n = 0, timeout;
+		struct watches w = {pfd, owner, 0};
+		/* timers first: what they queue for a host is in this round's
+		 * poll set */
+		int timeout = command_timers();
 
-		pfd[n] = (struct pollfd){FD_LISTEN, POLLIN, 0};
-		owner[n++].kind = 0;
-		pfd[n] = (struct pollfd){sfd, POLLIN, 0};
-		owner[n++].kind = 1;
-		for (i = 0; i < MAX_CONNS; i++) {
-			struct conn *c = &conns[i];
-			short ev = 0;
-
-			if (!c->used)
-				continue;
-			if (!c->closing && (!c->s || c->s->stdin_q.len < STDIN_HIGH))
-				ev |= POLLIN;
-			if (c->out.len > 0)
-				ev |= POLLOUT;
-			pfd[n] = (struct pollfd){c->fd, ev, 0};
-			owner[n].kind = 2;
-			owner[n++].idx = i;
-		}
-		for (i = 0; i < MAX_SESSIONS; i++) {
-			struct session *s = &sessions[i];
-			bool room = !s->conn || s->conn->out.len < OUT_HIGH;
-
-			if (!s->used)
-				continue;
-			if (s->deadline_ms && !s->timed_out) {
-				if (now >= s->deadline_ms) {
-					s->timed_out = true;
-					kill_session(s);
-				} else if (!next || s->deadline_ms < next) {
-					next = s->deadline_ms;
-				}
-			}
-			if (s->out_fd >= 0 && room) {
-				pfd[n] = (struct pollfd){s->out_fd, POLLIN, 0};
-				owner[n].kind = 3;
-				owner[n++].idx = i;
-			}
-			if (s->err_fd >= 0 && room) {
-				pfd[n] = (struct pollfd){s->err_fd, POLLIN, 0};
-				owner[n].kind = 4;
-				owner[n++].idx = i;
-			}
-			if (s->in_fd >= 0 && s->stdin_q.len > 0) {
-				pfd[n] = (struct pollfd){s->in_fd, POLLOUT, 0};
-				owner[n].kind = 5;
-				owner[n++].idx = i;
-			}
-		}
-		timeout = !next ? -1 : next - now >= INT_MAX ? INT_MAX : (int)(next - now) + 1;
-		if (poll(pfd, (nfds_t)n, timeout) < 0 && errno != EINTR)
+		watch_add(&w, FD_LISTEN, POLLIN, W_LISTEN, 0);
+		watch_add(&w, sfd, POLLIN, W_SIGNALS, 0);
+		watch_conns(&w);
+		command_watch(&w);
+		if (poll(pfd, (nfds_t)w.n, timeout) < 0 && errno != EINTR)
 			die("poll");
-		for (i = 0; i < n; i++) {
+		for (i = 0; i < w.n; i++) {
 			if (!pfd[i].revents)
 				continue;
 			switch (owner[i].kind) {
-			case 0:
+			case W_LISTEN:
 				accept_conns();
 				break;
-			case 1:
+			case W_SIGNALS:
 				while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
 					;
-				reap_all();
+				command_reap();
 				break;
-			case 2:
-				if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
-					conn_read(&conns[owner[i].idx]);
-				if (conns[owner[i].idx].used && (pfd[i].revents & POLLOUT))
-					conn_write(&conns[owner[i].idx]);
-				break;
-			case 3:
-				if (sessions[owner[i].idx].used)
-					pump_output(&sessions[owner[i].idx], 0, false);
-				break;
-			case 4:
-				if (sessions[owner[i].idx].used)
-					pump_output(&sessions[owner[i].idx], 1, false);
-				break;
-			case 5:
-				if (sessions[owner[i].idx].used)
-					pump_stdin(&sessions[owner[i].idx]);
+			case W_CONN:
+				serve_conn(&conns[owner[i].idx], pfd[i].revents);
 				break;
 			default:
+				command_event(&owner[i]);
 				break;
 			}
 		}
-		for (i = 0; i < MAX_SESSIONS; i++)
-			if (sessions[i].used && sessions[i].exited)
-				finish_session(&sessions[i]);
+		command_finish_ended();
 		for (i = 0; i < MAX_CONNS; i++) {
 			struct conn *c = &conns[i];
 

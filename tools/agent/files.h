@@ -9,11 +9,12 @@
 
 /* files_serve: called in a freshly forked child of the agent. fd is the host
  * connection; pre holds bytes already read from it (starting with the file
- * request's frame). Narrows the process to the sandbox user (uid/gid
- * code_uid, no capabilities, no other fds, the agent's seccomp filter
- * inherited), then serves file requests on fd until EOF, a protocol error or
+ * request's frame). Narrows the process to the sandbox user (gid and
+ * effective uid code_uid, real and saved uid the agent's so the user's code
+ * cannot signal it, no capabilities, no other fds, the agent's seccomp
+ * filter inherited), then serves file requests on fd until EOF, a protocol error or
  * an idle timeout, and exits. Never returns. */
 void files_serve(int fd, const uint8_t *pre, size_t npre, unsigned code_uid)
-	__attribute__((noreturn));
+    __attribute__((noreturn));
 
 #endif

@@ -24,6 +24,7 @@
 
 #include "agent_client.h"
 #include "backend/backend.h"
+#include "clock.h"
 #include "reslimit.h"
 
 static int usage(void)
@@ -72,14 +73,6 @@ static char *slurp(const char *path, size_t *len)
 	close(fd);
 	*len = (size_t)st.st_size;
 	return data;
-}
-
-static double ms_since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -216,14 +209,14 @@ static int do_bench(struct backend *b, int n)
 			rc = fail("bench create", R_UPSTREAM);
 			goto out;
 		}
-		create[i] = ms_since(&t0);
+		create[i] = clock_ms_since(&t0);
 		for (k = 0; k < 10; k++) {
 			clock_gettime(CLOCK_MONOTONIC, &t0);
 			if (agent_client_exec(c, &e, 2000, &res) != R_OK || res.exit_code != 0) {
 				rc = fail("bench exec", R_UPSTREAM);
 				goto out;
 			}
-			exec[ne++] = ms_since(&t0);
+			exec[ne++] = clock_ms_since(&t0);
 			agent_exec_result_free(&res);
 		}
 		agent_client_close(c);
@@ -233,7 +226,7 @@ static int do_bench(struct backend *b, int n)
 			rc = fail("bench destroy", R_UPSTREAM);
 			goto out;
 		}
-		destroy[i] = ms_since(&t0);
+		destroy[i] = clock_ms_since(&t0);
 	}
 	qsort(create, (size_t)n, sizeof(double), cmp_double);
 	qsort(exec, (size_t)ne, sizeof(double), cmp_double);

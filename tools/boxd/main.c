@@ -13,6 +13,13 @@
  *                [--total-cpus Q] [--total-memory Q] [--total-pids N]
  *                [--kill-on-exit] [--agent-log] [--check]
  *
+ * It reads the same configuration as every other binary (SANDPIT_CONFIG and
+ * the environment, lib/config.h) and stops if it is invalid: the defaults of
+ * a sandbox (DEFAULT_CPUS, DEFAULT_MEMORY, SANDPIT_PIDS_LIMIT,
+ * SANDPIT_WORKSPACE_SIZE, SANDPIT_TMP_SIZE) and the ceilings --max-cpus and
+ * --max-memory (SANDPIT_MAX_CPUS, SANDPIT_MAX_MEMORY) come from there; the
+ * flags of the same values override them for this daemon only.
+ *
  * Everything it creates is derived from the state directory: sockets and
  * state files in DIR/run/<id>.{sock,state}, the cgroup parent
  * "sandpit-<hash of DIR>", and the host uid range (unless --uid-base), so two
@@ -47,6 +54,8 @@
 #include "backend/boxproto.h"
 #include "bounds.h"
 #include "cgroup.h"
+#include "config.h"
+#include "etc.h"
 #include "keeper.h"
 #include "reslimit.h"
 #include "log.h"
@@ -55,7 +64,9 @@
 #define MOD "boxd"
 #define MAX_SLOTS 32767u
 
-struct config {
+/* options: what the flags say; values shared with the API default from
+ * the configuration table (config()), boxd-specific ones from here. */
+struct options {
 	const char *state_dir;
 	const char *socket_path;
 	const char *agent_path;
@@ -83,9 +94,10 @@ struct box {
 };
 
 struct daemon {
-	struct config cfg;
+	struct options cfg;
 	char run_dir[PATH_MAX];
 	char root_mnt[PATH_MAX];
+	char etc_dir[PATH_MAX];
 	char sock[PATH_MAX];
 	struct cgroup_root *cg;
 	int agent_fd;
@@ -139,19 +151,23 @@ static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
 	return true;
 }
 
-static bool parse_args(int argc, char **argv, struct config *c)
+static bool parse_args(int argc, char **argv, struct options *c)
 {
 	unsigned long v = 0;
 	int i;
 
 	c->max_sandboxes = 4096;
-	c->defaults.cpu_millis = 2000;
-	c->defaults.memory_bytes = 2ull << 30;
-	c->defaults.pids_max = 512;
-	c->defaults.disk_bytes = 1ull << 30;
-	c->tmp_bytes = 256ull << 20;
+	/* What the API and boxd share comes from the one configuration table
+	 * (config_load has checked it); a flag overrides it for this daemon. */
+	c->defaults.cpu_millis = config()->default_cpu_millis;
+	c->defaults.memory_bytes = config()->default_memory_bytes;
+	c->defaults.pids_max = (uint32_t)config()->pids_limit;
+	c->defaults.disk_bytes = (uint64_t)config()->workspace_size;
+	c->tmp_bytes = (uint64_t)config()->tmp_size;
 	c->nofile = 4096;
 	bounds_defaults(&c->bounds);
+	c->bounds.ceiling.cpu_millis = (uint32_t)config()->max_cpus;
+	c->bounds.ceiling.memory_bytes = (uint64_t)config()->max_memory;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
 		bool ok = true, takes = true;
@@ -389,7 +405,8 @@ static enum result open_agent_socket(struct daemon *d, const char *id, int *out)
 
 static void remove_files(struct daemon *d, const char *id, bool *found)
 {
-	static const char *const suffixes[] = {".sock", ".state", ".state.tmp"};
+	static const char *const suffixes[] = {".sock", ".state", ".state.tmp", ".hosts",
+					       ".hostname"};
 	char path[PATH_MAX];
 	size_t i;
 
@@ -448,7 +465,7 @@ static void do_create(struct daemon *d, const char *id, const char *req, struct 
 	struct sandbox_limits lim;
 	struct cgroup_limits cl;
 	struct spawn_params sp;
-	char path[PATH_MAX], err[512];
+	char path[PATH_MAX], err[512], hosts[PATH_MAX], hostname[PATH_MAX];
 	struct box *b;
 	enum result r;
 	int lfd = -1;
@@ -484,12 +501,21 @@ static void do_create(struct daemon *d, const char *id, const char *req, struct 
 		snprintf(err, sizeof(err), "cannot create the agent socket");
 		goto undo;
 	}
+	r = etc_write_sandbox(d->run_dir, id, hosts, hostname, sizeof(hosts));
+	if (r != R_OK) {
+		close(lfd);
+		snprintf(err, sizeof(err), "cannot write the sandbox's /etc files");
+		goto undo;
+	}
 	sp = (struct spawn_params){
 		.id = id,
 		.listen_fd = lfd,
 		.agent_exe_fd = d->agent_fd,
 		.log_fd = d->cfg.agent_log ? 2 : -1,
 		.root_mnt = d->root_mnt,
+		.etc_dir = d->etc_dir,
+		.etc_hosts = hosts,
+		.etc_hostname = hostname,
 		.cg = d->cg,
 		.agent_uid = (uid_t)(d->cfg.uid_base + 2u * b->slot),
 		.code_uid = (uid_t)(d->cfg.uid_base + 2u * b->slot + 1u),
@@ -501,6 +527,8 @@ static void do_create(struct daemon *d, const char *id, const char *req, struct 
 	};
 	r = spawn_sandbox(&sp, &pid, err, sizeof(err));
 	close(lfd);
+	/* mounted (or never to be): the sandbox keeps what it has bound */
+	(void)etc_remove_sandbox(d->run_dir, id);
 	if (r != R_OK)
 		goto undo;
 	b->pid = pid;
@@ -587,13 +615,16 @@ struct list_ctx {
 	struct reply *rep;
 };
 
+/* listed: id is already a word of the reply ("ok id1 id2 ..."). A match at
+ * the very start (ids "o", "ok") is the status word, and has no byte before
+ * it to look at. */
 static bool listed(const struct reply *rep, const char *id)
 {
 	size_t n = strlen(id);
 	const char *p = rep->text;
 
 	while ((p = strstr(p, id)) != NULL) {
-		if (p[-1] == ' ' && (p[n] == ' ' || p[n] == '\0'))
+		if (p > rep->text && p[-1] == ' ' && (p[n] == ' ' || p[n] == '\0'))
 			return true;
 		p += n;
 	}
@@ -746,11 +777,25 @@ static int listen_daemon(struct daemon *d)
 	return fd;
 }
 
+static void count_one(const char *id, void *arg)
+{
+	(void)id;
+	(*(unsigned *)arg)++;
+}
+
+/* any_group: a sandbox cgroup exists (or cannot be ruled out). */
+static bool any_group(struct daemon *d)
+{
+	unsigned n = 0;
+
+	return cgroup_list(d->cg, count_one, &n) != R_OK || n > 0;
+}
+
 static bool setup(struct daemon *d)
 {
 	char real[PATH_MAX], exe[PATH_MAX], parent[64];
 	static char agent_default[PATH_MAX];
-	struct config *c = &d->cfg;
+	struct options *c = &d->cfg;
 	ssize_t n;
 
 	if (mkdir(c->state_dir, 0755) != 0 && errno != EEXIST) {
@@ -762,7 +807,8 @@ static bool setup(struct daemon *d)
 		return false;
 	}
 	if (!path_buf(d->run_dir, sizeof(d->run_dir), real, "run", "") ||
-	    !path_buf(d->root_mnt, sizeof(d->root_mnt), d->run_dir, ".root", ""))
+	    !path_buf(d->root_mnt, sizeof(d->root_mnt), d->run_dir, ".root", "") ||
+	    !etc_template(d->run_dir, d->etc_dir, sizeof(d->etc_dir)))
 		return false;
 	if (!c->socket_path) {
 		if (!path_buf(d->sock, sizeof(d->sock), d->run_dir, "boxd.sock", ""))
@@ -840,13 +886,17 @@ static bool setup(struct daemon *d)
 	if (!d->boxes)
 		return false;
 	adopt_existing(d);
-	return true;
+	/* A fresh snapshot of what sandboxes see of /etc, unless sandboxes of
+	 * a previous run (adopted, or cgroups without a record) have the
+	 * previous one mounted. */
+	return etc_prepare(d->run_dir, box_count(d) == 0 && !any_group(d)) == R_OK;
 }
 
 int main(int argc, char **argv)
 {
 	struct daemon d = {.agent_fd = -1};
 	struct reply rep = {0};
+	const char *why;
 	struct signalfd_siginfo si;
 	struct pollfd pfd[2];
 	sigset_t mask;
@@ -854,6 +904,10 @@ int main(int argc, char **argv)
 	bool running = true;
 
 	log_init("boxd", getenv("SANDPIT_BOXD_DEBUG") ? LOG_DEBUG : LOG_INFO);
+	if (config_load(&why) != R_OK) {
+		log_errx(MOD, "invalid configuration: %s", why);
+		return 2;
+	}
 	if (!parse_args(argc, argv, &d.cfg)) {
 		usage();
 		return 2;

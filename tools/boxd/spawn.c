@@ -1,9 +1,10 @@
 /* spawn.c: the sandbox child, in the fixed order of DESIGN.md §4:
  *   fds closed -> cgroup joined from outside (parent, before the child goes on)
  *   -> namespaces (user, pid, mnt, net, uts, ipc at clone; cgroup once inside
- *   its group) -> mounts (private /, tmpfs root, read-only binds, private
- *   /proc, minimal /dev, sized /tmp and /workspace, pivot_root, old root
- *   detached) -> hostname, loopback -> exec sandpit-agent.
+ *   its group) -> mounts (private /, tmpfs root, read-only binds, the
+ *   sandbox's own /etc (etc.h), private /proc, minimal /dev, sized /tmp and
+ *   /workspace, pivot_root, old root detached) -> hostname, loopback -> exec
+ *   sandpit-agent.
  * The agent then does rlimits, credentials, no_new_privs, capability drop and
  * seccomp for itself and every command (tools/agent). Nothing here runs after
  * the exec, and no host process ever enters the sandbox afterwards. */
@@ -37,10 +38,13 @@
 /* fds the agent receives (documented in tools/agent/agent.c) */
 enum { FD_LISTEN = 3, FD_STATUS = 4, FD_OOM = 5, FD_EXE = 6, FD_SYNC = 7, FD_FIRST_FREE = 8 };
 
+enum { ETC_DIR, ETC_HOSTS, ETC_HOSTNAME, ETC_COUNT };
+
 struct child {
 	const struct spawn_params *p;
 	int status_fd;
 	int oom_fd;
+	int etc_fd[ETC_COUNT]; /* O_PATH on the host sources of /etc */
 	char root[PATH_MAX];
 };
 
@@ -151,11 +155,12 @@ static void bind_ro(struct child *c, const char *src, const char *rel)
 }
 
 /* host_dirs: each is bound read-only if a directory, recreated if a symlink
- * (merged-/usr hosts: /bin -> usr/bin), skipped if absent. */
+ * (merged-/usr hosts: /bin -> usr/bin), skipped if absent. Not /etc: the
+ * host's holds its users, its services' configuration and secrets. */
 static void build_host_dirs(struct child *c)
 {
-	static const char *const dirs[] = {"/usr", "/etc", "/bin", "/sbin",
-					   "/lib", "/lib32", "/lib64", "/libx32"};
+	static const char *const dirs[] = {"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
+					   "/libx32"};
 	char target[PATH_MAX];
 	struct stat st;
 	size_t i;
@@ -177,7 +182,41 @@ static void build_host_dirs(struct child *c)
 	}
 }
 
-/* mask: hide a secret file or directory of the host's /etc or of /proc. */
+/* open_etc_sources: O_PATH fds on the template and the per-sandbox files,
+ * opened while our fsuid is still the host's root (they live in the 0750
+ * run directory, which the namespace's root may not walk); mounted from
+ * /proc/self/fd once the mount points exist. */
+static void open_etc_sources(struct child *c)
+{
+	const char *src[ETC_COUNT] = {c->p->etc_dir, c->p->etc_hosts, c->p->etc_hostname};
+	int i;
+
+	for (i = 0; i < ETC_COUNT; i++) {
+		c->etc_fd[i] = open(src[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (c->etc_fd[i] < 0)
+			fail(c, "cannot open '%s'", src[i]);
+	}
+}
+
+/* build_etc: the sandbox's own /etc (tools/boxd/etc.h), read-only, the
+ * per-sandbox hosts and hostname over the template's. */
+static void build_etc(struct child *c)
+{
+	static const char *const rel[ETC_COUNT] = {"/etc", "/etc/hosts", "/etc/hostname"};
+	char src[64];
+	int i;
+
+	mkdir_in(c, "/etc", 0755);
+	for (i = 0; i < ETC_COUNT; i++) {
+		snprintf(src, sizeof(src), "/proc/self/fd/%d", c->etc_fd[i]);
+		mount_or_fail(c, src, rel[i], NULL, MS_BIND, NULL);
+		ro_remount(c, rel[i], 0);
+		close(c->etc_fd[i]);
+		c->etc_fd[i] = -1;
+	}
+}
+
+/* mask: hide a file or directory of /proc. */
 static void mask(struct child *c, const char *rel)
 {
 	char dst[PATH_MAX];
@@ -332,18 +371,13 @@ static void child_main(struct child *c, int sync_fd)
 	if (chdir(c->root) != 0)
 		fail(c, "cannot enter the new root");
 	memcpy(c->root, ".", 2);
+	open_etc_sources(c);
 	if (setresgid(0, 0, 0) != 0 || setgroups(0, NULL) != 0 || setresuid(0, 0, 0) != 0)
 		fail(c, "cannot become root of the user namespace");
 	if (unshare(CLONE_NEWCGROUP) != 0)
 		fail(c, "cannot unshare the cgroup namespace");
 	build_host_dirs(c);
-	mask(c, "/etc/shadow");
-	mask(c, "/etc/gshadow");
-	mask(c, "/etc/shadow-");
-	mask(c, "/etc/gshadow-");
-	mask(c, "/etc/security/opasswd");
-	mask(c, "/etc/ssl/private");
-	mask(c, "/etc/ssh");
+	build_etc(c);
 	build_dev(c, p->tmp_bytes);
 	mkdir_in(c, "/tmp", 01777);
 	snprintf(opts, sizeof(opts), "size=%llu,nr_inodes=65536,mode=1777",
@@ -444,7 +478,7 @@ static enum result wait_ready(int fd, unsigned timeout_ms, char *err, size_t err
 
 enum result spawn_sandbox(const struct spawn_params *p, pid_t *pid_out, char *err, size_t errlen)
 {
-	struct child c = {.p = p, .oom_fd = -1};
+	struct child c = {.p = p, .oom_fd = -1, .etc_fd = {-1, -1, -1}};
 	int sync_p[2] = {-1, -1}, status_p[2] = {-1, -1}, n;
 	enum result r = R_INTERNAL;
 	pid_t pid;

@@ -19,6 +19,9 @@ struct spawn_params {
 	int agent_exe_fd;     /* O_RDONLY|O_CLOEXEC on the sandpit-agent binary */
 	int log_fd;           /* agent stderr, -1: /dev/null */
 	const char *root_mnt; /* empty host directory used as the mount point */
+	const char *etc_dir;  /* template /etc, bound read-only (etc.h) */
+	const char *etc_hosts;    /* per-sandbox /etc/hosts, bound over the template's */
+	const char *etc_hostname; /* per-sandbox /etc/hostname, likewise */
 	struct cgroup_root *cg;
 	uid_t agent_uid;      /* host uid (= gid) of the agent */
 	uid_t code_uid;       /* host uid (= gid) of user commands */

@@ -16,12 +16,12 @@
 #include <time.h>
 
 #include "backend/backend.h"
+#include "clock.h"
 #include "config.h"
 #include "db.h"
 #include "instance.h"
 #include "log.h"
 #include "reaper.h"
-#include "reslimit.h"
 
 #define MOD "reaper"
 
@@ -40,34 +40,9 @@ static int usage(void)
 	return 2;
 }
 
-/* check_config: what a sweep needs beyond the table's own bounds. */
-static bool check_config(void)
-{
-	uint32_t millis;
-	uint64_t bytes;
-	const char *lvl = config_str("SANDPIT_LOG_LEVEL");
-	bool ok = true;
-
-	if (reslimit_parse_cpus(config_str("DEFAULT_CPUS"), &millis) != R_OK || millis == 0) {
-		fprintf(stderr, "sandpit-reaper: DEFAULT_CPUS does not parse\n");
-		ok = false;
-	}
-	if (reslimit_parse_memory(config_str("DEFAULT_MEMORY"), &bytes) != R_OK) {
-		fprintf(stderr, "sandpit-reaper: DEFAULT_MEMORY does not parse\n");
-		ok = false;
-	}
-	if (strcmp(lvl, "debug") != 0 && strcmp(lvl, "info") != 0 && strcmp(lvl, "warn") != 0 &&
-	    strcmp(lvl, "error") != 0) {
-		fprintf(stderr,
-			"sandpit-reaper: SANDPIT_LOG_LEVEL must be debug, info, warn or error\n");
-		ok = false;
-	}
-	return ok;
-}
-
 static enum result open_backend(struct backend **out)
 {
-	struct backend_config cfg = {.kind = config_str("SANDBOX_EXEC_BACKEND")};
+	struct backend_config cfg = {.kind = config()->exec_backend};
 	char sock[4096];
 
 	if (instance_boxd_socket(sock, sizeof(sock)) != R_OK)
@@ -83,14 +58,6 @@ static void pause_ms(long long ms)
 
 	while (!stop_requested && nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int main(int argc, char **argv)
@@ -115,7 +82,7 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--check-config") == 0 && argc == 2) {
 			config_print(stdout);
-			return check_config() ? 0 : 1;
+			return 0;
 		} else if (strcmp(argv[i], "--loop") == 0) {
 			loop = true;
 		} else if (strcmp(argv[i], "--interval") == 0 && i + 1 < argc) {
@@ -131,10 +98,8 @@ int main(int argc, char **argv)
 	if (interval > 0 && !loop)
 		return usage();
 	if (interval < 0)
-		interval = config_int("SANDPIT_REAPER_INTERVAL");
-	if (!check_config())
-		return 1;
-	log_init("reaper", log_level_from(config_str("SANDPIT_LOG_LEVEL")));
+		interval = config()->reaper_interval;
+	log_init("reaper", config()->log_level);
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
@@ -144,7 +109,7 @@ int main(int argc, char **argv)
 
 	if (open_backend(&b) != R_OK) {
 		log_errx(MOD, "cannot set up the sandbox backend kind=%s",
-			 config_str("SANDBOX_EXEC_BACKEND"));
+			 config()->exec_backend);
 		goto out;
 	}
 	if (instance_conninfo(conninfo, sizeof(conninfo)) != R_OK) {
@@ -167,14 +132,14 @@ int main(int argc, char **argv)
 	}
 	log_info(MOD, "looping interval=%llds", interval);
 	while (!stop_requested) {
-		long long t0 = now_ms(), left;
+		long long t0 = (long long)clock_now_ms(), left;
 
 		r = reaper_sweep(db, b, &opts, &st);
 		/* Idle sweeps at a one-second interval would flood the log. */
 		if (r != R_OK || st.ms > 1000 ||
 		    memcmp(&st.n, &(long long[REAPER_NCOUNTS]){0}, sizeof(st.n)) != 0)
 			reaper_log_summary(&st, r);
-		left = interval * 1000 - (now_ms() - t0);
+		left = interval * 1000 - ((long long)clock_now_ms() - t0);
 		pause_ms(left > 0 ? left : 0);
 	}
 	log_info(MOD, "stopping on signal");

@@ -17,6 +17,7 @@ if [ -z "${SANDPIT_STREAM_URL:-}" ]; then
 	# Streams count against the key's rate limit like API calls; the
 	# latency loop opens hundreds, so the throwaway instance lifts it.
 	export SANDPIT_RATE_LIMIT=10000000 SANDPIT_RATE_BURST=10000000
+	export SANDPIT_ORG_RATE_LIMIT=10000000 SANDPIT_ORG_RATE_BURST=10000000
 	exec "$REPO/tests/stream/standalone.sh" "$0" "$@"
 fi
 W=$REPO/build/stream-test/wsbench

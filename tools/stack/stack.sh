@@ -5,7 +5,9 @@
 #
 # Needs: REPO (checkout), BIN (build dir), STATE (state dir), PORT.
 # Runs as root; everything but the privileged sandbox daemon runs as the
-# unprivileged "sandpit" user.
+# unprivileged "sandpit" user, which may not be able to enter the checkout
+# (a clone in /root or in a 0700 directory): stack_prepare copies what the
+# services read into $STATE and points BIN there.
 
 SP_USER=sandpit
 STACK_PIDS=""
@@ -20,50 +22,105 @@ stack_fail() {
 	return 1
 }
 
-# AS_USER prefixes a command to run it as the unprivileged user. It is a word
-# list, not a function, so a backgrounded command is exec'd directly and
-# $! is the real process.
-AS_USER="setpriv --reuid=$SP_USER --regid=$SP_USER --init-groups --"
+# AS_USER prefixes a command to run it as the unprivileged user, in "/" (the
+# caller's directory may be closed to that user, and PostgreSQL refuses to
+# start where it cannot return to its working directory). It is a word list,
+# not a function, so a backgrounded command is exec'd directly and $! is the
+# real process.
+AS_USER="setpriv --reuid=$SP_USER --regid=$SP_USER --init-groups -- env -C /"
 
 stack_pgbin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 
-# stack_prepare: user, directories, per-instance secrets.
+# stack_prepare: user, directories, installed copies, per-instance secrets.
 stack_prepare() {
 	id -u "$SP_USER" >/dev/null 2>&1 ||
 		useradd --system --user-group --no-create-home --shell /usr/sbin/nologin "$SP_USER"
-	mkdir -p "$STATE"
+	mkdir -p "$STATE" || return 1
 	STATE=$(cd "$STATE" && pwd)
 	mkdir -p "$STATE/run" "$STATE/pg" "$STATE/logs" "$STATE/caddy" "$STATE/keys"
 	chown "$SP_USER:$SP_USER" "$STATE/run" "$STATE/pg" "$STATE/logs" "$STATE/caddy" "$STATE/keys"
 	chmod 0700 "$STATE/keys"
 	chmod 0755 "$STATE"
-	if [ ! -s "$STATE/secrets.env" ]; then
-		umask 077
-		{
-			echo "SANDPIT_JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-			echo "SANDPIT_SECRET_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-		} >"$STATE/secrets.env"
-		umask 022
-	fi
-	chown "$SP_USER:$SP_USER" "$STATE/secrets.env"
+	$AS_USER test -w "$STATE/run" || {
+		stack_log "user $SP_USER cannot reach the state directory $STATE (a directory" \
+			"above it is closed to other users); choose another SANDPIT_STATE_DIR"
+		return 1
+	}
 	set -a
-	# shellcheck disable=SC1091
-	. "$STATE/secrets.env"
 	SANDPIT_STATE_DIR=$STATE
 	SANDPIT_PORT=$PORT
 	SANDPIT_BIND=127.0.0.1
 	SANDPIT_API_SOCK=$STATE/run/api.sock
 	SANDPIT_STREAM_SOCK=$STATE/run/stream.sock
+	SANDPIT_IMAGE_RECIPES=$STATE/etc/images
 	set +a
+	stack_install && stack_secrets
+}
+
+# stack_install: the services read their binaries, the migrations, the
+# Caddyfile and the image recipes from root-owned copies under $STATE (bin/,
+# db/, etc/), never from the checkout or the build directory, which their
+# user may not be able to enter. Refreshed on every start; BIN then names the
+# copy.
+stack_install() {
+	install -d -m 0755 "$STATE/bin" "$STATE/db" "$STATE/etc" || return 1
+	if [ "$BIN" != "$STATE/bin" ]; then
+		for f in "$BIN"/sandpit-* "$BIN/unit-tests"; do
+			[ -f "$f" ] && [ -x "$f" ] || continue
+			install -m 0755 "$f" "$STATE/bin/" || return 1
+		done
+		BIN=$STATE/bin
+	fi
+	# A renamed migration must not linger as a second copy.
+	rm -f "$STATE"/db/*.sql "$STATE"/etc/images/*.image
+	install -d -m 0755 "$STATE/etc/images" &&
+		install -m 0644 "$REPO"/db/*.sql "$STATE/db/" &&
+		install -m 0644 "$REPO/etc/Caddyfile" "$STATE/etc/" &&
+		install -m 0644 "$REPO"/etc/images/*.image "$STATE/etc/images/"
+}
+
+# stack_secrets: SANDPIT_JWT_SECRET and SANDPIT_SECRET_KEY for the services.
+# A value from the environment (even empty) or from the SANDPIT_CONFIG file
+# wins; only a missing one comes from $STATE/secrets.env, generated once (32
+# random bytes as hex each, root-only 0600) so restarts keep tokens and
+# stored webhook secrets valid.
+stack_secrets() {
+	if [ ! -s "$STATE/secrets.env" ]; then
+		(
+			umask 077
+			{
+				echo "SANDPIT_JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+				echo "SANDPIT_SECRET_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+			} >"$STATE/secrets.env"
+		) || return 1
+	fi
+	chown root:root "$STATE/secrets.env" && chmod 0600 "$STATE/secrets.env" || return 1
+	for name in SANDPIT_JWT_SECRET SANDPIT_SECRET_KEY; do
+		[ -n "${!name+set}" ] && continue
+		[ -n "${SANDPIT_CONFIG:-}" ] &&
+			grep -Eq "^[[:space:]]*${name}[[:space:]]*=" "$SANDPIT_CONFIG" 2>/dev/null && continue
+		line=$(grep -E "^$name=" "$STATE/secrets.env") && export "$line" || {
+			stack_log "$STATE/secrets.env has no $name line; remove the file to regenerate it"
+			return 1
+		}
+	done
 }
 
 # stack_spawn NAME SIGNAL CMD...: start a child, remember its pid and the
-# signal that stops it gracefully, log to logs/NAME.log.
+# signal that stops it gracefully, log to logs/NAME.log. The child gets a
+# session of its own: Ctrl-C (SIGINT to the terminal's whole foreground
+# group) or a kill of the caller's group then reaches only the caller, whose
+# stack_stop records the sandboxes before anything stops. setsid forks only
+# in a process group leader, which a background child is not while job
+# control is off, so $! stays the service itself.
 stack_spawn() {
 	name=$1
 	sig=$2
 	shift 2
-	"$@" >>"$STATE/logs/$name.log" 2>&1 &
+	flags=$-
+	set +m
+	setsid "$@" </dev/null >>"$STATE/logs/$name.log" 2>&1 &
+	case $flags in *m*) set -m ;; esac
 	STACK_PIDS="$!:$sig $STACK_PIDS"
 	echo "$!" >"$STATE/run/$name.pid"
 }
@@ -87,6 +144,7 @@ stack_pg_start() {
 		$AS_USER "$pgbin/initdb" -D "$data" -U "$SP_USER" -A trust -E UTF8 \
 			--no-sync >>"$STATE/logs/initdb.log" 2>&1 || {
 			stack_fail initdb "initdb failed"
+			return 1
 		}
 	fi
 	# A stale pid file from a crash would stop postgres from starting.
@@ -98,12 +156,13 @@ stack_pg_start() {
 		-c fsync="${SANDPIT_PG_FSYNC:-on}" -c synchronous_commit="${SANDPIT_PG_SYNC:-on}"
 	stack_wait_for 30 "$pgbin/pg_isready" -q -h "$sock" -U "$SP_USER" -d postgres || {
 		stack_fail postgres "postgres did not start"
+		return 1
 	}
 	if ! $AS_USER "$pgbin/psql" -h "$sock" -U "$SP_USER" -d postgres -tAc \
 		"SELECT 1 FROM pg_database WHERE datname = 'sandpit'" | grep -q 1; then
 		$AS_USER "$pgbin/createdb" -h "$sock" -U "$SP_USER" sandpit || return 1
 	fi
-	$AS_USER "$BIN/sandpit-migrate" "$REPO/db" >>"$STATE/logs/migrate.log" 2>&1 || {
+	$AS_USER "$BIN/sandpit-migrate" "$STATE/db" >>"$STATE/logs/migrate.log" 2>&1 || {
 		stack_fail migrate "migrations failed"
 	}
 }
@@ -151,7 +210,7 @@ stack_stream_start() {
 
 stack_caddy_start() {
 	stack_spawn caddy TERM $AS_USER env HOME="$STATE/caddy" XDG_DATA_HOME="$STATE/caddy" \
-		XDG_CONFIG_HOME="$STATE/caddy" caddy run --adapter caddyfile --config "$REPO/etc/Caddyfile"
+		XDG_CONFIG_HOME="$STATE/caddy" caddy run --adapter caddyfile --config "$STATE/etc/Caddyfile"
 	stack_wait_for 15 curl -sf "http://127.0.0.1:$PORT/api/v1/health" || {
 		stack_fail caddy "caddy did not answer on port $PORT"
 	}

@@ -1,4 +1,4 @@
--- 005_rate_lease: the tokens a host took from a bucket in its last lease.
+-- 006_rate_lease: the tokens a host took from a bucket in its last lease.
 -- Hosts lease tokens from a bucket in batches (lib/ratelimit.c); the size
 -- of the last grant is kept in the row because PostgreSQL 15's RETURNING
 -- cannot see the row as it was before an upsert.

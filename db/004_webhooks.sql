@@ -1,4 +1,4 @@
--- 003_webhooks: webhook subscriptions and their deliveries (one row per
+-- 004_webhooks: webhook subscriptions and their deliveries (one row per
 -- event per subscription, fanned out from the events outbox).
 
 CREATE TABLE webhooks (

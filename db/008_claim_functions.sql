@@ -1,4 +1,4 @@
--- 007_claim_functions: the per-organization sandbox limit in one place, and
+-- 008_claim_functions: the per-organization sandbox limit in one place, and
 -- a warm-pool claim in one round trip.
 
 -- sp_org_room: lock the organization's row, then count its live sandboxes;
