@@ -53,6 +53,13 @@ enum result webhooks_deliveries(struct req *rq);
 enum result templates_list(struct req *rq);
 enum result templates_get(struct req *rq);
 
+/* jobs.c */
+enum result jobs_create(struct req *rq);
+enum result jobs_batch(struct req *rq);
+enum result jobs_get(struct req *rq);
+enum result jobs_list(struct req *rq);
+enum result jobs_cancel(struct req *rq);
+
 /* secrets.c */
 enum result secrets_create(struct req *rq);
 enum result secrets_list(struct req *rq);

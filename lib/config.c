@@ -208,6 +208,24 @@ static struct setting table[] = {
 	 "webhook deliveries POSTed in parallel per round"),
 	S("SANDPIT_WEBHOOK_ROUNDS", T_INT, "16", 1, 100000, false,
 	 "rounds of deliveries per sweep (bounds one sweep's work)"),
+	S("SANDPIT_JOB_RUNNER_THREADS", T_INT, "2", 1, 256, false,
+	  "jobs one sandpit-runner process runs at once"),
+	S("SANDPIT_JOB_MAX_PER_ORG", T_INT, "2", 1, 100000, false,
+	  "jobs of one org running at once, all runners on all hosts"),
+	S("SANDPIT_JOB_MAX_PER_HOST", T_INT, "4", 1, 100000, false,
+	  "jobs running at once on one runner host (all runners of that host)"),
+	S("SANDPIT_JOB_LEASE", T_INT, "15", 2, 3600, false,
+	  "seconds a runner's claim on a job lasts without a heartbeat; a job whose "
+	  "lease expired is retried once, then failed"),
+	S("SANDPIT_JOB_MAX_CODE", T_SIZE, "256KiB", 1, 16 * MiB, false,
+	  "largest 'code' of a job (413 past it)"),
+	S("SANDPIT_JOB_MAX_TESTS", T_INT, "100", 1, 10000, false, "test cases per job"),
+	S("SANDPIT_JOB_MAX_TIMEOUT_MS", T_INT, "60000", 100, 3600000, false,
+	  "largest CPU-time limit of one run or test case (ms)"),
+	S("SANDPIT_JOB_COMPILE_TIMEOUT_MS", T_INT, "30000", 100, 3600000, false,
+	  "wall-clock limit of a job's compile step (ms); past it: compile_error"),
+	S("SANDPIT_JOB_OUTPUT_LIMIT", T_SIZE, "1MiB", 1024, 64 * MiB, false,
+	  "stdout a run may write before its verdict is output_limit_exceeded"),
 };
 
 #define NSETTINGS (sizeof(table) / sizeof(table[0]))

@@ -43,6 +43,8 @@ static const char *const known_events[] = {
     "resource.critical",
     "mcp.started",
     "mcp.stopped",
+    "job.completed",
+    "job.failed",
     WEBHOOK_TEST_EVENT,
 };
 

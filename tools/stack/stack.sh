@@ -194,6 +194,13 @@ stack_reaper_start() {
 		--interval "${SANDPIT_REAPER_LOOP:-1}"
 }
 
+# stack_runner_start: sandpit-runner, the job queue's worker (any number
+# may run; one here).
+stack_runner_start() {
+	[ -x "$BIN/sandpit-runner" ] || return 0
+	stack_spawn runner TERM $AS_USER "$BIN/sandpit-runner"
+}
+
 # stack_stream_start: the WebSocket proxy, behind the same web server.
 stack_stream_start() {
 	stack_spawn stream TERM $AS_USER "$BIN/sandpit-stream"
@@ -232,6 +239,7 @@ stack_start() {
 		stack_api_start &&
 		stack_stream_start &&
 		stack_reaper_start &&
+		stack_runner_start &&
 		stack_caddy_start
 }
 
