@@ -3,10 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "apikey.h"
-#include "audit.h"
-#include "config.h"
-#include "db.h"
+#include "auth/apikey.h"
+#include "sandbox/audit.h"
+#include "core/config.h"
+#include "db/db.h"
 #include "handlers.h"
 #include "page.h"
 #include "validate.h"

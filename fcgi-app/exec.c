@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent_client.h"
-#include "config.h"
-#include "db.h"
-#include "events.h"
+#include "agent/agent_client.h"
+#include "core/config.h"
+#include "db/db.h"
+#include "sandbox/events.h"
 #include "handlers.h"
-#include "log.h"
+#include "core/log.h"
 #include "sandbox_row.h"
 #include "validate.h"
 

@@ -11,16 +11,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent_client.h"
-#include "clock.h"
-#include "config.h"
-#include "crypto.h"
-#include "db.h"
-#include "events.h"
+#include "agent/agent_client.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/crypto.h"
+#include "db/db.h"
+#include "sandbox/events.h"
 #include "handlers.h"
-#include "log.h"
+#include "core/log.h"
 #include "sandbox_row.h"
-#include "utf8.h"
+#include "core/utf8.h"
 #include "validate.h"
 
 #define CONNECT_MS 2000

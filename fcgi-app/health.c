@@ -1,6 +1,6 @@
 /* health.c: liveness (the process answers) and readiness (the database
  * answers too). */
-#include "db.h"
+#include "db/db.h"
 #include "handlers.h"
 
 enum result health_get(struct req *rq)

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "url.h"
-#include "utf8.h"
+#include "core/url.h"
+#include "core/utf8.h"
 
 const char *http_header(const struct req *rq, const char *cgi_name)
 {

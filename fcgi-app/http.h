@@ -7,10 +7,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "auth.h"
-#include "buf.h"
-#include "json.h"
-#include "result.h"
+#include "auth/auth.h"
+#include "core/buf.h"
+#include "core/json.h"
+#include "core/result.h"
 
 #define HTTP_MAX_PARAMS 3
 #define HTTP_PATH_MAX 1024

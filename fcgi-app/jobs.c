@@ -7,13 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "db.h"
+#include "core/config.h"
+#include "db/db.h"
 #include "handlers.h"
-#include "id.h"
-#include "language.h"
-#include "lifecycle.h"
-#include "log.h"
+#include "core/id.h"
+#include "sandbox/language.h"
+#include "sandbox/lifecycle.h"
+#include "core/log.h"
 #include "page.h"
 #include "validate.h"
 

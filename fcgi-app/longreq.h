@@ -17,7 +17,7 @@
 
 #include <sys/types.h>
 
-#include "result.h"
+#include "core/result.h"
 
 struct longreq;
 

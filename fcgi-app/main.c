@@ -15,12 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "instance.h"
-#include "log.h"
+#include "core/config.h"
+#include "core/instance.h"
+#include "core/log.h"
 #include "longreq.h"
-#include "secrets.h"
-#include "ratelimit.h"
+#include "sandbox/secrets.h"
+#include "auth/ratelimit.h"
 #include "worker.h"
 
 #define MAX_WORKERS 256

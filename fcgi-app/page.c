@@ -1,7 +1,7 @@
 /* page.c: paginated list responses. */
 #include "page.h"
 
-#include "db.h"
+#include "db/db.h"
 
 enum result page_respond(struct req *rq, struct db_res *res, int limit, const char *name,
 			 struct json *(*row)(const struct db_res *res, int i))

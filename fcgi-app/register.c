@@ -6,15 +6,15 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "apikey.h"
-#include "audit.h"
-#include "config.h"
-#include "crypto.h"
-#include "db.h"
+#include "auth/apikey.h"
+#include "sandbox/audit.h"
+#include "core/config.h"
+#include "core/crypto.h"
+#include "db/db.h"
 #include "handlers.h"
-#include "id.h"
-#include "log.h"
-#include "ratelimit.h"
+#include "core/id.h"
+#include "core/log.h"
+#include "auth/ratelimit.h"
 #include "validate.h"
 
 #define NAME_MAX_LEN 100

@@ -7,12 +7,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
-#include "config.h"
-#include "crypto.h"
-#include "db.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/crypto.h"
+#include "db/db.h"
 #include "handlers.h"
-#include "log.h"
+#include "core/log.h"
 #include "longreq.h"
 #include "route.h"
 

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db.h"
-#include "lifecycle.h"
-#include "log.h"
+#include "db/db.h"
+#include "sandbox/lifecycle.h"
+#include "core/log.h"
 
 enum result sandbox_row_load(struct req *rq, struct sandbox_row *out)
 {

@@ -5,7 +5,7 @@
 
 #include "backend/backend.h"
 #include "http.h"
-#include "id.h"
+#include "core/id.h"
 
 struct sandbox_row {
 	char id[ID_SIZE("sbx_")];

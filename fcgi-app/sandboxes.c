@@ -4,18 +4,18 @@
 #include <string.h>
 #include <time.h>
 
-#include "config.h"
-#include "db.h"
-#include "events.h"
+#include "core/config.h"
+#include "db/db.h"
+#include "sandbox/events.h"
 #include "handlers.h"
-#include "lifecycle.h"
+#include "sandbox/lifecycle.h"
 #include "page.h"
-#include "log.h"
-#include "reslimit.h"
+#include "core/log.h"
+#include "core/reslimit.h"
 #include "sandbox_row.h"
-#include "streamtoken.h"
+#include "auth/streamtoken.h"
 #include "validate.h"
-#include "warmpool.h"
+#include "sandbox/warmpool.h"
 
 #define PAGE_DEFAULT 50
 #define PAGE_MAX 200
@@ -206,7 +206,7 @@ static double ms_since(const struct timespec *t0)
 static enum result respond_sandbox(struct req *rq, const char *id, int status, bool usage);
 
 /* claim_warm: a pooled sandbox with exactly these limits, when the pool is
- * on (lib/warmpool.h). R_NOT_FOUND means "start one cold"; the cold path
+ * on (lib/sandbox/warmpool.h). R_NOT_FOUND means "start one cold"; the cold path
  * also reports the org limit. */
 static enum result claim_warm(struct req *rq, const struct create_req *c,
 			      const struct timespec *t0, char *id, size_t id_size)

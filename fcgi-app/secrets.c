@@ -4,15 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit.h"
-#include "crypto.h"
-#include "db.h"
+#include "sandbox/audit.h"
+#include "core/crypto.h"
+#include "db/db.h"
 #include "handlers.h"
-#include "id.h"
-#include "lifecycle.h"
+#include "core/id.h"
+#include "sandbox/lifecycle.h"
 #include "page.h"
-#include "secrets.h"
-#include "utf8.h"
+#include "sandbox/secrets.h"
+#include "core/utf8.h"
 #include "validate.h"
 
 #define PAGE_DEFAULT 50

@@ -3,10 +3,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "config.h"
+#include "core/config.h"
 #include "handlers.h"
-#include "log.h"
-#include "recipe.h"
+#include "core/log.h"
+#include "sandbox/recipe.h"
 
 #define MAX_TEMPLATES 64
 

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "id.h"
+#include "core/config.h"
+#include "core/id.h"
 
 enum result validate_known_fields(struct req *rq, const struct json *obj, const char *const *known)
 {

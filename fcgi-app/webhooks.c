@@ -4,14 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit.h"
-#include "config.h"
-#include "db.h"
+#include "sandbox/audit.h"
+#include "core/config.h"
+#include "db/db.h"
 #include "handlers.h"
 #include "page.h"
-#include "id.h"
+#include "core/id.h"
 #include "validate.h"
-#include "webhook.h"
+#include "sandbox/webhook.h"
 
 #define PAGE_DEFAULT	    50
 #define PAGE_MAX	    200

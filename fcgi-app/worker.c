@@ -17,10 +17,10 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
-#include "config.h"
-#include "db.h"
-#include "instance.h"
-#include "log.h"
+#include "core/config.h"
+#include "db/db.h"
+#include "core/instance.h"
+#include "core/log.h"
 #include "router.h"
 
 #define GRACE_SECONDS 10

@@ -19,19 +19,19 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "agent_client.h"
-#include "agentproto.h"
-#include "auth.h"
-#include "config.h"
-#include "crypto.h"
-#include "json.h"
-#include "log.h"
+#include "agent/agent_client.h"
+#include "agent/agentproto.h"
+#include "auth/auth.h"
+#include "core/config.h"
+#include "core/crypto.h"
+#include "core/json.h"
+#include "core/log.h"
 #include "lookup.h"
 #include "message.h"
 #include "outq.h"
 #include "session.h"
-#include "streamtoken.h"
-#include "ws.h"
+#include "auth/streamtoken.h"
+#include "net/ws.h"
 
 #define MOD "stream"
 #define IN_INITIAL 16384
@@ -400,7 +400,7 @@ static void send_close(struct conn *c, uint16_t code, const char *reason)
 }
 
 /* send_error: an error message; its code is r's name in the one mapping
- * (lib/result.c), as in every API error body. */
+ * (lib/core/result.c), as in every API error body. */
 static void send_error(struct conn *c, enum result r, const char *msg)
 {
 	struct buf b;

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "proxy.h"
-#include "result.h"
+#include "core/result.h"
 
 /* conn_accept: take ownership of an accepted, non-blocking client fd. On
  * failure the fd is closed. */

@@ -17,10 +17,10 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "auth.h"
-#include "crypto.h"
-#include "log.h"
-#include "ratelimit.h"
+#include "auth/auth.h"
+#include "core/crypto.h"
+#include "core/log.h"
+#include "auth/ratelimit.h"
 
 #define MOD "stream"
 /* The proxy is one process: its rate-limit table is its own, shared by

@@ -8,10 +8,10 @@
 
 #include <stdbool.h>
 
-#include "result.h"
+#include "core/result.h"
 #include "session.h"
-#include "streamtoken.h"
-#include "ws.h"
+#include "auth/streamtoken.h"
+#include "net/ws.h"
 
 struct lookup; /* opaque: the threads, the queues, the eventfd */
 

@@ -6,9 +6,9 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "config.h"
-#include "instance.h"
-#include "log.h"
+#include "core/config.h"
+#include "core/instance.h"
+#include "core/log.h"
 #include "lookup.h"
 #include "proxy.h"
 

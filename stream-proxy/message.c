@@ -12,9 +12,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "crypto.h"
-#include "json.h"
-#include "ws.h"
+#include "core/crypto.h"
+#include "core/json.h"
+#include "net/ws.h"
 
 #define MAX_TTY_DIM 1000
 

@@ -7,9 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agentproto.h"
-#include "buf.h"
-#include "result.h"
+#include "agent/agentproto.h"
+#include "core/buf.h"
+#include "core/result.h"
 
 #define MESSAGE_SUBPROTOCOL_JSON "sandpit.json.v1"
 #define MESSAGE_SUBPROTOCOL_CHANNEL "sandpit.channel.v1"

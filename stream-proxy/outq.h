@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "result.h"
+#include "core/result.h"
 
 #define OUTQ_CHUNK_OVERHEAD 64 /* accounted per chunk: header + malloc slack */
 

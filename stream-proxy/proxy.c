@@ -18,9 +18,9 @@
 #include <unistd.h>
 
 #include "conn.h"
-#include "log.h"
+#include "core/log.h"
 #include "lookup.h"
-#include "result.h"
+#include "core/result.h"
 
 #define MOD "stream"
 #define MAX_EVENTS 256

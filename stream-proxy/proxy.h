@@ -7,9 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
-#include "result.h"
-#include "config.h"
+#include "core/buf.h"
+#include "core/result.h"
+#include "core/config.h"
 
 struct conn;
 struct lookup;

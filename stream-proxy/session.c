@@ -5,13 +5,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "auth.h"
-#include "config.h"
-#include "db.h"
-#include "instance.h"
-#include "log.h"
-#include "ratelimit.h"
-#include "streamtoken.h"
+#include "auth/auth.h"
+#include "core/config.h"
+#include "db/db.h"
+#include "core/instance.h"
+#include "core/log.h"
+#include "auth/ratelimit.h"
+#include "auth/streamtoken.h"
 
 /* KEY_LIVE_SQL: the key that minted a stream token is still live and of
  * the token's org. */

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "result.h"
+#include "core/result.h"
 
 #define BACKEND_ID_MAX 63
 #define BACKEND_ADDR_MAX 256

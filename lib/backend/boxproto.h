@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "result.h"
+#include "core/result.h"
 
 #define BOXPROTO_MAX_MSG (256u * 1024u)
 

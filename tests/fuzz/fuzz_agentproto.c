@@ -1,7 +1,7 @@
 /* fuzz_agentproto.c: every decoder the host runs on bytes from an agent (and
  * the agent on bytes from the host), fed arbitrary payloads.
  *
- * fuzz-sources: lib/agentproto.c lib/buf.c lib/log.c lib/result.c
+ * fuzz-sources: lib/agent/agentproto.c lib/core/buf.c lib/core/log.c lib/core/result.c
  *
  * Input: byte 0 picks the decoder, the rest is the payload; the first 8
  * bytes also go through the header parser. */
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agentproto.h"
+#include "agent/agentproto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

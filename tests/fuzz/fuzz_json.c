@@ -1,13 +1,13 @@
 /* fuzz_json.c: request bodies go through json_parse first; the parser, the
  * typed getters and the printer must hold for any bytes.
  *
- * fuzz-sources: lib/json.c lib/utf8.c
+ * fuzz-sources: lib/core/json.c lib/core/utf8.c
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "core/json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,14 +1,14 @@
 /* fuzz_jwt.c: bearer tokens are attacker-controlled; verification must
  * refuse anything not signed with the secret, and never crash.
  *
- * fuzz-sources: lib/jwt.c lib/json.c lib/utf8.c lib/crypto.c lib/buf.c lib/log.c lib/result.c
+ * fuzz-sources: lib/auth/jwt.c lib/core/json.c lib/core/utf8.c lib/core/crypto.c lib/core/buf.c lib/core/log.c lib/core/result.c
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
-#include "jwt.h"
+#include "core/json.h"
+#include "auth/jwt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,13 +1,13 @@
 /* fuzz_netguard.c: webhook URLs come from clients; the URL and IPv4 parsers
  * decide what the SSRF guard sees.
  *
- * fuzz-sources: lib/netguard.c lib/log.c lib/result.c
+ * fuzz-sources: lib/net/netguard.c lib/core/log.c lib/core/result.c
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "netguard.h"
+#include "net/netguard.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

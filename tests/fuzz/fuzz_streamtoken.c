@@ -3,14 +3,14 @@
  * here with the test secret (mode byte odd) reaches the parser behind it,
  * which only a holder of the secret could otherwise reach.
  *
- * fuzz-sources: lib/streamtoken.c lib/crypto.c lib/log.c lib/result.c
+ * fuzz-sources: lib/auth/streamtoken.c lib/core/crypto.c lib/core/log.c lib/core/result.c
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto.h"
-#include "streamtoken.h"
+#include "core/crypto.h"
+#include "auth/streamtoken.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,13 +1,13 @@
 /* fuzz_url.c: request paths and query strings are percent-decoded from
  * client bytes before anything else looks at them.
  *
- * fuzz-sources: lib/url.c
+ * fuzz-sources: lib/core/url.c
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "url.h"
+#include "core/url.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

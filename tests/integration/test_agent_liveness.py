@@ -7,7 +7,7 @@ pipes busy after it ended, a FIFO planted where a file is read.
 
 Each test talks to the live stack's API and, for precise timing, straight to
 the sandbox's agent socket ($STATE/box/run/<id>.sock, the wire format of
-lib/agentproto.h), so that what is measured is the agent and not the API's
+lib/agent/agentproto.h), so that what is measured is the agent and not the API's
 worker pool. Bounds are ratios of a baseline measured in the same test, with
 a floor that a loaded 2-core machine stays well under; the old agent missed
 them by whole seconds (it waited up to 5 s per stopped command, in line)."""

@@ -457,7 +457,7 @@ def deleted_webhook_gets_nothing_more():
 
 
 def fanning_out():
-    """Does a sweep hold the outbox fan-out lock (lib/webhook.c FANOUT_LOCK)?"""
+    """Does a sweep hold the outbox fan-out lock (lib/sandbox/webhook.c FANOUT_LOCK)?"""
     return psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 0 "
                 "AND objid = 727276 AND objsubid = 1 AND granted") != [["0"]]
 

@@ -1,8 +1,8 @@
-/* agent_client_double.c: TEST DOUBLE of lib/agent_client.c's streaming half,
- * written against lib/agent_client.h before the real client existed, so the
+/* agent_client_double.c: TEST DOUBLE of lib/agent/agent_client.c's streaming half,
+ * written against lib/agent/agent_client.h before the real client existed, so the
  * proxy's protocol machinery could be tested early. Build only into test
  * binaries (tests/stream/run.sh builds build/stream-test/sandpit-stream with
- * it when lib/agent_client.c is absent); never into a release binary. */
+ * it when lib/agent/agent_client.c is absent); never into a release binary. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -11,7 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "agent_client.h"
+#include "agent/agent_client.h"
 
 #define OUT_QUOTA (1024u * 1024u)
 

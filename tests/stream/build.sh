@@ -1,7 +1,7 @@
 #!/bin/sh
 # build.sh [VARIANT]: build what the stream tests need into build/stream-test/:
 # sandpit-stream (linked with tests/stream/agent_client_double.c only when
-# lib/agent_client.c does not exist yet), fake_agent (the agent test double)
+# lib/agent/agent_client.c does not exist yet), fake_agent (the agent test double)
 # and wsbench (the C benchmark client). VARIANT=asan adds ASan+UBSan.
 set -eu
 cd "$(dirname "$0")/../.."
@@ -16,7 +16,7 @@ LIBS="$(pkg-config --libs libcjson libpq libcurl openssl libseccomp) -lfcgi -lpt
 # that does not compile is skipped (and reported).
 mkdir -p "$OUT/lib-$V"
 OBJS=""
-for f in lib/*.c; do
+for f in lib/*/*.c; do
 	o="$OUT/lib-$V/$(basename "$f" .c).o"
 	if [ ! -f "$o" ] || [ "$f" -nt "$o" ] || [ "$(dirname "$f")/$(basename "$f" .c).h" -nt "$o" ]; then
 		# shellcheck disable=SC2086
@@ -30,7 +30,7 @@ ar rcs "$OUT/libtest.a" $OBJS
 EXTRA=""
 if [ ! -f "$OUT/lib-$V/agent_client.o" ]; then
 	EXTRA=tests/stream/agent_client_double.c
-	echo "build: lib/agent_client.c unusable, linking the agent client TEST DOUBLE" >&2
+	echo "build: lib/agent/agent_client.c unusable, linking the agent client TEST DOUBLE" >&2
 fi
 # shellcheck disable=SC2086
 cc $CFLAGS -pie stream-proxy/*.c $EXTRA "$OUT/libtest.a" $LIBS -o "$OUT/sandpit-stream"

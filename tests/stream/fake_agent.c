@@ -1,5 +1,5 @@
 /* fake_agent.c: TEST DOUBLE of sandpit-agent for the stream proxy's tests.
- * It speaks lib/agentproto.h on a unix socket and runs commands directly on
+ * It speaks lib/agent/agentproto.h on a unix socket and runs commands directly on
  * the host, unsandboxed, as the invoking user: never point it at untrusted
  * input. One forked process per connection; EXEC (argv or shell, env, cwd,
  * timeout, tty with cols/rows), STDIN, STDIN_CLOSE, SIGNAL (to the process
@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agentproto.h"
+#include "agent/agentproto.h"
 
 #define CHUNK (256 * 1024)
 

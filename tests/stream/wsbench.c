@@ -25,8 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "ws.h"
+#include "core/buf.h"
+#include "net/ws.h"
 
 #define RBUF (4u << 20)
 

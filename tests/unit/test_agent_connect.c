@@ -8,7 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "agent_client.h"
+#include "agent/agent_client.h"
 #include "unit.h"
 
 /* listener: a unix socket with the smallest backlog, at a fresh path. */

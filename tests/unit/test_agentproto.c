@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agentproto.h"
+#include "agent/agentproto.h"
 #include "unit.h"
 
 /* frame: the payload of the single frame in b, after checking its header. */

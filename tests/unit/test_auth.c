@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth.h"
-#include "json.h"
+#include "auth/auth.h"
+#include "core/json.h"
 #include "unit.h"
 
 static void scopes_from_json(void)

@@ -2,7 +2,7 @@
  * and monotonic readings that never go back. */
 #include <string.h>
 
-#include "clock.h"
+#include "core/clock.h"
 #include "unit.h"
 
 static void rfc3339_vectors(void)

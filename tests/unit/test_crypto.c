@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto.h"
+#include "core/crypto.h"
 #include "unit.h"
 
 /* unhex: test helper; vectors are written in hex. Aborts the test on junk. */

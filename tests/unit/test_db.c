@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "db.h"
+#include "db/db.h"
 #include "unit.h"
 
 /* show: the value of a setting on a connection opened with conninfo + extra. */

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "id.h"
+#include "core/id.h"
 #include "unit.h"
 
 #define MANY 10000

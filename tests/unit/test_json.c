@@ -2,9 +2,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "core/json.h"
 #include "unit.h"
-#include "utf8.h"
+#include "core/utf8.h"
 
 static void parses_strictly(void)
 {

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "../../tools/runner/judge.h"
-#include "language.h"
+#include "sandbox/language.h"
 #include "unit.h"
 
 static const struct {

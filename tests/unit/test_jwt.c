@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto.h"
-#include "json.h"
-#include "jwt.h"
+#include "core/crypto.h"
+#include "core/json.h"
+#include "auth/jwt.h"
 #include "unit.h"
 
 #define NOW 1700000000LL

@@ -8,10 +8,10 @@
 #include <string.h>
 
 #include "backend/backend_impl.h"
-#include "db.h"
-#include "events.h"
-#include "id.h"
-#include "lifecycle.h"
+#include "db/db.h"
+#include "sandbox/events.h"
+#include "core/id.h"
+#include "sandbox/lifecycle.h"
 #include "unit.h"
 
 /* The stand-in runtime: counts destroys; on_destroy (once) runs in the

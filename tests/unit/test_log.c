@@ -1,5 +1,5 @@
 /* test_log.c: level names. */
-#include "log.h"
+#include "core/log.h"
 #include "unit.h"
 
 static void level_names(void)

@@ -13,9 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "netguard.h"
+#include "net/netguard.h"
 #include "unit.h"
-#include "webhook.h"
+#include "sandbox/webhook.h"
 
 struct v4case {
 	const char *addr;

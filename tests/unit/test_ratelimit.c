@@ -7,8 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "db.h"
-#include "ratelimit.h"
+#include "db/db.h"
+#include "auth/ratelimit.h"
 #include "unit.h"
 
 /* A refill so slow that none happens during a test: counts are exact. */

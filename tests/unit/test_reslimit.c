@@ -2,7 +2,7 @@
  * spellings with their values, refused spellings, canonical formatting. */
 #include <string.h>
 
-#include "reslimit.h"
+#include "core/reslimit.h"
 #include "unit.h"
 
 struct cpu_case {

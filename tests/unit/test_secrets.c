@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "secrets.h"
+#include "core/config.h"
+#include "sandbox/secrets.h"
 #include "unit.h"
 
 #define K0 "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"

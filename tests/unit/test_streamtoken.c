@@ -1,7 +1,7 @@
 /* test_streamtoken.c: minting, verification and every way a token is refused. */
 #include <string.h>
 
-#include "streamtoken.h"
+#include "auth/streamtoken.h"
 #include "unit.h"
 
 static const char secret[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "unit.h"
-#include "url.h"
+#include "core/url.h"
 
 struct url_case {
 	const char *in;

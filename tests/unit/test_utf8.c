@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "unit.h"
-#include "utf8.h"
+#include "core/utf8.h"
 
 static const struct {
 	const char *bytes;

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "unit.h"
-#include "ws.h"
+#include "net/ws.h"
 
 #define U8(...) ((const unsigned char[]){__VA_ARGS__})
 

@@ -23,19 +23,19 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "apikey.h"
-#include "audit.h"
-#include "auth.h"
+#include "auth/apikey.h"
+#include "sandbox/audit.h"
+#include "auth/auth.h"
 #include "backend/backend.h"
-#include "config.h"
-#include "crypto.h"
-#include "db.h"
+#include "core/config.h"
+#include "core/crypto.h"
+#include "db/db.h"
 #include "images.h"
-#include "id.h"
-#include "instance.h"
-#include "lifecycle.h"
-#include "log.h"
-#include "secrets.h"
+#include "core/id.h"
+#include "core/instance.h"
+#include "sandbox/lifecycle.h"
+#include "core/log.h"
+#include "sandbox/secrets.h"
 
 /* read_key: KEYFILE's key into out; false when absent or malformed. */
 static bool read_key(const char *path, char *out, size_t size)

@@ -23,9 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "json.h"
-#include "recipe.h"
+#include "core/config.h"
+#include "core/json.h"
+#include "sandbox/recipe.h"
 
 #define MAX_CMD 16384 /* a build step's shell text */
 

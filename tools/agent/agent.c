@@ -1,5 +1,5 @@
 /* agent.c: sandpit-agent, PID 1 of every sandbox: start-up and the poll loop.
- * Serves the agent protocol (lib/agentproto.h) on a listening socket it
+ * Serves the agent protocol (lib/agent/agentproto.h) on a listening socket it
  * inherits, runs commands as the sandbox's unprivileged uid (command.c,
  * child.c), reaps every zombie, and is the one place where the in-sandbox
  * security set-up happens (privs.c, and "Privileges" below).
@@ -17,7 +17,7 @@
  * /proc/1/mem or environ for anyone), keep only the capabilities we need
  * (setuid/setgid/setpcap to start commands, kill, and file-ownership caps for
  * the coming file API) in every set including the bounding set, set
- * no_new_privs and install the seccomp deny-list (lib/sysfilter.c), which
+ * no_new_privs and install the seccomp deny-list (tools/agent/sysfilter.c), which
  * every command then inherits: the filter is installed once, here, before any
  * untrusted code exists. A command's child additionally drops the bounding
  * set entirely and switches to uid 1000, losing every capability.
@@ -44,8 +44,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "agentproto.h"
-#include "buf.h"
+#include "agent/agentproto.h"
+#include "core/buf.h"
 #include "child.h"
 #include "command.h"
 #include "conn.h"

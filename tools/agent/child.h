@@ -3,7 +3,7 @@
 #ifndef SANDPIT_AGENT_CHILD_H
 #define SANDPIT_AGENT_CHILD_H
 
-#include "agentproto.h"
+#include "agent/agentproto.h"
 
 #define CODE_UID 1000 /* the sandbox user, in the sandbox's user namespace */
 

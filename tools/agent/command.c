@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
+#include "core/buf.h"
 #include "child.h"
 #include "conn.h"
 #include "env.h"

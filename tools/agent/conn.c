@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "agentproto.h"
+#include "agent/agentproto.h"
 
 void conn_fail(struct conn *c)
 {

@@ -6,8 +6,8 @@
 
 #include <stdbool.h>
 
-#include "buf.h"
-#include "result.h"
+#include "core/buf.h"
+#include "core/result.h"
 
 #define MAX_CONNS 64
 #define OUT_LIMIT (8u * 1024u * 1024u) /* hard cap of a connection's send queue */

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agentproto.h"
+#include "agent/agentproto.h"
 
 struct conn;
 

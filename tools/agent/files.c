@@ -41,8 +41,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "agentproto.h"
-#include "buf.h"
+#include "agent/agentproto.h"
+#include "core/buf.h"
 #include "fio.h"
 #include "fops.h"
 

@@ -1,5 +1,5 @@
 /* files.h: the agent's file operations (FPUT/FGET/FSTAT/FLIST/FREMOVE/FMKDIR/
- * FMOVE of lib/agentproto.h), served by a forked helper that is the sandbox
+ * FMOVE of lib/agent/agentproto.h), served by a forked helper that is the sandbox
  * user and nothing more. */
 #ifndef SANDPIT_AGENT_FILES_H
 #define SANDPIT_AGENT_FILES_H

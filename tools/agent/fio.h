@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agentproto.h"
-#include "buf.h"
+#include "agent/agentproto.h"
+#include "core/buf.h"
 
 #define IN_CAP (AGENTPROTO_MAX_FRAME + 65536u) /* size of io.in */
 

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agentproto.h"
+#include "agent/agentproto.h"
 
 struct io;
 

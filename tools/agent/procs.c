@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agentproto.h"
+#include "agent/agentproto.h"
 #include "conn.h"
 
 static bool read_small(const char *path, char *out, size_t size, size_t *len)

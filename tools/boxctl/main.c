@@ -22,10 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent_client.h"
+#include "agent/agent_client.h"
 #include "backend/backend.h"
-#include "clock.h"
-#include "reslimit.h"
+#include "core/clock.h"
+#include "core/reslimit.h"
 
 static int usage(void)
 {

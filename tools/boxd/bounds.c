@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "reslimit.h"
+#include "core/reslimit.h"
 
 /* Below these a sandbox cannot start its agent. */
 #define MIN_CPU_MILLIS 10

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "core/log.h"
 
 #define MOD "etc"
 #define TEMPLATE ".etc"

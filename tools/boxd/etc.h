@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "result.h"
+#include "core/result.h"
 
 /* etc_prepare: make sure <run_dir>/.etc holds the template. With rebuild
  * (no sandbox is using it) a fresh snapshot replaces it; otherwise an

@@ -14,7 +14,7 @@
  *                [--kill-on-exit] [--agent-log] [--check]
  *
  * It reads the same configuration as every other binary (SANDPIT_CONFIG and
- * the environment, lib/config.h) and stops if it is invalid: the defaults of
+ * the environment, lib/core/config.h) and stops if it is invalid: the defaults of
  * a sandbox (DEFAULT_CPUS, DEFAULT_MEMORY, SANDPIT_PIDS_LIMIT,
  * SANDPIT_WORKSPACE_SIZE, SANDPIT_TMP_SIZE) and the ceilings --max-cpus and
  * --max-memory (SANDPIT_MAX_CPUS, SANDPIT_MAX_MEMORY) come from there; the
@@ -54,11 +54,11 @@
 #include "backend/boxproto.h"
 #include "bounds.h"
 #include "cgroup.h"
-#include "config.h"
+#include "core/config.h"
 #include "etc.h"
 #include "keeper.h"
-#include "reslimit.h"
-#include "log.h"
+#include "core/reslimit.h"
+#include "core/log.h"
 #include "spawn.h"
 
 #define MOD "boxd"

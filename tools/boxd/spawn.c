@@ -33,7 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "core/log.h"
 
 /* fds the agent receives (documented in tools/agent/agent.c) */
 enum { FD_LISTEN = 3, FD_STATUS = 4, FD_OOM = 5, FD_EXE = 6, FD_SYNC = 7, FD_FIRST_FREE = 8 };

@@ -7,7 +7,7 @@
 #include <sys/types.h>
 
 #include "cgroup.h"
-#include "result.h"
+#include "core/result.h"
 
 /* In-sandbox ids: the agent is root of its user namespace, commands run as
  * SANDBOX_CODE_UID; both map to per-sandbox host ids (spawn_params). */

@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "config.h"
-#include "db.h"
-#include "instance.h"
-#include "log.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "db/db.h"
+#include "core/instance.h"
+#include "core/log.h"
 
 #define MAX_MIGRATIONS 512
 #define MAX_SQL (4 * 1024 * 1024)

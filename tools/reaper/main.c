@@ -1,5 +1,5 @@
 /* main.c: sandpit-reaper, the cron-style binary that enforces expiry and
- * cleans up after crashes (lib/reaper.c holds the sweep).
+ * cleans up after crashes (tools/reaper/reaper.c holds the sweep).
  *
  *   sandpit-reaper                          one sweep, then exit: 0 when it
  *                                           completed, 1 with a logged reason
@@ -16,11 +16,11 @@
 #include <time.h>
 
 #include "backend/backend.h"
-#include "clock.h"
-#include "config.h"
-#include "db.h"
-#include "instance.h"
-#include "log.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "db/db.h"
+#include "core/instance.h"
+#include "core/log.h"
 #include "reaper.h"
 
 #define MOD "reaper"

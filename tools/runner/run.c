@@ -20,19 +20,19 @@
 #include <string.h>
 #include <time.h>
 
-#include "agent_client.h"
+#include "agent/agent_client.h"
 #include "backend/backend.h"
-#include "buf.h"
-#include "config.h"
-#include "db.h"
-#include "events.h"
-#include "id.h"
-#include "json.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "db/db.h"
+#include "sandbox/events.h"
+#include "core/id.h"
+#include "core/json.h"
 #include "judge.h"
-#include "language.h"
-#include "lifecycle.h"
-#include "log.h"
-#include "utf8.h"
+#include "sandbox/language.h"
+#include "sandbox/lifecycle.h"
+#include "core/log.h"
+#include "core/utf8.h"
 
 #define MOD	       "runner"
 #define MiB	       (1024ull * 1024ull)

@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "result.h"
+#include "core/result.h"
 
 struct backend;
 struct db;

@@ -11,8 +11,8 @@
 #
 # The exact build command for fuzz_ws is therefore:
 #   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-#     -D_GNU_SOURCE -Ilib tests/fuzz/fuzz_ws.c lib/ws.c lib/buf.c lib/crypto.c \
-#     lib/log.c lib/result.c -lcrypto -o build/fuzz/fuzz_ws
+#     -D_GNU_SOURCE -Ilib tests/fuzz/fuzz_ws.c lib/net/ws.c lib/core/buf.c lib/core/crypto.c \
+#     lib/core/log.c lib/core/result.c -lcrypto -o build/fuzz/fuzz_ws
 set -eu
 cd "$(dirname "$0")/../.."
 SECONDS_EACH=${FUZZ_SECONDS:-60}

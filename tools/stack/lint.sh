@@ -15,6 +15,10 @@ if git grep -nE '\b(sprintf|vsprintf|strcpy|strcat|strtok|atoi|atol|atoll|gets|s
 fi
 # VLAs are refused at build time by -Wvla.
 
+echo "lint: layers"
+# lib/'s one-way rule: core <- net, db <- auth, agent, backend <- sandbox.
+sh tools/stack/layers.sh || rc=1
+
 echo "lint: cppcheck"
 # shellcheck disable=SC2086
 cppcheck -q --error-exitcode=1 --std=c11 --inline-suppr \

@@ -1,0 +1,71 @@
+/* agent_stream.c: the agent client's non-blocking streaming side, driven by
+ * the stream proxy's event loop: start or attach a command, then queue
+ * stdin, signals, resizes and DETACH; frames come back through
+ * agent_client_read_frame. */
+#include "agent/agent_client_int.h"
+
+enum result agent_client_stream_start(struct agent_conn *c, const struct agentproto_exec *req)
+{
+	size_t rest = 0;
+	enum result r;
+
+	c->last_error[0] = '\0';
+	r = agent_conn_queue_exec(
+	    c, req, (req->flags & (AP_EXEC_SHELL | AP_EXEC_TTY | AP_EXEC_DETACH)) | AP_EXEC_STREAM,
+	    &rest);
+	if (r == R_OK && rest > 0)
+		r = agent_client_send_stdin(c, req->stdin_data, req->stdin_len);
+	return r == R_OK ? agent_client_flush(c) : r;
+}
+
+enum result agent_client_attach_start(struct agent_conn *c, uint32_t pid)
+{
+	enum result r;
+
+	if (pid == 0)
+		return R_INVALID;
+	c->last_error[0] = '\0';
+	r = agent_conn_queued(c, agentproto_put_attach(&c->out, pid));
+	return r == R_OK ? agent_client_flush(c) : r;
+}
+
+enum result agent_client_send_detach(struct agent_conn *c)
+{
+	return agent_conn_queued(c, agentproto_put_empty(&c->out, AP_DETACH));
+}
+
+enum result agent_client_send_stdin(struct agent_conn *c, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	size_t off = 0;
+	enum result r;
+
+	if (c->out.len >= OUT_SOFT)
+		return R_QUOTA;
+	while (off < n) {
+		size_t k = n - off > STDIN_CHUNK ? STDIN_CHUNK : n - off;
+
+		r = agent_conn_queued(c, agentproto_put_stdin(&c->out, b + off, k));
+		if (r != R_OK)
+			return r;
+		off += k;
+	}
+	return R_OK;
+}
+
+enum result agent_client_send_stdin_close(struct agent_conn *c)
+{
+	return agent_conn_queued(c, agentproto_put_empty(&c->out, AP_STDIN_CLOSE));
+}
+
+enum result agent_client_send_signal(struct agent_conn *c, int signo)
+{
+	if (signo <= 0 || signo > 64)
+		return R_INVALID;
+	return agent_conn_queued(c, agentproto_put_signal(&c->out, (uint32_t)signo));
+}
+
+enum result agent_client_send_resize(struct agent_conn *c, uint16_t cols, uint16_t rows)
+{
+	return agent_conn_queued(c, agentproto_put_resize(&c->out, cols, rows));
+}
