@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "outq.h"
+
 #define IN_LIMIT (AGENTPROTO_MAX_FRAME + 65536u)
 #define OUT_LIMIT (8u * 1024u * 1024u)
 #define OUT_SOFT (4u * 1024u * 1024u) /* sends past this: R_QUOTA */
@@ -23,7 +25,7 @@ struct agent_conn {
 	int fd;
 	struct buf in;   /* received, starting at in_off */
 	size_t in_off;   /* bytes of in already handed out */
-	struct buf out;  /* queued for sending */
+	struct outq out; /* queued for sending */
 	char last_error[256];
 	uint64_t get_left; /* bytes a file get still owes */
 	bool get_open;
@@ -97,7 +99,7 @@ enum result agent_client_connect(const char *address, const char *token, unsigne
 	}
 	c->fd = fd;
 	buf_init(&c->in, IN_LIMIT);
-	buf_init(&c->out, OUT_LIMIT);
+	outq_init(&c->out, OUT_LIMIT);
 	*out = c;
 	return R_OK;
 }
@@ -167,7 +169,7 @@ enum result agent_client_connect_start(const char *address, const char *token,
 	}
 	c->fd = fd;
 	buf_init(&c->in, IN_LIMIT);
-	buf_init(&c->out, OUT_LIMIT);
+	outq_init(&c->out, OUT_LIMIT);
 	*out = c;
 	*pending = wait;
 	return R_OK;
@@ -187,7 +189,7 @@ void agent_client_close(struct agent_conn *c)
 		return;
 	close(c->fd);
 	buf_free(&c->in);
-	buf_free(&c->out);
+	outq_free(&c->out);
 	free(c);
 }
 
@@ -203,25 +205,12 @@ const char *agent_client_last_error(const struct agent_conn *c)
 
 enum result agent_client_flush(struct agent_conn *c)
 {
-	ssize_t n;
-
-	while (c->out.len > 0) {
-		n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return R_OK;
-		if (n < 0)
-			return R_UPSTREAM;
-		memmove(c->out.data, c->out.data + n, c->out.len - (size_t)n);
-		c->out.len -= (size_t)n;
-	}
-	return R_OK;
+	return outq_flush(&c->out, c->fd);
 }
 
 bool agent_client_wants_write(const struct agent_conn *c)
 {
-	return c->out.len > 0;
+	return !outq_is_empty(&c->out);
 }
 
 /* fill: one non-blocking read into the receive buffer. R_OK with *eagain
@@ -355,11 +344,11 @@ static enum result flush_all(struct agent_conn *c, uint64_t deadline)
 {
 	enum result r;
 
-	while (c->out.len > 0) {
+	while (!outq_is_empty(&c->out)) {
 		r = agent_client_flush(c);
 		if (r != R_OK)
 			return r;
-		if (c->out.len > 0 && (r = wait_fd(c->fd, POLLOUT, deadline)) != R_OK)
+		if (!outq_is_empty(&c->out) && (r = wait_fd(c->fd, POLLOUT, deadline)) != R_OK)
 			return r;
 	}
 	return R_OK;
@@ -386,7 +375,7 @@ static enum result request(struct agent_conn *c, unsigned timeout_ms, enum agent
 enum result agent_client_ping(struct agent_conn *c, unsigned timeout_ms)
 {
 	struct agent_frame f;
-	enum result r = agentproto_put_empty(&c->out, AP_PING);
+	enum result r = agentproto_put_empty(outq_buf(&c->out), AP_PING);
 
 	return r != R_OK ? r : request(c, timeout_ms, AP_PONG, &f);
 }
@@ -396,7 +385,7 @@ enum result agent_client_set_env(struct agent_conn *c, const char *const *env, s
 {
 	struct agentproto_setenv s = {.replace = replace, .env = env, .envc = envc};
 	struct agent_frame f;
-	enum result r = agentproto_put_setenv(&c->out, &s);
+	enum result r = agentproto_put_setenv(outq_buf(&c->out), &s);
 
 	return r != R_OK ? r : request(c, timeout_ms, AP_OK, &f);
 }
@@ -404,7 +393,7 @@ enum result agent_client_set_env(struct agent_conn *c, const char *const *env, s
 enum result agent_client_ps(struct agent_conn *c, unsigned timeout_ms, struct agentproto_procs *out)
 {
 	struct agent_frame f;
-	enum result r = agentproto_put_empty(&c->out, AP_PS);
+	enum result r = agentproto_put_empty(outq_buf(&c->out), AP_PS);
 
 	if (r == R_OK)
 		r = request(c, timeout_ms, AP_PROCS, &f);
@@ -414,8 +403,6 @@ enum result agent_client_ps(struct agent_conn *c, unsigned timeout_ms, struct ag
 }
 
 /* ---- files ------------------------------------------------------------------ */
-
-static enum result queued(struct agent_conn *c, enum result r);
 
 #define FILE_CHUNK (256u * 1024u)
 
@@ -440,7 +427,7 @@ static enum result fileop(struct agent_conn *c, uint8_t type, const char *path, 
 	memcpy(op->path, path, n + 1);
 	if (path2)
 		memcpy(op->path2, path2, n2 + 1);
-	r = queued(c, agentproto_put_fileop(&c->out, op));
+	r = agentproto_put_fileop(outq_buf(&c->out), op);
 	free(op);
 	return r;
 }
@@ -482,7 +469,7 @@ enum result agent_client_put_data(struct agent_conn *c, const void *p, size_t n,
 		pf = (struct pollfd){c->fd, POLLIN, 0};
 		if (poll(&pf, 1, 0) > 0)
 			return early_error(c, 1000);
-		r = queued(c, agentproto_put_bytes(&c->out, AP_FDATA, b, k));
+		r = agentproto_put_bytes(outq_buf(&c->out), AP_FDATA, b, k);
 		if (r == R_OK)
 			r = flush_all(c, deadline);
 		if (r == R_UPSTREAM)
@@ -498,7 +485,7 @@ enum result agent_client_put_data(struct agent_conn *c, const void *p, size_t n,
 enum result agent_client_put_commit(struct agent_conn *c, unsigned timeout_ms)
 {
 	struct agent_frame f;
-	enum result r = queued(c, agentproto_put_empty(&c->out, AP_FCOMMIT));
+	enum result r = agentproto_put_empty(outq_buf(&c->out), AP_FCOMMIT);
 
 	memset(&f, 0, sizeof(f));
 	if (r != R_OK)
@@ -665,19 +652,19 @@ static enum result queue_exec(struct agent_conn *c, const struct agentproto_exec
 	e.owned_ = NULL;
 	*rest = req->stdin_len;
 	if (req->stdin_len <= AGENTPROTO_MAX_PAYLOAD / 2) {
-		r = agentproto_put_exec(&c->out, &e);
+		r = agentproto_put_exec(outq_buf(&c->out), &e);
 		if (r == R_OK) {
 			*rest = 0;
 			return R_OK;
 		}
 		if (r != R_TOO_BIG)
 			return r;
-		buf_init(&c->out, OUT_LIMIT); /* a failed put freed it */
+		/* a refused frame left the queue as it was: stream stdin instead */
 	}
 	e.flags |= AP_EXEC_STREAM;
 	e.stdin_data = NULL;
 	e.stdin_len = 0;
-	return agentproto_put_exec(&c->out, &e);
+	return agentproto_put_exec(outq_buf(&c->out), &e);
 }
 
 enum result agent_client_exec(struct agent_conn *c, const struct agentproto_exec *req,
@@ -709,15 +696,15 @@ enum result agent_client_exec(struct agent_conn *c, const struct agentproto_exec
 
 		/* stream the remaining stdin while reading output: a command
 		 * that writes before it reads must not deadlock us */
-		while (!closed && c->out.len < STDIN_CHUNK * 4) {
+		while (!closed && outq_len(&c->out) < STDIN_CHUNK * 4) {
 			size_t n = req->stdin_len - sent;
 
 			if (n == 0) {
-				r = agentproto_put_empty(&c->out, AP_STDIN_CLOSE);
+				r = agentproto_put_empty(outq_buf(&c->out), AP_STDIN_CLOSE);
 				closed = true;
 			} else {
 				n = n > STDIN_CHUNK ? STDIN_CHUNK : n;
-				r = agentproto_put_stdin(&c->out, req->stdin_data + sent, n);
+				r = agentproto_put_stdin(outq_buf(&c->out), req->stdin_data + sent, n);
 				sent += n;
 			}
 			if (r != R_OK)
@@ -757,7 +744,7 @@ enum result agent_client_exec(struct agent_conn *c, const struct agentproto_exec
 			r = R_TIMEOUT;
 			goto fail;
 		}
-		if (c->out.len > 0)
+		if (!outq_is_empty(&c->out))
 			p.events |= POLLOUT;
 		rc = poll(&p, 1, deadline ? (int)(deadline - now) : -1);
 		if (rc < 0 && errno != EINTR) {
@@ -809,13 +796,6 @@ void agent_exec_result_free(struct agent_exec_result *r)
 
 /* ---- streaming -------------------------------------------------------------- */
 
-static enum result queued(struct agent_conn *c, enum result r)
-{
-	if (r == R_TOO_BIG && c->out.data == NULL)
-		buf_init(&c->out, OUT_LIMIT);
-	return r;
-}
-
 enum result agent_client_stream_start(struct agent_conn *c, const struct agentproto_exec *req)
 {
 	size_t rest = 0;
@@ -838,13 +818,13 @@ enum result agent_client_attach_start(struct agent_conn *c, uint32_t pid)
 	if (pid == 0)
 		return R_INVALID;
 	c->last_error[0] = '\0';
-	r = queued(c, agentproto_put_attach(&c->out, pid));
+	r = agentproto_put_attach(outq_buf(&c->out), pid);
 	return r == R_OK ? agent_client_flush(c) : r;
 }
 
 enum result agent_client_send_detach(struct agent_conn *c)
 {
-	return queued(c, agentproto_put_empty(&c->out, AP_DETACH));
+	return agentproto_put_empty(outq_buf(&c->out), AP_DETACH);
 }
 
 enum result agent_client_send_stdin(struct agent_conn *c, const void *p, size_t n)
@@ -853,12 +833,12 @@ enum result agent_client_send_stdin(struct agent_conn *c, const void *p, size_t 
 	size_t off = 0;
 	enum result r;
 
-	if (c->out.len >= OUT_SOFT)
+	if (outq_len(&c->out) >= OUT_SOFT)
 		return R_QUOTA;
 	while (off < n) {
 		size_t k = n - off > STDIN_CHUNK ? STDIN_CHUNK : n - off;
 
-		r = queued(c, agentproto_put_stdin(&c->out, b + off, k));
+		r = agentproto_put_stdin(outq_buf(&c->out), b + off, k);
 		if (r != R_OK)
 			return r;
 		off += k;
@@ -868,17 +848,17 @@ enum result agent_client_send_stdin(struct agent_conn *c, const void *p, size_t 
 
 enum result agent_client_send_stdin_close(struct agent_conn *c)
 {
-	return queued(c, agentproto_put_empty(&c->out, AP_STDIN_CLOSE));
+	return agentproto_put_empty(outq_buf(&c->out), AP_STDIN_CLOSE);
 }
 
 enum result agent_client_send_signal(struct agent_conn *c, int signo)
 {
 	if (signo <= 0 || signo > 64)
 		return R_INVALID;
-	return queued(c, agentproto_put_signal(&c->out, (uint32_t)signo));
+	return agentproto_put_signal(outq_buf(&c->out), (uint32_t)signo);
 }
 
 enum result agent_client_send_resize(struct agent_conn *c, uint16_t cols, uint16_t rows)
 {
-	return queued(c, agentproto_put_resize(&c->out, cols, rows));
+	return agentproto_put_resize(outq_buf(&c->out), cols, rows);
 }

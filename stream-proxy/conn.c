@@ -46,6 +46,11 @@
  * queue past send_buffer plus this; anything beyond is the client's own
  * doing (replies it does not read), and then the proxy stops reading it. */
 #define OUTPUT_FRAME_MAX ((AGENTPROTO_MAX_PAYLOAD / 3 + 1) * 4 + 1024)
+/* The client queue's hard bound, a safety net: output stops past
+ * send_buffer (plus one frame), reading the client past send_buffer plus a
+ * frame (plus the replies to one frame of its own); a queue that still
+ * reaches this ends the stream as out of memory. */
+#define CLIENT_QUEUE_MAX(cfg) ((size_t)(cfg)->send_buffer + 4 * (size_t)OUTPUT_FRAME_MAX)
 /* An agent whose backlog is full (it is stuck, or flooded) is retried on a
  * timer, first soon, then at most this often, until the connect timeout. */
 #define CONNECT_RETRY_FIRST_MS 2
@@ -169,7 +174,7 @@ static bool client_is_held(const struct conn *c)
 	/* An upgrade in progress reads nothing more either: the frames that
 	 * follow the head are for the stream, once it is open. */
 	return c->cs == CL_LOOKUP || c->cs == CL_CONNECTING || c->has_pending ||
-	       c->out.bytes > (size_t)c->px->cfg->send_buffer + OUTPUT_FRAME_MAX;
+	       outq_len(&c->out) > (size_t)c->px->cfg->send_buffer + OUTPUT_FRAME_MAX;
 }
 
 static void client_mask(struct conn *c)
@@ -306,7 +311,7 @@ static void client_flush(struct conn *c)
 	}
 	/* Backpressure release: resume the command's output at half the bound
 	 * (hysteresis, so we do not toggle epoll on every chunk). */
-	if (c->agent_paused && c->out.bytes <= (size_t)c->px->cfg->send_buffer / 2) {
+	if (c->agent_paused && outq_len(&c->out) <= (size_t)c->px->cfg->send_buffer / 2) {
 		c->agent_paused = false;
 		agent_mask(c);
 		/* The agent client may hold complete frames already read from the
@@ -333,7 +338,7 @@ static enum result queue_frame(struct conn *c, enum ws_opcode op, int channel, c
 	if (c->cs == CL_GONE || c->close_sent)
 		return R_OK;
 	hl = ws_frame_header(hdr, op, true, pl, NULL);
-	r = outq_push(&c->out, hl + pl, &d);
+	r = outq_reserve(&c->out, hl + pl, &d);
 	if (r != R_OK)
 		return r;
 	memcpy(d, hdr, hl);
@@ -358,7 +363,7 @@ static void queue_pong(struct conn *c)
 		client_gone(c, "out of memory");
 		return;
 	}
-	c->pong_end = c->out.queued;
+	c->pong_end = outq_queued(&c->out);
 }
 
 /* send_json: a control message: a text frame, or channel 3 in channel mode. */
@@ -499,7 +504,7 @@ static void http_error(struct conn *c, int status, enum result code_r, const cha
 		       "Content-Length: %zu\r\nConnection: close\r\nX-Request-Id: %s\r\n%s\r\n%s",
 		       status, reason_phrase(status), strlen(body), c->id, extra ? extra : "",
 		       body) != R_OK ||
-	    outq_push(&c->out, b.len, &d) != R_OK) {
+	    outq_reserve(&c->out, b.len, &d) != R_OK) {
 		buf_free(&b);
 		goto fail;
 	}
@@ -569,7 +574,7 @@ static enum result emit_output(struct conn *c, uint8_t stream, const unsigned ch
 	if (r != R_OK)
 		return r;
 	hl = ws_frame_header(hdr, WS_OP_TEXT, true, len, NULL);
-	r = outq_push(&c->out, hl + len, &d);
+	r = outq_reserve(&c->out, hl + len, &d);
 	if (r != R_OK)
 		return r;
 	memcpy(d, hdr, hl);
@@ -667,7 +672,7 @@ static void agent_readable(struct conn *c)
 		if (!got)
 			break;
 		on_agent_frame(c, &f);
-		if (c->cs != CL_GONE && c->out.bytes > (size_t)c->px->cfg->send_buffer) {
+		if (c->cs != CL_GONE && outq_len(&c->out) > (size_t)c->px->cfg->send_buffer) {
 			c->agent_paused = true;
 			agent_mask(c);
 		}
@@ -721,10 +726,10 @@ static enum result to_agent(struct conn *c, const struct pending *p)
 }
 
 /* agent_refused: the agent's queue did not take a message, for a reason
- * other than being full (R_QUOTA). It is unusable then: past its hard limit
- * it is dropped whole, maybe in the middle of a frame, and part of the
- * message may be lost. The stream ends; closing the agent connection ends
- * the command unless it is detached. */
+ * other than being full (R_QUOTA): past its hard limit, or out of memory.
+ * Each frame is queued whole or not at all, but a message sent as several
+ * frames may be cut after some of them. The stream ends; closing the agent
+ * connection ends the command unless it is detached. */
 static void agent_refused(struct conn *c, enum result r)
 {
 	ctx(c);
@@ -1120,7 +1125,7 @@ static void finish_upgrade(struct conn *c)
 		proto = MESSAGE_SUBPROTOCOL_JSON;
 	buf_init(&resp, 1024);
 	if (ws_handshake_response(&resp, c->hs->key, proto) != R_OK ||
-	    outq_push(&c->out, resp.len, &d) != R_OK) {
+	    outq_reserve(&c->out, resp.len, &d) != R_OK) {
 		buf_free(&resp);
 		client_gone(c, "out of memory");
 		return;
@@ -1502,7 +1507,7 @@ enum result conn_accept(struct proxy *px, int fd)
 	c->cw.conn = c;
 	c->aw.kind = W_AGENT;
 	c->aw.conn = c;
-	outq_init(&c->out);
+	outq_init(&c->out, CLIENT_QUEUE_MAX(px->cfg));
 	buf_init(&c->msg, 0);
 	if (crypto_random(rnd, sizeof(rnd)) == R_OK &&
 	    crypto_hex_encode(rnd, sizeof(rnd), hex, sizeof(hex)) == R_OK)
@@ -1589,6 +1594,7 @@ static void tick(struct conn *c)
 		kill_now(c);
 		agent_done(c);
 	}
+	outq_trim(&c->out); /* a connection idle after a burst holds nothing */
 	switch (c->cs) {
 	case CL_HTTP:
 		if (now >= c->deadline_ms)
