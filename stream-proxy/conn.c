@@ -16,7 +16,6 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "agent_client.h"
@@ -37,6 +36,7 @@
 #define IN_INITIAL 16384
 #define AGENT_BATCH 64 /* agent frames handled per wakeup */
 #define CLOSE_TIMEOUT_MS 5000
+#define TICK_MS 1000 /* connection timers are checked this often */
 #define PATH_PREFIX "/api/v1/sandbox/"
 #define PATH_SUFFIX "/stream"
 #define SANDBOX_ID_MAX 63
@@ -87,7 +87,7 @@ struct pending {
 };
 
 struct conn {
-	struct proxy *px;
+	struct conns *set;
 	struct conn *prev, *next;
 	bool dead;
 	char id[48];
@@ -99,8 +99,7 @@ struct conn {
 	/* client side */
 	enum client_state cs;
 	int fd;
-	struct watch cw;
-	uint32_t cmask;
+	struct ev_io cw;
 	unsigned char *in;
 	size_t in_off, in_len, in_cap; /* unparsed bytes are in[in_off..in_len) */
 	struct ws_parser parser;
@@ -125,8 +124,7 @@ struct conn {
 	/* agent side */
 	enum agent_state as;
 	struct agent_conn *agent;
-	struct watch aw;
-	uint32_t amask;
+	struct ev_io aw;
 	bool agent_paused; /* EPOLLIN off: the client is behind */
 	bool agent_hup;    /* epoll reported a hang-up or error on the agent fd */
 	bool agent_more;   /* a batch was cut short: frames may be buffered */
@@ -139,10 +137,9 @@ struct conn {
 	/* the upgrade, while it waits for its lookup or its agent */
 	struct ws_handshake *hs; /* its key and protocols; authorization wiped */
 	size_t head_len;         /* bytes of c->in after it are the first frames */
-	struct lookup_job *job;  /* CL_LOOKUP: owned by px->lookup */
+	struct lookup_job *job;  /* CL_LOOKUP: owned by set->lookup */
 	char agent_address[256];
-	int tfd; /* CL_CONNECTING: the retry timer, else -1 */
-	struct watch tw;
+	struct ev_timer retry; /* CL_CONNECTING: the next connect attempt */
 	int64_t connect_deadline_ms;
 	unsigned connect_delay_ms;
 };
@@ -151,6 +148,7 @@ static void client_gone(struct conn *c, const char *why);
 static void agent_readable(struct conn *c);
 static void process_input(struct conn *c);
 static void queue_pong(struct conn *c);
+static void agent_event(void *arg, uint32_t events);
 
 /* ---- small helpers ---------------------------------------------------------- */
 
@@ -165,6 +163,16 @@ static void mark_dead_if_done(struct conn *c)
 		c->dead = true;
 }
 
+/* more_work: c's agent client may hold frames epoll will not report (a
+ * batch was cut short, or reading resumes): handle them before the loop
+ * sleeps, not here (this may run inside agent_readable). */
+static void more_work(struct conn *c)
+{
+	c->agent_more = true;
+	if (!ev_timer_is_armed(&c->set->more) && ev_timer_start(c->set->ev, &c->set->more, 0) != R_OK)
+		log_warnx(MOD, "cannot arm the continue timer");
+}
+
 /* client_is_held: the proxy does not read the client now: a message of its
  * waits for room in the agent's queue, or it does not read the replies its
  * own frames cause (pongs, errors) and its queue is past what output alone
@@ -174,7 +182,7 @@ static bool client_is_held(const struct conn *c)
 	/* An upgrade in progress reads nothing more either: the frames that
 	 * follow the head are for the stream, once it is open. */
 	return c->cs == CL_LOOKUP || c->cs == CL_CONNECTING || c->has_pending ||
-	       outq_len(&c->out) > (size_t)c->px->cfg->send_buffer + OUTPUT_FRAME_MAX;
+	       outq_len(&c->out) > (size_t)c->set->cfg->send_buffer + OUTPUT_FRAME_MAX;
 }
 
 static void client_mask(struct conn *c)
@@ -190,13 +198,8 @@ static void client_mask(struct conn *c)
 		m |= EPOLLIN | EPOLLRDHUP;
 	if (!outq_is_empty(&c->out))
 		m |= EPOLLOUT;
-	if (m == c->cmask)
-		return;
-	if (proxy_watch(c->px, c->fd, &c->cw, m, true) != R_OK) {
+	if (ev_io_set(c->set->ev, &c->cw, m) != R_OK)
 		client_gone(c, "epoll failed");
-		return;
-	}
-	c->cmask = m;
 }
 
 static void agent_mask(struct conn *c)
@@ -209,35 +212,24 @@ static void agent_mask(struct conn *c)
 		/* epoll reports a hang-up whatever the mask: while the client is
 		 * behind, leave epoll instead of waking up for nothing. Reads
 		 * resume (and find the end) once the client catches up. */
-		if (c->amask != UINT32_MAX) {
-			proxy_unwatch(c->px, agent_client_fd(c->agent));
-			c->amask = UINT32_MAX;
-		}
+		ev_io_stop(c->set->ev, &c->aw);
 		return;
 	}
 	if (!c->agent_paused)
 		m |= EPOLLIN;
 	if (agent_client_wants_write(c->agent))
 		m |= EPOLLOUT;
-	if (m == c->amask)
-		return;
-	if (proxy_watch(c->px, agent_client_fd(c->agent), &c->aw, m, c->amask != UINT32_MAX) !=
-	    R_OK) {
+	if (ev_io_set(c->set->ev, &c->aw, m) != R_OK)
 		log_warn(MOD, "cannot watch agent fd");
-		return;
-	}
-	c->amask = m;
 }
 
 static void agent_close(struct conn *c)
 {
 	if (c->agent == NULL)
 		return;
-	if (c->amask != UINT32_MAX)
-		proxy_unwatch(c->px, agent_client_fd(c->agent));
+	ev_io_stop(c->set->ev, &c->aw);
 	agent_client_close(c->agent);
 	c->agent = NULL;
-	c->amask = UINT32_MAX;
 }
 
 static void agent_done(struct conn *c)
@@ -294,9 +286,9 @@ static void client_flush(struct conn *c)
 	/* The close deadline is for a peer that stopped reading, not for a
 	 * slow one still taking the output queued ahead of the close frame. */
 	if (c->cs == CL_CLOSING && c->out.written > written)
-		c->deadline_ms = c->px->now_ms + CLOSE_TIMEOUT_MS;
-	if (c->out.peak > c->px->peak_queued)
-		c->px->peak_queued = c->out.peak;
+		c->deadline_ms = ev_now(c->set->ev) + CLOSE_TIMEOUT_MS;
+	if (c->out.peak > c->set->peak_queued)
+		c->set->peak_queued = c->out.peak;
 	if (outq_is_empty(&c->out) && c->cs == CL_CLOSING &&
 	    (c->http_only || (c->close_sent && c->close_received))) {
 		if (!c->lingering && !c->http_only) {
@@ -311,7 +303,7 @@ static void client_flush(struct conn *c)
 	}
 	/* Backpressure release: resume the command's output at half the bound
 	 * (hysteresis, so we do not toggle epoll on every chunk). */
-	if (c->agent_paused && outq_len(&c->out) <= (size_t)c->px->cfg->send_buffer / 2) {
+	if (c->agent_paused && outq_len(&c->out) <= (size_t)c->set->cfg->send_buffer / 2) {
 		c->agent_paused = false;
 		agent_mask(c);
 		/* The agent client may hold complete frames already read from the
@@ -400,7 +392,7 @@ static void send_close(struct conn *c, uint16_t code, const char *reason)
 	c->close_sent = true;
 	if (c->cs == CL_OPEN) {
 		c->cs = CL_CLOSING;
-		c->deadline_ms = c->px->now_ms + CLOSE_TIMEOUT_MS;
+		c->deadline_ms = ev_now(c->set->ev) + CLOSE_TIMEOUT_MS;
 	}
 }
 
@@ -458,11 +450,7 @@ static void pending_cancel(struct conn *c)
 		c->job->owner = NULL;
 		c->job = NULL;
 	}
-	if (c->tfd >= 0) {
-		proxy_unwatch(c->px, c->tfd);
-		close(c->tfd);
-		c->tfd = -1;
-	}
+	ev_timer_stop(c->set->ev, &c->retry);
 	if (c->hs != NULL) {
 		crypto_wipe(c->hs, sizeof(*c->hs));
 		free(c->hs);
@@ -514,7 +502,7 @@ static void http_error(struct conn *c, int status, enum result code_r, const cha
 	c->http_only = true;
 	c->lingering = true; /* the rest of the request is read and dropped */
 	c->close_received = true;
-	c->deadline_ms = c->px->now_ms + CLOSE_TIMEOUT_MS;
+	c->deadline_ms = ev_now(c->set->ev) + CLOSE_TIMEOUT_MS;
 	free(body);
 	json_free(e);
 	json_free(o);
@@ -548,7 +536,7 @@ static enum result emit_output(struct conn *c, uint8_t stream, const unsigned ch
 
 	if (c->cs != CL_OPEN)
 		return R_OK; /* nobody to send to (closing or gone): drop */
-	c->last_activity_ms = c->px->now_ms;
+	c->last_activity_ms = ev_now(c->set->ev);
 	if (c->channel) {
 		if (n == 0)
 			return R_OK;
@@ -672,24 +660,26 @@ static void agent_readable(struct conn *c)
 		if (!got)
 			break;
 		on_agent_frame(c, &f);
-		if (c->cs != CL_GONE && outq_len(&c->out) > (size_t)c->px->cfg->send_buffer) {
+		if (c->cs != CL_GONE && outq_len(&c->out) > (size_t)c->set->cfg->send_buffer) {
 			c->agent_paused = true;
 			agent_mask(c);
 		}
 	}
 	if (i == AGENT_BATCH && c->agent != NULL && !c->agent_paused) {
-		c->agent_more = true;
-		c->px->more_work = true;
+		more_work(c);
 	}
 	if (c->agent != NULL && c->as == AG_KILLING)
 		c->agent_paused = false; /* nobody to wait for: just discard */
 	agent_mask(c);
 }
 
-void conn_continue_all(struct proxy *px)
+/* continue_all: the more timer: agent frames left over from batches that
+ * were cut short. */
+static void continue_all(void *arg)
 {
-	px->more_work = false;
-	for (struct conn *c = px->conns; c != NULL; c = c->next) {
+	struct conns *cs = arg;
+
+	for (struct conn *c = cs->list; c != NULL; c = c->next) {
 		if (c->dead || !c->agent_more)
 			continue;
 		agent_readable(c);
@@ -813,7 +803,6 @@ static void start_exec(struct conn *c, const struct message *m)
 	}
 	c->as = AG_RUNNING;
 	c->detached = (e.flags & AP_EXEC_DETACH) != 0;
-	c->amask = UINT32_MAX; /* not yet in epoll */
 	agent_mask(c);
 	ctx(c);
 	log_info(MOD, "exec sandbox='%s' argc=%zu tty=%d shell=%d detach=%d", c->sandbox_id,
@@ -843,7 +832,6 @@ static void start_attach(struct conn *c, uint32_t pid)
 	c->detached = true;
 	c->attached = true;
 	c->pid = pid;
-	c->amask = UINT32_MAX; /* not yet in epoll */
 	agent_mask(c);
 	ctx(c);
 	log_info(MOD, "attach sandbox='%s' pid=%u", c->sandbox_id, pid);
@@ -916,7 +904,7 @@ static void on_control(struct conn *c, const char *text, size_t len)
 
 static void on_message(struct conn *c, uint8_t op, unsigned char *p, size_t n)
 {
-	c->last_activity_ms = c->px->now_ms;
+	c->last_activity_ms = ev_now(c->set->ev);
 	if (op == WS_OP_TEXT) {
 		on_control(c, (const char *)p, n);
 		return;
@@ -985,7 +973,7 @@ static void on_frame(struct conn *c, struct ws_frame *f)
 	if (f->fin) {
 		on_message(c, f->msg_opcode, (unsigned char *)c->msg.data, c->msg.len);
 		buf_free(&c->msg);
-		buf_init(&c->msg, (size_t)c->px->cfg->max_message);
+		buf_init(&c->msg, (size_t)c->set->cfg->max_message);
 	}
 }
 
@@ -1112,12 +1100,7 @@ static void finish_upgrade(struct conn *c)
 	struct buf resp;
 	unsigned char *d;
 
-	if (c->tfd >= 0) {
-		proxy_unwatch(c->px, c->tfd);
-		close(c->tfd);
-		c->tfd = -1;
-	}
-	c->amask = UINT32_MAX;
+	ev_timer_stop(c->set->ev, &c->retry);
 	if (ws_handshake_has_protocol(c->hs, MESSAGE_SUBPROTOCOL_CHANNEL)) {
 		proto = MESSAGE_SUBPROTOCOL_CHANNEL;
 		c->channel = true;
@@ -1134,10 +1117,10 @@ static void finish_upgrade(struct conn *c)
 	buf_free(&resp);
 	pending_cancel(c); /* the handshake is answered: free it */
 	c->cs = CL_OPEN;
-	ws_parser_init(&c->parser, (size_t)c->px->cfg->max_message, true);
-	buf_init(&c->msg, (size_t)c->px->cfg->max_message);
-	c->opened_ms = c->last_rx_ms = c->last_activity_ms = c->px->now_ms;
-	c->next_ping_ms = c->px->now_ms + c->px->cfg->ping_interval * 1000;
+	ws_parser_init(&c->parser, (size_t)c->set->cfg->max_message, true);
+	buf_init(&c->msg, (size_t)c->set->cfg->max_message);
+	c->opened_ms = c->last_rx_ms = c->last_activity_ms = ev_now(c->set->ev);
+	c->next_ping_ms = ev_now(c->set->ev) + c->set->cfg->ping_interval * 1000;
 	c->in_off = c->head_len;
 	ctx(c);
 	log_info(MOD, "stream open sandbox='%s' org='%s' actor='%s' proto='%s' peer='%s'",
@@ -1148,22 +1131,18 @@ static void finish_upgrade(struct conn *c)
  * CONNECT_RETRY_MAX_MS). */
 static enum result arm_retry(struct conn *c)
 {
-	struct itimerspec its;
 	unsigned d = c->connect_delay_ms;
 
-	memset(&its, 0, sizeof(its));
-	its.it_value.tv_sec = d / 1000;
-	its.it_value.tv_nsec = (long)(d % 1000) * 1000000L;
 	c->connect_delay_ms = d * 2 > CONNECT_RETRY_MAX_MS ? CONNECT_RETRY_MAX_MS : d * 2;
-	return timerfd_settime(c->tfd, 0, &its, NULL) == 0 ? R_OK : R_INTERNAL;
+	return ev_timer_start(c->set->ev, &c->retry, d);
 }
 
 /* org_connecting: streams of org waiting for a busy agent. */
-static size_t org_connecting(const struct proxy *px, const char *org)
+static size_t org_connecting(const struct conns *cs, const char *org)
 {
 	size_t n = 0;
 
-	for (const struct conn *o = px->conns; o != NULL; o = o->next)
+	for (const struct conn *o = cs->list; o != NULL; o = o->next)
 		if (o->cs == CL_CONNECTING && !o->dead && strcmp(o->org_id, org) == 0)
 			n++;
 	return n;
@@ -1181,44 +1160,38 @@ static void start_connect(struct conn *c)
 		http_refuse(c, R_UPSTREAM, "sandbox agent unreachable");
 		return;
 	}
-	c->amask = UINT32_MAX;
+	ev_io_init(&c->aw, agent_client_fd(c->agent), agent_event, c);
 	if (!pending) {
 		finish_upgrade(c);
 		return;
 	}
-	if (org_connecting(c->px, c->org_id) >= ORG_CONNECTING_MAX) {
+	if (org_connecting(c->set, c->org_id) >= ORG_CONNECTING_MAX) {
 		http_error(c, 429, R_QUOTA, "too many streams wait for a busy sandbox agent",
 			   "Retry-After: 1\r\n");
 		return;
 	}
-	c->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (c->tfd < 0 || proxy_watch(c->px, c->tfd, &c->tw, EPOLLIN, false) != R_OK) {
+	c->connect_delay_ms = CONNECT_RETRY_FIRST_MS;
+	if (arm_retry(c) != R_OK) {
 		http_error(c, 503, R_UNAVAILABLE, "cannot wait for the sandbox agent now",
 			   "Retry-After: 1\r\n");
 		return;
 	}
 	c->cs = CL_CONNECTING;
-	c->connect_deadline_ms = c->px->now_ms + c->px->cfg->connect_timeout_ms;
-	c->connect_delay_ms = CONNECT_RETRY_FIRST_MS;
-	if (arm_retry(c) != R_OK)
-		http_refuse(c, R_INTERNAL, "cannot wait for the sandbox agent");
+	c->connect_deadline_ms = ev_now(c->set->ev) + c->set->cfg->connect_timeout_ms;
 }
 
 /* connect_retry: the retry timer fired. */
 static void connect_retry(struct conn *c)
 {
-	uint64_t n;
 	bool pending = true;
 	enum result r;
 
-	if (read(c->tfd, &n, sizeof(n)) < 0 && errno != EAGAIN && errno != EINTR)
-		log_warn(MOD, "cannot read the connect timer");
 	r = agent_client_connect_retry(c->agent, c->agent_address, &pending);
 	if (r != R_OK)
 		http_refuse(c, R_UPSTREAM, "sandbox agent unreachable");
 	else if (!pending)
 		finish_upgrade(c);
-	else if (c->px->now_ms >= c->connect_deadline_ms)
+	else if (ev_now(c->set->ev) >= c->connect_deadline_ms)
 		http_refuse(c, R_UPSTREAM, "sandbox agent busy: it accepts no connection");
 	else if (arm_retry(c) != R_OK)
 		http_refuse(c, R_INTERNAL, "cannot wait for the sandbox agent");
@@ -1268,11 +1241,15 @@ static void on_lookup(struct conn *c, const struct lookup_job *job)
 	start_connect(c);
 }
 
-void conn_lookups_done(struct proxy *px)
+/* lookups_done: the lookup threads handed jobs back: go on with (or
+ * refuse) the upgrades that waited for them. */
+static void lookups_done(void *arg, uint32_t events)
 {
+	struct conns *set = arg;
 	struct lookup_job *job;
 
-	while ((job = lookup_next(px->lookup)) != NULL) {
+	(void)events;
+	while ((job = lookup_next(set->lookup)) != NULL) {
 		struct conn *c = job->owner;
 
 		if (c != NULL && !c->dead && c->cs == CL_LOOKUP) {
@@ -1319,7 +1296,7 @@ static void begin_upgrade(struct conn *c, const char *head, size_t len)
 		http_refuse(c, R_NOT_FOUND, "no such endpoint");
 		return;
 	}
-	if (c->px->draining) {
+	if (c->set->draining) {
 		lookup_job_free(job);
 		http_error(c, 503, R_UNAVAILABLE, "stream proxy is shutting down",
 			   "Retry-After: 1\r\n");
@@ -1330,7 +1307,7 @@ static void begin_upgrade(struct conn *c, const char *head, size_t len)
 	crypto_wipe(h->authorization, sizeof(h->authorization));
 	memcpy(job->sandbox_id, c->sandbox_id, sizeof(c->sandbox_id));
 	job->owner = c;
-	if (lookup_submit(c->px->lookup, job) != R_OK) {
+	if (lookup_submit(c->set->lookup, job) != R_OK) {
 		lookup_job_free(job);
 		http_error(c, 503, R_UNAVAILABLE, "too many upgrades are waiting",
 			   "Retry-After: 1\r\n");
@@ -1340,7 +1317,7 @@ static void begin_upgrade(struct conn *c, const char *head, size_t len)
 	c->cs = CL_LOOKUP;
 	/* the lookup gets its own deadline: a database that does not answer
 	 * in time is a 503, not a stream that waits forever */
-	c->deadline_ms = c->px->now_ms + c->px->cfg->handshake_timeout * 1000;
+	c->deadline_ms = ev_now(c->set->ev) + c->set->cfg->handshake_timeout * 1000;
 	client_mask(c);
 }
 
@@ -1411,7 +1388,7 @@ static void client_readable(struct conn *c)
 	/* Read only while there is room for a frame; what a client sends while
 	 * its stdin is blocked waits in the kernel, which slows the client. */
 	for (int i = 0; i < 16 && c->cs != CL_GONE && !client_is_held(c); i++) {
-		if (!make_room(c, (size_t)c->px->cfg->max_message + WS_HEADER_MAX)) {
+		if (!make_room(c, (size_t)c->set->cfg->max_message + WS_HEADER_MAX)) {
 			send_close(c, WS_CLOSE_TOO_BIG, "message too big");
 			linger_close(c);
 			return;
@@ -1420,7 +1397,7 @@ static void client_readable(struct conn *c)
 			return;
 		/* Any bytes are a sign of life: a big message can take longer
 		 * than the ping timeout to arrive whole. */
-		c->last_rx_ms = c->px->now_ms;
+		c->last_rx_ms = ev_now(c->set->ev);
 		if (c->close_received) {
 			c->in_off = c->in_len = 0; /* nothing counts after a close */
 			continue;
@@ -1441,9 +1418,9 @@ static void client_gone(struct conn *c, const char *why)
 	if (c->opened_ms > 0)
 		log_info(MOD, "stream closed sandbox='%s' bytes_out=%llu peak_queue=%zu ms=%lld",
 			 c->sandbox_id, (unsigned long long)c->bytes_out, c->out.peak,
-			 (long long)(c->px->now_ms - c->opened_ms));
+			 (long long)(ev_now(c->set->ev) - c->opened_ms));
 	pending_cancel(c);
-	proxy_unwatch(c->px, c->fd);
+	ev_io_stop(c->set->ev, &c->cw);
 	close(c->fd);
 	c->fd = -1;
 	c->cs = CL_GONE;
@@ -1456,21 +1433,20 @@ static void client_gone(struct conn *c, const char *why)
 			log_info(MOD, "detached command left running sandbox='%s' pid=%u",
 				 c->sandbox_id, c->pid);
 			agent_done(c);
-		} else if (c->px->cfg->kill_grace == 0 ||
+		} else if (c->set->cfg->kill_grace == 0 ||
 			   agent_client_send_signal(c->agent, SIGHUP) != R_OK) {
 			kill_now(c);
 			agent_done(c);
 		} else {
 			log_info(MOD, "hanging up command sandbox='%s' pid=%u", c->sandbox_id, c->pid);
 			c->as = AG_KILLING;
-			c->kill_ms = c->px->now_ms + c->px->cfg->kill_grace * 1000;
+			c->kill_ms = ev_now(c->set->ev) + c->set->cfg->kill_grace * 1000;
 			c->agent_paused = false;
 			agent_flush(c);
 			/* Frames the agent client read while we were paused (an EXIT
 			 * among them) will not wake epoll: have the loop drain them.
 			 * Not here: this may run inside agent_readable. */
-			c->agent_more = true;
-			c->px->more_work = true;
+			more_work(c);
 		}
 	}
 	if (c->as == AG_NONE && c->agent != NULL)
@@ -1478,7 +1454,58 @@ static void client_gone(struct conn *c, const char *why)
 	mark_dead_if_done(c);
 }
 
-enum result conn_accept(struct proxy *px, int fd)
+/* settle: the end of every event of c: one flush per event, so many small
+ * frames go out in one write, and the dead check. */
+static void settle(struct conn *c)
+{
+	client_flush(c);
+	mark_dead_if_done(c);
+}
+
+static void client_event(void *arg, uint32_t events)
+{
+	struct conn *c = arg;
+
+	if (c->dead || c->cs == CL_GONE)
+		return;
+	if (events & EPOLLOUT)
+		client_flush(c);
+	if (c->cs != CL_GONE && (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)))
+		client_readable(c);
+	if (c->cs != CL_GONE && (events & (EPOLLHUP | EPOLLERR)))
+		client_gone(c, "connection reset");
+	settle(c);
+}
+
+static void agent_event(void *arg, uint32_t events)
+{
+	struct conn *c = arg;
+
+	if (c->dead || c->agent == NULL)
+		return;
+	if (events & (EPOLLHUP | EPOLLERR))
+		c->agent_hup = true;
+	if (events & EPOLLOUT) {
+		agent_flush(c);
+		retry_pending(c);
+	}
+	if (c->agent != NULL && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		agent_readable(c);
+	settle(c);
+}
+
+static void retry_event(void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->dead)
+		return;
+	if (c->cs == CL_CONNECTING)
+		connect_retry(c);
+	settle(c);
+}
+
+enum result conn_accept(struct conns *set, int fd)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	unsigned char rnd[8];
@@ -1495,35 +1522,29 @@ enum result conn_accept(struct proxy *px, int fd)
 		goto fail_free;
 	}
 	c->in_cap = IN_INITIAL;
-	c->px = px;
+	c->set = set;
 	c->fd = fd;
-	c->tfd = -1;
-	c->tw.kind = W_TIMER;
-	c->tw.conn = c;
 	c->cs = CL_HTTP;
 	c->as = AG_NONE;
-	c->amask = UINT32_MAX;
-	c->cw.kind = W_CLIENT;
-	c->cw.conn = c;
-	c->aw.kind = W_AGENT;
-	c->aw.conn = c;
-	outq_init(&c->out, CLIENT_QUEUE_MAX(px->cfg));
+	ev_io_init(&c->cw, fd, client_event, c);
+	ev_io_init(&c->aw, -1, agent_event, c);
+	ev_timer_init(&c->retry, retry_event, c);
+	outq_init(&c->out, CLIENT_QUEUE_MAX(set->cfg));
 	buf_init(&c->msg, 0);
 	if (crypto_random(rnd, sizeof(rnd)) == R_OK &&
 	    crypto_hex_encode(rnd, sizeof(rnd), hex, sizeof(hex)) == R_OK)
 		snprintf(c->id, sizeof(c->id), "ws-%s", hex);
 	else
-		snprintf(c->id, sizeof(c->id), "ws-%llu", (unsigned long long)++px->next_id);
-	c->deadline_ms = px->now_ms + px->cfg->handshake_timeout * 1000;
-	c->cmask = EPOLLIN | EPOLLRDHUP;
-	r = proxy_watch(px, fd, &c->cw, c->cmask, false);
+		snprintf(c->id, sizeof(c->id), "ws-%llu", (unsigned long long)++set->next_id);
+	c->deadline_ms = ev_now(set->ev) + set->cfg->handshake_timeout * 1000;
+	r = ev_io_set(set->ev, &c->cw, EPOLLIN | EPOLLRDHUP);
 	if (r != R_OK)
 		goto fail_in;
-	c->next = px->conns;
-	if (px->conns != NULL)
-		px->conns->prev = c;
-	px->conns = c;
-	px->nconns++;
+	c->next = set->list;
+	if (set->list != NULL)
+		set->list->prev = c;
+	set->list = c;
+	set->n++;
 	return R_OK;
 
 fail_in:
@@ -1532,39 +1553,6 @@ fail_free:
 	free(c);
 	close(fd);
 	return r;
-}
-
-void conn_event(struct conn *c, const struct watch *w, uint32_t events)
-{
-	if (c->dead)
-		return;
-	if (w->kind == W_TIMER) {
-		if (c->cs == CL_CONNECTING)
-			connect_retry(c);
-	} else if (w->kind == W_AGENT) {
-		if (c->agent == NULL)
-			return;
-		if (events & (EPOLLHUP | EPOLLERR))
-			c->agent_hup = true;
-		if (events & EPOLLOUT) {
-			agent_flush(c);
-			retry_pending(c);
-		}
-		if (c->agent != NULL && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-			agent_readable(c);
-	} else {
-		if (c->cs == CL_GONE)
-			return;
-		if (events & EPOLLOUT)
-			client_flush(c);
-		if (c->cs != CL_GONE && (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)))
-			client_readable(c);
-		if (c->cs != CL_GONE && (events & (EPOLLHUP | EPOLLERR)))
-			client_gone(c, "connection reset");
-	}
-	/* One flush per event batch: many small frames go out in one writev. */
-	client_flush(c);
-	mark_dead_if_done(c);
 }
 
 /* client_took_more: the peer took bytes from the kernel's send queue since
@@ -1584,9 +1572,8 @@ static bool client_took_more(struct conn *c)
 
 static void tick(struct conn *c)
 {
-	struct proxy *px = c->px;
-	int64_t now = px->now_ms;
-	const struct settings *cfg = px->cfg;
+	int64_t now = ev_now(c->set->ev);
+	const struct settings *cfg = c->set->cfg;
 
 	if (c->as == AG_KILLING && now >= c->kill_ms) {
 		ctx(c);
@@ -1635,20 +1622,25 @@ static void tick(struct conn *c)
 	case CL_GONE:
 		break;
 	}
-	client_flush(c);
-	mark_dead_if_done(c);
+	settle(c);
 }
 
-void conn_tick_all(struct proxy *px)
+/* tick_all: the timers of every connection, about once a second. */
+static void tick_all(void *arg)
 {
-	for (struct conn *c = px->conns; c != NULL; c = c->next)
+	struct conns *set = arg;
+
+	for (struct conn *c = set->list; c != NULL; c = c->next)
 		if (!c->dead)
 			tick(c);
+	if (ev_timer_start(set->ev, &set->tick, TICK_MS) != R_OK)
+		log_warnx(MOD, "cannot arm the tick timer");
 }
 
-void conn_drain_all(struct proxy *px)
+void conns_drain(struct conns *set)
 {
-	for (struct conn *c = px->conns; c != NULL; c = c->next) {
+	set->draining = true;
+	for (struct conn *c = set->list; c != NULL; c = c->next) {
 		if (c->dead)
 			continue;
 		if (c->cs == CL_HTTP)
@@ -1660,25 +1652,24 @@ void conn_drain_all(struct proxy *px)
 			flush_carries(c);
 			send_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
 		}
-		client_flush(c);
-		mark_dead_if_done(c);
+		settle(c);
 	}
 }
 
 static void conn_free(struct conn *c)
 {
-	struct proxy *px = c->px;
+	struct conns *set = c->set;
 
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
-		px->conns = c->next;
+		set->list = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
-	px->nconns--;
+	set->n--;
 	pending_cancel(c);
 	if (c->fd >= 0) {
-		proxy_unwatch(px, c->fd);
+		ev_io_stop(set->ev, &c->cw);
 		close(c->fd);
 	}
 	agent_close(c);
@@ -1689,9 +1680,9 @@ static void conn_free(struct conn *c)
 	free(c);
 }
 
-void conn_reap(struct proxy *px)
+void conns_reap(struct conns *set)
 {
-	struct conn *c = px->conns, *next;
+	struct conn *c = set->list, *next;
 
 	for (; c != NULL; c = next) {
 		next = c->next;
@@ -1701,12 +1692,35 @@ void conn_reap(struct proxy *px)
 	log_set_request(NULL);
 }
 
-void conn_kill_all(struct proxy *px)
+void conns_kill_all(struct conns *set)
 {
-	for (struct conn *c = px->conns; c != NULL; c = c->next) {
+	for (struct conn *c = set->list; c != NULL; c = c->next) {
 		if ((c->as == AG_RUNNING && !c->detached) || c->as == AG_KILLING)
 			kill_now(c);
 		c->dead = true;
 	}
-	conn_reap(px);
+	conns_reap(set);
+	ev_io_stop(set->ev, &set->lookup_w);
+	ev_timer_stop(set->ev, &set->tick);
+	ev_timer_stop(set->ev, &set->more);
+}
+
+enum result conns_init(struct conns *set, const struct settings *cfg, struct ev_loop *ev,
+		       struct lookup *lookup)
+{
+	enum result r;
+
+	memset(set, 0, sizeof(*set));
+	set->cfg = cfg;
+	set->ev = ev;
+	set->lookup = lookup;
+	ev_io_init(&set->lookup_w, lookup_fd(lookup), lookups_done, set);
+	ev_timer_init(&set->tick, tick_all, set);
+	ev_timer_init(&set->more, continue_all, set);
+	r = ev_io_set(ev, &set->lookup_w, EPOLLIN);
+	if (r == R_OK)
+		r = ev_timer_start(ev, &set->tick, TICK_MS);
+	if (r != R_OK)
+		ev_io_stop(ev, &set->lookup_w);
+	return r;
 }
