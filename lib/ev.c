@@ -69,6 +69,11 @@ void ev_io_init(struct ev_io *w, int fd, ev_io_fn *fn, void *arg)
 	w->arg = arg;
 }
 
+void ev_io_set_fd(struct ev_io *w, int fd)
+{
+	w->fd = fd;
+}
+
 enum result ev_io_set(struct ev_loop *l, struct ev_io *w, uint32_t events)
 {
 	struct epoll_event ev;

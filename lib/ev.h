@@ -60,6 +60,10 @@ int64_t ev_now(const struct ev_loop *l);
 /* ev_io_init: a stopped watch of fd that calls fn(arg, events). */
 void ev_io_init(struct ev_io *w, int fd, ev_io_fn *fn, void *arg);
 
+/* ev_io_set_fd: point a stopped watch at another descriptor (keeping its
+ * callback), e.g. once a connection exists. */
+void ev_io_set_fd(struct ev_io *w, int fd);
+
 /* ev_io_set: watch for events (EPOLLIN, EPOLLOUT, EPOLLRDHUP...; 0 keeps
  * the fd in epoll, which still reports hang-ups and errors), starting the
  * watch if needed; nothing is done when the mask is unchanged. R_INTERNAL
