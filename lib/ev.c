@@ -178,9 +178,9 @@ static enum result reserve(struct ev_timer ***v, size_t *cap, size_t n)
 	if (n < *cap)
 		return R_OK;
 	ncap = *cap ? *cap * 2 : 16;
-	if (ncap > SIZE_MAX / sizeof(**v))
+	if (ncap > SIZE_MAX / sizeof(struct ev_timer *))
 		return R_NO_MEMORY;
-	p = realloc(*v, ncap * sizeof(**v));
+	p = realloc(*v, ncap * sizeof(struct ev_timer *));
 	if (p == NULL)
 		return R_NO_MEMORY;
 	*v = p;
@@ -193,8 +193,7 @@ enum result ev_timer_start(struct ev_loop *l, struct ev_timer *t, int64_t delay_
 	ev_timer_stop(l, t);
 	/* the due list must take every armed timer at once: grow both here,
 	 * where a failure can still be reported */
-	if (reserve(&l->heap, &l->cap, l->n) != R_OK ||
-	    reserve(&l->due, &l->due_cap, l->n) != R_OK)
+	if (reserve(&l->heap, &l->cap, l->n) != R_OK || reserve(&l->due, &l->due_cap, l->n) != R_OK)
 		return R_NO_MEMORY;
 	t->when_ms = l->now_ms + (delay_ms > 0 ? delay_ms : 0);
 	l->heap[l->n++] = t;

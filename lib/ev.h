@@ -41,7 +41,7 @@ struct ev_timer {
 };
 
 #define EV_UNARMED SIZE_MAX
-#define EV_FIRING (SIZE_MAX - 1)
+#define EV_FIRING  (SIZE_MAX - 1)
 
 /* ev_new: a loop, or NULL (no memory, no epoll descriptor). */
 struct ev_loop *ev_new(void);

@@ -19,10 +19,10 @@
 
 /* The fields are read-only for callers; use the functions below. */
 struct outq {
-	struct buf b;     /* bytes [off, b.len) wait to be written */
-	size_t off;       /* bytes of b already written */
-	size_t limit;     /* most bytes waiting at once */
-	size_t peak;      /* most bytes seen waiting (at an add or a flush) */
+	struct buf b;	  /* bytes [off, b.len) wait to be written */
+	size_t off;	  /* bytes of b already written */
+	size_t limit;	  /* most bytes waiting at once */
+	size_t peak;	  /* most bytes seen waiting (at an add or a flush) */
 	uint64_t written; /* bytes ever written */
 };
 

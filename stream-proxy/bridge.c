@@ -23,7 +23,8 @@
 static void more_work(struct conn *c)
 {
 	c->agent.more = true;
-	if (!ev_timer_is_armed(&c->set->more) && ev_timer_start(c->set->ev, &c->set->more, 0) != R_OK)
+	if (!ev_timer_is_armed(&c->set->more) &&
+	    ev_timer_start(c->set->ev, &c->set->more, 0) != R_OK)
 		log_warnx(MOD, "cannot arm the continue timer");
 }
 
@@ -102,7 +103,8 @@ static void on_agent_frame(struct conn *c, const struct agent_frame *f)
 			client_send_json(c, &b);
 		break;
 	case AP_OUTPUT:
-		if (c->as == AG_RUNNING && client_output(c, f->stream, f->data, f->len, false) != R_OK)
+		if (c->as == AG_RUNNING &&
+		    client_output(c, f->stream, f->data, f->len, false) != R_OK)
 			client_close(c, "out of memory");
 		break;
 	case AP_EXIT:
@@ -127,11 +129,11 @@ static void on_agent_frame(struct conn *c, const struct agent_frame *f)
 			 * detached pid, already attached) is the client's doing */
 			client_send_error(c, f->error, f->message);
 			client_send_close(c,
-				   f->error == R_INVALID || f->error == R_NOT_FOUND ||
-					   f->error == R_CONFLICT
-				   ? WS_CLOSE_POLICY
-				   : WS_CLOSE_INTERNAL,
-				   c->attached ? "cannot attach" : "command failed");
+					  f->error == R_INVALID || f->error == R_NOT_FOUND ||
+						  f->error == R_CONFLICT
+					      ? WS_CLOSE_POLICY
+					      : WS_CLOSE_INTERNAL,
+					  c->attached ? "cannot attach" : "command failed");
 		}
 		agent_done(c);
 		break;
@@ -156,11 +158,13 @@ void bridge_read(struct conn *c)
 
 		if (agent_client_read_frame(c->ac, &f, &got) != R_OK) {
 			stream_ctx(c);
-			log_warnx(MOD, "agent stream ended without exit sandbox='%s'", c->sandbox_id);
+			log_warnx(MOD, "agent stream ended without exit sandbox='%s'",
+				  c->sandbox_id);
 			if (c->as == AG_RUNNING) {
 				client_flush_carries(c);
 				client_send_error(c, R_UPSTREAM, "sandbox agent connection lost");
-				client_send_close(c, WS_CLOSE_INTERNAL, "sandbox agent connection lost");
+				client_send_close(c, WS_CLOSE_INTERNAL,
+						  "sandbox agent connection lost");
 			}
 			agent_done(c);
 			break;
@@ -286,8 +290,8 @@ static void start_exec(struct conn *c, const struct message *m)
 		const char *why = agent_client_last_error(c->ac);
 
 		stream_ctx(c);
-		log_warnx(MOD, "cannot start command sandbox='%s' code=%s agent='%s'", c->sandbox_id,
-			  result_str(r), why ? why : "");
+		log_warnx(MOD, "cannot start command sandbox='%s' code=%s agent='%s'",
+			  c->sandbox_id, result_str(r), why ? why : "");
 		client_send_error(c, r, why && why[0] ? why : "cannot start the command");
 		client_send_close(c, WS_CLOSE_INTERNAL, "cannot start the command");
 		return;
@@ -296,9 +300,8 @@ static void start_exec(struct conn *c, const struct message *m)
 	c->detached = (e.flags & AP_EXEC_DETACH) != 0;
 	agent_mask(c);
 	stream_ctx(c);
-	log_info(MOD, "exec sandbox='%s' argc=%zu tty=%d shell=%d detach=%d", c->sandbox_id,
-		 e.argc, (e.flags & AP_EXEC_TTY) != 0, (e.flags & AP_EXEC_SHELL) != 0,
-		 c->detached);
+	log_info(MOD, "exec sandbox='%s' argc=%zu tty=%d shell=%d detach=%d", c->sandbox_id, e.argc,
+		 (e.flags & AP_EXEC_TTY) != 0, (e.flags & AP_EXEC_SHELL) != 0, c->detached);
 	bridge_flush(c);
 }
 
@@ -345,7 +348,8 @@ static void on_control(struct conn *c, const char *text, size_t len)
 	}
 	memset(&p, 0, sizeof(p));
 	p.type = m.type;
-	if (c->as == AG_NONE && m.type != MSG_EXEC && m.type != MSG_ATTACH && m.type != MSG_DETACH) {
+	if (c->as == AG_NONE && m.type != MSG_EXEC && m.type != MSG_ATTACH &&
+	    m.type != MSG_DETACH) {
 		client_send_error(c, R_INVALID, "the first message must be exec or attach");
 		client_send_close(c, WS_CLOSE_POLICY, "first message must be exec or attach");
 		message_free(&m);
@@ -354,14 +358,16 @@ static void on_control(struct conn *c, const char *text, size_t len)
 	switch (m.type) {
 	case MSG_EXEC:
 		if (c->as != AG_NONE) {
-			client_send_error(c, R_CONFLICT, "a command is already attached to this stream");
+			client_send_error(c, R_CONFLICT,
+					  "a command is already attached to this stream");
 			break;
 		}
 		start_exec(c, &m);
 		break;
 	case MSG_ATTACH:
 		if (c->as != AG_NONE) {
-			client_send_error(c, R_CONFLICT, "a command is already attached to this stream");
+			client_send_error(c, R_CONFLICT,
+					  "a command is already attached to this stream");
 			break;
 		}
 		start_attach(c, m.pid);
@@ -470,7 +476,8 @@ void bridge_client_left(struct conn *c)
 			bridge_kill(c);
 			agent_done(c);
 		} else {
-			log_info(MOD, "hanging up command sandbox='%s' pid=%u", c->sandbox_id, c->pid);
+			log_info(MOD, "hanging up command sandbox='%s' pid=%u", c->sandbox_id,
+				 c->pid);
 			c->as = AG_KILLING;
 			c->kill_ms = stream_now(c) + c->set->cfg->kill_grace * 1000;
 			c->agent.paused = false;

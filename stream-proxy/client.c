@@ -185,7 +185,7 @@ static void linger(struct conn *c)
  * UTF-8 character at the end is held back for the next chunk so text that is
  * split by the pipe still arrives as text. final flushes what is held. */
 enum result client_output(struct conn *c, uint8_t stream, const unsigned char *p, size_t n,
-			       bool final)
+			  bool final)
 {
 	unsigned char hdr[WS_HEADER_MAX], *d, *a = c->carry[stream];
 	size_t alen = c->carry_len[stream], hold = 0, len, hl;
@@ -199,9 +199,9 @@ enum result client_output(struct conn *c, uint8_t stream, const unsigned char *p
 	if (c->channel) {
 		if (n == 0)
 			return R_OK;
-		return queue_frame(c, WS_OP_BINARY,
-				   stream == AP_STREAM_STDERR ? MESSAGE_CH_STDERR : MESSAGE_CH_STDOUT, p,
-				   n);
+		return queue_frame(
+		    c, WS_OP_BINARY,
+		    stream == AP_STREAM_STDERR ? MESSAGE_CH_STDERR : MESSAGE_CH_STDOUT, p, n);
 	}
 	if (!final) {
 		ws_utf8_init(&u);
@@ -242,8 +242,7 @@ void client_flush_carries(struct conn *c)
 
 /* on_frame: a control frame is answered here; a data frame completes a
  * message (true: *op, *p, *n) or is a part of one. */
-static bool on_frame(struct conn *c, struct ws_frame *f, uint8_t *op, unsigned char **p,
-		     size_t *n)
+static bool on_frame(struct conn *c, struct ws_frame *f, uint8_t *op, unsigned char **p, size_t *n)
 {
 	switch (f->opcode) {
 	case WS_OP_PING:

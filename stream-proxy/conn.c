@@ -25,7 +25,7 @@
 #include "upgrade.h"
 
 #define IN_INITIAL 16384
-#define TICK_MS 1000 /* connection timers are checked this often */
+#define TICK_MS	   1000 /* connection timers are checked this often */
 
 static void settle(struct conn *c);
 

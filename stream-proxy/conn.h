@@ -23,10 +23,10 @@ struct conns {
 	const struct settings *cfg;
 	struct ev_loop *ev;
 	struct lookup *lookup; /* the upgrades' database work, off the loop */
-	struct ev_io lookup_w;  /* finished lookups */
-	struct ev_timer tick;   /* every connection's timers, once a second */
-	struct ev_timer more;   /* agent frames left over from cut batches */
-	struct conn *list;      /* doubly linked */
+	struct ev_io lookup_w; /* finished lookups */
+	struct ev_timer tick;  /* every connection's timers, once a second */
+	struct ev_timer more;  /* agent frames left over from cut batches */
+	struct conn *list;     /* doubly linked */
 	size_t n;
 	bool draining;
 	uint64_t next_id;

@@ -20,7 +20,7 @@
 #include "log.h"
 #include "result.h"
 
-#define MOD "stream"
+#define MOD	  "stream"
 #define RESUME_MS 1000 /* accept again after running out of descriptors */
 
 static enum result listen_unix(const char *path, int *fd_out)
@@ -127,7 +127,8 @@ static void accept_all(void *arg, uint32_t events)
 		int fd = accept4(px->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), one = 1;
 
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
 				/* The connection stays queued and the socket readable:
 				 * level-triggered, it would wake us at once, again and
 				 * again. Stop watching it for a while. */

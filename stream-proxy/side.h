@@ -12,11 +12,11 @@
 #include "result.h"
 
 struct side {
-	int fd;          /* -1 until there is one; owned by the side's user */
-	struct ev_io w;  /* fd's watch */
-	bool paused;     /* not read now: the other side is behind */
-	bool hup;        /* epoll reported a hang-up or an error */
-	bool more;       /* input may be buffered where epoll does not see it */
+	int fd;		/* -1 until there is one; owned by the side's user */
+	struct ev_io w; /* fd's watch */
+	bool paused;	/* not read now: the other side is behind */
+	bool hup;	/* epoll reported a hang-up or an error */
+	bool more;	/* input may be buffered where epoll does not see it */
 };
 
 /* side_init: a side on fd (-1: none yet) whose events go to fn(arg). */

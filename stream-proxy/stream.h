@@ -20,9 +20,9 @@
 #include "side.h"
 #include "ws.h"
 
-#define MOD "stream"
+#define MOD		 "stream"
 #define CLOSE_TIMEOUT_MS 5000
-#define SANDBOX_ID_MAX 63
+#define SANDBOX_ID_MAX	 63
 /* The most one frame of command output adds to a client's queue: base64 of
  * a whole OUTPUT payload, the JSON around it, the frame header. Agent reads
  * stop once the queue is past send_buffer, so output alone never takes the
@@ -40,8 +40,8 @@ enum client_state {
 	CL_LOOKUP,     /* waiting for authentication and the sandbox row */
 	CL_CONNECTING, /* waiting for room in the agent's backlog */
 	CL_OPEN,       /* WebSocket open */
-	CL_CLOSING, /* close frame (or HTTP error) sent or received */
-	CL_GONE,    /* fd closed */
+	CL_CLOSING,    /* close frame (or HTTP error) sent or received */
+	CL_GONE,       /* fd closed */
 };
 
 enum agent_state {
@@ -78,8 +78,8 @@ struct conn {
 	size_t in_off, in_len, in_cap; /* unparsed bytes are in[in_off..in_len) */
 	struct ws_parser parser;
 	struct buf msg; /* a fragmented message being reassembled */
-	bool msg_out;   /* msg is handed out (client_next_message) */
-	bool channel;   /* sandpit.channel.v1 */
+	bool msg_out;	/* msg is handed out (client_next_message) */
+	bool channel;	/* sandpit.channel.v1 */
 	bool close_sent, close_received, http_only;
 	bool lingering, shut_wr; /* linger (client.c): discard input until EOF */
 	bool has_pending;
@@ -87,10 +87,10 @@ struct conn {
 	struct outq out;
 	unsigned char pong[WS_CONTROL_MAX]; /* the latest ping's payload */
 	size_t pong_len;
-	bool pong_due;     /* a ping awaits its pong */
-	uint64_t pong_end; /* out.queued just after the last pong queued */
+	bool pong_due;	     /* a ping awaits its pong */
+	uint64_t pong_end;   /* out.queued just after the last pong queued */
 	int64_t deadline_ms; /* handshake or close deadline */
-	size_t unsent;       /* SIOCOUTQ at the last tick, while closing */
+	size_t unsent;	     /* SIOCOUTQ at the last tick, while closing */
 	int64_t last_rx_ms, last_activity_ms, next_ping_ms, opened_ms;
 	unsigned char carry[3][4]; /* per stream: an unfinished UTF-8 character */
 	size_t carry_len[3];
@@ -110,8 +110,8 @@ struct conn {
 
 	/* the upgrade, while it waits for its lookup or its agent */
 	struct ws_handshake *hs; /* its key and protocols; authorization wiped */
-	size_t head_len;         /* bytes of c->in after it are the first frames */
-	struct lookup_job *job;  /* CL_LOOKUP: owned by set->lookup */
+	size_t head_len;	 /* bytes of c->in after it are the first frames */
+	struct lookup_job *job;	 /* CL_LOOKUP: owned by set->lookup */
 	char agent_address[256];
 	struct ev_timer retry; /* CL_CONNECTING: the next connect attempt */
 	int64_t connect_deadline_ms;

@@ -22,7 +22,7 @@
 /* An agent whose backlog is full (it is stuck, or flooded) is retried on a
  * timer, first soon, then at most this often, until the connect timeout. */
 #define CONNECT_RETRY_FIRST_MS 2
-#define CONNECT_RETRY_MAX_MS 50
+#define CONNECT_RETRY_MAX_MS   50
 /* Streams of one org that may wait for a busy agent at once: the rest are
  * told to come back later, so one org's stuck sandbox cannot hold an
  * unbounded share of the proxy's descriptors and timers. */
@@ -38,20 +38,34 @@ static void set_request_id(struct conn *c, const char *given);
 static const char *reason_phrase(int status)
 {
 	switch (status) {
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 409: return "Conflict";
-	case 414: return "URI Too Long";
-	case 426: return "Upgrade Required";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	default: return "Internal Server Error";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 409:
+		return "Conflict";
+	case 414:
+		return "URI Too Long";
+	case 426:
+		return "Upgrade Required";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Internal Server Error";
 	}
 }
 
@@ -327,7 +341,8 @@ void upgrade_lookup_done(struct conn *c, const struct lookup_job *job)
 	}
 	r = job->find_r;
 	if (r != R_OK) {
-		http_refuse(c, r, r == R_NOT_FOUND ? "sandbox not found" : "cannot look up sandbox");
+		http_refuse(c, r,
+			    r == R_NOT_FOUND ? "sandbox not found" : "cannot look up sandbox");
 		return;
 	}
 	if (strcmp(t->status, "running") != 0 || t->agent_address[0] == '\0') {

@@ -2,7 +2,8 @@
  * (stream-proxy/message.c): the parser of client messages (untrusted JSON)
  * and the output messages built from command output (untrusted bytes).
  *
- * fuzz-sources: stream-proxy/message.c lib/json.c lib/buf.c lib/crypto.c lib/ws.c lib/utf8.c lib/log.c lib/result.c
+ * fuzz-sources: stream-proxy/message.c lib/json.c lib/buf.c lib/crypto.c lib/ws.c lib/utf8.c
+ * lib/log.c lib/result.c
  *
  * Input: byte 0 bit 0 picks the part. Parser: the rest is one message.
  * Output: byte 1 cuts the rest into a and b (the held-back carry and the
@@ -59,7 +60,8 @@ static void output(uint8_t stream, const uint8_t *a, size_t alen, const uint8_t 
 		dec = malloc(alen + blen + 1);
 		if (dec == NULL ||
 		    crypto_base64_decode(s, strlen(s), dec, alen + blen + 1, &n) != R_OK ||
-		    n != alen + blen || memcmp(dec, a, alen) != 0 || memcmp(dec + alen, b, blen) != 0)
+		    n != alen + blen || memcmp(dec, a, alen) != 0 ||
+		    memcmp(dec + alen, b, blen) != 0)
 			abort();
 	} else if (strlen(s) != alen + blen || memcmp(s, a, alen) != 0 ||
 		   memcmp(s + alen, b, blen) != 0)

@@ -83,6 +83,13 @@ static void watch_reports_readable(void)
 	CU_ASSERT_FALSE(ev_io_is_active(&p.w));
 	CU_ASSERT_EQUAL(ev_run_once(l, 0), R_OK);
 	CU_ASSERT_EQUAL(p.calls, 2);
+	/* a stopped watch pointed at another fd watches that one */
+	ev_io_set_fd(&p.w, sv[1]);
+	CU_ASSERT_EQUAL(ev_io_set(l, &p.w, EPOLLOUT), R_OK);
+	CU_ASSERT_EQUAL(ev_run_once(l, 1000), R_OK);
+	CU_ASSERT_EQUAL(p.calls, 3);
+	CU_ASSERT_TRUE(p.last & EPOLLOUT);
+	ev_io_stop(l, &p.w);
 	/* an fd epoll refuses leaves the watch stopped */
 	ev_io_init(&p.w, -1, on_io, &p);
 	CU_ASSERT_EQUAL(ev_io_set(l, &p.w, EPOLLIN), R_INTERNAL);

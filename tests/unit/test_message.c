@@ -32,11 +32,12 @@ static void exec_forms(void)
 	message_free(&m);
 
 	CU_ASSERT_EQUAL_FATAL(
-		parse("{\"type\":\"exec\",\"command\":[\"ls\",\"-l\"],\"env\":{\"A\":\"1\",\"B\":\"x=y\"},"
-		      "\"working_dir\":\"/tmp\",\"timeout\":1.5,\"tty\":true,\"cols\":100,\"rows\":40,"
-		      "\"detach\":true}",
-		      &m, &why),
-		R_OK);
+	    parse("{\"type\":\"exec\",\"command\":[\"ls\",\"-l\"],\"env\":{\"A\":\"1\",\"B\":\"x="
+		  "y\"},"
+		  "\"working_dir\":\"/tmp\",\"timeout\":1.5,\"tty\":true,\"cols\":100,\"rows\":40,"
+		  "\"detach\":true}",
+		  &m, &why),
+	    R_OK);
 	CU_ASSERT_EQUAL(m.exec.argc, 2);
 	CU_ASSERT_STRING_EQUAL(m.exec.argv[1], "-l");
 	CU_ASSERT_FALSE(m.exec.flags & AP_EXEC_SHELL);
@@ -67,8 +68,8 @@ static void other_types(void)
 	CU_ASSERT_EQUAL(memcmp(m.data, "h\xc3\xa9", 3), 0);
 	message_free(&m);
 	CU_ASSERT_EQUAL_FATAL(
-		parse("{\"type\":\"stdin\",\"encoding\":\"base64\",\"data\":\"AAEC\"}", &m, &why),
-		R_OK);
+	    parse("{\"type\":\"stdin\",\"encoding\":\"base64\",\"data\":\"AAEC\"}", &m, &why),
+	    R_OK);
 	CU_ASSERT_EQUAL(m.len, 3);
 	CU_ASSERT_EQUAL(memcmp(m.data, "\0\1\2", 3), 0);
 	message_free(&m);
@@ -98,47 +99,53 @@ static void refusals(void)
 	static const struct {
 		const char *json, *why;
 	} v[] = {
-		{"[]", "message is not a JSON object"},
-		{"{\"type\":", "message is not a JSON object"},
-		{"{}", "message has no type"},
-		{"{\"type\":7}", "message has no type"},
-		{"{\"type\":\"launch\"}", "unknown message type"},
-		{"{\"type\":\"exec\"}", "command must be a string or an array of strings"},
-		{"{\"type\":\"exec\",\"command\":\"\"}", "command is empty"},
-		{"{\"type\":\"exec\",\"command\":[]}", "command must have 1 to 4096 elements"},
-		{"{\"type\":\"exec\",\"command\":[\"a\",1]}", "command elements must be strings"},
-		{"{\"type\":\"exec\",\"command\":\"x\",\"env\":[]}", "env must be an object of strings"},
-		{"{\"type\":\"exec\",\"command\":\"x\",\"env\":{\"A\":1}}", "env values must be strings"},
-		{"{\"type\":\"exec\",\"command\":\"x\",\"env\":{\"A=B\":\"1\"}}",
-		 "env names must be non-empty and contain no '='"},
-		{"{\"type\":\"exec\",\"command\":\"x\",\"env\":{\"\":\"1\"}}",
-		 "env names must be non-empty and contain no '='"},
-		{"{\"type\":\"exec\",\"command\":\"x\",\"working_dir\":1}", "working_dir must be a string"},
-		{"{\"type\":\"exec\",\"command\":\"x\",\"timeout\":3601}",
-		 "timeout must be a number of seconds within the limit"},
-		{"{\"type\":\"exec\",\"command\":\"x\",\"timeout\":-1}",
-		 "timeout must be a number of seconds within the limit"},
-		{"{\"type\":\"exec\",\"command\":\"x\",\"timeout\":\"5\"}",
-		 "timeout must be a number of seconds within the limit"},
-		{"{\"type\":\"exec\",\"command\":\"x\",\"tty\":1}", "tty must be a boolean"},
-		{"{\"type\":\"exec\",\"command\":\"x\",\"cols\":0}", "cols and rows must be 1..1000"},
-		{"{\"type\":\"exec\",\"command\":\"x\",\"rows\":1001}", "cols and rows must be 1..1000"},
-		{"{\"type\":\"exec\",\"command\":\"x\",\"detach\":\"yes\"}", "detach must be a boolean"},
-		{"{\"type\":\"attach\"}", "attach needs a pid"},
-		{"{\"type\":\"attach\",\"pid\":0}", "attach needs a pid"},
-		{"{\"type\":\"attach\",\"pid\":2147483648}", "attach needs a pid"},
-		{"{\"type\":\"stdin\"}", "stdin data must be a string"},
-		{"{\"type\":\"stdin\",\"data\":\"x\",\"encoding\":\"hex\"}",
-		 "encoding must be utf-8 or base64"},
-		{"{\"type\":\"stdin\",\"data\":\"x\",\"encoding\":2}", "encoding must be a string"},
-		{"{\"type\":\"stdin\",\"data\":\"!!!\",\"encoding\":\"base64\"}",
-		 "stdin data is not valid base64"},
-		{"{\"type\":\"signal\",\"signal\":\"SEGV\"}", "unknown or disallowed signal"},
-		{"{\"type\":\"signal\",\"signal\":9.5}", "unknown or disallowed signal"},
-		{"{\"type\":\"signal\",\"signal\":1e300}", "unknown or disallowed signal"},
-		{"{\"type\":\"signal\"}", "unknown or disallowed signal"},
-		{"{\"type\":\"resize\",\"cols\":80}", "resize needs cols and rows in 1..1000"},
-		{"{\"type\":\"resize\",\"cols\":80,\"rows\":0}", "resize needs cols and rows in 1..1000"},
+	    {"[]", "message is not a JSON object"},
+	    {"{\"type\":", "message is not a JSON object"},
+	    {"{}", "message has no type"},
+	    {"{\"type\":7}", "message has no type"},
+	    {"{\"type\":\"launch\"}", "unknown message type"},
+	    {"{\"type\":\"exec\"}", "command must be a string or an array of strings"},
+	    {"{\"type\":\"exec\",\"command\":\"\"}", "command is empty"},
+	    {"{\"type\":\"exec\",\"command\":[]}", "command must have 1 to 4096 elements"},
+	    {"{\"type\":\"exec\",\"command\":[\"a\",1]}", "command elements must be strings"},
+	    {"{\"type\":\"exec\",\"command\":\"x\",\"env\":[]}",
+	     "env must be an object of strings"},
+	    {"{\"type\":\"exec\",\"command\":\"x\",\"env\":{\"A\":1}}",
+	     "env values must be strings"},
+	    {"{\"type\":\"exec\",\"command\":\"x\",\"env\":{\"A=B\":\"1\"}}",
+	     "env names must be non-empty and contain no '='"},
+	    {"{\"type\":\"exec\",\"command\":\"x\",\"env\":{\"\":\"1\"}}",
+	     "env names must be non-empty and contain no '='"},
+	    {"{\"type\":\"exec\",\"command\":\"x\",\"working_dir\":1}",
+	     "working_dir must be a string"},
+	    {"{\"type\":\"exec\",\"command\":\"x\",\"timeout\":3601}",
+	     "timeout must be a number of seconds within the limit"},
+	    {"{\"type\":\"exec\",\"command\":\"x\",\"timeout\":-1}",
+	     "timeout must be a number of seconds within the limit"},
+	    {"{\"type\":\"exec\",\"command\":\"x\",\"timeout\":\"5\"}",
+	     "timeout must be a number of seconds within the limit"},
+	    {"{\"type\":\"exec\",\"command\":\"x\",\"tty\":1}", "tty must be a boolean"},
+	    {"{\"type\":\"exec\",\"command\":\"x\",\"cols\":0}", "cols and rows must be 1..1000"},
+	    {"{\"type\":\"exec\",\"command\":\"x\",\"rows\":1001}",
+	     "cols and rows must be 1..1000"},
+	    {"{\"type\":\"exec\",\"command\":\"x\",\"detach\":\"yes\"}",
+	     "detach must be a boolean"},
+	    {"{\"type\":\"attach\"}", "attach needs a pid"},
+	    {"{\"type\":\"attach\",\"pid\":0}", "attach needs a pid"},
+	    {"{\"type\":\"attach\",\"pid\":2147483648}", "attach needs a pid"},
+	    {"{\"type\":\"stdin\"}", "stdin data must be a string"},
+	    {"{\"type\":\"stdin\",\"data\":\"x\",\"encoding\":\"hex\"}",
+	     "encoding must be utf-8 or base64"},
+	    {"{\"type\":\"stdin\",\"data\":\"x\",\"encoding\":2}", "encoding must be a string"},
+	    {"{\"type\":\"stdin\",\"data\":\"!!!\",\"encoding\":\"base64\"}",
+	     "stdin data is not valid base64"},
+	    {"{\"type\":\"signal\",\"signal\":\"SEGV\"}", "unknown or disallowed signal"},
+	    {"{\"type\":\"signal\",\"signal\":9.5}", "unknown or disallowed signal"},
+	    {"{\"type\":\"signal\",\"signal\":1e300}", "unknown or disallowed signal"},
+	    {"{\"type\":\"signal\"}", "unknown or disallowed signal"},
+	    {"{\"type\":\"resize\",\"cols\":80}", "resize needs cols and rows in 1..1000"},
+	    {"{\"type\":\"resize\",\"cols\":80,\"rows\":0}",
+	     "resize needs cols and rows in 1..1000"},
 	};
 
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
@@ -235,8 +242,8 @@ static void output_refuses_bad_stream(void)
 
 static void proxy_messages(void)
 {
-	struct agentproto_exit x = {.exit_code = 137, .signal = 9, .duration_ms = 12,
-				    .flags = AP_EXIT_OOM_KILLED};
+	struct agentproto_exit x = {
+	    .exit_code = 137, .signal = 9, .duration_ms = 12, .flags = AP_EXIT_OOM_KILLED};
 	struct buf b;
 
 	buf_init(&b, 4096);
@@ -244,9 +251,10 @@ static void proxy_messages(void)
 	CU_ASSERT_STRING_EQUAL(b.data, "{\"type\":\"started\",\"pid\":7}");
 	buf_reset(&b);
 	CU_ASSERT_EQUAL(message_exit(&b, &x), R_OK);
-	CU_ASSERT_STRING_EQUAL(b.data, "{\"type\":\"exit\",\"exit_code\":137,\"signal\":9,"
-				       "\"timed_out\":false,\"oom_killed\":true,\"truncated\":false,"
-				       "\"duration_ms\":12}");
+	CU_ASSERT_STRING_EQUAL(b.data,
+			       "{\"type\":\"exit\",\"exit_code\":137,\"signal\":9,"
+			       "\"timed_out\":false,\"oom_killed\":true,\"truncated\":false,"
+			       "\"duration_ms\":12}");
 	buf_reset(&b);
 	CU_ASSERT_EQUAL(message_error(&b, "invalid_request", "say \"why\""), R_OK);
 	CU_ASSERT_STRING_EQUAL(b.data, "{\"type\":\"error\",\"code\":\"invalid_request\","
