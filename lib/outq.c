@@ -3,6 +3,7 @@
 #include "outq.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -37,14 +38,16 @@ static void note_peak(struct outq *q)
 		q->peak = outq_len(q);
 }
 
-/* prepare: reclaim the written prefix when moving the rest costs no more
- * than the bytes written since the last move, and let the buffer grow to
- * at most limit waiting bytes past the offset. */
-static void prepare(struct outq *q)
+/* prepare: make room for n more bytes (SIZE_MAX: not known): reclaim the
+ * written prefix only when the end has no room for them and moving the rest
+ * costs no more than the bytes written since the last move; and let the
+ * buffer grow to at most limit waiting bytes past the offset. */
+static void prepare(struct outq *q, size_t n)
 {
 	size_t left = outq_len(q);
+	bool room = n != SIZE_MAX && q->b.cap > q->b.len && q->b.cap - q->b.len > n;
 
-	if (q->off > 0 && q->off >= left) {
+	if (q->off > 0 && q->off >= left && !room) {
 		memmove(q->b.data, q->b.data + q->off, left);
 		q->b.len = left;
 		q->off = 0;
@@ -61,7 +64,7 @@ enum result outq_reserve(struct outq *q, size_t n, unsigned char **at)
 
 	if (n == 0)
 		return R_INVALID;
-	prepare(q);
+	prepare(q, n);
 	r = buf_extend(&q->b, n, &p);
 	if (r != R_OK)
 		return r;
@@ -72,7 +75,7 @@ enum result outq_reserve(struct outq *q, size_t n, unsigned char **at)
 
 struct buf *outq_buf(struct outq *q)
 {
-	prepare(q);
+	prepare(q, SIZE_MAX);
 	return &q->b;
 }
 

@@ -138,7 +138,8 @@ static void compaction_is_amortised(void)
 	add(&q, "12345678");
 	q.off = 5; /* as if a send took 5 bytes */
 	q.written += 5;
-	/* 3 wait, 5 are written: the next add moves the 3 to the front */
+	/* 3 wait, 5 are written, and the end has no room for 5 more: the
+	 * add moves the 3 to the front */
 	add(&q, "ABCDE");
 	CU_ASSERT_EQUAL(q.off, 0);
 	CU_ASSERT_EQUAL(outq_len(&q), 8);
@@ -152,6 +153,29 @@ static void compaction_is_amortised(void)
 
 /* Encoders append whole frames in place; a refused frame leaves what was
  * queued intact (no half-sent frame is ever dropped). */
+/* With room at the end, nothing moves even when most was written. */
+static void no_move_while_there_is_room(void)
+{
+	struct outq q;
+	int sv[2];
+
+	pair(sv);
+	outq_init(&q, 1000);
+	add(&q, "0123456789");
+	CU_ASSERT_EQUAL(outq_flush(&q, sv[0]), R_OK);
+	add(&q, "abcdefgh"); /* the flush emptied it: from the start again */
+	CU_ASSERT_EQUAL(q.off, 0);
+	q.off = 6; /* as if a send took 6 bytes */
+	q.written += 6;
+	add(&q, "XY");
+	CU_ASSERT_EQUAL(q.off, 6);
+	CU_ASSERT_EQUAL(outq_len(&q), 4);
+	CU_ASSERT_EQUAL(memcmp(q.b.data + q.off, "ghXY", 4), 0);
+	outq_free(&q);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 static void encoders_append_in_place(void)
 {
 	struct outq q;
@@ -207,6 +231,7 @@ UNIT_SUITE(outq, {"whole frame or nothing", whole_frame_or_nothing},
 	   {"flush writes in order", flush_writes_in_order},
 	   {"partial write advances the offset", partial_write_advances_offset},
 	   {"compaction is amortised", compaction_is_amortised},
+	   {"no move while there is room", no_move_while_there_is_room},
 	   {"encoders append in place", encoders_append_in_place},
 	   {"write to a closed peer fails", write_to_a_closed_peer_fails},
 	   {"trim only when empty", trim_only_when_empty});
