@@ -18,7 +18,8 @@
 struct conn;
 struct lookup;
 
-/* The set of live connections. Fields are read-only outside conn.c. */
+/* The set of live connections. Its fields belong to the stream files
+ * (stream.h); the proxy reads n, draining and peak_queued. */
 struct conns {
 	const struct settings *cfg;
 	struct ev_loop *ev;
