@@ -82,8 +82,6 @@ struct conn {
 	bool channel;	/* sandpit.channel.v1 */
 	bool close_sent, close_received, http_only;
 	bool lingering, shut_wr; /* linger (client.c): discard input until EOF */
-	bool has_pending;
-	struct pending pend;
 	struct outq out;
 	unsigned char pong[WS_CONTROL_MAX]; /* the latest ping's payload */
 	size_t pong_len;
@@ -102,6 +100,8 @@ struct conn {
 	enum agent_state as;
 	struct side agent; /* paused: the client is behind; more: a batch was cut */
 	struct agent_conn *ac;
+	bool has_pending; /* pend waits for room in the agent's queue */
+	struct pending pend;
 	bool detached; /* the agent keeps the command when we leave */
 	bool attached; /* the command came from an attach, not an exec */
 	bool started;
