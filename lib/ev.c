@@ -20,7 +20,7 @@ struct ev_loop {
 	size_t ndue, due_cap;
 };
 
-int64_t ev_clock_ms(void)
+static int64_t clock_ms(void)
 {
 	struct timespec ts;
 
@@ -39,7 +39,7 @@ struct ev_loop *ev_new(void)
 		free(l);
 		return NULL;
 	}
-	l->now_ms = ev_clock_ms();
+	l->now_ms = clock_ms();
 	return l;
 }
 
@@ -236,7 +236,7 @@ enum result ev_run_once(struct ev_loop *l, int max_wait_ms)
 	int timeout = max_wait_ms, n;
 
 	if (l->n > 0) {
-		int64_t wait = l->heap[0]->when_ms - ev_clock_ms();
+		int64_t wait = l->heap[0]->when_ms - clock_ms();
 
 		if (wait < 0)
 			wait = 0;
@@ -246,7 +246,7 @@ enum result ev_run_once(struct ev_loop *l, int max_wait_ms)
 	n = epoll_wait(l->epfd, evs, MAX_EVENTS, timeout);
 	if (n < 0 && errno != EINTR)
 		return R_INTERNAL;
-	l->now_ms = ev_clock_ms();
+	l->now_ms = clock_ms();
 	for (int i = 0; i < n; i++) {
 		struct ev_io *w = evs[i].data.ptr;
 

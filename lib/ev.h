@@ -50,11 +50,9 @@ struct ev_loop *ev_new(void);
  * descriptors are the caller's). NULL is a no-op. */
 void ev_free(struct ev_loop *l);
 
-/* ev_clock_ms: CLOCK_MONOTONIC in milliseconds. */
-int64_t ev_clock_ms(void);
-
-/* ev_now: ev_clock_ms() as of the last wakeup (or ev_new): one time for a
- * whole dispatch, so deadlines computed in it agree. */
+/* ev_now: CLOCK_MONOTONIC in milliseconds as of the last wakeup (or
+ * ev_new): one time for a whole dispatch, so deadlines computed in it
+ * agree. */
 int64_t ev_now(const struct ev_loop *l);
 
 /* ev_io_init: a stopped watch of fd that calls fn(arg, events). */
