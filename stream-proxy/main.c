@@ -97,6 +97,6 @@ int main(int argc, char **argv)
 		 px.cfg->stream_send_buffer, px.cfg->stream_max_message);
 	r = proxy_run(&px);
 	lookup_free(px.lookup);
-	log_info("stream", "stopped peak_queue=%zu", px.peak_queued);
+	log_info("stream", "stopped peak_queue=%zu", px.conns.peak_queued);
 	return r == R_OK ? 0 : 1;
 }

@@ -14,43 +14,14 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "conn.h"
 #include "core/log.h"
-#include "lookup.h"
 #include "core/result.h"
 
-#define MOD "stream"
-#define MAX_EVENTS 256
-#define TICK_MS 1000
-
-int64_t proxy_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-enum result proxy_watch(struct proxy *px, int fd, struct watch *w, uint32_t events, bool mod)
-{
-	struct epoll_event ev;
-
-	memset(&ev, 0, sizeof(ev));
-	ev.events = events;
-	ev.data.ptr = w;
-	if (epoll_ctl(px->epfd, mod ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) != 0)
-		return R_INTERNAL;
-	return R_OK;
-}
-
-void proxy_unwatch(struct proxy *px, int fd)
-{
-	if (fd >= 0)
-		(void)epoll_ctl(px->epfd, EPOLL_CTL_DEL, fd, NULL);
-}
+#define MOD	  "stream"
+#define RESUME_MS 1000 /* accept again after running out of descriptors */
 
 static enum result listen_unix(const char *path, int *fd_out)
 {
@@ -147,24 +118,29 @@ static void refuse_busy(int fd)
 		(void)!write(fd, resp, (size_t)n);
 }
 
-static void accept_all(struct proxy *px)
+static void accept_all(void *arg, uint32_t events)
 {
+	struct proxy *px = arg;
+
+	(void)events;
 	for (int i = 0; i < 64; i++) {
 		int fd = accept4(px->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), one = 1;
 
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
 				/* The connection stays queued and the socket readable:
 				 * level-triggered, it would wake us at once, again and
-				 * again. Stop watching it until the next tick. */
+				 * again. Stop watching it for a while. */
 				log_warn(MOD, "accept failed, retrying in a second");
-				proxy_unwatch(px, px->listen_fd);
-				px->accept_paused = true;
+				ev_io_stop(px->ev, &px->listen_w);
+				if (ev_timer_start(px->ev, &px->resume, RESUME_MS) != R_OK)
+					log_warnx(MOD, "cannot arm the accept timer");
 			} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 				log_warn(MOD, "accept failed");
 			return;
 		}
-		if (px->nconns >= (size_t)px->cfg->stream_max_conns) {
+		if (px->conns.n >= (size_t)px->cfg->stream_max_conns) {
 			refuse_busy(fd);
 			close(fd);
 			continue;
@@ -172,116 +148,108 @@ static void accept_all(struct proxy *px)
 		/* Small control messages (started, exit, pongs) must not wait for
 		 * Nagle; big output goes out in big writes anyway. */
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (conn_accept(px, fd) != R_OK)
+		if (conn_accept(&px->conns, fd) != R_OK)
 			log_warnx(MOD, "cannot set up a connection");
 	}
 }
 
 /* resume_accept: watch the listening socket again after accept ran out of
- * descriptors (or memory); if that fails, the next tick tries again. */
-static void resume_accept(struct proxy *px)
+ * descriptors (or memory); if that fails, try again later. */
+static void resume_accept(void *arg)
 {
-	if (!px->accept_paused || px->listen_fd < 0)
+	struct proxy *px = arg;
+
+	if (px->listen_fd < 0)
 		return;
-	if (proxy_watch(px, px->listen_fd, &px->listen_w, EPOLLIN, false) != R_OK) {
-		log_warn(MOD, "cannot watch the listening socket");
+	if (ev_io_set(px->ev, &px->listen_w, EPOLLIN) == R_OK)
 		return;
-	}
-	px->accept_paused = false;
+	log_warn(MOD, "cannot watch the listening socket");
+	if (ev_timer_start(px->ev, &px->resume, RESUME_MS) != R_OK)
+		log_warnx(MOD, "cannot arm the accept timer");
 }
 
 static void start_drain(struct proxy *px, int signo)
 {
-	if (px->draining)
+	if (px->conns.draining)
 		return;
-	log_info(MOD, "draining signal=%d streams=%zu timeout_s=%lld", signo, px->nconns,
+	log_info(MOD, "draining signal=%d streams=%zu timeout_s=%lld", signo, px->conns.n,
 		 px->cfg->stream_drain_timeout);
-	px->draining = true;
-	px->drain_deadline_ms = px->now_ms + px->cfg->stream_drain_timeout * 1000;
+	px->drain_deadline_ms = ev_now(px->ev) + px->cfg->stream_drain_timeout * 1000;
 	/* Stop accepting: new clients reach another instance (or retry). */
-	proxy_unwatch(px, px->listen_fd);
+	ev_io_stop(px->ev, &px->listen_w);
+	ev_timer_stop(px->ev, &px->resume);
 	close(px->listen_fd);
 	px->listen_fd = -1;
-	conn_drain_all(px);
+	conns_drain(&px->conns);
+}
+
+static void on_signal(void *arg, uint32_t events)
+{
+	struct proxy *px = arg;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	while (read(px->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		start_drain(px, (int)si.ssi_signo);
+}
+
+/* serve: the loop, until drained. */
+static enum result serve(struct proxy *px)
+{
+	for (;;) {
+		enum result r = ev_run_once(px->ev, -1);
+
+		if (r != R_OK) {
+			log_warn(MOD, "epoll_wait failed");
+			return r;
+		}
+		conns_reap(&px->conns);
+		if (px->conns.draining &&
+		    (px->conns.n == 0 || ev_now(px->ev) >= px->drain_deadline_ms)) {
+			if (px->conns.n > 0)
+				log_warnx(MOD, "drain timeout, dropping streams=%zu", px->conns.n);
+			return R_OK;
+		}
+	}
 }
 
 enum result proxy_run(struct proxy *px)
 {
-	struct epoll_event evs[MAX_EVENTS];
 	sigset_t mask;
-	int64_t next_tick;
-	enum result r;
+	enum result r = R_INTERNAL;
 
-	px->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (px->epfd < 0)
+	px->ev = ev_new();
+	if (px->ev == NULL)
 		return R_INTERNAL;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	px->sig_fd = -1;
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) != 0)
-		return R_INTERNAL;
+		goto fail_ev;
 	px->sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (px->sig_fd < 0)
-		return R_INTERNAL;
-	px->listen_w.kind = W_LISTEN;
-	px->sig_w.kind = W_SIGNAL;
-	px->lookup_w.kind = W_LOOKUP;
-	r = proxy_watch(px, px->listen_fd, &px->listen_w, EPOLLIN, false);
+		goto fail_ev;
+	ev_io_init(&px->listen_w, px->listen_fd, accept_all, px);
+	ev_io_init(&px->sig_w, px->sig_fd, on_signal, px);
+	ev_timer_init(&px->resume, resume_accept, px);
+	r = ev_io_set(px->ev, &px->listen_w, EPOLLIN);
 	if (r == R_OK)
-		r = proxy_watch(px, px->sig_fd, &px->sig_w, EPOLLIN, false);
-	if (r == R_OK)
-		r = proxy_watch(px, lookup_fd(px->lookup), &px->lookup_w, EPOLLIN, false);
+		r = ev_io_set(px->ev, &px->sig_w, EPOLLIN);
 	if (r != R_OK)
-		return r;
-	px->now_ms = proxy_now_ms();
-	next_tick = px->now_ms + TICK_MS;
-	for (;;) {
-		int n, timeout = (int)(next_tick - px->now_ms);
-
-		if (timeout < 0 || px->more_work)
-			timeout = 0;
-		n = epoll_wait(px->epfd, evs, MAX_EVENTS, timeout);
-		if (n < 0 && errno != EINTR) {
-			log_warn(MOD, "epoll_wait failed");
-			r = R_INTERNAL;
-			break;
-		}
-		px->now_ms = proxy_now_ms();
-		for (int i = 0; i < n; i++) {
-			struct watch *w = evs[i].data.ptr;
-
-			if (w->kind == W_LISTEN) {
-				if (px->listen_fd >= 0)
-					accept_all(px);
-			} else if (w->kind == W_SIGNAL) {
-				struct signalfd_siginfo si;
-
-				while (read(px->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-					start_drain(px, (int)si.ssi_signo);
-			} else if (w->kind == W_LOOKUP)
-				conn_lookups_done(px);
-			else
-				conn_event(w->conn, w, evs[i].events);
-		}
-		if (px->more_work)
-			conn_continue_all(px);
-		if (px->now_ms >= next_tick) {
-			resume_accept(px);
-			conn_tick_all(px);
-			next_tick = px->now_ms + TICK_MS;
-		}
-		conn_reap(px);
-		if (px->draining && (px->nconns == 0 || px->now_ms >= px->drain_deadline_ms)) {
-			if (px->nconns > 0)
-				log_warnx(MOD, "drain timeout, dropping streams=%zu", px->nconns);
-			r = R_OK;
-			break;
-		}
-	}
-	conn_kill_all(px);
+		goto fail_sig;
+	r = conns_init(&px->conns, px->cfg, px->ev, px->lookup);
+	if (r != R_OK)
+		goto fail_sig;
+	r = serve(px);
+	conns_kill_all(&px->conns);
+fail_sig:
 	close(px->sig_fd);
-	close(px->epfd);
+fail_ev:
+	ev_free(px->ev);
+	px->ev = NULL;
 	if (px->listen_fd >= 0)
 		close(px->listen_fd);
+	px->listen_fd = -1;
 	return r;
 }

@@ -84,7 +84,7 @@ enum result agent_client_connect(const char *address, const char *token, unsigne
 	}
 	c->fd = fd;
 	buf_init(&c->in, IN_LIMIT);
-	buf_init(&c->out, OUT_LIMIT);
+	outq_init(&c->out, OUT_LIMIT);
 	*out = c;
 	return R_OK;
 }
@@ -154,7 +154,7 @@ enum result agent_client_connect_start(const char *address, const char *token,
 	}
 	c->fd = fd;
 	buf_init(&c->in, IN_LIMIT);
-	buf_init(&c->out, OUT_LIMIT);
+	outq_init(&c->out, OUT_LIMIT);
 	*out = c;
 	*pending = wait;
 	return R_OK;
@@ -174,7 +174,7 @@ void agent_client_close(struct agent_conn *c)
 		return;
 	close(c->fd);
 	buf_free(&c->in);
-	buf_free(&c->out);
+	outq_free(&c->out);
 	free(c);
 }
 
@@ -192,43 +192,23 @@ const char *agent_client_last_error(const struct agent_conn *c)
 
 enum result agent_client_flush(struct agent_conn *c)
 {
-	ssize_t n;
-
-	while (c->out.len > 0) {
-		n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return R_OK;
-		if (n < 0)
-			return R_UPSTREAM;
-		memmove(c->out.data, c->out.data + n, c->out.len - (size_t)n);
-		c->out.len -= (size_t)n;
-	}
-	return R_OK;
+	return outq_flush(&c->out, c->fd);
 }
 
 bool agent_client_wants_write(const struct agent_conn *c)
 {
-	return c->out.len > 0;
-}
-
-enum result agent_conn_queued(struct agent_conn *c, enum result r)
-{
-	if (r == R_TOO_BIG && c->out.data == NULL)
-		buf_init(&c->out, OUT_LIMIT);
-	return r;
+	return !outq_is_empty(&c->out);
 }
 
 enum result agent_conn_flush_all(struct agent_conn *c, uint64_t deadline)
 {
 	enum result r;
 
-	while (c->out.len > 0) {
+	while (!outq_is_empty(&c->out)) {
 		r = agent_client_flush(c);
 		if (r != R_OK)
 			return r;
-		if (c->out.len > 0 && (r = wait_fd(c->fd, POLLOUT, deadline)) != R_OK)
+		if (!outq_is_empty(&c->out) && (r = wait_fd(c->fd, POLLOUT, deadline)) != R_OK)
 			return r;
 	}
 	return R_OK;
@@ -244,19 +224,19 @@ enum result agent_conn_queue_exec(struct agent_conn *c, const struct agentproto_
 	e.owned_ = NULL;
 	*rest = req->stdin_len;
 	if (req->stdin_len <= AGENTPROTO_MAX_PAYLOAD / 2) {
-		r = agentproto_put_exec(&c->out, &e);
+		r = agentproto_put_exec(outq_buf(&c->out), &e);
 		if (r == R_OK) {
 			*rest = 0;
 			return R_OK;
 		}
 		if (r != R_TOO_BIG)
 			return r;
-		buf_init(&c->out, OUT_LIMIT); /* a failed put freed it */
+		/* a refused frame left the queue as it was: stream stdin instead */
 	}
 	e.flags |= AP_EXEC_STREAM;
 	e.stdin_data = NULL;
 	e.stdin_len = 0;
-	return agentproto_put_exec(&c->out, &e);
+	return agentproto_put_exec(outq_buf(&c->out), &e);
 }
 
 /* ---- receiving ------------------------------------------------------------- */
@@ -407,7 +387,7 @@ enum result agent_conn_request(struct agent_conn *c, unsigned timeout_ms, enum a
 enum result agent_client_ping(struct agent_conn *c, unsigned timeout_ms)
 {
 	struct agent_frame f;
-	enum result r = agentproto_put_empty(&c->out, AP_PING);
+	enum result r = agentproto_put_empty(outq_buf(&c->out), AP_PING);
 
 	return r != R_OK ? r : agent_conn_request(c, timeout_ms, AP_PONG, &f);
 }

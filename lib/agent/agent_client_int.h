@@ -10,6 +10,7 @@
 
 #include "agent/agent_client.h"
 #include "core/buf.h"
+#include "net/outq.h"
 
 #define IN_LIMIT    (AGENTPROTO_MAX_FRAME + 65536u)
 #define OUT_LIMIT   (8u * 1024u * 1024u)
@@ -21,7 +22,7 @@ struct agent_conn {
 	int fd;
 	struct buf in;	/* received, starting at in_off */
 	size_t in_off;	/* bytes of in already handed out */
-	struct buf out; /* queued for sending */
+	struct outq out; /* queued for sending */
 	char last_error[256];
 	uint64_t get_left; /* bytes a file get still owes */
 	bool get_open;
@@ -29,10 +30,6 @@ struct agent_conn {
 
 /* agent_conn_now_ms: the monotonic clock in ms, for deadlines. */
 uint64_t agent_conn_now_ms(void);
-
-/* agent_conn_queued: after an agentproto_put_* into c->out: a frame too big
- * for the queue freed it; make it usable again. Returns r. */
-SP_MUST_CHECK enum result agent_conn_queued(struct agent_conn *c, enum result r);
 
 /* agent_conn_flush_all: write the whole queue, waiting for room up to the
  * deadline (0: none). R_TIMEOUT, or R_UPSTREAM when the connection broke. */

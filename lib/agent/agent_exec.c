@@ -49,15 +49,15 @@ enum result agent_client_exec(struct agent_conn *c, const struct agentproto_exec
 
 		/* stream the remaining stdin while reading output: a command
 		 * that writes before it reads must not deadlock us */
-		while (!closed && c->out.len < STDIN_CHUNK * 4) {
+		while (!closed && outq_len(&c->out) < STDIN_CHUNK * 4) {
 			size_t n = req->stdin_len - sent;
 
 			if (n == 0) {
-				r = agentproto_put_empty(&c->out, AP_STDIN_CLOSE);
+				r = agentproto_put_empty(outq_buf(&c->out), AP_STDIN_CLOSE);
 				closed = true;
 			} else {
 				n = n > STDIN_CHUNK ? STDIN_CHUNK : n;
-				r = agentproto_put_stdin(&c->out, req->stdin_data + sent, n);
+				r = agentproto_put_stdin(outq_buf(&c->out), req->stdin_data + sent, n);
 				sent += n;
 			}
 			if (r != R_OK)
@@ -98,7 +98,7 @@ enum result agent_client_exec(struct agent_conn *c, const struct agentproto_exec
 			r = R_TIMEOUT;
 			goto fail;
 		}
-		if (c->out.len > 0)
+		if (!outq_is_empty(&c->out))
 			p.events |= POLLOUT;
 		rc = poll(&p, 1, deadline ? (int)(deadline - now) : -1);
 		if (rc < 0 && errno != EINTR) {
@@ -153,7 +153,7 @@ enum result agent_client_set_env(struct agent_conn *c, const char *const *env, s
 {
 	struct agentproto_setenv s = {.replace = replace, .env = env, .envc = envc};
 	struct agent_frame f;
-	enum result r = agentproto_put_setenv(&c->out, &s);
+	enum result r = agentproto_put_setenv(outq_buf(&c->out), &s);
 
 	return r != R_OK ? r : agent_conn_request(c, timeout_ms, AP_OK, &f);
 }
@@ -161,7 +161,7 @@ enum result agent_client_set_env(struct agent_conn *c, const char *const *env, s
 enum result agent_client_ps(struct agent_conn *c, unsigned timeout_ms, struct agentproto_procs *out)
 {
 	struct agent_frame f;
-	enum result r = agentproto_put_empty(&c->out, AP_PS);
+	enum result r = agentproto_put_empty(outq_buf(&c->out), AP_PS);
 
 	if (r == R_OK)
 		r = agent_conn_request(c, timeout_ms, AP_PROCS, &f);

@@ -30,7 +30,7 @@ static enum result fileop(struct agent_conn *c, uint8_t type, const char *path, 
 	memcpy(op->path, path, n + 1);
 	if (path2)
 		memcpy(op->path2, path2, n2 + 1);
-	r = agent_conn_queued(c, agentproto_put_fileop(&c->out, op));
+	r = agentproto_put_fileop(outq_buf(&c->out), op);
 	free(op);
 	return r;
 }
@@ -72,7 +72,7 @@ enum result agent_client_put_data(struct agent_conn *c, const void *p, size_t n,
 		pf = (struct pollfd){c->fd, POLLIN, 0};
 		if (poll(&pf, 1, 0) > 0)
 			return early_error(c, 1000);
-		r = agent_conn_queued(c, agentproto_put_bytes(&c->out, AP_FDATA, b, k));
+		r = agentproto_put_bytes(outq_buf(&c->out), AP_FDATA, b, k);
 		if (r == R_OK)
 			r = agent_conn_flush_all(c, deadline);
 		if (r == R_UPSTREAM)
@@ -88,7 +88,7 @@ enum result agent_client_put_data(struct agent_conn *c, const void *p, size_t n,
 enum result agent_client_put_commit(struct agent_conn *c, unsigned timeout_ms)
 {
 	struct agent_frame f;
-	enum result r = agent_conn_queued(c, agentproto_put_empty(&c->out, AP_FCOMMIT));
+	enum result r = agentproto_put_empty(outq_buf(&c->out), AP_FCOMMIT);
 
 	memset(&f, 0, sizeof(f));
 	if (r != R_OK)

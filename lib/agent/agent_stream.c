@@ -25,13 +25,13 @@ enum result agent_client_attach_start(struct agent_conn *c, uint32_t pid)
 	if (pid == 0)
 		return R_INVALID;
 	c->last_error[0] = '\0';
-	r = agent_conn_queued(c, agentproto_put_attach(&c->out, pid));
+	r = agentproto_put_attach(outq_buf(&c->out), pid);
 	return r == R_OK ? agent_client_flush(c) : r;
 }
 
 enum result agent_client_send_detach(struct agent_conn *c)
 {
-	return agent_conn_queued(c, agentproto_put_empty(&c->out, AP_DETACH));
+	return agentproto_put_empty(outq_buf(&c->out), AP_DETACH);
 }
 
 enum result agent_client_send_stdin(struct agent_conn *c, const void *p, size_t n)
@@ -40,12 +40,12 @@ enum result agent_client_send_stdin(struct agent_conn *c, const void *p, size_t 
 	size_t off = 0;
 	enum result r;
 
-	if (c->out.len >= OUT_SOFT)
+	if (outq_len(&c->out) >= OUT_SOFT)
 		return R_QUOTA;
 	while (off < n) {
 		size_t k = n - off > STDIN_CHUNK ? STDIN_CHUNK : n - off;
 
-		r = agent_conn_queued(c, agentproto_put_stdin(&c->out, b + off, k));
+		r = agentproto_put_stdin(outq_buf(&c->out), b + off, k);
 		if (r != R_OK)
 			return r;
 		off += k;
@@ -55,17 +55,17 @@ enum result agent_client_send_stdin(struct agent_conn *c, const void *p, size_t 
 
 enum result agent_client_send_stdin_close(struct agent_conn *c)
 {
-	return agent_conn_queued(c, agentproto_put_empty(&c->out, AP_STDIN_CLOSE));
+	return agentproto_put_empty(outq_buf(&c->out), AP_STDIN_CLOSE);
 }
 
 enum result agent_client_send_signal(struct agent_conn *c, int signo)
 {
 	if (signo <= 0 || signo > 64)
 		return R_INVALID;
-	return agent_conn_queued(c, agentproto_put_signal(&c->out, (uint32_t)signo));
+	return agentproto_put_signal(outq_buf(&c->out), (uint32_t)signo);
 }
 
 enum result agent_client_send_resize(struct agent_conn *c, uint16_t cols, uint16_t rows)
 {
-	return agent_conn_queued(c, agentproto_put_resize(&c->out, cols, rows));
+	return agentproto_put_resize(outq_buf(&c->out), cols, rows);
 }

@@ -170,6 +170,11 @@ static void serve(int fd)
 		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
+	/* The child makes its own group too: whichever runs first, the group
+	 * exists before STARTED, so a SIGNAL right after it reaches it (the
+	 * child may not have run yet; EACCES once it has exec'd is fine). */
+	if (!tty)
+		(void)setpgid(pid, pid);
 	start = now_ms();
 	if (e.timeout_ms)
 		deadline = start + e.timeout_ms;
