@@ -11,8 +11,11 @@
  *                [--default-disk Q] [--tmp-size Q] [--nofile N]
  *                [--max-cpus Q] [--max-memory Q] [--max-pids N] [--max-disk Q]
  *                [--total-cpus Q] [--total-memory Q] [--total-pids N]
- *                [--kill-on-exit] [--agent-log] [--check]
+ *                [--images DIR] [--kill-on-exit] [--agent-log] [--check]
  *
+ * --images: the image cache (tools/admin/images.h; default
+ * /var/cache/sandpit/images, SANDPIT_IMAGE_CACHE's default); a create's
+ * image=NAME@KEY is looked up there and nowhere else (image.h).
  * Everything it creates is derived from the state directory: sockets and
  * state files in DIR/run/<id>.{sock,state}, the cgroup parent
  * "sandpit-<hash of DIR>", and the host uid range (unless --uid-base), so two
@@ -48,6 +51,7 @@
 #include "bounds.h"
 #include "cgroup.h"
 #include "etc.h"
+#include "image.h"
 #include "keeper.h"
 #include "reslimit.h"
 #include "log.h"
@@ -62,6 +66,7 @@ struct config {
 	const char *agent_path;
 	const char *group;
 	const char *cgroup_mount;
+	const char *images;
 	unsigned long uid_base;
 	unsigned max_sandboxes;
 	struct sandbox_limits defaults;
@@ -123,7 +128,7 @@ static void usage(void)
 		"       [--default-disk Q] [--tmp-size Q] [--nofile N]\n"
 		"       [--max-cpus Q] [--max-memory Q] [--max-pids N] [--max-disk Q]\n"
 		"       [--total-cpus Q] [--total-memory Q] [--total-pids N]\n"
-		"       [--kill-on-exit] [--agent-log] [--check]\n");
+		"       [--images DIR] [--kill-on-exit] [--agent-log] [--check]\n");
 }
 
 static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
@@ -153,6 +158,7 @@ static bool parse_args(int argc, char **argv, struct config *c)
 	c->defaults.disk_bytes = 1ull << 30;
 	c->tmp_bytes = 256ull << 20;
 	c->nofile = 4096;
+	c->images = "/var/cache/sandpit/images";
 	bounds_defaults(&c->bounds);
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -168,6 +174,8 @@ static bool parse_args(int argc, char **argv, struct config *c)
 			c->group = val;
 		else if (strcmp(a, "--cgroup-mount") == 0)
 			c->cgroup_mount = val;
+		else if (strcmp(a, "--images") == 0)
+			ok = (c->images = val) != NULL && val[0] == '/';
 		else if (strcmp(a, "--uid-base") == 0)
 			ok = parse_uint(val, 0xf0000000ul, &c->uid_base) && c->uid_base >= 65536;
 		else if (strcmp(a, "--max-sandboxes") == 0) {
@@ -446,8 +454,27 @@ static void fill_limits(const struct daemon *d, const char *req, struct sandbox_
 		lim->disk_bytes = v;
 }
 
+/* create_image: the layers of the request's image=NAME@KEY, if it has one
+ * (a value too long to copy is refused, never taken as absent). */
+static enum result create_image(struct daemon *d, const char *req, struct image_layers *img,
+				bool *has, char *err, size_t errlen)
+{
+	char spec[IMAGE_SPEC_MAX + 1];
+
+	*has = strstr(req, " image=") != NULL;
+	if (!*has)
+		return R_OK;
+	if (!boxproto_get(req, "image", spec, sizeof(spec))) {
+		snprintf(err, errlen, "image must be NAME@KEY");
+		return R_INVALID;
+	}
+	return image_resolve(d->cfg.images, spec, img, err, errlen);
+}
+
 static void do_create(struct daemon *d, const char *id, const char *req, struct reply *rep)
 {
+	struct image_layers img = {0};
+	bool has_image = false;
 	struct sandbox_limits lim;
 	struct cgroup_limits cl;
 	struct spawn_params sp;
@@ -468,8 +495,15 @@ static void do_create(struct daemon *d, const char *id, const char *req, struct 
 		reply_err(rep, R_CONFLICT, "sandbox exists");
 		return;
 	}
+	r = create_image(d, req, &img, &has_image, err, sizeof(err));
+	if (r != R_OK) {
+		log_warnx(MOD, "refused image of '%s': %s", id, err);
+		reply_err(rep, r, err);
+		return;
+	}
 	b = alloc_box(d, id);
 	if (!b) {
+		image_layers_close(&img);
 		reply_err(rep, R_QUOTA, "no free sandbox slot");
 		return;
 	}
@@ -478,6 +512,7 @@ static void do_create(struct daemon *d, const char *id, const char *req, struct 
 	cl.pids_max = lim.pids_max;
 	r = cgroup_create(d->cg, id, &cl);
 	if (r != R_OK) {
+		image_layers_close(&img);
 		b->used = false;
 		reply_err(rep, r, "cannot create the cgroup");
 		return;
@@ -502,6 +537,7 @@ static void do_create(struct daemon *d, const char *id, const char *req, struct 
 		.etc_dir = d->etc_dir,
 		.etc_hosts = hosts,
 		.etc_hostname = hostname,
+		.image = has_image ? &img : NULL,
 		.cg = d->cg,
 		.agent_uid = (uid_t)(d->cfg.uid_base + 2u * b->slot),
 		.code_uid = (uid_t)(d->cfg.uid_base + 2u * b->slot + 1u),
@@ -513,6 +549,7 @@ static void do_create(struct daemon *d, const char *id, const char *req, struct 
 	};
 	r = spawn_sandbox(&sp, &pid, err, sizeof(err));
 	close(lfd);
+	image_layers_close(&img);
 	/* mounted (or never to be): the sandbox keeps what it has bound */
 	(void)etc_remove_sandbox(d->run_dir, id);
 	if (r != R_OK)
@@ -525,6 +562,7 @@ static void do_create(struct daemon *d, const char *id, const char *req, struct 
 	reply_printf(rep, "ok addr=unix:%s", path);
 	return;
 undo:
+	image_layers_close(&img);
 	log_errx(MOD, "cannot create sandbox '%s': %s", id, err);
 	if (cgroup_kill(d->cg, id, 2000) != R_OK || cgroup_remove(d->cg, id) != R_OK)
 		log_warnx(MOD, "leftover cgroup of '%s'", id);
@@ -829,12 +867,12 @@ static bool setup(struct daemon *d)
 		printf("state_dir=%s\nrun_dir=%s\nsocket=%s\nagent=%s\ngroup=%s\nuid_base=%lu\n"
 		       "max_sandboxes=%u\ncgroup_parent=%s\ndefault_cpu_millis=%u\n"
 		       "default_memory=%llu\ndefault_pids=%u\ndefault_disk=%llu\ntmp_size=%llu\n"
-		       "nofile=%u\nkill_on_exit=%d\n",
+		       "nofile=%u\nkill_on_exit=%d\nimages=%s\n",
 		       real, d->run_dir, d->sock, c->agent_path, c->group ? c->group : "(root only)",
 		       c->uid_base, c->max_sandboxes, parent, c->defaults.cpu_millis,
 		       (unsigned long long)c->defaults.memory_bytes, c->defaults.pids_max,
 		       (unsigned long long)c->defaults.disk_bytes, (unsigned long long)c->tmp_bytes,
-		       c->nofile, c->kill_on_exit);
+		       c->nofile, c->kill_on_exit, c->images);
 		printf("max_cpu_millis=%u\nmax_memory=%llu\nmax_pids=%u\nmax_disk=%llu\n"
 		       "total_cpu_millis=%u\ntotal_memory=%llu\ntotal_pids=%u\n",
 		       c->bounds.ceiling.cpu_millis,
