@@ -53,6 +53,8 @@ stack_prepare() {
 	SANDPIT_API_SOCK=$STATE/run/api.sock
 	SANDPIT_STREAM_SOCK=$STATE/run/stream.sock
 	SANDPIT_IMAGE_RECIPES=$STATE/etc/images
+	# one cache for the API (template status, keys) and boxd (the layers)
+	SANDPIT_IMAGE_CACHE=${SANDPIT_IMAGE_CACHE:-/var/cache/sandpit/images}
 	set +a
 	stack_install && stack_secrets
 }
@@ -172,7 +174,7 @@ stack_pg_start() {
 stack_boxd_start() {
 	[ -x "$BIN/sandpit-boxd" ] || return 0
 	stack_spawn boxd TERM "$BIN/sandpit-boxd" --state-dir "$STATE/box" --group "$SP_USER" \
-		--agent "$BIN/sandpit-agent" --kill-on-exit
+		--agent "$BIN/sandpit-agent" --images "$SANDPIT_IMAGE_CACHE" --kill-on-exit
 	stack_wait_for 10 test -S "$STATE/box/run/boxd.sock" || {
 		stack_fail boxd "sandpit-boxd did not start"
 	}

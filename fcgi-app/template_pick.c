@@ -1,0 +1,58 @@
+/* template_pick.c: the template of a create (template_pick.h). The key
+ * sent to boxd is the recipe's as it is now in the repository: a recipe
+ * changed since its last build is "not built" until it is rebuilt, so a
+ * sandbox never boots from layers that do not match its recipe. */
+#include "template_pick.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "handlers.h"
+#include "log.h"
+
+#define DEFAULT_TEMPLATE "default"
+
+enum result template_pick(struct req *rq, char name[RECIPE_MAX_NAME],
+			  char image[TEMPLATE_IMAGE_MAX])
+{
+	const struct json *v = json_get(rq->body, "template");
+	struct recipe *r = NULL;
+	enum recipe_state st;
+	long long size = 0;
+	enum result res;
+	char why[512];
+
+	name[0] = image[0] = '\0';
+	if (v == NULL || json_is_null(v)) {
+		if (!config_bool("SANDPIT_IMAGES"))
+			return R_OK;
+		memcpy(name, DEFAULT_TEMPLATE, sizeof(DEFAULT_TEMPLATE));
+	} else if (!json_is_string(v)) {
+		return http_fail(rq, R_INVALID, "'template' must be a string");
+	} else if (!recipe_name_is_valid(json_str(v))) {
+		return http_fail(rq, R_NOT_FOUND, "no template named '%.64s'", json_str(v));
+	} else {
+		snprintf(name, RECIPE_MAX_NAME, "%s", json_str(v));
+	}
+	res = recipe_load(config_str("SANDPIT_IMAGE_RECIPES"), name, &r, why, sizeof(why));
+	if (res == R_NOT_FOUND || (res == R_OK && !r->template)) {
+		recipe_free(r);
+		return http_fail(rq, R_NOT_FOUND, "no template named '%s'", name);
+	}
+	if (res != R_OK) {
+		log_errx("templates", "bad recipe: %s", why);
+		return http_fail(rq, R_INTERNAL, "the recipe of template '%s' is broken", name);
+	}
+	st = recipe_state(config_str("SANDPIT_IMAGE_CACHE"), r, &size);
+	if (st != RECIPE_READY) {
+		recipe_free(r);
+		return http_fail(rq, R_CONFLICT,
+				 "template '%s' is %s on this host; build it with `sandpit-admin "
+				 "images build %s`",
+				 name, st == RECIPE_BUILDING ? "being built" : "not built", name);
+	}
+	snprintf(image, TEMPLATE_IMAGE_MAX, "%s@%s", r->name, r->key);
+	recipe_free(r);
+	return R_OK;
+}
