@@ -337,7 +337,7 @@ static struct json *usage_json(struct req *rq, const char *id)
 #define SANDBOX_COLUMNS                                                                            \
 	"id, status, ts(created_at), ts(ready_at), ts(expires_at), ts(stopped_at), cpus, memory, " \
 	"timeout_seconds, metadata::text, stop_reason, error, "                                    \
-	"EXTRACT(EPOCH FROM ready_at - created_at) * 1000"
+	"EXTRACT(EPOCH FROM ready_at - created_at) * 1000, template"
 
 static struct json *row_json(const struct db_res *res, int i)
 {
@@ -357,7 +357,8 @@ static struct json *row_json(const struct db_res *res, int i)
 	    json_add_str_or_null(o, "stop_reason", db_res_get(res, i, 10)) != R_OK ||
 	    json_add_str_or_null(o, "error", db_res_get(res, i, 11)) != R_OK ||
 	    json_add(o, "startup_ms",
-		     startup ? json_new_double(strtod(startup, NULL)) : json_new_null()) != R_OK) {
+		     startup ? json_new_double(strtod(startup, NULL)) : json_new_null()) != R_OK ||
+	    json_add_str_or_null(o, "template", db_res_get(res, i, 13)) != R_OK) {
 		json_free(o);
 		return NULL;
 	}
