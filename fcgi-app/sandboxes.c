@@ -128,6 +128,9 @@ static enum result parse_create(struct req *rq, struct create_req *c)
 				 config_int("SANDPIT_MAX_CPUS"));
 	if (env != NULL && !json_is_null(env) && (r = env_object(rq, env, &c->env_text)) != R_OK)
 		return r;
+	/* the image's env (its recipe's env lines) under the create's own */
+	if (c->template[0] && (r = template_env(rq, c->template, &c->env_text)) != R_OK)
+		return r;
 	if (md != NULL && !json_is_null(md)) {
 		if (!json_is_object(md))
 			return http_fail(rq, R_INVALID, "'metadata' must be an object");

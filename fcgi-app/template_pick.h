@@ -19,4 +19,10 @@
 SP_MUST_CHECK enum result template_pick(struct req *rq, char name[RECIPE_MAX_NAME],
 					char image[TEMPLATE_IMAGE_MAX]);
 
+/* template_env: the env lines of template name's recipe and its parents
+ * (a layer's over its parent's) with the object text *env_text (the
+ * create's own env, may be NULL) over them; *env_text is replaced by the
+ * merged object's text (owned). */
+SP_MUST_CHECK enum result template_env(struct req *rq, const char *name, char **env_text);
+
 #endif

@@ -83,6 +83,15 @@ def python_basic_runs_python_and_shows_nothing_of_the_host():
     check(s["template"] == "python-basic", s)
     check(psql("SELECT template FROM sandboxes WHERE id = '%s'" % sid) == [["python-basic"]])
     stop(sid)
+    # the recipes' env lines (base's LANG, python-basic's own), the create's env over them
+    sid = create({"template": "python-basic", "memory": "256Mi", "env": {"LANG": "C", "X": "1"}})
+    out = run(sid, "echo $PYTHONDONTWRITEBYTECODE $LANG $X")
+    check(out["stdout"] == "1 C 1\n", out)
+    stop(sid)
+    sid = create({"template": "python-basic", "memory": "256Mi"})
+    out = run(sid, "echo $PYTHONDONTWRITEBYTECODE $LANG")
+    check(out["stdout"] == "1 C.UTF-8\n", out)
+    stop(sid)
     # without a template and with SANDPIT_IMAGES off: the host-directories root
     plain = create({"memory": "128Mi"})
     out = run(plain, "test -x /usr/bin/gcc && echo host")
