@@ -82,6 +82,10 @@ mklayer() {
 (
 	umask 022
 	mklayer tbase "$KB"
+	# what a dynamically linked agent (make check's) loads, so it boots here too
+	for f in $(ldd "$BIN/sandpit-agent" 2>/dev/null | grep -o '/[^ ]*'); do
+		mkdir -p "$C3/tbase/$KB/root$(dirname "$f")" && cp -L "$f" "$C3/tbase/$KB/root$f"
+	done
 	mklayer tiny "$KA" tbase "$KB"
 	mklayer gw "$KA" tbase "$KB" && chmod g+w "$C3/gw/$KA/root"
 	mklayer ow "$KA" tbase "$KB" && chown 4242 "$C3/ow/$KA"
