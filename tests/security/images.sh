@@ -122,9 +122,14 @@ for n in gw ow wj lr ln mm loop esc; do
 done
 R=$(BP "create zo image=orphan@$KA")
 [[ $R == "err not_found"* ]] || BAD3="$BAD3 [orphan -> $R]"
+# the cache directory itself
+chmod o+w "$C3"
+R=$(BP "create zc image=tiny@$KA")
+[[ $R == "err invalid"* ]] || BAD3="$BAD3 [world-writable cache -> $R]"
+chmod o-w "$C3"
 LEFT3=$(BP list)
 [ -z "$BAD3" ] && [ "$LEFT3" = ok ] &&
-	ok "boxd refuses layers that are group/world-writable, not root's, symlinks, mislabelled, looping or escaping" ||
+	ok "boxd refuses layers (and a cache) that are group/world-writable, not root's, symlinks, mislabelled, looping or escaping" ||
 	ko "unsafe layers" "$BAD3 list='$LEFT3'"
 kill -TERM "$BOXD2_PID"
 wait "$BOXD2_PID"

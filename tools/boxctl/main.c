@@ -30,7 +30,8 @@
 static int usage(void)
 {
 	fprintf(stderr, "usage: sandpit-boxctl -s SOCK (create|resize|destroy|inspect|addr|ps|list|"
-			"setenv|exec|bench) ...\n");
+			"setenv|exec|bench) ...\n"
+			"       create ID [cpus=Q] [memory=Q] [pids=N] [disk=Q] [image=NAME@KEY]\n");
 	return 125;
 }
 
