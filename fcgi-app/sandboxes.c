@@ -14,6 +14,7 @@
 #include "core/reslimit.h"
 #include "sandbox_row.h"
 #include "auth/streamtoken.h"
+#include "template_pick.h"
 #include "validate.h"
 #include "sandbox/warmpool.h"
 
@@ -25,7 +26,7 @@
 #define HOST_FULL_RETRY "5" /* seconds a client waits when the host is full */
 
 static const char *const create_fields[] = {"timeout_seconds", "cpus", "memory", "env",
-					    "metadata", NULL};
+					    "metadata", "template", NULL};
 
 struct create_req {
 	long long timeout;
@@ -35,6 +36,8 @@ struct create_req {
 	uint64_t memory_bytes;
 	char *env_text;      /* owned JSON object text */
 	char *metadata_text; /* owned JSON object text */
+	char template[RECIPE_MAX_NAME];   /* "" when none (template_pick.h) */
+	char image[TEMPLATE_IMAGE_MAX];   /* NAME@KEY sent to the backend */
 };
 
 static void create_req_free(struct create_req *c)
@@ -113,6 +116,8 @@ static enum result parse_create(struct req *rq, struct create_req *c)
 	    c->memory_bytes < 16 * 1024 * 1024)
 		return http_fail(rq, R_INVALID,
 				 "'memory' must look like \"2Gi\" or \"512Mi\" (at least 16Mi)");
+	if ((r = template_pick(rq, c->template, c->image)) != R_OK)
+		return r;
 	/* An uncapped request would be a cgroup limit above the host's memory:
 	 * no limit at all. */
 	if (c->memory_bytes > (uint64_t)config()->max_memory)
@@ -122,6 +127,9 @@ static enum result parse_create(struct req *rq, struct create_req *c)
 		return http_fail(rq, R_INVALID, "'cpus' is above this host's maximum of %lldm",
 				 config()->max_cpus);
 	if (env != NULL && !json_is_null(env) && (r = env_object(rq, env, &c->env_text)) != R_OK)
+		return r;
+	/* the image's env (its recipe's env lines) under the create's own */
+	if (c->template[0] && (r = template_env(rq, c->template, &c->env_text)) != R_OK)
 		return r;
 	if (md != NULL && !json_is_null(md)) {
 		if (!json_is_object(md))
@@ -176,12 +184,13 @@ static enum result reserve(struct req *rq, const char *id, const struct create_r
 	}
 	r = db_exec(rq->db,
 		    "INSERT INTO sandboxes (id, org_id, status, backend, cpus_millis, memory_bytes, "
-		    "cpus, memory, timeout_seconds, env, metadata, expires_at) VALUES ($1, $2, "
-		    "'creating', $3, $4::int, $5::bigint, $6, $7, $8::int, COALESCE($9::jsonb, "
-		    "'{}'), COALESCE($10::jsonb, '{}'), now() + make_interval(secs => $8::int))",
-		    10,
+		    "cpus, memory, timeout_seconds, env, metadata, expires_at, template) VALUES ($1, "
+		    "$2, 'creating', $3, $4::int, $5::bigint, $6, $7, $8::int, COALESCE($9::jsonb, "
+		    "'{}'), COALESCE($10::jsonb, '{}'), now() + make_interval(secs => $8::int), "
+		    "NULLIF($11, ''))",
+		    11,
 		    (const char *[]){id, rq->auth.org_id, "local", millis, bytes, c->cpus,
-				     c->memory, timeout, c->env_text, c->metadata_text},
+				     c->memory, timeout, c->env_text, c->metadata_text, c->template},
 		    NULL);
 	if (r == R_OK)
 		r = events_emit(rq->db, rq->auth.org_id, id, "sandbox.created", NULL);
@@ -246,7 +255,9 @@ enum result sandboxes_create(struct req *rq)
 		r = http_fail(rq, R_UPSTREAM, "the sandbox backend is not available");
 		goto out;
 	}
-	r = claim_warm(rq, &c, &t0, id, sizeof(id));
+	/* pooled sandboxes have the host-directories root: never one for an
+	 * image */
+	r = c.image[0] ? R_NOT_FOUND : claim_warm(rq, &c, &t0, id, sizeof(id));
 	if (r == R_OK) {
 		r = secrets_apply(rq, id, NULL, c.env_text);
 		if (r == R_OK)
@@ -266,7 +277,8 @@ enum result sandboxes_create(struct req *rq)
 	lim.memory_bytes = c.memory_bytes;
 	lim.pids_max = (uint32_t)config()->pids_limit;
 	lim.disk_bytes = (uint64_t)config()->workspace_size;
-	r = backend_create(rq->backend, id, &lim, addr, sizeof(addr));
+	r = backend_create_image(rq->backend, id, &lim, c.image[0] ? c.image : NULL, addr,
+				 sizeof(addr));
 	if (r != R_OK) {
 		log_warnx("sandbox", "create failed id=%s err=%s", id, result_str(r));
 		lifecycle_mark_error(rq->db, rq->backend, rq->auth.org_id, id,
@@ -277,6 +289,14 @@ enum result sandboxes_create(struct req *rq)
 			http_respond_error(rq, R_QUOTA, 0, NULL, "this host has no free sandbox slots",
 					   "Retry-After: " HOST_FULL_RETRY "\r\n");
 			r = R_OK;
+			goto out;
+		}
+		if (r == R_NOT_FOUND && c.image[0]) {
+			/* removed from the cache since template_pick looked */
+			r = http_fail(rq, R_CONFLICT,
+				      "template '%s' is not built on this host; build it with "
+				      "`sandpit-admin images build %s`",
+				      c.template, c.template);
 			goto out;
 		}
 		r = http_fail(rq, R_UPSTREAM, "the sandbox could not be started");
@@ -326,7 +346,7 @@ static struct json *usage_json(struct req *rq, const char *id)
 #define SANDBOX_COLUMNS                                                                            \
 	"id, status, ts(created_at), ts(ready_at), ts(expires_at), ts(stopped_at), cpus, memory, " \
 	"timeout_seconds, metadata::text, stop_reason, error, "                                    \
-	"EXTRACT(EPOCH FROM ready_at - created_at) * 1000"
+	"EXTRACT(EPOCH FROM ready_at - created_at) * 1000, template"
 
 static struct json *row_json(const struct db_res *res, int i)
 {
@@ -346,7 +366,8 @@ static struct json *row_json(const struct db_res *res, int i)
 	    json_add_str_or_null(o, "stop_reason", db_res_get(res, i, 10)) != R_OK ||
 	    json_add_str_or_null(o, "error", db_res_get(res, i, 11)) != R_OK ||
 	    json_add(o, "startup_ms",
-		     startup ? json_new_double(strtod(startup, NULL)) : json_new_null()) != R_OK) {
+		     startup ? json_new_double(strtod(startup, NULL)) : json_new_null()) != R_OK ||
+	    json_add_str_or_null(o, "template", db_res_get(res, i, 13)) != R_OK) {
 		json_free(o);
 		return NULL;
 	}

@@ -52,11 +52,31 @@ void backend_close(struct backend *b)
 enum result backend_create(struct backend *b, const char *id, const struct sandbox_limits *lim,
 			   char *addr, size_t addr_size)
 {
+	return backend_create_image(b, id, lim, NULL, addr, addr_size);
+}
+
+/* image_is_token: 1..160 bytes of [a-z0-9@-]: nothing that could end the
+ * token or add another to the request. */
+static bool image_is_token(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++)
+		if (i >= 160 || !((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+				  s[i] == '@' || s[i] == '-'))
+			return false;
+	return i > 0;
+}
+
+enum result backend_create_image(struct backend *b, const char *id,
+				 const struct sandbox_limits *lim, const char *image, char *addr,
+				 size_t addr_size)
+{
 	static const struct sandbox_limits none;
 
-	if (!backend_id_is_valid(id) || addr_size == 0)
+	if (!backend_id_is_valid(id) || addr_size == 0 || (image && !image_is_token(image)))
 		return R_INVALID;
-	return b->ops->create(b, id, lim ? lim : &none, addr, addr_size);
+	return b->ops->create(b, id, lim ? lim : &none, image, addr, addr_size);
 }
 
 enum result backend_destroy(struct backend *b, const char *id)

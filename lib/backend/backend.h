@@ -65,6 +65,15 @@ SP_MUST_CHECK enum result backend_create(struct backend *b, const char *id,
 					 const struct sandbox_limits *lim, char *addr,
 					 size_t addr_size);
 
+/* backend_create_image: backend_create with the sandbox's root built from
+ * image, "NAME@KEY" of a built layer (recipe.h, tools/admin/images.h), or
+ * the host's directories when image is NULL. The daemon resolves and checks
+ * it in its own cache; here only that it is one printable protocol token
+ * (R_INVALID otherwise). R_NOT_FOUND when the daemon has no such image. */
+SP_MUST_CHECK enum result backend_create_image(struct backend *b, const char *id,
+					       const struct sandbox_limits *lim, const char *image,
+					       char *addr, size_t addr_size);
+
 /* backend_destroy: kill every process of the sandbox and remove all its
  * runtime objects; works whether the agent is alive, hung or dead, and on
  * leftovers of a half-done create. R_NOT_FOUND if nothing of id exists
@@ -97,7 +106,7 @@ bool backend_id_is_valid(const char *id);
 struct backend_ops {
 	const char *kind;
 	enum result (*create)(struct backend *, const char *, const struct sandbox_limits *,
-			      char *, size_t);
+			      const char *, char *, size_t);
 	enum result (*destroy)(struct backend *, const char *);
 	enum result (*inspect)(struct backend *, const char *, struct sandbox_usage *);
 	enum result (*list)(struct backend *, char ***, size_t *);

@@ -3,7 +3,9 @@
  * ASCII, space-separated tokens, values without spaces:
  *
  *   create <id> [cpu=<millis>] [mem=<bytes>] [pids=<n>] [disk=<bytes>]
- *                                         -> ok addr=unix:<path>
+ *          [image=<NAME>@<KEY>]           -> ok addr=unix:<path>
+ *          (image: the root from that image's layers in the daemon's own
+ *          cache, tools/boxd/image.h; without it the host's directories)
  *   destroy <id>                          -> ok
  *   inspect <id>  -> ok alive=0|1 cpu_usec= mem= peak= pids= lim_cpu= lim_mem=
  *                       lim_pids= lim_disk=

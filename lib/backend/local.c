@@ -89,14 +89,15 @@ static enum result addr_from(const char *reply, char *addr, size_t size)
 }
 
 static enum result local_create(struct backend *b, const char *id,
-				const struct sandbox_limits *lim, char *addr, size_t size)
+				const struct sandbox_limits *lim, const char *image, char *addr,
+				size_t size)
 {
-	char req[256], *rep = NULL;
+	char req[512], *rep = NULL;
 	enum result r;
 
-	snprintf(req, sizeof(req), "create %s cpu=%u mem=%llu pids=%u disk=%llu", id,
+	snprintf(req, sizeof(req), "create %s cpu=%u mem=%llu pids=%u disk=%llu%s%s", id,
 		 lim->cpu_millis, (unsigned long long)lim->memory_bytes, lim->pids_max,
-		 (unsigned long long)lim->disk_bytes);
+		 (unsigned long long)lim->disk_bytes, image ? " image=" : "", image ? image : "");
 	r = call(b, req, &rep);
 	if (r == R_OK)
 		r = boxproto_result(rep);

@@ -145,6 +145,9 @@ static struct setting table[] = {
 	S("SANDPIT_PIDS_LIMIT", T_INT, "256", 8, 1000000, false, "processes per sandbox"),
 	S("SANDPIT_IMAGE_CACHE", T_STR, "/var/cache/sandpit/images", 0, 0, false,
 	  "built image layers, shared by every instance on the machine"),
+	S("SANDPIT_IMAGES", T_BOOL, "off", 0, 1, false,
+	  "sandboxes created without a template boot from the 'default' image (it must be "
+	  "built); off: they get the host-directories root of before images"),
 	S("SANDPIT_IMAGE_RECIPES", T_STR, "etc/images", 0, 0, false,
 	  "directory of the image recipes (NAME.image)"),
 	S("SANDPIT_IMAGE_MIRROR", T_STR, "http://deb.debian.org/debian", 0, 0, false,

@@ -2,18 +2,21 @@
 """Leak check through the API: many create -> execute -> stop cycles from
 parallel clients leave no process, cgroup, mount, socket, state file or live
 row behind. Zombies are counted among the instance's own processes only
-(harness.instance_zombies): the machine's others are none of its business."""
+(harness.instance_zombies): the machine's others are none of its business.
+Every other cycle boots from the python-basic template (an overlay root of
+image layers) when it is built."""
 import concurrent.futures
 import glob
 import os
 import subprocess
 
-from harness import (check, expect, instance_zombies, main, new_key, post, psql, test,
+from harness import (check, expect, get, instance_zombies, main, new_key, post, psql, test,
                      wait_until)
 
 STATE = os.environ["SANDPIT_STATE_DIR"]
 CYCLES = int(os.environ.get("LEAK_CYCLES", "500"))
 CLIENTS = 8
+CACHE = os.environ.get("SANDPIT_IMAGE_CACHE", "/var/cache/sandpit/images")
 
 
 def boxd_children():
@@ -46,7 +49,7 @@ def census(parent):
     ctl, path = parent
     root = "/sys/fs/cgroup" if ctl == "unified" else "/sys/fs/cgroup/" + ctl
     cgroups = [d for d in glob.glob(root + path + "/*") if os.path.isdir(d)]
-    mounts = [l for l in open("/proc/self/mountinfo") if STATE in l]
+    mounts = [l for l in open("/proc/self/mountinfo") if STATE in l or CACHE in l]
     run = os.path.join(STATE, "box/run")
     sockets = [f for f in os.listdir(run) if f.endswith(".sock") and f != "boxd.sock"]
     states = [f for f in os.listdir(run) if f.endswith(".state")]
@@ -61,11 +64,15 @@ def cycles_leave_nothing_behind():
     parent = cgroup_parent()
     before = census(parent)
     keys = [new_key() for _ in range(CLIENTS * 2)]
+    template = get("/api/v1/templates/python-basic", key=keys[0]).json().get("status")
 
     def client(i):
         for n in range(CYCLES // CLIENTS):
             key = keys[i * 2 + n % 2]
-            r = post("/api/v1/sandbox/create", {"memory": "64Mi", "cpus": "0.5"}, key=key)
+            body = {"memory": "64Mi", "cpus": "0.5"}
+            if template == "ready" and n % 2:
+                body["template"] = "python-basic"
+            r = post("/api/v1/sandbox/create", body, key=key)
             sid = expect(r, 201)["sandbox_id"]
             out = expect(post("/api/v1/sandbox/%s/execute" % sid,
                               {"command": "echo $((6*7)); sleep 30 &"}, key=key), 200)

@@ -62,8 +62,10 @@ gcc -O1 -o "$T/probe" "$REPO/tests/security/probe.c" -lpthread || { echo "cannot
 mkdir -p "$S"
 # in the host's /etc when boxd snapshots what sandboxes see of it
 echo canary >"/etc/sandpit-sec-before.$$"
+# the machine's image cache: python-basic is built there by tests/images first
+CACHE=${SANDPIT_IMAGE_CACHE:-/var/cache/sandpit/images}
 "$BIN/sandpit-boxd" --state-dir "$S" --agent "$BIN/sandpit-agent" --default-memory 256Mi \
-	--default-pids 128 --default-disk 32Mi --tmp-size 16Mi --nofile 1024 \
+	--default-pids 128 --default-disk 32Mi --tmp-size 16Mi --nofile 1024 --images "$CACHE" \
 	>"$T/boxd.log" 2>&1 &
 BOXD_PID=$!
 for _ in $(seq 100); do [ -S "$S/run/boxd.sock" ] && break; sleep 0.05; done
@@ -325,12 +327,15 @@ X r 5000 'cat /etc/hostname; ls /etc/ssl/certs | grep -c .; grep -c "^sandbox:" 
 	ok "after a daemon crash and restart the adopted sandbox's /etc is intact" || ko "etc after restart" "$OUT $ERR"
 B destroy r >/dev/null || ko "destroy after restart"
 
-# --- leak check -------------------------------------------------------------------------------
+. "$REPO/tests/security/images.sh"
+
+# --- leak check (every other cycle on an image root) -------------------------------------------
 MOUNTS0=$(wc -l </proc/mounts)
 N=${SEC_CYCLES:-40}
 cycle() {
-	local id=leak$1
-	B create "$id" >/dev/null || { echo "create $id failed"; return; }
+	local id=leak$1 img=
+	[ -n "$PYKEY" ] && [ $(($1 % 2)) = 1 ] && img=image=python-basic@$PYKEY
+	B create "$id" $img >/dev/null || { echo "create $id failed"; return; }
 	B exec "$id" -t 5000 -x 'sleep 100 & nohup sleep 200 >/dev/null 2>&1 & echo x' >/dev/null 2>&1
 	B destroy "$id" >/dev/null || echo "destroy $id failed"
 }

@@ -20,9 +20,9 @@ static int destroys;
 static void (*on_destroy)(const char *id);
 
 static enum result fake_create(struct backend *b, const char *id, const struct sandbox_limits *l,
-			       char *addr, size_t size)
+			       const char *image, char *addr, size_t size)
 {
-	(void)b, (void)id, (void)l, (void)addr, (void)size;
+	(void)b, (void)id, (void)l, (void)image, (void)addr, (void)size;
 	return R_INVALID;
 }
 

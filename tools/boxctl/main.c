@@ -3,6 +3,7 @@
  * and measure them (bench). Used by tests/security and the benchmarks.
  *
  *   sandpit-boxctl -s SOCK create ID [cpus=Q] [memory=Q] [pids=N] [disk=Q]
+ *                  [image=NAME@KEY]
  *   sandpit-boxctl -s SOCK destroy|inspect|addr|ps ID
  *   sandpit-boxctl -s SOCK list
  *   sandpit-boxctl -s SOCK setenv ID K=V...
@@ -30,7 +31,8 @@
 static int usage(void)
 {
 	fprintf(stderr, "usage: sandpit-boxctl -s SOCK (create|resize|destroy|inspect|addr|ps|list|"
-			"setenv|exec|bench) ...\n");
+			"setenv|exec|bench) ...\n"
+			"       create ID [cpus=Q] [memory=Q] [pids=N] [disk=Q] [image=NAME@KEY]\n");
 	return 125;
 }
 
@@ -249,7 +251,7 @@ int main(int argc, char **argv)
 	struct sandbox_limits lim = {0};
 	struct sandbox_usage u;
 	char addr[BACKEND_ADDR_MAX], **ids;
-	const char *cmd, *id;
+	const char *cmd, *id, *image = NULL;
 	size_t n, i;
 	enum result r;
 	int a;
@@ -271,14 +273,16 @@ int main(int argc, char **argv)
 		backend_list_free(ids, n);
 	} else if (strcmp(cmd, "create") == 0 || strcmp(cmd, "resize") == 0) {
 		for (a = 5; a < argc; a++)
-			if (!parse_limit(argv[a], &lim))
+			if (strncmp(argv[a], "image=", 6) == 0 && cmd[0] == 'c')
+				image = argv[a] + 6;
+			else if (!parse_limit(argv[a], &lim))
 				return fail(argv[a], R_INVALID);
 		if (cmd[0] == 'r') {
 			r = backend_resize(b, id, &lim);
 			if (r != R_OK)
 				return fail("resize", r);
 		} else {
-			r = backend_create(b, id, &lim, addr, sizeof(addr));
+			r = backend_create_image(b, id, &lim, image, addr, sizeof(addr));
 			if (r != R_OK)
 				return fail("create", r);
 			printf("%s\n", addr);

@@ -26,6 +26,7 @@ struct options {
 	const char *agent_path;
 	const char *group;
 	const char *cgroup_mount;
+	const char *images; /* the image cache: image=NAME@KEY is looked up there only */
 	unsigned long uid_base;
 	unsigned max_sandboxes;
 	struct sandbox_limits defaults;

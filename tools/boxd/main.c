@@ -11,7 +11,7 @@
  *                [--default-disk Q] [--tmp-size Q] [--nofile N]
  *                [--max-cpus Q] [--max-memory Q] [--max-pids N] [--max-disk Q]
  *                [--total-cpus Q] [--total-memory Q] [--total-pids N]
- *                [--kill-on-exit] [--agent-log] [--check]
+ *                [--images DIR] [--kill-on-exit] [--agent-log] [--check]
  *
  * It reads the same configuration as every other binary (SANDPIT_CONFIG and
  * the environment, lib/core/config.h) and stops if it is invalid: the defaults of
@@ -20,6 +20,9 @@
  * --max-memory (SANDPIT_MAX_CPUS, SANDPIT_MAX_MEMORY) come from there; the
  * flags of the same values override them for this daemon only.
  *
+ * --images: the image cache (tools/admin/images.h; default
+ * /var/cache/sandpit/images, SANDPIT_IMAGE_CACHE's default); a create's
+ * image=NAME@KEY is looked up there and nowhere else (image.h).
  * Everything it creates is derived from the state directory: sockets and
  * state files in DIR/run/<id>.{sock,state}, the cgroup parent
  * "sandpit-<hash of DIR>", and the host uid range (unless --uid-base), so two
@@ -61,6 +64,7 @@
 #include "core/config.h"
 #include "daemon.h"
 #include "etc.h"
+#include "image.h"
 #include "keeper.h"
 #include "core/reslimit.h"
 #include "core/log.h"
@@ -90,7 +94,7 @@ static void usage(void)
 		"       [--default-disk Q] [--tmp-size Q] [--nofile N]\n"
 		"       [--max-cpus Q] [--max-memory Q] [--max-pids N] [--max-disk Q]\n"
 		"       [--total-cpus Q] [--total-memory Q] [--total-pids N]\n"
-		"       [--kill-on-exit] [--agent-log] [--check]\n");
+		"       [--images DIR] [--kill-on-exit] [--agent-log] [--check]\n");
 }
 
 static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
@@ -122,6 +126,7 @@ static bool parse_args(int argc, char **argv, struct options *c)
 	c->defaults.disk_bytes = (uint64_t)config()->workspace_size;
 	c->tmp_bytes = (uint64_t)config()->tmp_size;
 	c->nofile = 4096;
+	c->images = config()->image_cache; /* --images overrides the table */
 	bounds_defaults(&c->bounds);
 	c->bounds.ceiling.cpu_millis = (uint32_t)config()->max_cpus;
 	c->bounds.ceiling.memory_bytes = (uint64_t)config()->max_memory;
@@ -139,6 +144,8 @@ static bool parse_args(int argc, char **argv, struct options *c)
 			c->group = val;
 		else if (strcmp(a, "--cgroup-mount") == 0)
 			c->cgroup_mount = val;
+		else if (strcmp(a, "--images") == 0)
+			ok = (c->images = val) != NULL && val[0] == '/';
 		else if (strcmp(a, "--uid-base") == 0)
 			ok = parse_uint(val, 0xf0000000ul, &c->uid_base) && c->uid_base >= 65536;
 		else if (strcmp(a, "--max-sandboxes") == 0) {
@@ -298,12 +305,12 @@ static bool setup(struct daemon *d)
 		printf("state_dir=%s\nrun_dir=%s\nsocket=%s\nagent=%s\ngroup=%s\nuid_base=%lu\n"
 		       "max_sandboxes=%u\ncgroup_parent=%s\ndefault_cpu_millis=%u\n"
 		       "default_memory=%llu\ndefault_pids=%u\ndefault_disk=%llu\ntmp_size=%llu\n"
-		       "nofile=%u\nkill_on_exit=%d\n",
+		       "nofile=%u\nkill_on_exit=%d\nimages=%s\n",
 		       real, d->run_dir, d->sock, c->agent_path, c->group ? c->group : "(root only)",
 		       c->uid_base, c->max_sandboxes, parent, c->defaults.cpu_millis,
 		       (unsigned long long)c->defaults.memory_bytes, c->defaults.pids_max,
 		       (unsigned long long)c->defaults.disk_bytes, (unsigned long long)c->tmp_bytes,
-		       c->nofile, c->kill_on_exit);
+		       c->nofile, c->kill_on_exit, c->images);
 		printf("max_cpu_millis=%u\nmax_memory=%llu\nmax_pids=%u\nmax_disk=%llu\n"
 		       "total_cpu_millis=%u\ntotal_memory=%llu\ntotal_pids=%u\n",
 		       c->bounds.ceiling.cpu_millis,

@@ -25,6 +25,7 @@
 #include "cgroup.h"
 #include "daemon.h"
 #include "etc.h"
+#include "image.h"
 #include "core/log.h"
 #include "core/reslimit.h"
 #include "spawn.h"
@@ -140,8 +141,27 @@ static void fill_limits(const struct daemon *d, const char *req, struct sandbox_
 		lim->disk_bytes = v;
 }
 
+/* create_image: the layers of the request's image=NAME@KEY, if it has one
+ * (a value too long to copy is refused, never taken as absent). */
+static enum result create_image(struct daemon *d, const char *req, struct image_layers *img,
+				bool *has, char *err, size_t errlen)
+{
+	char spec[IMAGE_SPEC_MAX + 1];
+
+	*has = strstr(req, " image=") != NULL;
+	if (!*has)
+		return R_OK;
+	if (!boxproto_get(req, "image", spec, sizeof(spec))) {
+		snprintf(err, errlen, "image must be NAME@KEY");
+		return R_INVALID;
+	}
+	return image_resolve(d->cfg.images, spec, img, err, errlen);
+}
+
 static void do_create(struct daemon *d, const char *id, const char *req, struct reply *rep)
 {
+	struct image_layers img = {0};
+	bool has_image = false;
 	struct sandbox_limits lim;
 	struct cgroup_limits cl;
 	struct spawn_params sp;
@@ -162,8 +182,15 @@ static void do_create(struct daemon *d, const char *id, const char *req, struct 
 		reply_err(rep, R_CONFLICT, "sandbox exists");
 		return;
 	}
+	r = create_image(d, req, &img, &has_image, err, sizeof(err));
+	if (r != R_OK) {
+		log_warnx(MOD, "refused image of '%s': %s", id, err);
+		reply_err(rep, r, err);
+		return;
+	}
 	b = alloc_box(d, id);
 	if (!b) {
+		image_layers_close(&img);
 		reply_err(rep, R_QUOTA, "no free sandbox slot");
 		return;
 	}
@@ -172,6 +199,7 @@ static void do_create(struct daemon *d, const char *id, const char *req, struct 
 	cl.pids_max = lim.pids_max;
 	r = cgroup_create(d->cg, id, &cl);
 	if (r != R_OK) {
+		image_layers_close(&img);
 		b->used = false;
 		reply_err(rep, r, "cannot create the cgroup");
 		return;
@@ -196,6 +224,7 @@ static void do_create(struct daemon *d, const char *id, const char *req, struct 
 		.etc_dir = d->etc_dir,
 		.etc_hosts = hosts,
 		.etc_hostname = hostname,
+		.image = has_image ? &img : NULL,
 		.cg = d->cg,
 		.agent_uid = (uid_t)(d->cfg.uid_base + 2u * b->slot),
 		.code_uid = (uid_t)(d->cfg.uid_base + 2u * b->slot + 1u),
@@ -207,6 +236,7 @@ static void do_create(struct daemon *d, const char *id, const char *req, struct 
 	};
 	r = spawn_sandbox(&sp, &pid, err, sizeof(err));
 	close(lfd);
+	image_layers_close(&img);
 	/* mounted (or never to be): the sandbox keeps what it has bound */
 	(void)etc_remove_sandbox(d->run_dir, id);
 	if (r != R_OK)
@@ -219,6 +249,7 @@ static void do_create(struct daemon *d, const char *id, const char *req, struct 
 	reply_printf(rep, "ok addr=unix:%s", path);
 	return;
 undo:
+	image_layers_close(&img);
 	log_errx(MOD, "cannot create sandbox '%s': %s", id, err);
 	if (cgroup_kill(d->cg, id, 2000) != R_OK || cgroup_remove(d->cg, id) != R_OK)
 		log_warnx(MOD, "leftover cgroup of '%s'", id);

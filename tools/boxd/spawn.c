@@ -5,6 +5,11 @@
  *   sandbox's own /etc (etc.h), private /proc, minimal /dev, sized /tmp and
  *   /workspace, pivot_root, old root detached) -> hostname, loopback -> exec
  *   sandpit-agent.
+ * With an image (image.h) the root is an overlay instead of host binds: the
+ * parent hands the child its layers as idmapped detached mounts with the
+ * go-ahead, the child attaches them under its scaffold tmpfs and mounts the
+ * overlay with its upper layer on a tmpfs of the sandbox's disk size that
+ * also holds /workspace (one limit for both), then pivots into the overlay.
  * The agent then does rlimits, credentials, no_new_privs, capability drop and
  * seccomp for itself and every command (tools/agent). Nothing here runs after
  * the exec, and no host process ever enters the sandbox afterwards. */
@@ -38,13 +43,23 @@
 /* fds the agent receives (documented in tools/agent/agent.c) */
 enum { FD_LISTEN = 3, FD_STATUS = 4, FD_OOM = 5, FD_EXE = 6, FD_SYNC = 7, FD_FIRST_FREE = 8 };
 
-enum { ETC_DIR, ETC_HOSTS, ETC_HOSTNAME, ETC_COUNT };
+/* Without an image the whole generated /etc (etc.h) is bound, the
+ * per-sandbox hosts and hostname over it. With one the image's own /etc
+ * stays (its loader cache, alternatives and CA bundle match its /usr) and
+ * only the identity files are bound over it, read-only. */
+#define ETC_MAX 6
+static const char *const etc_host_rel[] = {"/etc", "/etc/hosts", "/etc/hostname"};
+static const char *const etc_image_rel[] = {"/etc/passwd",	 "/etc/group",
+					    "/etc/nsswitch.conf", "/etc/resolv.conf",
+					    "/etc/hosts",	 "/etc/hostname"};
 
 struct child {
 	const struct spawn_params *p;
 	int status_fd;
 	int oom_fd;
-	int etc_fd[ETC_COUNT]; /* O_PATH on the host sources of /etc */
+	int etc_fd[ETC_MAX]; /* O_PATH on the host sources of /etc */
+	int layer_fd[IMAGE_MAX_LAYERS]; /* idmapped detached layer mounts */
+	int workspace_fd;               /* O_PATH on the image root's workspace */
 	char root[PATH_MAX];
 };
 
@@ -182,38 +197,158 @@ static void build_host_dirs(struct child *c)
 	}
 }
 
-/* open_etc_sources: O_PATH fds on the template and the per-sandbox files,
- * opened while our fsuid is still the host's root (they live in the 0750
- * run directory, which the namespace's root may not walk); mounted from
- * /proc/self/fd once the mount points exist. */
+/* open_etc_sources: O_PATH fds on the template (or its identity files)
+ * and the per-sandbox files, opened while our fsuid is still the host's
+ * root (they live in the 0750 run directory, which the namespace's root
+ * may not walk); mounted from /proc/self/fd once the mount points exist. */
 static void open_etc_sources(struct child *c)
 {
-	const char *src[ETC_COUNT] = {c->p->etc_dir, c->p->etc_hosts, c->p->etc_hostname};
-	int i;
+	const struct spawn_params *p = c->p;
+	int i, n = p->image ? ETC_MAX : 3, dir = -1;
 
-	for (i = 0; i < ETC_COUNT; i++) {
-		c->etc_fd[i] = open(src[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
-		if (c->etc_fd[i] < 0)
-			fail(c, "cannot open '%s'", src[i]);
+	if (p->image) {
+		dir = open(p->etc_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dir < 0)
+			fail(c, "cannot open '%s'", p->etc_dir);
 	}
+	for (i = 0; i < n - 2; i++) {
+		if (p->image)
+			c->etc_fd[i] = openat(dir, etc_image_rel[i] + 5,
+					      O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		else
+			c->etc_fd[i] = open(p->etc_dir, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (c->etc_fd[i] < 0)
+			fail(c, "cannot open the /etc template's '%s'",
+			     p->image ? etc_image_rel[i] : "/etc");
+	}
+	if (dir >= 0)
+		close(dir);
+	c->etc_fd[n - 2] = open(p->etc_hosts, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	c->etc_fd[n - 1] = open(p->etc_hostname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (c->etc_fd[n - 2] < 0 || c->etc_fd[n - 1] < 0)
+		fail(c, "cannot open the sandbox's hosts or hostname");
 }
 
-/* build_etc: the sandbox's own /etc (tools/boxd/etc.h), read-only, the
- * per-sandbox hosts and hostname over the template's. */
+/* etc_target: in an image's /etc the file to bind over must exist as a
+ * regular file: a link there is replaced (in the upper layer). */
+static void etc_target(struct child *c, const char *rel)
+{
+	char dst[PATH_MAX];
+	struct stat st;
+
+	path_in(c, dst, rel);
+	if (lstat(dst, &st) == 0 && S_ISREG(st.st_mode))
+		return;
+	if (lstat(dst, &st) == 0 && unlink(dst) != 0)
+		fail(c, "cannot replace '%s'", rel);
+	touch_in(c, rel);
+}
+
+/* build_etc: the sandbox's own /etc (tools/boxd/etc.h) read-only, the
+ * per-sandbox hosts and hostname over the template's; with an image, the
+ * identity files over the image's /etc. */
 static void build_etc(struct child *c)
 {
-	static const char *const rel[ETC_COUNT] = {"/etc", "/etc/hosts", "/etc/hostname"};
+	const char *const *rel = c->p->image ? etc_image_rel : etc_host_rel;
+	int i, n = c->p->image ? ETC_MAX : 3;
 	char src[64];
-	int i;
 
 	mkdir_in(c, "/etc", 0755);
-	for (i = 0; i < ETC_COUNT; i++) {
+	for (i = 0; i < n; i++) {
+		if (c->p->image)
+			etc_target(c, rel[i]);
 		snprintf(src, sizeof(src), "/proc/self/fd/%d", c->etc_fd[i]);
 		mount_or_fail(c, src, rel[i], NULL, MS_BIND, NULL);
 		ro_remount(c, rel[i], 0);
 		close(c->etc_fd[i]);
 		c->etc_fd[i] = -1;
 	}
+}
+
+/* build_image_root: under the scaffold (cwd): .l/N the layers, .rw the
+ * writable tmpfs (disk_bytes) with upper/, work/ and workspace/, .root the
+ * overlay; ends with cwd in .root. Layer paths are relative and short, so
+ * no directory name reaches the overlay's option string. */
+static void build_image_root(struct child *c)
+{
+	const struct spawn_params *p = c->p;
+	char opts[128 + IMAGE_MAX_LAYERS * 16], rel[32], dst[PATH_MAX];
+	size_t n;
+	int i;
+
+	mkdir_in(c, "/.l", 0700);
+	n = (size_t)snprintf(opts, sizeof(opts), "lowerdir=");
+	for (i = 0; i < p->image->n; i++) {
+		snprintf(rel, sizeof(rel), "/.l/%d", i);
+		mkdir_in(c, rel, 0755);
+		path_in(c, dst, rel);
+		if (syscall(SYS_move_mount, c->layer_fd[i], "", AT_FDCWD, dst,
+			    MOVE_MOUNT_F_EMPTY_PATH) != 0)
+			fail(c, "cannot attach image layer %d", i);
+		close(c->layer_fd[i]);
+		c->layer_fd[i] = -1;
+		n += (size_t)snprintf(opts + n, sizeof(opts) - n, "%s.l/%d", i ? ":" : "", i);
+	}
+	mkdir_in(c, "/.rw", 0700);
+	snprintf(dst, sizeof(dst), "size=%llu,nr_inodes=262144,mode=0755,uid=0,gid=0",
+		 (unsigned long long)p->disk_bytes);
+	mount_or_fail(c, "tmpfs", "/.rw", "tmpfs", MS_NOSUID | MS_NODEV, dst);
+	mkdir_in(c, "/.rw/upper", 0755);
+	mkdir_in(c, "/.rw/work", 0700);
+	mkdir_in(c, "/.rw/workspace", 0755);
+	if (chown(".rw/workspace", SANDBOX_CODE_UID, SANDBOX_CODE_UID) != 0)
+		fail(c, "cannot chown the workspace");
+	snprintf(opts + n, sizeof(opts) - n, ",upperdir=.rw/upper,workdir=.rw/work");
+	mkdir_in(c, "/.root", 0755);
+	mount_or_fail(c, "overlay", "/.root", "overlay", MS_NOSUID | MS_NODEV, opts);
+	c->workspace_fd = open(".rw/workspace", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (c->workspace_fd < 0 || chdir(".root") != 0)
+		fail(c, "cannot enter the overlay root");
+}
+
+/* build_workspace: a tmpfs of disk_bytes, or with an image the directory
+ * on the writable tmpfs the root's upper layer shares. */
+static void build_workspace(struct child *c)
+{
+	char opts[128], src[64];
+
+	mkdir_in(c, "/workspace", 0755);
+	if (c->p->image) {
+		snprintf(src, sizeof(src), "/proc/self/fd/%d", c->workspace_fd);
+		mount_or_fail(c, src, "/workspace", NULL, MS_BIND, NULL);
+		close(c->workspace_fd);
+		c->workspace_fd = -1;
+		return;
+	}
+	snprintf(opts, sizeof(opts), "size=%llu,nr_inodes=262144,mode=0755,uid=%d,gid=%d",
+		 (unsigned long long)c->p->disk_bytes, SANDBOX_CODE_UID, SANDBOX_CODE_UID);
+	mount_or_fail(c, "tmpfs", "/workspace", "tmpfs", MS_NOSUID | MS_NODEV, opts);
+}
+
+/* wait_go: the parent's go-ahead, with the image layers if any. */
+static void wait_go(struct child *c)
+{
+	int n = c->p->image ? c->p->image->n : 0;
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * IMAGE_MAX_LAYERS)];
+		struct cmsghdr align;
+	} u;
+	char go;
+	struct iovec iov = {&go, 1};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			   .msg_controllen = sizeof(u.buf)};
+	struct cmsghdr *cm;
+
+	if (recvmsg(FD_SYNC, &m, MSG_CMSG_CLOEXEC) != 1)
+		_exit(1);
+	close(FD_SYNC);
+	if (n == 0)
+		return;
+	cm = CMSG_FIRSTHDR(&m);
+	if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
+	    cm->cmsg_len != CMSG_LEN(sizeof(int) * (size_t)n) || (m.msg_flags & MSG_CTRUNC))
+		fail(c, "image layers not received");
+	memcpy(c->layer_fd, CMSG_DATA(cm), sizeof(int) * (size_t)n);
 }
 
 /* mask: hide a file or directory of /proc. */
@@ -342,11 +477,11 @@ static void child_main(struct child *c, int sync_fd)
 {
 	const struct spawn_params *p = c->p;
 	char opts[256], lim[3][24];
+	unsigned long root_flags = MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV;
 	char *const argv[] = {"sandpit-agent", "--nofile", lim[0], "--nproc", lim[1],
 			      "--fsize", lim[2], NULL};
 	char *const envp[] = {NULL};
 	sigset_t none;
-	char go;
 	int null_fd;
 
 	sigemptyset(&none);
@@ -356,9 +491,7 @@ static void child_main(struct child *c, int sync_fd)
 		fail(c, "cannot open '/dev/null'");
 	place_fds(c, sync_fd, null_fd);
 	/* the parent joins us to the cgroup and writes the id maps first */
-	if (read(FD_SYNC, &go, 1) != 1)
-		_exit(1);
-	close(FD_SYNC);
+	wait_go(c);
 	/* The root tmpfs is mounted and entered while our fsuid is still the
 	 * host's root, so the (possibly 0700) state directory can be walked;
 	 * everything after works relative to it ("./usr"), as the namespace's
@@ -376,17 +509,17 @@ static void child_main(struct child *c, int sync_fd)
 		fail(c, "cannot become root of the user namespace");
 	if (unshare(CLONE_NEWCGROUP) != 0)
 		fail(c, "cannot unshare the cgroup namespace");
-	build_host_dirs(c);
+	if (p->image)
+		build_image_root(c);
+	else
+		build_host_dirs(c);
 	build_etc(c);
 	build_dev(c, p->tmp_bytes);
 	mkdir_in(c, "/tmp", 01777);
 	snprintf(opts, sizeof(opts), "size=%llu,nr_inodes=65536,mode=1777",
 		 (unsigned long long)p->tmp_bytes);
 	mount_or_fail(c, "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts);
-	mkdir_in(c, "/workspace", 0755);
-	snprintf(opts, sizeof(opts), "size=%llu,nr_inodes=262144,mode=0755,uid=%d,gid=%d",
-		 (unsigned long long)p->disk_bytes, SANDBOX_CODE_UID, SANDBOX_CODE_UID);
-	mount_or_fail(c, "tmpfs", "/workspace", "tmpfs", MS_NOSUID | MS_NODEV, opts);
+	build_workspace(c);
 	build_proc(c);
 	mkdir_in(c, "/sys", 0555);
 	mount_or_fail(c, "sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
@@ -396,7 +529,8 @@ static void child_main(struct child *c, int sync_fd)
 		fail(c, "cannot pivot_root");
 	if (umount2(".", MNT_DETACH) != 0 || chdir("/") != 0)
 		fail(c, "cannot detach the old root");
-	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) != 0)
+	/* an image's root stays writable: its upper layer is the sandbox's */
+	if (!p->image && mount(NULL, "/", NULL, root_flags, NULL) != 0)
 		fail(c, "cannot make the root read-only");
 
 	if (sethostname(p->id, strlen(p->id)) != 0)
@@ -476,9 +610,54 @@ static enum result wait_ready(int fd, unsigned timeout_ms, char *err, size_t err
 	return R_UPSTREAM;
 }
 
+/* send_go: the go-ahead byte; with an image, the child's layers idmapped
+ * through its user namespace (maps written, so root on disk is its root). */
+static enum result send_go(int sock, pid_t pid, const struct image_layers *img, char *err,
+			   size_t errlen)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * IMAGE_MAX_LAYERS)];
+		struct cmsghdr align;
+	} u;
+	int mnt[IMAGE_MAX_LAYERS], ns, i, n = img ? img->n : 0;
+	char go = 'g', path[64];
+	struct iovec iov = {&go, 1};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct cmsghdr *cm;
+	ssize_t w;
+
+	if (n > 0) {
+		snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+		ns = open(path, O_RDONLY | O_CLOEXEC);
+		if (ns < 0 || image_idmap(img, ns, mnt) != R_OK) {
+			snprintf(err, errlen, "cannot idmap the image layers: %s", strerror(errno));
+			if (ns >= 0)
+				close(ns);
+			return R_INTERNAL;
+		}
+		close(ns);
+		memset(&u, 0, sizeof(u));
+		m.msg_control = u.buf;
+		m.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n);
+		cm = CMSG_FIRSTHDR(&m);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
+		memcpy(CMSG_DATA(cm), mnt, sizeof(int) * (size_t)n);
+	}
+	w = sendmsg(sock, &m, MSG_NOSIGNAL);
+	for (i = 0; i < n; i++)
+		close(mnt[i]);
+	if (w != 1) {
+		snprintf(err, errlen, "sandbox child died during set-up");
+		return R_UPSTREAM;
+	}
+	return R_OK;
+}
+
 enum result spawn_sandbox(const struct spawn_params *p, pid_t *pid_out, char *err, size_t errlen)
 {
-	struct child c = {.p = p, .oom_fd = -1, .etc_fd = {-1, -1, -1}};
+	struct child c = {.p = p, .oom_fd = -1, .workspace_fd = -1};
 	int sync_p[2] = {-1, -1}, status_p[2] = {-1, -1}, n;
 	enum result r = R_INTERNAL;
 	pid_t pid;
@@ -488,7 +667,15 @@ enum result spawn_sandbox(const struct spawn_params *p, pid_t *pid_out, char *er
 		snprintf(err, errlen, "root mount point path too long");
 		return R_INVALID;
 	}
-	if (pipe2(sync_p, O_CLOEXEC) != 0 || pipe2(status_p, O_CLOEXEC) != 0) {
+	memset(c.etc_fd, -1, sizeof(c.etc_fd));
+	memset(c.layer_fd, -1, sizeof(c.layer_fd));
+	if (p->image && (p->image->n < 1 || p->image->n > IMAGE_MAX_LAYERS)) {
+		snprintf(err, errlen, "bad image layer count");
+		return R_INVALID;
+	}
+	/* a socket pair, not a pipe: the go-ahead carries the layer mounts */
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync_p) != 0 ||
+	    pipe2(status_p, O_CLOEXEC) != 0) {
 		snprintf(err, errlen, "cannot create pipes: %s", strerror(errno));
 		goto close_pipes;
 	}
@@ -526,10 +713,9 @@ enum result spawn_sandbox(const struct spawn_params *p, pid_t *pid_out, char *er
 		snprintf(err, errlen, "cannot write id maps: %s", strerror(errno));
 		goto kill_child;
 	}
-	if (write(sync_p[1], "g", 1) != 1) {
-		snprintf(err, errlen, "sandbox child died during set-up");
+	r = send_go(sync_p[1], pid, p->image, err, errlen);
+	if (r != R_OK)
 		goto kill_child;
-	}
 	r = wait_ready(status_p[0], p->timeout_ms, err, errlen);
 	if (r != R_OK)
 		goto kill_child;

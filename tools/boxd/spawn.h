@@ -8,6 +8,7 @@
 
 #include "cgroup.h"
 #include "core/result.h"
+#include "image.h"
 
 /* In-sandbox ids: the agent is root of its user namespace, commands run as
  * SANDBOX_CODE_UID; both map to per-sandbox host ids (spawn_params). */
@@ -22,10 +23,12 @@ struct spawn_params {
 	const char *etc_dir;  /* template /etc, bound read-only (etc.h) */
 	const char *etc_hosts;    /* per-sandbox /etc/hosts, bound over the template's */
 	const char *etc_hostname; /* per-sandbox /etc/hostname, likewise */
+	const struct image_layers *image; /* root from these layers; NULL: host dirs */
 	struct cgroup_root *cg;
 	uid_t agent_uid;      /* host uid (= gid) of the agent */
 	uid_t code_uid;       /* host uid (= gid) of user commands */
-	uint64_t disk_bytes;  /* /workspace size */
+	uint64_t disk_bytes;  /* /workspace size (with an image: /workspace and
+			       * the root's writable layer together) */
 	uint64_t tmp_bytes;   /* /tmp and /dev/shm size */
 	uint32_t nofile;      /* RLIMIT_NOFILE of commands */
 	uint32_t pids_max;    /* RLIMIT_NPROC of commands */

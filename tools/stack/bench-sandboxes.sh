@@ -3,6 +3,7 @@
 # measured in the same run (run by bench.sh, which exports SANDPIT_URL,
 # SANDPIT_API_KEY, SANDPIT_STATE_DIR). Prints "bench|base|ratio NAME VALUE UNIT".
 #   create -> ready p50/p99       floor: unshare of the same namespaces, bwrap
+#   create -> ready from python-basic (image layers)  floor: create without
 #   execute of `true` p50/p99     floor: fork+exec of true, GET /health
 #   executes per second, 16 clients
 #   host memory per idle sandbox (MemAvailable drop over IDLE_N sandboxes)
@@ -81,6 +82,24 @@ out("bench", "create_ready_p99", pct(create_ms, .99), "ms")
 out("base", "unshare_5ns_true_p50", pct(unshare, .5), "ms")
 out("base", "bwrap_ro_root_true_p50", pct(bwrap, .5), "ms")
 out("ratio", "create_p50_vs_bwrap", pct(create_ms, .5) / pct(bwrap, .5), "x")
+
+# create -> ready from a template (an overlay of image layers, issue #13)
+# against the plain root, interleaved and in alternating order (a create
+# right after a stop pays for it) so both see the same load; the layers are
+# mounted, never copied, so the target is at most 1.2x
+tpl = c.call("GET", "/api/v1/templates/python-basic")
+if tpl["status"] == "ready":
+    plain_ms, tpl_ms = [], []
+    for i in range(N):
+        pair = [(small, plain_ms), (dict(small, template="python-basic"), tpl_ms)]
+        for body, xs in pair if i % 2 else pair[::-1]:
+            t = time.perf_counter()
+            sid = c.call("POST", "/api/v1/sandbox/create", body)["sandbox_id"]
+            xs.append((time.perf_counter() - t) * 1e3)
+            c.call("POST", "/api/v1/sandbox/%s/stop" % sid)
+    out("bench", "create_ready_template_p50", pct(tpl_ms, .5), "ms")
+    out("base", "create_ready_plain_p50", pct(plain_ms, .5), "ms")
+    out("ratio", "create_template_vs_plain_p50", pct(tpl_ms, .5) / pct(plain_ms, .5), "x")
 
 # execute of `true`, on a sandbox with the default CPU limit (a 0.1 CPU
 # quota would measure the throttle, not the path)

@@ -169,10 +169,13 @@ stack_pg_start() {
 
 # stack_boxd_start: the one privileged process (root), parent and reaper of
 # every sandbox; its socket is reachable by root and the sandpit group only.
+# boxd's image cache is the API's SANDPIT_IMAGE_CACHE (file or environment):
+# the API picks a template's key there, boxd mounts its layers from there.
 stack_boxd_start() {
 	[ -x "$BIN/sandpit-boxd" ] || return 0
+	images=$("$BIN/sandpit-api" --check-config 2>/dev/null | sed -n 's/^SANDPIT_IMAGE_CACHE=\([^	]*\).*/\1/p')
 	stack_spawn boxd TERM "$BIN/sandpit-boxd" --state-dir "$STATE/box" --group "$SP_USER" \
-		--agent "$BIN/sandpit-agent" --kill-on-exit
+		--agent "$BIN/sandpit-agent" --images "${images:-/var/cache/sandpit/images}" --kill-on-exit
 	stack_wait_for 10 test -S "$STATE/box/run/boxd.sock" || {
 		stack_fail boxd "sandpit-boxd did not start"
 	}
