@@ -4,15 +4,13 @@
 
 #include <string.h>
 
-static int hexval(int c)
+#include "core/crypto.h"
+
+/* escaped: the byte of the escape "%XY" at s (XY: two hex digits, either
+ * case); false for anything else. */
+static bool escaped(const char *s, size_t left, unsigned char *byte)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	return left >= 3 && s[0] == '%' && crypto_hex_decode(s + 1, 2, byte, 1, NULL) == R_OK;
 }
 
 /* decoded_len: how long s decodes to, or -1 for a bad escape. */
@@ -21,10 +19,11 @@ static long decoded_len(const char *s, size_t n)
 	long len = 0;
 
 	for (size_t i = 0; i < n; i++, len++) {
+		unsigned char b;
+
 		if (s[i] != '%')
 			continue;
-		if (n - i < 3 || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0 ||
-		    (hexval(s[i + 1]) | hexval(s[i + 2])) == 0)
+		if (!escaped(s + i, n - i, &b) || b == 0)
 			return -1;
 		i += 2;
 	}
@@ -44,7 +43,10 @@ enum result url_decode(const char *s, size_t n, bool plus_space, char *out, size
 		int c = (unsigned char)s[i];
 
 		if (c == '%') {
-			c = hexval(s[i + 1]) * 16 + hexval(s[i + 2]);
+			unsigned char b = 0;
+
+			(void)escaped(s + i, n - i, &b); /* checked by decoded_len */
+			c = b;
 			i += 2;
 		} else if (c == '+' && plus_space) {
 			c = ' ';
