@@ -23,24 +23,6 @@
 
 static const char *const create_fields[] = {"name", "value", NULL};
 
-/* has_json_nul: the JSON text escapes a NUL ("\u0000" after an odd run of
- * backslashes), which the parser would turn into a C string cut short: a
- * value would silently lose its tail. */
-static bool has_json_nul(const char *s, size_t n)
-{
-	for (size_t i = 0; i + 6 <= n; i++) {
-		size_t bs = 0;
-
-		if (s[i] != '\\' || s[i + 1] != 'u' || memcmp(s + i + 2, "0000", 4) != 0)
-			continue;
-		while (bs <= i && s[i - bs] == '\\')
-			bs++;
-		if (bs % 2 == 1)
-			return true;
-	}
-	return false;
-}
-
 /* read_body: the JSON object body into rq->body. The raw text holds the
  * value: it is wiped before it is freed. */
 static enum result read_body(struct req *rq)
@@ -60,7 +42,7 @@ static enum result read_body(struct req *rq)
 		return r;
 	if (body.len == 0)
 		r = http_fail(rq, R_INVALID, "request body is empty; a JSON object is required");
-	else if (has_json_nul(body.data, body.len))
+	else if (http_json_has_nul(body.data, body.len))
 		r = http_fail(rq, R_INVALID, "'value' must not contain a NUL byte (\\u0000)");
 	else if ((rq->body = json_parse(body.data, body.len)) == NULL || !json_is_object(rq->body))
 		r = http_fail(rq, R_INVALID, "request body must be a JSON object");
