@@ -510,3 +510,49 @@ free_pt:
 	free(pt);
 	return r;
 }
+
+enum result crypto_seal_text(const unsigned char key[CRYPTO_AES_KEY_LEN], const char *text,
+			     const char *ad, char **hex_out)
+{
+	unsigned char *sealed = NULL;
+	size_t len = 0, hexsize = 0;
+	char *hex = NULL;
+	enum result r;
+
+	r = crypto_seal(key, text, strlen(text), ad, strlen(ad), &sealed, &len);
+	if (r == R_OK)
+		r = crypto_hex_size(len, &hexsize);
+	if (r == R_OK && (hex = malloc(hexsize)) == NULL)
+		r = R_NO_MEMORY;
+	if (r == R_OK)
+		r = crypto_hex_encode(sealed, len, hex, hexsize);
+	free(sealed);
+	if (r != R_OK) {
+		free(hex);
+		return r;
+	}
+	*hex_out = hex;
+	return R_OK;
+}
+
+enum result crypto_open_text(const unsigned char key[CRYPTO_AES_KEY_LEN], const char *hex,
+			     size_t max_hex, const char *ad, char **text_out)
+{
+	size_t n = strlen(hex), len = 0, plen = 0;
+	unsigned char *sealed, *plain = NULL;
+	enum result r;
+
+	if (n % 2 != 0 || n > max_hex)
+		return R_INVALID;
+	sealed = malloc(n / 2 + 1);
+	if (sealed == NULL)
+		return R_NO_MEMORY;
+	r = crypto_hex_decode(hex, n, sealed, n / 2 + 1, &len);
+	if (r == R_OK)
+		r = crypto_open(key, sealed, len, ad, strlen(ad), &plain, &plen);
+	free(sealed);
+	if (r != R_OK)
+		return r;
+	*text_out = (char *)plain;
+	return R_OK;
+}

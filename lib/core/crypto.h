@@ -153,4 +153,18 @@ SP_MUST_CHECK enum result crypto_open(const unsigned char key[CRYPTO_AES_KEY_LEN
 				      const void *sealed, size_t len, const void *aad,
 				      size_t aadlen, unsigned char **out, size_t *outlen);
 
+/* crypto_seal_text: crypto_seal of the NUL-terminated text under ad (a
+ * NUL-terminated string), as lowercase hex, the form a text column keeps.
+ * *hex_out is malloc'd and the caller's. Errors as crypto_seal's. */
+SP_MUST_CHECK enum result crypto_seal_text(const unsigned char key[CRYPTO_AES_KEY_LEN],
+					   const char *text, const char *ad, char **hex_out);
+
+/* crypto_open_text: the text crypto_seal_text sealed, NUL-terminated and
+ * malloc'd into *text_out (crypto_wipe it before free). R_INVALID for hex
+ * that is malformed, longer than max_hex characters, or does not open under
+ * key and ad; otherwise crypto_open's errors. */
+SP_MUST_CHECK enum result crypto_open_text(const unsigned char key[CRYPTO_AES_KEY_LEN],
+					   const char *hex, size_t max_hex, const char *ad,
+					   char **text_out);
+
 #endif

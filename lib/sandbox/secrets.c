@@ -106,10 +106,8 @@ static enum result aad(const char *org_id, const char *name, char *out, size_t s
 enum result secrets_seal(const char *org_id, const char *name, const char *value,
 			 char key_id[SECRETS_KEY_ID_MAX + 1], char **sealed_hex)
 {
-	unsigned char key[CRYPTO_AES_KEY_LEN], *sealed = NULL;
-	char id[SECRETS_KEY_ID_MAX + 1], ad[256];
-	size_t len = 0, hexsize = 0;
-	char *hex = NULL;
+	unsigned char key[CRYPTO_AES_KEY_LEN];
+	char id[SECRETS_KEY_ID_MAX + 1], ad[256], *hex = NULL;
 	enum result r;
 
 	r = load_key(NULL, id, key);
@@ -118,19 +116,10 @@ enum result secrets_seal(const char *org_id, const char *name, const char *value
 	if (r == R_OK)
 		r = aad(org_id, name, ad, sizeof(ad));
 	if (r == R_OK)
-		r = crypto_seal(key, value, strlen(value), ad, strlen(ad), &sealed, &len);
-	if (r == R_OK)
-		r = crypto_hex_size(len, &hexsize);
-	if (r == R_OK && (hex = malloc(hexsize)) == NULL)
-		r = R_NO_MEMORY;
-	if (r == R_OK)
-		r = crypto_hex_encode(sealed, len, hex, hexsize);
+		r = crypto_seal_text(key, value, ad, &hex);
 	crypto_wipe(key, sizeof(key));
-	free(sealed);
-	if (r != R_OK) {
-		free(hex);
+	if (r != R_OK)
 		return r;
-	}
 	memcpy(key_id, id, strlen(id) + 1);
 	*sealed_hex = hex;
 	return R_OK;
@@ -139,31 +128,18 @@ enum result secrets_seal(const char *org_id, const char *name, const char *value
 enum result secrets_open(const char *org_id, const char *name, const char *key_id,
 			 const char *sealed_hex, char **value)
 {
-	unsigned char key[CRYPTO_AES_KEY_LEN], *sealed = NULL, *plain = NULL;
-	size_t n = strlen(sealed_hex), len = 0, plen = 0;
+	unsigned char key[CRYPTO_AES_KEY_LEN];
 	char ad[256];
 	enum result r;
 
-	if (n % 2 != 0 || n > SEALED_HEX_MAX)
-		return R_INVALID;
 	r = load_key(key_id, NULL, key);
 	if (r != R_OK)
 		return r;
-	sealed = malloc(n / 2 + 1);
-	if (sealed == NULL)
-		r = R_NO_MEMORY;
+	r = aad(org_id, name, ad, sizeof(ad));
 	if (r == R_OK)
-		r = aad(org_id, name, ad, sizeof(ad));
-	if (r == R_OK)
-		r = crypto_hex_decode(sealed_hex, n, sealed, n / 2 + 1, &len);
-	if (r == R_OK)
-		r = crypto_open(key, sealed, len, ad, strlen(ad), &plain, &plen);
+		r = crypto_open_text(key, sealed_hex, SEALED_HEX_MAX, ad, value);
 	crypto_wipe(key, sizeof(key));
-	free(sealed);
-	if (r != R_OK)
-		return r;
-	*value = (char *)plain;
-	return R_OK;
+	return r;
 }
 
 void secrets_value_free(char *value)

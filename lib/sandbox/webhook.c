@@ -119,53 +119,26 @@ static enum result secret_key(unsigned char key[CRYPTO_AES_KEY_LEN])
 
 enum result webhook_seal_secret(const char *webhook_id, const char *secret, char **out)
 {
-	unsigned char key[CRYPTO_AES_KEY_LEN], *sealed = NULL;
-	size_t len = 0, hexsize;
-	char *hex = NULL;
+	unsigned char key[CRYPTO_AES_KEY_LEN];
 	enum result r;
 
 	r = secret_key(key);
 	if (r == R_OK)
-		r = crypto_seal(key, secret, strlen(secret), webhook_id, strlen(webhook_id), &sealed,
-				&len);
-	if (r == R_OK)
-		r = crypto_hex_size(len, &hexsize);
-	if (r == R_OK && (hex = malloc(hexsize)) == NULL)
-		r = R_NO_MEMORY;
-	if (r == R_OK)
-		r = crypto_hex_encode(sealed, len, hex, hexsize);
+		r = crypto_seal_text(key, secret, webhook_id, out);
 	crypto_wipe(key, sizeof(key));
-	free(sealed);
-	if (r != R_OK) {
-		free(hex);
-		return r;
-	}
-	*out = hex;
-	return R_OK;
+	return r;
 }
 
 enum result webhook_open_secret(const char *webhook_id, const char *sealed_hex, char **out)
 {
-	unsigned char key[CRYPTO_AES_KEY_LEN], *sealed = NULL, *plain = NULL;
-	size_t n = strlen(sealed_hex), len = 0, plen = 0;
+	unsigned char key[CRYPTO_AES_KEY_LEN];
 	enum result r;
 
-	if (n % 2 != 0 || n / 2 > 4 * WEBHOOK_SECRET_MAX)
-		return R_INVALID;
-	sealed = malloc(n / 2 + 1);
-	if (sealed == NULL)
-		return R_NO_MEMORY;
 	r = secret_key(key);
 	if (r == R_OK)
-		r = crypto_hex_decode(sealed_hex, n, sealed, n / 2 + 1, &len);
-	if (r == R_OK)
-		r = crypto_open(key, sealed, len, webhook_id, strlen(webhook_id), &plain, &plen);
+		r = crypto_open_text(key, sealed_hex, 2 * 4 * WEBHOOK_SECRET_MAX, webhook_id, out);
 	crypto_wipe(key, sizeof(key));
-	free(sealed);
-	if (r != R_OK)
-		return r;
-	*out = (char *)plain;
-	return R_OK;
+	return r;
 }
 
 void webhook_secret_free(char *secret)

@@ -488,7 +488,31 @@ static void aes_gcm_known_answer(void)
 	}
 }
 
-UNIT_SUITE(crypto, {"sha256 fips 180 vectors", sha256_fips180},
+/* Sealed text as hex: round trip, bound to its additional data, and every
+ * malformed or oversized hex refused before anything is opened. */
+static void sealed_text_round_trip(void)
+{
+	unsigned char key[CRYPTO_AES_KEY_LEN] = {7};
+	char *hex = NULL, *text = NULL;
+
+	CU_ASSERT_EQUAL_FATAL(crypto_seal_text(key, "s3cret value", "org/NAME", &hex), R_OK);
+	CU_ASSERT_EQUAL(strlen(hex), 2 * (strlen("s3cret value") + CRYPTO_SEAL_OVERHEAD));
+	CU_ASSERT_EQUAL(crypto_open_text(key, hex, 1024, "org/NAME", &text), R_OK);
+	CU_ASSERT_STRING_EQUAL(text, "s3cret value");
+	free(text);
+	text = NULL;
+	CU_ASSERT_EQUAL(crypto_open_text(key, hex, 1024, "org/OTHER", &text), R_INVALID);
+	CU_ASSERT_EQUAL(crypto_open_text(key, hex, strlen(hex) - 2, "org/NAME", &text), R_INVALID);
+	hex[strlen(hex) - 1] = '\0'; /* odd length */
+	CU_ASSERT_EQUAL(crypto_open_text(key, hex, 1024, "org/NAME", &text), R_INVALID);
+	hex[0] = 'z';
+	hex[strlen(hex) - 1] = '\0';
+	CU_ASSERT_EQUAL(crypto_open_text(key, hex, 1024, "org/NAME", &text), R_INVALID);
+	CU_ASSERT_PTR_NULL(text);
+	free(hex);
+}
+
+UNIT_SUITE(crypto, {"sealed text round trip", sealed_text_round_trip}, {"sha256 fips 180 vectors", sha256_fips180},
 	   {"sha256 streaming million a", sha256_streaming}, {"sha1 abc", sha1_abc},
 	   {"hmac-sha256 rfc 4231 cases 1-7", hmac_rfc4231}, {"hmac empty key", hmac_empty_key},
 	   {"constant-time equal and wipe", equal_and_wipe}, {"random fills", random_fills},
