@@ -11,6 +11,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "db.h"
+#include "id.h"
 #include "handlers.h"
 #include "log.h"
 #include "longreq.h"
@@ -106,20 +107,12 @@ static const struct route *find(struct req *rq, bool *path_known, char *allow, s
 	return hit;
 }
 
-static bool sane_request_id(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-
-	return n > 0 && n < 40 &&
-	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == n;
-}
-
 static void set_request_id(struct req *rq)
 {
 	const char *given = http_header(rq, "HTTP_X_REQUEST_ID");
 	unsigned char raw[12];
 
-	if (sane_request_id(given)) {
+	if (id_request_is_sane(given)) {
 		snprintf(rq->id, sizeof(rq->id), "%s", given);
 		return;
 	}

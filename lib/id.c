@@ -99,6 +99,28 @@ bool id_is_valid(const char *prefix, const char *s)
 	return memcmp(s, prefix, plen) == 0 && all_in(s + plen, ID_RAND_LEN, base36);
 }
 
+bool id_is_name(const char *s)
+{
+	size_t n;
+
+	if (s == NULL)
+		return false;
+	n = strnlen(s, ID_NAME_MAX + 1);
+	return n > 0 && n <= ID_NAME_MAX &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == n;
+}
+
+bool id_request_is_sane(const char *s)
+{
+	size_t n;
+
+	if (s == NULL)
+		return false;
+	n = strnlen(s, ID_REQUEST_MAX + 1);
+	return n > 0 && n <= ID_REQUEST_MAX &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == n;
+}
+
 enum result id_new_api_key(char *out, size_t outsize)
 {
 	const size_t plen = sizeof(ID_API_KEY_PREFIX) - 1;

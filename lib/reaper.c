@@ -173,14 +173,14 @@ static enum result step_stuck(struct sweep *sw)
 }
 
 /* id_array: ids as a PostgreSQL text[] literal. Ids are [A-Za-z0-9_-]
- * (backend_id_is_valid), so none needs quoting; others are skipped. */
+ * (id_is_name), so none needs quoting; others are skipped. */
 static enum result id_array(char **ids, size_t n, struct buf *out)
 {
 	enum result r = buf_append_str(out, "{");
 	bool first = true;
 
 	for (size_t i = 0; i < n && r == R_OK; i++) {
-		if (!backend_id_is_valid(ids[i]))
+		if (!id_is_name(ids[i]))
 			continue;
 		if (!first)
 			r = buf_append_str(out, ",");

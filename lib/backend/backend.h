@@ -18,9 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "id.h"
 #include "result.h"
 
-#define BACKEND_ID_MAX 63
+#define BACKEND_ID_MAX ID_NAME_MAX
 #define BACKEND_ADDR_MAX 256
 
 struct backend_config {
@@ -90,8 +91,12 @@ SP_MUST_CHECK enum result backend_agent_address(struct backend *b, const char *i
 SP_MUST_CHECK enum result backend_resize(struct backend *b, const char *id,
 					 const struct sandbox_limits *lim);
 
-/* backend_id_is_valid: the id rule above. */
-bool backend_id_is_valid(const char *id);
+/* backend_id_is_valid: the id rule above, which is id_is_name's. Kept as a
+ * name for the callers in tools/boxd until they call id_is_name. */
+static inline bool backend_id_is_valid(const char *id)
+{
+	return id_is_name(id);
+}
 
 /* ---- for implementations ---------------------------------------------- */
 struct backend_ops {

@@ -16,6 +16,7 @@
 #include "backend/backend.h"
 #include "backend/backend_impl.h"
 #include "backend/boxproto.h"
+#include "id.h"
 
 static uint64_t now_ms(void)
 {
@@ -183,7 +184,7 @@ static enum result local_list(struct backend *b, char ***ids_out, size_t *n_out)
 		return R_NO_MEMORY;
 	}
 	for (i = 0; i < n; i++) {
-		if (!boxproto_word(rep, (unsigned)i + 1, w, sizeof(w)) || !backend_id_is_valid(w) ||
+		if (!boxproto_word(rep, (unsigned)i + 1, w, sizeof(w)) || !id_is_name(w) ||
 		    !(ids[i] = strdup(w))) {
 			backend_list_free(ids, i);
 			free(rep);

@@ -173,7 +173,53 @@ static void api_keys_unique(void)
 	free(keys);
 }
 
+/* Runtime names: the backend's, boxd's and the cgroup module's one rule. */
+static void names(void)
+{
+	char longest[ID_NAME_MAX + 2];
+
+	CU_ASSERT_TRUE(id_is_name("sbx_0123456789abcdefghij"));
+	CU_ASSERT_TRUE(id_is_name("Warm-Pool_1"));
+	CU_ASSERT_FALSE(id_is_name(NULL));
+	CU_ASSERT_FALSE(id_is_name(""));
+	CU_ASSERT_FALSE(id_is_name("."));
+	CU_ASSERT_FALSE(id_is_name(".."));
+	CU_ASSERT_FALSE(id_is_name("a/b"));
+	CU_ASSERT_FALSE(id_is_name("a b"));
+	CU_ASSERT_FALSE(id_is_name("a\nb"));
+	CU_ASSERT_FALSE(id_is_name("a.b"));
+	memset(longest, 'a', sizeof(longest));
+	longest[ID_NAME_MAX] = '\0';
+	CU_ASSERT_TRUE(id_is_name(longest));
+	longest[ID_NAME_MAX] = 'a';
+	longest[ID_NAME_MAX + 1] = '\0';
+	CU_ASSERT_FALSE(id_is_name(longest));
+}
+
+/* Request IDs: the API's and the stream proxy's one rule. */
+static void request_ids(void)
+{
+	char longest[ID_REQUEST_MAX + 2];
+
+	CU_ASSERT_TRUE(id_request_is_sane("req_0123abcd"));
+	CU_ASSERT_TRUE(id_request_is_sane("trace-1.2_A"));
+	CU_ASSERT_FALSE(id_request_is_sane(NULL));
+	CU_ASSERT_FALSE(id_request_is_sane(""));
+	CU_ASSERT_FALSE(id_request_is_sane("a b"));
+	CU_ASSERT_FALSE(id_request_is_sane("a\"b"));
+	CU_ASSERT_FALSE(id_request_is_sane("a=b"));
+	CU_ASSERT_FALSE(id_request_is_sane("a\nb"));
+	memset(longest, 'a', sizeof(longest));
+	longest[ID_REQUEST_MAX] = '\0';
+	CU_ASSERT_TRUE(id_request_is_sane(longest));
+	CU_ASSERT_EQUAL(strlen(longest), 39);
+	longest[ID_REQUEST_MAX] = 'a';
+	longest[ID_REQUEST_MAX + 1] = '\0';
+	CU_ASSERT_FALSE(id_request_is_sane(longest));
+}
+
 UNIT_SUITE(id, {"format and prefix", format_and_prefix},
+	   {"runtime names", names}, {"request ids", request_ids},
 	   {"unique over 10000 and spread", unique_and_spread},
 	   {"rejects bad ids", rejects_bad_ids}, {"api keys", api_keys},
 	   {"api keys unique", api_keys_unique});
