@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "db.h"
 #include "events.h"
@@ -194,14 +195,6 @@ fail:
 	return r;
 }
 
-static double ms_since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
 /* respond_sandbox: the full representation of one sandbox row. */
 static enum result respond_sandbox(struct req *rq, const char *id, int status, bool usage);
 
@@ -221,7 +214,7 @@ static enum result claim_warm(struct req *rq, const struct create_req *c,
 	    .env_text = c->env_text,
 	    .metadata_text = c->metadata_text,
 	    .max_sandboxes = config()->max_sandboxes_per_org,
-	    .startup_ms = (long long)ms_since(t0),
+	    .startup_ms = (long long)clock_ms_since(t0),
 	};
 	enum result r = warmpool_claim(rq->db, &w, id, id_size);
 
@@ -287,7 +280,7 @@ enum result sandboxes_create(struct req *rq)
 	if (r != R_OK)
 		goto out;
 	r = lifecycle_mark_running(rq->db, rq->backend, rq->auth.org_id, id, addr,
-				   (long long)ms_since(&t0));
+				   (long long)clock_ms_since(&t0));
 	if (r == R_CONFLICT) {
 		r = http_fail(rq, r, "the sandbox was stopped while it was starting");
 		goto out;

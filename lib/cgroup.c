@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "id.h"
 #include "log.h"
 
@@ -40,14 +41,6 @@ static void sleep_ms(unsigned ms)
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 
 	nanosleep(&ts, NULL);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /* join: "a/b/c"; b or c may be NULL and are then left out. */
@@ -520,7 +513,7 @@ static void kill_listed(const char *dir, const char *id)
 
 enum result cgroup_kill(struct cgroup_root *root, const char *id, unsigned timeout_ms)
 {
-	uint64_t deadline = now_ms() + timeout_ms;
+	uint64_t deadline = clock_now_ms() + timeout_ms;
 	char st[64];
 	int i, h;
 
@@ -563,7 +556,7 @@ enum result cgroup_kill(struct cgroup_root *root, const char *id, unsigned timeo
 		}
 		if (empty)
 			return R_OK;
-		if (now_ms() >= deadline)
+		if (clock_now_ms() >= deadline)
 			return R_TIMEOUT;
 		sleep_ms(1);
 	}

@@ -16,21 +16,14 @@
 #include "backend/backend.h"
 #include "backend/backend_impl.h"
 #include "backend/boxproto.h"
+#include "clock.h"
 #include "id.h"
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* call: one request -> one reply (malloc'd, NUL-terminated) in *out. */
 static enum result call(struct backend *b, const char *req, char **out)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	uint64_t deadline = now_ms() + b->timeout_ms;
+	uint64_t deadline = clock_now_ms() + b->timeout_ms;
 	struct pollfd pfd;
 	enum result r = R_UPSTREAM;
 	char *buf = NULL;
@@ -52,7 +45,7 @@ static enum result call(struct backend *b, const char *req, char **out)
 	pfd.fd = fd;
 	pfd.events = POLLIN;
 	for (;;) {
-		uint64_t now = now_ms();
+		uint64_t now = clock_now_ms();
 		int rc;
 
 		if (now >= deadline) {
