@@ -56,25 +56,18 @@ static struct json *key_row(const struct db_res *res, int i)
 enum result apikeys_list(struct req *rq)
 {
 	char cursor[ID_MAX_SIZE];
-	struct db_res *res = NULL;
-	char lim[16];
 	int limit;
 	enum result r;
 
 	r = validate_page(rq, "key_", PAGE_DEFAULT, PAGE_MAX, &limit, cursor, sizeof(cursor));
 	if (r != R_OK)
 		return r;
-	snprintf(lim, sizeof(lim), "%d", limit + 1);
-	r = db_exec(rq->db,
-		    "SELECT id, name, key_prefix, scopes, ts(created_at), ts(last_used_at), "
-		    "ts(expires_at) FROM api_keys k WHERE org_id = $1 AND revoked_at IS NULL "
-		    "AND ($2 = '' OR (created_at, id) < (SELECT created_at, id FROM api_keys c "
-		    "WHERE c.id = $2 AND c.org_id = $1)) "
-		    "ORDER BY created_at DESC, id DESC LIMIT $3::int",
-		    3, (const char *[]){rq->auth.org_id, cursor, lim}, &res);
-	if (r != R_OK)
-		return http_fail(rq, r, "cannot list API keys");
-	return page_respond(rq, res, limit, "api_keys", key_row);
+	return page_list(rq,
+			 "SELECT id, name, key_prefix, scopes, ts(created_at), ts(last_used_at), "
+			 "ts(expires_at) FROM api_keys k WHERE org_id = $1 AND revoked_at IS NULL "
+			 "AND " PAGE_KEYSET("api_keys", "$2", "org_id = $1", "$3"),
+			 3, (const char *[]){rq->auth.org_id, cursor}, limit, "api_keys", key_row,
+			 "cannot list API keys");
 }
 
 static enum result parse_create(struct req *rq, struct apikey_new *k)

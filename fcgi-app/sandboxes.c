@@ -424,8 +424,7 @@ static bool status_ok(const char *s)
 
 enum result sandboxes_list(struct req *rq)
 {
-	char cursor[ID_MAX_SIZE], status[16] = "", lim[16];
-	struct db_res *res = NULL;
+	char cursor[ID_MAX_SIZE], status[16] = "";
 	int limit;
 	enum result r;
 
@@ -439,16 +438,12 @@ enum result sandboxes_list(struct req *rq)
 		return http_fail(rq, R_INVALID,
 				 "'status' must be one of creating, running, stopping, stopped, "
 				 "timeout, error");
-	snprintf(lim, sizeof(lim), "%d", limit + 1);
-	r = db_exec(rq->db,
-		    "SELECT " SANDBOX_COLUMNS " FROM sandboxes s WHERE org_id = $1 "
-		    "AND ($2 = '' OR status = $2) AND ($3 = '' OR (created_at, id) < "
-		    "(SELECT created_at, id FROM sandboxes c WHERE c.id = $3 AND c.org_id = $1)) "
-		    "ORDER BY created_at DESC, id DESC LIMIT $4::int",
-		    4, (const char *[]){rq->auth.org_id, status, cursor, lim}, &res);
-	if (r != R_OK)
-		return http_fail(rq, r, "cannot list sandboxes");
-	return page_respond(rq, res, limit, "sandboxes", row_json);
+	return page_list(rq,
+			 "SELECT " SANDBOX_COLUMNS " FROM sandboxes s WHERE org_id = $1 "
+			 "AND ($2 = '' OR status = $2) AND "
+			 PAGE_KEYSET("sandboxes", "$3", "org_id = $1", "$4"),
+			 4, (const char *[]){rq->auth.org_id, status, cursor}, limit, "sandboxes",
+			 row_json, "cannot list sandboxes");
 }
 
 static enum result stop_or_delete(struct req *rq, bool drop)

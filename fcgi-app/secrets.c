@@ -204,24 +204,18 @@ static struct json *secret_row(const struct db_res *res, int i)
 
 enum result secrets_list(struct req *rq)
 {
-	char cursor[ID_MAX_SIZE], lim[16];
-	struct db_res *res = NULL;
+	char cursor[ID_MAX_SIZE];
 	int limit;
 	enum result r;
 
 	r = validate_page(rq, "sec_", PAGE_DEFAULT, PAGE_MAX, &limit, cursor, sizeof(cursor));
 	if (r != R_OK)
 		return r;
-	snprintf(lim, sizeof(lim), "%d", limit + 1);
-	r = db_exec(rq->db,
-		    "SELECT id, name, ts(created_at), ts(updated_at) FROM secrets "
-		    "WHERE org_id = $1 AND ($2 = '' OR (created_at, id) < (SELECT created_at, id "
-		    "FROM secrets c WHERE c.id = $2 AND c.org_id = $1)) "
-		    "ORDER BY created_at DESC, id DESC LIMIT $3::int",
-		    3, (const char *[]){rq->auth.org_id, cursor, lim}, &res);
-	if (r != R_OK)
-		return http_fail(rq, r, "cannot list secrets");
-	return page_respond(rq, res, limit, "secrets", secret_row);
+	return page_list(rq,
+			 "SELECT id, name, ts(created_at), ts(updated_at) FROM secrets "
+			 "WHERE org_id = $1 AND " PAGE_KEYSET("secrets", "$2", "org_id = $1", "$3"),
+			 3, (const char *[]){rq->auth.org_id, cursor}, limit, "secrets", secret_row,
+			 "cannot list secrets");
 }
 
 enum result secrets_delete(struct req *rq)

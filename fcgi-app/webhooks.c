@@ -145,24 +145,18 @@ static struct json *webhook_row(const struct db_res *res, int i)
 
 enum result webhooks_list(struct req *rq)
 {
-	char cursor[ID_MAX_SIZE], lim[16];
-	struct db_res *res = NULL;
+	char cursor[ID_MAX_SIZE];
 	int limit;
 	enum result r;
 
 	r = validate_page(rq, "wh_", PAGE_DEFAULT, PAGE_MAX, &limit, cursor, sizeof(cursor));
 	if (r != R_OK)
 		return r;
-	snprintf(lim, sizeof(lim), "%d", limit + 1);
-	r = db_exec(rq->db,
-		    "SELECT id, url, array_to_json(events)::text, ts(created_at) FROM webhooks "
-		    "WHERE org_id = $1 AND ($2 = '' OR (created_at, id) < (SELECT created_at, id "
-		    "FROM webhooks c WHERE c.id = $2 AND c.org_id = $1)) "
-		    "ORDER BY created_at DESC, id DESC LIMIT $3::int",
-		    3, (const char *[]){rq->auth.org_id, cursor, lim}, &res);
-	if (r != R_OK)
-		return http_fail(rq, r, "cannot list webhooks");
-	return page_respond(rq, res, limit, "webhooks", webhook_row);
+	return page_list(rq,
+			 "SELECT id, url, array_to_json(events)::text, ts(created_at) FROM webhooks "
+			 "WHERE org_id = $1 AND " PAGE_KEYSET("webhooks", "$2", "org_id = $1", "$3"),
+			 3, (const char *[]){rq->auth.org_id, cursor}, limit, "webhooks",
+			 webhook_row, "cannot list webhooks");
 }
 
 enum result webhooks_get(struct req *rq)
@@ -282,7 +276,7 @@ static struct json *delivery_row(const struct db_res *res, int i)
 enum result webhooks_deliveries(struct req *rq)
 {
 	const char *id = rq->params[0];
-	char cursor[ID_MAX_SIZE], lim[16];
+	char cursor[ID_MAX_SIZE];
 	struct db_res *res = NULL;
 	int limit;
 	enum result r;
@@ -301,17 +295,13 @@ enum result webhooks_deliveries(struct req *rq)
 	res = NULL;
 	if (r != R_OK)
 		return r;
-	snprintf(lim, sizeof(lim), "%d", limit + 1);
-	r = db_exec(rq->db,
-		    "SELECT id, event_id, event_type, status, last_status_code, attempts, "
-		    "last_duration_ms, CASE WHEN status = 'pending' THEN ts(next_attempt_at) END, "
-		    "response_excerpt, last_error, ts(created_at), ts(last_attempt_at), "
-		    "ts(delivered_at) FROM webhook_deliveries WHERE webhook_id = $1 AND org_id = $2 "
-		    "AND ($3 = '' OR (created_at, id) < (SELECT created_at, id FROM "
-		    "webhook_deliveries c WHERE c.id = $3 AND c.webhook_id = $1)) "
-		    "ORDER BY created_at DESC, id DESC LIMIT $4::int",
-		    4, (const char *[]){id, rq->auth.org_id, cursor, lim}, &res);
-	if (r != R_OK)
-		return http_fail(rq, r, "cannot list deliveries");
-	return page_respond(rq, res, limit, "deliveries", delivery_row);
+	return page_list(
+		rq,
+		"SELECT id, event_id, event_type, status, last_status_code, attempts, "
+		"last_duration_ms, CASE WHEN status = 'pending' THEN ts(next_attempt_at) END, "
+		"response_excerpt, last_error, ts(created_at), ts(last_attempt_at), "
+		"ts(delivered_at) FROM webhook_deliveries WHERE webhook_id = $1 AND org_id = $2 "
+		"AND " PAGE_KEYSET("webhook_deliveries", "$3", "webhook_id = $1", "$4"),
+		4, (const char *[]){id, rq->auth.org_id, cursor}, limit, "deliveries", delivery_row,
+		"cannot list deliveries");
 }
