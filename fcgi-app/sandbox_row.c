@@ -50,7 +50,7 @@ void sandbox_row_free(struct sandbox_row *row)
 
 enum result sandbox_stop(struct req *rq, const char *id, const char *reason, bool drop)
 {
-	enum result r = lifecycle_stop(rq->db, rq->backend, rq->auth.org_id, id, "stopped", reason,
+	enum result r = lifecycle_stop(rq->db, rq->backend, rq->auth.org_id, id, LIFECYCLE_STOPPED, reason,
 				       drop);
 
 	switch (r) {
