@@ -100,7 +100,9 @@ static enum result local_create(struct backend *b, const char *id,
 	return r;
 }
 
-static enum result simple(struct backend *b, const char *verb, const char *id, char **rep)
+/* call_id: the request "verb id"; on R_OK *rep is the reply (malloc'd),
+ * which said ok. A refusal is its result code, with *rep freed. */
+static enum result call_id(struct backend *b, const char *verb, const char *id, char **rep)
 {
 	char req[128];
 	enum result r;
@@ -120,7 +122,7 @@ static enum result simple(struct backend *b, const char *verb, const char *id, c
 static enum result local_destroy(struct backend *b, const char *id)
 {
 	char *rep = NULL;
-	enum result r = simple(b, "destroy", id, &rep);
+	enum result r = call_id(b, "destroy", id, &rep);
 
 	free(rep);
 	return r;
@@ -131,7 +133,7 @@ static enum result local_inspect(struct backend *b, const char *id, struct sandb
 	struct sandbox_usage u = {0};
 	char *rep = NULL;
 	uint64_t v = 0;
-	enum result r = simple(b, "inspect", id, &rep);
+	enum result r = call_id(b, "inspect", id, &rep);
 
 	if (r != R_OK)
 		return r;
@@ -193,7 +195,7 @@ static enum result local_list(struct backend *b, char ***ids_out, size_t *n_out)
 static enum result local_agent_address(struct backend *b, const char *id, char *addr, size_t size)
 {
 	char *rep = NULL;
-	enum result r = simple(b, "addr", id, &rep);
+	enum result r = call_id(b, "addr", id, &rep);
 
 	if (r == R_OK)
 		r = addr_from(rep, addr, size);
