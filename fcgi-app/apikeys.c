@@ -81,11 +81,11 @@ static enum result parse_create(struct req *rq, struct apikey_new *k)
 	k->scopes = rq->auth.scopes;
 	if (scopes != NULL && !json_is_null(scopes) &&
 	    auth_scopes_from_json(scopes, &k->scopes) != R_OK)
-		return http_fail(rq, R_INVALID,
+		return http_set_error(rq, R_INVALID,
 				 "'scopes' must be a non-empty array of \"read\", \"write\", "
 				 "\"admin\"");
 	if ((k->scopes & rq->auth.scopes) != k->scopes)
-		return http_fail(rq, R_FORBIDDEN, "a key cannot grant scopes its creator lacks");
+		return http_set_error(rq, R_FORBIDDEN, "a key cannot grant scopes its creator lacks");
 	r = validate_int(rq, rq->body, "expires_in", false, 1, EXPIRES_IN_MAX, &k->expires_in);
 	if (r != R_OK && r != R_NOT_FOUND)
 		return r;
@@ -93,9 +93,9 @@ static enum result parse_create(struct req *rq, struct apikey_new *k)
 	if (r != R_OK && r != R_NOT_FOUND)
 		return r;
 	if (k->expires_at != NULL && !validate_timestamp(k->expires_at))
-		return http_fail(rq, R_INVALID, "'expires_at' must be an RFC 3339 timestamp");
+		return http_set_error(rq, R_INVALID, "'expires_at' must be an RFC 3339 timestamp");
 	if (k->expires_at != NULL && k->expires_in != 0)
-		return http_fail(rq, R_INVALID, "give 'expires_in' or 'expires_at', not both");
+		return http_set_error(rq, R_INVALID, "give 'expires_in' or 'expires_at', not both");
 	return R_OK;
 }
 
@@ -138,16 +138,16 @@ static enum result key_room(struct req *rq)
 	snprintf(def, sizeof(def), "%lld", config()->max_keys_per_org);
 	r = db_exec(rq->db, KEY_ROOM_SQL, 2, (const char *[]){rq->auth.org_id, def}, &res);
 	if (r != R_OK)
-		return http_fail(rq, r, "cannot count the organization's keys");
+		return http_set_error(rq, r, "cannot count the organization's keys");
 	if (db_res_rows(res) != 1) {
 		db_res_free(res);
-		return http_fail(rq, R_UNAUTHORIZED, "organization not found");
+		return http_set_error(rq, R_UNAUTHORIZED, "organization not found");
 	}
 	cap = strtoll(db_res_get(res, 0, 0), NULL, 10);
 	live = strtoll(db_res_get(res, 0, 1), NULL, 10);
 	db_res_free(res);
 	if (live >= cap)
-		return http_fail(rq, R_LIMIT,
+		return http_set_error(rq, R_LIMIT,
 				 "an organization has at most %lld live API keys; revoke one first",
 				 cap);
 	return R_OK;
@@ -168,7 +168,7 @@ enum result apikeys_create(struct req *rq)
 	if (r == R_OK)
 		r = apikey_insert(rq->db, rq->auth.org_id, NULL, &k);
 	if (r == R_INVALID)
-		http_fail(rq, r, "'expires_at' must be a timestamp in the future");
+		http_set_error(rq, r, "'expires_at' must be a timestamp in the future");
 	if (r == R_OK)
 		r = audit_record(rq->db, rq->auth.org_id, rq->auth.actor, "api_key.create", k.id,
 				 rq->id, NULL);
@@ -194,7 +194,7 @@ enum result apikeys_delete(struct req *rq)
 	enum result r;
 
 	if (!id_is_valid("key_", id))
-		return http_fail(rq, R_NOT_FOUND, "API key not found");
+		return http_set_error(rq, R_NOT_FOUND, "API key not found");
 	r = db_begin(rq->db);
 	if (r == R_OK)
 		r = db_exec(rq->db,
@@ -202,7 +202,7 @@ enum result apikeys_delete(struct req *rq)
 			    "AND revoked_at IS NULL RETURNING id",
 			    2, (const char *[]){id, rq->auth.org_id}, &res);
 	if (r == R_OK && db_res_rows(res) != 1)
-		r = http_fail(rq, R_NOT_FOUND, "API key not found");
+		r = http_set_error(rq, R_NOT_FOUND, "API key not found");
 	if (r == R_OK)
 		r = audit_record(rq->db, rq->auth.org_id, rq->auth.actor, "api_key.revoke", id,
 				 rq->id, NULL);

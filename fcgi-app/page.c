@@ -38,13 +38,13 @@ enum result page_list(struct req *rq, const char *sql, int n, const char *const 
 	enum result r;
 
 	if (n < 1 || n > PAGE_PARAMS_MAX)
-		return http_fail(rq, R_INTERNAL, "%s", fail_msg);
+		return http_set_error(rq, R_INTERNAL, "%s", fail_msg);
 	for (int i = 0; i < n - 1; i++)
 		all[i] = params[i];
 	snprintf(lim, sizeof(lim), "%d", limit + 1);
 	all[n - 1] = lim;
 	r = db_exec(rq->db, sql, n, all, &res);
 	if (r != R_OK)
-		return http_fail(rq, r, "%s", fail_msg);
+		return http_set_error(rq, r, "%s", fail_msg);
 	return page_respond(rq, res, limit, name, row);
 }

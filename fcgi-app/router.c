@@ -137,12 +137,12 @@ static enum result init(struct req *rq)
 	if (uri == NULL)
 		uri = http_header(rq, "SCRIPT_NAME");
 	if (uri == NULL || uri[0] != '/')
-		return http_fail(rq, R_INVALID, "malformed request target");
+		return http_set_error(rq, R_INVALID, "malformed request target");
 	q = strchr(uri, '?');
 	plen = q ? (size_t)(q - uri) : strlen(uri);
 	rq->query = q ? q + 1 : "";
 	if (http_path_decode(uri, plen, rq->path, sizeof(rq->path)) != R_OK)
-		return http_fail(rq, R_INVALID, "malformed request path");
+		return http_set_error(rq, R_INVALID, "malformed request path");
 	/* A trailing slash names the same resource. */
 	plen = strlen(rq->path);
 	if (plen > 1 && rq->path[plen - 1] == '/')
@@ -164,19 +164,19 @@ static enum result authenticate(struct req *rq, unsigned scope, char *hdrs, size
 		break;
 	case R_UNAUTHORIZED:
 		snprintf(hdrs, hsize, "WWW-Authenticate: ApiKey, Bearer\r\n");
-		return http_fail(rq, r, "missing or invalid credentials");
+		return http_set_error(rq, r, "missing or invalid credentials");
 	case R_QUOTA:
 		snprintf(hdrs, hsize, "Retry-After: %d\r\n", retry_after);
-		return http_fail(rq, r, "rate limit exceeded (per key and per organization); retry "
+		return http_set_error(rq, r, "rate limit exceeded (per key and per organization); retry "
 				 "after %d s", retry_after);
 	case R_DB:
-		return http_fail(rq, r, "database unavailable");
+		return http_set_error(rq, r, "database unavailable");
 	default:
-		return http_fail(rq, r, "cannot authenticate");
+		return http_set_error(rq, r, "cannot authenticate");
 	}
 	rq->authed = true;
 	if ((rq->auth.scopes & scope) != scope)
-		return http_fail(rq, R_FORBIDDEN, "this key lacks the scope this request needs");
+		return http_set_error(rq, R_FORBIDDEN, "this key lacks the scope this request needs");
 	return R_OK;
 }
 
@@ -262,10 +262,10 @@ static enum result dispatch(struct req *rq, char *hdrs, size_t hsize)
 	if (rt == NULL && path_known) {
 		rq->status = 405;
 		snprintf(hdrs, hsize, "Allow: %s\r\n", allow);
-		return http_fail(rq, R_INVALID, "method %s not allowed here", rq->method);
+		return http_set_error(rq, R_INVALID, "method %s not allowed here", rq->method);
 	}
 	if (rt == NULL)
-		return http_fail(rq, R_NOT_FOUND, "no route for %s %s", rq->method, rq->path);
+		return http_set_error(rq, R_NOT_FOUND, "no route for %s %s", rq->method, rq->path);
 	if (rt->scope != 0) {
 		r = authenticate(rq, rt->scope, hdrs, hsize);
 		if (r != R_OK)
