@@ -99,26 +99,27 @@ bool id_is_valid(const char *prefix, const char *s)
 	return memcmp(s, prefix, plen) == 0 && all_in(s + plen, ID_RAND_LEN, base36);
 }
 
-bool id_is_name(const char *s)
+/* word_of: s is 1..max bytes, each in alphabet; the scan is bounded. */
+static bool word_of(const char *s, size_t max, const char *alphabet)
 {
 	size_t n;
 
 	if (s == NULL)
 		return false;
-	n = strnlen(s, ID_NAME_MAX + 1);
-	return n > 0 && n <= ID_NAME_MAX &&
-	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == n;
+	n = strnlen(s, max + 1);
+	return n > 0 && n <= max && strspn(s, alphabet) == n;
+}
+
+bool id_is_name(const char *s)
+{
+	return word_of(s, ID_NAME_MAX,
+		       "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
 }
 
 bool id_request_is_sane(const char *s)
 {
-	size_t n;
-
-	if (s == NULL)
-		return false;
-	n = strnlen(s, ID_REQUEST_MAX + 1);
-	return n > 0 && n <= ID_REQUEST_MAX &&
-	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == n;
+	return word_of(s, ID_REQUEST_MAX,
+		       "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.");
 }
 
 enum result id_new_api_key(char *out, size_t outsize)

@@ -173,49 +173,40 @@ static void api_keys_unique(void)
 	free(keys);
 }
 
+/* word_rule: fn takes every good word and the longest one of max bytes,
+ * refuses NULL, "", every bad word and one byte over max. */
+static void word_rule(bool (*fn)(const char *), size_t max, const char *const *good,
+		      const char *const *bad)
+{
+	char longest[80];
+
+	CU_ASSERT_FATAL(max + 2 <= sizeof(longest));
+	for (size_t i = 0; good[i] != NULL; i++)
+		CU_ASSERT_TRUE(fn(good[i]));
+	for (size_t i = 0; bad[i] != NULL; i++)
+		CU_ASSERT_FALSE(fn(bad[i]));
+	CU_ASSERT_FALSE(fn(NULL));
+	CU_ASSERT_FALSE(fn(""));
+	memset(longest, 'a', max + 1);
+	longest[max] = '\0';
+	CU_ASSERT_TRUE(fn(longest));
+	longest[max] = 'a';
+	longest[max + 1] = '\0';
+	CU_ASSERT_FALSE(fn(longest));
+}
+
 /* Runtime names: the backend's, boxd's and the cgroup module's one rule. */
 static void names(void)
 {
-	char longest[ID_NAME_MAX + 2];
-
-	CU_ASSERT_TRUE(id_is_name("sbx_0123456789abcdefghij"));
-	CU_ASSERT_TRUE(id_is_name("Warm-Pool_1"));
-	CU_ASSERT_FALSE(id_is_name(NULL));
-	CU_ASSERT_FALSE(id_is_name(""));
-	CU_ASSERT_FALSE(id_is_name("."));
-	CU_ASSERT_FALSE(id_is_name(".."));
-	CU_ASSERT_FALSE(id_is_name("a/b"));
-	CU_ASSERT_FALSE(id_is_name("a b"));
-	CU_ASSERT_FALSE(id_is_name("a\nb"));
-	CU_ASSERT_FALSE(id_is_name("a.b"));
-	memset(longest, 'a', sizeof(longest));
-	longest[ID_NAME_MAX] = '\0';
-	CU_ASSERT_TRUE(id_is_name(longest));
-	longest[ID_NAME_MAX] = 'a';
-	longest[ID_NAME_MAX + 1] = '\0';
-	CU_ASSERT_FALSE(id_is_name(longest));
+	word_rule(id_is_name, 63, (const char *const[]){"sbx_0123456789abcdefghij", "Warm-Pool_1", NULL},
+		  (const char *const[]){".", "..", "a/b", "a b", "a\nb", "a.b", NULL});
 }
 
 /* Request IDs: the API's and the stream proxy's one rule. */
 static void request_ids(void)
 {
-	char longest[ID_REQUEST_MAX + 2];
-
-	CU_ASSERT_TRUE(id_request_is_sane("req_0123abcd"));
-	CU_ASSERT_TRUE(id_request_is_sane("trace-1.2_A"));
-	CU_ASSERT_FALSE(id_request_is_sane(NULL));
-	CU_ASSERT_FALSE(id_request_is_sane(""));
-	CU_ASSERT_FALSE(id_request_is_sane("a b"));
-	CU_ASSERT_FALSE(id_request_is_sane("a\"b"));
-	CU_ASSERT_FALSE(id_request_is_sane("a=b"));
-	CU_ASSERT_FALSE(id_request_is_sane("a\nb"));
-	memset(longest, 'a', sizeof(longest));
-	longest[ID_REQUEST_MAX] = '\0';
-	CU_ASSERT_TRUE(id_request_is_sane(longest));
-	CU_ASSERT_EQUAL(strlen(longest), 39);
-	longest[ID_REQUEST_MAX] = 'a';
-	longest[ID_REQUEST_MAX + 1] = '\0';
-	CU_ASSERT_FALSE(id_request_is_sane(longest));
+	word_rule(id_request_is_sane, 39, (const char *const[]){"req_0123abcd", "trace-1.2_A", NULL},
+		  (const char *const[]){"a b", "a\"b", "a=b", "a\nb", "a/b", NULL});
 }
 
 UNIT_SUITE(id, {"format and prefix", format_and_prefix},
