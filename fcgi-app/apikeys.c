@@ -82,10 +82,11 @@ static enum result parse_create(struct req *rq, struct apikey_new *k)
 	if (scopes != NULL && !json_is_null(scopes) &&
 	    auth_scopes_from_json(scopes, &k->scopes) != R_OK)
 		return http_set_error(rq, R_INVALID,
-				 "'scopes' must be a non-empty array of \"read\", \"write\", "
-				 "\"admin\"");
+				      "'scopes' must be a non-empty array of \"read\", \"write\", "
+				      "\"admin\"");
 	if ((k->scopes & rq->auth.scopes) != k->scopes)
-		return http_set_error(rq, R_FORBIDDEN, "a key cannot grant scopes its creator lacks");
+		return http_set_error(rq, R_FORBIDDEN,
+				      "a key cannot grant scopes its creator lacks");
 	r = validate_int(rq, rq->body, "expires_in", false, 1, EXPIRES_IN_MAX, &k->expires_in);
 	if (r != R_OK && r != R_NOT_FOUND)
 		return r;
@@ -147,9 +148,9 @@ static enum result key_room(struct req *rq)
 	live = strtoll(db_res_get(res, 0, 1), NULL, 10);
 	db_res_free(res);
 	if (live >= cap)
-		return http_set_error(rq, R_LIMIT,
-				 "an organization has at most %lld live API keys; revoke one first",
-				 cap);
+		return http_set_error(
+		    rq, R_LIMIT, "an organization has at most %lld live API keys; revoke one first",
+		    cap);
 	return R_OK;
 }
 

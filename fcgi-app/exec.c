@@ -52,23 +52,25 @@ static enum result parse_command(struct req *rq, struct exec_plan *p)
 	if (json_is_string(cmd)) {
 		if (*json_str(cmd) == '\0' || strlen(json_str(cmd)) > COMMAND_MAX)
 			return http_set_error(rq, R_INVALID, "'command' must be 1 to %d bytes",
-					 COMMAND_MAX);
+					      COMMAND_MAX);
 		p->argv[0] = json_str(cmd);
 		p->req.argc = 1;
 		p->req.flags |= AP_EXEC_SHELL;
 	} else if (json_is_array(cmd) && json_len(cmd) > 0 && json_len(cmd) <= ARGV_MAX) {
 		for (const struct json *a = json_child(cmd); a != NULL; a = json_next(a)) {
 			if (!json_is_string(a))
-				return http_set_error(rq, R_INVALID, "'command' items must be strings");
+				return http_set_error(rq, R_INVALID,
+						      "'command' items must be strings");
 			total += strlen(json_str(a));
 			p->argv[p->req.argc++] = json_str(a);
 		}
 		if (p->req.argc == 0 || *p->argv[0] == '\0' || total > COMMAND_MAX)
 			return http_set_error(rq, R_INVALID, "'command' is empty or too long");
 	} else {
-		return http_set_error(rq, R_INVALID,
-				 "'command' must be a string (run by /bin/sh -c) or an array of "
-				 "strings (argv)");
+		return http_set_error(
+		    rq, R_INVALID,
+		    "'command' must be a string (run by /bin/sh -c) or an array of "
+		    "strings (argv)");
 	}
 	p->req.argv = p->argv;
 	p->command_text = json_print(cmd);
@@ -83,8 +85,8 @@ static enum result add_env(struct req *rq, struct exec_plan *p, const struct jso
 
 		if (!json_is_string(m) || !validate_env_name(json_key(m)))
 			return http_set_error(rq, R_INVALID,
-					 "'env' must map names like [A-Za-z_][A-Za-z0-9_]* to "
-					 "strings");
+					      "'env' must map names like [A-Za-z_][A-Za-z0-9_]* to "
+					      "strings");
 		if (p->nenv_owned == ENV_MAX)
 			return http_set_error(rq, R_INVALID, "too many environment variables");
 		if (asprintf(&kv, "%s=%s", json_key(m), json_str(m)) < 0)
@@ -121,7 +123,7 @@ static enum result parse(struct req *rq, const struct sandbox_row *row, struct e
 	r = json_get_str(rq->body, "stdin", &stdin_text);
 	if (r == R_INVALID || (r == R_OK && strlen(stdin_text) > STDIN_MAX))
 		return http_set_error(rq, R_INVALID, "'stdin' must be a string of at most %d bytes",
-				 STDIN_MAX);
+				      STDIN_MAX);
 	p->req.stdin_data = (const uint8_t *)stdin_text;
 	p->req.stdin_len = stdin_text ? strlen(stdin_text) : 0;
 	p->req.env = p->env;
@@ -295,11 +297,12 @@ static enum result run(struct req *rq, const struct sandbox_row *row, struct exe
 	if (r != R_OK) {
 		record_failure(rq, row->id, exec_id, r);
 		if (r == R_INVALID)
-			return http_set_error(rq, r, "the command could not be started: no such program, "
-					 "or working_dir is not a directory");
+			return http_set_error(rq, r,
+					      "the command could not be started: no such program, "
+					      "or working_dir is not a directory");
 		log_warnx("exec", "agent failed id=%s err=%s", row->id, result_str(r));
 		return http_set_error(rq, r == R_TIMEOUT ? R_TIMEOUT : R_UPSTREAM,
-				 "the sandbox agent did not answer");
+				      "the sandbox agent did not answer");
 	}
 	if (record_end(rq, row->id, exec_id, &x, NULL) != R_OK)
 		log_warnx("exec", "cannot record the end of execution id=%s", exec_id);

@@ -89,15 +89,17 @@ enum result http_parse_json_body(struct req *rq, size_t limit)
 		return r;
 	if (body.len == 0) {
 		buf_free(&body);
-		return http_set_error(rq, R_INVALID, "request body is empty; a JSON object is required");
+		return http_set_error(rq, R_INVALID,
+				      "request body is empty; a JSON object is required");
 	}
 	/* The parser would hand out "a\u0000b" as the C string "a": a command
 	 * or a value silently cut short. Refused, as the files API does. */
 	if (http_json_has_nul(body.data, body.len)) {
 		buf_free(&body);
-		return http_set_error(rq, R_INVALID,
-				 "a NUL character (\\u0000) in a JSON string; strings here cannot "
-				 "hold NUL");
+		return http_set_error(
+		    rq, R_INVALID,
+		    "a NUL character (\\u0000) in a JSON string; strings here cannot "
+		    "hold NUL");
 	}
 	rq->body = json_parse(body.data, body.len);
 	buf_free(&body);

@@ -94,7 +94,7 @@ SP_MUST_CHECK enum result http_respond_done(struct req *rq, const char *id_key, 
  * router sends once the handler returns r; nothing is sent here). Returns r
  * so handlers can `return http_set_error(rq, R_INVALID, "...")`. */
 enum result http_set_error(struct req *rq, enum result r, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* http_fail: the old name of http_set_error, the same function, left only
  * for files.c and jobs.c while they are edited elsewhere; delete it once

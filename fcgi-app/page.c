@@ -28,9 +28,9 @@ oom:
 	return R_NO_MEMORY;
 }
 
-enum result page_list(struct req *rq, const char *sql, int n, const char *const *params,
-		      int limit, const char *name,
-		      struct json *(*row)(const struct db_res *res, int i), const char *fail_msg)
+enum result page_list(struct req *rq, const char *sql, int n, const char *const *params, int limit,
+		      const char *name, struct json *(*row)(const struct db_res *res, int i),
+		      const char *fail_msg)
 {
 	const char *all[PAGE_PARAMS_MAX];
 	char lim[16];

@@ -22,9 +22,9 @@ SP_MUST_CHECK enum result page_respond(struct req *rq, struct db_res *res, int l
  * under scope ("org_id = $1"), so another org's id finds nothing and the
  * page is empty. It expands to string literals so that a query stays one
  * literal: db_exec caches prepared statements by the literal's address. */
-#define PAGE_KEYSET(table, cursor, scope, limit)                                         \
-	"(" cursor " = '' OR (created_at, id) < (SELECT created_at, id FROM " table " c " \
-	"WHERE c.id = " cursor " AND c." scope ")) "                                     \
+#define PAGE_KEYSET(table, cursor, scope, limit)                                                   \
+	"(" cursor " = '' OR (created_at, id) < (SELECT created_at, id FROM " table " c "          \
+	"WHERE c.id = " cursor " AND c." scope ")) "                                               \
 	"ORDER BY created_at DESC, id DESC LIMIT " limit "::int"
 
 #define PAGE_PARAMS_MAX 8

@@ -167,8 +167,10 @@ static enum result authenticate(struct req *rq, unsigned scope, char *hdrs, size
 		return http_set_error(rq, r, "missing or invalid credentials");
 	case R_QUOTA:
 		snprintf(hdrs, hsize, "Retry-After: %d\r\n", retry_after);
-		return http_set_error(rq, r, "rate limit exceeded (per key and per organization); retry "
-				 "after %d s", retry_after);
+		return http_set_error(rq, r,
+				      "rate limit exceeded (per key and per organization); retry "
+				      "after %d s",
+				      retry_after);
 	case R_DB:
 		return http_set_error(rq, r, "database unavailable");
 	default:
@@ -176,7 +178,8 @@ static enum result authenticate(struct req *rq, unsigned scope, char *hdrs, size
 	}
 	rq->authed = true;
 	if ((rq->auth.scopes & scope) != scope)
-		return http_set_error(rq, R_FORBIDDEN, "this key lacks the scope this request needs");
+		return http_set_error(rq, R_FORBIDDEN,
+				      "this key lacks the scope this request needs");
 	return R_OK;
 }
 

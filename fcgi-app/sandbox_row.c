@@ -50,8 +50,8 @@ void sandbox_row_free(struct sandbox_row *row)
 
 enum result sandbox_stop(struct req *rq, const char *id, const char *reason, bool drop)
 {
-	enum result r = lifecycle_stop(rq->db, rq->backend, rq->auth.org_id, id, LIFECYCLE_STOPPED, reason,
-				       drop);
+	enum result r = lifecycle_stop(rq->db, rq->backend, rq->auth.org_id, id, LIFECYCLE_STOPPED,
+				       reason, drop);
 
 	switch (r) {
 	case R_OK:
@@ -59,7 +59,8 @@ enum result sandbox_stop(struct req *rq, const char *id, const char *reason, boo
 	case R_NOT_FOUND:
 		return http_set_error(rq, r, "sandbox not found");
 	case R_UPSTREAM:
-		return http_set_error(rq, r, "the sandbox runtime did not stop; it will be retried");
+		return http_set_error(rq, r,
+				      "the sandbox runtime did not stop; it will be retried");
 	default:
 		return http_set_error(rq, r, "cannot stop the sandbox");
 	}

@@ -76,18 +76,20 @@ static enum result env_object(struct req *rq, const struct json *env, char **out
 		const char *v = json_str(m);
 
 		if (v == NULL || !validate_env_name(json_key(m)) || strlen(json_key(m)) > 256)
-			return http_set_error(rq, R_INVALID,
-					 "'env' names must match [A-Za-z_][A-Za-z0-9_]* and values "
-					 "must be strings");
+			return http_set_error(
+			    rq, R_INVALID,
+			    "'env' names must match [A-Za-z_][A-Za-z0-9_]* and values "
+			    "must be strings");
 		if (++n > ENV_MAX_VARS)
 			return http_set_error(rq, R_INVALID, "'env' holds more than %d variables",
-					 ENV_MAX_VARS);
+					      ENV_MAX_VARS);
 	}
 	*out = json_print(env);
 	if (*out == NULL)
 		return R_NO_MEMORY;
 	if (strlen(*out) > ENV_MAX_BYTES)
-		return http_set_error(rq, R_INVALID, "'env' is larger than %d bytes", ENV_MAX_BYTES);
+		return http_set_error(rq, R_INVALID, "'env' is larger than %d bytes",
+				      ENV_MAX_BYTES);
 	return R_OK;
 }
 
@@ -109,19 +111,21 @@ static enum result parse_create(struct req *rq, struct create_req *c)
 			  sizeof(c->memory))) != R_OK)
 		return r;
 	if (reslimit_parse_cpus(c->cpus, &c->cpu_millis) != R_OK || c->cpu_millis == 0)
-		return http_set_error(rq, R_INVALID, "'cpus' must look like \"2\", \"0.5\" or \"500m\"");
+		return http_set_error(rq, R_INVALID,
+				      "'cpus' must look like \"2\", \"0.5\" or \"500m\"");
 	if (reslimit_parse_memory(c->memory, &c->memory_bytes) != R_OK ||
 	    c->memory_bytes < 16 * 1024 * 1024)
-		return http_set_error(rq, R_INVALID,
-				 "'memory' must look like \"2Gi\" or \"512Mi\" (at least 16Mi)");
+		return http_set_error(
+		    rq, R_INVALID, "'memory' must look like \"2Gi\" or \"512Mi\" (at least 16Mi)");
 	/* An uncapped request would be a cgroup limit above the host's memory:
 	 * no limit at all. */
 	if (c->memory_bytes > (uint64_t)config()->max_memory)
-		return http_set_error(rq, R_INVALID, "'memory' is above this host's maximum of %lld MiB",
-				 config()->max_memory >> 20);
+		return http_set_error(rq, R_INVALID,
+				      "'memory' is above this host's maximum of %lld MiB",
+				      config()->max_memory >> 20);
 	if (c->cpu_millis > (uint32_t)config()->max_cpus)
 		return http_set_error(rq, R_INVALID, "'cpus' is above this host's maximum of %lldm",
-				 config()->max_cpus);
+				      config()->max_cpus);
 	if (env != NULL && !json_is_null(env) && (r = env_object(rq, env, &c->env_text)) != R_OK)
 		return r;
 	if (md != NULL && !json_is_null(md)) {
@@ -132,7 +136,7 @@ static enum result parse_create(struct req *rq, struct create_req *c)
 			return R_NO_MEMORY;
 		if (strlen(c->metadata_text) > METADATA_MAX_BYTES)
 			return http_set_error(rq, R_INVALID, "'metadata' is larger than %d bytes",
-					 METADATA_MAX_BYTES);
+					      METADATA_MAX_BYTES);
 	}
 	return R_OK;
 }
@@ -169,10 +173,11 @@ static enum result reserve(struct req *rq, const char *id, const struct create_r
 			limit = strtoll(db_res_get(res, 0, 1), NULL, 10);
 		/* A count, not a rate: retrying only helps once a sandbox ends,
 		 * so this is never "rate_limited" (which promises Retry-After). */
-		r = http_set_error(rq, R_LIMIT,
-			      "MAX_SANDBOXES_PER_ORG reached: %lld running sandboxes at once; stop "
-			      "one first",
-			      limit);
+		r = http_set_error(
+		    rq, R_LIMIT,
+		    "MAX_SANDBOXES_PER_ORG reached: %lld running sandboxes at once; stop "
+		    "one first",
+		    limit);
 		goto fail;
 	}
 	r = db_exec(rq->db,
@@ -435,15 +440,16 @@ enum result sandboxes_list(struct req *rq)
 	if (r == R_NOT_FOUND)
 		status[0] = '\0';
 	else if (r != R_OK || !status_ok(status))
-		return http_set_error(rq, R_INVALID,
-				 "'status' must be one of creating, running, stopping, stopped, "
-				 "timeout, error");
-	return page_list(rq,
-			 "SELECT " SANDBOX_COLUMNS " FROM sandboxes s WHERE org_id = $1 "
-			 "AND ($2 = '' OR status = $2) AND "
-			 PAGE_KEYSET("sandboxes", "$3", "org_id = $1", "$4"),
-			 4, (const char *[]){rq->auth.org_id, status, cursor}, limit, "sandboxes",
-			 row_json, "cannot list sandboxes");
+		return http_set_error(
+		    rq, R_INVALID,
+		    "'status' must be one of creating, running, stopping, stopped, "
+		    "timeout, error");
+	return page_list(
+	    rq,
+	    "SELECT " SANDBOX_COLUMNS " FROM sandboxes s WHERE org_id = $1 "
+	    "AND ($2 = '' OR status = $2) AND " PAGE_KEYSET("sandboxes", "$3", "org_id = $1", "$4"),
+	    4, (const char *[]){rq->auth.org_id, status, cursor}, limit, "sandboxes", row_json,
+	    "cannot list sandboxes");
 }
 
 static enum result stop_or_delete(struct req *rq, bool drop)

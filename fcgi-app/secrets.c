@@ -59,7 +59,8 @@ static enum result read_body(struct req *rq)
 	if (r != R_OK)
 		return r;
 	if (body.len == 0)
-		r = http_set_error(rq, R_INVALID, "request body is empty; a JSON object is required");
+		r = http_set_error(rq, R_INVALID,
+				   "request body is empty; a JSON object is required");
 	else if (has_json_nul(body.data, body.len))
 		r = http_set_error(rq, R_INVALID, "'value' must not contain a NUL byte (\\u0000)");
 	else if ((rq->body = json_parse(body.data, body.len)) == NULL || !json_is_object(rq->body))
@@ -89,7 +90,7 @@ static enum result parse_create(struct req *rq, const char **name, const char **
 		return http_set_error(rq, R_INVALID, "'value' must not be empty");
 	if (len > SECRETS_VALUE_MAX)
 		return http_set_error(rq, R_TOO_BIG, "'value' is larger than %d bytes",
-				 SECRETS_VALUE_MAX);
+				      SECRETS_VALUE_MAX);
 	if (!utf8_is_valid(json_str(v), len))
 		return http_set_error(rq, R_INVALID, "'value' must be valid UTF-8");
 	*value = json_str(v);
@@ -139,8 +140,8 @@ static enum result store(struct req *rq, const char *name, const char *key_id, c
 		    3, (const char *[]){rq->auth.org_id, name, cap}, &res);
 	if (r == R_OK && (db_res_rows(res) != 1 || strcmp(db_res_get(res, 0, 0), "t") == 0))
 		r = http_set_error(rq, R_QUOTA,
-			      "an organization has at most %d secrets; delete one first",
-			      SECRETS_PER_ORG);
+				   "an organization has at most %d secrets; delete one first",
+				   SECRETS_PER_ORG);
 	db_res_free(res);
 	res = NULL;
 	if (r == R_OK)
@@ -256,5 +257,5 @@ enum result secrets_apply(struct req *rq, const char *id, const char *addr, cons
 	 * expects them: it goes, and the create fails. */
 	lifecycle_mark_error(rq->db, rq->backend, rq->auth.org_id, id, "secrets_injection_failed");
 	return http_set_error(rq, r == R_DB ? R_DB : R_UPSTREAM,
-			 "cannot set the organization's secrets in the sandbox");
+			      "cannot set the organization's secrets in the sandbox");
 }

@@ -45,7 +45,8 @@ enum result validate_str(struct req *rq, const struct json *obj, const char *key
 	if (*s == '\0' || strlen(s) > maxlen)
 		return http_set_error(rq, R_INVALID, "'%s' must be 1 to %zu bytes", key, maxlen);
 	if (has_control(s))
-		return http_set_error(rq, R_INVALID, "'%s' must not contain control characters", key);
+		return http_set_error(rq, R_INVALID, "'%s' must not contain control characters",
+				      key);
 	*out = s;
 	return R_OK;
 }
@@ -63,7 +64,8 @@ enum result validate_int(struct req *rq, const struct json *obj, const char *key
 	if (r != R_OK)
 		return http_set_error(rq, R_INVALID, "'%s' must be an integer", key);
 	if (v < min || v > max)
-		return http_set_error(rq, R_INVALID, "'%s' must be between %lld and %lld", key, min, max);
+		return http_set_error(rq, R_INVALID, "'%s' must be between %lld and %lld", key, min,
+				      max);
 	*out = v;
 	return R_OK;
 }
@@ -92,7 +94,8 @@ enum result validate_page(struct req *rq, const char *cursor_prefix, int def, in
 	enum result r = http_query(rq, "limit", v, sizeof(v));
 
 	if (r == R_OK && (config_parse_int(v, &n) != R_OK || n < 1 || n > max))
-		return http_set_error(rq, R_INVALID, "'limit' must be an integer from 1 to %d", max);
+		return http_set_error(rq, R_INVALID, "'limit' must be an integer from 1 to %d",
+				      max);
 	if (r != R_OK && r != R_NOT_FOUND)
 		return http_set_error(rq, R_INVALID, "'limit' is malformed");
 	r = http_query(rq, "cursor", cursor, cursor_size);

@@ -28,15 +28,17 @@ static enum result parse_events(struct req *rq, const struct json *arr, struct b
 	size_t n = json_len(arr);
 
 	if (!json_is_array(arr) || n == 0 || n > WEBHOOK_EVENTS_MAX)
-		return http_set_error(rq, R_INVALID, "'events' must be an array of 1 to %d event names",
-				 WEBHOOK_EVENTS_MAX);
+		return http_set_error(rq, R_INVALID,
+				      "'events' must be an array of 1 to %d event names",
+				      WEBHOOK_EVENTS_MAX);
 	if (buf_append_str(lit, "{") != R_OK)
 		return R_NO_MEMORY;
 	for (size_t i = 0; i < n; i++) {
 		const char *e = json_str(json_at(arr, i));
 
 		if (!webhook_event_is_known(e) || strcmp(e, WEBHOOK_TEST_EVENT) == 0)
-			return http_set_error(rq, R_INVALID, "'events[%zu]' is not a known event type", i);
+			return http_set_error(rq, R_INVALID,
+					      "'events[%zu]' is not a known event type", i);
 		if (buf_printf(lit, "%s\"%s\"", i ? "," : "", e) != R_OK)
 			return R_NO_MEMORY;
 	}
@@ -82,7 +84,7 @@ enum result webhooks_create(struct req *rq)
 		secret = gen;
 	} else if (r == R_OK && strlen(secret) < WEBHOOK_SECRET_MIN) {
 		r = http_set_error(rq, R_INVALID, "'secret' must be at least %d bytes",
-			      WEBHOOK_SECRET_MIN);
+				   WEBHOOK_SECRET_MIN);
 	}
 	if (r != R_OK)
 		goto out;
@@ -101,8 +103,9 @@ enum result webhooks_create(struct req *rq)
 			    "SELECT count(*) >= $2::int FROM webhooks WHERE org_id = $1", 2,
 			    (const char *[]){rq->auth.org_id, maxhooks}, &res);
 	if (r == R_OK && strcmp(db_res_get(res, 0, 0), "t") == 0)
-		r = http_set_error(rq, R_LIMIT, "an organization has at most %d webhooks; delete one first",
-			      WEBHOOKS_PER_ORG);
+		r = http_set_error(rq, R_LIMIT,
+				   "an organization has at most %d webhooks; delete one first",
+				   WEBHOOKS_PER_ORG);
 	db_res_free(res);
 	res = NULL;
 	if (r == R_OK)
@@ -152,11 +155,12 @@ enum result webhooks_list(struct req *rq)
 	r = validate_page(rq, "wh_", PAGE_DEFAULT, PAGE_MAX, &limit, cursor, sizeof(cursor));
 	if (r != R_OK)
 		return r;
-	return page_list(rq,
-			 "SELECT id, url, array_to_json(events)::text, ts(created_at) FROM webhooks "
-			 "WHERE org_id = $1 AND " PAGE_KEYSET("webhooks", "$2", "org_id = $1", "$3"),
-			 3, (const char *[]){rq->auth.org_id, cursor}, limit, "webhooks",
-			 webhook_row, "cannot list webhooks");
+	return page_list(
+	    rq,
+	    "SELECT id, url, array_to_json(events)::text, ts(created_at) FROM webhooks "
+	    "WHERE org_id = $1 AND " PAGE_KEYSET("webhooks", "$2", "org_id = $1", "$3"),
+	    3, (const char *[]){rq->auth.org_id, cursor}, limit, "webhooks", webhook_row,
+	    "cannot list webhooks");
 }
 
 enum result webhooks_get(struct req *rq)
@@ -296,12 +300,12 @@ enum result webhooks_deliveries(struct req *rq)
 	if (r != R_OK)
 		return r;
 	return page_list(
-		rq,
-		"SELECT id, event_id, event_type, status, last_status_code, attempts, "
-		"last_duration_ms, CASE WHEN status = 'pending' THEN ts(next_attempt_at) END, "
-		"response_excerpt, last_error, ts(created_at), ts(last_attempt_at), "
-		"ts(delivered_at) FROM webhook_deliveries WHERE webhook_id = $1 AND org_id = $2 "
-		"AND " PAGE_KEYSET("webhook_deliveries", "$3", "webhook_id = $1", "$4"),
-		4, (const char *[]){id, rq->auth.org_id, cursor}, limit, "deliveries", delivery_row,
-		"cannot list deliveries");
+	    rq,
+	    "SELECT id, event_id, event_type, status, last_status_code, attempts, "
+	    "last_duration_ms, CASE WHEN status = 'pending' THEN ts(next_attempt_at) END, "
+	    "response_excerpt, last_error, ts(created_at), ts(last_attempt_at), "
+	    "ts(delivered_at) FROM webhook_deliveries WHERE webhook_id = $1 AND org_id = $2 "
+	    "AND " PAGE_KEYSET("webhook_deliveries", "$3", "webhook_id = $1", "$4"),
+	    4, (const char *[]){id, rq->auth.org_id, cursor}, limit, "deliveries", delivery_row,
+	    "cannot list deliveries");
 }

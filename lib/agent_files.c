@@ -214,19 +214,19 @@ enum result agent_client_remove(struct agent_conn *c, const char *path, bool rec
 				unsigned timeout_ms)
 {
 	return await_ok(c, timeout_ms,
-		      fileop(c, AP_FREMOVE, path, NULL, 0, recursive ? AP_F_RECURSIVE : 0, 0));
+			fileop(c, AP_FREMOVE, path, NULL, 0, recursive ? AP_F_RECURSIVE : 0, 0));
 }
 
 enum result agent_client_mkdir(struct agent_conn *c, const char *path, uint32_t mode, bool parents,
 			       unsigned timeout_ms)
 {
 	return await_ok(c, timeout_ms,
-		      fileop(c, AP_FMKDIR, path, NULL, mode, parents ? AP_F_PARENTS : 0, 0));
+			fileop(c, AP_FMKDIR, path, NULL, mode, parents ? AP_F_PARENTS : 0, 0));
 }
 
 enum result agent_client_move(struct agent_conn *c, const char *from, const char *to, bool parents,
 			      unsigned timeout_ms)
 {
 	return await_ok(c, timeout_ms,
-		      fileop(c, AP_FMOVE, from, to, 0, parents ? AP_F_PARENTS : 0, 0));
+			fileop(c, AP_FMOVE, from, to, 0, parents ? AP_F_PARENTS : 0, 0));
 }

@@ -467,7 +467,7 @@ enum result cgroup_open_oom_counter(struct cgroup_root *root, const char *id, in
 	int f;
 
 	if (!id_is_name(id) || !join(path, sizeof(path), root->parent[H_MEM], id,
-				root->v2 ? "memory.events" : "memory.oom_control"))
+				     root->v2 ? "memory.events" : "memory.oom_control"))
 		return R_INVALID;
 	f = open(path, O_RDONLY | O_CLOEXEC);
 	if (f < 0)

@@ -61,8 +61,8 @@ const char *lifecycle_end_status(enum lifecycle_end end)
  * transaction. Two stoppers can both hold a "stopping" row (an API stop
  * racing the reaper, or a retry of a stuck stop), so only the one whose
  * statement moves it out of "stopping" emits: each event exactly once. */
-static enum result write_end(struct db *db, const char *org, const char *id,
-			     enum lifecycle_end end, const char *reason, bool drop)
+static enum result write_end(struct db *db, const char *org, const char *id, enum lifecycle_end end,
+			     const char *reason, bool drop)
 {
 	struct db_res *res = NULL;
 	bool mine = false;
@@ -74,11 +74,12 @@ static enum result write_end(struct db *db, const char *org, const char *id,
 			    "SELECT 1 FROM gone WHERE status = 'stopping'",
 			    1, (const char *[]){id}, &res);
 	else if (r == R_OK)
-		r = db_exec(db,
-			    "UPDATE sandboxes SET status = $2, stopped_at = now(), stop_reason = $3, "
-			    "error = CASE WHEN $2 = 'error' THEN $3 ELSE error END WHERE id = $1 "
-			    "AND status = 'stopping' RETURNING 1",
-			    3, (const char *[]){id, lifecycle_end_status(end), reason}, &res);
+		r = db_exec(
+		    db,
+		    "UPDATE sandboxes SET status = $2, stopped_at = now(), stop_reason = $3, "
+		    "error = CASE WHEN $2 = 'error' THEN $3 ELSE error END WHERE id = $1 "
+		    "AND status = 'stopping' RETURNING 1",
+		    3, (const char *[]){id, lifecycle_end_status(end), reason}, &res);
 	if (r == R_OK)
 		mine = db_res_rows(res) == 1;
 	db_res_free(res);

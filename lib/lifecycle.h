@@ -29,9 +29,9 @@ const char *lifecycle_end_status(enum lifecycle_end end);
  * stopped (idempotent), R_NOT_FOUND when there is no such row, R_UPSTREAM
  * when the runtime would not go away (the row stays "stopping" for the
  * reaper), R_DB. */
-SP_MUST_CHECK enum result lifecycle_stop(struct db *db, struct backend *backend,
-					 const char *org_id, const char *id,
-					 enum lifecycle_end end, const char *reason, bool drop);
+SP_MUST_CHECK enum result lifecycle_stop(struct db *db, struct backend *backend, const char *org_id,
+					 const char *id, enum lifecycle_end end, const char *reason,
+					 bool drop);
 
 /* lifecycle_mark_running: a create's runtime is up (agent at addr): the row
  * goes from "creating" to "running" and sandbox.ready (data.startupMs) is

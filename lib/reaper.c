@@ -64,8 +64,7 @@ void reaper_opts_from_config(struct reaper_opts *o)
  * what, or as failed. R_DB ends the sweep; anything else is per item (the
  * row stays "stopping" and is retaken after the stopping grace). */
 static enum result stop_one(struct sweep *sw, const char *id, enum lifecycle_end end,
-			    const char *reason,
-			    enum reaper_count what)
+			    const char *reason, enum reaper_count what)
 {
 	enum result r = lifecycle_stop(sw->db, sw->b, "", id, end, reason, false);
 
@@ -74,12 +73,13 @@ static enum result stop_one(struct sweep *sw, const char *id, enum lifecycle_end
 		return R_OK;
 	if (r == R_OK) {
 		sw->st->n[what]++;
-		log_info(MOD, "sandbox finished id=%s status=%s reason=%s", id, lifecycle_end_status(end), reason);
+		log_info(MOD, "sandbox finished id=%s status=%s reason=%s", id,
+			 lifecycle_end_status(end), reason);
 		return R_OK;
 	}
 	sw->st->n[REAPER_FAILED]++;
-	log_warnx(MOD, "cannot finish sandbox id=%s status=%s err=%s", id, lifecycle_end_status(end),
-		  result_str(r));
+	log_warnx(MOD, "cannot finish sandbox id=%s status=%s err=%s", id,
+		  lifecycle_end_status(end), result_str(r));
 	return r == R_DB ? R_DB : R_OK;
 }
 

@@ -21,7 +21,7 @@
 #include "id.h"
 #include "result.h"
 
-#define BACKEND_ID_MAX ID_NAME_MAX
+#define BACKEND_ID_MAX	 ID_NAME_MAX
 #define BACKEND_ADDR_MAX 256
 
 struct backend_config {

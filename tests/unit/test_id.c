@@ -198,19 +198,20 @@ static void word_rule(bool (*fn)(const char *), size_t max, const char *const *g
 /* Runtime names: the backend's, boxd's and the cgroup module's one rule. */
 static void names(void)
 {
-	word_rule(id_is_name, 63, (const char *const[]){"sbx_0123456789abcdefghij", "Warm-Pool_1", NULL},
+	word_rule(id_is_name, 63,
+		  (const char *const[]){"sbx_0123456789abcdefghij", "Warm-Pool_1", NULL},
 		  (const char *const[]){".", "..", "a/b", "a b", "a\nb", "a.b", NULL});
 }
 
 /* Request IDs: the API's and the stream proxy's one rule. */
 static void request_ids(void)
 {
-	word_rule(id_request_is_sane, 39, (const char *const[]){"req_0123abcd", "trace-1.2_A", NULL},
+	word_rule(id_request_is_sane, 39,
+		  (const char *const[]){"req_0123abcd", "trace-1.2_A", NULL},
 		  (const char *const[]){"a b", "a\"b", "a=b", "a\nb", "a/b", NULL});
 }
 
-UNIT_SUITE(id, {"format and prefix", format_and_prefix},
-	   {"runtime names", names}, {"request ids", request_ids},
-	   {"unique over 10000 and spread", unique_and_spread},
+UNIT_SUITE(id, {"format and prefix", format_and_prefix}, {"runtime names", names},
+	   {"request ids", request_ids}, {"unique over 10000 and spread", unique_and_spread},
 	   {"rejects bad ids", rejects_bad_ids}, {"api keys", api_keys},
 	   {"api keys unique", api_keys_unique});
