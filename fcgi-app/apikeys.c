@@ -56,25 +56,18 @@ static struct json *key_row(const struct db_res *res, int i)
 enum result apikeys_list(struct req *rq)
 {
 	char cursor[ID_MAX_SIZE];
-	struct db_res *res = NULL;
-	char lim[16];
 	int limit;
 	enum result r;
 
 	r = validate_page(rq, "key_", PAGE_DEFAULT, PAGE_MAX, &limit, cursor, sizeof(cursor));
 	if (r != R_OK)
 		return r;
-	snprintf(lim, sizeof(lim), "%d", limit + 1);
-	r = db_exec(rq->db,
-		    "SELECT id, name, key_prefix, scopes, ts(created_at), ts(last_used_at), "
-		    "ts(expires_at) FROM api_keys k WHERE org_id = $1 AND revoked_at IS NULL "
-		    "AND ($2 = '' OR (created_at, id) < (SELECT created_at, id FROM api_keys c "
-		    "WHERE c.id = $2 AND c.org_id = $1)) "
-		    "ORDER BY created_at DESC, id DESC LIMIT $3::int",
-		    3, (const char *[]){rq->auth.org_id, cursor, lim}, &res);
-	if (r != R_OK)
-		return http_fail(rq, r, "cannot list API keys");
-	return page_respond(rq, res, limit, "api_keys", key_row);
+	return page_list(rq,
+			 "SELECT id, name, key_prefix, scopes, ts(created_at), ts(last_used_at), "
+			 "ts(expires_at) FROM api_keys k WHERE org_id = $1 AND revoked_at IS NULL "
+			 "AND " PAGE_KEYSET("api_keys", "$2", "org_id = $1", "$3"),
+			 3, (const char *[]){rq->auth.org_id, cursor}, limit, "api_keys", key_row,
+			 "cannot list API keys");
 }
 
 static enum result parse_create(struct req *rq, struct apikey_new *k)
@@ -88,11 +81,12 @@ static enum result parse_create(struct req *rq, struct apikey_new *k)
 	k->scopes = rq->auth.scopes;
 	if (scopes != NULL && !json_is_null(scopes) &&
 	    auth_scopes_from_json(scopes, &k->scopes) != R_OK)
-		return http_fail(rq, R_INVALID,
-				 "'scopes' must be a non-empty array of \"read\", \"write\", "
-				 "\"admin\"");
+		return http_set_error(rq, R_INVALID,
+				      "'scopes' must be a non-empty array of \"read\", \"write\", "
+				      "\"admin\"");
 	if ((k->scopes & rq->auth.scopes) != k->scopes)
-		return http_fail(rq, R_FORBIDDEN, "a key cannot grant scopes its creator lacks");
+		return http_set_error(rq, R_FORBIDDEN,
+				      "a key cannot grant scopes its creator lacks");
 	r = validate_int(rq, rq->body, "expires_in", false, 1, EXPIRES_IN_MAX, &k->expires_in);
 	if (r != R_OK && r != R_NOT_FOUND)
 		return r;
@@ -100,9 +94,9 @@ static enum result parse_create(struct req *rq, struct apikey_new *k)
 	if (r != R_OK && r != R_NOT_FOUND)
 		return r;
 	if (k->expires_at != NULL && !validate_timestamp(k->expires_at))
-		return http_fail(rq, R_INVALID, "'expires_at' must be an RFC 3339 timestamp");
+		return http_set_error(rq, R_INVALID, "'expires_at' must be an RFC 3339 timestamp");
 	if (k->expires_at != NULL && k->expires_in != 0)
-		return http_fail(rq, R_INVALID, "give 'expires_in' or 'expires_at', not both");
+		return http_set_error(rq, R_INVALID, "give 'expires_in' or 'expires_at', not both");
 	return R_OK;
 }
 
@@ -145,18 +139,18 @@ static enum result key_room(struct req *rq)
 	snprintf(def, sizeof(def), "%lld", config()->max_keys_per_org);
 	r = db_exec(rq->db, KEY_ROOM_SQL, 2, (const char *[]){rq->auth.org_id, def}, &res);
 	if (r != R_OK)
-		return http_fail(rq, r, "cannot count the organization's keys");
+		return http_set_error(rq, r, "cannot count the organization's keys");
 	if (db_res_rows(res) != 1) {
 		db_res_free(res);
-		return http_fail(rq, R_UNAUTHORIZED, "organization not found");
+		return http_set_error(rq, R_UNAUTHORIZED, "organization not found");
 	}
 	cap = strtoll(db_res_get(res, 0, 0), NULL, 10);
 	live = strtoll(db_res_get(res, 0, 1), NULL, 10);
 	db_res_free(res);
 	if (live >= cap)
-		return http_fail(rq, R_LIMIT,
-				 "an organization has at most %lld live API keys; revoke one first",
-				 cap);
+		return http_set_error(
+		    rq, R_LIMIT, "an organization has at most %lld live API keys; revoke one first",
+		    cap);
 	return R_OK;
 }
 
@@ -175,7 +169,7 @@ enum result apikeys_create(struct req *rq)
 	if (r == R_OK)
 		r = apikey_insert(rq->db, rq->auth.org_id, NULL, &k);
 	if (r == R_INVALID)
-		http_fail(rq, r, "'expires_at' must be a timestamp in the future");
+		http_set_error(rq, r, "'expires_at' must be a timestamp in the future");
 	if (r == R_OK)
 		r = audit_record(rq->db, rq->auth.org_id, rq->auth.actor, "api_key.create", k.id,
 				 rq->id, NULL);
@@ -201,7 +195,7 @@ enum result apikeys_delete(struct req *rq)
 	enum result r;
 
 	if (!id_is_valid("key_", id))
-		return http_fail(rq, R_NOT_FOUND, "API key not found");
+		return http_set_error(rq, R_NOT_FOUND, "API key not found");
 	r = db_begin(rq->db);
 	if (r == R_OK)
 		r = db_exec(rq->db,
@@ -209,7 +203,7 @@ enum result apikeys_delete(struct req *rq)
 			    "AND revoked_at IS NULL RETURNING id",
 			    2, (const char *[]){id, rq->auth.org_id}, &res);
 	if (r == R_OK && db_res_rows(res) != 1)
-		r = http_fail(rq, R_NOT_FOUND, "API key not found");
+		r = http_set_error(rq, R_NOT_FOUND, "API key not found");
 	if (r == R_OK)
 		r = audit_record(rq->db, rq->auth.org_id, rq->auth.actor, "api_key.revoke", id,
 				 rq->id, NULL);

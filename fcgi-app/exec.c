@@ -51,24 +51,26 @@ static enum result parse_command(struct req *rq, struct exec_plan *p)
 
 	if (json_is_string(cmd)) {
 		if (*json_str(cmd) == '\0' || strlen(json_str(cmd)) > COMMAND_MAX)
-			return http_fail(rq, R_INVALID, "'command' must be 1 to %d bytes",
-					 COMMAND_MAX);
+			return http_set_error(rq, R_INVALID, "'command' must be 1 to %d bytes",
+					      COMMAND_MAX);
 		p->argv[0] = json_str(cmd);
 		p->req.argc = 1;
 		p->req.flags |= AP_EXEC_SHELL;
 	} else if (json_is_array(cmd) && json_len(cmd) > 0 && json_len(cmd) <= ARGV_MAX) {
 		for (const struct json *a = json_child(cmd); a != NULL; a = json_next(a)) {
 			if (!json_is_string(a))
-				return http_fail(rq, R_INVALID, "'command' items must be strings");
+				return http_set_error(rq, R_INVALID,
+						      "'command' items must be strings");
 			total += strlen(json_str(a));
 			p->argv[p->req.argc++] = json_str(a);
 		}
 		if (p->req.argc == 0 || *p->argv[0] == '\0' || total > COMMAND_MAX)
-			return http_fail(rq, R_INVALID, "'command' is empty or too long");
+			return http_set_error(rq, R_INVALID, "'command' is empty or too long");
 	} else {
-		return http_fail(rq, R_INVALID,
-				 "'command' must be a string (run by /bin/sh -c) or an array of "
-				 "strings (argv)");
+		return http_set_error(
+		    rq, R_INVALID,
+		    "'command' must be a string (run by /bin/sh -c) or an array of "
+		    "strings (argv)");
 	}
 	p->req.argv = p->argv;
 	p->command_text = json_print(cmd);
@@ -82,11 +84,11 @@ static enum result add_env(struct req *rq, struct exec_plan *p, const struct jso
 		char *kv;
 
 		if (!json_is_string(m) || !validate_env_name(json_key(m)))
-			return http_fail(rq, R_INVALID,
-					 "'env' must map names like [A-Za-z_][A-Za-z0-9_]* to "
-					 "strings");
+			return http_set_error(rq, R_INVALID,
+					      "'env' must map names like [A-Za-z_][A-Za-z0-9_]* to "
+					      "strings");
 		if (p->nenv_owned == ENV_MAX)
-			return http_fail(rq, R_INVALID, "too many environment variables");
+			return http_set_error(rq, R_INVALID, "too many environment variables");
 		if (asprintf(&kv, "%s=%s", json_key(m), json_str(m)) < 0)
 			return R_NO_MEMORY;
 		p->env_buf[p->nenv_owned] = kv;
@@ -107,7 +109,7 @@ static enum result parse(struct req *rq, const struct sandbox_row *row, struct e
 		return r;
 	if (env != NULL && !json_is_null(env)) {
 		if (!json_is_object(env))
-			return http_fail(rq, R_INVALID, "'env' must be an object of strings");
+			return http_set_error(rq, R_INVALID, "'env' must be an object of strings");
 		if ((r = add_env(rq, p, env)) != R_OK)
 			return r;
 	}
@@ -120,8 +122,8 @@ static enum result parse(struct req *rq, const struct sandbox_row *row, struct e
 		return r;
 	r = json_get_str(rq->body, "stdin", &stdin_text);
 	if (r == R_INVALID || (r == R_OK && strlen(stdin_text) > STDIN_MAX))
-		return http_fail(rq, R_INVALID, "'stdin' must be a string of at most %d bytes",
-				 STDIN_MAX);
+		return http_set_error(rq, R_INVALID, "'stdin' must be a string of at most %d bytes",
+				      STDIN_MAX);
 	p->req.stdin_data = (const uint8_t *)stdin_text;
 	p->req.stdin_len = stdin_text ? strlen(stdin_text) : 0;
 	p->req.env = p->env;
@@ -287,7 +289,7 @@ static enum result run(struct req *rq, const struct sandbox_row *row, struct exe
 		return R_INTERNAL;
 	r = record_start(rq, row->id, exec_id, p);
 	if (r != R_OK)
-		return http_fail(rq, r, "cannot record the execution");
+		return http_set_error(rq, r, "cannot record the execution");
 	r = agent_client_connect(row->agent_address, NULL, CONNECT_MS, &conn);
 	if (r == R_OK)
 		r = agent_client_exec(conn, &p->req, GRACE_MS, &x);
@@ -295,11 +297,12 @@ static enum result run(struct req *rq, const struct sandbox_row *row, struct exe
 	if (r != R_OK) {
 		record_failure(rq, row->id, exec_id, r);
 		if (r == R_INVALID)
-			return http_fail(rq, r, "the command could not be started: no such program, "
-					 "or working_dir is not a directory");
+			return http_set_error(rq, r,
+					      "the command could not be started: no such program, "
+					      "or working_dir is not a directory");
 		log_warnx("exec", "agent failed id=%s err=%s", row->id, result_str(r));
-		return http_fail(rq, r == R_TIMEOUT ? R_TIMEOUT : R_UPSTREAM,
-				 "the sandbox agent did not answer");
+		return http_set_error(rq, r == R_TIMEOUT ? R_TIMEOUT : R_UPSTREAM,
+				      "the sandbox agent did not answer");
 	}
 	if (record_end(rq, row->id, exec_id, &x, NULL) != R_OK)
 		log_warnx("exec", "cannot record the end of execution id=%s", exec_id);
@@ -319,7 +322,7 @@ enum result exec_post(struct req *rq)
 		return r;
 	if (strcmp(row.status, "running") != 0) {
 		sandbox_row_free(&row);
-		return http_fail(rq, R_CONFLICT, "sandbox is %s, not running", row.status);
+		return http_set_error(rq, R_CONFLICT, "sandbox is %s, not running", row.status);
 	}
 	/* The plan holds argv/env pointer tables: too big for a thread stack. */
 	p = calloc(1, sizeof(*p));

@@ -38,7 +38,7 @@ static enum result running(struct req *rq, struct sandbox_row *row)
 	if (r != R_OK)
 		return r;
 	if (strcmp(row->status, "running") != 0 || row->agent_address[0] == '\0') {
-		r = http_fail(rq, R_CONFLICT, "sandbox is %s, not running", row->status);
+		r = http_set_error(rq, R_CONFLICT, "sandbox is %s, not running", row->status);
 		sandbox_row_free(row);
 	}
 	return r;
@@ -51,20 +51,20 @@ static enum result path_ok(struct req *rq, const char *what, const char *p)
 	size_t n = strlen(p);
 
 	if (n == 0)
-		return http_fail(rq, R_INVALID, "'%s' must not be empty", what);
+		return http_set_error(rq, R_INVALID, "'%s' must not be empty", what);
 	if (n >= AGENTPROTO_MAX_PATH)
-		return http_fail(rq, R_INVALID, "'%s' is longer than %d bytes", what,
+		return http_set_error(rq, R_INVALID, "'%s' is longer than %d bytes", what,
 				 AGENTPROTO_MAX_PATH - 1);
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
-			return http_fail(rq, R_INVALID, "'%s' contains control characters", what);
+			return http_set_error(rq, R_INVALID, "'%s' contains control characters", what);
 	/* Answers and file.written events name the path in JSON, which holds
 	 * Unicode text only: a name that is not UTF-8 could be recorded only
 	 * lossily (U+FFFD, two names alike) or in an escaped form no client can
 	 * hand back. Refusing it keeps every answer and event exact; code in
 	 * the sandbox can still create such names. */
 	if (!utf8_is_valid(p, n))
-		return http_fail(rq, R_INVALID, "'%s' is not valid UTF-8", what);
+		return http_set_error(rq, R_INVALID, "'%s' is not valid UTF-8", what);
 	return R_OK;
 }
 
@@ -136,9 +136,9 @@ static enum result query_path(struct req *rq, const char *name, char *out, size_
 	enum result r = http_query(rq, name, out, size);
 
 	if (r == R_NOT_FOUND)
-		return http_fail(rq, R_INVALID, "query parameter '%s' is required", name);
+		return http_set_error(rq, R_INVALID, "query parameter '%s' is required", name);
 	if (r != R_OK)
-		return http_fail(rq, R_INVALID,
+		return http_set_error(rq, R_INVALID,
 				 "query parameter '%s' is malformed, has a NUL byte or is over %d "
 				 "bytes",
 				 name, AGENTPROTO_MAX_PATH - 1);
@@ -168,13 +168,13 @@ static enum result read_json(struct req *rq, size_t limit)
 
 	if (ct == NULL || strncmp(ct, "application/json", strlen("application/json")) != 0) {
 		rq->status = 415;
-		return http_fail(rq, R_INVALID, "Content-Type must be application/json");
+		return http_set_error(rq, R_INVALID, "Content-Type must be application/json");
 	}
 	r = http_read_body(rq, limit, &body);
 	if (r != R_OK)
 		return r;
 	if (body.len == 0 || http_json_has_nul(body.data, body.len)) {
-		r = http_fail(rq, R_INVALID, body.len ? "a NUL byte (\\u0000) in the body"
+		r = http_set_error(rq, R_INVALID, body.len ? "a NUL byte (\\u0000) in the body"
 						      : "request body is empty");
 		buf_free(&body);
 		return r;
@@ -182,7 +182,7 @@ static enum result read_json(struct req *rq, size_t limit)
 	rq->body = json_parse(body.data, body.len);
 	buf_free(&body);
 	if (rq->body == NULL || !json_is_object(rq->body))
-		return http_fail(rq, R_INVALID, "request body must be a JSON object");
+		return http_set_error(rq, R_INVALID, "request body must be a JSON object");
 	return R_OK;
 }
 
@@ -199,15 +199,15 @@ static enum result agent_fail(struct req *rq, struct agent_conn *c, enum result 
 	case R_CONFLICT:
 	case R_NO_SPACE:
 	case R_TOO_BIG:
-		return http_fail(rq, r, "%s: %s", path, *why ? why : result_str(r));
+		return http_set_error(rq, r, "%s: %s", path, *why ? why : result_str(r));
 	case R_TIMEOUT:
-		return http_fail(rq, R_TIMEOUT, "the sandbox agent did not answer in time");
+		return http_set_error(rq, R_TIMEOUT, "the sandbox agent did not answer in time");
 	case R_NO_MEMORY:
 		return r;
 	default:
 		log_warnx("files", "agent failed path='%s' err=%s msg='%s'", path, result_str(r),
 			  why);
-		return http_fail(rq, R_UPSTREAM, "the sandbox agent failed");
+		return http_set_error(rq, R_UPSTREAM, "the sandbox agent failed");
 	}
 }
 
@@ -217,7 +217,7 @@ static enum result connect_agent(struct req *rq, const struct sandbox_row *row,
 	enum result r = agent_client_connect(row->agent_address, NULL, CONNECT_MS, out);
 
 	if (r != R_OK)
-		return http_fail(rq, r == R_TIMEOUT ? R_TIMEOUT : R_UPSTREAM,
+		return http_set_error(rq, r == R_TIMEOUT ? R_TIMEOUT : R_UPSTREAM,
 				 "the sandbox agent is unreachable");
 	return R_OK;
 }
@@ -302,7 +302,7 @@ static enum result written_begin(struct req *rq, const char *sbx, struct json *p
 	if (r != R_OK) {
 		log_warnx("files", "cannot record file.written sandbox=%s err=%s", sbx,
 			  result_str(r));
-		return http_fail(rq, r == R_NO_MEMORY ? r : R_DB,
+		return http_set_error(rq, r == R_NO_MEMORY ? r : R_DB,
 				 "the file.written event cannot be recorded; nothing was written");
 	}
 	return R_OK;
@@ -319,7 +319,7 @@ static enum result written_end(struct req *rq, const char *sbx, enum result r)
 	if (r != R_OK) {
 		db_rollback(rq->db);
 		log_errx("files", "file written without its file.written event sandbox=%s", sbx);
-		return http_fail(rq, R_DB,
+		return http_set_error(rq, R_DB,
 				 "the file was written but its file.written event could not be "
 				 "recorded");
 	}
@@ -333,7 +333,7 @@ static enum result written_end(struct req *rq, const char *sbx, enum result r)
 struct file_op {
 	/* what an agent failure names; run points it elsewhere as it goes, or
 	 * sets it to NULL once what it returns is final (answered, or formatted
-	 * by http_fail already) */
+	 * by http_set_error already) */
 	const char *path;
 	/* optional: after the sandbox was found running, before its agent is
 	 * reached (a body only a running sandbox may take is parsed here) */
@@ -428,7 +428,7 @@ static enum result parse_mode(struct req *rq, const struct json *m, uint32_t *ou
 		double d = json_number(m);
 
 		if (d < 0 || d > 07777 || d != (double)(unsigned long)d)
-			return http_fail(rq, R_INVALID, "'mode' must be 0..4095 (07777)");
+			return http_set_error(rq, R_INVALID, "'mode' must be 0..4095 (07777)");
 		*out = (uint32_t)d;
 		return R_OK;
 	}
@@ -439,7 +439,7 @@ static enum result parse_mode(struct req *rq, const struct json *m, uint32_t *ou
 			return R_OK;
 		}
 	}
-	return http_fail(rq, R_INVALID, "'mode' must be a number or an octal string like \"0755\"");
+	return http_set_error(rq, R_INVALID, "'mode' must be a number or an octal string like \"0755\"");
 }
 
 static enum result parse_file(struct req *rq, const struct json *o, struct one_file *f)
@@ -450,17 +450,17 @@ static enum result parse_file(struct req *rq, const struct json *o, struct one_f
 	enum result r;
 
 	if (!json_is_object(o))
-		return http_fail(rq, R_INVALID, "each file must be an object {path, content}");
+		return http_set_error(rq, R_INVALID, "each file must be an object {path, content}");
 	if ((r = validate_known_fields(rq, o, known)) != R_OK ||
 	    (r = json_path(rq, o, "path", &f->path)) != R_OK ||
 	    (r = parse_mode(rq, json_get(o, "mode"), &f->mode)) != R_OK)
 		return r;
 	if (json_get_str(o, "content", &content) != R_OK)
-		return http_fail(rq, R_INVALID, "'content' must be a string");
+		return http_set_error(rq, R_INVALID, "'content' must be a string");
 	r = json_get_str(o, "encoding", &enc);
 	if (r == R_INVALID || (r == R_OK && strcmp(enc, "base64") != 0 && strcmp(enc, "utf8") != 0 &&
 			       strcmp(enc, "utf-8") != 0))
-		return http_fail(rq, R_INVALID, "'encoding' must be \"base64\" or \"utf8\"");
+		return http_set_error(rq, R_INVALID, "'encoding' must be \"base64\" or \"utf8\"");
 	clen = strlen(content);
 	if (strcmp(enc, "base64") != 0) {
 		f->bytes = malloc(clen + 1);
@@ -475,7 +475,7 @@ static enum result parse_file(struct req *rq, const struct json *o, struct one_f
 	if (f->bytes == NULL)
 		return R_NO_MEMORY;
 	if (crypto_base64_decode(content, clen, f->bytes, max + 1, &f->len) != R_OK)
-		return http_fail(rq, R_INVALID, "'content' of '%s' is not valid base64", f->path);
+		return http_set_error(rq, R_INVALID, "'content' of '%s' is not valid base64", f->path);
 	return R_OK;
 }
 
@@ -519,7 +519,7 @@ static enum result post_parse(struct req *rq, struct file_op *op)
 	if (list != NULL) {
 		if (!json_is_array(list) || json_len(list) == 0 ||
 		    json_len(list) > MAX_REQUEST_FILES)
-			return http_fail(rq, R_INVALID, "'files' must be an array of 1 to %d files",
+			return http_set_error(rq, R_INVALID, "'files' must be an array of 1 to %d files",
 					 MAX_REQUEST_FILES);
 		po->n = json_len(list);
 	} else {
@@ -637,13 +637,13 @@ static enum result put_stream(struct req *rq, struct file_op *op, struct agent_c
 		po->got += (unsigned long long)n;
 		if (po->got > po->cap || (po->have_len && po->got > po->want)) {
 			op->path = NULL;
-			return http_fail(rq, R_TOO_BIG, "upload over %llu bytes", po->cap);
+			return http_set_error(rq, R_TOO_BIG, "upload over %llu bytes", po->cap);
 		}
 		r = agent_client_put_data(c, po->chunk, (size_t)n, OP_MS);
 	}
 	if (r == R_OK && po->have_len && po->got < po->want) {
 		op->path = NULL;
-		return http_fail(rq, R_INVALID, "request body shorter than Content-Length");
+		return http_set_error(rq, R_INVALID, "request body shorter than Content-Length");
 	}
 	if (r != R_OK)
 		return r;
@@ -679,10 +679,10 @@ enum result files_put(struct req *rq)
 	if (po.have_len) {
 		po.want = strtoull(cl, &end, 10);
 		if (*end != '\0' || cl[0] == '-')
-			return http_fail(rq, R_INVALID, "malformed Content-Length");
+			return http_set_error(rq, R_INVALID, "malformed Content-Length");
 		/* refuse before touching the sandbox or reading a byte */
 		if (po.want > po.cap)
-			return http_fail(rq, R_TOO_BIG, "upload over %llu bytes", po.cap);
+			return http_set_error(rq, R_TOO_BIG, "upload over %llu bytes", po.cap);
 	}
 	if ((r = query_path(rq, "path", po.path, sizeof(po.path))) != R_OK)
 		return r;
@@ -691,10 +691,10 @@ enum result files_put(struct req *rq)
 		unsigned long v = strtoul(modeq, &end, 8);
 
 		if (*modeq == '\0' || *end != '\0' || v > 07777)
-			return http_fail(rq, R_INVALID, "'mode' must be octal, like 0755");
+			return http_set_error(rq, R_INVALID, "'mode' must be octal, like 0755");
 		po.mode = (uint32_t)v;
 	} else if (r != R_NOT_FOUND) {
-		return http_fail(rq, R_INVALID, "'mode' must be octal, like 0755");
+		return http_set_error(rq, R_INVALID, "'mode' must be octal, like 0755");
 	}
 	r = with_agent(rq, &po.op);
 	free(po.chunk);
@@ -760,7 +760,7 @@ static enum result respond_json_file(struct req *rq, struct agent_conn *c,
 	enum result r;
 
 	if (fi->size > (uint64_t)config()->files_max_json / 4 * 3)
-		return http_fail(rq, R_TOO_BIG,
+		return http_set_error(rq, R_TOO_BIG,
 				 "%s: %llu bytes is too large for a JSON read; use encoding=raw", path,
 				 (unsigned long long)fi->size);
 	buf_init(&content, (size_t)fi->size + 1);
@@ -933,10 +933,10 @@ enum result files_list(struct req *rq)
 	if (r == R_OK) {
 		depth = strtoul(dq, &end, 10);
 		if (*dq == '\0' || *end != '\0' || depth < 1 || depth > AGENTPROTO_MAX_DEPTH)
-			return http_fail(rq, R_INVALID, "'depth' must be 1..%d", AGENTPROTO_MAX_DEPTH);
+			return http_set_error(rq, R_INVALID, "'depth' must be 1..%d", AGENTPROTO_MAX_DEPTH);
 		lo.depth = (unsigned)depth;
 	} else if (r != R_NOT_FOUND) {
-		return http_fail(rq, R_INVALID, "'depth' must be 1..%d", AGENTPROTO_MAX_DEPTH);
+		return http_set_error(rq, R_INVALID, "'depth' must be 1..%d", AGENTPROTO_MAX_DEPTH);
 	}
 	r = with_agent(rq, &lo.op);
 	json_free(lo.l.arr);
@@ -999,7 +999,7 @@ enum result files_delete(struct req *rq)
 	if (r == R_OK)
 		d.recursive = truthy(rec);
 	else if (r != R_NOT_FOUND)
-		return http_fail(rq, R_INVALID, "'recursive' must be true or false");
+		return http_set_error(rq, R_INVALID, "'recursive' must be true or false");
 	return with_agent(rq, &d.op);
 }
 
@@ -1012,7 +1012,7 @@ static enum result opt_bool(struct req *rq, const char *key, bool def, bool *out
 		return R_OK;
 	}
 	if (!json_is_bool(v))
-		return http_fail(rq, R_INVALID, "'%s' must be true or false", key);
+		return http_set_error(rq, R_INVALID, "'%s' must be true or false", key);
 	*out = json_bool_value(v);
 	return R_OK;
 }

@@ -20,7 +20,7 @@ enum result ready_get(struct req *rq)
 	struct json *o;
 
 	if (db_ping(rq->db) != R_OK)
-		return http_fail(rq, R_DB, "database unavailable");
+		return http_set_error(rq, R_DB, "database unavailable");
 	o = json_new_object();
 	if (o == NULL || json_add_str(o, "status", "ready") != R_OK ||
 	    json_add_str(o, "database", "ok") != R_OK) {

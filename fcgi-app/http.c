@@ -31,17 +31,17 @@ enum result http_read_body(struct req *rq, size_t limit, struct buf *out)
 		errno = 0;
 		want = strtoll(cl, &end, 10);
 		if (errno != 0 || *end != '\0' || want < 0)
-			return http_fail(rq, R_INVALID, "malformed Content-Length");
+			return http_set_error(rq, R_INVALID, "malformed Content-Length");
 		if ((unsigned long long)want > limit)
-			return http_fail(rq, R_TOO_BIG, "request body over %zu bytes", limit);
+			return http_set_error(rq, R_TOO_BIG, "request body over %zu bytes", limit);
 	}
 	while ((got = FCGX_GetStr(chunk, sizeof(chunk), rq->fcgi->in)) > 0) {
 		if (buf_append(out, chunk, (size_t)got) != R_OK)
-			return http_fail(rq, R_TOO_BIG, "request body over %zu bytes", limit);
+			return http_set_error(rq, R_TOO_BIG, "request body over %zu bytes", limit);
 	}
 	if ((long long)out->len < want) {
 		buf_free(out);
-		return http_fail(rq, R_INVALID, "request body shorter than Content-Length");
+		return http_set_error(rq, R_INVALID, "request body shorter than Content-Length");
 	}
 	return R_OK;
 }
@@ -82,29 +82,31 @@ enum result http_parse_json_body(struct req *rq, size_t limit)
 
 	if (!is_json_type(ct)) {
 		rq->status = 415;
-		return http_fail(rq, R_INVALID, "Content-Type must be application/json");
+		return http_set_error(rq, R_INVALID, "Content-Type must be application/json");
 	}
 	r = http_read_body(rq, limit, &body);
 	if (r != R_OK)
 		return r;
 	if (body.len == 0) {
 		buf_free(&body);
-		return http_fail(rq, R_INVALID, "request body is empty; a JSON object is required");
+		return http_set_error(rq, R_INVALID,
+				      "request body is empty; a JSON object is required");
 	}
 	/* The parser would hand out "a\u0000b" as the C string "a": a command
 	 * or a value silently cut short. Refused, as the files API does. */
 	if (http_json_has_nul(body.data, body.len)) {
 		buf_free(&body);
-		return http_fail(rq, R_INVALID,
-				 "a NUL character (\\u0000) in a JSON string; strings here cannot "
-				 "hold NUL");
+		return http_set_error(
+		    rq, R_INVALID,
+		    "a NUL character (\\u0000) in a JSON string; strings here cannot "
+		    "hold NUL");
 	}
 	rq->body = json_parse(body.data, body.len);
 	buf_free(&body);
 	if (rq->body == NULL)
-		return http_fail(rq, R_INVALID, "request body is not valid JSON");
+		return http_set_error(rq, R_INVALID, "request body is not valid JSON");
 	if (!json_is_object(rq->body))
-		return http_fail(rq, R_INVALID, "request body must be a JSON object");
+		return http_set_error(rq, R_INVALID, "request body must be a JSON object");
 	return R_OK;
 }
 
@@ -299,7 +301,7 @@ enum result http_respond_done(struct req *rq, const char *id_key, const char *id
 	return R_OK;
 }
 
-enum result http_fail(struct req *rq, enum result r, const char *fmt, ...)
+enum result http_set_error(struct req *rq, enum result r, const char *fmt, ...)
 {
 	va_list ap;
 

@@ -48,7 +48,7 @@ SP_MUST_CHECK enum result http_read_body(struct req *rq, size_t limit, struct bu
 
 /* http_parse_json_body: read and parse a JSON object body into rq->body.
  * 415 for a non-JSON content type is reported as R_INVALID with rq->status
- * preset; see http_fail. */
+ * preset; see http_set_error. */
 SP_MUST_CHECK enum result http_parse_json_body(struct req *rq, size_t limit);
 
 /* http_query: the decoded value of a query parameter into out; R_NOT_FOUND
@@ -90,10 +90,12 @@ bool http_json_has_nul(const char *s, size_t n);
 SP_MUST_CHECK enum result http_respond_done(struct req *rq, const char *id_key, const char *id,
 					    const char *flag);
 
-/* http_fail: record why a handler fails; returns r so handlers can
- * `return http_fail(rq, R_INVALID, "...")`. */
-enum result http_fail(struct req *rq, enum result r, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+/* http_set_error: record why a handler fails (the message of the error the
+ * router sends once the handler returns r; nothing is sent here). Returns r
+ * so handlers can `return http_set_error(rq, R_INVALID, "...")`. */
+enum result http_set_error(struct req *rq, enum result r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 
 /* http_respond_error: send {"error":{"code","message"}} for r (status from
  * result_http_status unless status_override is non-zero). */

@@ -52,7 +52,7 @@ static enum result whole(struct req *rq, const char *where, const struct json *o
 		return R_OK;
 	d = json_is_number(v) ? json_number(v) : NAN;
 	if (!(d >= (double)lo && d <= (double)hi) || d != (double)(long long)d)
-		return http_fail(rq, R_INVALID, "%s'%s' must be an integer from %lld to %lld",
+		return http_set_error(rq, R_INVALID, "%s'%s' must be an integer from %lld to %lld",
 				 where, key, lo, hi);
 	*out = (long long)d;
 	return R_OK;
@@ -68,9 +68,9 @@ static enum result text(struct req *rq, const char *where, const struct json *ob
 	if (v == NULL || json_is_null(v))
 		return R_OK;
 	if (!json_is_string(v))
-		return http_fail(rq, R_INVALID, "%s'%s' must be a string", where, key);
+		return http_set_error(rq, R_INVALID, "%s'%s' must be a string", where, key);
 	if (strlen(json_str(v)) > max)
-		return http_fail(rq, R_TOO_BIG, "%s'%s' is larger than %zu bytes", where, key, max);
+		return http_set_error(rq, R_TOO_BIG, "%s'%s' is larger than %zu bytes", where, key, max);
 	*out = json_str(v);
 	return R_OK;
 }
@@ -105,19 +105,19 @@ static enum result parse_files(struct req *rq, const char *where, const struct j
 	if (files == NULL || json_is_null(files))
 		return R_OK;
 	if (!json_is_object(files))
-		return http_fail(rq, R_INVALID, "%s'files' must be an object of path: content",
+		return http_set_error(rq, R_INVALID, "%s'files' must be an object of path: content",
 				 where);
 	for (const struct json *f = json_child(files); f != NULL; f = json_next(f)) {
 		if (++n > FILES_MAX)
-			return http_fail(rq, R_INVALID, "%s'files' holds more than %d files", where,
+			return http_set_error(rq, R_INVALID, "%s'files' holds more than %d files", where,
 					 FILES_MAX);
 		if (!path_ok(json_key(f)))
-			return http_fail(rq, R_INVALID,
+			return http_set_error(rq, R_INVALID,
 					 "%s'files' paths must be relative, of [A-Za-z0-9._-] "
 					 "segments, at most %d bytes",
 					 where, FILE_PATH_MAX);
 		if (!json_is_string(f))
-			return http_fail(rq, R_INVALID, "%s'files' contents must be strings",
+			return http_set_error(rq, R_INVALID, "%s'files' contents must be strings",
 					 where);
 	}
 	return json_add(spec, "files", json_dup(files));
@@ -142,7 +142,7 @@ static enum result parse_limits(struct req *rq, const char *where, const struct 
 		return R_NO_MEMORY;
 	if (rl != NULL && !json_is_null(rl)) {
 		if (!json_is_object(rl)) {
-			r = http_fail(rq, R_INVALID, "%s'resource_limits' must be an object",
+			r = http_set_error(rq, R_INVALID, "%s'resource_limits' must be an object",
 				      where);
 			goto out;
 		}
@@ -156,7 +156,7 @@ static enum result parse_limits(struct req *rq, const char *where, const struct 
 		if (c != NULL && !json_is_null(c)) {
 			cores = json_is_number(c) ? json_number(c) : NAN;
 			if (!(cores >= 0.01 && cores <= max_cores)) {
-				r = http_fail(rq, R_INVALID,
+				r = http_set_error(rq, R_INVALID,
 					      "%s'cpu_cores' must be a number from 0.01 to %g",
 					      where, max_cores);
 				goto out;
@@ -191,7 +191,7 @@ static enum result parse_test(struct req *rq, const char *where, size_t i, const
 
 	snprintf(w, sizeof(w), "%stests[%zu]: ", where, i);
 	if (!json_is_object(t))
-		return http_fail(rq, R_INVALID, "%smust be an object", w);
+		return http_set_error(rq, R_INVALID, "%smust be an object", w);
 	if ((r = validate_known_fields(rq, t, test_fields)) != R_OK ||
 	    (r = text(rq, w, t, "stdin", STDIN_MAX, &in)) != R_OK ||
 	    (r = text(rq, w, t, "expected_output", STDIN_MAX, &want)) != R_OK ||
@@ -200,7 +200,7 @@ static enum result parse_test(struct req *rq, const char *where, size_t i, const
 	    (r = whole(rq, w, t, "memory_mb", MIN_MEMORY_MB, max_mb, &mem)) != R_OK)
 		return r;
 	if (want == NULL)
-		return http_fail(rq, R_INVALID, "%s'expected_output' is required", w);
+		return http_set_error(rq, R_INVALID, "%s'expected_output' is required", w);
 	o = json_new_object();
 	if (o == NULL || json_add_str(o, "stdin", in ? in : "") != R_OK ||
 	    json_add_str(o, "expected_output", want) != R_OK ||
@@ -223,7 +223,7 @@ static enum result parse_tests(struct req *rq, const char *where, const struct j
 	if (tests == NULL || json_is_null(tests))
 		return R_OK;
 	if (!json_is_array(tests) || json_len(tests) == 0 || json_len(tests) > (size_t)max)
-		return http_fail(rq, R_INVALID,
+		return http_set_error(rq, R_INVALID,
 				 "%s'tests' must be an array of 1 to %lld test cases", where, max);
 	arr = json_new_array();
 	if (arr == NULL)
@@ -251,13 +251,13 @@ static enum result parse_compare(struct req *rq, const char *where, const struct
 		mode = "trailing_whitespace";
 	if (strcmp(mode, "exact") != 0 && strcmp(mode, "trailing_whitespace") != 0 &&
 	    strcmp(mode, "numeric") != 0)
-		return http_fail(rq, R_INVALID,
+		return http_set_error(rq, R_INVALID,
 				 "%s'compare' must be exact, trailing_whitespace or numeric",
 				 where);
 	if (tol != NULL && !json_is_null(tol)) {
 		t = json_is_number(tol) ? json_number(tol) : NAN;
 		if (!(t >= 0 && t <= 1e6))
-			return http_fail(rq, R_INVALID,
+			return http_set_error(rq, R_INVALID,
 					 "%s'tolerance' must be a number from 0 to 1e6", where);
 	}
 	if (json_add_str(spec, "compare", mode) != R_OK ||
@@ -277,18 +277,18 @@ static enum result parse_submission(struct req *rq, const char *where, const str
 	enum result r;
 
 	if (!json_is_object(obj))
-		return http_fail(rq, R_INVALID, "%sa job must be a JSON object", where);
+		return http_set_error(rq, R_INVALID, "%sa job must be a JSON object", where);
 	if ((r = validate_known_fields(rq, obj, job_fields)) != R_OK)
 		return r;
 	s->language = json_str(json_get(obj, "language"));
 	if (language_find(s->language) == NULL) {
 		language_names(names, sizeof(names));
-		return http_fail(rq, R_INVALID, "%s'language' must be one of: %s", where, names);
+		return http_set_error(rq, R_INVALID, "%s'language' must be one of: %s", where, names);
 	}
 	if ((r = text(rq, where, obj, "code", max_code, &s->code)) != R_OK)
 		return r;
 	if (s->code == NULL || s->code[0] == '\0')
-		return http_fail(rq, R_INVALID, "%s'code' is required", where);
+		return http_set_error(rq, R_INVALID, "%s'code' is required", where);
 	s->spec = json_new_object();
 	if (s->spec == NULL)
 		return R_NO_MEMORY;
@@ -347,7 +347,7 @@ enum result jobs_create(struct req *rq)
 		r = insert(rq, &s, id, sizeof(id));
 	json_free(s.spec);
 	if (r != R_OK)
-		return r == R_DB ? http_fail(rq, r, "cannot queue the job") : r;
+		return r == R_DB ? http_set_error(rq, r, "cannot queue the job") : r;
 	body = queued_json(id);
 	if (body == NULL)
 		return R_NO_MEMORY;
@@ -369,7 +369,7 @@ enum result jobs_batch(struct req *rq)
 	if ((r = validate_known_fields(rq, rq->body, fields)) != R_OK)
 		return r;
 	if (!json_is_array(subs) || json_len(subs) == 0 || json_len(subs) > BATCH_MAX)
-		return http_fail(rq, R_INVALID, "'submissions' must be an array of 1 to %d jobs",
+		return http_set_error(rq, R_INVALID, "'submissions' must be an array of 1 to %d jobs",
 				 BATCH_MAX);
 	body = json_new_object();
 	arr = json_new_array();
@@ -394,7 +394,7 @@ enum result jobs_batch(struct req *rq)
 	if (r != R_OK) {
 		db_rollback(rq->db);
 		if (r == R_DB)
-			r = http_fail(rq, r, "cannot queue the jobs");
+			r = http_set_error(rq, r, "cannot queue the jobs");
 		goto out;
 	}
 	http_respond_json(rq, 202, body, NULL);
@@ -436,15 +436,15 @@ enum result jobs_get(struct req *rq)
 	enum result r;
 
 	if (!id_is_valid("job_", id))
-		return http_fail(rq, R_NOT_FOUND, "job not found");
+		return http_set_error(rq, R_NOT_FOUND, "job not found");
 	r = db_exec(rq->db,
 		    "SELECT " JOB_COLUMNS ", result::text FROM jobs WHERE id = $1 AND org_id = $2",
 		    2, (const char *[]){id, rq->auth.org_id}, &res);
 	if (r != R_OK)
-		return http_fail(rq, r, "cannot read the job");
+		return http_set_error(rq, r, "cannot read the job");
 	if (db_res_rows(res) != 1) {
 		db_res_free(res);
-		return http_fail(rq, R_NOT_FOUND, "job not found");
+		return http_set_error(rq, R_NOT_FOUND, "job not found");
 	}
 	o = job_row(res, 0);
 	result = db_res_get(res, 0, 9);
@@ -485,7 +485,7 @@ enum result jobs_list(struct req *rq)
 	if (r == R_NOT_FOUND)
 		status[0] = '\0';
 	else if (r != R_OK || (status[0] != '\0' && !status_ok(status)))
-		return http_fail(
+		return http_set_error(
 		    rq, R_INVALID,
 		    "'status' must be queued, running, completed, failed or cancelled");
 	snprintf(lim, sizeof(lim), "%d", limit + 1);
@@ -497,7 +497,7 @@ enum result jobs_list(struct req *rq)
 		    "ORDER BY created_at DESC, id DESC LIMIT $4::int",
 		    4, (const char *[]){rq->auth.org_id, status, cursor, lim}, &res);
 	if (r != R_OK)
-		return http_fail(rq, r, "cannot list jobs");
+		return http_set_error(rq, r, "cannot list jobs");
 	return page_respond(rq, res, limit, "jobs", job_row);
 }
 
@@ -513,7 +513,7 @@ enum result jobs_cancel(struct req *rq)
 	enum result r;
 
 	if (!id_is_valid("job_", id))
-		return http_fail(rq, R_NOT_FOUND, "job not found");
+		return http_set_error(rq, R_NOT_FOUND, "job not found");
 	r = db_exec(rq->db,
 		    "WITH c AS (UPDATE jobs SET status = 'cancelled', finished_at = now(), "
 		    "lease_until = NULL, error = 'cancelled' WHERE id = $1 AND org_id = $2 AND "
@@ -522,15 +522,15 @@ enum result jobs_cancel(struct req *rq)
 		    "(SELECT status FROM jobs WHERE id = $1 AND org_id = $2)",
 		    2, (const char *[]){id, rq->auth.org_id}, &res);
 	if (r != R_OK)
-		return http_fail(rq, r, "cannot cancel the job");
+		return http_set_error(rq, r, "cannot cancel the job");
 	if (strcmp(db_res_get(res, 0, 0), "1") != 0) {
 		r = db_res_get(res, 0, 2) == NULL
-			? http_fail(rq, R_NOT_FOUND, "job not found")
-			: http_fail(rq, R_CONFLICT, "the job is already %s", db_res_get(res, 0, 2));
+			? http_set_error(rq, R_NOT_FOUND, "job not found")
+			: http_set_error(rq, R_CONFLICT, "the job is already %s", db_res_get(res, 0, 2));
 		goto out;
 	}
 	if (db_res_get(res, 0, 1) != NULL && rq->backend != NULL &&
-	    lifecycle_stop(rq->db, rq->backend, rq->auth.org_id, db_res_get(res, 0, 1), "stopped",
+	    lifecycle_stop(rq->db, rq->backend, rq->auth.org_id, db_res_get(res, 0, 1), LIFECYCLE_STOPPED,
 			   "job_cancelled", true) != R_OK)
 		log_warnx("jobs", "cannot stop the sandbox of cancelled job id=%s sandbox=%s", id,
 			  db_res_get(res, 0, 1));

@@ -161,7 +161,7 @@ static enum result admitted(struct req *rq)
 		/* no address means a misconfigured web server: refuse rather
 		 * than let every client share one unthrottled bucket */
 		log_warnx("register", "no usable REMOTE_ADDR; refusing the registration");
-		return http_fail(rq, R_FORBIDDEN, "the client address is unknown");
+		return http_set_error(rq, R_FORBIDDEN, "the client address is unknown");
 	}
 	r = ratelimit_take(rq->limits, rq->db, bucket, &p, &retry_after);
 	if (r == R_QUOTA) {
@@ -169,7 +169,7 @@ static enum result admitted(struct req *rq)
 		http_respond_error(rq, R_QUOTA, 0, NULL,
 				   "too many registrations from this address; retry later", hdr);
 	} else if (r != R_OK) {
-		return http_fail(rq, r, "cannot check the registration rate");
+		return http_set_error(rq, r, "cannot check the registration rate");
 	}
 	return r;
 }
@@ -203,7 +203,7 @@ enum result register_post(struct req *rq)
 	if (r != R_OK && r != R_NOT_FOUND)
 		return r;
 	if (!validate_email(email))
-		return http_fail(rq, R_INVALID, "'email' is not a valid address");
+		return http_set_error(rq, R_INVALID, "'email' is not a valid address");
 	/* Only a valid request costs a token: a typo should not lock a
 	 * newcomer out for an hour. */
 	r = admitted(rq);
@@ -216,7 +216,7 @@ enum result register_post(struct req *rq)
 		return R_INTERNAL;
 	r = db_begin(rq->db);
 	if (r != R_OK)
-		return http_fail(rq, r, "database unavailable");
+		return http_set_error(rq, r, "database unavailable");
 	r = insert_org(rq, org_id, org_name, slug, sizeof(slug));
 	if (r == R_OK)
 		r = db_exec(rq->db,
@@ -224,7 +224,7 @@ enum result register_post(struct req *rq)
 			    "use_case) VALUES ($1, $2, $3, $4, $5, 'owner', $6)",
 			    6, (const char *[]){user_id, org_id, first, last, email, use_case}, NULL);
 	if (r == R_CONFLICT) {
-		http_fail(rq, r, "an account with this email already exists");
+		http_set_error(rq, r, "an account with this email already exists");
 		goto fail;
 	}
 	if (r == R_OK)

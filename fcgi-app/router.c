@@ -11,6 +11,7 @@
 #include "core/config.h"
 #include "core/crypto.h"
 #include "db/db.h"
+#include "core/id.h"
 #include "handlers.h"
 #include "core/log.h"
 #include "longreq.h"
@@ -111,20 +112,12 @@ static const struct route *find(struct req *rq, bool *path_known, char *allow, s
 	return hit;
 }
 
-static bool sane_request_id(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-
-	return n > 0 && n < 40 &&
-	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == n;
-}
-
 static void set_request_id(struct req *rq)
 {
 	const char *given = http_header(rq, "HTTP_X_REQUEST_ID");
 	unsigned char raw[12];
 
-	if (sane_request_id(given)) {
+	if (id_request_is_sane(given)) {
 		snprintf(rq->id, sizeof(rq->id), "%s", given);
 		return;
 	}
@@ -149,12 +142,12 @@ static enum result init(struct req *rq)
 	if (uri == NULL)
 		uri = http_header(rq, "SCRIPT_NAME");
 	if (uri == NULL || uri[0] != '/')
-		return http_fail(rq, R_INVALID, "malformed request target");
+		return http_set_error(rq, R_INVALID, "malformed request target");
 	q = strchr(uri, '?');
 	plen = q ? (size_t)(q - uri) : strlen(uri);
 	rq->query = q ? q + 1 : "";
 	if (http_path_decode(uri, plen, rq->path, sizeof(rq->path)) != R_OK)
-		return http_fail(rq, R_INVALID, "malformed request path");
+		return http_set_error(rq, R_INVALID, "malformed request path");
 	/* A trailing slash names the same resource. */
 	plen = strlen(rq->path);
 	if (plen > 1 && rq->path[plen - 1] == '/')
@@ -176,19 +169,22 @@ static enum result authenticate(struct req *rq, unsigned scope, char *hdrs, size
 		break;
 	case R_UNAUTHORIZED:
 		snprintf(hdrs, hsize, "WWW-Authenticate: ApiKey, Bearer\r\n");
-		return http_fail(rq, r, "missing or invalid credentials");
+		return http_set_error(rq, r, "missing or invalid credentials");
 	case R_QUOTA:
 		snprintf(hdrs, hsize, "Retry-After: %d\r\n", retry_after);
-		return http_fail(rq, r, "rate limit exceeded (per key and per organization); retry "
-				 "after %d s", retry_after);
+		return http_set_error(rq, r,
+				      "rate limit exceeded (per key and per organization); retry "
+				      "after %d s",
+				      retry_after);
 	case R_DB:
-		return http_fail(rq, r, "database unavailable");
+		return http_set_error(rq, r, "database unavailable");
 	default:
-		return http_fail(rq, r, "cannot authenticate");
+		return http_set_error(rq, r, "cannot authenticate");
 	}
 	rq->authed = true;
 	if ((rq->auth.scopes & scope) != scope)
-		return http_fail(rq, R_FORBIDDEN, "this key lacks the scope this request needs");
+		return http_set_error(rq, R_FORBIDDEN,
+				      "this key lacks the scope this request needs");
 	return R_OK;
 }
 
@@ -274,10 +270,10 @@ static enum result dispatch(struct req *rq, char *hdrs, size_t hsize)
 	if (rt == NULL && path_known) {
 		rq->status = 405;
 		snprintf(hdrs, hsize, "Allow: %s\r\n", allow);
-		return http_fail(rq, R_INVALID, "method %s not allowed here", rq->method);
+		return http_set_error(rq, R_INVALID, "method %s not allowed here", rq->method);
 	}
 	if (rt == NULL)
-		return http_fail(rq, R_NOT_FOUND, "no route for %s %s", rq->method, rq->path);
+		return http_set_error(rq, R_NOT_FOUND, "no route for %s %s", rq->method, rq->path);
 	if (rt->scope != 0) {
 		r = authenticate(rq, rt->scope, hdrs, hsize);
 		if (r != R_OK)

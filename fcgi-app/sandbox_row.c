@@ -17,16 +17,16 @@ enum result sandbox_row_load(struct req *rq, struct sandbox_row *out)
 	enum result r;
 
 	if (!id_is_valid("sbx_", id))
-		return http_fail(rq, R_NOT_FOUND, "sandbox not found");
+		return http_set_error(rq, R_NOT_FOUND, "sandbox not found");
 	r = db_exec(rq->db,
 		    "SELECT status, COALESCE(agent_address, ''), memory_bytes, env::text "
 		    "FROM sandboxes WHERE id = $1 AND org_id = $2",
 		    2, (const char *[]){id, rq->auth.org_id}, &res);
 	if (r != R_OK)
-		return http_fail(rq, r, "cannot read the sandbox");
+		return http_set_error(rq, r, "cannot read the sandbox");
 	if (db_res_rows(res) != 1) {
 		db_res_free(res);
-		return http_fail(rq, R_NOT_FOUND, "sandbox not found");
+		return http_set_error(rq, R_NOT_FOUND, "sandbox not found");
 	}
 	env = json_parse(db_res_get(res, 0, 3), strlen(db_res_get(res, 0, 3)));
 	if (env == NULL) {
@@ -50,17 +50,18 @@ void sandbox_row_free(struct sandbox_row *row)
 
 enum result sandbox_stop(struct req *rq, const char *id, const char *reason, bool drop)
 {
-	enum result r = lifecycle_stop(rq->db, rq->backend, rq->auth.org_id, id, "stopped", reason,
-				       drop);
+	enum result r = lifecycle_stop(rq->db, rq->backend, rq->auth.org_id, id, LIFECYCLE_STOPPED,
+				       reason, drop);
 
 	switch (r) {
 	case R_OK:
 		return R_OK;
 	case R_NOT_FOUND:
-		return http_fail(rq, r, "sandbox not found");
+		return http_set_error(rq, r, "sandbox not found");
 	case R_UPSTREAM:
-		return http_fail(rq, r, "the sandbox runtime did not stop; it will be retried");
+		return http_set_error(rq, r,
+				      "the sandbox runtime did not stop; it will be retried");
 	default:
-		return http_fail(rq, r, "cannot stop the sandbox");
+		return http_set_error(rq, r, "cannot stop the sandbox");
 	}
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/config.h"
 #include "db/db.h"
 #include "sandbox/events.h"
@@ -64,7 +65,7 @@ static enum result quantity(struct req *rq, const char *key, const char *def, ch
 		snprintf(out, size, "%g", json_number(v));
 		return R_OK;
 	}
-	return http_fail(rq, R_INVALID, "'%s' must be a string like \"2\" or \"512Mi\"", key);
+	return http_set_error(rq, R_INVALID, "'%s' must be a string like \"2\" or \"512Mi\"", key);
 }
 
 /* env_object: validate an {"NAME":"value"} object into its JSON text. */
@@ -73,23 +74,25 @@ static enum result env_object(struct req *rq, const struct json *env, char **out
 	size_t n = 0;
 
 	if (!json_is_object(env))
-		return http_fail(rq, R_INVALID, "'env' must be an object of strings");
+		return http_set_error(rq, R_INVALID, "'env' must be an object of strings");
 	for (const struct json *m = json_child(env); m != NULL; m = json_next(m)) {
 		const char *v = json_str(m);
 
 		if (v == NULL || !validate_env_name(json_key(m)) || strlen(json_key(m)) > 256)
-			return http_fail(rq, R_INVALID,
-					 "'env' names must match [A-Za-z_][A-Za-z0-9_]* and values "
-					 "must be strings");
+			return http_set_error(
+			    rq, R_INVALID,
+			    "'env' names must match [A-Za-z_][A-Za-z0-9_]* and values "
+			    "must be strings");
 		if (++n > ENV_MAX_VARS)
-			return http_fail(rq, R_INVALID, "'env' holds more than %d variables",
-					 ENV_MAX_VARS);
+			return http_set_error(rq, R_INVALID, "'env' holds more than %d variables",
+					      ENV_MAX_VARS);
 	}
 	*out = json_print(env);
 	if (*out == NULL)
 		return R_NO_MEMORY;
 	if (strlen(*out) > ENV_MAX_BYTES)
-		return http_fail(rq, R_INVALID, "'env' is larger than %d bytes", ENV_MAX_BYTES);
+		return http_set_error(rq, R_INVALID, "'env' is larger than %d bytes",
+				      ENV_MAX_BYTES);
 	return R_OK;
 }
 
@@ -111,21 +114,23 @@ static enum result parse_create(struct req *rq, struct create_req *c)
 			  sizeof(c->memory))) != R_OK)
 		return r;
 	if (reslimit_parse_cpus(c->cpus, &c->cpu_millis) != R_OK || c->cpu_millis == 0)
-		return http_fail(rq, R_INVALID, "'cpus' must look like \"2\", \"0.5\" or \"500m\"");
+		return http_set_error(rq, R_INVALID,
+				      "'cpus' must look like \"2\", \"0.5\" or \"500m\"");
 	if (reslimit_parse_memory(c->memory, &c->memory_bytes) != R_OK ||
 	    c->memory_bytes < 16 * 1024 * 1024)
-		return http_fail(rq, R_INVALID,
-				 "'memory' must look like \"2Gi\" or \"512Mi\" (at least 16Mi)");
+		return http_set_error(
+		    rq, R_INVALID, "'memory' must look like \"2Gi\" or \"512Mi\" (at least 16Mi)");
 	if ((r = template_pick(rq, c->template, c->image)) != R_OK)
 		return r;
 	/* An uncapped request would be a cgroup limit above the host's memory:
 	 * no limit at all. */
 	if (c->memory_bytes > (uint64_t)config()->max_memory)
-		return http_fail(rq, R_INVALID, "'memory' is above this host's maximum of %lld MiB",
-				 config()->max_memory >> 20);
+		return http_set_error(rq, R_INVALID,
+				      "'memory' is above this host's maximum of %lld MiB",
+				      config()->max_memory >> 20);
 	if (c->cpu_millis > (uint32_t)config()->max_cpus)
-		return http_fail(rq, R_INVALID, "'cpus' is above this host's maximum of %lldm",
-				 config()->max_cpus);
+		return http_set_error(rq, R_INVALID, "'cpus' is above this host's maximum of %lldm",
+				      config()->max_cpus);
 	if (env != NULL && !json_is_null(env) && (r = env_object(rq, env, &c->env_text)) != R_OK)
 		return r;
 	/* the image's env (its recipe's env lines) under the create's own */
@@ -133,13 +138,13 @@ static enum result parse_create(struct req *rq, struct create_req *c)
 		return r;
 	if (md != NULL && !json_is_null(md)) {
 		if (!json_is_object(md))
-			return http_fail(rq, R_INVALID, "'metadata' must be an object");
+			return http_set_error(rq, R_INVALID, "'metadata' must be an object");
 		c->metadata_text = json_print(md);
 		if (c->metadata_text == NULL)
 			return R_NO_MEMORY;
 		if (strlen(c->metadata_text) > METADATA_MAX_BYTES)
-			return http_fail(rq, R_INVALID, "'metadata' is larger than %d bytes",
-					 METADATA_MAX_BYTES);
+			return http_set_error(rq, R_INVALID, "'metadata' is larger than %d bytes",
+					      METADATA_MAX_BYTES);
 	}
 	return R_OK;
 }
@@ -168,7 +173,7 @@ static enum result reserve(struct req *rq, const char *id, const struct create_r
 	if (r != R_OK)
 		goto fail;
 	if (db_res_get(res, 0, 0) == NULL) {
-		r = http_fail(rq, R_UNAUTHORIZED, "organization not found");
+		r = http_set_error(rq, R_UNAUTHORIZED, "organization not found");
 		goto fail;
 	}
 	if (strtoll(db_res_get(res, 0, 0), NULL, 10) <= 0) {
@@ -176,10 +181,11 @@ static enum result reserve(struct req *rq, const char *id, const struct create_r
 			limit = strtoll(db_res_get(res, 0, 1), NULL, 10);
 		/* A count, not a rate: retrying only helps once a sandbox ends,
 		 * so this is never "rate_limited" (which promises Retry-After). */
-		r = http_fail(rq, R_LIMIT,
-			      "MAX_SANDBOXES_PER_ORG reached: %lld running sandboxes at once; stop "
-			      "one first",
-			      limit);
+		r = http_set_error(
+		    rq, R_LIMIT,
+		    "MAX_SANDBOXES_PER_ORG reached: %lld running sandboxes at once; stop "
+		    "one first",
+		    limit);
 		goto fail;
 	}
 	r = db_exec(rq->db,
@@ -203,14 +209,6 @@ fail:
 	return r;
 }
 
-static double ms_since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
 /* respond_sandbox: the full representation of one sandbox row. */
 static enum result respond_sandbox(struct req *rq, const char *id, int status, bool usage);
 
@@ -230,12 +228,12 @@ static enum result claim_warm(struct req *rq, const struct create_req *c,
 	    .env_text = c->env_text,
 	    .metadata_text = c->metadata_text,
 	    .max_sandboxes = config()->max_sandboxes_per_org,
-	    .startup_ms = (long long)ms_since(t0),
+	    .startup_ms = (long long)clock_ms_since(t0),
 	};
 	enum result r = warmpool_claim(rq->db, &w, id, id_size);
 
 	if (r != R_OK && r != R_NOT_FOUND)
-		return http_fail(rq, r, "cannot create the sandbox");
+		return http_set_error(rq, r, "cannot create the sandbox");
 	return r;
 }
 
@@ -252,7 +250,7 @@ enum result sandboxes_create(struct req *rq)
 	if (r != R_OK)
 		goto out;
 	if (rq->backend == NULL) {
-		r = http_fail(rq, R_UPSTREAM, "the sandbox backend is not available");
+		r = http_set_error(rq, R_UPSTREAM, "the sandbox backend is not available");
 		goto out;
 	}
 	/* pooled sandboxes have the host-directories root: never one for an
@@ -293,13 +291,13 @@ enum result sandboxes_create(struct req *rq)
 		}
 		if (r == R_NOT_FOUND && c.image[0]) {
 			/* removed from the cache since template_pick looked */
-			r = http_fail(rq, R_CONFLICT,
+			r = http_set_error(rq, R_CONFLICT,
 				      "template '%s' is not built on this host; build it with "
 				      "`sandpit-admin images build %s`",
 				      c.template, c.template);
 			goto out;
 		}
-		r = http_fail(rq, R_UPSTREAM, "the sandbox could not be started");
+		r = http_set_error(rq, R_UPSTREAM, "the sandbox could not be started");
 		goto out;
 	}
 	/* Before "running": nobody can run code in it without its secrets. */
@@ -307,15 +305,15 @@ enum result sandboxes_create(struct req *rq)
 	if (r != R_OK)
 		goto out;
 	r = lifecycle_mark_running(rq->db, rq->backend, rq->auth.org_id, id, addr,
-				   (long long)ms_since(&t0));
+				   (long long)clock_ms_since(&t0));
 	if (r == R_CONFLICT) {
-		r = http_fail(rq, r, "the sandbox was stopped while it was starting");
+		r = http_set_error(rq, r, "the sandbox was stopped while it was starting");
 		goto out;
 	}
 	if (r != R_OK) {
 		lifecycle_mark_error(rq->db, rq->backend, rq->auth.org_id, id,
 				     "database_unavailable");
-		r = http_fail(rq, r, "cannot record the sandbox");
+		r = http_set_error(rq, r, "cannot record the sandbox");
 		goto out;
 	}
 	r = respond_sandbox(rq, id, 201, false);
@@ -384,10 +382,10 @@ static enum result respond_sandbox(struct req *rq, const char *id, int status, b
 		    "SELECT " SANDBOX_COLUMNS " FROM sandboxes WHERE id = $1 AND org_id = $2", 2,
 		    (const char *[]){id, rq->auth.org_id}, &res);
 	if (r != R_OK)
-		return http_fail(rq, r, "cannot read the sandbox");
+		return http_set_error(rq, r, "cannot read the sandbox");
 	if (db_res_rows(res) != 1) {
 		db_res_free(res);
-		return http_fail(rq, R_NOT_FOUND, "sandbox not found");
+		return http_set_error(rq, R_NOT_FOUND, "sandbox not found");
 	}
 	o = row_json(res, 0);
 	if (o != NULL && usage && strcmp(db_res_get(res, 0, 1), "running") == 0 &&
@@ -405,7 +403,7 @@ static enum result respond_sandbox(struct req *rq, const char *id, int status, b
 enum result sandboxes_get(struct req *rq)
 {
 	if (!id_is_valid("sbx_", rq->params[0]))
-		return http_fail(rq, R_NOT_FOUND, "sandbox not found");
+		return http_set_error(rq, R_NOT_FOUND, "sandbox not found");
 	return respond_sandbox(rq, rq->params[0], 200, true);
 }
 
@@ -416,15 +414,15 @@ enum result sandboxes_status(struct req *rq)
 	enum result r;
 
 	if (!id_is_valid("sbx_", rq->params[0]))
-		return http_fail(rq, R_NOT_FOUND, "sandbox not found");
+		return http_set_error(rq, R_NOT_FOUND, "sandbox not found");
 	r = db_exec(rq->db,
 		    "SELECT status, ts(expires_at) FROM sandboxes WHERE id = $1 AND org_id = $2", 2,
 		    (const char *[]){rq->params[0], rq->auth.org_id}, &res);
 	if (r != R_OK)
-		return http_fail(rq, r, "cannot read the sandbox");
+		return http_set_error(rq, r, "cannot read the sandbox");
 	if (db_res_rows(res) != 1) {
 		db_res_free(res);
-		return http_fail(rq, R_NOT_FOUND, "sandbox not found");
+		return http_set_error(rq, R_NOT_FOUND, "sandbox not found");
 	}
 	o = json_new_object();
 	if (o == NULL || json_add_str(o, "sandbox_id", rq->params[0]) != R_OK ||
@@ -452,8 +450,7 @@ static bool status_ok(const char *s)
 
 enum result sandboxes_list(struct req *rq)
 {
-	char cursor[ID_MAX_SIZE], status[16] = "", lim[16];
-	struct db_res *res = NULL;
+	char cursor[ID_MAX_SIZE], status[16] = "";
 	int limit;
 	enum result r;
 
@@ -464,19 +461,16 @@ enum result sandboxes_list(struct req *rq)
 	if (r == R_NOT_FOUND)
 		status[0] = '\0';
 	else if (r != R_OK || !status_ok(status))
-		return http_fail(rq, R_INVALID,
-				 "'status' must be one of creating, running, stopping, stopped, "
-				 "timeout, error");
-	snprintf(lim, sizeof(lim), "%d", limit + 1);
-	r = db_exec(rq->db,
-		    "SELECT " SANDBOX_COLUMNS " FROM sandboxes s WHERE org_id = $1 "
-		    "AND ($2 = '' OR status = $2) AND ($3 = '' OR (created_at, id) < "
-		    "(SELECT created_at, id FROM sandboxes c WHERE c.id = $3 AND c.org_id = $1)) "
-		    "ORDER BY created_at DESC, id DESC LIMIT $4::int",
-		    4, (const char *[]){rq->auth.org_id, status, cursor, lim}, &res);
-	if (r != R_OK)
-		return http_fail(rq, r, "cannot list sandboxes");
-	return page_respond(rq, res, limit, "sandboxes", row_json);
+		return http_set_error(
+		    rq, R_INVALID,
+		    "'status' must be one of creating, running, stopping, stopped, "
+		    "timeout, error");
+	return page_list(
+	    rq,
+	    "SELECT " SANDBOX_COLUMNS " FROM sandboxes s WHERE org_id = $1 "
+	    "AND ($2 = '' OR status = $2) AND " PAGE_KEYSET("sandboxes", "$3", "org_id = $1", "$4"),
+	    4, (const char *[]){rq->auth.org_id, status, cursor}, limit, "sandboxes", row_json,
+	    "cannot list sandboxes");
 }
 
 static enum result stop_or_delete(struct req *rq, bool drop)
@@ -521,7 +515,7 @@ enum result sandboxes_timeout(struct req *rq)
 	bool done;
 
 	if (!id_is_valid("sbx_", rq->params[0]))
-		return http_fail(rq, R_NOT_FOUND, "sandbox not found");
+		return http_set_error(rq, R_NOT_FOUND, "sandbox not found");
 	if ((r = validate_known_fields(rq, rq->body, fields)) != R_OK ||
 	    (r = validate_int(rq, rq->body, "timeout_seconds", true, 1,
 			      config()->max_timeout, &secs)) != R_OK)
@@ -538,18 +532,18 @@ enum result sandboxes_timeout(struct req *rq)
 		    "WHERE s.id = n.id RETURNING s.id",
 		    4, (const char *[]){rq->params[0], rq->auth.org_id, secs_s, max_s}, &res);
 	if (r != R_OK)
-		return http_fail(rq, r, "cannot change the timeout");
+		return http_set_error(rq, r, "cannot change the timeout");
 	done = db_res_rows(res) == 1;
 	db_res_free(res);
 	if (!done) {
 		r = db_exec(rq->db, "SELECT status FROM sandboxes WHERE id = $1 AND org_id = $2", 2,
 			    (const char *[]){rq->params[0], rq->auth.org_id}, &res);
 		if (r != R_OK)
-			return http_fail(rq, r, "cannot read the sandbox");
+			return http_set_error(rq, r, "cannot read the sandbox");
 		done = db_res_rows(res) == 1;
 		db_res_free(res);
-		return done ? http_fail(rq, R_CONFLICT, "the sandbox is not running")
-			    : http_fail(rq, R_NOT_FOUND, "sandbox not found");
+		return done ? http_set_error(rq, R_CONFLICT, "the sandbox is not running")
+			    : http_set_error(rq, R_NOT_FOUND, "sandbox not found");
 	}
 	return respond_sandbox(rq, rq->params[0], 200, false);
 }
@@ -566,13 +560,13 @@ enum result sandboxes_stream_token(struct req *rq)
 	enum result r;
 
 	if (*secret == '\0')
-		return http_fail(rq, R_UPSTREAM, "stream tokens are not configured");
+		return http_set_error(rq, R_UPSTREAM, "stream tokens are not configured");
 	r = sandbox_row_load(rq, &row);
 	if (r != R_OK)
 		return r;
 	sandbox_row_free(&row);
 	if (strcmp(row.status, "running") != 0)
-		return http_fail(rq, R_CONFLICT, "sandbox is %s, not running", row.status);
+		return http_set_error(rq, R_CONFLICT, "sandbox is %s, not running", row.status);
 	/* bound to the key that minted it: revoking the key kills the token */
 	r = streamtoken_mint(secret, strlen(secret), rq->auth.org_id, row.id, rq->auth.key_id,
 			     (long long)time(NULL), STREAMTOKEN_DEFAULT_TTL, token, sizeof(token));

@@ -33,19 +33,20 @@ static enum result read_body(struct req *rq)
 
 	if (ct == NULL || strncmp(ct, "application/json", strlen("application/json")) != 0) {
 		rq->status = 415;
-		return http_fail(rq, R_INVALID, "Content-Type must be application/json");
+		return http_set_error(rq, R_INVALID, "Content-Type must be application/json");
 	}
 	r = http_read_body(rq, BODY_MAX, &body);
 	if (r == R_TOO_BIG)
-		return http_fail(rq, r, "'value' is larger than %d bytes", SECRETS_VALUE_MAX);
+		return http_set_error(rq, r, "'value' is larger than %d bytes", SECRETS_VALUE_MAX);
 	if (r != R_OK)
 		return r;
 	if (body.len == 0)
-		r = http_fail(rq, R_INVALID, "request body is empty; a JSON object is required");
+		r = http_set_error(rq, R_INVALID,
+				   "request body is empty; a JSON object is required");
 	else if (http_json_has_nul(body.data, body.len))
-		r = http_fail(rq, R_INVALID, "'value' must not contain a NUL byte (\\u0000)");
+		r = http_set_error(rq, R_INVALID, "'value' must not contain a NUL byte (\\u0000)");
 	else if ((rq->body = json_parse(body.data, body.len)) == NULL || !json_is_object(rq->body))
-		r = http_fail(rq, R_INVALID, "request body must be a JSON object");
+		r = http_set_error(rq, R_INVALID, "request body must be a JSON object");
 	crypto_wipe(body.data, body.len);
 	buf_free(&body);
 	return r;
@@ -62,18 +63,18 @@ static enum result parse_create(struct req *rq, const char **name, const char **
 	    (r = validate_str(rq, rq->body, "name", true, SECRETS_NAME_MAX, name)) != R_OK)
 		return r;
 	if (!validate_env_name(*name))
-		return http_fail(rq, R_INVALID, "'name' must match [A-Za-z_][A-Za-z0-9_]*");
+		return http_set_error(rq, R_INVALID, "'name' must match [A-Za-z_][A-Za-z0-9_]*");
 	v = json_get(rq->body, "value");
 	if (v == NULL || !json_is_string(v))
-		return http_fail(rq, R_INVALID, "'value' is required and must be a string");
+		return http_set_error(rq, R_INVALID, "'value' is required and must be a string");
 	len = strlen(json_str(v));
 	if (len == 0)
-		return http_fail(rq, R_INVALID, "'value' must not be empty");
+		return http_set_error(rq, R_INVALID, "'value' must not be empty");
 	if (len > SECRETS_VALUE_MAX)
-		return http_fail(rq, R_TOO_BIG, "'value' is larger than %d bytes",
-				 SECRETS_VALUE_MAX);
+		return http_set_error(rq, R_TOO_BIG, "'value' is larger than %d bytes",
+				      SECRETS_VALUE_MAX);
 	if (!utf8_is_valid(json_str(v), len))
-		return http_fail(rq, R_INVALID, "'value' must be valid UTF-8");
+		return http_set_error(rq, R_INVALID, "'value' must be valid UTF-8");
 	*value = json_str(v);
 	return R_OK;
 }
@@ -120,9 +121,9 @@ static enum result store(struct req *rq, const char *name, const char *key_id, c
 		    ">= $3::int FROM organizations WHERE id = $1 FOR UPDATE",
 		    3, (const char *[]){rq->auth.org_id, name, cap}, &res);
 	if (r == R_OK && (db_res_rows(res) != 1 || strcmp(db_res_get(res, 0, 0), "t") == 0))
-		r = http_fail(rq, R_QUOTA,
-			      "an organization has at most %d secrets; delete one first",
-			      SECRETS_PER_ORG);
+		r = http_set_error(rq, R_QUOTA,
+				   "an organization has at most %d secrets; delete one first",
+				   SECRETS_PER_ORG);
 	db_res_free(res);
 	res = NULL;
 	if (r == R_OK)
@@ -161,7 +162,7 @@ enum result secrets_create(struct req *rq)
 	if (r == R_OK)
 		r = parse_create(rq, &name, &value);
 	if (r == R_OK && (r = secrets_seal(rq->auth.org_id, name, value, key_id, &sealed)) != R_OK)
-		r = http_fail(rq, r, "cannot seal the secret");
+		r = http_set_error(rq, r, "cannot seal the secret");
 	/* From here on only the sealed form is needed. */
 	wipe_value(rq);
 	if (r == R_OK)
@@ -186,24 +187,18 @@ static struct json *secret_row(const struct db_res *res, int i)
 
 enum result secrets_list(struct req *rq)
 {
-	char cursor[ID_MAX_SIZE], lim[16];
-	struct db_res *res = NULL;
+	char cursor[ID_MAX_SIZE];
 	int limit;
 	enum result r;
 
 	r = validate_page(rq, "sec_", PAGE_DEFAULT, PAGE_MAX, &limit, cursor, sizeof(cursor));
 	if (r != R_OK)
 		return r;
-	snprintf(lim, sizeof(lim), "%d", limit + 1);
-	r = db_exec(rq->db,
-		    "SELECT id, name, ts(created_at), ts(updated_at) FROM secrets "
-		    "WHERE org_id = $1 AND ($2 = '' OR (created_at, id) < (SELECT created_at, id "
-		    "FROM secrets c WHERE c.id = $2 AND c.org_id = $1)) "
-		    "ORDER BY created_at DESC, id DESC LIMIT $3::int",
-		    3, (const char *[]){rq->auth.org_id, cursor, lim}, &res);
-	if (r != R_OK)
-		return http_fail(rq, r, "cannot list secrets");
-	return page_respond(rq, res, limit, "secrets", secret_row);
+	return page_list(rq,
+			 "SELECT id, name, ts(created_at), ts(updated_at) FROM secrets "
+			 "WHERE org_id = $1 AND " PAGE_KEYSET("secrets", "$2", "org_id = $1", "$3"),
+			 3, (const char *[]){rq->auth.org_id, cursor}, limit, "secrets", secret_row,
+			 "cannot list secrets");
 }
 
 enum result secrets_delete(struct req *rq)
@@ -213,14 +208,14 @@ enum result secrets_delete(struct req *rq)
 	enum result r;
 
 	if (strlen(name) > SECRETS_NAME_MAX || !validate_env_name(name))
-		return http_fail(rq, R_NOT_FOUND, "secret not found");
+		return http_set_error(rq, R_NOT_FOUND, "secret not found");
 	r = db_begin(rq->db);
 	if (r == R_OK)
 		r = db_exec(rq->db,
 			    "DELETE FROM secrets WHERE org_id = $1 AND name = $2 RETURNING id", 2,
 			    (const char *[]){rq->auth.org_id, name}, &res);
 	if (r == R_OK && db_res_rows(res) != 1)
-		r = http_fail(rq, R_NOT_FOUND, "secret not found");
+		r = http_set_error(rq, R_NOT_FOUND, "secret not found");
 	if (r == R_OK)
 		r = audit_record(rq->db, rq->auth.org_id, rq->auth.actor, "secret.delete", name,
 				 rq->id, NULL);
@@ -243,6 +238,6 @@ enum result secrets_apply(struct req *rq, const char *id, const char *addr, cons
 	/* A sandbox without the secrets its org stored would run code that
 	 * expects them: it goes, and the create fails. */
 	lifecycle_mark_error(rq->db, rq->backend, rq->auth.org_id, id, "secrets_injection_failed");
-	return http_fail(rq, r == R_DB ? R_DB : R_UPSTREAM,
-			 "cannot set the organization's secrets in the sandbox");
+	return http_set_error(rq, r == R_DB ? R_DB : R_UPSTREAM,
+			      "cannot set the organization's secrets in the sandbox");
 }

@@ -30,25 +30,25 @@ enum result template_pick(struct req *rq, char name[RECIPE_MAX_NAME],
 			return R_OK;
 		memcpy(name, DEFAULT_TEMPLATE, sizeof(DEFAULT_TEMPLATE));
 	} else if (!json_is_string(v)) {
-		return http_fail(rq, R_INVALID, "'template' must be a string");
+		return http_set_error(rq, R_INVALID, "'template' must be a string");
 	} else if (!recipe_name_is_valid(json_str(v))) {
-		return http_fail(rq, R_NOT_FOUND, "no template named '%.64s'", json_str(v));
+		return http_set_error(rq, R_NOT_FOUND, "no template named '%.64s'", json_str(v));
 	} else {
 		snprintf(name, RECIPE_MAX_NAME, "%s", json_str(v));
 	}
 	res = recipe_load(config()->image_recipes, name, &r, why, sizeof(why));
 	if (res == R_NOT_FOUND || (res == R_OK && !r->template)) {
 		recipe_free(r);
-		return http_fail(rq, R_NOT_FOUND, "no template named '%s'", name);
+		return http_set_error(rq, R_NOT_FOUND, "no template named '%s'", name);
 	}
 	if (res != R_OK) {
 		log_errx("templates", "bad recipe: %s", why);
-		return http_fail(rq, R_INTERNAL, "the recipe of template '%s' is broken", name);
+		return http_set_error(rq, R_INTERNAL, "the recipe of template '%s' is broken", name);
 	}
 	st = recipe_state(config()->image_cache, r, &size);
 	if (st != RECIPE_READY) {
 		recipe_free(r);
-		return http_fail(rq, R_CONFLICT,
+		return http_set_error(rq, R_CONFLICT,
 				 "template '%s' is %s on this host; build it with `sandpit-admin "
 				 "images build %s`",
 				 name, st == RECIPE_BUILDING ? "being built" : "not built", name);
@@ -109,7 +109,7 @@ enum result template_env(struct req *rq, const char *name, char **env_text)
 	json_free(obj);
 	recipe_free(r);
 	if (!text)
-		return http_fail(rq, res == R_OK ? R_NO_MEMORY : res,
+		return http_set_error(rq, res == R_OK ? R_NO_MEMORY : res,
 				 "cannot apply the environment of template '%s'", name);
 	free(*env_text);
 	*env_text = text;

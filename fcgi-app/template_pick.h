@@ -13,7 +13,7 @@
 #define TEMPLATE_IMAGE_MAX (RECIPE_MAX_NAME + 1 + RECIPE_KEY_LEN + 1)
 
 /* template_pick: name and image ("NAME@KEY" of the recipe's current key)
- * of the template to use; both "" for none. Fails through http_fail: 400
+ * of the template to use; both "" for none. Fails through http_set_error: 400
  * for a template that is not a string, 404 naming an unknown template, 409
  * with the command that builds one that is not built. */
 SP_MUST_CHECK enum result template_pick(struct req *rq, char name[RECIPE_MAX_NAME],

@@ -60,14 +60,14 @@ static enum result load(struct req *rq, const char *name, struct recipe **out)
 	enum result r;
 
 	if (!recipe_name_is_valid(name)) {
-		(void)http_fail(rq, R_NOT_FOUND, "no template named '%.64s'", name);
+		(void)http_set_error(rq, R_NOT_FOUND, "no template named '%.64s'", name);
 		return R_NOT_FOUND;
 	}
 	r = recipe_load(config()->image_recipes, name, out, why, sizeof(why));
 	if (r == R_NOT_FOUND || (r == R_OK && !(*out)->template)) {
 		if (r == R_OK)
 			recipe_free(*out);
-		(void)http_fail(rq, R_NOT_FOUND, "no template named '%s'", name);
+		(void)http_set_error(rq, R_NOT_FOUND, "no template named '%s'", name);
 		return R_NOT_FOUND;
 	}
 	if (r != R_OK) {

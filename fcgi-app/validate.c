@@ -17,7 +17,7 @@ enum result validate_known_fields(struct req *rq, const struct json *obj, const 
 		for (size_t i = 0; known[i] != NULL && !ok; i++)
 			ok = strcmp(known[i], k) == 0;
 		if (!ok)
-			return http_fail(rq, R_INVALID, "unknown field '%.64s'", k);
+			return http_set_error(rq, R_INVALID, "unknown field '%.64s'", k);
 	}
 	return R_OK;
 }
@@ -39,13 +39,14 @@ enum result validate_str(struct req *rq, const struct json *obj, const char *key
 	if (r == R_NOT_FOUND && !required)
 		return R_NOT_FOUND;
 	if (r == R_NOT_FOUND)
-		return http_fail(rq, R_INVALID, "'%s' is required", key);
+		return http_set_error(rq, R_INVALID, "'%s' is required", key);
 	if (r != R_OK)
-		return http_fail(rq, R_INVALID, "'%s' must be a string", key);
+		return http_set_error(rq, R_INVALID, "'%s' must be a string", key);
 	if (*s == '\0' || strlen(s) > maxlen)
-		return http_fail(rq, R_INVALID, "'%s' must be 1 to %zu bytes", key, maxlen);
+		return http_set_error(rq, R_INVALID, "'%s' must be 1 to %zu bytes", key, maxlen);
 	if (has_control(s))
-		return http_fail(rq, R_INVALID, "'%s' must not contain control characters", key);
+		return http_set_error(rq, R_INVALID, "'%s' must not contain control characters",
+				      key);
 	*out = s;
 	return R_OK;
 }
@@ -59,11 +60,12 @@ enum result validate_int(struct req *rq, const struct json *obj, const char *key
 	if (r == R_NOT_FOUND && !required)
 		return R_NOT_FOUND;
 	if (r == R_NOT_FOUND)
-		return http_fail(rq, R_INVALID, "'%s' is required", key);
+		return http_set_error(rq, R_INVALID, "'%s' is required", key);
 	if (r != R_OK)
-		return http_fail(rq, R_INVALID, "'%s' must be an integer", key);
+		return http_set_error(rq, R_INVALID, "'%s' must be an integer", key);
 	if (v < min || v > max)
-		return http_fail(rq, R_INVALID, "'%s' must be between %lld and %lld", key, min, max);
+		return http_set_error(rq, R_INVALID, "'%s' must be between %lld and %lld", key, min,
+				      max);
 	*out = v;
 	return R_OK;
 }
@@ -92,14 +94,15 @@ enum result validate_page(struct req *rq, const char *cursor_prefix, int def, in
 	enum result r = http_query(rq, "limit", v, sizeof(v));
 
 	if (r == R_OK && (config_parse_int(v, &n) != R_OK || n < 1 || n > max))
-		return http_fail(rq, R_INVALID, "'limit' must be an integer from 1 to %d", max);
+		return http_set_error(rq, R_INVALID, "'limit' must be an integer from 1 to %d",
+				      max);
 	if (r != R_OK && r != R_NOT_FOUND)
-		return http_fail(rq, R_INVALID, "'limit' is malformed");
+		return http_set_error(rq, R_INVALID, "'limit' is malformed");
 	r = http_query(rq, "cursor", cursor, cursor_size);
 	if (r == R_NOT_FOUND || (r == R_OK && cursor[0] == '\0')) {
 		cursor[0] = '\0';
 	} else if (r != R_OK || !id_is_valid(cursor_prefix, cursor)) {
-		return http_fail(rq, R_INVALID, "'cursor' is malformed");
+		return http_set_error(rq, R_INVALID, "'cursor' is malformed");
 	}
 	*limit = (int)n;
 	return R_OK;

@@ -28,15 +28,17 @@ static enum result parse_events(struct req *rq, const struct json *arr, struct b
 	size_t n = json_len(arr);
 
 	if (!json_is_array(arr) || n == 0 || n > WEBHOOK_EVENTS_MAX)
-		return http_fail(rq, R_INVALID, "'events' must be an array of 1 to %d event names",
-				 WEBHOOK_EVENTS_MAX);
+		return http_set_error(rq, R_INVALID,
+				      "'events' must be an array of 1 to %d event names",
+				      WEBHOOK_EVENTS_MAX);
 	if (buf_append_str(lit, "{") != R_OK)
 		return R_NO_MEMORY;
 	for (size_t i = 0; i < n; i++) {
 		const char *e = json_str(json_at(arr, i));
 
 		if (!webhook_event_is_known(e) || strcmp(e, WEBHOOK_TEST_EVENT) == 0)
-			return http_fail(rq, R_INVALID, "'events[%zu]' is not a known event type", i);
+			return http_set_error(rq, R_INVALID,
+					      "'events[%zu]' is not a known event type", i);
 		if (buf_printf(lit, "%s\"%s\"", i ? "," : "", e) != R_OK)
 			return R_NO_MEMORY;
 	}
@@ -81,14 +83,14 @@ enum result webhooks_create(struct req *rq)
 		r = webhook_new_secret(gen, sizeof(gen));
 		secret = gen;
 	} else if (r == R_OK && strlen(secret) < WEBHOOK_SECRET_MIN) {
-		r = http_fail(rq, R_INVALID, "'secret' must be at least %d bytes",
-			      WEBHOOK_SECRET_MIN);
+		r = http_set_error(rq, R_INVALID, "'secret' must be at least %d bytes",
+				   WEBHOOK_SECRET_MIN);
 	}
 	if (r != R_OK)
 		goto out;
 	r = webhook_check_url(url, config()->allow_private_webhooks, &why);
 	if (r == R_INVALID) {
-		r = http_fail(rq, R_INVALID, "'url' refused: %s", why);
+		r = http_set_error(rq, R_INVALID, "'url' refused: %s", why);
 		goto out;
 	}
 	if (r != R_OK || (r = id_new("wh_", id, sizeof(id))) != R_OK ||
@@ -101,8 +103,9 @@ enum result webhooks_create(struct req *rq)
 			    "SELECT count(*) >= $2::int FROM webhooks WHERE org_id = $1", 2,
 			    (const char *[]){rq->auth.org_id, maxhooks}, &res);
 	if (r == R_OK && strcmp(db_res_get(res, 0, 0), "t") == 0)
-		r = http_fail(rq, R_LIMIT, "an organization has at most %d webhooks; delete one first",
-			      WEBHOOKS_PER_ORG);
+		r = http_set_error(rq, R_LIMIT,
+				   "an organization has at most %d webhooks; delete one first",
+				   WEBHOOKS_PER_ORG);
 	db_res_free(res);
 	res = NULL;
 	if (r == R_OK)
@@ -145,24 +148,19 @@ static struct json *webhook_row(const struct db_res *res, int i)
 
 enum result webhooks_list(struct req *rq)
 {
-	char cursor[ID_MAX_SIZE], lim[16];
-	struct db_res *res = NULL;
+	char cursor[ID_MAX_SIZE];
 	int limit;
 	enum result r;
 
 	r = validate_page(rq, "wh_", PAGE_DEFAULT, PAGE_MAX, &limit, cursor, sizeof(cursor));
 	if (r != R_OK)
 		return r;
-	snprintf(lim, sizeof(lim), "%d", limit + 1);
-	r = db_exec(rq->db,
-		    "SELECT id, url, array_to_json(events)::text, ts(created_at) FROM webhooks "
-		    "WHERE org_id = $1 AND ($2 = '' OR (created_at, id) < (SELECT created_at, id "
-		    "FROM webhooks c WHERE c.id = $2 AND c.org_id = $1)) "
-		    "ORDER BY created_at DESC, id DESC LIMIT $3::int",
-		    3, (const char *[]){rq->auth.org_id, cursor, lim}, &res);
-	if (r != R_OK)
-		return http_fail(rq, r, "cannot list webhooks");
-	return page_respond(rq, res, limit, "webhooks", webhook_row);
+	return page_list(
+	    rq,
+	    "SELECT id, url, array_to_json(events)::text, ts(created_at) FROM webhooks "
+	    "WHERE org_id = $1 AND " PAGE_KEYSET("webhooks", "$2", "org_id = $1", "$3"),
+	    3, (const char *[]){rq->auth.org_id, cursor}, limit, "webhooks", webhook_row,
+	    "cannot list webhooks");
 }
 
 enum result webhooks_get(struct req *rq)
@@ -173,16 +171,16 @@ enum result webhooks_get(struct req *rq)
 	enum result r;
 
 	if (!id_is_valid("wh_", id))
-		return http_fail(rq, R_NOT_FOUND, "webhook not found");
+		return http_set_error(rq, R_NOT_FOUND, "webhook not found");
 	r = db_exec(rq->db,
 		    "SELECT id, url, array_to_json(events)::text, ts(created_at) FROM webhooks "
 		    "WHERE id = $1 AND org_id = $2",
 		    2, (const char *[]){id, rq->auth.org_id}, &res);
 	if (r != R_OK)
-		return http_fail(rq, r, "cannot read the webhook");
+		return http_set_error(rq, r, "cannot read the webhook");
 	if (db_res_rows(res) != 1) {
 		db_res_free(res);
-		return http_fail(rq, R_NOT_FOUND, "webhook not found");
+		return http_set_error(rq, R_NOT_FOUND, "webhook not found");
 	}
 	o = webhook_row(res, 0);
 	db_res_free(res);
@@ -199,14 +197,14 @@ enum result webhooks_delete(struct req *rq)
 	enum result r;
 
 	if (!id_is_valid("wh_", id))
-		return http_fail(rq, R_NOT_FOUND, "webhook not found");
+		return http_set_error(rq, R_NOT_FOUND, "webhook not found");
 	r = db_begin(rq->db);
 	/* Deleting cascades to pending deliveries: nothing more is sent. */
 	if (r == R_OK)
 		r = db_exec(rq->db, "DELETE FROM webhooks WHERE id = $1 AND org_id = $2 RETURNING id",
 			    2, (const char *[]){id, rq->auth.org_id}, &res);
 	if (r == R_OK && db_res_rows(res) != 1)
-		r = http_fail(rq, R_NOT_FOUND, "webhook not found");
+		r = http_set_error(rq, R_NOT_FOUND, "webhook not found");
 	if (r == R_OK)
 		r = audit_record(rq->db, rq->auth.org_id, rq->auth.actor, "webhook.delete", id,
 				 rq->id, NULL);
@@ -229,13 +227,13 @@ enum result webhooks_test(struct req *rq)
 	enum result r;
 
 	if (!id_is_valid("wh_", id))
-		return http_fail(rq, R_NOT_FOUND, "webhook not found");
+		return http_set_error(rq, R_NOT_FOUND, "webhook not found");
 	webhook_sweep_opts_from_config(&opts);
 	r = webhook_test(rq->db, &opts, rq->auth.org_id, id, &t);
 	if (r == R_NOT_FOUND)
-		return http_fail(rq, r, "webhook not found");
+		return http_set_error(rq, r, "webhook not found");
 	if (r != R_OK)
-		return http_fail(rq, r, "cannot test the webhook");
+		return http_set_error(rq, r, "cannot test the webhook");
 	o = json_new_object();
 	if (o == NULL || json_add_bool(o, "success", t.success) != R_OK ||
 	    (t.status_code ? json_add_int(o, "status_code", t.status_code)
@@ -282,13 +280,13 @@ static struct json *delivery_row(const struct db_res *res, int i)
 enum result webhooks_deliveries(struct req *rq)
 {
 	const char *id = rq->params[0];
-	char cursor[ID_MAX_SIZE], lim[16];
+	char cursor[ID_MAX_SIZE];
 	struct db_res *res = NULL;
 	int limit;
 	enum result r;
 
 	if (!id_is_valid("wh_", id))
-		return http_fail(rq, R_NOT_FOUND, "webhook not found");
+		return http_set_error(rq, R_NOT_FOUND, "webhook not found");
 	r = validate_page(rq, "dlv_", DELIVERIES_DEFAULT, DELIVERIES_MAX, &limit, cursor,
 			  sizeof(cursor));
 	if (r != R_OK)
@@ -296,22 +294,18 @@ enum result webhooks_deliveries(struct req *rq)
 	r = db_exec(rq->db, "SELECT 1 FROM webhooks WHERE id = $1 AND org_id = $2", 2,
 		    (const char *[]){id, rq->auth.org_id}, &res);
 	if (r == R_OK && db_res_rows(res) != 1)
-		r = http_fail(rq, R_NOT_FOUND, "webhook not found");
+		r = http_set_error(rq, R_NOT_FOUND, "webhook not found");
 	db_res_free(res);
 	res = NULL;
 	if (r != R_OK)
 		return r;
-	snprintf(lim, sizeof(lim), "%d", limit + 1);
-	r = db_exec(rq->db,
-		    "SELECT id, event_id, event_type, status, last_status_code, attempts, "
-		    "last_duration_ms, CASE WHEN status = 'pending' THEN ts(next_attempt_at) END, "
-		    "response_excerpt, last_error, ts(created_at), ts(last_attempt_at), "
-		    "ts(delivered_at) FROM webhook_deliveries WHERE webhook_id = $1 AND org_id = $2 "
-		    "AND ($3 = '' OR (created_at, id) < (SELECT created_at, id FROM "
-		    "webhook_deliveries c WHERE c.id = $3 AND c.webhook_id = $1)) "
-		    "ORDER BY created_at DESC, id DESC LIMIT $4::int",
-		    4, (const char *[]){id, rq->auth.org_id, cursor, lim}, &res);
-	if (r != R_OK)
-		return http_fail(rq, r, "cannot list deliveries");
-	return page_respond(rq, res, limit, "deliveries", delivery_row);
+	return page_list(
+	    rq,
+	    "SELECT id, event_id, event_type, status, last_status_code, attempts, "
+	    "last_duration_ms, CASE WHEN status = 'pending' THEN ts(next_attempt_at) END, "
+	    "response_excerpt, last_error, ts(created_at), ts(last_attempt_at), "
+	    "ts(delivered_at) FROM webhook_deliveries WHERE webhook_id = $1 AND org_id = $2 "
+	    "AND " PAGE_KEYSET("webhook_deliveries", "$3", "webhook_id = $1", "$4"),
+	    4, (const char *[]){id, rq->auth.org_id, cursor}, limit, "deliveries", delivery_row,
+	    "cannot list deliveries");
 }

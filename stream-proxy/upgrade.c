@@ -13,6 +13,7 @@
 #include "bridge.h"
 #include "client.h"
 #include "core/crypto.h"
+#include "core/id.h"
 #include "core/json.h"
 #include "lookup.h"
 #include "stream.h"
@@ -164,12 +165,10 @@ static bool route(const char *target, char *id, size_t idsize, char *token, size
 	n = (size_t)(q - p);
 	if (n == 0 || n >= idsize)
 		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
-		      (p[i] >= '0' && p[i] <= '9') || p[i] == '_' || p[i] == '-'))
-			return false;
 	memcpy(id, p, n);
 	id[n] = '\0';
+	if (!id_is_name(id))
+		return false;
 	token[0] = '\0';
 	if (*end == '?') {
 		const char *s = end + 1;
@@ -195,17 +194,8 @@ static bool route(const char *target, char *id, size_t idsize, char *token, size
 
 static void set_request_id(struct conn *c, const char *given)
 {
-	size_t n = strlen(given), i;
-
-	for (i = 0; i < n && i < 40; i++) {
-		char ch = given[i];
-
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.'))
-			break;
-	}
-	if (n > 0 && i == n && n < 40)
-		memcpy(c->id, given, n + 1);
+	if (id_request_is_sane(given))
+		memcpy(c->id, given, strlen(given) + 1);
 }
 
 /* finish_upgrade: the agent is connected: answer 101, and the stream is

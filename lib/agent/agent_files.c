@@ -201,7 +201,9 @@ enum result agent_client_list(struct agent_conn *c, const char *path, unsigned d
 	return r;
 }
 
-static enum result simple(struct agent_conn *c, unsigned timeout_ms, enum result r)
+/* await_ok: when queuing the request went well (r), send it and wait for
+ * the agent's OK; otherwise r. */
+static enum result await_ok(struct agent_conn *c, unsigned timeout_ms, enum result r)
 {
 	struct agent_frame f;
 
@@ -211,20 +213,20 @@ static enum result simple(struct agent_conn *c, unsigned timeout_ms, enum result
 enum result agent_client_remove(struct agent_conn *c, const char *path, bool recursive,
 				unsigned timeout_ms)
 {
-	return simple(c, timeout_ms,
-		      fileop(c, AP_FREMOVE, path, NULL, 0, recursive ? AP_F_RECURSIVE : 0, 0));
+	return await_ok(c, timeout_ms,
+			fileop(c, AP_FREMOVE, path, NULL, 0, recursive ? AP_F_RECURSIVE : 0, 0));
 }
 
 enum result agent_client_mkdir(struct agent_conn *c, const char *path, uint32_t mode, bool parents,
 			       unsigned timeout_ms)
 {
-	return simple(c, timeout_ms,
-		      fileop(c, AP_FMKDIR, path, NULL, mode, parents ? AP_F_PARENTS : 0, 0));
+	return await_ok(c, timeout_ms,
+			fileop(c, AP_FMKDIR, path, NULL, mode, parents ? AP_F_PARENTS : 0, 0));
 }
 
 enum result agent_client_move(struct agent_conn *c, const char *from, const char *to, bool parents,
 			      unsigned timeout_ms)
 {
-	return simple(c, timeout_ms,
-		      fileop(c, AP_FMOVE, from, to, 0, parents ? AP_F_PARENTS : 0, 0));
+	return await_ok(c, timeout_ms,
+			fileop(c, AP_FMOVE, from, to, 0, parents ? AP_F_PARENTS : 0, 0));
 }

@@ -10,12 +10,12 @@
 #include "core/config.h"
 #include "core/crypto.h"
 #include "db/db.h"
+#include "core/id.h"
 #include "core/json.h"
 #include "auth/jwt.h"
 #include "core/log.h"
 #include "auth/ratelimit.h"
 
-#define KEY_PREFIX "sk-sandbox-"
 #define KEY_MIN_LEN 24
 
 static const char *const scope_names[] = {"read", "write", "admin"};
@@ -199,7 +199,7 @@ static enum result check_key(struct db *db, const char *key, const struct auth_p
 	size_t len = strlen(key);
 
 	if (len < KEY_MIN_LEN || len > AUTH_KEY_MAX ||
-	    strncmp(key, KEY_PREFIX, strlen(KEY_PREFIX)) != 0)
+	    strncmp(key, ID_API_KEY_PREFIX, strlen(ID_API_KEY_PREFIX)) != 0)
 		return R_UNAUTHORIZED;
 	r = auth_hash_key(key, hash);
 	if (r != R_OK)
@@ -291,7 +291,7 @@ enum result auth_check(struct db *db, const char *authorization, const struct au
 		cred = authorization + 7;
 		while (*cred == ' ')
 			cred++;
-		if (strncmp(cred, KEY_PREFIX, strlen(KEY_PREFIX)) == 0)
+		if (strncmp(cred, ID_API_KEY_PREFIX, strlen(ID_API_KEY_PREFIX)) == 0)
 			r = check_key(db, cred, policy, &a, retry_after);
 		else
 			r = check_jwt(db, cred, policy, &a, retry_after);

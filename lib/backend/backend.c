@@ -5,25 +5,7 @@
 #include <string.h>
 
 #include "backend/backend_impl.h"
-
-bool backend_id_is_valid(const char *id)
-{
-	size_t i, n;
-
-	if (!id)
-		return false;
-	n = strnlen(id, BACKEND_ID_MAX + 1);
-	if (n == 0 || n > BACKEND_ID_MAX)
-		return false;
-	for (i = 0; i < n; i++) {
-		char c = id[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '-'))
-			return false;
-	}
-	return true;
-}
+#include "core/id.h"
 
 enum result backend_open(const struct backend_config *cfg, struct backend **out)
 {
@@ -74,21 +56,21 @@ enum result backend_create_image(struct backend *b, const char *id,
 {
 	static const struct sandbox_limits none;
 
-	if (!backend_id_is_valid(id) || addr_size == 0 || (image && !image_is_token(image)))
+	if (!id_is_name(id) || addr_size == 0 || (image && !image_is_token(image)))
 		return R_INVALID;
 	return b->ops->create(b, id, lim ? lim : &none, image, addr, addr_size);
 }
 
 enum result backend_destroy(struct backend *b, const char *id)
 {
-	if (!backend_id_is_valid(id))
+	if (!id_is_name(id))
 		return R_INVALID;
 	return b->ops->destroy(b, id);
 }
 
 enum result backend_inspect(struct backend *b, const char *id, struct sandbox_usage *out)
 {
-	if (!backend_id_is_valid(id))
+	if (!id_is_name(id))
 		return R_INVALID;
 	return b->ops->inspect(b, id, out);
 }
@@ -111,14 +93,14 @@ void backend_list_free(char **ids, size_t n)
 
 enum result backend_agent_address(struct backend *b, const char *id, char *addr, size_t addr_size)
 {
-	if (!backend_id_is_valid(id) || addr_size == 0)
+	if (!id_is_name(id) || addr_size == 0)
 		return R_INVALID;
 	return b->ops->agent_address(b, id, addr, addr_size);
 }
 
 enum result backend_resize(struct backend *b, const char *id, const struct sandbox_limits *lim)
 {
-	if (!backend_id_is_valid(id) || !lim)
+	if (!id_is_name(id) || !lim)
 		return R_INVALID;
 	return b->ops->resize(b, id, lim);
 }

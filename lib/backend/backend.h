@@ -18,9 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/id.h"
 #include "core/result.h"
 
-#define BACKEND_ID_MAX 63
+#define BACKEND_ID_MAX	 ID_NAME_MAX
 #define BACKEND_ADDR_MAX 256
 
 struct backend_config {
@@ -98,9 +99,6 @@ SP_MUST_CHECK enum result backend_agent_address(struct backend *b, const char *i
  * (zero fields unchanged; disk cannot change). */
 SP_MUST_CHECK enum result backend_resize(struct backend *b, const char *id,
 					 const struct sandbox_limits *lim);
-
-/* backend_id_is_valid: the id rule above. */
-bool backend_id_is_valid(const char *id);
 
 /* ---- for implementations ---------------------------------------------- */
 struct backend_ops {

@@ -16,7 +16,7 @@
  *
  * The daemon trusts nothing in a request beyond socket permissions (its
  * socket is mode 0660, group = the sandpit group); ids are validated by
- * backend_id_is_valid, numbers are range-checked.
+ * id_is_name, numbers are range-checked.
  */
 #ifndef SANDPIT_BOXPROTO_H
 #define SANDPIT_BOXPROTO_H

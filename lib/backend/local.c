@@ -16,20 +16,14 @@
 #include "backend/backend.h"
 #include "backend/backend_impl.h"
 #include "backend/boxproto.h"
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
+#include "core/clock.h"
+#include "core/id.h"
 
 /* call: one request -> one reply (malloc'd, NUL-terminated) in *out. */
 static enum result call(struct backend *b, const char *req, char **out)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	uint64_t deadline = now_ms() + b->timeout_ms;
+	uint64_t deadline = clock_now_ms() + b->timeout_ms;
 	struct pollfd pfd;
 	enum result r = R_UPSTREAM;
 	char *buf = NULL;
@@ -51,7 +45,7 @@ static enum result call(struct backend *b, const char *req, char **out)
 	pfd.fd = fd;
 	pfd.events = POLLIN;
 	for (;;) {
-		uint64_t now = now_ms();
+		uint64_t now = clock_now_ms();
 		int rc;
 
 		if (now >= deadline) {
@@ -107,7 +101,9 @@ static enum result local_create(struct backend *b, const char *id,
 	return r;
 }
 
-static enum result simple(struct backend *b, const char *verb, const char *id, char **rep)
+/* call_id: the request "verb id"; on R_OK *rep is the reply (malloc'd),
+ * which said ok. A refusal is its result code, with *rep freed. */
+static enum result call_id(struct backend *b, const char *verb, const char *id, char **rep)
 {
 	char req[128];
 	enum result r;
@@ -127,7 +123,7 @@ static enum result simple(struct backend *b, const char *verb, const char *id, c
 static enum result local_destroy(struct backend *b, const char *id)
 {
 	char *rep = NULL;
-	enum result r = simple(b, "destroy", id, &rep);
+	enum result r = call_id(b, "destroy", id, &rep);
 
 	free(rep);
 	return r;
@@ -138,7 +134,7 @@ static enum result local_inspect(struct backend *b, const char *id, struct sandb
 	struct sandbox_usage u = {0};
 	char *rep = NULL;
 	uint64_t v = 0;
-	enum result r = simple(b, "inspect", id, &rep);
+	enum result r = call_id(b, "inspect", id, &rep);
 
 	if (r != R_OK)
 		return r;
@@ -184,7 +180,7 @@ static enum result local_list(struct backend *b, char ***ids_out, size_t *n_out)
 		return R_NO_MEMORY;
 	}
 	for (i = 0; i < n; i++) {
-		if (!boxproto_word(rep, (unsigned)i + 1, w, sizeof(w)) || !backend_id_is_valid(w) ||
+		if (!boxproto_word(rep, (unsigned)i + 1, w, sizeof(w)) || !id_is_name(w) ||
 		    !(ids[i] = strdup(w))) {
 			backend_list_free(ids, i);
 			free(rep);
@@ -200,7 +196,7 @@ static enum result local_list(struct backend *b, char ***ids_out, size_t *n_out)
 static enum result local_agent_address(struct backend *b, const char *id, char *addr, size_t size)
 {
 	char *rep = NULL;
-	enum result r = simple(b, "addr", id, &rep);
+	enum result r = call_id(b, "addr", id, &rep);
 
 	if (r == R_OK)
 		r = addr_from(rep, addr, size);

@@ -99,6 +99,29 @@ bool id_is_valid(const char *prefix, const char *s)
 	return memcmp(s, prefix, plen) == 0 && all_in(s + plen, ID_RAND_LEN, base36);
 }
 
+/* word_of: s is 1..max bytes, each in alphabet; the scan is bounded. */
+static bool word_of(const char *s, size_t max, const char *alphabet)
+{
+	size_t n;
+
+	if (s == NULL)
+		return false;
+	n = strnlen(s, max + 1);
+	return n > 0 && n <= max && strspn(s, alphabet) == n;
+}
+
+bool id_is_name(const char *s)
+{
+	return word_of(s, ID_NAME_MAX,
+		       "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
+}
+
+bool id_request_is_sane(const char *s)
+{
+	return word_of(s, ID_REQUEST_MAX,
+		       "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.");
+}
+
 enum result id_new_api_key(char *out, size_t outsize)
 {
 	const size_t plen = sizeof(ID_API_KEY_PREFIX) - 1;

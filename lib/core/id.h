@@ -31,6 +31,27 @@ SP_MUST_CHECK enum result id_new(const char *prefix, char *out, size_t outsize);
  * ID taken from a URL or body before it reaches SQL or a path. */
 bool id_is_valid(const char *prefix, const char *s);
 
+/* Runtime names: what names a sandbox's runtime objects (cgroup, socket,
+ * state file) and crosses the backend protocol. Looser than id_is_valid
+ * (any case, '-', any prefix) because the backend does not care which kind
+ * of ID it is given, but still safe as one path component and one word of
+ * a line protocol: no '/', '.', space or control byte. */
+#define ID_NAME_MAX 63
+
+/* id_is_name: true when s is 1..ID_NAME_MAX bytes of [A-Za-z0-9_-]. NULL is
+ * false; the scan stops after ID_NAME_MAX + 1 bytes. */
+bool id_is_name(const char *s);
+
+/* Request IDs: a client's X-Request-Id is echoed back and written into log
+ * lines, so it is kept only when it is 1..ID_REQUEST_MAX bytes of
+ * [A-Za-z0-9._-]; otherwise the server makes its own. The API and the stream
+ * proxy must judge the same header the same way. */
+#define ID_REQUEST_MAX 39
+
+/* id_request_is_sane: true when s is a request ID the server may adopt as
+ * given (the rule above). NULL is false. */
+bool id_request_is_sane(const char *s);
+
 /* API keys: "sk-sandbox-" + ID_API_KEY_RAND_LEN characters of base62
  * [0-9A-Za-z]. Mixed case because keys are only ever pasted, never typed, and
  * 43 base62 characters carry 256.03 bits: at least as much as the 32 random

@@ -6,8 +6,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "core/clock.h"
 
 static const char *proc_name = "sandpit";
 static enum log_level min_level = LOG_INFO;
@@ -62,20 +63,15 @@ static void put(char *line, size_t size, size_t *n, const char *fmt, ...)
 static void emit(enum log_level lvl, const char *mod, const char *suffix, const char *fmt,
 		 va_list ap)
 {
-	char line[2048];
-	struct timespec ts;
-	struct tm tm;
+	char line[2048], ts[CLOCK_RFC3339_SIZE];
 	size_t n = 0;
 
 	if (lvl < min_level)
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	put(line, sizeof(line), &n,
-	    "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ lvl=%s proc=%s pid=%d%s%s mod=%s msg=",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	    ts.tv_nsec / 1000000, level_names[lvl], proc_name, (int)getpid(),
-	    request_id[0] ? " req=" : "", request_id, mod);
+	clock_rfc3339(clock_wall_ms(), ts);
+	put(line, sizeof(line), &n, "ts=%s lvl=%s proc=%s pid=%d%s%s mod=%s msg=", ts,
+	    level_names[lvl], proc_name, (int)getpid(), request_id[0] ? " req=" : "", request_id,
+	    mod);
 	vput(line, sizeof(line), &n, fmt, ap);
 	if (suffix != NULL)
 		put(line, sizeof(line), &n, " err=\"%s\"", suffix);

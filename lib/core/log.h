@@ -1,4 +1,5 @@
-/* log.h: one key=value line per event on stderr (ts= lvl= req= mod= msg=). */
+/* log.h: one key=value line per event on stderr (ts= lvl= proc= pid= req=
+ * mod= msg=; req= only while a request id is set). */
 #ifndef SANDPIT_LOG_H
 #define SANDPIT_LOG_H
 
@@ -22,7 +23,8 @@ void log_set_request(const char *req_id);
 void log_msg(enum log_level lvl, const char *mod, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* log_errno: like log_msg at LOG_ERROR/LOG_WARN, with " err=<strerror(errno)>". */
+/* log_errno: like log_msg, with ' err="<strerror(errno)>"' at the end; errno
+ * is left as it was. */
 void log_errno(enum log_level lvl, const char *mod, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

@@ -161,7 +161,9 @@ out:
 	return r;
 }
 
-static void finish(struct xfer *x, CURLcode rc)
+/* record_outcome: a finished transfer's status, duration and result
+ * (curl's rc mapped to a result code) into its httpc_res. */
+static void record_outcome(struct xfer *x, CURLcode rc)
 {
 	long status = 0;
 
@@ -240,7 +242,7 @@ enum result httpc_post_many(const struct httpc_req *reqs, struct httpc_res *res,
 				continue;
 			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
 			if (x != NULL)
-				finish(x, m->data.result);
+				record_outcome(x, m->data.result);
 		}
 		if (mc != CURLM_OK)
 			break;

@@ -44,12 +44,25 @@ static enum result emit(struct db *db, const char *org, const char *id, const ch
 	return r;
 }
 
-/* finish: the row's final state (or its deletion) and its events, in one
+const char *lifecycle_end_status(enum lifecycle_end end)
+{
+	switch (end) {
+	case LIFECYCLE_TIMEOUT:
+		return "timeout";
+	case LIFECYCLE_ERROR:
+		return "error";
+	case LIFECYCLE_STOPPED:
+		break;
+	}
+	return "stopped";
+}
+
+/* write_end: the row's final state (or its deletion) and its events, in one
  * transaction. Two stoppers can both hold a "stopping" row (an API stop
  * racing the reaper, or a retry of a stuck stop), so only the one whose
  * statement moves it out of "stopping" emits: each event exactly once. */
-static enum result finish(struct db *db, const char *org, const char *id, const char *final,
-			  const char *reason, bool drop)
+static enum result write_end(struct db *db, const char *org, const char *id, enum lifecycle_end end,
+			     const char *reason, bool drop)
 {
 	struct db_res *res = NULL;
 	bool mine = false;
@@ -61,11 +74,12 @@ static enum result finish(struct db *db, const char *org, const char *id, const 
 			    "SELECT 1 FROM gone WHERE status = 'stopping'",
 			    1, (const char *[]){id}, &res);
 	else if (r == R_OK)
-		r = db_exec(db,
-			    "UPDATE sandboxes SET status = $2, stopped_at = now(), stop_reason = $3, "
-			    "error = CASE WHEN $2 = 'error' THEN $3 ELSE error END WHERE id = $1 "
-			    "AND status = 'stopping' RETURNING 1",
-			    3, (const char *[]){id, final, reason}, &res);
+		r = db_exec(
+		    db,
+		    "UPDATE sandboxes SET status = $2, stopped_at = now(), stop_reason = $3, "
+		    "error = CASE WHEN $2 = 'error' THEN $3 ELSE error END WHERE id = $1 "
+		    "AND status = 'stopping' RETURNING 1",
+		    3, (const char *[]){id, lifecycle_end_status(end), reason}, &res);
 	if (r == R_OK)
 		mine = db_res_rows(res) == 1;
 	db_res_free(res);
@@ -76,9 +90,9 @@ static enum result finish(struct db *db, const char *org, const char *id, const 
 			db_rollback(db);
 		return r;
 	}
-	if (r == R_OK && strcmp(final, "timeout") == 0)
+	if (r == R_OK && end == LIFECYCLE_TIMEOUT)
 		r = emit(db, org, id, "sandbox.timeout", reason);
-	if (r == R_OK && strcmp(final, "error") == 0)
+	if (r == R_OK && end == LIFECYCLE_ERROR)
 		r = emit(db, org, id, "sandbox.error", reason);
 	if (r == R_OK)
 		r = emit(db, org, id, "sandbox.stopped", reason);
@@ -90,7 +104,7 @@ static enum result finish(struct db *db, const char *org, const char *id, const 
 }
 
 enum result lifecycle_stop(struct db *db, struct backend *backend, const char *org_id,
-			   const char *id, const char *final, const char *reason, bool drop)
+			   const char *id, enum lifecycle_end end, const char *reason, bool drop)
 {
 	struct db_res *res = NULL;
 	char org[64];
@@ -117,7 +131,7 @@ enum result lifecycle_stop(struct db *db, struct backend *backend, const char *o
 				  result_str(r));
 			return R_UPSTREAM;
 		}
-		return finish(db, *org ? org : NULL, id, final, reason, drop);
+		return write_end(db, *org ? org : NULL, id, end, reason, drop);
 	}
 	r = db_exec(db,
 		    drop ? "DELETE FROM sandboxes WHERE id = $1 AND ($2 = '' OR org_id = $2) "

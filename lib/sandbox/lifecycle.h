@@ -12,16 +12,26 @@
 struct backend;
 struct db;
 
+/* How a stop ends: the row's final status and the events it adds. */
+enum lifecycle_end {
+	LIFECYCLE_STOPPED, /* status "stopped": sandbox.stopped */
+	LIFECYCLE_TIMEOUT, /* status "timeout": sandbox.timeout, sandbox.stopped */
+	LIFECYCLE_ERROR,   /* status "error": sandbox.error, sandbox.stopped */
+};
+
+/* lifecycle_end_status: the status text of end ("stopped", "timeout",
+ * "error"), as stored in the row and shown on the wire. */
+const char *lifecycle_end_status(enum lifecycle_end end);
+
 /* lifecycle_stop: stop sandbox id (of org_id, or of any org when org_id is
- * ""), ending in status final ("stopped", "timeout" or "error") with reason
- * as stop_reason, or deleting the row when drop. Emits sandbox.timeout for
- * "timeout", sandbox.error for "error", then sandbox.stopped. Returns R_OK
- * when this call stopped it or it was already stopped (idempotent),
- * R_NOT_FOUND when there is no such row, R_UPSTREAM when the runtime would
- * not go away (the row stays "stopping" for the reaper), R_DB. */
-SP_MUST_CHECK enum result lifecycle_stop(struct db *db, struct backend *backend,
-					 const char *org_id, const char *id, const char *final,
-					 const char *reason, bool drop);
+ * ""), ending as end says with reason as stop_reason, or deleting the row
+ * when drop. Returns R_OK when this call stopped it or it was already
+ * stopped (idempotent), R_NOT_FOUND when there is no such row, R_UPSTREAM
+ * when the runtime would not go away (the row stays "stopping" for the
+ * reaper), R_DB. */
+SP_MUST_CHECK enum result lifecycle_stop(struct db *db, struct backend *backend, const char *org_id,
+					 const char *id, enum lifecycle_end end, const char *reason,
+					 bool drop);
 
 /* lifecycle_mark_running: a create's runtime is up (agent at addr): the row
  * goes from "creating" to "running" and sandbox.ready (data.startupMs) is

@@ -155,7 +155,7 @@ static enum result remove_extra(struct db *db, struct backend *b, const struct s
 	if (r != R_OK)
 		return r;
 	for (int i = 0; i < db_res_rows(res); i++) {
-		enum result s = lifecycle_stop(db, b, "", db_res_get(res, i, 0), "stopped",
+		enum result s = lifecycle_stop(db, b, "", db_res_get(res, i, 0), LIFECYCLE_STOPPED,
 					       "pool_shrunk", true);
 
 		if (s == R_OK)

@@ -173,7 +173,45 @@ static void api_keys_unique(void)
 	free(keys);
 }
 
-UNIT_SUITE(id, {"format and prefix", format_and_prefix},
-	   {"unique over 10000 and spread", unique_and_spread},
+/* word_rule: fn takes every good word and the longest one of max bytes,
+ * refuses NULL, "", every bad word and one byte over max. */
+static void word_rule(bool (*fn)(const char *), size_t max, const char *const *good,
+		      const char *const *bad)
+{
+	char longest[80];
+
+	CU_ASSERT_FATAL(max + 2 <= sizeof(longest));
+	for (size_t i = 0; good[i] != NULL; i++)
+		CU_ASSERT_TRUE(fn(good[i]));
+	for (size_t i = 0; bad[i] != NULL; i++)
+		CU_ASSERT_FALSE(fn(bad[i]));
+	CU_ASSERT_FALSE(fn(NULL));
+	CU_ASSERT_FALSE(fn(""));
+	memset(longest, 'a', max + 1);
+	longest[max] = '\0';
+	CU_ASSERT_TRUE(fn(longest));
+	longest[max] = 'a';
+	longest[max + 1] = '\0';
+	CU_ASSERT_FALSE(fn(longest));
+}
+
+/* Runtime names: the backend's, boxd's and the cgroup module's one rule. */
+static void names(void)
+{
+	word_rule(id_is_name, 63,
+		  (const char *const[]){"sbx_0123456789abcdefghij", "Warm-Pool_1", NULL},
+		  (const char *const[]){".", "..", "a/b", "a b", "a\nb", "a.b", NULL});
+}
+
+/* Request IDs: the API's and the stream proxy's one rule. */
+static void request_ids(void)
+{
+	word_rule(id_request_is_sane, 39,
+		  (const char *const[]){"req_0123abcd", "trace-1.2_A", NULL},
+		  (const char *const[]){"a b", "a\"b", "a=b", "a\nb", "a/b", NULL});
+}
+
+UNIT_SUITE(id, {"format and prefix", format_and_prefix}, {"runtime names", names},
+	   {"request ids", request_ids}, {"unique over 10000 and spread", unique_and_spread},
 	   {"rejects bad ids", rejects_bad_ids}, {"api keys", api_keys},
 	   {"api keys unique", api_keys_unique});

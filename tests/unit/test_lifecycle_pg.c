@@ -153,7 +153,8 @@ static void ready_after_stop_is_not_emitted(void)
 	CU_ASSERT_FATAL(setup());
 	CU_ASSERT_FATAL(new_sandbox(id, sizeof(id)));
 	destroys = 0;
-	CU_ASSERT_EQUAL(lifecycle_stop(db, &fake, org, id, "stopped", "requested", false), R_OK);
+	CU_ASSERT_EQUAL(lifecycle_stop(db, &fake, org, id, LIFECYCLE_STOPPED, "requested", false),
+			R_OK);
 	CU_ASSERT_EQUAL(lifecycle_mark_running(db, &fake, org, id, "127.0.0.1:9", 42), R_CONFLICT);
 	events_of(id, ev, sizeof(ev));
 	CU_ASSERT_STRING_EQUAL(ev, "sandbox.created,sandbox.stopped");
@@ -171,7 +172,8 @@ static void ready_then_stop_in_order(void)
 	CU_ASSERT_FATAL(setup());
 	CU_ASSERT_FATAL(new_sandbox(id, sizeof(id)));
 	CU_ASSERT_EQUAL(lifecycle_mark_running(db, &fake, org, id, "127.0.0.1:9", 42), R_OK);
-	CU_ASSERT_EQUAL(lifecycle_stop(db, &fake, org, id, "stopped", "requested", false), R_OK);
+	CU_ASSERT_EQUAL(lifecycle_stop(db, &fake, org, id, LIFECYCLE_STOPPED, "requested", false),
+			R_OK);
 	events_of(id, ev, sizeof(ev));
 	CU_ASSERT_STRING_EQUAL(ev, "sandbox.created,sandbox.ready,sandbox.stopped");
 	teardown();
@@ -193,7 +195,8 @@ static void error_once_and_never_after_a_stop(void)
 	CU_ASSERT_STRING_EQUAL(st, "error runtime_create_failed");
 
 	CU_ASSERT_FATAL(new_sandbox(id, sizeof(id)));
-	CU_ASSERT_EQUAL(lifecycle_stop(db, &fake, org, id, "stopped", "requested", false), R_OK);
+	CU_ASSERT_EQUAL(lifecycle_stop(db, &fake, org, id, LIFECYCLE_STOPPED, "requested", false),
+			R_OK);
 	lifecycle_mark_error(db, &fake, org, id, "runtime_create_failed");
 	events_of(id, ev, sizeof(ev));
 	CU_ASSERT_STRING_EQUAL(ev, "sandbox.created,sandbox.stopped");
@@ -209,8 +212,8 @@ static struct db *other;
 
 static void reaper_retakes(const char *id)
 {
-	CU_ASSERT_EQUAL(lifecycle_stop(other, &fake, "", id, "error", "stuck_stopping", false),
-			R_OK);
+	CU_ASSERT_EQUAL(
+	    lifecycle_stop(other, &fake, "", id, LIFECYCLE_ERROR, "stuck_stopping", false), R_OK);
 }
 
 static void two_stoppers_one_final_usage(void)
@@ -222,7 +225,8 @@ static void two_stoppers_one_final_usage(void)
 	CU_ASSERT_FATAL(db_open(unit_conninfo(), &other) == R_OK);
 	CU_ASSERT_EQUAL(lifecycle_mark_running(db, &fake, org, id, "127.0.0.1:9", 42), R_OK);
 	on_destroy = reaper_retakes;
-	CU_ASSERT_EQUAL(lifecycle_stop(db, &fake, org, id, "stopped", "requested", false), R_OK);
+	CU_ASSERT_EQUAL(lifecycle_stop(db, &fake, org, id, LIFECYCLE_STOPPED, "requested", false),
+			R_OK);
 	CU_ASSERT_PTR_NULL(on_destroy); /* the race did happen */
 	query("SELECT count(*) FROM usage_events WHERE sandbox_id = $1 AND final", id, n,
 	      sizeof(n));

@@ -258,8 +258,8 @@ static int stop_all(struct db *db, const char *reason)
 	}
 	n = db_res_rows(res);
 	for (int i = 0; i < n; i++) {
-		enum result r = lifecycle_stop(db, b, "", db_res_get(res, i, 0), "stopped", reason,
-					       false);
+		enum result r = lifecycle_stop(db, b, "", db_res_get(res, i, 0), LIFECYCLE_STOPPED,
+					       reason, false);
 
 		if (r != R_OK && r != R_NOT_FOUND) {
 			log_warnx("admin", "cannot stop id=%s err=%s", db_res_get(res, i, 0),

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/json.h"
 #include "sandbox/recipe.h"
@@ -40,20 +41,12 @@ struct build {
 	struct timespec t0;
 };
 
-static double secs_since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 /* progress: one line per step on stderr, for whoever watches the build. */
 static void progress(struct build *b, const char *what)
 {
 	b->step++;
 	fprintf(stderr, "images: %s [%u/%u] %s (%.0fs)\n", b->r->name, b->step, b->steps, what,
-		secs_since(&b->t0));
+		clock_ms_since(&b->t0) / 1e3);
 	dprintf(b->log, "\n=== step %u/%u: %s\n", b->step, b->steps, what);
 }
 
@@ -547,7 +540,7 @@ static int build_one(const char *cache, const struct recipe *r)
 	if (rc == 0) {
 		unlink(failed); /* an earlier failure's log no longer applies */
 		fprintf(stderr, "images: %s built (%.12s) in %.0fs\n", r->name, r->key,
-			secs_since(&b.t0));
+			clock_ms_since(&b.t0) / 1e3);
 	} else {
 		/* keep the log, drop the half-built layer; current is untouched */
 		rename(path, failed);

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
+#include "core/id.h"
 #include "core/log.h"
 
 #ifndef CGROUP2_SUPER_MAGIC
@@ -39,14 +41,6 @@ static void sleep_ms(unsigned ms)
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 
 	nanosleep(&ts, NULL);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /* join: "a/b/c"; b or c may be NULL and are then left out. */
@@ -264,22 +258,6 @@ bool cgroup_is_v2(const struct cgroup_root *root)
 	return root->v2;
 }
 
-static bool id_ok(const char *id)
-{
-	size_t i, n = strlen(id);
-
-	if (n == 0 || n > 63 || id[0] == '.')
-		return false;
-	for (i = 0; i < n; i++) {
-		char c = id[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
 /* v1_tcp_limit: cgroup v1 keeps TCP socket buffers out of
  * memory.limit_in_bytes (other kernel memory, slab included, is charged to
  * it) and does not account them at all until memory.kmem.tcp.limit_in_bytes
@@ -374,7 +352,7 @@ static enum result apply(struct cgroup_root *root, const char *id, const struct 
 enum result cgroup_set_limits(struct cgroup_root *root, const char *id,
 			      const struct cgroup_limits *lim)
 {
-	if (!id_ok(id))
+	if (!id_is_name(id))
 		return R_INVALID;
 	return apply(root, id, lim);
 }
@@ -419,7 +397,7 @@ static enum result remove_dirs(struct cgroup_root *root, const char *id)
 
 enum result cgroup_remove(struct cgroup_root *root, const char *id)
 {
-	if (!id_ok(id))
+	if (!id_is_name(id))
 		return R_INVALID;
 	return remove_dirs(root, id);
 }
@@ -435,7 +413,7 @@ enum result cgroup_create(struct cgroup_root *root, const char *id, const struct
 	enum result r;
 	int i;
 
-	if (!id_ok(id))
+	if (!id_is_name(id))
 		return R_INVALID;
 	for (i = 0; i < root->nuniq; i++) {
 		if (!join(path, sizeof(path), root->parent[root->uniq[i]], id, NULL)) {
@@ -469,7 +447,7 @@ enum result cgroup_attach(struct cgroup_root *root, const char *id, pid_t pid)
 	enum result r;
 	int i;
 
-	if (!id_ok(id))
+	if (!id_is_name(id))
 		return R_INVALID;
 	snprintf(v, sizeof(v), "%d", (int)pid);
 	for (i = 0; i < root->nuniq; i++) {
@@ -488,8 +466,8 @@ enum result cgroup_open_oom_counter(struct cgroup_root *root, const char *id, in
 	char path[PATH_MAX];
 	int f;
 
-	if (!id_ok(id) || !join(path, sizeof(path), root->parent[H_MEM], id,
-				root->v2 ? "memory.events" : "memory.oom_control"))
+	if (!id_is_name(id) || !join(path, sizeof(path), root->parent[H_MEM], id,
+				     root->v2 ? "memory.events" : "memory.oom_control"))
 		return R_INVALID;
 	f = open(path, O_RDONLY | O_CLOEXEC);
 	if (f < 0)
@@ -535,11 +513,11 @@ static void kill_listed(const char *dir, const char *id)
 
 enum result cgroup_kill(struct cgroup_root *root, const char *id, unsigned timeout_ms)
 {
-	uint64_t deadline = now_ms() + timeout_ms;
+	uint64_t deadline = clock_now_ms() + timeout_ms;
 	char st[64];
 	int i, h;
 
-	if (!id_ok(id))
+	if (!id_is_name(id))
 		return R_INVALID;
 	if (!cgroup_exists(root, id))
 		return R_NOT_FOUND;
@@ -578,7 +556,7 @@ enum result cgroup_kill(struct cgroup_root *root, const char *id, unsigned timeo
 		}
 		if (empty)
 			return R_OK;
-		if (now_ms() >= deadline)
+		if (clock_now_ms() >= deadline)
 			return R_TIMEOUT;
 		sleep_ms(1);
 	}
@@ -590,7 +568,7 @@ enum result cgroup_stats(struct cgroup_root *root, const char *id, struct cgroup
 	char text[1024];
 	enum result r;
 
-	if (!id_ok(id))
+	if (!id_is_name(id))
 		return R_INVALID;
 	if (!cgroup_exists(root, id))
 		return R_NOT_FOUND;
@@ -630,7 +608,7 @@ bool cgroup_exists(struct cgroup_root *root, const char *id)
 	char path[PATH_MAX];
 	struct stat st;
 
-	return id_ok(id) && join(path, sizeof(path), root->parent[root->uniq[0]], id, NULL) &&
+	return id_is_name(id) && join(path, sizeof(path), root->parent[root->uniq[0]], id, NULL) &&
 	       stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
@@ -643,7 +621,7 @@ enum result cgroup_list(struct cgroup_root *root, void (*fn)(const char *id, voi
 	if (!d)
 		return R_INTERNAL;
 	while ((de = readdir(d)) != NULL)
-		if (de->d_type == DT_DIR && id_ok(de->d_name))
+		if (de->d_type == DT_DIR && id_is_name(de->d_name))
 			fn(de->d_name, arg);
 	closedir(d);
 	return R_OK;

@@ -4,7 +4,10 @@
  *
  * Layout: <mount>/<parent>/<sandbox id> in every hierarchy used, where parent
  * is derived from the instance's state directory so two instances never see
- * each other's groups, and a reaper finds leftovers by id.
+ * each other's groups, and a reaper finds leftovers by id. Every id is
+ * checked with id_is_name (one safe path component): a function given any
+ * other returns R_INVALID (cgroup_exists: false), and cgroup_list skips
+ * directories not so named.
  */
 #ifndef SANDPIT_CGROUP_H
 #define SANDPIT_CGROUP_H
@@ -89,7 +92,7 @@ SP_MUST_CHECK enum result cgroup_stats(struct cgroup_root *root, const char *id,
 /* cgroup_exists: the group exists in the first hierarchy. */
 bool cgroup_exists(struct cgroup_root *root, const char *id);
 
-/* cgroup_list: call fn for each group name under the parent. */
+/* cgroup_list: call fn for each group name (id_is_name) under the parent. */
 SP_MUST_CHECK enum result cgroup_list(struct cgroup_root *root,
 				      void (*fn)(const char *id, void *arg), void *arg);
 

@@ -373,7 +373,7 @@ static void do_list(struct daemon *d, struct reply *rep)
 			    strcmp(de->d_name + n - 5, ".sock") == 0) {
 				memcpy(id, de->d_name, n - 5);
 				id[n - 5] = '\0';
-				if (backend_id_is_valid(id) && strcmp(id, "boxd") != 0)
+				if (id_is_name(id) && strcmp(id, "boxd") != 0)
 					list_one(id, &lc);
 			}
 		}
@@ -395,7 +395,7 @@ static void handle(struct daemon *d, const char *req, struct reply *rep)
 		return;
 	}
 	/* "boxd" would name the daemon's own socket in the run directory */
-	if (!boxproto_word(req, 1, id, sizeof(id)) || !backend_id_is_valid(id) ||
+	if (!boxproto_word(req, 1, id, sizeof(id)) || !id_is_name(id) ||
 	    strcmp(id, "boxd") == 0) {
 		reply_err(rep, R_INVALID, "bad sandbox id");
 		return;

@@ -101,7 +101,7 @@ void adopt_existing(struct daemon *d)
 			continue;
 		memcpy(id, de->d_name, n - 6);
 		id[n - 6] = '\0';
-		if (!backend_id_is_valid(id) || !path_buf(path, sizeof(path), d->run_dir, id, ".state"))
+		if (!id_is_name(id) || !path_buf(path, sizeof(path), d->run_dir, id, ".state"))
 			continue;
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0)

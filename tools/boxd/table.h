@@ -37,7 +37,7 @@ unsigned box_count(const struct daemon *d);
 struct box *find_box(struct daemon *d, const char *id);
 
 /* alloc_box: the first free slot, zeroed, marked used and named id (id is
- * valid: backend_id_is_valid); NULL when every slot is taken. The caller
+ * valid: id_is_name); NULL when every slot is taken. The caller
  * clears used again if the sandbox does not come to be. */
 struct box *alloc_box(struct daemon *d, const char *id);
 

@@ -63,21 +63,23 @@ void reaper_opts_from_config(struct reaper_opts *o)
 /* stop_one: lifecycle_stop of a row this sweep claimed; counts it under
  * what, or as failed. R_DB ends the sweep; anything else is per item (the
  * row stays "stopping" and is retaken after the stopping grace). */
-static enum result stop_one(struct sweep *sw, const char *id, const char *final, const char *reason,
-			    enum reaper_count what)
+static enum result stop_one(struct sweep *sw, const char *id, enum lifecycle_end end,
+			    const char *reason, enum reaper_count what)
 {
-	enum result r = lifecycle_stop(sw->db, sw->b, "", id, final, reason, false);
+	enum result r = lifecycle_stop(sw->db, sw->b, "", id, end, reason, false);
 
 	/* R_NOT_FOUND: deleted meanwhile (a user's DELETE); nothing left to do. */
 	if (r == R_NOT_FOUND)
 		return R_OK;
 	if (r == R_OK) {
 		sw->st->n[what]++;
-		log_info(MOD, "sandbox finished id=%s status=%s reason=%s", id, final, reason);
+		log_info(MOD, "sandbox finished id=%s status=%s reason=%s", id,
+			 lifecycle_end_status(end), reason);
 		return R_OK;
 	}
 	sw->st->n[REAPER_FAILED]++;
-	log_warnx(MOD, "cannot finish sandbox id=%s status=%s err=%s", id, final, result_str(r));
+	log_warnx(MOD, "cannot finish sandbox id=%s status=%s err=%s", id,
+		  lifecycle_end_status(end), result_str(r));
 	return r == R_DB ? R_DB : R_OK;
 }
 
@@ -105,7 +107,7 @@ static enum result step_expire(struct sweep *sw)
 			return r;
 		n = db_res_rows(res);
 		for (int i = 0; i < n && r == R_OK; i++)
-			r = stop_one(sw, db_res_get(res, i, 0), "timeout", "expired",
+			r = stop_one(sw, db_res_get(res, i, 0), LIFECYCLE_TIMEOUT, "expired",
 				     REAPER_EXPIRED);
 		db_res_free(res);
 		if (r != R_OK)
@@ -158,7 +160,7 @@ static enum result step_stuck(struct sweep *sw)
 				bool expired = strcmp(db_res_get(res, i, 1), "expired") == 0;
 
 				r = stop_one(sw, db_res_get(res, i, 0),
-					     expired ? "timeout" : "error",
+					     expired ? LIFECYCLE_TIMEOUT : LIFECYCLE_ERROR,
 					     expired	 ? "expired"
 					     : pass == 0 ? "stuck_creating"
 							 : "stuck_stopping",
@@ -173,14 +175,14 @@ static enum result step_stuck(struct sweep *sw)
 }
 
 /* id_array: ids as a PostgreSQL text[] literal. Ids are [A-Za-z0-9_-]
- * (backend_id_is_valid), so none needs quoting; others are skipped. */
+ * (id_is_name), so none needs quoting; others are skipped. */
 static enum result id_array(char **ids, size_t n, struct buf *out)
 {
 	enum result r = buf_append_str(out, "{");
 	bool first = true;
 
 	for (size_t i = 0; i < n && r == R_OK; i++) {
-		if (!backend_id_is_valid(ids[i]))
+		if (!id_is_name(ids[i]))
 			continue;
 		if (!first)
 			r = buf_append_str(out, ",");
@@ -330,7 +332,7 @@ static enum result lost(struct sweep *sw, const char *id)
 		return r;
 	mine = db_res_rows(res) == 1;
 	db_res_free(res);
-	return mine ? stop_one(sw, id, "error", "runtime_lost", REAPER_LOST) : R_OK;
+	return mine ? stop_one(sw, id, LIFECYCLE_ERROR, "runtime_lost", REAPER_LOST) : R_OK;
 }
 
 /* step_runtime: every running row, page by page: a runtime that is missing

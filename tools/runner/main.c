@@ -220,7 +220,7 @@ static void stop_sandboxes(struct runner *rn, struct db *db, const struct db_res
 		const char *sbx = db_res_get(res, i, col);
 
 		if (sbx != NULL &&
-		    lifecycle_stop(db, rn->b, "", sbx, "stopped", "job_runner_lost", true) != R_OK)
+		    lifecycle_stop(db, rn->b, "", sbx, LIFECYCLE_STOPPED, "job_runner_lost", true) != R_OK)
 			log_warnx(MOD, "cannot stop sandbox id=%s (the reaper will)", sbx);
 	}
 }

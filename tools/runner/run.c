@@ -169,7 +169,7 @@ static void box_stop(struct ctx *cx, struct box *bx)
 	if (!bx->up)
 		return;
 	bx->up = false;
-	r = lifecycle_stop(cx->db, cx->b, cx->j->org_id, bx->id, "stopped", "job_finished", true);
+	r = lifecycle_stop(cx->db, cx->b, cx->j->org_id, bx->id, LIFECYCLE_STOPPED, "job_finished", true);
 	if (r != R_OK)
 		log_warnx(MOD, "cannot stop job sandbox job=%s id=%s err=%s (the reaper will)",
 			  cx->j->id, bx->id, result_str(r));
