@@ -5,6 +5,7 @@
  * non-blocking; blocking calls are poll loops with a deadline, so a hung or
  * hostile agent costs a timeout, never a hang. */
 #include "agent/agent_client_int.h"
+#include "core/clock.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -16,14 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-uint64_t agent_conn_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* wait_fd: poll until events or the deadline (0: none). */
 static enum result wait_fd(int fd, short events, uint64_t deadline)
 {
@@ -31,7 +24,7 @@ static enum result wait_fd(int fd, short events, uint64_t deadline)
 	int rc, t;
 
 	for (;;) {
-		uint64_t now = agent_conn_now_ms();
+		uint64_t now = clock_now_ms();
 
 		if (deadline && now >= deadline)
 			return R_TIMEOUT;
@@ -50,7 +43,7 @@ enum result agent_client_connect(const char *address, const char *token, unsigne
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct agent_conn *c;
 	const char *path;
-	uint64_t deadline = agent_conn_now_ms() + (timeout_ms ? timeout_ms : 5000);
+	uint64_t deadline = clock_now_ms() + (timeout_ms ? timeout_ms : 5000);
 	enum result r;
 	int fd;
 
@@ -70,11 +63,11 @@ enum result agent_client_connect(const char *address, const char *token, unsigne
 			close(fd);
 			return R_UPSTREAM;
 		}
-		if (agent_conn_now_ms() >= deadline) {
+		if (clock_now_ms() >= deadline) {
 			close(fd);
 			return R_TIMEOUT;
 		}
-		r = wait_fd(fd, POLLOUT, agent_conn_now_ms() + 1);
+		r = wait_fd(fd, POLLOUT, clock_now_ms() + 1);
 		(void)r;
 	}
 	c = calloc(1, sizeof(*c));
@@ -370,7 +363,7 @@ enum result agent_conn_next_frame(struct agent_conn *c, uint64_t deadline, struc
 enum result agent_conn_request(struct agent_conn *c, unsigned timeout_ms, enum agentproto_type want,
 			       struct agent_frame *f)
 {
-	uint64_t deadline = agent_conn_now_ms() + (timeout_ms ? timeout_ms : 5000);
+	uint64_t deadline = clock_now_ms() + (timeout_ms ? timeout_ms : 5000);
 	enum result r;
 
 	r = agent_conn_flush_all(c, deadline);

@@ -28,8 +28,6 @@ struct agent_conn {
 	bool get_open;
 };
 
-/* agent_conn_now_ms: the monotonic clock in ms, for deadlines. */
-uint64_t agent_conn_now_ms(void);
 
 /* agent_conn_flush_all: write the whole queue, waiting for room up to the
  * deadline (0: none). R_TIMEOUT, or R_UPSTREAM when the connection broke. */

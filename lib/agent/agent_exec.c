@@ -2,6 +2,7 @@
  * one-shot exec (output collected under caps, stdin streamed while output is
  * read), the sandbox environment (SETENV) and the process list (PS). */
 #include "agent/agent_client_int.h"
+#include "core/clock.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -26,7 +27,7 @@ enum result agent_client_exec(struct agent_conn *c, const struct agentproto_exec
 	uint64_t cap_out = req->stdout_cap ? req->stdout_cap : AGENT_CLIENT_DEFAULT_CAP;
 	uint64_t cap_err = req->stderr_cap ? req->stderr_cap : AGENT_CLIENT_DEFAULT_CAP;
 	uint64_t total = (uint64_t)req->timeout_ms + grace_ms;
-	uint64_t deadline = total ? agent_conn_now_ms() + total : 0;
+	uint64_t deadline = total ? clock_now_ms() + total : 0;
 	struct buf ob, eb;
 	struct agent_frame f;
 	struct agentproto_exit x = {0};
@@ -44,7 +45,7 @@ enum result agent_client_exec(struct agent_conn *c, const struct agentproto_exec
 	closed = rest == 0;
 	while (!exited) {
 		struct pollfd p = {c->fd, POLLIN, 0};
-		uint64_t now = agent_conn_now_ms();
+		uint64_t now = clock_now_ms();
 		int rc;
 
 		/* stream the remaining stdin while reading output: a command

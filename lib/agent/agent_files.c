@@ -2,6 +2,7 @@
  * remove, mkdir, move), each on a connection of its own that the agent hands
  * to its file helper. */
 #include "agent/agent_client_int.h"
+#include "core/clock.h"
 
 #include <poll.h>
 #include <stdlib.h>
@@ -40,7 +41,7 @@ static enum result fileop(struct agent_conn *c, uint8_t type, const char *path, 
 static enum result early_error(struct agent_conn *c, unsigned wait_ms)
 {
 	struct agent_frame f;
-	enum result r = agent_conn_next_frame(c, agent_conn_now_ms() + wait_ms, &f);
+	enum result r = agent_conn_next_frame(c, clock_now_ms() + wait_ms, &f);
 
 	if (r == R_OK && f.type == AP_ERROR)
 		return f.error;
@@ -53,14 +54,14 @@ enum result agent_client_put_file(struct agent_conn *c, const char *path, uint32
 	enum result r = fileop(c, AP_FPUT, path, NULL, mode, AP_F_PARENTS, 0);
 
 	if (r == R_OK)
-		r = agent_conn_flush_all(c, agent_conn_now_ms() + (timeout_ms ? timeout_ms : 5000));
+		r = agent_conn_flush_all(c, clock_now_ms() + (timeout_ms ? timeout_ms : 5000));
 	return r == R_UPSTREAM ? early_error(c, 1000) : r;
 }
 
 enum result agent_client_put_data(struct agent_conn *c, const void *p, size_t n,
 				  unsigned timeout_ms)
 {
-	uint64_t deadline = agent_conn_now_ms() + (timeout_ms ? timeout_ms : 5000);
+	uint64_t deadline = clock_now_ms() + (timeout_ms ? timeout_ms : 5000);
 	const uint8_t *b = p;
 	struct pollfd pf;
 	enum result r;
@@ -133,7 +134,7 @@ enum result agent_client_get_chunk(struct agent_conn *c, unsigned timeout_ms, co
 
 	if (!c->get_open)
 		return R_INVALID;
-	r = agent_conn_next_frame(c, agent_conn_now_ms() + (timeout_ms ? timeout_ms : 5000), &f);
+	r = agent_conn_next_frame(c, clock_now_ms() + (timeout_ms ? timeout_ms : 5000), &f);
 	if (r != R_OK)
 		goto fail;
 	if (f.type == AP_FCHUNK && f.len <= c->get_left) {
@@ -169,7 +170,7 @@ enum result agent_client_list(struct agent_conn *c, const char *path, unsigned d
 			      enum result (*fn)(void *ctx, const struct agentproto_finfo *fi),
 			      void *ctx)
 {
-	uint64_t deadline = agent_conn_now_ms() + (timeout_ms ? timeout_ms : 5000);
+	uint64_t deadline = clock_now_ms() + (timeout_ms ? timeout_ms : 5000);
 	struct agentproto_finfo *fi = malloc(sizeof(*fi));
 	struct agent_frame f;
 	size_t count = 0;

@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
+
 #define MAX_EVENTS 256
 
 struct ev_loop {
@@ -19,14 +21,6 @@ struct ev_loop {
 	struct ev_timer **due; /* timers being fired by this dispatch */
 	size_t ndue, due_cap;
 };
-
-static int64_t clock_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct ev_loop *ev_new(void)
 {
@@ -39,7 +33,7 @@ struct ev_loop *ev_new(void)
 		free(l);
 		return NULL;
 	}
-	l->now_ms = clock_ms();
+	l->now_ms = (int64_t)clock_now_ms();
 	return l;
 }
 
@@ -236,7 +230,7 @@ enum result ev_run_once(struct ev_loop *l, int max_wait_ms)
 	int timeout = max_wait_ms, n;
 
 	if (l->n > 0) {
-		int64_t wait = l->heap[0]->when_ms - clock_ms();
+		int64_t wait = l->heap[0]->when_ms - (int64_t)clock_now_ms();
 
 		if (wait < 0)
 			wait = 0;
@@ -246,7 +240,7 @@ enum result ev_run_once(struct ev_loop *l, int max_wait_ms)
 	n = epoll_wait(l->epfd, evs, MAX_EVENTS, timeout);
 	if (n < 0 && errno != EINTR)
 		return R_INTERNAL;
-	l->now_ms = clock_ms();
+	l->now_ms = (int64_t)clock_now_ms();
 	for (int i = 0; i < n; i++) {
 		struct ev_io *w = evs[i].data.ptr;
 

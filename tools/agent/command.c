@@ -20,6 +20,7 @@
 #include "core/buf.h"
 #include "child.h"
 #include "conn.h"
+#include "core/clock.h"
 #include "env.h"
 
 #define FD_OOM 5 /* the cgroup's OOM counter file, inherited from boxd */
@@ -55,14 +56,6 @@ struct command {
 };
 
 static struct command commands[MAX_COMMANDS];
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static uint64_t read_oom_kills(void)
 {
@@ -231,7 +224,7 @@ void command_start(struct conn *c, const struct agentproto_exec *e)
 	s->stdin_eof = !(e->flags & AP_EXEC_STREAM);
 	s->cap[0] = e->stdout_cap ? e->stdout_cap : DEFAULT_CAP;
 	s->cap[1] = e->stderr_cap ? e->stderr_cap : DEFAULT_CAP;
-	s->start_ms = now_ms();
+	s->start_ms = clock_now_ms();
 	s->start_deadline_ms = s->start_ms + EXEC_START_MS;
 	s->deadline_ms = e->timeout_ms ? s->start_ms + e->timeout_ms : 0;
 	s->oom_before = read_oom_kills();
@@ -361,7 +354,7 @@ static void finish_command(struct command *s)
 		x.flags |= AP_EXIT_STDOUT_TRUNCATED;
 	if (s->trunc[1])
 		x.flags |= AP_EXIT_STDERR_TRUNCATED;
-	x.duration_ms = now_ms() - s->start_ms;
+	x.duration_ms = clock_now_ms() - s->start_ms;
 	if (s->conn)
 		conn_queued(s->conn, agentproto_put_exit(&s->conn->out, &x));
 	release_command(s);
@@ -501,7 +494,7 @@ static void timers(struct command *s, uint64_t now, uint64_t *next)
 
 int command_timers(void)
 {
-	uint64_t now = now_ms(), next = 0;
+	uint64_t now = clock_now_ms(), next = 0;
 	int i;
 
 	for (i = 0; i < MAX_COMMANDS; i++)

@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 
 /* fds the agent receives (documented in tools/agent/agent.c) */
@@ -561,25 +562,17 @@ static enum result write_map(pid_t pid, const char *file, unsigned inside_code, 
 	return w == n ? R_OK : R_INTERNAL;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* wait_ready: "R" from the agent, "E<msg>" from the child, EOF or timeout. */
 static enum result wait_ready(int fd, unsigned timeout_ms, char *err, size_t errlen)
 {
-	uint64_t deadline = now_ms() + timeout_ms;
+	uint64_t deadline = clock_now_ms() + timeout_ms;
 	struct pollfd pfd = {fd, POLLIN, 0};
 	char msg[512];
 	size_t len = 0;
 	ssize_t n;
 
 	for (;;) {
-		uint64_t now = now_ms();
+		uint64_t now = clock_now_ms();
 		int rc;
 
 		if (now >= deadline) {
