@@ -33,20 +33,20 @@ static struct json *key_row(const struct db_res *res, int i)
 	for (const char *p = pg ? pg + 1 : ""; scopes && *p && *p != '}';) {
 		size_t n = strcspn(p, ",}");
 
-		if (json_push(scopes, json_new_strn(p, n)) != R_OK) {
+		if (json_push(scopes, json_new_strn(p, n)) != R_SUCCESS) {
 			scopes = NULL;
 			break;
 		}
 		p += n;
 		p += *p == ',';
 	}
-	if (o == NULL || scopes == NULL || json_add_str(o, "id", db_res_get(res, i, 0)) != R_OK ||
-	    json_add_str(o, "name", db_res_get(res, i, 1)) != R_OK ||
-	    json_add_str(o, "key_prefix", db_res_get(res, i, 2)) != R_OK ||
-	    json_add(o, "scopes", scopes) != R_OK ||
-	    add_ts(o, "created_at", db_res_get(res, i, 4)) != R_OK ||
-	    add_ts(o, "last_used_at", db_res_get(res, i, 5)) != R_OK ||
-	    add_ts(o, "expires_at", db_res_get(res, i, 6)) != R_OK) {
+	if (o == NULL || scopes == NULL || json_add_str(o, "id", db_res_get(res, i, 0)) != R_SUCCESS ||
+	    json_add_str(o, "name", db_res_get(res, i, 1)) != R_SUCCESS ||
+	    json_add_str(o, "key_prefix", db_res_get(res, i, 2)) != R_SUCCESS ||
+	    json_add(o, "scopes", scopes) != R_SUCCESS ||
+	    add_ts(o, "created_at", db_res_get(res, i, 4)) != R_SUCCESS ||
+	    add_ts(o, "last_used_at", db_res_get(res, i, 5)) != R_SUCCESS ||
+	    add_ts(o, "expires_at", db_res_get(res, i, 6)) != R_SUCCESS) {
 		json_free(o);
 		return NULL;
 	}
@@ -60,7 +60,7 @@ enum result apikeys_list(struct req *rq)
 	enum result r;
 
 	r = validate_page(rq, "key_", PAGE_DEFAULT, PAGE_MAX, &limit, cursor, sizeof(cursor));
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	return page_list(rq,
 			 "SELECT id, name, key_prefix, scopes, ts(created_at), ts(last_used_at), "
@@ -75,12 +75,12 @@ static enum result parse_create(struct req *rq, struct apikey_new *k)
 	struct json *scopes = json_get(rq->body, "scopes");
 	enum result r;
 
-	if ((r = validate_known_fields(rq, rq->body, create_fields)) != R_OK ||
-	    (r = validate_str(rq, rq->body, "name", true, 100, &k->name)) != R_OK)
+	if ((r = validate_known_fields(rq, rq->body, create_fields)) != R_SUCCESS ||
+	    (r = validate_str(rq, rq->body, "name", true, 100, &k->name)) != R_SUCCESS)
 		return r;
 	k->scopes = rq->auth.scopes;
 	if (scopes != NULL && !json_is_null(scopes) &&
-	    auth_scopes_from_json(scopes, &k->scopes) != R_OK)
+	    auth_scopes_from_json(scopes, &k->scopes) != R_SUCCESS)
 		return http_set_error(rq, R_INVALID,
 				      "'scopes' must be a non-empty array of \"read\", \"write\", "
 				      "\"admin\"");
@@ -88,30 +88,30 @@ static enum result parse_create(struct req *rq, struct apikey_new *k)
 		return http_set_error(rq, R_FORBIDDEN,
 				      "a key cannot grant scopes its creator lacks");
 	r = validate_int(rq, rq->body, "expires_in", false, 1, EXPIRES_IN_MAX, &k->expires_in);
-	if (r != R_OK && r != R_NOT_FOUND)
+	if (r != R_SUCCESS && r != R_NOT_FOUND)
 		return r;
 	r = validate_str(rq, rq->body, "expires_at", false, 64, &k->expires_at);
-	if (r != R_OK && r != R_NOT_FOUND)
+	if (r != R_SUCCESS && r != R_NOT_FOUND)
 		return r;
 	if (k->expires_at != NULL && !validate_timestamp(k->expires_at))
 		return http_set_error(rq, R_INVALID, "'expires_at' must be an RFC 3339 timestamp");
 	if (k->expires_at != NULL && k->expires_in != 0)
 		return http_set_error(rq, R_INVALID, "give 'expires_in' or 'expires_at', not both");
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static struct json *created_body(const struct apikey_new *k)
 {
 	struct json *o = json_new_object();
 
-	if (o == NULL || json_add_str(o, "id", k->id) != R_OK ||
-	    json_add_str(o, "key", k->key) != R_OK ||
-	    json_add_str(o, "key_prefix", k->prefix) != R_OK ||
-	    json_add_str(o, "name", k->name) != R_OK ||
-	    json_add(o, "scopes", auth_scopes_to_json(k->scopes)) != R_OK ||
-	    json_add_str(o, "created_at", k->created_at) != R_OK ||
+	if (o == NULL || json_add_str(o, "id", k->id) != R_SUCCESS ||
+	    json_add_str(o, "key", k->key) != R_SUCCESS ||
+	    json_add_str(o, "key_prefix", k->prefix) != R_SUCCESS ||
+	    json_add_str(o, "name", k->name) != R_SUCCESS ||
+	    json_add(o, "scopes", auth_scopes_to_json(k->scopes)) != R_SUCCESS ||
+	    json_add_str(o, "created_at", k->created_at) != R_SUCCESS ||
 	    json_add_str_or_null(o, "expires_at", k->expires_at_out[0] ? k->expires_at_out : NULL) !=
-		R_OK) {
+		R_SUCCESS) {
 		json_free(o);
 		return NULL;
 	}
@@ -138,7 +138,7 @@ static enum result key_room(struct req *rq)
 
 	snprintf(def, sizeof(def), "%lld", config()->max_keys_per_org);
 	r = db_exec(rq->db, KEY_ROOM_SQL, 2, (const char *[]){rq->auth.org_id, def}, &res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return http_set_error(rq, r, "cannot count the organization's keys");
 	if (db_res_rows(res) != 1) {
 		db_res_free(res);
@@ -151,7 +151,7 @@ static enum result key_room(struct req *rq)
 		return http_set_error(
 		    rq, R_LIMIT, "an organization has at most %lld live API keys; revoke one first",
 		    cap);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result apikeys_create(struct req *rq)
@@ -161,21 +161,21 @@ enum result apikeys_create(struct req *rq)
 	enum result r;
 
 	r = parse_create(rq, &k);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	r = db_begin(rq->db);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = key_room(rq);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = apikey_insert(rq->db, rq->auth.org_id, NULL, &k);
 	if (r == R_INVALID)
 		http_set_error(rq, r, "'expires_at' must be a timestamp in the future");
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = audit_record(rq->db, rq->auth.org_id, rq->auth.actor, "api_key.create", k.id,
 				 rq->id, NULL);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_commit(rq->db);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		db_rollback(rq->db);
 		apikey_new_wipe(&k);
 		return r;
@@ -185,7 +185,7 @@ enum result apikeys_create(struct req *rq)
 	if (body == NULL)
 		return R_NO_MEMORY;
 	http_respond_json(rq, 201, body, NULL);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result apikeys_delete(struct req *rq)
@@ -197,20 +197,20 @@ enum result apikeys_delete(struct req *rq)
 	if (!id_is_valid("key_", id))
 		return http_set_error(rq, R_NOT_FOUND, "API key not found");
 	r = db_begin(rq->db);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_exec(rq->db,
 			    "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND org_id = $2 "
 			    "AND revoked_at IS NULL RETURNING id",
 			    2, (const char *[]){id, rq->auth.org_id}, &res);
-	if (r == R_OK && db_res_rows(res) != 1)
+	if (r == R_SUCCESS && db_res_rows(res) != 1)
 		r = http_set_error(rq, R_NOT_FOUND, "API key not found");
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = audit_record(rq->db, rq->auth.org_id, rq->auth.actor, "api_key.revoke", id,
 				 rq->id, NULL);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_commit(rq->db);
 	db_res_free(res);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		db_rollback(rq->db);
 		return r;
 	}

@@ -74,7 +74,7 @@ static enum result parse_command(struct req *rq, struct exec_plan *p)
 	}
 	p->req.argv = p->argv;
 	p->command_text = json_print(cmd);
-	return p->command_text ? R_OK : R_NO_MEMORY;
+	return p->command_text ? R_SUCCESS : R_NO_MEMORY;
 }
 
 /* add_env: sandbox env first, request env after it, so the request wins. */
@@ -94,7 +94,7 @@ static enum result add_env(struct req *rq, struct exec_plan *p, const struct jso
 		p->env_buf[p->nenv_owned] = kv;
 		p->env[p->nenv_owned++] = kv;
 	}
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static enum result parse(struct req *rq, const struct sandbox_row *row, struct exec_plan *p)
@@ -104,24 +104,24 @@ static enum result parse(struct req *rq, const struct sandbox_row *row, struct e
 	const char *stdin_text = NULL;
 	enum result r;
 
-	if ((r = validate_known_fields(rq, rq->body, fields)) != R_OK ||
-	    (r = parse_command(rq, p)) != R_OK || (r = add_env(rq, p, row->env)) != R_OK)
+	if ((r = validate_known_fields(rq, rq->body, fields)) != R_SUCCESS ||
+	    (r = parse_command(rq, p)) != R_SUCCESS || (r = add_env(rq, p, row->env)) != R_SUCCESS)
 		return r;
 	if (env != NULL && !json_is_null(env)) {
 		if (!json_is_object(env))
 			return http_set_error(rq, R_INVALID, "'env' must be an object of strings");
-		if ((r = add_env(rq, p, env)) != R_OK)
+		if ((r = add_env(rq, p, env)) != R_SUCCESS)
 			return r;
 	}
 	r = validate_str(rq, rq->body, "working_dir", false, 4096, &p->req.cwd);
-	if (r != R_OK && r != R_NOT_FOUND)
+	if (r != R_SUCCESS && r != R_NOT_FOUND)
 		return r;
 	r = validate_int(rq, rq->body, "timeout", false, 1, config()->exec_max_timeout,
 			 &timeout);
-	if (r != R_OK && r != R_NOT_FOUND)
+	if (r != R_SUCCESS && r != R_NOT_FOUND)
 		return r;
 	r = json_get_str(rq->body, "stdin", &stdin_text);
-	if (r == R_INVALID || (r == R_OK && strlen(stdin_text) > STDIN_MAX))
+	if (r == R_INVALID || (r == R_SUCCESS && strlen(stdin_text) > STDIN_MAX))
 		return http_set_error(rq, R_INVALID, "'stdin' must be a string of at most %d bytes",
 				      STDIN_MAX);
 	p->req.stdin_data = (const uint8_t *)stdin_text;
@@ -130,7 +130,7 @@ static enum result parse(struct req *rq, const struct sandbox_row *row, struct e
 	p->req.envc = p->nenv_owned;
 	p->req.timeout_ms = (uint32_t)(timeout * 1000);
 	p->req.stdout_cap = p->req.stderr_cap = (uint64_t)config()->exec_output_cap;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* record_start: the execution row and command.started in one statement
@@ -144,11 +144,11 @@ static enum result record_start(struct req *rq, const char *sbx, const char *exe
 	enum result r = R_NO_MEMORY;
 
 	if (data == NULL || p->command_text == NULL ||
-	    json_add_str(data, "executionId", exec_id) != R_OK ||
-	    json_add(data, "command", json_parse(p->command_text, strlen(p->command_text))) != R_OK)
+	    json_add_str(data, "executionId", exec_id) != R_SUCCESS ||
+	    json_add(data, "command", json_parse(p->command_text, strlen(p->command_text))) != R_SUCCESS)
 		goto out;
 	r = events_build(rq->auth.org_id, sbx, "command.started", data, evt, sizeof(evt), &payload);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto out;
 	r = db_exec(rq->db,
 		    "WITH x AS (INSERT INTO executions (id, org_id, sandbox_id, command) "
@@ -185,15 +185,15 @@ static enum result record_end(struct req *rq, const char *sbx, const char *exec_
 	snprintf(dur, sizeof(dur), "%llu", (unsigned long long)x->duration_ms);
 	snprintf(outb, sizeof(outb), "%zu", x->out_len);
 	snprintf(errb, sizeof(errb), "%zu", x->err_len);
-	if (data == NULL || json_add_str(data, "executionId", exec_id) != R_OK ||
+	if (data == NULL || json_add_str(data, "executionId", exec_id) != R_SUCCESS ||
 	    json_add(data, "exitCode", error ? json_new_null() : json_new_int(x->exit_code)) !=
-		R_OK ||
-	    json_add_int(data, "durationMs", (long long)x->duration_ms) != R_OK ||
-	    json_add_bool(data, "timedOut", x->timed_out) != R_OK ||
-	    (error != NULL && json_add_str(data, "error", error) != R_OK))
+		R_SUCCESS ||
+	    json_add_int(data, "durationMs", (long long)x->duration_ms) != R_SUCCESS ||
+	    json_add_bool(data, "timedOut", x->timed_out) != R_SUCCESS ||
+	    (error != NULL && json_add_str(data, "error", error) != R_SUCCESS))
 		goto out;
 	r = events_build(rq->auth.org_id, sbx, type, data, evt, sizeof(evt), &payload);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto out;
 	r = db_exec(rq->db,
 		    "WITH x AS (UPDATE executions SET exit_code = $2::int, signal = $3::int, "
@@ -222,7 +222,7 @@ static void record_failure(struct req *rq, const char *sbx, const char *exec_id,
 			    : why == R_TIMEOUT ? "agent_timeout"
 					       : "agent_failed";
 
-	if (record_end(rq, sbx, exec_id, &none, error) != R_OK)
+	if (record_end(rq, sbx, exec_id, &none, error) != R_SUCCESS)
 		log_warnx("exec", "cannot record the failure of execution id=%s", exec_id);
 }
 
@@ -234,15 +234,15 @@ static char *rest_json(const char *exec_id, const struct agent_exec_result *x, b
 	bool out_trunc = x->stdout_truncated || out_cut, err_trunc = x->stderr_truncated || err_cut;
 	char *text = NULL;
 
-	if (o != NULL && json_add_int(o, "exit_code", x->exit_code) == R_OK &&
-	    json_add_int(o, "duration_ms", (long long)x->duration_ms) == R_OK &&
-	    json_add_bool(o, "timed_out", x->timed_out) == R_OK &&
-	    json_add_bool(o, "truncated", out_trunc || err_trunc) == R_OK &&
-	    json_add_bool(o, "stdout_truncated", out_trunc) == R_OK &&
-	    json_add_bool(o, "stderr_truncated", err_trunc) == R_OK &&
-	    json_add_bool(o, "oom_killed", x->oom_killed) == R_OK &&
-	    json_add(o, "signal", x->signal ? json_new_int(x->signal) : json_new_null()) == R_OK &&
-	    json_add_str(o, "execution_id", exec_id) == R_OK)
+	if (o != NULL && json_add_int(o, "exit_code", x->exit_code) == R_SUCCESS &&
+	    json_add_int(o, "duration_ms", (long long)x->duration_ms) == R_SUCCESS &&
+	    json_add_bool(o, "timed_out", x->timed_out) == R_SUCCESS &&
+	    json_add_bool(o, "truncated", out_trunc || err_trunc) == R_SUCCESS &&
+	    json_add_bool(o, "stdout_truncated", out_trunc) == R_SUCCESS &&
+	    json_add_bool(o, "stderr_truncated", err_trunc) == R_SUCCESS &&
+	    json_add_bool(o, "oom_killed", x->oom_killed) == R_SUCCESS &&
+	    json_add(o, "signal", x->signal ? json_new_int(x->signal) : json_new_null()) == R_SUCCESS &&
+	    json_add_str(o, "execution_id", exec_id) == R_SUCCESS)
 		text = json_print(o);
 	json_free(o);
 	return text;
@@ -275,7 +275,7 @@ static enum result respond(struct req *rq, const char *exec_id, const struct age
 	http_write(rq, ",", 1);
 	http_write(rq, rest + 1, rest_len - 1);
 	free(rest);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static enum result run(struct req *rq, const struct sandbox_row *row, struct exec_plan *p)
@@ -285,16 +285,16 @@ static enum result run(struct req *rq, const struct sandbox_row *row, struct exe
 	struct agent_conn *conn = NULL;
 	enum result r;
 
-	if (id_new("exe_", exec_id, sizeof(exec_id)) != R_OK)
+	if (id_new("exe_", exec_id, sizeof(exec_id)) != R_SUCCESS)
 		return R_INTERNAL;
 	r = record_start(rq, row->id, exec_id, p);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return http_set_error(rq, r, "cannot record the execution");
 	r = agent_client_connect(row->agent_address, NULL, CONNECT_MS, &conn);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = agent_client_exec(conn, &p->req, GRACE_MS, &x);
 	agent_client_close(conn);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		record_failure(rq, row->id, exec_id, r);
 		if (r == R_INVALID)
 			return http_set_error(rq, r,
@@ -304,7 +304,7 @@ static enum result run(struct req *rq, const struct sandbox_row *row, struct exe
 		return http_set_error(rq, r == R_TIMEOUT ? R_TIMEOUT : R_UPSTREAM,
 				      "the sandbox agent did not answer");
 	}
-	if (record_end(rq, row->id, exec_id, &x, NULL) != R_OK)
+	if (record_end(rq, row->id, exec_id, &x, NULL) != R_SUCCESS)
 		log_warnx("exec", "cannot record the end of execution id=%s", exec_id);
 	r = respond(rq, exec_id, &x);
 	agent_exec_result_free(&x);
@@ -318,7 +318,7 @@ enum result exec_post(struct req *rq)
 	enum result r;
 
 	r = sandbox_row_load(rq, &row);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	if (strcmp(row.status, "running") != 0) {
 		sandbox_row_free(&row);
@@ -331,7 +331,7 @@ enum result exec_post(struct req *rq)
 		return R_NO_MEMORY;
 	}
 	r = parse(rq, &row, p);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = run(rq, &row, p);
 	plan_free(p);
 	free(p);

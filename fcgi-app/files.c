@@ -35,7 +35,7 @@ static enum result running(struct req *rq, struct sandbox_row *row)
 {
 	enum result r = sandbox_row_load(rq, row);
 
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	if (strcmp(row->status, "running") != 0 || row->agent_address[0] == '\0') {
 		r = http_set_error(rq, R_CONFLICT, "sandbox is %s, not running", row->status);
@@ -65,7 +65,7 @@ static enum result path_ok(struct req *rq, const char *what, const char *p)
 	 * the sandbox can still create such names. */
 	if (!utf8_is_valid(p, n))
 		return http_set_error(rq, R_INVALID, "'%s' is not valid UTF-8", what);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* abs_path: the one form a path takes in answers and events: absolute, with
@@ -137,7 +137,7 @@ static enum result query_path(struct req *rq, const char *name, char *out, size_
 
 	if (r == R_NOT_FOUND)
 		return http_set_error(rq, R_INVALID, "query parameter '%s' is required", name);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return http_set_error(rq, R_INVALID,
 				 "query parameter '%s' is malformed, has a NUL byte or is over %d "
 				 "bytes",
@@ -152,7 +152,7 @@ static enum result json_path(struct req *rq, const struct json *obj, const char 
 {
 	enum result r = validate_str(rq, obj, key, true, AGENTPROTO_MAX_PATH - 1, out);
 
-	return r == R_OK ? path_ok(rq, key, *out) : r;
+	return r == R_SUCCESS ? path_ok(rq, key, *out) : r;
 }
 
 /* read_json: the JSON object body into rq->body, capped at limit. Not
@@ -171,7 +171,7 @@ static enum result read_json(struct req *rq, size_t limit)
 		return http_set_error(rq, R_INVALID, "Content-Type must be application/json");
 	}
 	r = http_read_body(rq, limit, &body);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	if (body.len == 0 || http_json_has_nul(body.data, body.len)) {
 		r = http_set_error(rq, R_INVALID, body.len ? "a NUL byte (\\u0000) in the body"
@@ -183,7 +183,7 @@ static enum result read_json(struct req *rq, size_t limit)
 	buf_free(&body);
 	if (rq->body == NULL || !json_is_object(rq->body))
 		return http_set_error(rq, R_INVALID, "request body must be a JSON object");
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* agent_fail: the agent's refusal as the API's error. */
@@ -216,10 +216,10 @@ static enum result connect_agent(struct req *rq, const struct sandbox_row *row,
 {
 	enum result r = agent_client_connect(row->agent_address, NULL, CONNECT_MS, out);
 
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return http_set_error(rq, r == R_TIMEOUT ? R_TIMEOUT : R_UPSTREAM,
 				 "the sandbox agent is unreachable");
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static const char *type_name(uint8_t t)
@@ -259,12 +259,12 @@ static struct json *info_json(const struct agentproto_finfo *fi, const char *pat
 	clock_rfc3339(fi->mtime_ms, when);
 	abs_path(path, abs);
 	slash = strrchr(abs, '/');
-	if (o == NULL || add_text(o, "name", slash && slash[1] ? slash + 1 : abs) != R_OK ||
-	    add_text(o, "path", abs) != R_OK || json_add_str(o, "type", type_name(fi->ftype)) != R_OK ||
-	    json_add_int(o, "size", (long long)fi->size) != R_OK || add_mode(o, fi->mode) != R_OK ||
-	    json_add_str(o, "modified_at", when) != R_OK ||
+	if (o == NULL || add_text(o, "name", slash && slash[1] ? slash + 1 : abs) != R_SUCCESS ||
+	    add_text(o, "path", abs) != R_SUCCESS || json_add_str(o, "type", type_name(fi->ftype)) != R_SUCCESS ||
+	    json_add_int(o, "size", (long long)fi->size) != R_SUCCESS || add_mode(o, fi->mode) != R_SUCCESS ||
+	    json_add_str(o, "modified_at", when) != R_SUCCESS ||
 	    (fi->ftype == AP_FT_SYMLINK ? add_text(o, "symlink_target", fi->target)
-					: json_add(o, "symlink_target", json_new_null())) != R_OK) {
+					: json_add(o, "symlink_target", json_new_null())) != R_SUCCESS) {
 		json_free(o);
 		return NULL;
 	}
@@ -289,41 +289,41 @@ static enum result written_begin(struct req *rq, const char *sbx, struct json *p
 
 	if (data == NULL)
 		json_free(paths); /* json_add owns it otherwise, even on failure */
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = json_add_int(data, "bytes", (long long)bytes);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_begin(rq->db);
-	if (r == R_OK) {
+	if (r == R_SUCCESS) {
 		r = events_emit(rq->db, rq->auth.org_id, sbx, "file.written", data);
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			db_rollback(rq->db);
 	}
 	json_free(data);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		log_warnx("files", "cannot record file.written sandbox=%s err=%s", sbx,
 			  result_str(r));
 		return http_set_error(rq, r == R_NO_MEMORY ? r : R_DB,
 				 "the file.written event cannot be recorded; nothing was written");
 	}
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* written_end: commit the event when the agent committed the files (r). */
 static enum result written_end(struct req *rq, const char *sbx, enum result r)
 {
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		db_rollback(rq->db);
 		return r;
 	}
 	r = db_commit(rq->db);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		db_rollback(rq->db);
 		log_errx("files", "file written without its file.written event sandbox=%s", sbx);
 		return http_set_error(rq, R_DB,
 				 "the file was written but its file.written event could not be "
 				 "recorded");
 	}
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* ---- the skeleton ------------------------------------------------------------------- */
@@ -354,17 +354,17 @@ static enum result with_agent(struct req *rq, struct file_op *op)
 	struct agent_conn *c = NULL;
 	enum result r = running(rq, &row);
 
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	if (op->prepare != NULL)
 		r = op->prepare(rq, op);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = connect_agent(rq, &row, &c);
-	if (r == R_OK) {
+	if (r == R_SUCCESS) {
 		op->sbx = row.id;
 		r = op->run(rq, op, c);
 		op->sbx = NULL; /* row is gone once this returns */
-		if (r != R_OK && op->path != NULL)
+		if (r != R_SUCCESS && op->path != NULL)
 			r = agent_fail(rq, c, r, op->path);
 	}
 	agent_client_close(c);
@@ -384,10 +384,10 @@ static enum result commit_written(struct req *rq, struct file_op *op, struct age
 	enum result r = paths ? written_begin(rq, sbx, paths, bytes) : R_NO_MEMORY;
 
 	op->path = NULL;
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	r = agent_client_put_commit(c, OP_MS);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		r = agent_fail(rq, c, r, path);
 	return written_end(rq, sbx, r);
 }
@@ -397,13 +397,13 @@ static enum result answer_path(struct req *rq, const char *key, const char *path
 {
 	struct json *out = json_new_object();
 
-	if (out == NULL || add_path(out, key, path) != R_OK ||
-	    json_add_bool(out, flag, true) != R_OK) {
+	if (out == NULL || add_path(out, key, path) != R_SUCCESS ||
+	    json_add_bool(out, flag, true) != R_SUCCESS) {
 		json_free(out);
 		return R_NO_MEMORY;
 	}
 	http_respond_json(rq, 200, out, NULL);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* ---- POST /files: JSON, all or nothing ---------------------------------------------- */
@@ -422,7 +422,7 @@ static enum result parse_mode(struct req *rq, const struct json *m, uint32_t *ou
 
 	if (m == NULL || json_is_null(m)) {
 		*out = 0;
-		return R_OK;
+		return R_SUCCESS;
 	}
 	if (json_is_number(m)) {
 		double d = json_number(m);
@@ -430,13 +430,13 @@ static enum result parse_mode(struct req *rq, const struct json *m, uint32_t *ou
 		if (d < 0 || d > 07777 || d != (double)(unsigned long)d)
 			return http_set_error(rq, R_INVALID, "'mode' must be 0..4095 (07777)");
 		*out = (uint32_t)d;
-		return R_OK;
+		return R_SUCCESS;
 	}
 	if (json_is_string(m) && *json_str(m) != '\0' && strlen(json_str(m)) <= 5) {
 		v = strtoul(json_str(m), &end, 8);
 		if (*end == '\0' && v <= 07777) {
 			*out = (uint32_t)v;
-			return R_OK;
+			return R_SUCCESS;
 		}
 	}
 	return http_set_error(rq, R_INVALID, "'mode' must be a number or an octal string like \"0755\"");
@@ -451,14 +451,14 @@ static enum result parse_file(struct req *rq, const struct json *o, struct one_f
 
 	if (!json_is_object(o))
 		return http_set_error(rq, R_INVALID, "each file must be an object {path, content}");
-	if ((r = validate_known_fields(rq, o, known)) != R_OK ||
-	    (r = json_path(rq, o, "path", &f->path)) != R_OK ||
-	    (r = parse_mode(rq, json_get(o, "mode"), &f->mode)) != R_OK)
+	if ((r = validate_known_fields(rq, o, known)) != R_SUCCESS ||
+	    (r = json_path(rq, o, "path", &f->path)) != R_SUCCESS ||
+	    (r = parse_mode(rq, json_get(o, "mode"), &f->mode)) != R_SUCCESS)
 		return r;
-	if (json_get_str(o, "content", &content) != R_OK)
+	if (json_get_str(o, "content", &content) != R_SUCCESS)
 		return http_set_error(rq, R_INVALID, "'content' must be a string");
 	r = json_get_str(o, "encoding", &enc);
-	if (r == R_INVALID || (r == R_OK && strcmp(enc, "base64") != 0 && strcmp(enc, "utf8") != 0 &&
+	if (r == R_INVALID || (r == R_SUCCESS && strcmp(enc, "base64") != 0 && strcmp(enc, "utf8") != 0 &&
 			       strcmp(enc, "utf-8") != 0))
 		return http_set_error(rq, R_INVALID, "'encoding' must be \"base64\" or \"utf8\"");
 	clen = strlen(content);
@@ -468,15 +468,15 @@ static enum result parse_file(struct req *rq, const struct json *o, struct one_f
 			return R_NO_MEMORY;
 		memcpy(f->bytes, content, clen);
 		f->len = clen;
-		return R_OK;
+		return R_SUCCESS;
 	}
 	max = crypto_base64_decoded_max(clen);
 	f->bytes = malloc(max + 1);
 	if (f->bytes == NULL)
 		return R_NO_MEMORY;
-	if (crypto_base64_decode(content, clen, f->bytes, max + 1, &f->len) != R_OK)
+	if (crypto_base64_decode(content, clen, f->bytes, max + 1, &f->len) != R_SUCCESS)
 		return http_set_error(rq, R_INVALID, "'content' of '%s' is not valid base64", f->path);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* written_paths: the absolute paths of fs for the event, with their total
@@ -490,7 +490,7 @@ static struct json *written_paths(const struct one_file *fs, size_t n, unsigned 
 	for (size_t i = 0; paths != NULL && i < n; i++) {
 		abs_path(fs[i].path, abs);
 		*bytes += fs[i].len;
-		if (json_push(paths, json_new_str(abs)) != R_OK) {
+		if (json_push(paths, json_new_str(abs)) != R_SUCCESS) {
 			json_free(paths);
 			return NULL;
 		}
@@ -513,7 +513,7 @@ static enum result post_parse(struct req *rq, struct file_op *op)
 	size_t i;
 
 	r = read_json(rq, (size_t)config()->files_max_json);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	list = json_get(rq->body, "files");
 	if (list != NULL) {
@@ -529,7 +529,7 @@ static enum result post_parse(struct req *rq, struct file_op *op)
 	if (po->fs == NULL)
 		return R_NO_MEMORY;
 	i = 0;
-	for (struct json *o = list ? json_child(list) : rq->body; r == R_OK && i < po->n; i++) {
+	for (struct json *o = list ? json_child(list) : rq->body; r == R_SUCCESS && i < po->n; i++) {
 		r = parse_file(rq, o, &po->fs[i]);
 		o = list ? json_next(o) : NULL;
 	}
@@ -546,20 +546,20 @@ static enum result post_answer(struct req *rq, const struct one_file *fs, size_t
 	for (size_t i = 0; i < n; i++) {
 		struct json *e = json_new_object();
 
-		if (e == NULL || add_path(e, "path", fs[i].path) != R_OK ||
-		    json_add_int(e, "size", (long long)fs[i].len) != R_OK) {
+		if (e == NULL || add_path(e, "path", fs[i].path) != R_SUCCESS ||
+		    json_add_int(e, "size", (long long)fs[i].len) != R_SUCCESS) {
 			json_free(e);
 			goto fail;
 		}
-		if (json_push(arr, e) != R_OK) /* it owns e either way */
+		if (json_push(arr, e) != R_SUCCESS) /* it owns e either way */
 			goto fail;
 	}
-	if (json_add(out, "files", arr) != R_OK) { /* it owns arr either way */
+	if (json_add(out, "files", arr) != R_SUCCESS) { /* it owns arr either way */
 		json_free(out);
 		return R_NO_MEMORY;
 	}
 	http_respond_json(rq, 200, out, NULL);
-	return R_OK;
+	return R_SUCCESS;
 fail:
 	json_free(out);
 	json_free(arr);
@@ -572,22 +572,22 @@ static enum result post_write(struct req *rq, struct file_op *op, struct agent_c
 	struct one_file *fs = po->fs;
 	unsigned long long bytes;
 	struct json *paths;
-	enum result r = R_OK;
+	enum result r = R_SUCCESS;
 
 	if (fs == NULL || po->n == 0) /* post_parse gave one file at least */
 		return R_INTERNAL;
-	for (size_t i = 0; r == R_OK && i < po->n; i++) {
+	for (size_t i = 0; r == R_SUCCESS && i < po->n; i++) {
 		op->path = fs[i].path;
 		r = agent_client_put_file(c, fs[i].path, fs[i].mode, OP_MS);
-		if (r == R_OK && fs[i].len > 0)
+		if (r == R_SUCCESS && fs[i].len > 0)
 			r = agent_client_put_data(c, fs[i].bytes, fs[i].len, OP_MS);
 	}
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	op->path = fs[0].path;
 	paths = written_paths(fs, po->n, &bytes);
 	r = commit_written(rq, op, c, paths, bytes);
-	return r == R_OK ? post_answer(rq, fs, po->n) : r;
+	return r == R_SUCCESS ? post_answer(rq, fs, po->n) : r;
 }
 
 enum result files_post(struct req *rq)
@@ -618,7 +618,7 @@ static enum result put_alloc(struct req *rq, struct file_op *op)
 
 	(void)rq;
 	po->chunk = malloc(STREAM_CHUNK);
-	return po->chunk ? R_OK : R_NO_MEMORY;
+	return po->chunk ? R_SUCCESS : R_NO_MEMORY;
 }
 
 /* put_stream: the body to the agent as it comes; a body over the cap or
@@ -633,7 +633,7 @@ static enum result put_stream(struct req *rq, struct file_op *op, struct agent_c
 	int n;
 
 	r = agent_client_put_file(c, po->path, po->mode, OP_MS);
-	while (r == R_OK && (n = FCGX_GetStr(po->chunk, STREAM_CHUNK, rq->fcgi->in)) > 0) {
+	while (r == R_SUCCESS && (n = FCGX_GetStr(po->chunk, STREAM_CHUNK, rq->fcgi->in)) > 0) {
 		po->got += (unsigned long long)n;
 		if (po->got > po->cap || (po->have_len && po->got > po->want)) {
 			op->path = NULL;
@@ -641,29 +641,29 @@ static enum result put_stream(struct req *rq, struct file_op *op, struct agent_c
 		}
 		r = agent_client_put_data(c, po->chunk, (size_t)n, OP_MS);
 	}
-	if (r == R_OK && po->have_len && po->got < po->want) {
+	if (r == R_SUCCESS && po->have_len && po->got < po->want) {
 		op->path = NULL;
 		return http_set_error(rq, R_INVALID, "request body shorter than Content-Length");
 	}
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	abs_path(po->path, abs);
 	paths = json_new_array();
-	if (paths != NULL && json_push(paths, json_new_str(abs)) != R_OK) {
+	if (paths != NULL && json_push(paths, json_new_str(abs)) != R_SUCCESS) {
 		json_free(paths);
 		paths = NULL;
 	}
 	r = commit_written(rq, op, c, paths, po->got);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	out = json_new_object();
-	if (out == NULL || json_add_str(out, "path", abs) != R_OK ||
-	    json_add_int(out, "size", (long long)po->got) != R_OK) {
+	if (out == NULL || json_add_str(out, "path", abs) != R_SUCCESS ||
+	    json_add_int(out, "size", (long long)po->got) != R_SUCCESS) {
 		json_free(out);
 		return R_NO_MEMORY;
 	}
 	http_respond_json(rq, 200, out, NULL);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result files_put(struct req *rq)
@@ -684,10 +684,10 @@ enum result files_put(struct req *rq)
 		if (po.want > po.cap)
 			return http_set_error(rq, R_TOO_BIG, "upload over %llu bytes", po.cap);
 	}
-	if ((r = query_path(rq, "path", po.path, sizeof(po.path))) != R_OK)
+	if ((r = query_path(rq, "path", po.path, sizeof(po.path))) != R_SUCCESS)
 		return r;
 	r = http_query(rq, "mode", modeq, sizeof(modeq));
-	if (r == R_OK) {
+	if (r == R_SUCCESS) {
 		unsigned long v = strtoul(modeq, &end, 8);
 
 		if (*modeq == '\0' || *end != '\0' || v > 07777)
@@ -708,7 +708,7 @@ static bool wants_raw(struct req *rq)
 	const char *accept = http_header(rq, "HTTP_ACCEPT");
 	char enc[16];
 
-	if (http_query(rq, "encoding", enc, sizeof(enc)) == R_OK && strcmp(enc, "raw") == 0)
+	if (http_query(rq, "encoding", enc, sizeof(enc)) == R_SUCCESS && strcmp(enc, "raw") == 0)
 		return true;
 	return accept != NULL && strstr(accept, "application/octet-stream") != NULL &&
 	       strstr(accept, "application/json") == NULL;
@@ -724,7 +724,7 @@ static enum result stream_raw(struct req *rq, struct agent_conn *c,
 	const uint8_t *data;
 	size_t len;
 	bool end = false;
-	enum result r = R_OK;
+	enum result r = R_SUCCESS;
 	int hn;
 
 	hn = snprintf(head, sizeof(head),
@@ -738,14 +738,14 @@ static enum result stream_raw(struct req *rq, struct agent_conn *c,
 	rq->responded = true;
 	while (!end) {
 		r = agent_client_get_chunk(c, OP_MS, &data, &len, &end);
-		if (r != R_OK) {
+		if (r != R_SUCCESS) {
 			log_warnx("files", "raw read cut short req=%s err=%s", rq->id, result_str(r));
-			return R_OK; /* responded already */
+			return R_SUCCESS; /* responded already */
 		}
 		if (len > 0 && FCGX_PutStr((const char *)data, (int)len, rq->fcgi->out) != (int)len)
-			return R_OK; /* the client went away */
+			return R_SUCCESS; /* the client went away */
 	}
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static enum result respond_json_file(struct req *rq, struct agent_conn *c,
@@ -766,39 +766,39 @@ static enum result respond_json_file(struct req *rq, struct agent_conn *c,
 	buf_init(&content, (size_t)fi->size + 1);
 	while (!end) {
 		r = agent_client_get_chunk(c, OP_MS, &data, &len, &end);
-		if (r == R_OK && len > 0)
+		if (r == R_SUCCESS && len > 0)
 			r = buf_append(&content, data, len);
-		if (r != R_OK) {
+		if (r != R_SUCCESS) {
 			buf_free(&content);
 			return agent_fail(rq, c, r, path);
 		}
 	}
 	r = crypto_base64_size(content.len, &b64size);
-	if (r == R_OK) {
+	if (r == R_SUCCESS) {
 		b64 = malloc(b64size);
 		r = b64 ? crypto_base64_encode(content.data ? content.data : "", content.len, b64,
 					       b64size, NULL)
 			: R_NO_MEMORY;
 	}
 	clock_rfc3339(fi->mtime_ms, when);
-	if (r == R_OK) {
+	if (r == R_SUCCESS) {
 		o = json_new_object();
-		if (o == NULL || add_path(o, "path", path) != R_OK ||
-		    json_add_str(o, "content", b64) != R_OK ||
-		    json_add_str(o, "encoding", "base64") != R_OK ||
-		    json_add_int(o, "size", (long long)content.len) != R_OK ||
-		    add_mode(o, fi->mode) != R_OK ||
-		    json_add_str(o, "modified_at", when) != R_OK)
+		if (o == NULL || add_path(o, "path", path) != R_SUCCESS ||
+		    json_add_str(o, "content", b64) != R_SUCCESS ||
+		    json_add_str(o, "encoding", "base64") != R_SUCCESS ||
+		    json_add_int(o, "size", (long long)content.len) != R_SUCCESS ||
+		    add_mode(o, fi->mode) != R_SUCCESS ||
+		    json_add_str(o, "modified_at", when) != R_SUCCESS)
 			r = R_NO_MEMORY;
 	}
 	free(b64);
 	buf_free(&content);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		json_free(o);
 		return r;
 	}
 	http_respond_json(rq, 200, o, NULL);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* info_op: a read or a stat of path, whose metadata lands in fi. */
@@ -814,7 +814,7 @@ static enum result info_alloc(struct req *rq, struct file_op *op)
 
 	(void)rq;
 	io->fi = malloc(sizeof(*io->fi));
-	return io->fi ? R_OK : R_NO_MEMORY;
+	return io->fi ? R_SUCCESS : R_NO_MEMORY;
 }
 
 /* info_handle: the steps of GET and stat with run. */
@@ -825,7 +825,7 @@ static enum result info_handle(struct req *rq, enum result (*run)(struct req *, 
 	enum result r = query_path(rq, "path", io.path, sizeof(io.path));
 
 	io.op.path = io.path;
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = with_agent(rq, &io.op);
 	free(io.fi);
 	return r;
@@ -836,7 +836,7 @@ static enum result get_read(struct req *rq, struct file_op *op, struct agent_con
 	struct info_op *io = (struct info_op *)op;
 	enum result r = agent_client_get_begin(c, io->path, OP_MS, io->fi);
 
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	op->path = NULL; /* both answer for themselves */
 	return wants_raw(rq) ? stream_raw(rq, c, io->fi)
@@ -864,15 +864,15 @@ static enum result add_entry(void *ctx, const struct agentproto_finfo *fi)
 	struct json *e;
 
 	if (bl + 1 + pl + 1 > 2 * AGENTPROTO_MAX_PATH)
-		return R_OK;
+		return R_SUCCESS;
 	memcpy(l->joined, l->base, bl);
 	if (slash)
 		l->joined[bl++] = '/';
 	memcpy(l->joined + bl, fi->path, pl + 1);
 	e = info_json(fi, l->joined);
-	if (e == NULL || json_push(l->arr, e) != R_OK)
+	if (e == NULL || json_push(l->arr, e) != R_SUCCESS)
 		return R_NO_MEMORY;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 struct list_op {
@@ -890,7 +890,7 @@ static enum result list_alloc(struct req *rq, struct file_op *op)
 	lo->l.arr = json_new_array();
 	lo->l.base = lo->path;
 	lo->l.joined = malloc(2 * AGENTPROTO_MAX_PATH);
-	return lo->l.arr && lo->l.joined ? R_OK : R_NO_MEMORY;
+	return lo->l.arr && lo->l.joined ? R_SUCCESS : R_NO_MEMORY;
 }
 
 static enum result list_run(struct req *rq, struct file_op *op, struct agent_conn *c)
@@ -899,21 +899,21 @@ static enum result list_run(struct req *rq, struct file_op *op, struct agent_con
 	enum result r = agent_client_list(c, lo->path, lo->depth, OP_MS, add_entry, &lo->l);
 	struct json *out;
 
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	out = json_new_object();
-	if (out == NULL || add_path(out, "path", lo->path) != R_OK) {
+	if (out == NULL || add_path(out, "path", lo->path) != R_SUCCESS) {
 		json_free(out);
 		return R_NO_MEMORY;
 	}
 	r = json_add(out, "entries", lo->l.arr);
 	lo->l.arr = NULL; /* json_add owns it either way */
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		json_free(out);
 		return r;
 	}
 	http_respond_json(rq, 200, out, NULL);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result files_list(struct req *rq)
@@ -927,10 +927,10 @@ enum result files_list(struct req *rq)
 	r = http_query(rq, "path", lo.path, sizeof(lo.path));
 	if (r == R_NOT_FOUND)
 		memcpy(lo.path, "/workspace", sizeof("/workspace"));
-	else if ((r = query_path(rq, "path", lo.path, sizeof(lo.path))) != R_OK)
+	else if ((r = query_path(rq, "path", lo.path, sizeof(lo.path))) != R_SUCCESS)
 		return r;
 	r = http_query(rq, "depth", dq, sizeof(dq));
-	if (r == R_OK) {
+	if (r == R_SUCCESS) {
 		depth = strtoul(dq, &end, 10);
 		if (*dq == '\0' || *end != '\0' || depth < 1 || depth > AGENTPROTO_MAX_DEPTH)
 			return http_set_error(rq, R_INVALID, "'depth' must be 1..%d", AGENTPROTO_MAX_DEPTH);
@@ -950,13 +950,13 @@ static enum result stat_run(struct req *rq, struct file_op *op, struct agent_con
 	enum result r = agent_client_stat(c, io->path, OP_MS, io->fi);
 	struct json *o;
 
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	o = info_json(io->fi, io->path);
 	if (o == NULL)
 		return R_NO_MEMORY;
 	http_respond_json(rq, 200, o, NULL);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result files_stat(struct req *rq)
@@ -983,7 +983,7 @@ static enum result delete_run(struct req *rq, struct file_op *op, struct agent_c
 	struct delete_op *d = (struct delete_op *)op;
 	enum result r = agent_client_remove(c, d->path, d->recursive, OP_MS);
 
-	return r == R_OK ? answer_path(rq, "path", d->path, "deleted") : r;
+	return r == R_SUCCESS ? answer_path(rq, "path", d->path, "deleted") : r;
 }
 
 enum result files_delete(struct req *rq)
@@ -993,10 +993,10 @@ enum result files_delete(struct req *rq)
 	enum result r;
 
 	d.op.path = d.path;
-	if ((r = query_path(rq, "path", d.path, sizeof(d.path))) != R_OK)
+	if ((r = query_path(rq, "path", d.path, sizeof(d.path))) != R_SUCCESS)
 		return r;
 	r = http_query(rq, "recursive", rec, sizeof(rec));
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		d.recursive = truthy(rec);
 	else if (r != R_NOT_FOUND)
 		return http_set_error(rq, R_INVALID, "'recursive' must be true or false");
@@ -1009,12 +1009,12 @@ static enum result opt_bool(struct req *rq, const char *key, bool def, bool *out
 
 	if (v == NULL || json_is_null(v)) {
 		*out = def;
-		return R_OK;
+		return R_SUCCESS;
 	}
 	if (!json_is_bool(v))
 		return http_set_error(rq, R_INVALID, "'%s' must be true or false", key);
 	*out = json_bool_value(v);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 struct mkdir_op {
@@ -1028,7 +1028,7 @@ static enum result mkdir_run(struct req *rq, struct file_op *op, struct agent_co
 	struct mkdir_op *m = (struct mkdir_op *)op;
 	enum result r = agent_client_mkdir(c, op->path, m->mode, m->parents, OP_MS);
 
-	return r == R_OK ? answer_path(rq, "path", op->path, "created") : r;
+	return r == R_SUCCESS ? answer_path(rq, "path", op->path, "created") : r;
 }
 
 enum result files_mkdir(struct req *rq)
@@ -1037,11 +1037,11 @@ enum result files_mkdir(struct req *rq)
 	struct mkdir_op m = {.op = {.run = mkdir_run}};
 	enum result r;
 
-	if ((r = read_json(rq, (size_t)config()->max_body)) != R_OK ||
-	    (r = validate_known_fields(rq, rq->body, known)) != R_OK ||
-	    (r = json_path(rq, rq->body, "path", &m.op.path)) != R_OK ||
-	    (r = parse_mode(rq, json_get(rq->body, "mode"), &m.mode)) != R_OK ||
-	    (r = opt_bool(rq, "parents", true, &m.parents)) != R_OK)
+	if ((r = read_json(rq, (size_t)config()->max_body)) != R_SUCCESS ||
+	    (r = validate_known_fields(rq, rq->body, known)) != R_SUCCESS ||
+	    (r = json_path(rq, rq->body, "path", &m.op.path)) != R_SUCCESS ||
+	    (r = parse_mode(rq, json_get(rq->body, "mode"), &m.mode)) != R_SUCCESS ||
+	    (r = opt_bool(rq, "parents", true, &m.parents)) != R_SUCCESS)
 		return r;
 	return with_agent(rq, &m.op);
 }
@@ -1058,16 +1058,16 @@ static enum result move_run(struct req *rq, struct file_op *op, struct agent_con
 	enum result r = agent_client_move(c, m->from, m->to, m->parents, OP_MS);
 	struct json *out;
 
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	out = json_new_object();
-	if (out == NULL || add_path(out, "from", m->from) != R_OK ||
-	    add_path(out, "to", m->to) != R_OK) {
+	if (out == NULL || add_path(out, "from", m->from) != R_SUCCESS ||
+	    add_path(out, "to", m->to) != R_SUCCESS) {
 		json_free(out);
 		return R_NO_MEMORY;
 	}
 	http_respond_json(rq, 200, out, NULL);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result files_move(struct req *rq)
@@ -1076,11 +1076,11 @@ enum result files_move(struct req *rq)
 	struct move_op m = {.op = {.run = move_run}};
 	enum result r;
 
-	if ((r = read_json(rq, (size_t)config()->max_body)) != R_OK ||
-	    (r = validate_known_fields(rq, rq->body, known)) != R_OK ||
-	    (r = json_path(rq, rq->body, "from", &m.from)) != R_OK ||
-	    (r = json_path(rq, rq->body, "to", &m.to)) != R_OK ||
-	    (r = opt_bool(rq, "parents", true, &m.parents)) != R_OK)
+	if ((r = read_json(rq, (size_t)config()->max_body)) != R_SUCCESS ||
+	    (r = validate_known_fields(rq, rq->body, known)) != R_SUCCESS ||
+	    (r = json_path(rq, rq->body, "from", &m.from)) != R_SUCCESS ||
+	    (r = json_path(rq, rq->body, "to", &m.to)) != R_SUCCESS ||
+	    (r = opt_bool(rq, "parents", true, &m.parents)) != R_SUCCESS)
 		return r;
 	m.op.path = m.from;
 	return with_agent(rq, &m.op);

@@ -1,5 +1,5 @@
 /* handlers.h: every route handler, grouped by the file that implements it.
- * A handler either responds itself and returns R_OK, or returns an error
+ * A handler either responds itself and returns R_SUCCESS, or returns an error
  * (message via http_set_error) and the router answers with the JSON error. */
 #ifndef SANDPIT_HANDLERS_H
 #define SANDPIT_HANDLERS_H

@@ -36,14 +36,14 @@ enum result http_read_body(struct req *rq, size_t limit, struct buf *out)
 			return http_set_error(rq, R_TOO_BIG, "request body over %zu bytes", limit);
 	}
 	while ((got = FCGX_GetStr(chunk, sizeof(chunk), rq->fcgi->in)) > 0) {
-		if (buf_append(out, chunk, (size_t)got) != R_OK)
+		if (buf_append(out, chunk, (size_t)got) != R_SUCCESS)
 			return http_set_error(rq, R_TOO_BIG, "request body over %zu bytes", limit);
 	}
 	if ((long long)out->len < want) {
 		buf_free(out);
 		return http_set_error(rq, R_INVALID, "request body shorter than Content-Length");
 	}
-	return R_OK;
+	return R_SUCCESS;
 }
 
 bool http_json_has_nul(const char *s, size_t n)
@@ -85,7 +85,7 @@ enum result http_parse_json_body(struct req *rq, size_t limit)
 		return http_set_error(rq, R_INVALID, "Content-Type must be application/json");
 	}
 	r = http_read_body(rq, limit, &body);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	if (body.len == 0) {
 		buf_free(&body);
@@ -107,7 +107,7 @@ enum result http_parse_json_body(struct req *rq, size_t limit)
 		return http_set_error(rq, R_INVALID, "request body is not valid JSON");
 	if (!json_is_object(rq->body))
 		return http_set_error(rq, R_INVALID, "request body must be a JSON object");
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result http_query(const struct req *rq, const char *name, char *out, size_t size)
@@ -293,12 +293,12 @@ enum result http_respond_done(struct req *rq, const char *id_key, const char *id
 {
 	struct json *o = json_new_object();
 
-	if (o == NULL || json_add_str(o, id_key, id) != R_OK || json_add_bool(o, flag, true) != R_OK) {
+	if (o == NULL || json_add_str(o, id_key, id) != R_SUCCESS || json_add_bool(o, flag, true) != R_SUCCESS) {
 		json_free(o);
 		return R_NO_MEMORY;
 	}
 	http_respond_json(rq, 200, o, NULL);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result http_set_error(struct req *rq, enum result r, const char *fmt, ...)
@@ -323,9 +323,9 @@ void http_respond_error(struct req *rq, enum result r, int status_override, cons
 		http_respond_json(rq, status, NULL, headers);
 		return;
 	}
-	if (json_add_str(err, "code", code ? code : result_str(r)) != R_OK ||
-	    json_add_str(err, "message", message && *message ? message : result_str(r)) != R_OK ||
-	    json_add(root, "error", err) != R_OK) {
+	if (json_add_str(err, "code", code ? code : result_str(r)) != R_SUCCESS ||
+	    json_add_str(err, "message", message && *message ? message : result_str(r)) != R_SUCCESS ||
+	    json_add(root, "error", err) != R_SUCCESS) {
 		json_free(root);
 		http_respond_json(rq, status, NULL, headers);
 		return;

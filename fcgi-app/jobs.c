@@ -49,13 +49,13 @@ static enum result whole(struct req *rq, const char *where, const struct json *o
 	double d;
 
 	if (v == NULL || json_is_null(v))
-		return R_OK;
+		return R_SUCCESS;
 	d = json_is_number(v) ? json_number(v) : NAN;
 	if (!(d >= (double)lo && d <= (double)hi) || d != (double)(long long)d)
 		return http_set_error(rq, R_INVALID, "%s'%s' must be an integer from %lld to %lld",
 				 where, key, lo, hi);
 	*out = (long long)d;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* text: member key as a string of at most max bytes, or NULL when absent. */
@@ -66,13 +66,13 @@ static enum result text(struct req *rq, const char *where, const struct json *ob
 
 	*out = NULL;
 	if (v == NULL || json_is_null(v))
-		return R_OK;
+		return R_SUCCESS;
 	if (!json_is_string(v))
 		return http_set_error(rq, R_INVALID, "%s'%s' must be a string", where, key);
 	if (strlen(json_str(v)) > max)
 		return http_set_error(rq, R_TOO_BIG, "%s'%s' is larger than %zu bytes", where, key, max);
 	*out = json_str(v);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* path_ok: a relative path under /workspace: [A-Za-z0-9._-] segments, no
@@ -103,7 +103,7 @@ static enum result parse_files(struct req *rq, const char *where, const struct j
 	size_t n = 0;
 
 	if (files == NULL || json_is_null(files))
-		return R_OK;
+		return R_SUCCESS;
 	if (!json_is_object(files))
 		return http_set_error(rq, R_INVALID, "%s'files' must be an object of path: content",
 				 where);
@@ -136,7 +136,7 @@ static enum result parse_limits(struct req *rq, const char *where, const struct 
 	double cores = 1.0, max_cores = (double)config_int("SANDPIT_MAX_CPUS") / 1000.0;
 	struct json *o = json_new_object();
 	const struct json *c;
-	enum result r = R_OK;
+	enum result r = R_SUCCESS;
 
 	if (o == NULL)
 		return R_NO_MEMORY;
@@ -146,11 +146,11 @@ static enum result parse_limits(struct req *rq, const char *where, const struct 
 				      where);
 			goto out;
 		}
-		if ((r = validate_known_fields(rq, rl, limit_fields)) != R_OK ||
-		    (r = whole(rq, where, rl, "memory_mb", MIN_MEMORY_MB, max_mb, &mem)) != R_OK ||
-		    (r = whole(rq, where, rl, "timeout_ms", 1, max_ms, &tmo)) != R_OK ||
-		    (r = whole(rq, where, rl, "wall_timeout_ms", 1, 3 * max_ms, &wall)) != R_OK ||
-		    (r = whole(rq, where, rl, "disk_mb", 1, max_disk, &disk)) != R_OK)
+		if ((r = validate_known_fields(rq, rl, limit_fields)) != R_SUCCESS ||
+		    (r = whole(rq, where, rl, "memory_mb", MIN_MEMORY_MB, max_mb, &mem)) != R_SUCCESS ||
+		    (r = whole(rq, where, rl, "timeout_ms", 1, max_ms, &tmo)) != R_SUCCESS ||
+		    (r = whole(rq, where, rl, "wall_timeout_ms", 1, 3 * max_ms, &wall)) != R_SUCCESS ||
+		    (r = whole(rq, where, rl, "disk_mb", 1, max_disk, &disk)) != R_SUCCESS)
 			goto out;
 		c = json_get(rl, "cpu_cores");
 		if (c != NULL && !json_is_null(c)) {
@@ -163,11 +163,11 @@ static enum result parse_limits(struct req *rq, const char *where, const struct 
 			}
 		}
 	}
-	if (json_add_int(o, "memory_mb", mem) != R_OK ||
-	    json_add_int(o, "cpu_millis", (long long)(cores * 1000.0 + 0.5)) != R_OK ||
-	    json_add_int(o, "timeout_ms", tmo) != R_OK ||
-	    json_add_int(o, "wall_timeout_ms", wall ? wall : 2 * tmo + 1000) != R_OK ||
-	    json_add_int(o, "disk_mb", disk) != R_OK) {
+	if (json_add_int(o, "memory_mb", mem) != R_SUCCESS ||
+	    json_add_int(o, "cpu_millis", (long long)(cores * 1000.0 + 0.5)) != R_SUCCESS ||
+	    json_add_int(o, "timeout_ms", tmo) != R_SUCCESS ||
+	    json_add_int(o, "wall_timeout_ms", wall ? wall : 2 * tmo + 1000) != R_SUCCESS ||
+	    json_add_int(o, "disk_mb", disk) != R_SUCCESS) {
 		r = R_NO_MEMORY;
 		goto out;
 	}
@@ -192,21 +192,21 @@ static enum result parse_test(struct req *rq, const char *where, size_t i, const
 	snprintf(w, sizeof(w), "%stests[%zu]: ", where, i);
 	if (!json_is_object(t))
 		return http_set_error(rq, R_INVALID, "%smust be an object", w);
-	if ((r = validate_known_fields(rq, t, test_fields)) != R_OK ||
-	    (r = text(rq, w, t, "stdin", STDIN_MAX, &in)) != R_OK ||
-	    (r = text(rq, w, t, "expected_output", STDIN_MAX, &want)) != R_OK ||
-	    (r = whole(rq, w, t, "timeout_ms", 1, max_ms, &tmo)) != R_OK ||
-	    (r = whole(rq, w, t, "wall_timeout_ms", 1, 3 * max_ms, &wall)) != R_OK ||
-	    (r = whole(rq, w, t, "memory_mb", MIN_MEMORY_MB, max_mb, &mem)) != R_OK)
+	if ((r = validate_known_fields(rq, t, test_fields)) != R_SUCCESS ||
+	    (r = text(rq, w, t, "stdin", STDIN_MAX, &in)) != R_SUCCESS ||
+	    (r = text(rq, w, t, "expected_output", STDIN_MAX, &want)) != R_SUCCESS ||
+	    (r = whole(rq, w, t, "timeout_ms", 1, max_ms, &tmo)) != R_SUCCESS ||
+	    (r = whole(rq, w, t, "wall_timeout_ms", 1, 3 * max_ms, &wall)) != R_SUCCESS ||
+	    (r = whole(rq, w, t, "memory_mb", MIN_MEMORY_MB, max_mb, &mem)) != R_SUCCESS)
 		return r;
 	if (want == NULL)
 		return http_set_error(rq, R_INVALID, "%s'expected_output' is required", w);
 	o = json_new_object();
-	if (o == NULL || json_add_str(o, "stdin", in ? in : "") != R_OK ||
-	    json_add_str(o, "expected_output", want) != R_OK ||
-	    (tmo && json_add_int(o, "timeout_ms", tmo) != R_OK) ||
-	    (wall && json_add_int(o, "wall_timeout_ms", wall) != R_OK) ||
-	    (mem && json_add_int(o, "memory_mb", mem) != R_OK)) {
+	if (o == NULL || json_add_str(o, "stdin", in ? in : "") != R_SUCCESS ||
+	    json_add_str(o, "expected_output", want) != R_SUCCESS ||
+	    (tmo && json_add_int(o, "timeout_ms", tmo) != R_SUCCESS) ||
+	    (wall && json_add_int(o, "wall_timeout_ms", wall) != R_SUCCESS) ||
+	    (mem && json_add_int(o, "memory_mb", mem) != R_SUCCESS)) {
 		json_free(o);
 		return R_NO_MEMORY;
 	}
@@ -218,19 +218,19 @@ static enum result parse_tests(struct req *rq, const char *where, const struct j
 {
 	long long max = config_int("SANDPIT_JOB_MAX_TESTS");
 	struct json *arr;
-	enum result r = R_OK;
+	enum result r = R_SUCCESS;
 
 	if (tests == NULL || json_is_null(tests))
-		return R_OK;
+		return R_SUCCESS;
 	if (!json_is_array(tests) || json_len(tests) == 0 || json_len(tests) > (size_t)max)
 		return http_set_error(rq, R_INVALID,
 				 "%s'tests' must be an array of 1 to %lld test cases", where, max);
 	arr = json_new_array();
 	if (arr == NULL)
 		return R_NO_MEMORY;
-	for (size_t i = 0; i < json_len(tests) && r == R_OK; i++)
+	for (size_t i = 0; i < json_len(tests) && r == R_SUCCESS; i++)
 		r = parse_test(rq, where, i, json_at(tests, i), arr);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		json_free(arr);
 		return r;
 	}
@@ -245,7 +245,7 @@ static enum result parse_compare(struct req *rq, const char *where, const struct
 	double t = 1e-6;
 	enum result r = text(rq, where, obj, "compare", 32, &mode);
 
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	if (mode == NULL)
 		mode = "trailing_whitespace";
@@ -260,10 +260,10 @@ static enum result parse_compare(struct req *rq, const char *where, const struct
 			return http_set_error(rq, R_INVALID,
 					 "%s'tolerance' must be a number from 0 to 1e6", where);
 	}
-	if (json_add_str(spec, "compare", mode) != R_OK ||
-	    json_add(spec, "tolerance", json_new_double(t)) != R_OK)
+	if (json_add_str(spec, "compare", mode) != R_SUCCESS ||
+	    json_add(spec, "tolerance", json_new_double(t)) != R_SUCCESS)
 		return R_NO_MEMORY;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* parse_submission: one job object into s (s->spec owned by the caller
@@ -278,30 +278,30 @@ static enum result parse_submission(struct req *rq, const char *where, const str
 
 	if (!json_is_object(obj))
 		return http_set_error(rq, R_INVALID, "%sa job must be a JSON object", where);
-	if ((r = validate_known_fields(rq, obj, job_fields)) != R_OK)
+	if ((r = validate_known_fields(rq, obj, job_fields)) != R_SUCCESS)
 		return r;
 	s->language = json_str(json_get(obj, "language"));
 	if (language_find(s->language) == NULL) {
 		language_names(names, sizeof(names));
 		return http_set_error(rq, R_INVALID, "%s'language' must be one of: %s", where, names);
 	}
-	if ((r = text(rq, where, obj, "code", max_code, &s->code)) != R_OK)
+	if ((r = text(rq, where, obj, "code", max_code, &s->code)) != R_SUCCESS)
 		return r;
 	if (s->code == NULL || s->code[0] == '\0')
 		return http_set_error(rq, R_INVALID, "%s'code' is required", where);
 	s->spec = json_new_object();
 	if (s->spec == NULL)
 		return R_NO_MEMORY;
-	if ((r = text(rq, where, obj, "stdin", STDIN_MAX, &in)) != R_OK)
+	if ((r = text(rq, where, obj, "stdin", STDIN_MAX, &in)) != R_SUCCESS)
 		return r;
-	if (json_add_str(s->spec, "stdin", in ? in : "") != R_OK)
+	if (json_add_str(s->spec, "stdin", in ? in : "") != R_SUCCESS)
 		return R_NO_MEMORY;
-	if ((r = parse_files(rq, where, json_get(obj, "files"), s->spec)) != R_OK ||
-	    (r = parse_limits(rq, where, json_get(obj, "resource_limits"), s->spec)) != R_OK ||
-	    (r = parse_tests(rq, where, json_get(obj, "tests"), s->spec)) != R_OK ||
-	    (r = parse_compare(rq, where, obj, s->spec)) != R_OK)
+	if ((r = parse_files(rq, where, json_get(obj, "files"), s->spec)) != R_SUCCESS ||
+	    (r = parse_limits(rq, where, json_get(obj, "resource_limits"), s->spec)) != R_SUCCESS ||
+	    (r = parse_tests(rq, where, json_get(obj, "tests"), s->spec)) != R_SUCCESS ||
+	    (r = parse_compare(rq, where, obj, s->spec)) != R_SUCCESS)
 		return r;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* insert: one queued row for s; its id into id. In the caller's
@@ -314,7 +314,7 @@ static enum result insert(struct req *rq, const struct submission *s, char *id, 
 	if (spec == NULL)
 		return R_NO_MEMORY;
 	r = id_new("job_", id, id_size);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_exec(rq->db,
 			    "INSERT INTO jobs (id, org_id, language, code, spec) "
 			    "VALUES ($1, $2, $3, $4, $5::jsonb)",
@@ -328,8 +328,8 @@ static struct json *queued_json(const char *id)
 {
 	struct json *o = json_new_object();
 
-	if (o == NULL || json_add_str(o, "job_id", id) != R_OK ||
-	    json_add_str(o, "status", "queued") != R_OK) {
+	if (o == NULL || json_add_str(o, "job_id", id) != R_SUCCESS ||
+	    json_add_str(o, "status", "queued") != R_SUCCESS) {
 		json_free(o);
 		return NULL;
 	}
@@ -343,16 +343,16 @@ enum result jobs_create(struct req *rq)
 	struct json *body;
 	enum result r = parse_submission(rq, "", rq->body, &s);
 
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = insert(rq, &s, id, sizeof(id));
 	json_free(s.spec);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r == R_DB ? http_set_error(rq, r, "cannot queue the job") : r;
 	body = queued_json(id);
 	if (body == NULL)
 		return R_NO_MEMORY;
 	http_respond_json(rq, 202, body, NULL);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* jobs_batch: {submissions: [...]} of 1..BATCH_MAX jobs, all validated
@@ -366,32 +366,32 @@ enum result jobs_batch(struct req *rq)
 	char id[ID_SIZE("job_")], where[48];
 	enum result r;
 
-	if ((r = validate_known_fields(rq, rq->body, fields)) != R_OK)
+	if ((r = validate_known_fields(rq, rq->body, fields)) != R_SUCCESS)
 		return r;
 	if (!json_is_array(subs) || json_len(subs) == 0 || json_len(subs) > BATCH_MAX)
 		return http_set_error(rq, R_INVALID, "'submissions' must be an array of 1 to %d jobs",
 				 BATCH_MAX);
 	body = json_new_object();
 	arr = json_new_array();
-	if (body == NULL || arr == NULL || json_add(body, "jobs", arr) != R_OK) {
+	if (body == NULL || arr == NULL || json_add(body, "jobs", arr) != R_SUCCESS) {
 		json_free(arr);
 		r = R_NO_MEMORY;
 		goto out;
 	}
 	r = db_begin(rq->db);
-	for (size_t i = 0; i < json_len(subs) && r == R_OK; i++) {
+	for (size_t i = 0; i < json_len(subs) && r == R_SUCCESS; i++) {
 		memset(&s, 0, sizeof(s));
 		snprintf(where, sizeof(where), "submissions[%zu]: ", i);
 		r = parse_submission(rq, where, json_at(subs, i), &s);
-		if (r == R_OK)
+		if (r == R_SUCCESS)
 			r = insert(rq, &s, id, sizeof(id));
 		json_free(s.spec);
-		if (r == R_OK)
+		if (r == R_SUCCESS)
 			r = json_push(arr, queued_json(id));
 	}
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_commit(rq->db);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		db_rollback(rq->db);
 		if (r == R_DB)
 			r = http_set_error(rq, r, "cannot queue the jobs");
@@ -413,15 +413,15 @@ static struct json *job_row(const struct db_res *res, int i)
 {
 	struct json *o = json_new_object();
 
-	if (o == NULL || json_add_str(o, "job_id", db_res_get(res, i, 0)) != R_OK ||
-	    json_add_str(o, "status", db_res_get(res, i, 1)) != R_OK ||
-	    json_add_str(o, "language", db_res_get(res, i, 2)) != R_OK ||
-	    json_add_int(o, "attempts", strtoll(db_res_get(res, i, 3), NULL, 10)) != R_OK ||
-	    json_add_str(o, "created_at", db_res_get(res, i, 4)) != R_OK ||
-	    json_add_str_or_null(o, "started_at", db_res_get(res, i, 5)) != R_OK ||
-	    json_add_str_or_null(o, "finished_at", db_res_get(res, i, 6)) != R_OK ||
-	    json_add_str_or_null(o, "error", db_res_get(res, i, 7)) != R_OK ||
-	    json_add_str_or_null(o, "verdict", db_res_get(res, i, 8)) != R_OK) {
+	if (o == NULL || json_add_str(o, "job_id", db_res_get(res, i, 0)) != R_SUCCESS ||
+	    json_add_str(o, "status", db_res_get(res, i, 1)) != R_SUCCESS ||
+	    json_add_str(o, "language", db_res_get(res, i, 2)) != R_SUCCESS ||
+	    json_add_int(o, "attempts", strtoll(db_res_get(res, i, 3), NULL, 10)) != R_SUCCESS ||
+	    json_add_str(o, "created_at", db_res_get(res, i, 4)) != R_SUCCESS ||
+	    json_add_str_or_null(o, "started_at", db_res_get(res, i, 5)) != R_SUCCESS ||
+	    json_add_str_or_null(o, "finished_at", db_res_get(res, i, 6)) != R_SUCCESS ||
+	    json_add_str_or_null(o, "error", db_res_get(res, i, 7)) != R_SUCCESS ||
+	    json_add_str_or_null(o, "verdict", db_res_get(res, i, 8)) != R_SUCCESS) {
 		json_free(o);
 		return NULL;
 	}
@@ -440,7 +440,7 @@ enum result jobs_get(struct req *rq)
 	r = db_exec(rq->db,
 		    "SELECT " JOB_COLUMNS ", result::text FROM jobs WHERE id = $1 AND org_id = $2",
 		    2, (const char *[]){id, rq->auth.org_id}, &res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return http_set_error(rq, r, "cannot read the job");
 	if (db_res_rows(res) != 1) {
 		db_res_free(res);
@@ -450,7 +450,7 @@ enum result jobs_get(struct req *rq)
 	result = db_res_get(res, 0, 9);
 	if (o != NULL &&
 	    json_add(o, "result", result ? json_parse(result, strlen(result)) : json_new_null()) !=
-		R_OK) {
+		R_SUCCESS) {
 		json_free(o);
 		o = NULL;
 	}
@@ -458,7 +458,7 @@ enum result jobs_get(struct req *rq)
 	if (o == NULL)
 		return R_NO_MEMORY;
 	http_respond_json(rq, 200, o, NULL);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static bool status_ok(const char *s)
@@ -479,12 +479,12 @@ enum result jobs_list(struct req *rq)
 	enum result r;
 
 	r = validate_page(rq, "job_", PAGE_DEFAULT, PAGE_MAX, &limit, cursor, sizeof(cursor));
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	r = http_query(rq, "status", status, sizeof(status));
 	if (r == R_NOT_FOUND)
 		status[0] = '\0';
-	else if (r != R_OK || (status[0] != '\0' && !status_ok(status)))
+	else if (r != R_SUCCESS || (status[0] != '\0' && !status_ok(status)))
 		return http_set_error(
 		    rq, R_INVALID,
 		    "'status' must be queued, running, completed, failed or cancelled");
@@ -496,7 +496,7 @@ enum result jobs_list(struct req *rq)
 		    "WHERE c.id = $3 AND c.org_id = $1)) "
 		    "ORDER BY created_at DESC, id DESC LIMIT $4::int",
 		    4, (const char *[]){rq->auth.org_id, status, cursor, lim}, &res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return http_set_error(rq, r, "cannot list jobs");
 	return page_respond(rq, res, limit, "jobs", job_row);
 }
@@ -521,7 +521,7 @@ enum result jobs_cancel(struct req *rq)
 		    "SELECT (SELECT count(*) FROM c), (SELECT sandbox_id FROM c), "
 		    "(SELECT status FROM jobs WHERE id = $1 AND org_id = $2)",
 		    2, (const char *[]){id, rq->auth.org_id}, &res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return http_set_error(rq, r, "cannot cancel the job");
 	if (strcmp(db_res_get(res, 0, 0), "1") != 0) {
 		r = db_res_get(res, 0, 2) == NULL
@@ -531,12 +531,12 @@ enum result jobs_cancel(struct req *rq)
 	}
 	if (db_res_get(res, 0, 1) != NULL && rq->backend != NULL &&
 	    lifecycle_stop(rq->db, rq->backend, rq->auth.org_id, db_res_get(res, 0, 1), LIFECYCLE_STOPPED,
-			   "job_cancelled", true) != R_OK)
+			   "job_cancelled", true) != R_SUCCESS)
 		log_warnx("jobs", "cannot stop the sandbox of cancelled job id=%s sandbox=%s", id,
 			  db_res_get(res, 0, 1));
 	o = json_new_object();
-	if (o == NULL || json_add_str(o, "job_id", id) != R_OK ||
-	    json_add_str(o, "status", "cancelled") != R_OK) {
+	if (o == NULL || json_add_str(o, "job_id", id) != R_SUCCESS ||
+	    json_add_str(o, "status", "cancelled") != R_SUCCESS) {
 		r = R_NO_MEMORY;
 		goto out;
 	}

@@ -88,7 +88,7 @@ enum result longreq_enter(struct longreq *lr, const char *org, unsigned per_org,
 	unsigned mine = 0, all = 0;
 	struct slot *own = NULL, *free_slot = NULL;
 	pid_t me = getpid();
-	enum result r = R_OK;
+	enum result r = R_SUCCESS;
 
 	if (strlen(org) >= ORG_MAX)
 		return R_INVALID;
@@ -112,7 +112,7 @@ enum result longreq_enter(struct longreq *lr, const char *org, unsigned per_org,
 		r = R_QUOTA;
 	else if (all >= total || (own == NULL && free_slot == NULL))
 		r = R_CONFLICT;
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto out;
 	if (own == NULL) {
 		own = free_slot;

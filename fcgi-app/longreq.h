@@ -30,7 +30,7 @@ struct longreq *longreq_new(unsigned slots);
 void longreq_free(struct longreq *lr);
 
 /* longreq_enter: take a slot for org (its id, at most 47 bytes) in this
- * process. R_OK when taken (the caller must longreq_leave it on every
+ * process. R_SUCCESS when taken (the caller must longreq_leave it on every
  * path); R_QUOTA when org already has per_org long requests in flight on
  * this host; R_CONFLICT when the host has `total` in flight (every org
  * counted) or the table is full. Thread- and process-safe. */

@@ -36,7 +36,7 @@ static int open_socket(void)
 	char path[4096];
 	int fd;
 
-	if (instance_fcgi_listen(path, sizeof(path)) != R_OK) {
+	if (instance_fcgi_listen(path, sizeof(path)) != R_SUCCESS) {
 		log_errx("api", "FastCGI socket path too long");
 		return -1;
 	}
@@ -158,7 +158,7 @@ int main(int argc, char **argv)
 
 	/* A key ring that cannot open stored secrets stops start-up, not the
 	 * first create of an org that has some. */
-	if (config_load(&why) != R_OK || secrets_check_config(&why) != R_OK) {
+	if (config_load(&why) != R_SUCCESS || secrets_check_config(&why) != R_SUCCESS) {
 		fprintf(stderr, "sandpit-api: %s\n", why);
 		return 1;
 	}

@@ -11,17 +11,17 @@ enum result page_respond(struct req *rq, struct db_res *res, int limit, const ch
 	int rows = db_res_rows(res);
 	struct json *root = json_new_object(), *arr = json_new_array();
 
-	if (root == NULL || json_add(root, name, arr) != R_OK)
+	if (root == NULL || json_add(root, name, arr) != R_SUCCESS)
 		goto oom;
 	for (int i = 0; i < rows && i < limit; i++)
-		if (json_push(arr, row(res, i)) != R_OK)
+		if (json_push(arr, row(res, i)) != R_SUCCESS)
 			goto oom;
 	if (json_add_str_or_null(root, "next_cursor",
-				 rows > limit ? db_res_get(res, limit - 1, 0) : NULL) != R_OK)
+				 rows > limit ? db_res_get(res, limit - 1, 0) : NULL) != R_SUCCESS)
 		goto oom;
 	db_res_free(res);
 	http_respond_json(rq, 200, root, NULL);
-	return R_OK;
+	return R_SUCCESS;
 oom:
 	db_res_free(res);
 	json_free(root);
@@ -44,7 +44,7 @@ enum result page_list(struct req *rq, const char *sql, int n, const char *const 
 	snprintf(lim, sizeof(lim), "%d", limit + 1);
 	all[n - 1] = lim;
 	r = db_exec(rq->db, sql, n, all, &res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return http_set_error(rq, r, "%s", fail_msg);
 	return page_respond(rq, res, limit, name, row);
 }

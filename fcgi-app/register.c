@@ -67,12 +67,12 @@ static enum result insert_org(struct req *rq, const char *org_id, const char *na
 			    "INSERT INTO organizations (id, name, slug) VALUES ($1, $2, $3) "
 			    "ON CONFLICT (slug) DO NOTHING RETURNING slug",
 			    3, (const char *[]){org_id, name, cand}, &res);
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			return r;
 		if (db_res_rows(res) == 1) {
 			snprintf(slug, slug_size, "%s", cand);
 			db_res_free(res);
-			return R_OK;
+			return R_SUCCESS;
 		}
 		db_res_free(res);
 	}
@@ -80,7 +80,7 @@ static enum result insert_org(struct req *rq, const char *org_id, const char *na
 	snprintf(cand, sizeof(cand), "%s-%s", base, org_id + 4 + 12);
 	r = db_exec(rq->db, "INSERT INTO organizations (id, name, slug) VALUES ($1, $2, $3)", 3,
 		    (const char *[]){org_id, name, cand}, NULL);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		snprintf(slug, slug_size, "%s", cand);
 	return r;
 }
@@ -92,16 +92,16 @@ static struct json *response(const char *org_id, const char *org_name, const cha
 		    *user = json_new_object(), *key = json_new_object();
 	bool ok = root && org && user && key;
 
-	ok = ok && json_add_str(org, "id", org_id) == R_OK &&
-	     json_add_str(org, "name", org_name) == R_OK && json_add_str(org, "slug", slug) == R_OK &&
-	     json_add_str(org, "plan", "hobby") == R_OK;
-	ok = ok && json_add_str(user, "id", user_id) == R_OK &&
-	     json_add_str(user, "email", email) == R_OK &&
-	     json_add_str(user, "role", "owner") == R_OK;
-	ok = ok && json_add_str(key, "id", k->id) == R_OK &&
-	     json_add_str(key, "key", k->key) == R_OK &&
-	     json_add_str(key, "key_prefix", k->prefix) == R_OK &&
-	     json_add_str(key, "name", k->name) == R_OK;
+	ok = ok && json_add_str(org, "id", org_id) == R_SUCCESS &&
+	     json_add_str(org, "name", org_name) == R_SUCCESS && json_add_str(org, "slug", slug) == R_SUCCESS &&
+	     json_add_str(org, "plan", "hobby") == R_SUCCESS;
+	ok = ok && json_add_str(user, "id", user_id) == R_SUCCESS &&
+	     json_add_str(user, "email", email) == R_SUCCESS &&
+	     json_add_str(user, "role", "owner") == R_SUCCESS;
+	ok = ok && json_add_str(key, "id", k->id) == R_SUCCESS &&
+	     json_add_str(key, "key", k->key) == R_SUCCESS &&
+	     json_add_str(key, "key_prefix", k->prefix) == R_SUCCESS &&
+	     json_add_str(key, "name", k->name) == R_SUCCESS;
 	if (!ok) {
 		json_free(root);
 		json_free(org);
@@ -109,8 +109,8 @@ static struct json *response(const char *org_id, const char *org_name, const cha
 		json_free(key);
 		return NULL;
 	}
-	if (json_add(root, "organization", org) != R_OK || json_add(root, "user", user) != R_OK ||
-	    json_add(root, "api_key", key) != R_OK) {
+	if (json_add(root, "organization", org) != R_SUCCESS || json_add(root, "user", user) != R_SUCCESS ||
+	    json_add(root, "api_key", key) != R_SUCCESS) {
 		json_free(root);
 		return NULL;
 	}
@@ -136,12 +136,12 @@ static enum result client_bucket(struct req *rq, char *out, size_t size)
 		if (inet_ntop(AF_INET6, &a6, text, sizeof(text)) == NULL)
 			return R_INVALID;
 		snprintf(out, size, "reg:%s/64", text);
-		return R_OK;
+		return R_SUCCESS;
 	}
 	if (strlen(addr) > 64)
 		return R_INVALID;
 	snprintf(out, size, "reg:%s", addr);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* admitted: one registration from the client's address, or the error
@@ -157,7 +157,7 @@ static enum result admitted(struct req *rq)
 	enum result r;
 
 	r = client_bucket(rq, bucket, sizeof(bucket));
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		/* no address means a misconfigured web server: refuse rather
 		 * than let every client share one unthrottled bucket */
 		log_warnx("register", "no usable REMOTE_ADDR; refusing the registration");
@@ -168,7 +168,7 @@ static enum result admitted(struct req *rq)
 		snprintf(hdr, sizeof(hdr), "Retry-After: %d\r\n", retry_after);
 		http_respond_error(rq, R_QUOTA, 0, NULL,
 				   "too many registrations from this address; retry later", hdr);
-	} else if (r != R_OK) {
+	} else if (r != R_SUCCESS) {
 		return http_set_error(rq, r, "cannot check the registration rate");
 	}
 	return r;
@@ -187,20 +187,20 @@ enum result register_post(struct req *rq)
 				   "registration is closed on this instance; an operator creates "
 				   "organizations with sandpit-admin create-org",
 				   NULL);
-		return R_OK;
+		return R_SUCCESS;
 	}
 	r = http_parse_json_body(rq, (size_t)config()->max_body);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
-	if ((r = validate_known_fields(rq, rq->body, fields)) != R_OK ||
-	    (r = validate_str(rq, rq->body, "first_name", true, NAME_MAX_LEN, &first)) != R_OK ||
-	    (r = validate_str(rq, rq->body, "last_name", true, NAME_MAX_LEN, &last)) != R_OK ||
-	    (r = validate_str(rq, rq->body, "email", true, 254, &email)) != R_OK ||
+	if ((r = validate_known_fields(rq, rq->body, fields)) != R_SUCCESS ||
+	    (r = validate_str(rq, rq->body, "first_name", true, NAME_MAX_LEN, &first)) != R_SUCCESS ||
+	    (r = validate_str(rq, rq->body, "last_name", true, NAME_MAX_LEN, &last)) != R_SUCCESS ||
+	    (r = validate_str(rq, rq->body, "email", true, 254, &email)) != R_SUCCESS ||
 	    (r = validate_str(rq, rq->body, "organization_name", true, NAME_MAX_LEN, &org_name)) !=
-		R_OK)
+		R_SUCCESS)
 		return r;
 	r = validate_str(rq, rq->body, "use_case", false, 1000, &use_case);
-	if (r != R_OK && r != R_NOT_FOUND)
+	if (r != R_SUCCESS && r != R_NOT_FOUND)
 		return r;
 	if (!validate_email(email))
 		return http_set_error(rq, R_INVALID, "'email' is not a valid address");
@@ -208,17 +208,17 @@ enum result register_post(struct req *rq)
 	 * newcomer out for an hour. */
 	r = admitted(rq);
 	if (r == R_QUOTA)
-		return R_OK; /* answered */
-	if (r != R_OK)
+		return R_SUCCESS; /* answered */
+	if (r != R_SUCCESS)
 		return r;
-	if (id_new("org_", org_id, sizeof(org_id)) != R_OK ||
-	    id_new("user_", user_id, sizeof(user_id)) != R_OK)
+	if (id_new("org_", org_id, sizeof(org_id)) != R_SUCCESS ||
+	    id_new("user_", user_id, sizeof(user_id)) != R_SUCCESS)
 		return R_INTERNAL;
 	r = db_begin(rq->db);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return http_set_error(rq, r, "database unavailable");
 	r = insert_org(rq, org_id, org_name, slug, sizeof(slug));
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_exec(rq->db,
 			    "INSERT INTO users (id, org_id, first_name, last_name, email, role, "
 			    "use_case) VALUES ($1, $2, $3, $4, $5, 'owner', $6)",
@@ -227,21 +227,21 @@ enum result register_post(struct req *rq)
 		http_set_error(rq, r, "an account with this email already exists");
 		goto fail;
 	}
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = apikey_insert(rq->db, org_id, user_id, &key);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = audit_record(rq->db, org_id, user_id, "organization.register", org_id, rq->id,
 				 NULL);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_commit(rq->db);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto fail;
 	body = response(org_id, org_name, slug, user_id, email, &key);
 	apikey_new_wipe(&key);
 	if (body == NULL)
 		return R_NO_MEMORY;
 	http_respond_json(rq, 201, body, NULL);
-	return R_OK;
+	return R_SUCCESS;
 fail:
 	db_rollback(rq->db);
 	apikey_new_wipe(&key);

@@ -121,8 +121,8 @@ static void set_request_id(struct req *rq)
 		snprintf(rq->id, sizeof(rq->id), "%s", given);
 		return;
 	}
-	if (crypto_random(raw, sizeof(raw)) != R_OK ||
-	    crypto_hex_encode(raw, sizeof(raw), rq->id + 4, sizeof(rq->id) - 4) != R_OK) {
+	if (crypto_random(raw, sizeof(raw)) != R_SUCCESS ||
+	    crypto_hex_encode(raw, sizeof(raw), rq->id + 4, sizeof(rq->id) - 4) != R_SUCCESS) {
 		snprintf(rq->id, sizeof(rq->id), "req_%lx", (unsigned long)time(NULL));
 		return;
 	}
@@ -146,13 +146,13 @@ static enum result init(struct req *rq)
 	q = strchr(uri, '?');
 	plen = q ? (size_t)(q - uri) : strlen(uri);
 	rq->query = q ? q + 1 : "";
-	if (http_path_decode(uri, plen, rq->path, sizeof(rq->path)) != R_OK)
+	if (http_path_decode(uri, plen, rq->path, sizeof(rq->path)) != R_SUCCESS)
 		return http_set_error(rq, R_INVALID, "malformed request path");
 	/* A trailing slash names the same resource. */
 	plen = strlen(rq->path);
 	if (plen > 1 && rq->path[plen - 1] == '/')
 		rq->path[plen - 1] = '\0';
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static enum result authenticate(struct req *rq, unsigned scope, char *hdrs, size_t hsize)
@@ -165,7 +165,7 @@ static enum result authenticate(struct req *rq, unsigned scope, char *hdrs, size
 	r = auth_check(rq->db, http_header(rq, "HTTP_AUTHORIZATION"), &policy, &rq->auth,
 		       &retry_after);
 	switch (r) {
-	case R_OK:
+	case R_SUCCESS:
 		break;
 	case R_UNAUTHORIZED:
 		snprintf(hdrs, hsize, "WWW-Authenticate: ApiKey, Bearer\r\n");
@@ -185,7 +185,7 @@ static enum result authenticate(struct req *rq, unsigned scope, char *hdrs, size
 	if ((rq->auth.scopes & scope) != scope)
 		return http_set_error(rq, R_FORBIDDEN,
 				      "this key lacks the scope this request needs");
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* is_long: routes whose duration a tenant controls (its sandbox's agent,
@@ -226,8 +226,8 @@ static enum result gate_enter(struct req *rq)
 	enum result r = longreq_enter(rq->gate, rq->auth.org_id, (unsigned)per_org, long_total());
 	char msg[200];
 
-	if (r == R_OK)
-		return R_OK;
+	if (r == R_SUCCESS)
+		return R_SUCCESS;
 	if (r == R_QUOTA) {
 		snprintf(msg, sizeof(msg),
 			 "this organization already has %lld long requests (execute, file "
@@ -250,7 +250,7 @@ static enum result run_route(struct req *rq, const struct route *rt)
 
 	if (rt->json_body) {
 		r = http_parse_json_body(rq, (size_t)config()->max_body);
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			return r;
 	}
 	return rt->handler(rq);
@@ -264,7 +264,7 @@ static enum result dispatch(struct req *rq, char *hdrs, size_t hsize)
 	enum result r;
 
 	r = init(rq);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	rt = find(rq, &path_known, allow, sizeof(allow));
 	if (rt == NULL && path_known) {
@@ -276,13 +276,13 @@ static enum result dispatch(struct req *rq, char *hdrs, size_t hsize)
 		return http_set_error(rq, R_NOT_FOUND, "no route for %s %s", rq->method, rq->path);
 	if (rt->scope != 0) {
 		r = authenticate(rq, rt->scope, hdrs, hsize);
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			return r;
 	}
 	if (!is_long(rt) || !rq->authed || rq->gate == NULL)
 		return run_route(rq, rt);
 	r = gate_enter(rq);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	r = run_route(rq, rt);
 	longreq_leave(rq->gate, rq->auth.org_id);
@@ -326,7 +326,7 @@ void router_handle(FCGX_Request *fcgi, struct db *db, struct backend *backend,
 	set_request_id(&rq);
 	log_set_request(rq.id);
 	r = dispatch(&rq, hdrs, sizeof(hdrs));
-	if (r != R_OK && !rq.responded)
+	if (r != R_SUCCESS && !rq.responded)
 		http_respond_error(&rq, r, rq.status, error_code(rq.status),
 				   rq.err[0] ? rq.err : result_str(r), hdrs);
 	else if (!rq.responded)

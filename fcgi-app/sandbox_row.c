@@ -22,7 +22,7 @@ enum result sandbox_row_load(struct req *rq, struct sandbox_row *out)
 		    "SELECT status, COALESCE(agent_address, ''), memory_bytes, env::text "
 		    "FROM sandboxes WHERE id = $1 AND org_id = $2",
 		    2, (const char *[]){id, rq->auth.org_id}, &res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return http_set_error(rq, r, "cannot read the sandbox");
 	if (db_res_rows(res) != 1) {
 		db_res_free(res);
@@ -39,7 +39,7 @@ enum result sandbox_row_load(struct req *rq, struct sandbox_row *out)
 	out->memory_bytes = strtoll(db_res_get(res, 0, 2), NULL, 10);
 	out->env = env;
 	db_res_free(res);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 void sandbox_row_free(struct sandbox_row *row)
@@ -54,8 +54,8 @@ enum result sandbox_stop(struct req *rq, const char *id, const char *reason, boo
 				       reason, drop);
 
 	switch (r) {
-	case R_OK:
-		return R_OK;
+	case R_SUCCESS:
+		return R_SUCCESS;
 	case R_NOT_FOUND:
 		return http_set_error(rq, r, "sandbox not found");
 	case R_UPSTREAM:

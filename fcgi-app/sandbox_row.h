@@ -16,7 +16,7 @@ struct sandbox_row {
 };
 
 /* sandbox_row_load: the row of rq->params[0] in the caller's org. R_NOT_FOUND
- * for a malformed id, another org's or a missing one (message set). On R_OK
+ * for a malformed id, another org's or a missing one (message set). On R_SUCCESS
  * free with sandbox_row_free. */
 SP_MUST_CHECK enum result sandbox_row_load(struct req *rq, struct sandbox_row *out);
 void sandbox_row_free(struct sandbox_row *row);

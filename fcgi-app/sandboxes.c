@@ -55,15 +55,15 @@ static enum result quantity(struct req *rq, const char *key, const char *def, ch
 
 	if (v == NULL || json_is_null(v)) {
 		snprintf(out, size, "%s", def);
-		return R_OK;
+		return R_SUCCESS;
 	}
 	if (json_is_string(v) && strlen(json_str(v)) < size) {
 		snprintf(out, size, "%s", json_str(v));
-		return R_OK;
+		return R_SUCCESS;
 	}
 	if (json_is_number(v) && json_number(v) > 0 && json_number(v) < 1e6) {
 		snprintf(out, size, "%g", json_number(v));
-		return R_OK;
+		return R_SUCCESS;
 	}
 	return http_set_error(rq, R_INVALID, "'%s' must be a string like \"2\" or \"512Mi\"", key);
 }
@@ -93,7 +93,7 @@ static enum result env_object(struct req *rq, const struct json *env, char **out
 	if (strlen(*out) > ENV_MAX_BYTES)
 		return http_set_error(rq, R_INVALID, "'env' is larger than %d bytes",
 				      ENV_MAX_BYTES);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static enum result parse_create(struct req *rq, struct create_req *c)
@@ -101,26 +101,26 @@ static enum result parse_create(struct req *rq, struct create_req *c)
 	struct json *env = json_get(rq->body, "env"), *md = json_get(rq->body, "metadata");
 	enum result r;
 
-	if ((r = validate_known_fields(rq, rq->body, create_fields)) != R_OK)
+	if ((r = validate_known_fields(rq, rq->body, create_fields)) != R_SUCCESS)
 		return r;
 	c->timeout = config()->default_timeout;
 	r = validate_int(rq, rq->body, "timeout_seconds", false, 1,
 			 config()->max_timeout, &c->timeout);
-	if (r != R_OK && r != R_NOT_FOUND)
+	if (r != R_SUCCESS && r != R_NOT_FOUND)
 		return r;
 	if ((r = quantity(rq, "cpus", config()->default_cpus, c->cpus, sizeof(c->cpus))) !=
-		R_OK ||
+		R_SUCCESS ||
 	    (r = quantity(rq, "memory", config()->default_memory, c->memory,
-			  sizeof(c->memory))) != R_OK)
+			  sizeof(c->memory))) != R_SUCCESS)
 		return r;
-	if (reslimit_parse_cpus(c->cpus, &c->cpu_millis) != R_OK || c->cpu_millis == 0)
+	if (reslimit_parse_cpus(c->cpus, &c->cpu_millis) != R_SUCCESS || c->cpu_millis == 0)
 		return http_set_error(rq, R_INVALID,
 				      "'cpus' must look like \"2\", \"0.5\" or \"500m\"");
-	if (reslimit_parse_memory(c->memory, &c->memory_bytes) != R_OK ||
+	if (reslimit_parse_memory(c->memory, &c->memory_bytes) != R_SUCCESS ||
 	    c->memory_bytes < 16 * 1024 * 1024)
 		return http_set_error(
 		    rq, R_INVALID, "'memory' must look like \"2Gi\" or \"512Mi\" (at least 16Mi)");
-	if ((r = template_pick(rq, c->template, c->image)) != R_OK)
+	if ((r = template_pick(rq, c->template, c->image)) != R_SUCCESS)
 		return r;
 	/* An uncapped request would be a cgroup limit above the host's memory:
 	 * no limit at all. */
@@ -131,10 +131,10 @@ static enum result parse_create(struct req *rq, struct create_req *c)
 	if (c->cpu_millis > (uint32_t)config()->max_cpus)
 		return http_set_error(rq, R_INVALID, "'cpus' is above this host's maximum of %lldm",
 				      config()->max_cpus);
-	if (env != NULL && !json_is_null(env) && (r = env_object(rq, env, &c->env_text)) != R_OK)
+	if (env != NULL && !json_is_null(env) && (r = env_object(rq, env, &c->env_text)) != R_SUCCESS)
 		return r;
 	/* the image's env (its recipe's env lines) under the create's own */
-	if (c->template[0] && (r = template_env(rq, c->template, &c->env_text)) != R_OK)
+	if (c->template[0] && (r = template_env(rq, c->template, &c->env_text)) != R_SUCCESS)
 		return r;
 	if (md != NULL && !json_is_null(md)) {
 		if (!json_is_object(md))
@@ -146,7 +146,7 @@ static enum result parse_create(struct req *rq, struct create_req *c)
 			return http_set_error(rq, R_INVALID, "'metadata' is larger than %d bytes",
 					      METADATA_MAX_BYTES);
 	}
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* reserve: under the org row's lock, count live sandboxes against the limit
@@ -166,11 +166,11 @@ static enum result reserve(struct req *rq, const char *id, const struct create_r
 	/* The org's row stays locked until the commit, so concurrent creates
 	 * of one org count one after another (db/008_claim_functions.sql). */
 	r = db_begin(rq->db);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_exec(rq->db, "SELECT sp_org_room($1, $2::int), (SELECT max_sandboxes FROM "
 			    "organizations WHERE id = $1)",
 			    2, (const char *[]){rq->auth.org_id, max}, &res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto fail;
 	if (db_res_get(res, 0, 0) == NULL) {
 		r = http_set_error(rq, R_UNAUTHORIZED, "organization not found");
@@ -198,13 +198,13 @@ static enum result reserve(struct req *rq, const char *id, const struct create_r
 		    (const char *[]){id, rq->auth.org_id, "local", millis, bytes, c->cpus,
 				     c->memory, timeout, c->env_text, c->metadata_text, c->template},
 		    NULL);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = events_emit(rq->db, rq->auth.org_id, id, "sandbox.created", NULL);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_commit(rq->db);
 fail:
 	db_res_free(res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		db_rollback(rq->db);
 	return r;
 }
@@ -232,7 +232,7 @@ static enum result claim_warm(struct req *rq, const struct create_req *c,
 	};
 	enum result r = warmpool_claim(rq->db, &w, id, id_size);
 
-	if (r != R_OK && r != R_NOT_FOUND)
+	if (r != R_SUCCESS && r != R_NOT_FOUND)
 		return http_set_error(rq, r, "cannot create the sandbox");
 	return r;
 }
@@ -247,7 +247,7 @@ enum result sandboxes_create(struct req *rq)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	r = parse_create(rq, &c);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto out;
 	if (rq->backend == NULL) {
 		r = http_set_error(rq, R_UPSTREAM, "the sandbox backend is not available");
@@ -256,20 +256,20 @@ enum result sandboxes_create(struct req *rq)
 	/* pooled sandboxes have the host-directories root: never one for an
 	 * image */
 	r = c.image[0] ? R_NOT_FOUND : claim_warm(rq, &c, &t0, id, sizeof(id));
-	if (r == R_OK) {
+	if (r == R_SUCCESS) {
 		r = secrets_apply(rq, id, NULL, c.env_text);
-		if (r == R_OK)
+		if (r == R_SUCCESS)
 			r = respond_sandbox(rq, id, 201, false);
 		goto out;
 	}
 	if (r != R_NOT_FOUND)
 		goto out;
-	if (id_new("sbx_", id, sizeof(id)) != R_OK) {
+	if (id_new("sbx_", id, sizeof(id)) != R_SUCCESS) {
 		r = R_INTERNAL;
 		goto out;
 	}
 	r = reserve(rq, id, &c);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto out;
 	lim.cpu_millis = c.cpu_millis;
 	lim.memory_bytes = c.memory_bytes;
@@ -277,7 +277,7 @@ enum result sandboxes_create(struct req *rq)
 	lim.disk_bytes = (uint64_t)config()->workspace_size;
 	r = backend_create_image(rq->backend, id, &lim, c.image[0] ? c.image : NULL, addr,
 				 sizeof(addr));
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		log_warnx("sandbox", "create failed id=%s err=%s", id, result_str(r));
 		lifecycle_mark_error(rq->db, rq->backend, rq->auth.org_id, id,
 				     "runtime_create_failed");
@@ -286,7 +286,7 @@ enum result sandboxes_create(struct req *rq)
 			 * may work, so it is "rate_limited" with its Retry-After. */
 			http_respond_error(rq, R_QUOTA, 0, NULL, "this host has no free sandbox slots",
 					   "Retry-After: " HOST_FULL_RETRY "\r\n");
-			r = R_OK;
+			r = R_SUCCESS;
 			goto out;
 		}
 		if (r == R_NOT_FOUND && c.image[0]) {
@@ -302,7 +302,7 @@ enum result sandboxes_create(struct req *rq)
 	}
 	/* Before "running": nobody can run code in it without its secrets. */
 	r = secrets_apply(rq, id, addr, c.env_text);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto out;
 	r = lifecycle_mark_running(rq->db, rq->backend, rq->auth.org_id, id, addr,
 				   (long long)clock_ms_since(&t0));
@@ -310,7 +310,7 @@ enum result sandboxes_create(struct req *rq)
 		r = http_set_error(rq, r, "the sandbox was stopped while it was starting");
 		goto out;
 	}
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		lifecycle_mark_error(rq->db, rq->backend, rq->auth.org_id, id,
 				     "database_unavailable");
 		r = http_set_error(rq, r, "cannot record the sandbox");
@@ -327,13 +327,13 @@ static struct json *usage_json(struct req *rq, const char *id)
 	struct sandbox_usage u;
 	struct json *o;
 
-	if (rq->backend == NULL || backend_inspect(rq->backend, id, &u) != R_OK)
+	if (rq->backend == NULL || backend_inspect(rq->backend, id, &u) != R_SUCCESS)
 		return json_new_null();
 	o = json_new_object();
-	if (o == NULL || json_add(o, "cpu_seconds", json_new_double((double)u.cpu_usec / 1e6)) != R_OK ||
-	    json_add_int(o, "memory_current_bytes", (long long)u.memory_current) != R_OK ||
-	    json_add_int(o, "memory_peak_bytes", (long long)u.memory_peak) != R_OK ||
-	    json_add_int(o, "pids", u.pids) != R_OK || json_add_bool(o, "alive", u.alive) != R_OK) {
+	if (o == NULL || json_add(o, "cpu_seconds", json_new_double((double)u.cpu_usec / 1e6)) != R_SUCCESS ||
+	    json_add_int(o, "memory_current_bytes", (long long)u.memory_current) != R_SUCCESS ||
+	    json_add_int(o, "memory_peak_bytes", (long long)u.memory_peak) != R_SUCCESS ||
+	    json_add_int(o, "pids", u.pids) != R_SUCCESS || json_add_bool(o, "alive", u.alive) != R_SUCCESS) {
 		json_free(o);
 		return NULL;
 	}
@@ -351,21 +351,21 @@ static struct json *row_json(const struct db_res *res, int i)
 	const char *md = db_res_get(res, i, 9), *startup = db_res_get(res, i, 12);
 	struct json *o = json_new_object();
 
-	if (o == NULL || json_add_str(o, "sandbox_id", db_res_get(res, i, 0)) != R_OK ||
-	    json_add_str(o, "status", db_res_get(res, i, 1)) != R_OK ||
-	    json_add_str(o, "created_at", db_res_get(res, i, 2)) != R_OK ||
-	    json_add_str_or_null(o, "ready_at", db_res_get(res, i, 3)) != R_OK ||
-	    json_add_str(o, "expires_at", db_res_get(res, i, 4)) != R_OK ||
-	    json_add_str_or_null(o, "stopped_at", db_res_get(res, i, 5)) != R_OK ||
-	    json_add_str(o, "cpus", db_res_get(res, i, 6)) != R_OK ||
-	    json_add_str(o, "memory", db_res_get(res, i, 7)) != R_OK ||
-	    json_add_int(o, "timeout_seconds", strtoll(db_res_get(res, i, 8), NULL, 10)) != R_OK ||
-	    json_add(o, "metadata", json_parse(md, strlen(md))) != R_OK ||
-	    json_add_str_or_null(o, "stop_reason", db_res_get(res, i, 10)) != R_OK ||
-	    json_add_str_or_null(o, "error", db_res_get(res, i, 11)) != R_OK ||
+	if (o == NULL || json_add_str(o, "sandbox_id", db_res_get(res, i, 0)) != R_SUCCESS ||
+	    json_add_str(o, "status", db_res_get(res, i, 1)) != R_SUCCESS ||
+	    json_add_str(o, "created_at", db_res_get(res, i, 2)) != R_SUCCESS ||
+	    json_add_str_or_null(o, "ready_at", db_res_get(res, i, 3)) != R_SUCCESS ||
+	    json_add_str(o, "expires_at", db_res_get(res, i, 4)) != R_SUCCESS ||
+	    json_add_str_or_null(o, "stopped_at", db_res_get(res, i, 5)) != R_SUCCESS ||
+	    json_add_str(o, "cpus", db_res_get(res, i, 6)) != R_SUCCESS ||
+	    json_add_str(o, "memory", db_res_get(res, i, 7)) != R_SUCCESS ||
+	    json_add_int(o, "timeout_seconds", strtoll(db_res_get(res, i, 8), NULL, 10)) != R_SUCCESS ||
+	    json_add(o, "metadata", json_parse(md, strlen(md))) != R_SUCCESS ||
+	    json_add_str_or_null(o, "stop_reason", db_res_get(res, i, 10)) != R_SUCCESS ||
+	    json_add_str_or_null(o, "error", db_res_get(res, i, 11)) != R_SUCCESS ||
 	    json_add(o, "startup_ms",
-		     startup ? json_new_double(strtod(startup, NULL)) : json_new_null()) != R_OK ||
-	    json_add_str_or_null(o, "template", db_res_get(res, i, 13)) != R_OK) {
+		     startup ? json_new_double(strtod(startup, NULL)) : json_new_null()) != R_SUCCESS ||
+	    json_add_str_or_null(o, "template", db_res_get(res, i, 13)) != R_SUCCESS) {
 		json_free(o);
 		return NULL;
 	}
@@ -381,7 +381,7 @@ static enum result respond_sandbox(struct req *rq, const char *id, int status, b
 	r = db_exec(rq->db,
 		    "SELECT " SANDBOX_COLUMNS " FROM sandboxes WHERE id = $1 AND org_id = $2", 2,
 		    (const char *[]){id, rq->auth.org_id}, &res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return http_set_error(rq, r, "cannot read the sandbox");
 	if (db_res_rows(res) != 1) {
 		db_res_free(res);
@@ -389,7 +389,7 @@ static enum result respond_sandbox(struct req *rq, const char *id, int status, b
 	}
 	o = row_json(res, 0);
 	if (o != NULL && usage && strcmp(db_res_get(res, 0, 1), "running") == 0 &&
-	    json_add(o, "usage", usage_json(rq, id)) != R_OK) {
+	    json_add(o, "usage", usage_json(rq, id)) != R_SUCCESS) {
 		json_free(o);
 		o = NULL;
 	}
@@ -397,7 +397,7 @@ static enum result respond_sandbox(struct req *rq, const char *id, int status, b
 	if (o == NULL)
 		return R_NO_MEMORY;
 	http_respond_json(rq, status, o, NULL);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result sandboxes_get(struct req *rq)
@@ -418,23 +418,23 @@ enum result sandboxes_status(struct req *rq)
 	r = db_exec(rq->db,
 		    "SELECT status, ts(expires_at) FROM sandboxes WHERE id = $1 AND org_id = $2", 2,
 		    (const char *[]){rq->params[0], rq->auth.org_id}, &res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return http_set_error(rq, r, "cannot read the sandbox");
 	if (db_res_rows(res) != 1) {
 		db_res_free(res);
 		return http_set_error(rq, R_NOT_FOUND, "sandbox not found");
 	}
 	o = json_new_object();
-	if (o == NULL || json_add_str(o, "sandbox_id", rq->params[0]) != R_OK ||
-	    json_add_str(o, "status", db_res_get(res, 0, 0)) != R_OK ||
-	    json_add_str(o, "expires_at", db_res_get(res, 0, 1)) != R_OK) {
+	if (o == NULL || json_add_str(o, "sandbox_id", rq->params[0]) != R_SUCCESS ||
+	    json_add_str(o, "status", db_res_get(res, 0, 0)) != R_SUCCESS ||
+	    json_add_str(o, "expires_at", db_res_get(res, 0, 1)) != R_SUCCESS) {
 		json_free(o);
 		db_res_free(res);
 		return R_NO_MEMORY;
 	}
 	db_res_free(res);
 	http_respond_json(rq, 200, o, NULL);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static bool status_ok(const char *s)
@@ -455,12 +455,12 @@ enum result sandboxes_list(struct req *rq)
 	enum result r;
 
 	r = validate_page(rq, "sbx_", PAGE_DEFAULT, PAGE_MAX, &limit, cursor, sizeof(cursor));
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	r = http_query(rq, "status", status, sizeof(status));
 	if (r == R_NOT_FOUND)
 		status[0] = '\0';
-	else if (r != R_OK || !status_ok(status))
+	else if (r != R_SUCCESS || !status_ok(status))
 		return http_set_error(
 		    rq, R_INVALID,
 		    "'status' must be one of creating, running, stopping, stopped, "
@@ -478,11 +478,11 @@ static enum result stop_or_delete(struct req *rq, bool drop)
 	struct sandbox_row row;
 	enum result r = sandbox_row_load(rq, &row);
 
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	sandbox_row_free(&row);
 	r = sandbox_stop(rq, row.id, drop ? "deleted" : "user", drop);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	return drop ? http_respond_done(rq, "sandbox_id", row.id, "deleted") : respond_sandbox(rq, row.id, 200, false);
 }
@@ -516,9 +516,9 @@ enum result sandboxes_timeout(struct req *rq)
 
 	if (!id_is_valid("sbx_", rq->params[0]))
 		return http_set_error(rq, R_NOT_FOUND, "sandbox not found");
-	if ((r = validate_known_fields(rq, rq->body, fields)) != R_OK ||
+	if ((r = validate_known_fields(rq, rq->body, fields)) != R_SUCCESS ||
 	    (r = validate_int(rq, rq->body, "timeout_seconds", true, 1,
-			      config()->max_timeout, &secs)) != R_OK)
+			      config()->max_timeout, &secs)) != R_SUCCESS)
 		return r;
 	snprintf(secs_s, sizeof(secs_s), "%lld", secs);
 	snprintf(max_s, sizeof(max_s), "%lld", config()->max_timeout);
@@ -531,14 +531,14 @@ enum result sandboxes_timeout(struct req *rq)
 		    "GREATEST(1, round(EXTRACT(EPOCH FROM n.exp - s.created_at)))::int FROM n "
 		    "WHERE s.id = n.id RETURNING s.id",
 		    4, (const char *[]){rq->params[0], rq->auth.org_id, secs_s, max_s}, &res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return http_set_error(rq, r, "cannot change the timeout");
 	done = db_res_rows(res) == 1;
 	db_res_free(res);
 	if (!done) {
 		r = db_exec(rq->db, "SELECT status FROM sandboxes WHERE id = $1 AND org_id = $2", 2,
 			    (const char *[]){rq->params[0], rq->auth.org_id}, &res);
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			return http_set_error(rq, r, "cannot read the sandbox");
 		done = db_res_rows(res) == 1;
 		db_res_free(res);
@@ -562,7 +562,7 @@ enum result sandboxes_stream_token(struct req *rq)
 	if (*secret == '\0')
 		return http_set_error(rq, R_UPSTREAM, "stream tokens are not configured");
 	r = sandbox_row_load(rq, &row);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	sandbox_row_free(&row);
 	if (strcmp(row.status, "running") != 0)
@@ -570,15 +570,15 @@ enum result sandboxes_stream_token(struct req *rq)
 	/* bound to the key that minted it: revoking the key kills the token */
 	r = streamtoken_mint(secret, strlen(secret), rq->auth.org_id, row.id, rq->auth.key_id,
 			     (long long)time(NULL), STREAMTOKEN_DEFAULT_TTL, token, sizeof(token));
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	o = json_new_object();
-	if (o == NULL || json_add_str(o, "token", token) != R_OK ||
-	    json_add_int(o, "expires_in", STREAMTOKEN_DEFAULT_TTL) != R_OK ||
-	    json_add_str(o, "sandbox_id", row.id) != R_OK) {
+	if (o == NULL || json_add_str(o, "token", token) != R_SUCCESS ||
+	    json_add_int(o, "expires_in", STREAMTOKEN_DEFAULT_TTL) != R_SUCCESS ||
+	    json_add_str(o, "sandbox_id", row.id) != R_SUCCESS) {
 		json_free(o);
 		return R_NO_MEMORY;
 	}
 	http_respond_json(rq, 201, o, NULL);
-	return R_OK;
+	return R_SUCCESS;
 }

@@ -38,7 +38,7 @@ static enum result read_body(struct req *rq)
 	r = http_read_body(rq, BODY_MAX, &body);
 	if (r == R_TOO_BIG)
 		return http_set_error(rq, r, "'value' is larger than %d bytes", SECRETS_VALUE_MAX);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	if (body.len == 0)
 		r = http_set_error(rq, R_INVALID,
@@ -59,8 +59,8 @@ static enum result parse_create(struct req *rq, const char **name, const char **
 	size_t len;
 	enum result r;
 
-	if ((r = validate_known_fields(rq, rq->body, create_fields)) != R_OK ||
-	    (r = validate_str(rq, rq->body, "name", true, SECRETS_NAME_MAX, name)) != R_OK)
+	if ((r = validate_known_fields(rq, rq->body, create_fields)) != R_SUCCESS ||
+	    (r = validate_str(rq, rq->body, "name", true, SECRETS_NAME_MAX, name)) != R_SUCCESS)
 		return r;
 	if (!validate_env_name(*name))
 		return http_set_error(rq, R_INVALID, "'name' must match [A-Za-z_][A-Za-z0-9_]*");
@@ -76,7 +76,7 @@ static enum result parse_create(struct req *rq, const char **name, const char **
 	if (!utf8_is_valid(json_str(v), len))
 		return http_set_error(rq, R_INVALID, "'value' must be valid UTF-8");
 	*value = json_str(v);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* wipe_value: the value's bytes in the parsed body, whatever happened. */
@@ -92,9 +92,9 @@ static struct json *secret_json(const char *name, const char *created_at, const 
 {
 	struct json *o = json_new_object();
 
-	if (o == NULL || json_add_str(o, "name", name) != R_OK ||
-	    json_add_str(o, "created_at", created_at) != R_OK ||
-	    json_add_str(o, "updated_at", updated_at) != R_OK) {
+	if (o == NULL || json_add_str(o, "name", name) != R_SUCCESS ||
+	    json_add_str(o, "created_at", created_at) != R_SUCCESS ||
+	    json_add_str(o, "updated_at", updated_at) != R_SUCCESS) {
 		json_free(o);
 		return NULL;
 	}
@@ -111,22 +111,22 @@ static enum result store(struct req *rq, const char *name, const char *key_id, c
 	enum result r;
 
 	snprintf(cap, sizeof(cap), "%d", SECRETS_PER_ORG);
-	if (id_new("sec_", id, sizeof(id)) != R_OK)
+	if (id_new("sec_", id, sizeof(id)) != R_SUCCESS)
 		return R_INTERNAL;
 	r = db_begin(rq->db);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_exec(
 		    rq->db,
 		    "SELECT (SELECT count(*) FROM secrets WHERE org_id = $1 AND name <> $2) "
 		    ">= $3::int FROM organizations WHERE id = $1 FOR UPDATE",
 		    3, (const char *[]){rq->auth.org_id, name, cap}, &res);
-	if (r == R_OK && (db_res_rows(res) != 1 || strcmp(db_res_get(res, 0, 0), "t") == 0))
+	if (r == R_SUCCESS && (db_res_rows(res) != 1 || strcmp(db_res_get(res, 0, 0), "t") == 0))
 		r = http_set_error(rq, R_QUOTA,
 				   "an organization has at most %d secrets; delete one first",
 				   SECRETS_PER_ORG);
 	db_res_free(res);
 	res = NULL;
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_exec(
 		    rq->db,
 		    "INSERT INTO secrets (id, org_id, name, key_id, sealed) VALUES ($1, $2, "
@@ -134,20 +134,20 @@ static enum result store(struct req *rq, const char *name, const char *key_id, c
 		    "EXCLUDED.key_id, sealed = EXCLUDED.sealed, updated_at = now() "
 		    "RETURNING ts(created_at), ts(updated_at), xmax = 0",
 		    5, (const char *[]){id, rq->auth.org_id, name, key_id, sealed}, &res);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = audit_record(rq->db, rq->auth.org_id, rq->auth.actor,
 				 strcmp(db_res_get(res, 0, 2), "t") == 0 ? "secret.create"
 									 : "secret.update",
 				 name, rq->id, NULL);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_commit(rq->db);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		db_rollback(rq->db);
 		db_res_free(res);
 		return r;
 	}
 	*out = res;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result secrets_create(struct req *rq)
@@ -159,16 +159,16 @@ enum result secrets_create(struct req *rq)
 	enum result r;
 
 	r = read_body(rq);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = parse_create(rq, &name, &value);
-	if (r == R_OK && (r = secrets_seal(rq->auth.org_id, name, value, key_id, &sealed)) != R_OK)
+	if (r == R_SUCCESS && (r = secrets_seal(rq->auth.org_id, name, value, key_id, &sealed)) != R_SUCCESS)
 		r = http_set_error(rq, r, "cannot seal the secret");
 	/* From here on only the sealed form is needed. */
 	wipe_value(rq);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = store(rq, name, key_id, sealed, &res);
 	free(sealed);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	body = secret_json(name, db_res_get(res, 0, 0), db_res_get(res, 0, 1));
 	if (body == NULL) {
@@ -177,7 +177,7 @@ enum result secrets_create(struct req *rq)
 	}
 	http_respond_json(rq, strcmp(db_res_get(res, 0, 2), "t") == 0 ? 201 : 200, body, NULL);
 	db_res_free(res);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static struct json *secret_row(const struct db_res *res, int i)
@@ -192,7 +192,7 @@ enum result secrets_list(struct req *rq)
 	enum result r;
 
 	r = validate_page(rq, "sec_", PAGE_DEFAULT, PAGE_MAX, &limit, cursor, sizeof(cursor));
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	return page_list(rq,
 			 "SELECT id, name, ts(created_at), ts(updated_at) FROM secrets "
@@ -210,19 +210,19 @@ enum result secrets_delete(struct req *rq)
 	if (strlen(name) > SECRETS_NAME_MAX || !validate_env_name(name))
 		return http_set_error(rq, R_NOT_FOUND, "secret not found");
 	r = db_begin(rq->db);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_exec(rq->db,
 			    "DELETE FROM secrets WHERE org_id = $1 AND name = $2 RETURNING id", 2,
 			    (const char *[]){rq->auth.org_id, name}, &res);
-	if (r == R_OK && db_res_rows(res) != 1)
+	if (r == R_SUCCESS && db_res_rows(res) != 1)
 		r = http_set_error(rq, R_NOT_FOUND, "secret not found");
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = audit_record(rq->db, rq->auth.org_id, rq->auth.actor, "secret.delete", name,
 				 rq->id, NULL);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_commit(rq->db);
 	db_res_free(res);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		db_rollback(rq->db);
 		return r;
 	}
@@ -233,8 +233,8 @@ enum result secrets_apply(struct req *rq, const char *id, const char *addr, cons
 {
 	enum result r = secrets_inject(rq->db, rq->auth.org_id, id, addr, env_text);
 
-	if (r == R_OK)
-		return R_OK;
+	if (r == R_SUCCESS)
+		return R_SUCCESS;
 	/* A sandbox without the secrets its org stored would run code that
 	 * expects them: it goes, and the create fails. */
 	lifecycle_mark_error(rq->db, rq->backend, rq->auth.org_id, id, "secrets_injection_failed");

@@ -27,7 +27,7 @@ enum result template_pick(struct req *rq, char name[RECIPE_MAX_NAME],
 	name[0] = image[0] = '\0';
 	if (v == NULL || json_is_null(v)) {
 		if (!config_bool("SANDPIT_IMAGES"))
-			return R_OK;
+			return R_SUCCESS;
 		memcpy(name, DEFAULT_TEMPLATE, sizeof(DEFAULT_TEMPLATE));
 	} else if (!json_is_string(v)) {
 		return http_set_error(rq, R_INVALID, "'template' must be a string");
@@ -37,11 +37,11 @@ enum result template_pick(struct req *rq, char name[RECIPE_MAX_NAME],
 		snprintf(name, RECIPE_MAX_NAME, "%s", json_str(v));
 	}
 	res = recipe_load(config()->image_recipes, name, &r, why, sizeof(why));
-	if (res == R_NOT_FOUND || (res == R_OK && !r->template)) {
+	if (res == R_NOT_FOUND || (res == R_SUCCESS && !r->template)) {
 		recipe_free(r);
 		return http_set_error(rq, R_NOT_FOUND, "no template named '%s'", name);
 	}
-	if (res != R_OK) {
+	if (res != R_SUCCESS) {
 		log_errx("templates", "bad recipe: %s", why);
 		return http_set_error(rq, R_INTERNAL, "the recipe of template '%s' is broken", name);
 	}
@@ -55,7 +55,7 @@ enum result template_pick(struct req *rq, char name[RECIPE_MAX_NAME],
 	}
 	snprintf(image, TEMPLATE_IMAGE_MAX, "%s@%s", r->name, r->key);
 	recipe_free(r);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* set: key=value in obj, replacing an earlier value */
@@ -69,10 +69,10 @@ static enum result set(struct json *obj, const char *key, struct json *value)
 static enum result add_recipe_env(struct json *obj, const struct recipe *r)
 {
 	const char *p = r->env.data;
-	enum result res = r->up ? add_recipe_env(obj, r->up) : R_OK;
+	enum result res = r->up ? add_recipe_env(obj, r->up) : R_SUCCESS;
 	char key[256];
 
-	while (res == R_OK && p && *p) {
+	while (res == R_SUCCESS && p && *p) {
 		size_t n = strcspn(p, "\n"), k = strcspn(p, "=");
 
 		if (k < n && k < sizeof(key)) {
@@ -95,23 +95,23 @@ enum result template_env(struct req *rq, const char *name, char **env_text)
 
 	res = obj ? recipe_load(config()->image_recipes, name, &r, why, sizeof(why))
 		  : R_NO_MEMORY;
-	if (res == R_OK)
+	if (res == R_SUCCESS)
 		res = add_recipe_env(obj, r);
-	if (res == R_OK && *env_text) {
+	if (res == R_SUCCESS && *env_text) {
 		own = json_parse(*env_text, strlen(*env_text));
-		res = own ? R_OK : R_INTERNAL;
-		for (const struct json *m = own ? json_child(own) : NULL; res == R_OK && m;
+		res = own ? R_SUCCESS : R_INTERNAL;
+		for (const struct json *m = own ? json_child(own) : NULL; res == R_SUCCESS && m;
 		     m = json_next(m))
 			res = set(obj, json_key(m), json_new_str(json_str(m)));
 	}
-	text = res == R_OK ? json_print(obj) : NULL;
+	text = res == R_SUCCESS ? json_print(obj) : NULL;
 	json_free(own);
 	json_free(obj);
 	recipe_free(r);
 	if (!text)
-		return http_set_error(rq, res == R_OK ? R_NO_MEMORY : res,
+		return http_set_error(rq, res == R_SUCCESS ? R_NO_MEMORY : res,
 				 "cannot apply the environment of template '%s'", name);
 	free(*env_text);
 	*env_text = text;
-	return R_OK;
+	return R_SUCCESS;
 }

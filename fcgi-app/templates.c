@@ -23,7 +23,7 @@ static struct json *words_json(const struct buf *list)
 	while (a && p && *p) {
 		size_t n = strcspn(p, "\n");
 
-		if (json_push(a, json_new_strn(p, n)) != R_OK) {
+		if (json_push(a, json_new_strn(p, n)) != R_SUCCESS) {
 			json_free(a);
 			return NULL;
 		}
@@ -40,12 +40,12 @@ static struct json *template_json(const struct recipe *r)
 	enum recipe_state st = recipe_state(config()->image_cache, r, &size);
 	struct json *o = json_new_object();
 
-	if (o == NULL || json_add_str(o, "name", r->name) != R_OK ||
-	    json_add_str(o, "description", r->description) != R_OK ||
-	    json_add(o, "preinstalled", words_json(&r->preinstalled)) != R_OK ||
-	    json_add_str(o, "status", state_name(st)) != R_OK ||
+	if (o == NULL || json_add_str(o, "name", r->name) != R_SUCCESS ||
+	    json_add_str(o, "description", r->description) != R_SUCCESS ||
+	    json_add(o, "preinstalled", words_json(&r->preinstalled)) != R_SUCCESS ||
+	    json_add_str(o, "status", state_name(st)) != R_SUCCESS ||
 	    json_add(o, "size_bytes", st == RECIPE_READY ? json_new_int(size) : json_new_null()) !=
-		    R_OK) {
+		    R_SUCCESS) {
 		json_free(o);
 		return NULL;
 	}
@@ -64,17 +64,17 @@ static enum result load(struct req *rq, const char *name, struct recipe **out)
 		return R_NOT_FOUND;
 	}
 	r = recipe_load(config()->image_recipes, name, out, why, sizeof(why));
-	if (r == R_NOT_FOUND || (r == R_OK && !(*out)->template)) {
-		if (r == R_OK)
+	if (r == R_NOT_FOUND || (r == R_SUCCESS && !(*out)->template)) {
+		if (r == R_SUCCESS)
 			recipe_free(*out);
 		(void)http_set_error(rq, R_NOT_FOUND, "no template named '%s'", name);
 		return R_NOT_FOUND;
 	}
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		log_errx("templates", "bad recipe: %s", why);
 		return R_INTERNAL;
 	}
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result templates_list(struct req *rq)
@@ -82,31 +82,31 @@ enum result templates_list(struct req *rq)
 	char names[MAX_TEMPLATES][RECIPE_MAX_NAME];
 	int n = recipe_names(config()->image_recipes, names, MAX_TEMPLATES);
 	struct json *body = json_new_object(), *arr = json_new_array();
-	enum result r = body && arr ? R_OK : R_NO_MEMORY;
+	enum result r = body && arr ? R_SUCCESS : R_NO_MEMORY;
 
 	if (n < 0) {
 		log_warn("templates", "cannot read '%s'", config()->image_recipes);
 		r = R_INTERNAL;
 	}
-	for (int i = 0; r == R_OK && i < n; i++) {
+	for (int i = 0; r == R_SUCCESS && i < n; i++) {
 		struct recipe *t = NULL;
 		char why[512];
 
 		if (recipe_load(config()->image_recipes, names[i], &t, why,
-				sizeof(why)) != R_OK ||
+				sizeof(why)) != R_SUCCESS ||
 		    t == NULL) {
 			log_errx("templates", "bad recipe: %s", why);
 			r = R_INTERNAL;
-		} else if (t->template && json_push(arr, template_json(t)) != R_OK) {
+		} else if (t->template && json_push(arr, template_json(t)) != R_SUCCESS) {
 			r = R_NO_MEMORY;
 		}
 		recipe_free(t);
 	}
-	if (r == R_OK && json_add(body, "templates", arr) == R_OK) {
+	if (r == R_SUCCESS && json_add(body, "templates", arr) == R_SUCCESS) {
 		arr = NULL;
-		if (json_add(body, "next_cursor", json_new_null()) == R_OK) {
+		if (json_add(body, "next_cursor", json_new_null()) == R_SUCCESS) {
 			http_respond_json(rq, 200, body, NULL);
-			return R_OK;
+			return R_SUCCESS;
 		}
 		r = R_NO_MEMORY;
 	}
@@ -121,12 +121,12 @@ enum result templates_get(struct req *rq)
 	struct json *o;
 	enum result r = load(rq, rq->params[0], &t);
 
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	o = template_json(t);
 	recipe_free(t);
 	if (o == NULL)
 		return R_NO_MEMORY;
 	http_respond_json(rq, 200, o, NULL);
-	return R_OK;
+	return R_SUCCESS;
 }

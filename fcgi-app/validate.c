@@ -19,7 +19,7 @@ enum result validate_known_fields(struct req *rq, const struct json *obj, const 
 		if (!ok)
 			return http_set_error(rq, R_INVALID, "unknown field '%.64s'", k);
 	}
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static bool has_control(const char *s)
@@ -40,7 +40,7 @@ enum result validate_str(struct req *rq, const struct json *obj, const char *key
 		return R_NOT_FOUND;
 	if (r == R_NOT_FOUND)
 		return http_set_error(rq, R_INVALID, "'%s' is required", key);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return http_set_error(rq, R_INVALID, "'%s' must be a string", key);
 	if (*s == '\0' || strlen(s) > maxlen)
 		return http_set_error(rq, R_INVALID, "'%s' must be 1 to %zu bytes", key, maxlen);
@@ -48,7 +48,7 @@ enum result validate_str(struct req *rq, const struct json *obj, const char *key
 		return http_set_error(rq, R_INVALID, "'%s' must not contain control characters",
 				      key);
 	*out = s;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result validate_int(struct req *rq, const struct json *obj, const char *key, bool required,
@@ -61,13 +61,13 @@ enum result validate_int(struct req *rq, const struct json *obj, const char *key
 		return R_NOT_FOUND;
 	if (r == R_NOT_FOUND)
 		return http_set_error(rq, R_INVALID, "'%s' is required", key);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return http_set_error(rq, R_INVALID, "'%s' must be an integer", key);
 	if (v < min || v > max)
 		return http_set_error(rq, R_INVALID, "'%s' must be between %lld and %lld", key, min,
 				      max);
 	*out = v;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 bool validate_email(const char *s)
@@ -93,19 +93,19 @@ enum result validate_page(struct req *rq, const char *cursor_prefix, int def, in
 	long long n = def;
 	enum result r = http_query(rq, "limit", v, sizeof(v));
 
-	if (r == R_OK && (config_parse_int(v, &n) != R_OK || n < 1 || n > max))
+	if (r == R_SUCCESS && (config_parse_int(v, &n) != R_SUCCESS || n < 1 || n > max))
 		return http_set_error(rq, R_INVALID, "'limit' must be an integer from 1 to %d",
 				      max);
-	if (r != R_OK && r != R_NOT_FOUND)
+	if (r != R_SUCCESS && r != R_NOT_FOUND)
 		return http_set_error(rq, R_INVALID, "'limit' is malformed");
 	r = http_query(rq, "cursor", cursor, cursor_size);
-	if (r == R_NOT_FOUND || (r == R_OK && cursor[0] == '\0')) {
+	if (r == R_NOT_FOUND || (r == R_SUCCESS && cursor[0] == '\0')) {
 		cursor[0] = '\0';
-	} else if (r != R_OK || !id_is_valid(cursor_prefix, cursor)) {
+	} else if (r != R_SUCCESS || !id_is_valid(cursor_prefix, cursor)) {
 		return http_set_error(rq, R_INVALID, "'cursor' is malformed");
 	}
 	*limit = (int)n;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* digits: n decimal digits at s, their value in *v. */

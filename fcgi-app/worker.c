@@ -39,8 +39,8 @@ static void *serve(void *arg)
 	struct db *db = NULL;
 
 	(void)arg;
-	if (instance_conninfo(conninfo, sizeof(conninfo)) != R_OK ||
-	    (db_open(conninfo, &db) != R_OK && db == NULL)) {
+	if (instance_conninfo(conninfo, sizeof(conninfo)) != R_SUCCESS ||
+	    (db_open(conninfo, &db) != R_SUCCESS && db == NULL)) {
 		log_errx("worker", "cannot set up a database handle");
 		return NULL;
 	}
@@ -76,10 +76,10 @@ static struct backend *open_backend(void)
 	struct backend *b = NULL;
 	char sock[4096];
 
-	if (instance_boxd_socket(sock, sizeof(sock)) != R_OK)
+	if (instance_boxd_socket(sock, sizeof(sock)) != R_SUCCESS)
 		return NULL;
 	cfg.daemon_socket = sock;
-	if (backend_open(&cfg, &b) != R_OK) {
+	if (backend_open(&cfg, &b) != R_SUCCESS) {
 		log_errx("worker", "cannot open sandbox backend '%s'", cfg.kind);
 		return NULL;
 	}

@@ -24,7 +24,7 @@ static void more_work(struct conn *c)
 {
 	c->agent.more = true;
 	if (!ev_timer_is_armed(&c->set->more) &&
-	    ev_timer_start(c->set->ev, &c->set->more, 0) != R_OK)
+	    ev_timer_start(c->set->ev, &c->set->more, 0) != R_SUCCESS)
 		log_warnx(MOD, "cannot arm the continue timer");
 }
 
@@ -40,7 +40,7 @@ static void agent_mask(struct conn *c)
 		m |= EPOLLOUT;
 	/* paused after a hang-up, it leaves epoll (side.h); reads resume, and
 	 * find the end, once the client catches up */
-	if (side_watch(c->set->ev, &c->agent, m) != R_OK)
+	if (side_watch(c->set->ev, &c->agent, m) != R_SUCCESS)
 		log_warn(MOD, "cannot watch agent fd");
 }
 
@@ -72,8 +72,8 @@ static void agent_done(struct conn *c)
  * connection is about to close, and a failure has no one to report to. */
 void bridge_kill(struct conn *c)
 {
-	if (c->ac == NULL || agent_client_send_signal(c->ac, SIGKILL) != R_OK ||
-	    agent_client_flush(c->ac) != R_OK)
+	if (c->ac == NULL || agent_client_send_signal(c->ac, SIGKILL) != R_SUCCESS ||
+	    agent_client_flush(c->ac) != R_SUCCESS)
 		log_warnx(MOD, "cannot deliver SIGKILL sandbox='%s' pid=%u", c->sandbox_id, c->pid);
 }
 
@@ -81,7 +81,7 @@ void bridge_flush(struct conn *c)
 {
 	if (c->ac == NULL)
 		return;
-	if (agent_client_flush(c->ac) != R_OK) {
+	if (agent_client_flush(c->ac) != R_SUCCESS) {
 		stream_ctx(c);
 		log_warnx(MOD, "agent connection broke sandbox='%s'", c->sandbox_id);
 		agent_done(c);
@@ -99,12 +99,12 @@ static void on_agent_frame(struct conn *c, const struct agent_frame *f)
 	case AP_STARTED:
 		c->started = true;
 		c->pid = f->pid;
-		if (c->as == AG_RUNNING && message_started(&b, f->pid) == R_OK)
+		if (c->as == AG_RUNNING && message_started(&b, f->pid) == R_SUCCESS)
 			client_send_json(c, &b);
 		break;
 	case AP_OUTPUT:
 		if (c->as == AG_RUNNING &&
-		    client_output(c, f->stream, f->data, f->len, false) != R_OK)
+		    client_output(c, f->stream, f->data, f->len, false) != R_SUCCESS)
 			client_close(c, "out of memory");
 		break;
 	case AP_EXIT:
@@ -114,7 +114,7 @@ static void on_agent_frame(struct conn *c, const struct agent_frame *f)
 			 (unsigned long long)f->exit.duration_ms);
 		if (c->as == AG_RUNNING) {
 			client_flush_carries(c);
-			if (message_exit(&b, &f->exit) == R_OK)
+			if (message_exit(&b, &f->exit) == R_SUCCESS)
 				client_send_json(c, &b);
 			client_send_close(c, WS_CLOSE_NORMAL, "command exited");
 		}
@@ -156,7 +156,7 @@ void bridge_read(struct conn *c)
 		struct agent_frame f;
 		bool got = false;
 
-		if (agent_client_read_frame(c->ac, &f, &got) != R_OK) {
+		if (agent_client_read_frame(c->ac, &f, &got) != R_SUCCESS) {
 			stream_ctx(c);
 			log_warnx(MOD, "agent stream ended without exit sandbox='%s'",
 				  c->sandbox_id);
@@ -201,7 +201,7 @@ static enum result to_agent(struct conn *c, const struct pending *p)
 
 		/* only once the agent will hear of it: until then leaving
 		 * still hangs the command up */
-		if (r == R_OK)
+		if (r == R_SUCCESS)
 			c->detached = true;
 		return r;
 	}
@@ -247,7 +247,7 @@ static void forward(struct conn *c, const struct pending *p)
 			memcpy(c->pend.data, p->data, p->len);
 		}
 		c->has_pending = true;
-	} else if (r != R_OK) {
+	} else if (r != R_SUCCESS) {
 		agent_refused(c, r);
 		return;
 	}
@@ -261,7 +261,7 @@ void bridge_retry_pending(struct conn *c)
 	if (!c->has_pending)
 		return;
 	if (c->as != AG_RUNNING || c->ac == NULL)
-		r = R_OK;
+		r = R_SUCCESS;
 	else
 		r = to_agent(c, &c->pend);
 	if (r == R_QUOTA)
@@ -269,7 +269,7 @@ void bridge_retry_pending(struct conn *c)
 	free(c->pend.data);
 	c->pend.data = NULL;
 	c->has_pending = false;
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		agent_refused(c, r);
 	else
 		bridge_flush(c);
@@ -286,7 +286,7 @@ static void start_exec(struct conn *c, const struct message *m)
 	if (c->detached)
 		e.flags |= AP_EXEC_DETACH;
 	r = agent_client_stream_start(c->ac, &e);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		const char *why = agent_client_last_error(c->ac);
 
 		stream_ctx(c);
@@ -314,7 +314,7 @@ static void start_attach(struct conn *c, uint32_t pid)
 	enum result r;
 
 	r = agent_client_attach_start(c->ac, pid);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		stream_ctx(c);
 		log_warnx(MOD, "cannot attach sandbox='%s' pid=%u code=%s", c->sandbox_id, pid,
 			  result_str(r));
@@ -340,7 +340,7 @@ static void on_control(struct conn *c, const char *text, size_t len)
 	enum result r;
 
 	r = message_parse(text, len, config()->exec_max_timeout, &m, &why);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		client_send_error(c, r, why);
 		if (c->as == AG_NONE)
 			client_send_close(c, WS_CLOSE_POLICY, why);
@@ -472,7 +472,7 @@ void bridge_client_left(struct conn *c)
 				 c->sandbox_id, c->pid);
 			agent_done(c);
 		} else if (c->set->cfg->stream_kill_grace == 0 ||
-			   agent_client_send_signal(c->ac, SIGHUP) != R_OK) {
+			   agent_client_send_signal(c->ac, SIGHUP) != R_SUCCESS) {
 			bridge_kill(c);
 			agent_done(c);
 		} else {

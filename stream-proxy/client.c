@@ -45,7 +45,7 @@ void client_mask(struct conn *c)
 	if (!outq_is_empty(&c->out))
 		m |= EPOLLOUT;
 	c->client.paused = client_is_held(c);
-	if (side_watch(c->set->ev, &c->client, m) != R_OK)
+	if (side_watch(c->set->ev, &c->client, m) != R_SUCCESS)
 		client_close(c, "epoll failed");
 }
 
@@ -56,7 +56,7 @@ void client_write(struct conn *c)
 	if (c->cs == CL_GONE)
 		return;
 	written = c->out.written;
-	if (outq_flush(&c->out, c->client.fd) != R_OK) {
+	if (outq_flush(&c->out, c->client.fd) != R_SUCCESS) {
 		client_close(c, "write failed");
 		return;
 	}
@@ -89,10 +89,10 @@ static enum result queue_frame(struct conn *c, enum ws_opcode op, int channel, c
 	enum result r;
 
 	if (c->cs == CL_GONE || c->close_sent)
-		return R_OK;
+		return R_SUCCESS;
 	hl = ws_frame_header(hdr, op, true, pl, NULL);
 	r = outq_reserve(&c->out, hl + pl, &d);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	memcpy(d, hdr, hl);
 	if (channel >= 0)
@@ -100,7 +100,7 @@ static enum result queue_frame(struct conn *c, enum ws_opcode op, int channel, c
 	if (n > 0)
 		memcpy(d + hl, p, n);
 	c->bytes_out += hl + n;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* client_queue_pong: answer the latest ping, unless the previous pong is not all
@@ -112,7 +112,7 @@ void client_queue_pong(struct conn *c)
 	if (!c->pong_due || c->out.written < c->pong_end)
 		return;
 	c->pong_due = false;
-	if (queue_frame(c, WS_OP_PONG, -1, c->pong, c->pong_len) != R_OK) {
+	if (queue_frame(c, WS_OP_PONG, -1, c->pong, c->pong_len) != R_SUCCESS) {
 		client_close(c, "out of memory");
 		return;
 	}
@@ -128,7 +128,7 @@ void client_send_json(struct conn *c, const struct buf *b)
 		r = queue_frame(c, WS_OP_BINARY, MESSAGE_CH_CONTROL, b->data, b->len);
 	else
 		r = queue_frame(c, WS_OP_TEXT, -1, b->data, b->len);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		client_close(c, "out of memory");
 }
 
@@ -141,9 +141,9 @@ void client_send_close(struct conn *c, uint16_t code, const char *reason)
 		return;
 	if (c->close_sent)
 		return;
-	if (code != WS_CLOSE_NO_STATUS && ws_close_payload(code, reason, pl, &n) != R_OK)
+	if (code != WS_CLOSE_NO_STATUS && ws_close_payload(code, reason, pl, &n) != R_SUCCESS)
 		n = 0;
-	if (queue_frame(c, WS_OP_CLOSE, -1, pl, n) != R_OK) {
+	if (queue_frame(c, WS_OP_CLOSE, -1, pl, n) != R_SUCCESS) {
 		client_close(c, "out of memory");
 		return;
 	}
@@ -164,7 +164,7 @@ void client_send_error(struct conn *c, enum result r, const char *msg)
 	struct buf b;
 
 	buf_init(&b, 4096);
-	if (message_error(&b, result_str(r), msg) == R_OK)
+	if (message_error(&b, result_str(r), msg) == R_SUCCESS)
 		client_send_json(c, &b);
 	buf_free(&b);
 }
@@ -194,11 +194,11 @@ enum result client_output(struct conn *c, uint8_t stream, const unsigned char *p
 	enum result r;
 
 	if (c->cs != CL_OPEN)
-		return R_OK; /* nobody to send to (closing or gone): drop */
+		return R_SUCCESS; /* nobody to send to (closing or gone): drop */
 	c->last_activity_ms = stream_now(c);
 	if (c->channel) {
 		if (n == 0)
-			return R_OK;
+			return R_SUCCESS;
 		return queue_frame(
 		    c, WS_OP_BINARY,
 		    stream == AP_STREAM_STDERR ? MESSAGE_CH_STDERR : MESSAGE_CH_STDOUT, p, n);
@@ -212,17 +212,17 @@ enum result client_output(struct conn *c, uint8_t stream, const unsigned char *p
 			 * (at most 3 bytes, since the character is unfinished). */
 			memcpy(a + alen, p, n);
 			c->carry_len[stream] = alen + n;
-			return R_OK;
+			return R_SUCCESS;
 		}
 	}
 	if (alen + n - hold == 0)
-		return R_OK;
+		return R_SUCCESS;
 	r = message_output_len(stream, a, alen, p, n - hold, &b64, &len);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	hl = ws_frame_header(hdr, WS_OP_TEXT, true, len, NULL);
 	r = outq_reserve(&c->out, hl + len, &d);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	memcpy(d, hdr, hl);
 	message_output_write(d + hl, len, stream, a, alen, p, n - hold, b64);
@@ -230,13 +230,13 @@ enum result client_output(struct conn *c, uint8_t stream, const unsigned char *p
 	if (hold > 0) /* p may be NULL on the final flush, with nothing held */
 		memmove(a, p + n - hold, hold);
 	c->carry_len[stream] = hold;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 void client_flush_carries(struct conn *c)
 {
 	for (uint8_t s = AP_STREAM_STDOUT; s <= AP_STREAM_STDERR; s++)
-		if (c->carry_len[s] > 0 && client_output(c, s, NULL, 0, true) != R_OK)
+		if (c->carry_len[s] > 0 && client_output(c, s, NULL, 0, true) != R_SUCCESS)
 			client_close(c, "out of memory");
 }
 
@@ -272,7 +272,7 @@ static bool on_frame(struct conn *c, struct ws_frame *f, uint8_t *op, unsigned c
 		*n = f->len;
 		return true;
 	}
-	if (buf_append(&c->msg, f->payload, f->len) != R_OK) {
+	if (buf_append(&c->msg, f->payload, f->len) != R_SUCCESS) {
 		client_send_close(c, WS_CLOSE_TOO_BIG, "message too big");
 		return false;
 	}
@@ -294,7 +294,7 @@ bool client_next_message(struct conn *c, uint8_t *op, unsigned char **p, size_t 
 		enum result r;
 
 		r = ws_parse(&c->parser, c->in + c->in_off, c->in_len - c->in_off, &used, &f);
-		if (r != R_OK) {
+		if (r != R_SUCCESS) {
 			stream_ctx(c);
 			log_info(MOD, "client protocol error: %s", c->parser.error_reason);
 			c->in_off = c->in_len = 0;
@@ -441,7 +441,7 @@ void client_tick(struct conn *c)
 			char stamp[24];
 			int n = snprintf(stamp, sizeof(stamp), "%lld", (long long)now);
 
-			if (queue_frame(c, WS_OP_PING, -1, stamp, (size_t)n) != R_OK)
+			if (queue_frame(c, WS_OP_PING, -1, stamp, (size_t)n) != R_SUCCESS)
 				client_close(c, "out of memory");
 			c->next_ping_ms = now + cfg->stream_ping_interval * 1000;
 		}
@@ -462,7 +462,7 @@ enum result client_queue_bytes(struct conn *c, const void *p, size_t n)
 	unsigned char *d;
 	enum result r = outq_reserve(&c->out, n, &d);
 
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		memcpy(d, p, n);
 	return r;
 }

@@ -185,21 +185,21 @@ enum result conn_accept(struct conns *set, int fd)
 	ev_timer_init(&c->retry, retry_event, c);
 	outq_init(&c->out, CLIENT_QUEUE_MAX(set->cfg));
 	buf_init(&c->msg, 0);
-	if (crypto_random(rnd, sizeof(rnd)) == R_OK &&
-	    crypto_hex_encode(rnd, sizeof(rnd), hex, sizeof(hex)) == R_OK)
+	if (crypto_random(rnd, sizeof(rnd)) == R_SUCCESS &&
+	    crypto_hex_encode(rnd, sizeof(rnd), hex, sizeof(hex)) == R_SUCCESS)
 		snprintf(c->id, sizeof(c->id), "ws-%s", hex);
 	else
 		snprintf(c->id, sizeof(c->id), "ws-%llu", (unsigned long long)++set->next_id);
 	c->deadline_ms = ev_now(set->ev) + set->cfg->stream_handshake_timeout * 1000;
 	r = side_watch(set->ev, &c->client, EPOLLIN | EPOLLRDHUP);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto fail_in;
 	c->next = set->list;
 	if (set->list != NULL)
 		set->list->prev = c;
 	set->list = c;
 	set->n++;
-	return R_OK;
+	return R_SUCCESS;
 
 fail_in:
 	free(c->in);
@@ -228,7 +228,7 @@ static void tick_all(void *arg)
 	for (struct conn *c = set->list; c != NULL; c = c->next)
 		if (!c->dead)
 			tick(c);
-	if (ev_timer_start(set->ev, &set->tick, TICK_MS) != R_OK)
+	if (ev_timer_start(set->ev, &set->tick, TICK_MS) != R_SUCCESS)
 		log_warnx(MOD, "cannot arm the tick timer");
 }
 
@@ -312,9 +312,9 @@ enum result conns_init(struct conns *set, const struct config *cfg, struct ev_lo
 	ev_timer_init(&set->tick, tick_all, set);
 	ev_timer_init(&set->more, continue_all, set);
 	r = ev_io_set(ev, &set->lookup_w, EPOLLIN);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = ev_timer_start(ev, &set->tick, TICK_MS);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		ev_io_stop(ev, &set->lookup_w);
 	return r;
 }

@@ -57,7 +57,7 @@ static void run(struct session *s, struct lookup_job *job)
 	crypto_wipe(job->authorization, sizeof(job->authorization));
 	crypto_wipe(job->token, sizeof(job->token));
 	job->find_r = R_FORBIDDEN;
-	if (job->auth_r == R_OK && (job->grant.scopes & AUTH_SCOPE_WRITE))
+	if (job->auth_r == R_SUCCESS && (job->grant.scopes & AUTH_SCOPE_WRITE))
 		job->find_r =
 		    session_find_sandbox(s, job->grant.org_id, job->sandbox_id, &job->target);
 	log_set_request(NULL);
@@ -82,7 +82,7 @@ static void *worker(void *arg)
 	struct lookup *lk = arg;
 	struct session *s = NULL;
 
-	if (session_open(lk->limits, &s) != R_OK)
+	if (session_open(lk->limits, &s) != R_SUCCESS)
 		log_warnx(MOD, "lookup worker has no database session");
 	pthread_mutex_lock(&lk->lock);
 	for (;;) {
@@ -98,7 +98,7 @@ static void *worker(void *arg)
 			lk->todo_tail = NULL;
 		lk->queued--;
 		pthread_mutex_unlock(&lk->lock);
-		if (s == NULL && session_open(lk->limits, &s) != R_OK)
+		if (s == NULL && session_open(lk->limits, &s) != R_SUCCESS)
 			s = NULL;
 		if (s != NULL)
 			run(s, job);
@@ -190,7 +190,7 @@ enum result lookup_new(unsigned nthreads, unsigned max_queued, struct lookup **o
 		return R_INTERNAL;
 	}
 	*out = lk;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 int lookup_fd(const struct lookup *lk)
@@ -212,7 +212,7 @@ enum result lookup_submit(struct lookup *lk, struct lookup_job *job)
 		lk->todo_tail = job;
 		lk->queued++;
 		pthread_cond_signal(&lk->more);
-		r = R_OK;
+		r = R_SUCCESS;
 	}
 	pthread_mutex_unlock(&lk->lock);
 	return r;

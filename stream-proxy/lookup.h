@@ -28,7 +28,7 @@ struct lookup_job {
 	enum result auth_r; /* session_authenticate */
 	int retry_after;    /* with auth_r R_QUOTA */
 	struct session_grant grant;
-	enum result find_r; /* session_find_sandbox, run when auth_r is R_OK
+	enum result find_r; /* session_find_sandbox, run when auth_r is R_SUCCESS
 			       and the grant has the write scope; else R_FORBIDDEN */
 	struct session_target target;
 	/* the loop's: who waits for it (NULL once nobody does) */

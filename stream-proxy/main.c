@@ -60,12 +60,12 @@ int main(int argc, char **argv)
 		}
 	}
 	log_init("stream", LOG_INFO);
-	if (config_load(&why) != R_OK) {
+	if (config_load(&why) != R_SUCCESS) {
 		log_errx("stream", "invalid configuration: %s", why ? why : "?");
 		return 1;
 	}
 	log_init("stream", config()->log_level);
-	if (instance_stream_listen(listen, sizeof(listen)) != R_OK) {
+	if (instance_stream_listen(listen, sizeof(listen)) != R_SUCCESS) {
 		log_errx("stream", "SANDPIT_STREAM_LISTEN (or the state directory) is too long");
 		return 1;
 	}
@@ -83,12 +83,12 @@ int main(int argc, char **argv)
 	px.cfg = config();
 	px.listen_fd = -1;
 	r = lookup_new(LOOKUP_THREADS, LOOKUP_QUEUE, &px.lookup);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		log_errx("stream", "cannot start the lookup threads: %s", result_str(r));
 		return 1;
 	}
 	r = proxy_listen(listen, &px.listen_fd);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		log_errx("stream", "cannot listen on '%s'", listen);
 		lookup_free(px.lookup);
 		return 1;
@@ -98,5 +98,5 @@ int main(int argc, char **argv)
 	r = proxy_run(&px);
 	lookup_free(px.lookup);
 	log_info("stream", "stopped peak_queue=%zu", px.conns.peak_queued);
-	return r == R_OK ? 0 : 1;
+	return r == R_SUCCESS ? 0 : 1;
 }

@@ -59,12 +59,12 @@ static enum result get_dim(const struct json *o, const char *key, uint16_t def, 
 
 	if (r == R_NOT_FOUND) {
 		*out = def;
-		return R_OK;
+		return R_SUCCESS;
 	}
-	if (r != R_OK || v < 1 || v > MAX_TTY_DIM)
+	if (r != R_SUCCESS || v < 1 || v > MAX_TTY_DIM)
 		return R_INVALID;
 	*out = (uint16_t)v;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static enum result parse_exec(struct message *m, const struct json *o, long long max_timeout_s,
@@ -141,7 +141,7 @@ static enum result parse_exec(struct message *m, const struct json *o, long long
 	}
 
 	r = json_get_str(o, "working_dir", &s);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		m->exec.cwd = s[0] ? s : NULL;
 	else if (r != R_NOT_FOUND)
 		return bad(why, "working_dir must be a string");
@@ -155,9 +155,9 @@ static enum result parse_exec(struct message *m, const struct json *o, long long
 		m->exec.timeout_ms = (uint32_t)(v * 1000.0);
 	}
 	r = json_get_bool(o, "tty", &tty);
-	if (r != R_OK && r != R_NOT_FOUND)
+	if (r != R_SUCCESS && r != R_NOT_FOUND)
 		return bad(why, "tty must be a boolean");
-	if (get_dim(o, "cols", 80, &m->cols) != R_OK || get_dim(o, "rows", 24, &m->rows) != R_OK)
+	if (get_dim(o, "cols", 80, &m->cols) != R_SUCCESS || get_dim(o, "rows", 24, &m->rows) != R_SUCCESS)
 		return bad(why, "cols and rows must be 1..1000");
 	if (tty) {
 		m->exec.flags |= AP_EXEC_TTY;
@@ -168,7 +168,7 @@ static enum result parse_exec(struct message *m, const struct json *o, long long
 		bool detach = false;
 
 		r = json_get_bool(o, "detach", &detach);
-		if (r != R_OK && r != R_NOT_FOUND)
+		if (r != R_SUCCESS && r != R_NOT_FOUND)
 			return bad(why, "detach must be a boolean");
 		if (detach)
 			m->exec.flags |= AP_EXEC_DETACH;
@@ -177,7 +177,7 @@ static enum result parse_exec(struct message *m, const struct json *o, long long
 	 * client consumes as it goes, and backpressure bounds memory. */
 	m->exec.stdout_cap = UINT64_MAX;
 	m->exec.stderr_cap = UINT64_MAX;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static enum result parse_stdin(struct message *m, const struct json *o, const char **why)
@@ -190,13 +190,13 @@ static enum result parse_stdin(struct message *m, const struct json *o, const ch
 	if (!json_is_string(d))
 		return bad(why, "stdin data must be a string");
 	r = json_get_str(o, "encoding", &enc);
-	if (r != R_OK && r != R_NOT_FOUND)
+	if (r != R_SUCCESS && r != R_NOT_FOUND)
 		return bad(why, "encoding must be a string");
 	n = strlen(json_str(d));
 	if (r == R_NOT_FOUND || strcmp(enc, "utf-8") == 0 || strcmp(enc, "utf8") == 0) {
 		m->data = (const unsigned char *)json_str(d);
 		m->len = n;
-		return R_OK;
+		return R_SUCCESS;
 	}
 	if (strcmp(enc, "base64") != 0)
 		return bad(why, "encoding must be utf-8 or base64");
@@ -204,10 +204,10 @@ static enum result parse_stdin(struct message *m, const struct json *o, const ch
 	m->decoded_ = malloc(max ? max : 1);
 	if (m->decoded_ == NULL)
 		return R_NO_MEMORY;
-	if (crypto_base64_decode(json_str(d), n, m->decoded_, max ? max : 1, &m->len) != R_OK)
+	if (crypto_base64_decode(json_str(d), n, m->decoded_, max ? max : 1, &m->len) != R_SUCCESS)
 		return bad(why, "stdin data is not valid base64");
 	m->data = m->decoded_;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result message_parse(const char *text, size_t len, long long max_timeout_s,
@@ -224,17 +224,17 @@ enum result message_parse(const char *text, size_t len, long long max_timeout_s,
 		r = bad(why, "message is not a JSON object");
 		goto fail;
 	}
-	if (json_get_str(m.root_, "type", &type) != R_OK) {
+	if (json_get_str(m.root_, "type", &type) != R_SUCCESS) {
 		r = bad(why, "message has no type");
 		goto fail;
 	}
-	r = R_OK;
+	r = R_SUCCESS;
 	if (strcmp(type, "exec") == 0) {
 		m.type = MSG_EXEC;
 		r = parse_exec(&m, m.root_, max_timeout_s, why);
 	} else if (strcmp(type, "attach") == 0) {
 		m.type = MSG_ATTACH;
-		if (json_get_int(m.root_, "pid", &v) != R_OK || v < 1 || v > INT32_MAX)
+		if (json_get_int(m.root_, "pid", &v) != R_SUCCESS || v < 1 || v > INT32_MAX)
 			r = bad(why, "attach needs a pid");
 		else
 			m.pid = (uint32_t)v;
@@ -265,20 +265,20 @@ enum result message_parse(const char *text, size_t len, long long max_timeout_s,
 	} else if (strcmp(type, "resize") == 0) {
 		m.type = MSG_RESIZE;
 		if (json_get(m.root_, "cols") == NULL || json_get(m.root_, "rows") == NULL ||
-		    get_dim(m.root_, "cols", 0, &m.cols) != R_OK ||
-		    get_dim(m.root_, "rows", 0, &m.rows) != R_OK)
+		    get_dim(m.root_, "cols", 0, &m.cols) != R_SUCCESS ||
+		    get_dim(m.root_, "rows", 0, &m.rows) != R_SUCCESS)
 			r = bad(why, "resize needs cols and rows in 1..1000");
 	} else if (strcmp(type, "detach") == 0) {
 		m.type = MSG_DETACH;
 	} else
 		r = bad(why, "unknown message type");
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		if (r == R_NO_MEMORY)
 			*why = "out of memory";
 		goto fail;
 	}
 	*out = m;
-	return R_OK;
+	return R_SUCCESS;
 
 fail:
 	message_free(&m);
@@ -327,11 +327,11 @@ enum result message_error(struct buf *out, const char *code, const char *msg)
 	if (o == NULL)
 		return R_NO_MEMORY;
 	r = json_add_str(o, "type", "error");
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = json_add_str(o, "code", code);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = json_add_str(o, "message", msg);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto out_json;
 	s = json_print(o);
 	if (s == NULL) {
@@ -390,12 +390,12 @@ enum result message_output_len(uint8_t stream, const unsigned char *a, size_t al
 	eb = text && ea != SIZE_MAX ? escaped_extra(b, blen) : SIZE_MAX;
 	/* Text only when it is no bigger on the wire than base64 would be. */
 	text = ea != SIZE_MAX && eb != SIZE_MAX && (ea + eb) <= n / 3;
-	if (crypto_base64_size(n, &b64) != R_OK)
+	if (crypto_base64_size(n, &b64) != R_SUCCESS)
 		return R_TOO_BIG;
 	fixed = strlen(text ? prefix_text[stream] : prefix_b64[stream]) + sizeof(SUFFIX) - 1;
 	*base64 = !text;
 	*len = fixed + (text ? n + ea + eb : b64 - 1);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static unsigned char *escape(unsigned char *o, const unsigned char *p, size_t n)
@@ -438,7 +438,7 @@ static unsigned char *b64(unsigned char *o, size_t room, const unsigned char *p,
 
 	if (n == 0)
 		return o;
-	if (crypto_base64_encode(p, n, (char *)o, room, &w) != R_OK)
+	if (crypto_base64_encode(p, n, (char *)o, room, &w) != R_SUCCESS)
 		abort(); /* sizes were computed by message_output_len */
 	return o + w;
 }

@@ -51,7 +51,7 @@ struct message {
 };
 
 /* message_parse: one JSON client message of len bytes. max_timeout_s caps
- * "timeout". On R_OK *out owns what it points to; on R_INVALID (or
+ * "timeout". On R_SUCCESS *out owns what it points to; on R_INVALID (or
  * R_NO_MEMORY) *why is a static lowercase reason. */
 SP_MUST_CHECK enum result message_parse(const char *text, size_t len, long long max_timeout_s,
 					struct message *out, const char **why);

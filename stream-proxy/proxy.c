@@ -47,7 +47,7 @@ static enum result listen_unix(const char *path, int *fd_out)
 		return R_INTERNAL;
 	}
 	*fd_out = fd;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static enum result listen_tcp(const char *spec, int *fd_out)
@@ -85,7 +85,7 @@ static enum result listen_tcp(const char *spec, int *fd_out)
 		return R_INTERNAL;
 	}
 	*fd_out = fd;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result proxy_listen(const char *spec, int *fd_out)
@@ -134,7 +134,7 @@ static void accept_all(void *arg, uint32_t events)
 				 * again. Stop watching it for a while. */
 				log_warn(MOD, "accept failed, retrying in a second");
 				ev_io_stop(px->ev, &px->listen_w);
-				if (ev_timer_start(px->ev, &px->resume, RESUME_MS) != R_OK)
+				if (ev_timer_start(px->ev, &px->resume, RESUME_MS) != R_SUCCESS)
 					log_warnx(MOD, "cannot arm the accept timer");
 			} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 				log_warn(MOD, "accept failed");
@@ -148,7 +148,7 @@ static void accept_all(void *arg, uint32_t events)
 		/* Small control messages (started, exit, pongs) must not wait for
 		 * Nagle; big output goes out in big writes anyway. */
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (conn_accept(&px->conns, fd) != R_OK)
+		if (conn_accept(&px->conns, fd) != R_SUCCESS)
 			log_warnx(MOD, "cannot set up a connection");
 	}
 }
@@ -161,10 +161,10 @@ static void resume_accept(void *arg)
 
 	if (px->listen_fd < 0)
 		return;
-	if (ev_io_set(px->ev, &px->listen_w, EPOLLIN) == R_OK)
+	if (ev_io_set(px->ev, &px->listen_w, EPOLLIN) == R_SUCCESS)
 		return;
 	log_warn(MOD, "cannot watch the listening socket");
-	if (ev_timer_start(px->ev, &px->resume, RESUME_MS) != R_OK)
+	if (ev_timer_start(px->ev, &px->resume, RESUME_MS) != R_SUCCESS)
 		log_warnx(MOD, "cannot arm the accept timer");
 }
 
@@ -199,7 +199,7 @@ static enum result serve(struct proxy *px)
 	for (;;) {
 		enum result r = ev_run_once(px->ev, -1);
 
-		if (r != R_OK) {
+		if (r != R_SUCCESS) {
 			log_warn(MOD, "epoll_wait failed");
 			return r;
 		}
@@ -208,7 +208,7 @@ static enum result serve(struct proxy *px)
 		    (px->conns.n == 0 || ev_now(px->ev) >= px->drain_deadline_ms)) {
 			if (px->conns.n > 0)
 				log_warnx(MOD, "drain timeout, dropping streams=%zu", px->conns.n);
-			return R_OK;
+			return R_SUCCESS;
 		}
 	}
 }
@@ -234,12 +234,12 @@ enum result proxy_run(struct proxy *px)
 	ev_io_init(&px->sig_w, px->sig_fd, on_signal, px);
 	ev_timer_init(&px->resume, resume_accept, px);
 	r = ev_io_set(px->ev, &px->listen_w, EPOLLIN);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = ev_io_set(px->ev, &px->sig_w, EPOLLIN);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto fail_sig;
 	r = conns_init(&px->conns, px->cfg, px->ev, px->lookup);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto fail_sig;
 	r = serve(px);
 	conns_kill_all(&px->conns);

@@ -31,7 +31,7 @@ enum result session_open(struct ratelimit *limits, struct session **out)
 	enum result r;
 
 	r = instance_conninfo(conninfo, sizeof(conninfo));
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
@@ -40,7 +40,7 @@ enum result session_open(struct ratelimit *limits, struct session **out)
 	 * reconnects on the next statement, so a proxy started before the
 	 * database still works once it is up. */
 	r = db_open(conninfo, &s->db);
-	if (r != R_OK && r != R_DB) {
+	if (r != R_SUCCESS && r != R_DB) {
 		free(s);
 		return r;
 	}
@@ -53,7 +53,7 @@ enum result session_open(struct ratelimit *limits, struct session **out)
 	s->policy.org_rate_per_minute = (double)config()->org_rate_limit;
 	s->policy.org_burst = (double)config()->org_rate_burst;
 	*out = s;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 void session_free(struct session *s)
@@ -64,7 +64,7 @@ void session_free(struct session *s)
 	free(s);
 }
 
-/* key_is_live: R_OK when key_id (of org_id) is neither revoked nor expired,
+/* key_is_live: R_SUCCESS when key_id (of org_id) is neither revoked nor expired,
  * R_UNAUTHORIZED when it is, R_DB when the database is away. */
 static enum result key_is_live(struct session *s, const char *key_id, const char *org_id)
 {
@@ -72,9 +72,9 @@ static enum result key_is_live(struct session *s, const char *key_id, const char
 	enum result r;
 
 	r = db_exec(s->db, KEY_LIVE_SQL, 2, (const char *[]){key_id, org_id}, &res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r == R_DB ? R_DB : R_INTERNAL;
-	r = db_res_rows(res) == 1 ? R_OK : R_UNAUTHORIZED;
+	r = db_res_rows(res) == 1 ? R_SUCCESS : R_UNAUTHORIZED;
 	db_res_free(res);
 	return r;
 }
@@ -91,7 +91,7 @@ enum result session_authenticate(struct session *s, const char *authorization,
 		struct auth a;
 
 		r = auth_check(s->db, authorization, &s->policy, &a, retry_after);
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			return r;
 		memcpy(g.org_id, a.org_id, sizeof(g.org_id));
 		memcpy(g.actor, a.actor, sizeof(g.actor));
@@ -104,11 +104,11 @@ enum result session_authenticate(struct session *s, const char *authorization,
 
 		r = streamtoken_verify(secret, strlen(secret), token, sandbox_id, (long long)time(NULL),
 				       g.org_id, sizeof(g.org_id), key_id, sizeof(key_id));
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			return r == R_TOO_BIG ? R_UNAUTHORIZED : r;
 		/* A token dies with its key. One minted with a JWT names none:
 		 * it lives its minute, as the JWT itself cannot be revoked. */
-		if (key_id[0] != '\0' && (r = key_is_live(s, key_id, g.org_id)) != R_OK)
+		if (key_id[0] != '\0' && (r = key_is_live(s, key_id, g.org_id)) != R_SUCCESS)
 			return r;
 		memcpy(g.actor, "stream-token", sizeof("stream-token"));
 		/* A token is minted by a caller who could write to the sandbox
@@ -117,7 +117,7 @@ enum result session_authenticate(struct session *s, const char *authorization,
 	} else
 		return R_UNAUTHORIZED;
 	*out = g;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result session_find_sandbox(struct session *s, const char *org_id, const char *sandbox_id,
@@ -132,7 +132,7 @@ enum result session_find_sandbox(struct session *s, const char *org_id, const ch
 	enum result r;
 
 	r = db_exec(s->db, sql, 2, params, &res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	if (db_res_rows(res) != 1) {
 		r = R_NOT_FOUND;
@@ -148,7 +148,7 @@ enum result session_find_sandbox(struct session *s, const char *org_id, const ch
 	memcpy(t.status, st, strlen(st) + 1);
 	memcpy(t.agent_address, addr, strlen(addr) + 1);
 	*out = t;
-	r = R_OK;
+	r = R_SUCCESS;
 
 out_res:
 	db_res_free(res);

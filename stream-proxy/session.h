@@ -38,7 +38,7 @@ void session_free(struct session *s);
  * the API does), or, when authorization is empty, a stream token from the
  * query string bound to sandbox_id, whose minting key must still be live
  * (not revoked, not expired). R_UNAUTHORIZED, R_QUOTA (*retry_after set),
- * R_DB. *out written only on R_OK. */
+ * R_DB. *out written only on R_SUCCESS. */
 SP_MUST_CHECK enum result session_authenticate(struct session *s, const char *authorization,
 					       const char *token, const char *sandbox_id,
 					       struct session_grant *out, int *retry_after);

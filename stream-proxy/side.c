@@ -18,7 +18,7 @@ enum result side_watch(struct ev_loop *ev, struct side *s, uint32_t events)
 {
 	if (s->paused && s->hup) {
 		ev_io_stop(ev, &s->w);
-		return R_OK;
+		return R_SUCCESS;
 	}
 	return ev_io_set(ev, &s->w, events);
 }

@@ -103,12 +103,12 @@ static void http_error(struct conn *c, int status, enum result code_r, const cha
 		bridge_close(c); /* a connect in progress */
 	stream_ctx(c);
 	log_info(MOD, "refused status=%d code=%s msg='%s' peer='%s'", status, code, msg, c->peer);
-	if (o == NULL || e == NULL || json_add_str(e, "code", code) != R_OK ||
-	    json_add_str(e, "message", msg) != R_OK)
+	if (o == NULL || e == NULL || json_add_str(e, "code", code) != R_SUCCESS ||
+	    json_add_str(e, "message", msg) != R_SUCCESS)
 		goto fail;
 	r = json_add(o, "error", e);
 	e = NULL; /* json_add owns it now, even on failure */
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto fail;
 	body = json_print(o);
 	if (body == NULL)
@@ -118,8 +118,8 @@ static void http_error(struct conn *c, int status, enum result code_r, const cha
 		       "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 		       "Content-Length: %zu\r\nConnection: close\r\nX-Request-Id: %s\r\n%s\r\n%s",
 		       status, reason_phrase(status), strlen(body), c->id, extra ? extra : "",
-		       body) != R_OK ||
-	    client_queue_bytes(c, b.data, b.len) != R_OK) {
+		       body) != R_SUCCESS ||
+	    client_queue_bytes(c, b.data, b.len) != R_SUCCESS) {
 		buf_free(&b);
 		goto fail;
 	}
@@ -212,8 +212,8 @@ static void finish_upgrade(struct conn *c)
 	} else if (ws_handshake_has_protocol(c->hs, MESSAGE_SUBPROTOCOL_JSON))
 		proto = MESSAGE_SUBPROTOCOL_JSON;
 	buf_init(&resp, 1024);
-	if (ws_handshake_response(&resp, c->hs->key, proto) != R_OK ||
-	    client_queue_bytes(c, resp.data, resp.len) != R_OK) {
+	if (ws_handshake_response(&resp, c->hs->key, proto) != R_SUCCESS ||
+	    client_queue_bytes(c, resp.data, resp.len) != R_SUCCESS) {
 		buf_free(&resp);
 		client_close(c, "out of memory");
 		return;
@@ -260,7 +260,7 @@ static void start_connect(struct conn *c)
 	enum result r;
 
 	r = agent_client_connect_start(c->agent_address, NULL, &c->ac, &pending);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		http_refuse(c, R_UPSTREAM, "sandbox agent unreachable");
 		return;
 	}
@@ -275,7 +275,7 @@ static void start_connect(struct conn *c)
 		return;
 	}
 	c->connect_delay_ms = CONNECT_RETRY_FIRST_MS;
-	if (arm_retry(c) != R_OK) {
+	if (arm_retry(c) != R_SUCCESS) {
 		http_error(c, 503, R_UNAVAILABLE, "cannot wait for the sandbox agent now",
 			   "Retry-After: 1\r\n");
 		return;
@@ -291,13 +291,13 @@ void upgrade_retry(struct conn *c)
 	enum result r;
 
 	r = agent_client_connect_retry(c->ac, c->agent_address, &pending);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		http_refuse(c, R_UPSTREAM, "sandbox agent unreachable");
 	else if (!pending)
 		finish_upgrade(c);
 	else if (stream_now(c) >= c->connect_deadline_ms)
 		http_refuse(c, R_UPSTREAM, "sandbox agent busy: it accepts no connection");
-	else if (arm_retry(c) != R_OK)
+	else if (arm_retry(c) != R_SUCCESS)
 		http_refuse(c, R_INTERNAL, "cannot wait for the sandbox agent");
 }
 
@@ -317,7 +317,7 @@ void upgrade_lookup_done(struct conn *c, const struct lookup_job *job)
 		http_error(c, 429, r, "rate limit exceeded", extra);
 		return;
 	}
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		http_refuse(c, r,
 			    r == R_UNAUTHORIZED ? "missing or invalid credentials"
 						: "cannot authenticate now");
@@ -330,7 +330,7 @@ void upgrade_lookup_done(struct conn *c, const struct lookup_job *job)
 		return;
 	}
 	r = job->find_r;
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		http_refuse(c, r,
 			    r == R_NOT_FOUND ? "sandbox not found" : "cannot look up sandbox");
 		return;
@@ -359,7 +359,7 @@ static void begin_upgrade(struct conn *c, const char *head, size_t len)
 		client_close(c, "out of memory");
 		return;
 	}
-	if (ws_handshake_parse(head, len, h, &he) != R_OK) {
+	if (ws_handshake_parse(head, len, h, &he) != R_SUCCESS) {
 		free(h);
 		http_error(c, he.status, he.status == 431 ? R_TOO_BIG : R_INVALID, he.message,
 			   he.status == 426 ? "Sec-WebSocket-Version: 13\r\n" : NULL);
@@ -391,7 +391,7 @@ static void begin_upgrade(struct conn *c, const char *head, size_t len)
 	crypto_wipe(h->authorization, sizeof(h->authorization));
 	memcpy(job->sandbox_id, c->sandbox_id, sizeof(c->sandbox_id));
 	job->owner = c;
-	if (lookup_submit(c->set->lookup, job) != R_OK) {
+	if (lookup_submit(c->set->lookup, job) != R_SUCCESS) {
 		lookup_job_free(job);
 		http_error(c, 503, R_UNAVAILABLE, "too many upgrades are waiting",
 			   "Retry-After: 1\r\n");

@@ -31,7 +31,7 @@ static enum result wait_fd(int fd, short events, uint64_t deadline)
 		t = deadline ? (int)(deadline - now) : -1;
 		rc = poll(&p, 1, t);
 		if (rc > 0)
-			return R_OK;
+			return R_SUCCESS;
 		if (rc < 0 && errno != EINTR)
 			return R_UPSTREAM;
 	}
@@ -79,7 +79,7 @@ enum result agent_client_connect(const char *address, const char *token, unsigne
 	buf_init(&c->in, IN_LIMIT);
 	outq_init(&c->out, OUT_LIMIT);
 	*out = c;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* ---- non-blocking connect ------------------------------------------------ */
@@ -97,7 +97,7 @@ static enum result unix_address(const char *address, struct sockaddr_un *sa)
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
 	memcpy(sa->sun_path, path, strlen(path) + 1);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* try_connect: one connect(2) on fd. EAGAIN is a full backlog on a unix
@@ -107,13 +107,13 @@ static enum result try_connect(int fd, const struct sockaddr_un *sa, bool *pendi
 	for (;;) {
 		if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0) {
 			*pending = false;
-			return R_OK;
+			return R_SUCCESS;
 		}
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN) {
 			*pending = true;
-			return R_OK;
+			return R_SUCCESS;
 		}
 		return R_UPSTREAM;
 	}
@@ -130,13 +130,13 @@ enum result agent_client_connect_start(const char *address, const char *token,
 
 	(void)token; /* unix sockets are protected by file permissions */
 	r = unix_address(address, &sa);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return R_INTERNAL;
 	r = try_connect(fd, &sa, &wait);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		close(fd);
 		return r;
 	}
@@ -150,7 +150,7 @@ enum result agent_client_connect_start(const char *address, const char *token,
 	outq_init(&c->out, OUT_LIMIT);
 	*out = c;
 	*pending = wait;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result agent_client_connect_retry(struct agent_conn *c, const char *address, bool *pending)
@@ -158,7 +158,7 @@ enum result agent_client_connect_retry(struct agent_conn *c, const char *address
 	struct sockaddr_un sa;
 	enum result r = unix_address(address, &sa);
 
-	return r == R_OK ? try_connect(c->fd, &sa, pending) : r;
+	return r == R_SUCCESS ? try_connect(c->fd, &sa, pending) : r;
 }
 
 void agent_client_close(struct agent_conn *c)
@@ -199,12 +199,12 @@ enum result agent_conn_flush_all(struct agent_conn *c, uint64_t deadline)
 
 	while (!outq_is_empty(&c->out)) {
 		r = agent_client_flush(c);
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			return r;
-		if (!outq_is_empty(&c->out) && (r = wait_fd(c->fd, POLLOUT, deadline)) != R_OK)
+		if (!outq_is_empty(&c->out) && (r = wait_fd(c->fd, POLLOUT, deadline)) != R_SUCCESS)
 			return r;
 	}
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result agent_conn_queue_exec(struct agent_conn *c, const struct agentproto_exec *req,
@@ -218,9 +218,9 @@ enum result agent_conn_queue_exec(struct agent_conn *c, const struct agentproto_
 	*rest = req->stdin_len;
 	if (req->stdin_len <= AGENTPROTO_MAX_PAYLOAD / 2) {
 		r = agentproto_put_exec(outq_buf(&c->out), &e);
-		if (r == R_OK) {
+		if (r == R_SUCCESS) {
 			*rest = 0;
-			return R_OK;
+			return R_SUCCESS;
 		}
 		if (r != R_TOO_BIG)
 			return r;
@@ -234,7 +234,7 @@ enum result agent_conn_queue_exec(struct agent_conn *c, const struct agentproto_
 
 /* ---- receiving ------------------------------------------------------------- */
 
-/* fill: one non-blocking read into the receive buffer. R_OK with *eagain
+/* fill: one non-blocking read into the receive buffer. R_SUCCESS with *eagain
  * when nothing was there; R_UPSTREAM on EOF or a frame too large. */
 static enum result fill(struct agent_conn *c, bool *eagain)
 {
@@ -250,11 +250,11 @@ static enum result fill(struct agent_conn *c, bool *eagain)
 	n = recv(c->fd, chunk, sizeof(chunk), MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 		*eagain = true;
-		return R_OK;
+		return R_SUCCESS;
 	}
 	if (n <= 0)
 		return R_UPSTREAM;
-	return buf_append(&c->in, chunk, (size_t)n) == R_OK ? R_OK : R_UPSTREAM;
+	return buf_append(&c->in, chunk, (size_t)n) == R_SUCCESS ? R_SUCCESS : R_UPSTREAM;
 }
 
 /* take: the next complete frame in the buffer, if any. */
@@ -266,15 +266,15 @@ static enum result take(struct agent_conn *c, struct agentproto_hdr *h, const ui
 
 	*got = false;
 	if (avail < AGENTPROTO_HDR_LEN)
-		return R_OK;
-	if (agentproto_parse_header(p, h) != R_OK)
+		return R_SUCCESS;
+	if (agentproto_parse_header(p, h) != R_SUCCESS)
 		return R_UPSTREAM;
 	if (avail - AGENTPROTO_HDR_LEN < h->len)
-		return R_OK;
+		return R_SUCCESS;
 	*payload = p + AGENTPROTO_HDR_LEN;
 	c->in_off += AGENTPROTO_HDR_LEN + h->len;
 	*got = true;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static enum result decode(struct agent_conn *c, const struct agentproto_hdr *h, const uint8_t *p,
@@ -285,16 +285,16 @@ static enum result decode(struct agent_conn *c, const struct agentproto_hdr *h, 
 	f->type = (enum agentproto_type)h->type;
 	switch (h->type) {
 	case AP_STARTED:
-		return agentproto_get_u32(p, h->len, &f->pid) == R_OK ? R_OK : R_UPSTREAM;
+		return agentproto_get_u32(p, h->len, &f->pid) == R_SUCCESS ? R_SUCCESS : R_UPSTREAM;
 	case AP_OUTPUT:
-		return agentproto_get_output(p, h->len, &f->stream, &f->data, &f->len) == R_OK
-			       ? R_OK
+		return agentproto_get_output(p, h->len, &f->stream, &f->data, &f->len) == R_SUCCESS
+			       ? R_SUCCESS
 			       : R_UPSTREAM;
 	case AP_EXIT:
-		return agentproto_get_exit(p, h->len, &f->exit) == R_OK ? R_OK : R_UPSTREAM;
+		return agentproto_get_exit(p, h->len, &f->exit) == R_SUCCESS ? R_SUCCESS : R_UPSTREAM;
 	case AP_ERROR:
 		if (agentproto_get_error(p, h->len, &f->error, f->message, sizeof(f->message)) !=
-		    R_OK)
+		    R_SUCCESS)
 			return R_UPSTREAM;
 		/* the agent may only claim errors about the request itself */
 		if (f->error != R_INVALID && f->error != R_CONFLICT && f->error != R_QUOTA &&
@@ -302,7 +302,7 @@ static enum result decode(struct agent_conn *c, const struct agentproto_hdr *h, 
 		    f->error != R_NO_SPACE)
 			f->error = R_UPSTREAM;
 		snprintf(c->last_error, sizeof(c->last_error), "%s", f->message);
-		return R_OK;
+		return R_SUCCESS;
 	case AP_OK:
 	case AP_PONG:
 	case AP_PROCS:
@@ -311,7 +311,7 @@ static enum result decode(struct agent_conn *c, const struct agentproto_hdr *h, 
 	case AP_FEND:
 		f->data = p; /* PROCS decoded by the caller */
 		f->len = h->len;
-		return R_OK;
+		return R_SUCCESS;
 	default:
 		return R_UPSTREAM; /* host->agent types coming back */
 	}
@@ -326,21 +326,21 @@ enum result agent_client_read_frame(struct agent_conn *c, struct agent_frame *f,
 
 	for (;;) {
 		r = take(c, &h, &p, &have);
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			return r;
 		if (have) {
 			r = decode(c, &h, p, f);
-			if (r != R_OK)
+			if (r != R_SUCCESS)
 				return r;
 			*got = true;
-			return R_OK;
+			return R_SUCCESS;
 		}
 		if (eagain) {
 			*got = false;
-			return R_OK;
+			return R_SUCCESS;
 		}
 		r = fill(c, &eagain);
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			return r;
 	}
 }
@@ -352,10 +352,10 @@ enum result agent_conn_next_frame(struct agent_conn *c, uint64_t deadline, struc
 
 	for (;;) {
 		r = agent_client_read_frame(c, f, &got);
-		if (r != R_OK || got)
+		if (r != R_SUCCESS || got)
 			return r;
 		r = wait_fd(c->fd, POLLIN, deadline);
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			return r;
 	}
 }
@@ -367,14 +367,14 @@ enum result agent_conn_request(struct agent_conn *c, unsigned timeout_ms, enum a
 	enum result r;
 
 	r = agent_conn_flush_all(c, deadline);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	r = agent_conn_next_frame(c, deadline, f);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	if (f->type == AP_ERROR)
 		return f->error;
-	return f->type == want ? R_OK : R_UPSTREAM;
+	return f->type == want ? R_SUCCESS : R_UPSTREAM;
 }
 
 enum result agent_client_ping(struct agent_conn *c, unsigned timeout_ms)
@@ -382,5 +382,5 @@ enum result agent_client_ping(struct agent_conn *c, unsigned timeout_ms)
 	struct agent_frame f;
 	enum result r = agentproto_put_empty(outq_buf(&c->out), AP_PING);
 
-	return r != R_OK ? r : agent_conn_request(c, timeout_ms, AP_PONG, &f);
+	return r != R_SUCCESS ? r : agent_conn_request(c, timeout_ms, AP_PONG, &f);
 }

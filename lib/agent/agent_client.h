@@ -30,18 +30,18 @@ SP_MUST_CHECK enum result agent_client_connect(const char *address, const char *
 					       unsigned timeout_ms, struct agent_conn **out);
 
 /* agent_client_connect_start: agent_client_connect for an event loop: never
- * waits. R_OK with *pending false: connected. R_OK with *pending true: the
+ * waits. R_SUCCESS with *pending false: connected. R_SUCCESS with *pending true: the
  * agent accepts nothing now (its backlog is full); *out is then a connection
  * in progress: call agent_client_connect_retry later, on a timer (a unix
  * socket cannot be polled for room in a listener's backlog), until it is
  * connected or the caller's deadline passes (then agent_client_close).
  * R_UPSTREAM when the agent is unreachable, R_INVALID for a malformed
- * address; *out and *pending are written only on R_OK. */
+ * address; *out and *pending are written only on R_SUCCESS. */
 SP_MUST_CHECK enum result agent_client_connect_start(const char *address, const char *token,
 						     struct agent_conn **out, bool *pending);
 
 /* agent_client_connect_retry: one more attempt for a connection in progress
- * (address as given to agent_client_connect_start). R_OK with *pending
+ * (address as given to agent_client_connect_start). R_SUCCESS with *pending
  * false once connected; errors as agent_client_connect_start. */
 SP_MUST_CHECK enum result agent_client_connect_retry(struct agent_conn *c, const char *address,
 						     bool *pending);
@@ -82,7 +82,7 @@ struct agent_exec_result {
  * the client enforces them again. The wait is bounded by req->timeout_ms plus
  * grace_ms (the agent kills the command at its timeout; grace covers transport
  * and a hung agent); timeout_ms 0 means only grace_ms bounds it.
- * On R_OK *out is owned by the caller (agent_exec_result_free). R_UPSTREAM for
+ * On R_SUCCESS *out is owned by the caller (agent_exec_result_free). R_UPSTREAM for
  * protocol violations or a dead agent, R_TIMEOUT when the agent did not answer
  * in time, R_INVALID when the agent rejected the request (bad cwd...). */
 SP_MUST_CHECK enum result agent_client_exec(struct agent_conn *c, const struct agentproto_exec *req,
@@ -98,7 +98,7 @@ void agent_exec_result_free(struct agent_exec_result *r);
 SP_MUST_CHECK enum result agent_client_set_env(struct agent_conn *c, const char *const *env,
 					       size_t envc, bool replace, unsigned timeout_ms);
 
-/* agent_client_ps: the sandbox's processes (the agent itself excluded). On R_OK
+/* agent_client_ps: the sandbox's processes (the agent itself excluded). On R_SUCCESS
  * *out is owned by the caller (agentproto_procs_free). */
 SP_MUST_CHECK enum result agent_client_ps(struct agent_conn *c, unsigned timeout_ms,
 					  struct agentproto_procs *out);
@@ -123,12 +123,12 @@ SP_MUST_CHECK enum result agent_client_put_file(struct agent_conn *c, const char
  * without sending the rest. */
 SP_MUST_CHECK enum result agent_client_put_data(struct agent_conn *c, const void *p, size_t n,
 						unsigned timeout_ms);
-/* agent_client_put_commit: rename every file of the put into place; R_OK
+/* agent_client_put_commit: rename every file of the put into place; R_SUCCESS
  * once the agent confirmed. */
 SP_MUST_CHECK enum result agent_client_put_commit(struct agent_conn *c, unsigned timeout_ms);
 
 /* agent_client_get_begin: open a regular file; *info (size, mode, mtime)
- * written on R_OK. Then agent_client_get_chunk until *end. */
+ * written on R_SUCCESS. Then agent_client_get_chunk until *end. */
 SP_MUST_CHECK enum result agent_client_get_begin(struct agent_conn *c, const char *path,
 						 unsigned timeout_ms, struct agentproto_finfo *info);
 /* agent_client_get_chunk: the next bytes (borrowed until the next call on c)
@@ -144,7 +144,7 @@ SP_MUST_CHECK enum result agent_client_stat(struct agent_conn *c, const char *pa
 
 /* agent_client_list: call fn for each entry under directory path, depth
  * levels deep (entry paths relative to path), at most AGENTPROTO_MAX_LIST
- * entries; fn's non-R_OK result stops the listing and is returned. The whole
+ * entries; fn's non-R_SUCCESS result stops the listing and is returned. The whole
  * listing is bounded by timeout_ms. */
 SP_MUST_CHECK enum result agent_client_list(struct agent_conn *c, const char *path, unsigned depth,
 					    unsigned timeout_ms,
@@ -154,7 +154,7 @@ SP_MUST_CHECK enum result agent_client_list(struct agent_conn *c, const char *pa
 
 SP_MUST_CHECK enum result agent_client_remove(struct agent_conn *c, const char *path,
 					      bool recursive, unsigned timeout_ms);
-/* agent_client_mkdir: mode 0 means 0755; an existing directory is R_OK. */
+/* agent_client_mkdir: mode 0 means 0755; an existing directory is R_SUCCESS. */
 SP_MUST_CHECK enum result agent_client_mkdir(struct agent_conn *c, const char *path, uint32_t mode,
 					     bool parents, unsigned timeout_ms);
 SP_MUST_CHECK enum result agent_client_move(struct agent_conn *c, const char *from, const char *to,
@@ -212,7 +212,7 @@ struct agent_frame {
 };
 
 /* agent_client_read_frame: read what the socket has (non-blocking) and decode
- * at most one frame. R_OK with *got false: no complete frame yet. R_OK with
+ * at most one frame. R_SUCCESS with *got false: no complete frame yet. R_SUCCESS with
  * *got true: *f holds a STARTED, OUTPUT, EXIT or ERROR frame. R_UPSTREAM on EOF
  * or any malformed or unexpected frame (close the connection then). */
 SP_MUST_CHECK enum result agent_client_read_frame(struct agent_conn *c, struct agent_frame *f,

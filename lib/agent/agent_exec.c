@@ -18,7 +18,7 @@ static enum result keep(struct buf *b, uint64_t cap, const uint8_t *p, size_t n,
 		*trunc = true;
 		n = room;
 	}
-	return n ? buf_append(b, p, n) : R_OK;
+	return n ? buf_append(b, p, n) : R_SUCCESS;
 }
 
 enum result agent_client_exec(struct agent_conn *c, const struct agentproto_exec *req,
@@ -39,7 +39,7 @@ enum result agent_client_exec(struct agent_conn *c, const struct agentproto_exec
 	buf_init(&eb, cap_err + 1);
 	c->last_error[0] = '\0';
 	r = agent_conn_queue_exec(c, req, req->flags & AP_EXEC_SHELL, &rest);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	sent = req->stdin_len - rest;
 	closed = rest == 0;
@@ -61,14 +61,14 @@ enum result agent_client_exec(struct agent_conn *c, const struct agentproto_exec
 				r = agentproto_put_stdin(outq_buf(&c->out), req->stdin_data + sent, n);
 				sent += n;
 			}
-			if (r != R_OK)
+			if (r != R_SUCCESS)
 				goto fail;
 		}
 		r = agent_client_flush(c);
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			goto fail;
 		r = agent_client_read_frame(c, &f, &got);
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			goto fail;
 		if (got) {
 			switch (f.type) {
@@ -79,7 +79,7 @@ enum result agent_client_exec(struct agent_conn *c, const struct agentproto_exec
 					 f.stream == AP_STREAM_STDOUT ? cap_out : cap_err, f.data,
 					 f.len,
 					 f.stream == AP_STREAM_STDOUT ? &trunc_out : &trunc_err);
-				if (r != R_OK)
+				if (r != R_SUCCESS)
 					goto fail;
 				break;
 			case AP_EXIT:
@@ -107,7 +107,7 @@ enum result agent_client_exec(struct agent_conn *c, const struct agentproto_exec
 			goto fail;
 		}
 	}
-	if (buf_append(&ob, "", 0) != R_OK || buf_append(&eb, "", 0) != R_OK) {
+	if (buf_append(&ob, "", 0) != R_SUCCESS || buf_append(&eb, "", 0) != R_SUCCESS) {
 		r = R_NO_MEMORY;
 		goto fail;
 	}
@@ -132,7 +132,7 @@ enum result agent_client_exec(struct agent_conn *c, const struct agentproto_exec
 	out->stdout_truncated = trunc_out || (x.flags & AP_EXIT_STDOUT_TRUNCATED);
 	out->stderr_truncated = trunc_err || (x.flags & AP_EXIT_STDERR_TRUNCATED);
 	out->truncated = out->stdout_truncated || out->stderr_truncated;
-	return R_OK;
+	return R_SUCCESS;
 fail:
 	buf_free(&ob);
 	buf_free(&eb);
@@ -156,7 +156,7 @@ enum result agent_client_set_env(struct agent_conn *c, const char *const *env, s
 	struct agent_frame f;
 	enum result r = agentproto_put_setenv(outq_buf(&c->out), &s);
 
-	return r != R_OK ? r : agent_conn_request(c, timeout_ms, AP_OK, &f);
+	return r != R_SUCCESS ? r : agent_conn_request(c, timeout_ms, AP_OK, &f);
 }
 
 enum result agent_client_ps(struct agent_conn *c, unsigned timeout_ms, struct agentproto_procs *out)
@@ -164,9 +164,9 @@ enum result agent_client_ps(struct agent_conn *c, unsigned timeout_ms, struct ag
 	struct agent_frame f;
 	enum result r = agentproto_put_empty(outq_buf(&c->out), AP_PS);
 
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = agent_conn_request(c, timeout_ms, AP_PROCS, &f);
-	if (r == R_OK)
-		r = agentproto_get_procs(f.data, f.len, out) == R_OK ? R_OK : R_UPSTREAM;
+	if (r == R_SUCCESS)
+		r = agentproto_get_procs(f.data, f.len, out) == R_SUCCESS ? R_SUCCESS : R_UPSTREAM;
 	return r;
 }

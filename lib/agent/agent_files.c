@@ -43,7 +43,7 @@ static enum result early_error(struct agent_conn *c, unsigned wait_ms)
 	struct agent_frame f;
 	enum result r = agent_conn_next_frame(c, clock_now_ms() + wait_ms, &f);
 
-	if (r == R_OK && f.type == AP_ERROR)
+	if (r == R_SUCCESS && f.type == AP_ERROR)
 		return f.error;
 	return R_UPSTREAM;
 }
@@ -53,7 +53,7 @@ enum result agent_client_put_file(struct agent_conn *c, const char *path, uint32
 {
 	enum result r = fileop(c, AP_FPUT, path, NULL, mode, AP_F_PARENTS, 0);
 
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = agent_conn_flush_all(c, clock_now_ms() + (timeout_ms ? timeout_ms : 5000));
 	return r == R_UPSTREAM ? early_error(c, 1000) : r;
 }
@@ -74,16 +74,16 @@ enum result agent_client_put_data(struct agent_conn *c, const void *p, size_t n,
 		if (poll(&pf, 1, 0) > 0)
 			return early_error(c, 1000);
 		r = agentproto_put_bytes(outq_buf(&c->out), AP_FDATA, b, k);
-		if (r == R_OK)
+		if (r == R_SUCCESS)
 			r = agent_conn_flush_all(c, deadline);
 		if (r == R_UPSTREAM)
 			return early_error(c, 1000);
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			return r;
 		b += k;
 		n -= k;
 	}
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result agent_client_put_commit(struct agent_conn *c, unsigned timeout_ms)
@@ -92,7 +92,7 @@ enum result agent_client_put_commit(struct agent_conn *c, unsigned timeout_ms)
 	enum result r = agentproto_put_empty(outq_buf(&c->out), AP_FCOMMIT);
 
 	memset(&f, 0, sizeof(f));
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	r = agent_conn_request(c, timeout_ms, AP_OK, &f);
 	/* the commit may not reach an agent that already refused the put */
@@ -105,7 +105,7 @@ static enum result finfo_reply(struct agent_conn *c, unsigned timeout_ms,
 	struct agent_frame f;
 	enum result r = agent_conn_request(c, timeout_ms, AP_FINFO, &f);
 
-	if (r == R_OK && agentproto_get_finfo(f.data, f.len, info) != R_OK)
+	if (r == R_SUCCESS && agentproto_get_finfo(f.data, f.len, info) != R_SUCCESS)
 		r = R_UPSTREAM;
 	return r;
 }
@@ -115,11 +115,11 @@ enum result agent_client_get_begin(struct agent_conn *c, const char *path, unsig
 {
 	enum result r = fileop(c, AP_FGET, path, NULL, 0, 0, 0);
 
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = finfo_reply(c, timeout_ms, info);
-	if (r == R_OK && info->ftype != AP_FT_FILE)
+	if (r == R_SUCCESS && info->ftype != AP_FT_FILE)
 		r = R_UPSTREAM;
-	if (r == R_OK) {
+	if (r == R_SUCCESS) {
 		c->get_left = info->size;
 		c->get_open = true;
 	}
@@ -135,21 +135,21 @@ enum result agent_client_get_chunk(struct agent_conn *c, unsigned timeout_ms, co
 	if (!c->get_open)
 		return R_INVALID;
 	r = agent_conn_next_frame(c, clock_now_ms() + (timeout_ms ? timeout_ms : 5000), &f);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto fail;
 	if (f.type == AP_FCHUNK && f.len <= c->get_left) {
 		c->get_left -= f.len;
 		*data = f.data;
 		*len = f.len;
 		*end = false;
-		return R_OK;
+		return R_SUCCESS;
 	}
 	if (f.type == AP_FEND && c->get_left == 0 && f.len == 0) {
 		c->get_open = false;
 		*data = NULL;
 		*len = 0;
 		*end = true;
-		return R_OK;
+		return R_SUCCESS;
 	}
 	r = f.type == AP_ERROR ? f.error : R_UPSTREAM;
 fail:
@@ -162,7 +162,7 @@ enum result agent_client_stat(struct agent_conn *c, const char *path, unsigned t
 {
 	enum result r = fileop(c, AP_FSTAT, path, NULL, 0, 0, 0);
 
-	return r == R_OK ? finfo_reply(c, timeout_ms, info) : r;
+	return r == R_SUCCESS ? finfo_reply(c, timeout_ms, info) : r;
 }
 
 enum result agent_client_list(struct agent_conn *c, const char *path, unsigned depth,
@@ -179,11 +179,11 @@ enum result agent_client_list(struct agent_conn *c, const char *path, unsigned d
 	if (!fi)
 		return R_NO_MEMORY;
 	r = fileop(c, AP_FLIST, path, NULL, 0, 0, depth);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = agent_conn_flush_all(c, deadline);
-	while (r == R_OK) {
+	while (r == R_SUCCESS) {
 		r = agent_conn_next_frame(c, deadline, &f);
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			break;
 		if (f.type == AP_FEND && f.len == 0)
 			break;
@@ -192,7 +192,7 @@ enum result agent_client_list(struct agent_conn *c, const char *path, unsigned d
 			break;
 		}
 		if (f.type != AP_FINFO || ++count > AGENTPROTO_MAX_LIST ||
-		    agentproto_get_finfo(f.data, f.len, fi) != R_OK) {
+		    agentproto_get_finfo(f.data, f.len, fi) != R_SUCCESS) {
 			r = R_UPSTREAM;
 			break;
 		}
@@ -208,7 +208,7 @@ static enum result await_ok(struct agent_conn *c, unsigned timeout_ms, enum resu
 {
 	struct agent_frame f;
 
-	return r == R_OK ? agent_conn_request(c, timeout_ms, AP_OK, &f) : r;
+	return r == R_SUCCESS ? agent_conn_request(c, timeout_ms, AP_OK, &f) : r;
 }
 
 enum result agent_client_remove(struct agent_conn *c, const char *path, bool recursive,

@@ -13,9 +13,9 @@ enum result agent_client_stream_start(struct agent_conn *c, const struct agentpr
 	r = agent_conn_queue_exec(
 	    c, req, (req->flags & (AP_EXEC_SHELL | AP_EXEC_TTY | AP_EXEC_DETACH)) | AP_EXEC_STREAM,
 	    &rest);
-	if (r == R_OK && rest > 0)
+	if (r == R_SUCCESS && rest > 0)
 		r = agent_client_send_stdin(c, req->stdin_data, req->stdin_len);
-	return r == R_OK ? agent_client_flush(c) : r;
+	return r == R_SUCCESS ? agent_client_flush(c) : r;
 }
 
 enum result agent_client_attach_start(struct agent_conn *c, uint32_t pid)
@@ -26,7 +26,7 @@ enum result agent_client_attach_start(struct agent_conn *c, uint32_t pid)
 		return R_INVALID;
 	c->last_error[0] = '\0';
 	r = agentproto_put_attach(outq_buf(&c->out), pid);
-	return r == R_OK ? agent_client_flush(c) : r;
+	return r == R_SUCCESS ? agent_client_flush(c) : r;
 }
 
 enum result agent_client_send_detach(struct agent_conn *c)
@@ -46,11 +46,11 @@ enum result agent_client_send_stdin(struct agent_conn *c, const void *p, size_t 
 		size_t k = n - off > STDIN_CHUNK ? STDIN_CHUNK : n - off;
 
 		r = agentproto_put_stdin(outq_buf(&c->out), b + off, k);
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			return r;
 		off += k;
 	}
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result agent_client_send_stdin_close(struct agent_conn *c)

@@ -113,7 +113,7 @@ enum result agentproto_parse_header(const uint8_t *p, struct agentproto_hdr *out
 		return R_TOO_BIG;
 	out->type = p[1];
 	out->len = len;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* ---- encoding ----------------------------------------------------------- */
@@ -189,7 +189,7 @@ static enum result emit(struct buf *b, uint8_t type, fill_fn *fill, const void *
 	if (w.n > AGENTPROTO_MAX_PAYLOAD)
 		return R_TOO_BIG;
 	r = buf_extend(b, AGENTPROTO_HDR_LEN + w.n, &at);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	at[0] = AGENTPROTO_VERSION;
 	at[1] = (char)type;
@@ -200,7 +200,7 @@ static enum result emit(struct buf *b, uint8_t type, fill_fn *fill, const void *
 		w.n = 0;
 		fill(&w, arg);
 	}
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* Raw payloads: STDIN, FDATA, FCHUNK, and the fixed-layout messages. */
@@ -489,7 +489,7 @@ struct tlv_iter {
 	size_t n;
 };
 
-/* next: R_OK with a field, R_NOT_FOUND at a clean end, R_INVALID on a field
+/* next: R_SUCCESS with a field, R_NOT_FOUND at a clean end, R_INVALID on a field
  * that runs past the end. */
 static enum result next(struct tlv_iter *it, uint8_t *tag, const uint8_t **v, size_t *len)
 {
@@ -507,7 +507,7 @@ static enum result next(struct tlv_iter *it, uint8_t *tag, const uint8_t **v, si
 	*len = l;
 	it->p += TLV_HDR + (size_t)l;
 	it->n -= TLV_HDR + (size_t)l;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static bool text_ok(const uint8_t *v, size_t len)
@@ -544,7 +544,7 @@ enum result agentproto_get_exec(const uint8_t *p, size_t n, struct agentproto_ex
 	enum result r;
 
 	/* pass 1: validate and size */
-	while ((r = next(&it, &tag, &v, &len)) == R_OK) {
+	while ((r = next(&it, &tag, &v, &len)) == R_SUCCESS) {
 		switch (tag) {
 		case T_FLAGS:
 		case T_TIMEOUT:
@@ -600,7 +600,7 @@ enum result agentproto_get_exec(const uint8_t *p, size_t n, struct agentproto_ex
 	/* pass 2: fill */
 	it.p = p;
 	it.n = n;
-	while (next(&it, &tag, &v, &len) == R_OK) {
+	while (next(&it, &tag, &v, &len) == R_SUCCESS) {
 		switch (tag) {
 		case T_FLAGS:
 			e.flags = be32(v);
@@ -645,7 +645,7 @@ enum result agentproto_get_exec(const uint8_t *p, size_t n, struct agentproto_ex
 	e.envc = envc;
 	e.owned_ = a.mem;
 	*out = e;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 void agentproto_exec_free(struct agentproto_exec *e)
@@ -671,7 +671,7 @@ enum result agentproto_get_setenv(const uint8_t *p, size_t n, struct agentproto_
 	uint8_t tag;
 	enum result r;
 
-	while ((r = next(&it, &tag, &v, &len)) == R_OK) {
+	while ((r = next(&it, &tag, &v, &len)) == R_SUCCESS) {
 		if (tag == T_FLAGS) {
 			if (len != 4)
 				return R_INVALID;
@@ -694,7 +694,7 @@ enum result agentproto_get_setenv(const uint8_t *p, size_t n, struct agentproto_
 	envc = 0;
 	it.p = p;
 	it.n = n;
-	while (next(&it, &tag, &v, &len) == R_OK)
+	while (next(&it, &tag, &v, &len) == R_SUCCESS)
 		if (tag == T_ENV)
 			env[envc++] = arena_str(&a, v, len);
 	env[envc] = NULL;
@@ -702,7 +702,7 @@ enum result agentproto_get_setenv(const uint8_t *p, size_t n, struct agentproto_
 	s.envc = envc;
 	s.owned_ = a.mem;
 	*out = s;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 void agentproto_setenv_free(struct agentproto_setenv *s)
@@ -720,7 +720,7 @@ enum result agentproto_get_u32(const uint8_t *p, size_t n, uint32_t *out)
 	if (n != 4)
 		return R_INVALID;
 	*out = be32(p);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result agentproto_get_resize(const uint8_t *p, size_t n, uint16_t *cols, uint16_t *rows)
@@ -729,7 +729,7 @@ enum result agentproto_get_resize(const uint8_t *p, size_t n, uint16_t *cols, ui
 		return R_INVALID;
 	*cols = be16(p);
 	*rows = be16(p + 2);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result agentproto_get_output(const uint8_t *p, size_t n, uint8_t *stream,
@@ -740,7 +740,7 @@ enum result agentproto_get_output(const uint8_t *p, size_t n, uint8_t *stream,
 	*stream = p[0];
 	*data = p + 1;
 	*len = n - 1;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result agentproto_get_exit(const uint8_t *p, size_t n, struct agentproto_exit *out)
@@ -757,7 +757,7 @@ enum result agentproto_get_exit(const uint8_t *p, size_t n, struct agentproto_ex
 	    (x.flags & ~(uint32_t)0xf))
 		return R_INVALID;
 	*out = x;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result agentproto_get_procs(const uint8_t *p, size_t n, struct agentproto_procs *out)
@@ -771,14 +771,14 @@ enum result agentproto_get_procs(const uint8_t *p, size_t n, struct agentproto_p
 	char *mem, *strs;
 	enum result r;
 
-	while ((r = next(&it, &tag, &v, &len)) == R_OK) {
+	while ((r = next(&it, &tag, &v, &len)) == R_SUCCESS) {
 		if (tag != T_PROC)
 			continue;
 		if (++count > AGENTPROTO_MAX_PROCS)
 			return R_INVALID;
 		sub.p = v;
 		sub.n = len;
-		while ((r = next(&sub, &stag, &sv, &slen)) == R_OK) {
+		while ((r = next(&sub, &stag, &sv, &slen)) == R_SUCCESS) {
 			if (((stag == T_PID || stag == T_PPID || stag == T_UID) && slen != 4) ||
 			    (stag == T_RSS && slen != 8) || (stag == T_STATE && slen != 1))
 				return R_INVALID;
@@ -797,7 +797,7 @@ enum result agentproto_get_procs(const uint8_t *p, size_t n, struct agentproto_p
 	it.p = p;
 	it.n = n;
 	k = 0;
-	while (next(&it, &tag, &v, &len) == R_OK) {
+	while (next(&it, &tag, &v, &len) == R_SUCCESS) {
 		struct agentproto_proc *pr;
 
 		if (tag != T_PROC)
@@ -807,7 +807,7 @@ enum result agentproto_get_procs(const uint8_t *p, size_t n, struct agentproto_p
 		pr->cmd = "";
 		sub.p = v;
 		sub.n = len;
-		while (next(&sub, &stag, &sv, &slen) == R_OK) {
+		while (next(&sub, &stag, &sv, &slen) == R_SUCCESS) {
 			switch (stag) {
 			case T_PID:
 				pr->pid = be32(sv);
@@ -843,7 +843,7 @@ enum result agentproto_get_procs(const uint8_t *p, size_t n, struct agentproto_p
 	ps.n = count;
 	ps.owned_ = mem;
 	*out = ps;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 void agentproto_procs_free(struct agentproto_procs *ps)
@@ -866,7 +866,7 @@ enum result agentproto_get_error(const uint8_t *p, size_t n, enum result *code, 
 	uint8_t tag;
 	enum result r;
 
-	while ((r = next(&it, &tag, &v, &len)) == R_OK) {
+	while ((r = next(&it, &tag, &v, &len)) == R_SUCCESS) {
 		if (tag == T_CODE) {
 			if (len != 4)
 				return R_INVALID;
@@ -878,7 +878,7 @@ enum result agentproto_get_error(const uint8_t *p, size_t n, enum result *code, 
 	}
 	if (r != R_NOT_FOUND || msglen == 0)
 		return R_INVALID;
-	if (c == R_OK || c > R_NO_SPACE)
+	if (c == R_SUCCESS || c > R_NO_SPACE)
 		c = R_UPSTREAM;
 	if (mlen > msglen - 1)
 		mlen = msglen - 1;
@@ -886,7 +886,7 @@ enum result agentproto_get_error(const uint8_t *p, size_t n, enum result *code, 
 		msgbuf[i] = (msg[i] >= 0x20 && msg[i] < 0x7f) ? (char)msg[i] : '?';
 	msgbuf[mlen] = '\0';
 	*code = (enum result)c;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* Fixed-shape payloads (file requests, FINFO) are decoded from a table of
@@ -922,7 +922,7 @@ static enum result decode_field(const struct field *f, const uint8_t *v, size_t 
 			return R_INVALID;
 		memcpy(dst, v, len);
 		dst[len] = '\0';
-		return R_OK;
+		return R_SUCCESS;
 	}
 	if (len != width[f->kind])
 		return R_INVALID;
@@ -935,7 +935,7 @@ static enum result decode_field(const struct field *f, const uint8_t *v, size_t 
 		*(uint32_t *)(void *)dst = (uint32_t)x;
 	else
 		*(uint64_t *)(void *)dst = x;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* decode_fields: fill out from the payload; *seen gets FIELD_SEEN(i) for
@@ -950,16 +950,16 @@ static enum result decode_fields(const uint8_t *p, size_t n, const struct field 
 	enum result r;
 
 	*seen = 0;
-	while ((r = next(&it, &tag, &v, &len)) == R_OK) {
+	while ((r = next(&it, &tag, &v, &len)) == R_SUCCESS) {
 		for (i = 0; i < nfields && fields[i].tag != tag; i++)
 			;
 		if (i == nfields)
 			continue;
-		if (decode_field(&fields[i], v, len, out) != R_OK)
+		if (decode_field(&fields[i], v, len, out) != R_SUCCESS)
 			return R_INVALID;
 		*seen |= FIELD_SEEN(i);
 	}
-	return r == R_NOT_FOUND ? R_OK : R_INVALID;
+	return r == R_NOT_FOUND ? R_SUCCESS : R_INVALID;
 }
 
 #define FOP(m) offsetof(struct agentproto_fileop, m)
@@ -997,7 +997,7 @@ enum result agentproto_get_fileop(uint8_t type, const uint8_t *p, size_t n,
 	op.depth = 1;
 	op.path[0] = op.path2[0] = '\0';
 	if (decode_fields(p, n, fileop_fields, sizeof(fileop_fields) / sizeof(fileop_fields[0]),
-			  &op, &seen) != R_OK ||
+			  &op, &seen) != R_SUCCESS ||
 	    !(seen & FIELD_SEEN(0)) || (type == AP_FMOVE && !(seen & FIELD_SEEN(1))))
 		return R_INVALID;
 	if (op.depth == 0)
@@ -1005,7 +1005,7 @@ enum result agentproto_get_fileop(uint8_t type, const uint8_t *p, size_t n,
 	if (op.depth > AGENTPROTO_MAX_DEPTH)
 		op.depth = AGENTPROTO_MAX_DEPTH;
 	copy_fileop(out, &op);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 #define FI(m) offsetof(struct agentproto_finfo, m)
@@ -1040,9 +1040,9 @@ enum result agentproto_get_finfo(const uint8_t *p, size_t n, struct agentproto_f
 	fi.mtime_ms = 0;
 	fi.path[0] = fi.target[0] = '\0';
 	if (decode_fields(p, n, finfo_fields, sizeof(finfo_fields) / sizeof(finfo_fields[0]), &fi,
-			  &seen) != R_OK ||
+			  &seen) != R_SUCCESS ||
 	    (seen & (FIELD_SEEN(0) | FIELD_SEEN(1))) != (FIELD_SEEN(0) | FIELD_SEEN(1)))
 		return R_INVALID;
 	copy_finfo(out, &fi);
-	return R_OK;
+	return R_SUCCESS;
 }

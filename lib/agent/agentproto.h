@@ -229,7 +229,7 @@ struct agentproto_procs {
 
 /* agentproto_parse_header: p holds at least AGENTPROTO_HDR_LEN bytes. R_INVALID
  * for a wrong version, non-zero reserved bits or an unknown type; R_TOO_BIG for
- * a length over AGENTPROTO_MAX_PAYLOAD. *out written only on R_OK. */
+ * a length over AGENTPROTO_MAX_PAYLOAD. *out written only on R_SUCCESS. */
 SP_MUST_CHECK enum result agentproto_parse_header(const uint8_t *p, struct agentproto_hdr *out);
 
 /* agentproto_type_name: "exec", "output"...; "unknown" for anything else. */
@@ -267,7 +267,7 @@ SP_MUST_CHECK enum result agentproto_put_finfo(struct buf *b, const struct agent
 bool agentproto_type_is_fileop(int type);
 
 /* Decoders take one frame's payload (the bytes after the header). R_INVALID
- * for any malformed payload; out is written only on R_OK. Decoders whose
+ * for any malformed payload; out is written only on R_SUCCESS. Decoders whose
  * struct has owned_ allocate; release with the matching _free (NULL-safe,
  * idempotent). Borrowed pointers (output bytes) point into p. */
 SP_MUST_CHECK enum result agentproto_get_exec(const uint8_t *p, size_t n, struct agentproto_exec *out);

@@ -15,10 +15,10 @@ enum result apikey_insert(struct db *db, const char *org_id, const char *user_id
 	struct db_res *res = NULL;
 	enum result r;
 
-	if (id_new("key_", k->id, sizeof(k->id)) != R_OK ||
-	    id_new_api_key(k->key, sizeof(k->key)) != R_OK ||
-	    id_api_key_display(k->key, k->prefix, sizeof(k->prefix)) != R_OK ||
-	    auth_hash_key(k->key, hash) != R_OK)
+	if (id_new("key_", k->id, sizeof(k->id)) != R_SUCCESS ||
+	    id_new_api_key(k->key, sizeof(k->key)) != R_SUCCESS ||
+	    id_api_key_display(k->key, k->prefix, sizeof(k->prefix)) != R_SUCCESS ||
+	    auth_hash_key(k->key, hash) != R_SUCCESS)
 		return R_INTERNAL;
 	auth_scopes_pg(k->scopes, scopes, sizeof(scopes));
 	snprintf(expires_in, sizeof(expires_in), "%lld", k->expires_in);
@@ -34,7 +34,7 @@ enum result apikey_insert(struct db *db, const char *org_id, const char *user_id
 		    (const char *[]){k->id, org_id, user_id, k->name, hash, k->prefix, scopes,
 				     k->expires_at, expires_in},
 		    &res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	if (db_res_rows(res) != 1) {
 		db_res_free(res);
@@ -43,7 +43,7 @@ enum result apikey_insert(struct db *db, const char *org_id, const char *user_id
 	snprintf(k->created_at, sizeof(k->created_at), "%s", db_res_get(res, 0, 0));
 	snprintf(k->expires_at_out, sizeof(k->expires_at_out), "%s", db_res_get(res, 0, 1));
 	db_res_free(res);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 void apikey_new_wipe(struct apikey_new *k)

@@ -44,7 +44,7 @@ enum result auth_scopes_from_json(const struct json *arr, unsigned *out)
 		set |= bit;
 	}
 	*out = set;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* scopes_from_pg: "{read,write}" → bits; unknown names are ignored so an
@@ -76,9 +76,9 @@ static enum result scopes_from_claims(const struct json *claims, unsigned *out)
 
 	if (arr != NULL)
 		return auth_scopes_from_json(arr, out);
-	if (json_get_str(claims, "scope", &s) != R_OK) {
+	if (json_get_str(claims, "scope", &s) != R_SUCCESS) {
 		*out = AUTH_SCOPES_ALL;
-		return R_OK;
+		return R_SUCCESS;
 	}
 	while (*s != '\0') {
 		size_t n = strcspn(s, " ");
@@ -90,7 +90,7 @@ static enum result scopes_from_claims(const struct json *claims, unsigned *out)
 	if (set == 0)
 		return R_INVALID;
 	*out = set;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 void auth_scopes_pg(unsigned scopes, char *out, size_t size)
@@ -113,7 +113,7 @@ struct json *auth_scopes_to_json(unsigned scopes)
 	for (unsigned i = 0; arr != NULL && i < NSCOPES; i++) {
 		if (!(scopes & (1u << i)))
 			continue;
-		if (json_push(arr, json_new_str(scope_names[i])) != R_OK) {
+		if (json_push(arr, json_new_str(scope_names[i])) != R_SUCCESS) {
 			json_free(arr);
 			return NULL;
 		}
@@ -126,7 +126,7 @@ enum result auth_hash_key(const char *key, char out[65])
 	unsigned char digest[CRYPTO_SHA256_LEN];
 	enum result r = crypto_sha256(key, strlen(key), digest);
 
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = crypto_hex_encode(digest, sizeof(digest), out, 65);
 	return r;
 }
@@ -172,7 +172,7 @@ static enum result take_tokens(struct db *db, const char *bucket, const char *or
 	enum result r;
 
 	r = ratelimit_take(p->limits, db, bucket, &rp, retry_after);
-	if (r != R_OK || p->org_rate_per_minute <= 0)
+	if (r != R_SUCCESS || p->org_rate_per_minute <= 0)
 		return r;
 	rp.rate_per_minute = rate ? strtod(rate, NULL) : p->org_rate_per_minute;
 	rp.burst = burst ? strtod(burst, NULL) : p->org_burst;
@@ -185,7 +185,7 @@ static void touch(struct db *db, const char *key_id)
 {
 	struct db_res *res = NULL;
 
-	if (db_exec(db, TOUCH_KEY_SQL, 1, (const char *[]){key_id}, &res) != R_OK)
+	if (db_exec(db, TOUCH_KEY_SQL, 1, (const char *[]){key_id}, &res) != R_SUCCESS)
 		log_warnx("auth", "cannot record use of key '%s': %s", key_id, db_last_error(db));
 	db_res_free(res);
 }
@@ -202,10 +202,10 @@ static enum result check_key(struct db *db, const char *key, const struct auth_p
 	    strncmp(key, ID_API_KEY_PREFIX, strlen(ID_API_KEY_PREFIX)) != 0)
 		return R_UNAUTHORIZED;
 	r = auth_hash_key(key, hash);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	r = db_exec(db, AUTH_KEY_SQL, 1, (const char *[]){hash}, &res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r == R_DB ? R_DB : R_INTERNAL;
 	if (db_res_rows(res) != 1) {
 		r = R_UNAUTHORIZED;
@@ -213,7 +213,7 @@ static enum result check_key(struct db *db, const char *key, const struct auth_p
 	}
 	r = take_tokens(db, db_res_get(res, 0, 0), db_res_get(res, 0, 1), db_res_get(res, 0, 4),
 			db_res_get(res, 0, 5), p, retry_after);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto out;
 	if (strcmp(db_res_get(res, 0, 3), "t") == 0)
 		touch(db, db_res_get(res, 0, 0));
@@ -240,17 +240,17 @@ static enum result check_jwt(struct db *db, const char *token, const struct auth
 		return R_UNAUTHORIZED;
 	r = jwt_verify(token, p->jwt_secret, strlen(p->jwt_secret), (long long)time(NULL),
 		       &claims);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return R_UNAUTHORIZED;
 	r = R_UNAUTHORIZED;
-	if (json_get_str(claims, "org_id", &org) != R_OK || strlen(org) >= sizeof(out->org_id))
+	if (json_get_str(claims, "org_id", &org) != R_SUCCESS || strlen(org) >= sizeof(out->org_id))
 		goto out;
 	if (json_get_str(claims, "sub", &sub) == R_INVALID || strlen(sub) > 64)
 		goto out;
-	if (scopes_from_claims(claims, &scopes) != R_OK)
+	if (scopes_from_claims(claims, &scopes) != R_SUCCESS)
 		goto out;
 	r = db_exec(db, AUTH_ORG_SQL, 1, (const char *[]){org}, &res);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		r = r == R_DB ? R_DB : R_INTERNAL;
 		goto out;
 	}
@@ -261,7 +261,7 @@ static enum result check_jwt(struct db *db, const char *token, const struct auth
 	snprintf(bucket, sizeof(bucket), "jwt:%s:%s", org, sub);
 	r = take_tokens(db, bucket, org, db_res_get(res, 0, 0), db_res_get(res, 0, 1), p,
 			retry_after);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto out;
 	snprintf(out->org_id, sizeof(out->org_id), "%s", org);
 	out->key_id[0] = '\0';
@@ -298,7 +298,7 @@ enum result auth_check(struct db *db, const char *authorization, const struct au
 	} else {
 		return R_UNAUTHORIZED;
 	}
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		*out = a;
 	return r;
 }

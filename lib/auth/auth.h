@@ -52,7 +52,7 @@ void auth_policy_from_config(struct auth_policy *p, struct ratelimit *limits);
  * when the caller's bucket, or its organization's, is empty (*retry_after
  * then holds seconds; the caller's bucket is asked first, so one key that
  * exceeds its own rate does not drain its org's); R_DB when the database is
- * away. *out is written only on R_OK. */
+ * away. *out is written only on R_SUCCESS. */
 SP_MUST_CHECK enum result auth_check(struct db *db, const char *authorization,
 				     const struct auth_policy *policy, struct auth *out,
 				     int *retry_after);

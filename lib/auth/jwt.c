@@ -19,7 +19,7 @@ static enum result b64_part(struct buf *b, const void *p, size_t n)
 	enum result r;
 
 	r = crypto_base64url_size(n, &size);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	if (size > JWT_MAX_LEN + 1)
 		return R_TOO_BIG;
@@ -27,7 +27,7 @@ static enum result b64_part(struct buf *b, const void *p, size_t n)
 	if (enc == NULL)
 		return R_NO_MEMORY;
 	r = crypto_base64url_encode(p, n, enc, size, &n);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = buf_append(b, enc, n);
 	free(enc);
 	return r;
@@ -47,18 +47,18 @@ enum result jwt_sign(const struct json *claims, const void *secret, size_t secre
 		return R_NO_MEMORY;
 	buf_init(&b, JWT_MAX_LEN);
 	r = buf_append(&b, header_b64, sizeof(header_b64) - 1);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = buf_append(&b, ".", 1);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = b64_part(&b, payload, strlen(payload));
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto free_payload;
 	r = crypto_hmac_sha256(secret, secretlen, b.data, b.len, mac);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = buf_append(&b, ".", 1);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = b64_part(&b, mac, sizeof(mac));
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto free_payload;
 	*token = buf_steal(&b);
 
@@ -84,7 +84,7 @@ static struct json *parse_part(const char *s, size_t len, bool *oom)
 		*oom = true;
 		return NULL;
 	}
-	if (crypto_base64url_decode(s, len, raw, max, &n) != R_OK || n == 0)
+	if (crypto_base64url_decode(s, len, raw, max, &n) != R_SUCCESS || n == 0)
 		goto free_raw;
 	j = json_parse(raw, n);
 	if (j != NULL && !json_is_object(j)) {
@@ -141,18 +141,18 @@ enum result jwt_verify(const char *token, const void *secret, size_t secretlen, 
 	if (header == NULL)
 		goto fail;
 	/* Exact, case-sensitive match: "none" and algorithm confusion die here. */
-	if (json_get_str(header, "alg", &alg) != R_OK || strcmp(alg, "HS256") != 0)
+	if (json_get_str(header, "alg", &alg) != R_SUCCESS || strcmp(alg, "HS256") != 0)
 		goto fail;
 	/* RFC 7515 4.1.11: unknown critical extensions must be rejected, and we
 	 * understand none. */
 	if (json_get(header, "crit") != NULL)
 		goto fail;
 
-	if (crypto_base64url_decode(dot2 + 1, slen, sig, sizeof(sig), &n) != R_OK ||
+	if (crypto_base64url_decode(dot2 + 1, slen, sig, sizeof(sig), &n) != R_SUCCESS ||
 	    n != CRYPTO_SHA256_LEN)
 		goto fail;
 	r = crypto_hmac_sha256(secret, secretlen, token, (size_t)(dot2 - token), mac);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto fail_keep;
 	r = R_UNAUTHORIZED;
 	if (!crypto_equal(mac, sig, sizeof(mac)))
@@ -163,7 +163,7 @@ enum result jwt_verify(const char *token, const void *secret, size_t secretlen, 
 		goto fail;
 	json_free(header);
 	*claims = body;
-	return R_OK;
+	return R_SUCCESS;
 
 fail:
 	if (oom)

@@ -15,14 +15,14 @@
 
 /* jwt_sign: sign claims (a JSON object, borrowed) with HMAC-SHA256 under the
  * secretlen bytes of secret. The header is {"alg":"HS256","typ":"JWT"}. On
- * R_OK *token is a malloc'd NUL-terminated compact token owned by the caller.
+ * R_SUCCESS *token is a malloc'd NUL-terminated compact token owned by the caller.
  * R_INVALID if claims is not an object or the secret is empty; R_TOO_BIG if
  * the token would exceed JWT_MAX_LEN; R_NO_MEMORY; R_INTERNAL. */
 SP_MUST_CHECK enum result jwt_sign(const struct json *claims, const void *secret, size_t secretlen,
 				   char **token);
 
 /* jwt_verify: check a compact token (NUL-terminated) against secret at time
- * now (seconds since the epoch). On R_OK *claims is the decoded claims
+ * now (seconds since the epoch). On R_SUCCESS *claims is the decoded claims
  * object, owned by the caller (json_free). Every failure leaves *claims
  * untouched; a bad token is always R_UNAUTHORIZED (only the server's own
  * failures differ: R_NO_MEMORY, R_INTERNAL). R_UNAUTHORIZED for:

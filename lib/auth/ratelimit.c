@@ -190,7 +190,7 @@ static enum result lease(struct db *db, const char *name, const struct ratelimit
 	snprintf(burst, sizeof(burst), "%.6f", p->burst);
 	snprintf(n, sizeof(n), "%u", want);
 	r = db_exec(db, LEASE_SQL, 4, (const char *[]){name, rate, burst, n}, &res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r == R_DB ? R_DB : R_INTERNAL;
 	if (db_res_rows(res) != 1) {
 		db_res_free(res);
@@ -199,7 +199,7 @@ static enum result lease(struct db *db, const char *name, const struct ratelimit
 	*granted = (unsigned)strtoul(db_res_get(res, 0, 0), NULL, 10);
 	*wait = strtod(db_res_get(res, 0, 1), NULL);
 	db_res_free(res);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* settle: record a lease's outcome (r) in the table. One of the tokens
@@ -213,7 +213,7 @@ static enum result settle(struct ratelimit *rl, uint64_t h, const char *name, un
 	s = slot_claim(rl, h, name);
 	if (want > 1)
 		s->leasing_since = 0;
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		/* the database is away: nothing learned */
 	} else if (granted > 0) {
 		s->tokens += granted - 1;
@@ -247,7 +247,7 @@ enum result ratelimit_take(struct ratelimit *rl, struct db *db, const char *name
 	if (s->tokens > 0) {
 		s->tokens--;
 		unlock(rl);
-		return R_OK;
+		return R_SUCCESS;
 	}
 	if (now < s->empty_until) {
 		/* Only time refills a row, so it is still empty: no query. */

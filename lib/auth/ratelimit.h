@@ -33,7 +33,7 @@ struct ratelimit *ratelimit_new(unsigned slots);
 void ratelimit_free(struct ratelimit *rl);
 
 /* ratelimit_take: one token from bucket `name` (at most RATELIMIT_NAME_MAX
- * bytes). R_OK when granted; R_QUOTA when the bucket is empty, with
+ * bytes). R_SUCCESS when granted; R_QUOTA when the bucket is empty, with
  * *retry_after set to the whole seconds (>= 1) until a token is due; R_DB
  * when a lease was needed and the database is away; R_INVALID for a bad
  * name or policy. Thread-safe and process-safe. */

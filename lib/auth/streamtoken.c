@@ -30,7 +30,7 @@ static enum result mac(const void *secret, size_t secretlen, const char *signed_
 	enum result r;
 
 	r = derive(secret, secretlen, key);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = crypto_hmac_sha256(key, sizeof(key), signed_part, n, out);
 	crypto_wipe(key, sizeof(key));
 	return r;
@@ -71,23 +71,23 @@ enum result streamtoken_mint(const void *secret, size_t secretlen, const char *o
 	memcpy(tok, PREFIX, PREFIX_LEN);
 	r = crypto_base64url_encode(payload, (size_t)w, tok + PREFIX_LEN, sizeof(tok) - PREFIX_LEN,
 				    &n);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	pos = PREFIX_LEN + n;
 	r = mac(secret, secretlen, tok, pos, m);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	if (sizeof(tok) - pos < 2)
 		return R_TOO_BIG;
 	tok[pos++] = '.';
 	r = crypto_base64url_encode(m, sizeof(m), tok + pos, sizeof(tok) - pos, &n);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	pos += n;
 	if (pos + 1 > outsize)
 		return R_TOO_BIG;
 	memcpy(out, tok, pos + 1);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* parse_exp: a positive decimal of at most 18 digits. */
@@ -135,16 +135,16 @@ enum result streamtoken_verify(const void *secret, size_t secretlen, const char 
 	signed_len = (size_t)(dot - token);
 	/* The MAC first, in constant time: nothing of an unauthenticated token is
 	 * interpreted before it is known to be ours. */
-	if (crypto_base64url_decode(dot + 1, tlen - signed_len - 1, got, sizeof(got), &glen) != R_OK ||
+	if (crypto_base64url_decode(dot + 1, tlen - signed_len - 1, got, sizeof(got), &glen) != R_SUCCESS ||
 	    glen != sizeof(got))
 		return R_UNAUTHORIZED;
 	r = mac(secret, secretlen, token, signed_len, want);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r == R_INVALID ? R_UNAUTHORIZED : r;
 	if (!crypto_equal(want, got, sizeof(want)))
 		return R_UNAUTHORIZED;
 	if (crypto_base64url_decode(token + PREFIX_LEN, signed_len - PREFIX_LEN, payload,
-				    sizeof(payload) - 1, &plen) != R_OK)
+				    sizeof(payload) - 1, &plen) != R_SUCCESS)
 		return R_UNAUTHORIZED;
 	payload[plen] = '\0';
 	nl1 = memchr(payload, '\n', plen);
@@ -171,5 +171,5 @@ enum result streamtoken_verify(const void *secret, size_t secretlen, const char 
 		return R_TOO_BIG;
 	copy_out(payload, orglen, org_out);
 	copy_out(nl3 + 1, keylen, key_out);
-	return R_OK;
+	return R_SUCCESS;
 }

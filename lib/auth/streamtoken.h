@@ -34,7 +34,7 @@ SP_MUST_CHECK enum result streamtoken_mint(const void *secret, size_t secretlen,
 					   size_t outsize);
 
 /* streamtoken_verify: check token (MAC compared in constant time, then
- * format, expiry and that it was minted for sandbox_id). On R_OK the org id
+ * format, expiry and that it was minted for sandbox_id). On R_SUCCESS the org id
  * and the minting key's id ("" for a JWT) are copied into org_out and
  * key_out (NUL-terminated); the caller checks that key is still live.
  * R_UNAUTHORIZED for anything wrong with the token (malformed, bad MAC,

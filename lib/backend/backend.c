@@ -23,7 +23,7 @@ enum result backend_open(const struct backend_config *cfg, struct backend **out)
 	memcpy(b->daemon_socket, cfg->daemon_socket, strlen(cfg->daemon_socket) + 1);
 	b->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 10000;
 	*out = b;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 void backend_close(struct backend *b)

@@ -75,7 +75,7 @@ enum result boxproto_result(const char *reply)
 	size_t i;
 
 	if (boxproto_word(reply, 0, w, sizeof(w)) && strcmp(w, "ok") == 0)
-		return R_OK;
+		return R_SUCCESS;
 	if (!boxproto_word(reply, 1, w, sizeof(w)))
 		return R_UPSTREAM;
 	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)

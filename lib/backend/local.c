@@ -64,7 +64,7 @@ static enum result call(struct backend *b, const char *req, char **out)
 	buf[n] = '\0';
 	*out = buf;
 	buf = NULL;
-	r = R_OK;
+	r = R_SUCCESS;
 close_fd:
 	free(buf);
 	close(fd);
@@ -79,7 +79,7 @@ static enum result addr_from(const char *reply, char *addr, size_t size)
 	    strlen(a) >= size)
 		return R_UPSTREAM;
 	memcpy(addr, a, strlen(a) + 1);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static enum result local_create(struct backend *b, const char *id,
@@ -93,15 +93,15 @@ static enum result local_create(struct backend *b, const char *id,
 		 lim->cpu_millis, (unsigned long long)lim->memory_bytes, lim->pids_max,
 		 (unsigned long long)lim->disk_bytes, image ? " image=" : "", image ? image : "");
 	r = call(b, req, &rep);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = boxproto_result(rep);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = addr_from(rep, addr, size);
 	free(rep);
 	return r;
 }
 
-/* call_id: the request "verb id"; on R_OK *rep is the reply (malloc'd),
+/* call_id: the request "verb id"; on R_SUCCESS *rep is the reply (malloc'd),
  * which said ok. A refusal is its result code, with *rep freed. */
 static enum result call_id(struct backend *b, const char *verb, const char *id, char **rep)
 {
@@ -110,9 +110,9 @@ static enum result call_id(struct backend *b, const char *verb, const char *id, 
 
 	snprintf(req, sizeof(req), "%s %s", verb, id);
 	r = call(b, req, rep);
-	if (r == R_OK) {
+	if (r == R_SUCCESS) {
 		r = boxproto_result(*rep);
-		if (r != R_OK) {
+		if (r != R_SUCCESS) {
 			free(*rep);
 			*rep = NULL;
 		}
@@ -136,7 +136,7 @@ static enum result local_inspect(struct backend *b, const char *id, struct sandb
 	uint64_t v = 0;
 	enum result r = call_id(b, "inspect", id, &rep);
 
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	if (!boxproto_get_u64(rep, "alive", &v)) {
 		free(rep);
@@ -156,7 +156,7 @@ static enum result local_inspect(struct backend *b, const char *id, struct sandb
 	(void)boxproto_get_u64(rep, "lim_disk", &u.limits.disk_bytes);
 	free(rep);
 	*out = u;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static enum result local_list(struct backend *b, char ***ids_out, size_t *n_out)
@@ -166,9 +166,9 @@ static enum result local_list(struct backend *b, char ***ids_out, size_t *n_out)
 	enum result r;
 
 	r = call(b, "list", &rep);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = boxproto_result(rep);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		free(rep);
 		return r;
 	}
@@ -190,7 +190,7 @@ static enum result local_list(struct backend *b, char ***ids_out, size_t *n_out)
 	free(rep);
 	*ids_out = ids;
 	*n_out = n;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static enum result local_agent_address(struct backend *b, const char *id, char *addr, size_t size)
@@ -198,7 +198,7 @@ static enum result local_agent_address(struct backend *b, const char *id, char *
 	char *rep = NULL;
 	enum result r = call_id(b, "addr", id, &rep);
 
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = addr_from(rep, addr, size);
 	free(rep);
 	return r;
@@ -220,7 +220,7 @@ static enum result local_resize(struct backend *b, const char *id, const struct 
 	if (lim->pids_max)
 		snprintf(req + n, sizeof(req) - (size_t)n, " pids=%u", lim->pids_max);
 	r = call(b, req, &rep);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = boxproto_result(rep);
 	free(rep);
 	return r;

@@ -40,7 +40,7 @@ static enum result grow(struct buf *b, size_t n)
 		return R_TOO_BIG;
 	want = b->len + n + 1;
 	if (want <= b->cap)
-		return R_OK;
+		return R_SUCCESS;
 	ncap = b->cap ? b->cap : 64;
 	while (ncap < want)
 		ncap = ncap > SIZE_MAX / 2 ? want : ncap * 2;
@@ -51,14 +51,14 @@ static enum result grow(struct buf *b, size_t n)
 		return R_NO_MEMORY;
 	b->data = p;
 	b->cap = ncap;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result buf_append(struct buf *b, const void *p, size_t n)
 {
 	enum result r = grow(b, n);
 
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		buf_free(b);
 		return r;
 	}
@@ -66,19 +66,19 @@ enum result buf_append(struct buf *b, const void *p, size_t n)
 		memcpy(b->data + b->len, p, n);
 	b->len += n;
 	b->data[b->len] = '\0';
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result buf_extend(struct buf *b, size_t n, char **at)
 {
 	enum result r = grow(b, n);
 
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	*at = b->data + b->len;
 	b->len += n;
 	b->data[b->len] = '\0';
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result buf_append_str(struct buf *b, const char *s)
@@ -100,7 +100,7 @@ enum result buf_printf(struct buf *b, const char *fmt, ...)
 		return R_INTERNAL;
 	}
 	r = grow(b, (size_t)n);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		buf_free(b);
 		return r;
 	}
@@ -108,7 +108,7 @@ enum result buf_printf(struct buf *b, const char *fmt, ...)
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	b->len += (size_t)n;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 char *buf_steal(struct buf *b)

@@ -253,7 +253,7 @@ enum result config_parse_int(const char *s, long long *out)
 	if (errno != 0 || *end != '\0')
 		return R_INVALID;
 	*out = v;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result config_parse_size(const char *s, long long *out)
@@ -295,7 +295,7 @@ enum result config_parse_size(const char *s, long long *out)
 		if (v > LLONG_MAX / units[i].mul)
 			return R_INVALID;
 		*out = v * units[i].mul;
-		return R_OK;
+		return R_SUCCESS;
 	}
 	return R_INVALID;
 }
@@ -305,12 +305,12 @@ static enum result parse_bool(const char *s, long long *out)
 	if (strcmp(s, "1") == 0 || strcasecmp(s, "true") == 0 || strcasecmp(s, "yes") == 0 ||
 	    strcasecmp(s, "on") == 0) {
 		*out = 1;
-		return R_OK;
+		return R_SUCCESS;
 	}
 	if (strcmp(s, "0") == 0 || strcasecmp(s, "false") == 0 || strcasecmp(s, "no") == 0 ||
 	    strcasecmp(s, "off") == 0) {
 		*out = 0;
-		return R_OK;
+		return R_SUCCESS;
 	}
 	return R_INVALID;
 }
@@ -337,7 +337,7 @@ static bool one_of(const char *value, const char *choices)
 static enum result set(struct setting *st, const char *value, const char *origin)
 {
 	long long v = 0;
-	enum result r = R_OK;
+	enum result r = R_SUCCESS;
 	const char *bad;
 	char *copy;
 
@@ -354,14 +354,14 @@ static enum result set(struct setting *st, const char *value, const char *origin
 		r = parse_bool(value, &v);
 		break;
 	}
-	if (r == R_OK && st->type != T_STR && (v < st->min || v > st->max))
+	if (r == R_SUCCESS && st->type != T_STR && (v < st->min || v > st->max))
 		r = R_INVALID;
 	if (st->choices != NULL && !one_of(value, st->choices)) {
 		snprintf(why_buf, sizeof(why_buf), "invalid value for '%s' from %s (one of %s)",
 			 st->name, origin, st->choices);
 		return R_INVALID;
 	}
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		snprintf(why_buf, sizeof(why_buf), "invalid value for '%s' from %s (bounds %lld..%lld)",
 			 st->name, origin, st->min, st->max);
 		return r;
@@ -378,7 +378,7 @@ static enum result set(struct setting *st, const char *value, const char *origin
 	st->str = copy;
 	st->num = v;
 	st->origin = origin;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static char *trim(char *s)
@@ -406,7 +406,7 @@ static enum result secret_exposed(const char *path, FILE *f, const struct settin
 		return R_INVALID;
 	}
 	if ((sb.st_mode & (S_IRGRP | S_IROTH)) == 0)
-		return R_OK;
+		return R_SUCCESS;
 	snprintf(why_buf, sizeof(why_buf),
 		 "config file '%s' sets secret '%s' but is readable by group or others (mode "
 		 "%04o): chmod 600 it, owned by the user the services run as",
@@ -419,7 +419,7 @@ static enum result secret_exposed(const char *path, FILE *f, const struct settin
 static enum result load_file(const char *path)
 {
 	char line[4096];
-	enum result r = R_OK;
+	enum result r = R_SUCCESS;
 	unsigned lineno = 0;
 	FILE *f = fopen(path, "re");
 
@@ -428,7 +428,7 @@ static enum result load_file(const char *path)
 			 strerror(errno));
 		return R_INVALID;
 	}
-	while (r == R_OK && fgets(line, sizeof(line), f) != NULL) {
+	while (r == R_SUCCESS && fgets(line, sizeof(line), f) != NULL) {
 		char *eq, *key, *val = NULL;
 		struct setting *st;
 
@@ -451,7 +451,7 @@ static enum result load_file(const char *path)
 		}
 		if (st->secret && *val != '\0')
 			r = secret_exposed(path, f, st);
-		if (r == R_OK)
+		if (r == R_SUCCESS)
 			r = set(st, val, path);
 	}
 	fclose(f);
@@ -563,7 +563,7 @@ static const char *is_cpus(const char *v)
 {
 	uint32_t millis;
 
-	return reslimit_parse_cpus(v, &millis) == R_OK
+	return reslimit_parse_cpus(v, &millis) == R_SUCCESS
 		   ? NULL
 		   : "not a CPU quantity (\"2\", \"0.5\", \"500m\"; above zero, at most 1024)";
 }
@@ -572,7 +572,7 @@ static const char *is_memory(const char *v)
 {
 	uint64_t bytes;
 
-	return reslimit_parse_memory(v, &bytes) == R_OK
+	return reslimit_parse_memory(v, &bytes) == R_SUCCESS
 		   ? NULL
 		   : "not a memory quantity (\"512Mi\", \"2Gi\", \"1G\", bytes; above zero)";
 }
@@ -604,7 +604,7 @@ static const char *is_listen(const char *v)
 		return is_socket_path(v);
 	if (strncmp(v, "unix:", 5) == 0)
 		return is_socket_path(v + 5);
-	if (colon == NULL || config_parse_int(colon + 1, &port) != R_OK || port < 1 ||
+	if (colon == NULL || config_parse_int(colon + 1, &port) != R_SUCCESS || port < 1 ||
 	    port > 65535)
 		return "must be a socket path (starting with / or .) or [host]:port";
 	return colon - v >= 64 ? "host name too long" : NULL;
@@ -674,7 +674,7 @@ static enum result check_formats(void)
 		if ((reason = formats[i].check(st->str)) != NULL)
 			return refuse(st, reason);
 	}
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* bind_members: copy each bound key into its typed member of c. */
@@ -699,14 +699,14 @@ static enum result bind_members(struct config *c)
 			*(bool *)(void *)at = st->num != 0;
 	}
 	/* the parsed forms; check_formats already accepted the text */
-	if (reslimit_parse_cpus(c->default_cpus, &c->default_cpu_millis) != R_OK ||
-	    reslimit_parse_memory(c->default_memory, &c->default_memory_bytes) != R_OK)
+	if (reslimit_parse_cpus(c->default_cpus, &c->default_cpu_millis) != R_SUCCESS ||
+	    reslimit_parse_memory(c->default_memory, &c->default_memory_bytes) != R_SUCCESS)
 		return internal("bind", "DEFAULT_CPUS/DEFAULT_MEMORY");
 	c->log_level = log_level_from(c->log_level_name);
 	if ((st = find("SANDPIT_REGISTRATION")) == NULL)
 		return internal("bind", "SANDPIT_REGISTRATION");
 	c->registration_open = strcmp(st->str, "open") == 0;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* cross: refuse key's value when it breaks rule, which names the other key. */
@@ -715,7 +715,7 @@ static enum result cross(bool ok, const char *key, const char *rule)
 	const struct setting *st = find(key);
 
 	if (ok)
-		return R_OK;
+		return R_SUCCESS;
 	if (st == NULL)
 		return internal("cross_checks", key);
 	return refuse(st, rule);
@@ -727,25 +727,25 @@ static enum result cross_checks(const struct config *c)
 	enum result r;
 
 	if ((r = cross(c->default_timeout <= c->max_timeout, "DEFAULT_TIMEOUT",
-		       "must not exceed SANDPIT_MAX_TIMEOUT")) != R_OK ||
+		       "must not exceed SANDPIT_MAX_TIMEOUT")) != R_SUCCESS ||
 	    (r = cross(c->exec_max_timeout <= c->max_timeout, "SANDPIT_EXEC_MAX_TIMEOUT",
 		       "must not exceed SANDPIT_MAX_TIMEOUT (no command outlives its sandbox)")) !=
-		R_OK ||
+		R_SUCCESS ||
 	    (r = cross(c->default_memory_bytes <= (uint64_t)c->max_memory, "DEFAULT_MEMORY",
-		       "must not exceed SANDPIT_MAX_MEMORY")) != R_OK ||
+		       "must not exceed SANDPIT_MAX_MEMORY")) != R_SUCCESS ||
 	    (r = cross(c->default_cpu_millis <= (uint64_t)c->max_cpus, "DEFAULT_CPUS",
-		       "must not exceed SANDPIT_MAX_CPUS (which is in millicores)")) != R_OK ||
+		       "must not exceed SANDPIT_MAX_CPUS (which is in millicores)")) != R_SUCCESS ||
 	    (r = cross(c->long_requests < c->workers * c->threads, "SANDPIT_LONG_REQUESTS",
 		       "must be below SANDPIT_WORKERS x SANDPIT_THREADS, so cheap requests keep "
-		       "a thread")) != R_OK ||
+		       "a thread")) != R_SUCCESS ||
 	    (r = cross(c->webhook_backoff_base <= c->webhook_backoff_max,
 		       "SANDPIT_WEBHOOK_BACKOFF_BASE",
-		       "must not exceed SANDPIT_WEBHOOK_BACKOFF_MAX")) != R_OK ||
+		       "must not exceed SANDPIT_WEBHOOK_BACKOFF_MAX")) != R_SUCCESS ||
 	    (r = cross(c->webhook_connect_timeout_ms <= c->webhook_timeout_ms,
 		       "SANDPIT_WEBHOOK_CONNECT_TIMEOUT_MS",
-		       "must not exceed SANDPIT_WEBHOOK_TIMEOUT_MS")) != R_OK)
+		       "must not exceed SANDPIT_WEBHOOK_TIMEOUT_MS")) != R_SUCCESS)
 		return r;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static enum result load_sources(void)
@@ -755,12 +755,12 @@ static enum result load_sources(void)
 
 	for (size_t i = 0; i < NSETTINGS; i++) {
 		r = set(&table[i], table[i].def, "defaults");
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			return r;
 	}
 	if (file != NULL && *file != '\0') {
 		r = load_file(file);
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			return r;
 	}
 	for (size_t i = 0; i < NSETTINGS; i++) {
@@ -769,10 +769,10 @@ static enum result load_sources(void)
 		if (v == NULL)
 			continue;
 		r = set(&table[i], v, "environment");
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			return r;
 	}
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result config_load(const char **why)
@@ -783,12 +783,12 @@ enum result config_load(const char **why)
 	*why = why_buf;
 	is_loaded = false;
 	memset(&c, 0, sizeof(c));
-	if ((r = load_sources()) != R_OK || (r = check_formats()) != R_OK ||
-	    (r = bind_members(&c)) != R_OK || (r = cross_checks(&c)) != R_OK)
+	if ((r = load_sources()) != R_SUCCESS || (r = check_formats()) != R_SUCCESS ||
+	    (r = bind_members(&c)) != R_SUCCESS || (r = cross_checks(&c)) != R_SUCCESS)
 		return r;
 	loaded = c;
 	is_loaded = true;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 const struct config *config(void)

@@ -49,7 +49,7 @@ enum result crypto_random(void *buf, size_t n)
 		p += chunk;
 		n -= (size_t)chunk;
 	}
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static enum result digest(const EVP_MD *md, const void *data, size_t len, unsigned char *out,
@@ -63,7 +63,7 @@ static enum result digest(const EVP_MD *md, const void *data, size_t len, unsign
 	if (n != want)
 		return R_INTERNAL;
 	memcpy(out, tmp, n);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result crypto_sha256(const void *data, size_t len, unsigned char out[CRYPTO_SHA256_LEN])
@@ -108,10 +108,10 @@ enum result crypto_sha256_update(struct crypto_sha256 *c, const void *data, size
 	if (c == NULL || c->finished)
 		return R_INTERNAL;
 	if (len == 0)
-		return R_OK;
+		return R_SUCCESS;
 	if (EVP_DigestUpdate(c->md, data, len) != 1)
 		return ossl_fail("EVP_DigestUpdate");
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result crypto_sha256_final(struct crypto_sha256 *c, unsigned char out[CRYPTO_SHA256_LEN])
@@ -127,7 +127,7 @@ enum result crypto_sha256_final(struct crypto_sha256 *c, unsigned char out[CRYPT
 	if (n != CRYPTO_SHA256_LEN)
 		return R_INTERNAL;
 	memcpy(out, tmp, n);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 void crypto_sha256_free(struct crypto_sha256 *c)
@@ -155,7 +155,7 @@ enum result crypto_hmac_sha256(const void *key, size_t keylen, const void *data,
 	}
 	memcpy(out, tmp, n);
 	crypto_wipe(tmp, sizeof(tmp));
-	return R_OK;
+	return R_SUCCESS;
 }
 
 bool crypto_equal(const void *a, const void *b, size_t n)
@@ -178,7 +178,7 @@ enum result crypto_hex_size(size_t n, size_t *size)
 	if (n > (SIZE_MAX - 1) / 2)
 		return R_TOO_BIG;
 	*size = 2 * n + 1;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result crypto_hex_encode(const void *in, size_t len, char *out, size_t outsize)
@@ -187,14 +187,14 @@ enum result crypto_hex_encode(const void *in, size_t len, char *out, size_t outs
 	const unsigned char *p = in;
 	size_t need;
 
-	if (crypto_hex_size(len, &need) != R_OK || outsize < need)
+	if (crypto_hex_size(len, &need) != R_SUCCESS || outsize < need)
 		return R_TOO_BIG;
 	for (size_t i = 0; i < len; i++) {
 		out[2 * i] = digits[p[i] >> 4];
 		out[2 * i + 1] = digits[p[i] & 0x0f];
 	}
 	out[2 * len] = '\0';
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static int hex_val(char c)
@@ -225,7 +225,7 @@ enum result crypto_hex_decode(const char *in, size_t len, void *out, size_t outs
 				       (unsigned)hex_val(in[2 * i + 1]));
 	if (outlen != NULL)
 		*outlen = len / 2;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* ---- base64 ---- */
@@ -240,7 +240,7 @@ enum result crypto_base64_size(size_t n, size_t *size)
 	if (groups > (SIZE_MAX - 1) / 4)
 		return R_TOO_BIG;
 	*size = groups * 4 + 1;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result crypto_base64url_size(size_t n, size_t *size)
@@ -251,7 +251,7 @@ enum result crypto_base64url_size(size_t n, size_t *size)
 	if (full > (SIZE_MAX - 4) / 4)
 		return R_TOO_BIG;
 	*size = full * 4 + tail[n % 3] + 1;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 size_t crypto_base64_decoded_max(size_t len)
@@ -268,7 +268,7 @@ static enum result b64_encode(const char *alpha, bool pad, const void *in, size_
 	enum result r;
 
 	r = pad ? crypto_base64_size(len, &need) : crypto_base64url_size(len, &need);
-	if (r != R_OK || outsize < need)
+	if (r != R_SUCCESS || outsize < need)
 		return R_TOO_BIG;
 	for (; len - i >= 3; i += 3) {
 		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
@@ -296,7 +296,7 @@ static enum result b64_encode(const char *alpha, bool pad, const void *in, size_
 	out[o] = '\0';
 	if (outlen != NULL)
 		*outlen = o;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result crypto_base64_encode(const void *in, size_t len, char *out, size_t outsize,
@@ -379,7 +379,7 @@ static enum result b64_decode(bool url, const char *in, size_t len, void *out, s
 	}
 	if (outlen != NULL)
 		*outlen = n;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result crypto_base64_decode(const char *in, size_t len, void *out, size_t outsize,
@@ -411,7 +411,7 @@ enum result crypto_seal(const unsigned char key[CRYPTO_AES_KEY_LEN], const void 
 		return R_NO_MEMORY;
 	ct = buf + CRYPTO_AES_NONCE_LEN;
 	r = crypto_random(buf, CRYPTO_AES_NONCE_LEN);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto free_buf;
 	ctx = EVP_CIPHER_CTX_new();
 	if (ctx == NULL) {
@@ -434,7 +434,7 @@ enum result crypto_seal(const unsigned char key[CRYPTO_AES_KEY_LEN], const void 
 	EVP_CIPHER_CTX_free(ctx);
 	*out = buf;
 	*outlen = len + CRYPTO_SEAL_OVERHEAD;
-	return R_OK;
+	return R_SUCCESS;
 
 fail_ossl:
 	r = ossl_fail("aes-256-gcm seal");
@@ -498,7 +498,7 @@ enum result crypto_open(const unsigned char key[CRYPTO_AES_KEY_LEN], const void 
 	pt[ctlen] = '\0';
 	*out = pt;
 	*outlen = ctlen;
-	return R_OK;
+	return R_SUCCESS;
 
 fail_ossl:
 	r = ossl_fail("aes-256-gcm open");
@@ -520,19 +520,19 @@ enum result crypto_seal_text(const unsigned char key[CRYPTO_AES_KEY_LEN], const 
 	enum result r;
 
 	r = crypto_seal(key, text, strlen(text), ad, strlen(ad), &sealed, &len);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = crypto_hex_size(len, &hexsize);
-	if (r == R_OK && (hex = malloc(hexsize)) == NULL)
+	if (r == R_SUCCESS && (hex = malloc(hexsize)) == NULL)
 		r = R_NO_MEMORY;
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = crypto_hex_encode(sealed, len, hex, hexsize);
 	free(sealed);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		free(hex);
 		return r;
 	}
 	*hex_out = hex;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result crypto_open_text(const unsigned char key[CRYPTO_AES_KEY_LEN], const char *hex,
@@ -548,11 +548,11 @@ enum result crypto_open_text(const unsigned char key[CRYPTO_AES_KEY_LEN], const 
 	if (sealed == NULL)
 		return R_NO_MEMORY;
 	r = crypto_hex_decode(hex, n, sealed, n / 2 + 1, &len);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = crypto_open(key, sealed, len, ad, strlen(ad), &plain, &plen);
 	free(sealed);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	*text_out = (char *)plain;
-	return R_OK;
+	return R_SUCCESS;
 }

@@ -2,7 +2,7 @@
  * module that calls OpenSSL.
  *
  * Conventions for every function below: pointers with a length may be NULL
- * only when the length is 0; out-parameters are written only on R_OK (a
+ * only when the length is 0; out-parameters are written only on R_SUCCESS (a
  * decoder validates all of its input before it writes a byte); R_INTERNAL
  * means OpenSSL itself failed (logged, never with key material). */
 #ifndef SANDPIT_CRYPTO_H
@@ -135,14 +135,14 @@ SP_MUST_CHECK enum result crypto_base64url_decode(const char *in, size_t len, vo
  * at CRYPTO_SEAL_MAX (OpenSSL takes int lengths). */
 #define CRYPTO_SEAL_MAX ((size_t)1 << 30)
 
-/* crypto_seal: encrypt len bytes under key. On R_OK *out is a malloc'd buffer
+/* crypto_seal: encrypt len bytes under key. On R_SUCCESS *out is a malloc'd buffer
  * of *outlen = len + CRYPTO_SEAL_OVERHEAD bytes, owned by the caller.
  * R_TOO_BIG past CRYPTO_SEAL_MAX, R_NO_MEMORY, R_INTERNAL. */
 SP_MUST_CHECK enum result crypto_seal(const unsigned char key[CRYPTO_AES_KEY_LEN],
 				      const void *plain, size_t len, const void *aad, size_t aadlen,
 				      unsigned char **out, size_t *outlen);
 
-/* crypto_open: verify and decrypt a sealed message. On R_OK *out is a malloc'd
+/* crypto_open: verify and decrypt a sealed message. On R_SUCCESS *out is a malloc'd
  * buffer of *outlen = len - CRYPTO_SEAL_OVERHEAD bytes plus one NUL byte not
  * counted in *outlen (so text secrets can be used as strings); it holds a
  * secret, so crypto_wipe it before free. R_INVALID when the input is shorter

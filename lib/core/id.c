@@ -19,14 +19,14 @@ static enum result draw(const char *alphabet, unsigned radix, char *out, size_t 
 	char tmp[64];
 	unsigned limit = 256 - 256 % radix;
 	size_t got = 0, used = sizeof(pool);
-	enum result r = R_OK;
+	enum result r = R_SUCCESS;
 
 	if (n > sizeof(tmp))
 		return R_INTERNAL;
 	while (got < n) {
 		if (used == sizeof(pool)) {
 			r = crypto_random(pool, sizeof(pool));
-			if (r != R_OK)
+			if (r != R_SUCCESS)
 				goto wipe;
 			used = 0;
 		}
@@ -79,12 +79,12 @@ enum result id_new(const char *prefix, char *out, size_t outsize)
 	if (outsize < plen + ID_RAND_LEN + 1)
 		return R_TOO_BIG;
 	r = draw(base36, 36, rnd, sizeof(rnd));
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	memcpy(out, prefix, plen);
 	memcpy(out + plen, rnd, ID_RAND_LEN);
 	out[plen + ID_RAND_LEN] = '\0';
-	return R_OK;
+	return R_SUCCESS;
 }
 
 bool id_is_valid(const char *prefix, const char *s)
@@ -131,13 +131,13 @@ enum result id_new_api_key(char *out, size_t outsize)
 	if (outsize < ID_API_KEY_SIZE)
 		return R_TOO_BIG;
 	r = draw(base62, 62, rnd, sizeof(rnd));
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	memcpy(out, ID_API_KEY_PREFIX, plen);
 	memcpy(out + plen, rnd, sizeof(rnd));
 	out[ID_API_KEY_LEN] = '\0';
 	crypto_wipe(rnd, sizeof(rnd));
-	return R_OK;
+	return R_SUCCESS;
 }
 
 bool id_is_api_key(const char *s)
@@ -158,5 +158,5 @@ enum result id_api_key_display(const char *key, char *out, size_t outsize)
 		return R_TOO_BIG;
 	memcpy(out, key, ID_API_KEY_DISPLAY_LEN);
 	out[ID_API_KEY_DISPLAY_LEN] = '\0';
-	return R_OK;
+	return R_SUCCESS;
 }

@@ -23,7 +23,7 @@
 
 /* id_new: write prefix + ID_RAND_LEN random base36 characters, NUL-terminated,
  * into out. R_INVALID for a bad prefix, R_TOO_BIG if outsize is too small,
- * R_INTERNAL if the random generator fails; out is written only on R_OK. */
+ * R_INTERNAL if the random generator fails; out is written only on R_SUCCESS. */
 SP_MUST_CHECK enum result id_new(const char *prefix, char *out, size_t outsize);
 
 /* id_is_valid: true when s is exactly prefix followed by exactly ID_RAND_LEN

@@ -10,7 +10,7 @@
 
 static enum result fit(int n, size_t size)
 {
-	return n < 0 || (size_t)n >= size ? R_TOO_BIG : R_OK;
+	return n < 0 || (size_t)n >= size ? R_TOO_BIG : R_SUCCESS;
 }
 
 enum result instance_path(const char *rel, char *out, size_t size)
@@ -34,7 +34,7 @@ enum result instance_conninfo(char *out, size_t size)
 	if (*url != '\0')
 		return fit(snprintf(out, size, "%s", url), size);
 	r = instance_path("pg/run", sock, sizeof(sock));
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	return fit(snprintf(out, size, "host=%s dbname=sandpit user=sandpit connect_timeout=5", sock),
 		   size);

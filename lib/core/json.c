@@ -126,7 +126,7 @@ enum result json_get_str(const struct json *obj, const char *key, const char **o
 	if (!json_is_string(m))
 		return R_INVALID;
 	*out = C(m)->valuestring;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result json_get_int(const struct json *obj, const char *key, long long *out)
@@ -143,7 +143,7 @@ enum result json_get_int(const struct json *obj, const char *key, long long *out
 	if (!isfinite(d) || d != floor(d) || d > 9007199254740992.0 || d < -9007199254740992.0)
 		return R_INVALID;
 	*out = (long long)d;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result json_get_bool(const struct json *obj, const char *key, bool *out)
@@ -155,7 +155,7 @@ enum result json_get_bool(const struct json *obj, const char *key, bool *out)
 	if (!json_is_bool(m))
 		return R_INVALID;
 	*out = cJSON_IsTrue(C(m));
-	return R_OK;
+	return R_SUCCESS;
 }
 
 size_t json_len(const struct json *j)
@@ -244,7 +244,7 @@ enum result json_add(struct json *obj, const char *key, struct json *child)
 		cJSON_Delete(C(child));
 		return R_NO_MEMORY;
 	}
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result json_push(struct json *arr, struct json *child)
@@ -255,7 +255,7 @@ enum result json_push(struct json *arr, struct json *child)
 		cJSON_Delete(C(child));
 		return R_NO_MEMORY;
 	}
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result json_add_str(struct json *obj, const char *key, const char *s)

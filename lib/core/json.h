@@ -39,7 +39,7 @@ double json_number(const struct json *j);
 /* json_bool_value: true only for a true node. */
 bool json_bool_value(const struct json *j);
 
-/* Typed member getters. Out-params are written only on R_OK; a missing
+/* Typed member getters. Out-params are written only on R_SUCCESS; a missing
  * member (or JSON null) gives R_NOT_FOUND, a wrong type R_INVALID. */
 SP_MUST_CHECK enum result json_get_str(const struct json *obj, const char *key, const char **out);
 SP_MUST_CHECK enum result json_get_int(const struct json *obj, const char *key, long long *out);

@@ -61,7 +61,7 @@ enum result reslimit_parse_cpus(const char *s, uint32_t *millis)
 	if (*p != '\0' || v == 0 || v > RESLIMIT_MAX_CPU_MILLIS)
 		return R_INVALID;
 	*millis = (uint32_t)v;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 struct suffix {
@@ -93,7 +93,7 @@ enum result reslimit_parse_memory(const char *s, uint64_t *bytes)
 			if (v == 0 || v > RESLIMIT_MAX_MEMORY)
 				return R_INVALID;
 			*bytes = (uint64_t)v;
-			return R_OK;
+			return R_SUCCESS;
 		}
 	}
 	return R_INVALID;

@@ -5,7 +5,7 @@ static const struct {
 	const char *name;
 	int status;
 } table[] = {
-	[R_OK] = {"ok", 200},
+	[R_SUCCESS] = {"ok", 200},
 	[R_INVALID] = {"invalid_request", 400},
 	[R_UNAUTHORIZED] = {"unauthorized", 401},
 	[R_FORBIDDEN] = {"forbidden", 403},

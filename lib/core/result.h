@@ -2,18 +2,12 @@
 #ifndef SANDPIT_RESULT_H
 #define SANDPIT_RESULT_H
 
-/* <unistd.h> and <fcntl.h> define R_OK (an access(2) mode) as a macro, which
- * would silently turn our R_OK into 4. Include them first so their guards
- * stop any later inclusion, then drop the macro: in this project R_OK is
- * always the result code (nothing calls access(2)). */
-#include <fcntl.h>
-#include <unistd.h>
-#undef R_OK
-
 #define SP_MUST_CHECK __attribute__((warn_unused_result))
 
+/* R_SUCCESS, not R_OK: <unistd.h> defines R_OK (an access(2) mode) as a
+ * macro, which would silently turn a result code into 4. */
 enum result {
-	R_OK = 0,
+	R_SUCCESS = 0,
 	R_INVALID,      /* bad input from a client or a peer: 400 */
 	R_UNAUTHORIZED, /* no or bad credentials: 401 */
 	R_FORBIDDEN,    /* credentials fine, not allowed: 403 */

@@ -10,7 +10,7 @@
  * case); false for anything else. */
 static bool escaped(const char *s, size_t left, unsigned char *byte)
 {
-	return left >= 3 && s[0] == '%' && crypto_hex_decode(s + 1, 2, byte, 1, NULL) == R_OK;
+	return left >= 3 && s[0] == '%' && crypto_hex_decode(s + 1, 2, byte, 1, NULL) == R_SUCCESS;
 }
 
 /* decoded_len: how long s decodes to, or -1 for a bad escape. */
@@ -54,7 +54,7 @@ enum result url_decode(const char *s, size_t n, bool plus_space, char *out, size
 		out[o++] = (char)c;
 	}
 	out[o] = '\0';
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result url_query_get(const char *query, const char *name, char *out, size_t size)

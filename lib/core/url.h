@@ -11,7 +11,7 @@
 /* url_decode: the n bytes at s, decoded, into out (NUL-terminated);
  * plus_space turns '+' into ' ' (query strings). R_INVALID for a truncated
  * or non-hex escape and for %00 (nothing downstream expects a NUL),
- * R_TOO_BIG when out cannot hold the result. out is written only on R_OK. */
+ * R_TOO_BIG when out cannot hold the result. out is written only on R_SUCCESS. */
 SP_MUST_CHECK enum result url_decode(const char *s, size_t n, bool plus_space, char *out,
 				     size_t size);
 

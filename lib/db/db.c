@@ -84,7 +84,7 @@ static enum result connect_now(struct db *db)
 		set_err(db, db->conn ? PQerrorMessage(db->conn) : "out of memory");
 		return R_DB;
 	}
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result db_open(const char *conninfo, struct db **out)
@@ -145,7 +145,7 @@ static const char *prepared(struct db *db, const char *sql, int n, enum result *
 		if (db->stmts[i].sql == sql)
 			return db->stmts[i].name;
 	if (db->nstmts == STMT_CACHE) {
-		*r = R_OK;
+		*r = R_SUCCESS;
 		return NULL; /* cache full: caller runs it unprepared */
 	}
 	st = &db->stmts[db->nstmts];
@@ -165,12 +165,12 @@ static const char *prepared(struct db *db, const char *sql, int n, enum result *
 static enum result run(struct db *db, const char *sql, int n, const char *const *params,
 		       PGresult **out)
 {
-	enum result r = R_OK;
+	enum result r = R_SUCCESS;
 	const char *name = prepared(db, sql, n, &r);
 	PGresult *res;
 	ExecStatusType st;
 
-	if (name == NULL && r != R_OK)
+	if (name == NULL && r != R_SUCCESS)
 		return r;
 	if (name != NULL)
 		res = PQexecPrepared(db->conn, name, n, params, NULL, NULL, 0);
@@ -183,7 +183,7 @@ static enum result run(struct db *db, const char *sql, int n, const char *const 
 		return r;
 	}
 	*out = res;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result db_exec(struct db *db, const char *sql, int n, const char *const *params,
@@ -198,20 +198,20 @@ enum result db_exec(struct db *db, const char *sql, int n, const char *const *pa
 		if (db->in_tx)
 			return R_DB;
 		r = connect_now(db);
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			return r;
 	}
 	r = run(db, sql, n, params, &res);
 	if (r == R_DB && !db->in_tx && PQstatus(db->conn) != CONNECTION_OK) {
 		/* The server restarted under us: one reconnect, one retry. */
-		if (connect_now(db) == R_OK)
+		if (connect_now(db) == R_SUCCESS)
 			r = run(db, sql, n, params, &res);
 	}
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	if (out == NULL) {
 		PQclear(res);
-		return R_OK;
+		return R_SUCCESS;
 	}
 	dr = malloc(sizeof(*dr));
 	if (dr == NULL) {
@@ -220,19 +220,19 @@ enum result db_exec(struct db *db, const char *sql, int n, const char *const *pa
 	}
 	dr->res = res;
 	*out = dr;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result db_exec_script(struct db *db, const char *sql)
 {
 	PGresult *res;
-	enum result r = R_OK;
+	enum result r = R_SUCCESS;
 
 	if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK) {
 		if (db->in_tx)
 			return R_DB;
 		r = connect_now(db);
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			return r;
 	}
 	res = PQexec(db->conn, sql);
@@ -247,7 +247,7 @@ enum result db_begin(struct db *db)
 {
 	enum result r = db_exec(db, "BEGIN", 0, NULL, NULL);
 
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		db->in_tx = true;
 	return r;
 }

@@ -26,7 +26,7 @@ SP_MUST_CHECK enum result db_open(const char *conninfo, struct db **out);
 void db_close(struct db *db);
 
 /* db_exec: run sql (a string literal: prepared statements are cached by its
- * address) with n text parameters (NULL element = SQL NULL). On R_OK
+ * address) with n text parameters (NULL element = SQL NULL). On R_SUCCESS
  * *out (if out is non-NULL) receives a result the caller frees with
  * db_res_free. Errors: R_CONFLICT on a unique violation, R_INVALID on bad
  * data (22xxx), R_DB when the server is unreachable, R_INTERNAL otherwise. */
@@ -43,7 +43,7 @@ SP_MUST_CHECK enum result db_begin(struct db *db);
 SP_MUST_CHECK enum result db_commit(struct db *db);
 void db_rollback(struct db *db);
 
-/* db_ping: R_OK when the server answers a trivial query. */
+/* db_ping: R_SUCCESS when the server answers a trivial query. */
 SP_MUST_CHECK enum result db_ping(struct db *db);
 
 /* Results: rows, and the text of (row, col) or NULL for SQL NULL. */

@@ -73,7 +73,7 @@ enum result ev_io_set(struct ev_loop *l, struct ev_io *w, uint32_t events)
 	struct epoll_event ev;
 
 	if (w->active && w->events == events)
-		return R_OK;
+		return R_SUCCESS;
 	memset(&ev, 0, sizeof(ev));
 	ev.events = events;
 	ev.data.ptr = w;
@@ -81,7 +81,7 @@ enum result ev_io_set(struct ev_loop *l, struct ev_io *w, uint32_t events)
 		return R_INTERNAL;
 	w->events = events;
 	w->active = true;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 void ev_io_stop(struct ev_loop *l, struct ev_io *w)
@@ -170,7 +170,7 @@ static enum result reserve(struct ev_timer ***v, size_t *cap, size_t n)
 	size_t ncap;
 
 	if (n < *cap)
-		return R_OK;
+		return R_SUCCESS;
 	ncap = *cap ? *cap * 2 : 16;
 	if (ncap > SIZE_MAX / sizeof(struct ev_timer *))
 		return R_NO_MEMORY;
@@ -179,7 +179,7 @@ static enum result reserve(struct ev_timer ***v, size_t *cap, size_t n)
 		return R_NO_MEMORY;
 	*v = p;
 	*cap = ncap;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result ev_timer_start(struct ev_loop *l, struct ev_timer *t, int64_t delay_ms)
@@ -187,12 +187,12 @@ enum result ev_timer_start(struct ev_loop *l, struct ev_timer *t, int64_t delay_
 	ev_timer_stop(l, t);
 	/* the due list must take every armed timer at once: grow both here,
 	 * where a failure can still be reported */
-	if (reserve(&l->heap, &l->cap, l->n) != R_OK || reserve(&l->due, &l->due_cap, l->n) != R_OK)
+	if (reserve(&l->heap, &l->cap, l->n) != R_SUCCESS || reserve(&l->due, &l->due_cap, l->n) != R_SUCCESS)
 		return R_NO_MEMORY;
 	t->when_ms = l->now_ms + (delay_ms > 0 ? delay_ms : 0);
 	l->heap[l->n++] = t;
 	sift_up(l, l->n - 1);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 bool ev_timer_is_armed(const struct ev_timer *t)
@@ -248,5 +248,5 @@ enum result ev_run_once(struct ev_loop *l, int max_wait_ms)
 			w->fn(w->arg, evs[i].events);
 	}
 	fire_due(l);
-	return R_OK;
+	return R_SUCCESS;
 }

@@ -99,9 +99,9 @@ static enum result setup(struct xfer *x)
 	 * bound but the system resolver's (a tenant's silent nameserver held up
 	 * the whole round). Whatever a name resolves to, on_socket refuses a
 	 * disallowed address at connect time, so rebinding gains nothing. */
-	if (r == R_OK && u->kind != NETGUARD_HOST_NAME)
+	if (r == R_SUCCESS && u->kind != NETGUARD_HOST_NAME)
 		r = netguard_resolve(u, q->allow_private, &ss, &why);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		fail(x, r, why);
 		goto out;
 	}
@@ -155,7 +155,7 @@ static enum result setup(struct xfer *x)
 		r = R_INTERNAL;
 		goto out;
 	}
-	r = R_OK;
+	r = R_SUCCESS;
 out:
 	free(u);
 	return r;
@@ -171,7 +171,7 @@ static void record_outcome(struct xfer *x, CURLcode rc)
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
 	x->res->status = (int)status;
 	if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && x->enough && status != 0)) {
-		x->res->r = R_OK;
+		x->res->r = R_SUCCESS;
 		x->res->error[0] = '\0';
 		return;
 	}
@@ -197,7 +197,7 @@ enum result httpc_post_many(const struct httpc_req *reqs, struct httpc_res *res,
 {
 	struct xfer *xs = NULL;
 	CURLM *multi = NULL;
-	enum result r = R_OK;
+	enum result r = R_SUCCESS;
 	int running = 0;
 
 	for (size_t i = 0; i < n; i++) {
@@ -206,7 +206,7 @@ enum result httpc_post_many(const struct httpc_req *reqs, struct httpc_res *res,
 		snprintf(res[i].error, sizeof(res[i].error), "not attempted");
 	}
 	if (n == 0)
-		return R_OK;
+		return R_SUCCESS;
 	pthread_once(&once, global_init);
 	if (global_rc != CURLE_OK)
 		return R_INTERNAL;
@@ -222,7 +222,7 @@ enum result httpc_post_many(const struct httpc_req *reqs, struct httpc_res *res,
 		xs[i].req = &reqs[i];
 		xs[i].res = &res[i];
 		clock_gettime(CLOCK_MONOTONIC, &xs[i].t0);
-		if (setup(&xs[i]) != R_OK)
+		if (setup(&xs[i]) != R_SUCCESS)
 			continue;
 		if (curl_multi_add_handle(multi, xs[i].easy) != CURLM_OK) {
 			fail(&xs[i], R_INTERNAL, "cannot start the transfer");

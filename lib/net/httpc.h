@@ -30,20 +30,20 @@ struct httpc_req {
 };
 
 struct httpc_res {
-	/* R_OK: an HTTP response arrived (any status); R_TIMEOUT; R_FORBIDDEN:
+	/* R_SUCCESS: an HTTP response arrived (any status); R_TIMEOUT; R_FORBIDDEN:
 	 * the guard refused the address; R_INVALID: bad URL or unresolvable
 	 * host; R_UPSTREAM: connection or protocol failure; R_NO_MEMORY. */
 	enum result r;
 	int status;	  /* HTTP status, 0 when none arrived */
 	long duration_ms; /* wall time of the attempt */
-	char error[256];  /* "" on R_OK; never contains request headers or body */
+	char error[256];  /* "" on R_SUCCESS; never contains request headers or body */
 	char *excerpt;	  /* malloc'd, NUL-terminated, at most excerpt_max bytes; may be NULL */
 	size_t excerpt_len;
 };
 
 /* httpc_post_many: perform n POSTs in parallel (one multi handle) and wait
  * for all of them; each one is bounded by its own timeouts. res[i] is always
- * written (free with httpc_res_clear). Returns R_OK unless the client itself
+ * written (free with httpc_res_clear). Returns R_SUCCESS unless the client itself
  * could not be set up (R_NO_MEMORY, R_INTERNAL), in which case every res[i]
  * carries that code. Thread-safe: no state is shared between calls. */
 SP_MUST_CHECK enum result httpc_post_many(const struct httpc_req *reqs, struct httpc_res *res,

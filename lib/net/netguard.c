@@ -266,7 +266,7 @@ static enum result parse_part(const char *s, size_t n, uint64_t *v)
 			return R_INVALID;
 	}
 	*v = acc;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result netguard_parse_ipv4(const char *s, uint32_t *out)
@@ -284,7 +284,7 @@ enum result netguard_parse_ipv4(const char *s, uint32_t *out)
 
 		while (i + n < len && s[i + n] != '.')
 			n++;
-		if (n == 0 || nparts == 4 || parse_part(s + i, n, &parts[nparts]) != R_OK)
+		if (n == 0 || nparts == 4 || parse_part(s + i, n, &parts[nparts]) != R_SUCCESS)
 			return R_INVALID;
 		nparts++;
 		i += n + 1;
@@ -300,7 +300,7 @@ enum result netguard_parse_ipv4(const char *s, uint32_t *out)
 	for (size_t i = 0; i + 1 < nparts; i++)
 		v |= parts[i] << (8 * (3 - i));
 	*out = (uint32_t)v;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* ends_in_number: WHATWG's rule: a host whose last label is all digits or
@@ -446,7 +446,7 @@ enum result netguard_parse_url(const char *url, struct netguard_url *out, const 
 		if (ends_in_number(tmp, hn)) {
 			struct in_addr ia;
 
-			if (netguard_parse_ipv4(tmp, &u.v4) != R_OK) {
+			if (netguard_parse_ipv4(tmp, &u.v4) != R_SUCCESS) {
 				*why = "malformed IPv4 address in url";
 				return R_INVALID;
 			}
@@ -488,7 +488,7 @@ enum result netguard_parse_url(const char *url, struct netguard_url *out, const 
 		u.canonical[at] = '/';
 	}
 	*out = u;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static bool is_localhost(const char *h)
@@ -543,7 +543,7 @@ static enum result own_checked(const struct sockaddr_storage *ss, bool allow_pri
 		return R_FORBIDDEN;
 	}
 	*out = *ss;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result netguard_resolve(const struct netguard_url *u, bool allow_private,
@@ -603,7 +603,7 @@ enum result netguard_resolve(const struct netguard_url *u, bool allow_private,
 		goto done;
 	}
 	*out = first;
-	r = R_OK;
+	r = R_SUCCESS;
 done:
 	freeaddrinfo(ai);
 	return r;

@@ -70,7 +70,7 @@ bool netguard_is_allowed(enum netguard_class c, bool allow_private);
 /* netguard_parse_ipv4: the WHATWG/inet_aton IPv4 host syntax: 1 to 4 dot
  * separated parts, each decimal, 0x-hex or 0-octal, the last filling the
  * remaining bytes ("2130706433", "0x7f.1", "0177.0.0.1" are all 127.0.0.1).
- * One trailing dot is allowed. *out (host byte order) only on R_OK;
+ * One trailing dot is allowed. *out (host byte order) only on R_SUCCESS;
  * R_INVALID when s is not such a number or a part overflows. */
 SP_MUST_CHECK enum result netguard_parse_ipv4(const char *s, uint32_t *out);
 
@@ -97,7 +97,7 @@ struct netguard_url {
  * characters or spaces, a port in 1..65535, an IPv6 literal without zone id,
  * a host name of LDH labels (a host whose last label is numeric must be a
  * valid IPv4 number, as WHATWG requires), the fragment dropped. On failure
- * *why (static text) says what is wrong; *out is written only on R_OK. */
+ * *why (static text) says what is wrong; *out is written only on R_SUCCESS. */
 SP_MUST_CHECK enum result netguard_parse_url(const char *url, struct netguard_url *out,
 					     const char **why);
 
@@ -109,7 +109,7 @@ enum netguard_class netguard_host_class(const struct netguard_url *u);
 /* netguard_resolve: resolve u's host (names with getaddrinfo, literals
  * as they are) and check every address: R_FORBIDDEN (with *why) when any
  * is not allowed, so a name with one public and one private address is
- * refused rather than trusted half way. On R_OK *out is the first address,
+ * refused rather than trusted half way. On R_SUCCESS *out is the first address,
  * with u->port, the one the caller must connect to (pin it so a second
  * resolution cannot rebind the name). R_INVALID when the name does not
  * resolve. */

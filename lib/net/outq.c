@@ -66,11 +66,11 @@ enum result outq_reserve(struct outq *q, size_t n, unsigned char **at)
 		return R_INVALID;
 	prepare(q, n);
 	r = buf_extend(&q->b, n, &p);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	note_peak(q);
 	*at = (unsigned char *)p;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 struct buf *outq_buf(struct outq *q)
@@ -100,7 +100,7 @@ enum result outq_flush(struct outq *q, int fd)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return R_OK;
+				return R_SUCCESS;
 			return R_UPSTREAM;
 		}
 		q->off += (size_t)w;
@@ -109,7 +109,7 @@ enum result outq_flush(struct outq *q, int fd)
 	/* all out: the whole buffer is free again, at no cost */
 	buf_reset(&q->b);
 	q->off = 0;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 void outq_trim(struct outq *q)

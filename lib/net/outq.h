@@ -53,7 +53,7 @@ bool outq_is_empty(const struct outq *q);
 uint64_t outq_queued(const struct outq *q);
 
 /* outq_flush: write as much as fd takes without blocking (send with
- * MSG_NOSIGNAL on a socket, write otherwise). R_OK also when fd is full
+ * MSG_NOSIGNAL on a socket, write otherwise). R_SUCCESS also when fd is full
  * and bytes remain; R_UPSTREAM when the write failed (the peer is gone). */
 SP_MUST_CHECK enum result outq_flush(struct outq *q, int fd);
 

@@ -165,7 +165,7 @@ static bool key_is_valid(const char *v, size_t vlen)
 
 	if (vlen != WS_KEY_LEN)
 		return false;
-	if (crypto_base64_decode(v, vlen, raw, sizeof(raw), &n) != R_OK)
+	if (crypto_base64_decode(v, vlen, raw, sizeof(raw), &n) != R_SUCCESS)
 		return false;
 	return n == 16;
 }
@@ -199,7 +199,7 @@ static enum result parse_request_line(const char *l, size_t n, struct ws_handsha
 	if (l + n - (sp2 + 1) != 8 || memcmp(sp2 + 1, "HTTP/1.", 7) != 0 || sp2[8] < '1' ||
 	    sp2[8] > '9')
 		return refuse(err, 400, "websocket handshake needs HTTP/1.1");
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result ws_handshake_parse(const char *head, size_t len, struct ws_handshake *out,
@@ -230,7 +230,7 @@ enum result ws_handshake_parse(const char *head, size_t len, struct ws_handshake
 			n--;
 		if (nlines == 0) {
 			r = parse_request_line(line, n, h, err);
-			if (r != R_OK)
+			if (r != R_SUCCESS)
 				goto fail;
 			nlines++;
 			continue;
@@ -337,7 +337,7 @@ enum result ws_handshake_parse(const char *head, size_t len, struct ws_handshake
 		goto fail;
 	}
 	*out = hs;
-	r = R_OK;
+	r = R_SUCCESS;
 
 fail:
 	/* The copy may hold a credential: do not leave it on the stack. */
@@ -377,13 +377,13 @@ enum result ws_accept(const char *key, char out[WS_ACCEPT_LEN + 1])
 	memcpy(cat, key, WS_KEY_LEN);
 	memcpy(cat + WS_KEY_LEN, WS_GUID, sizeof(WS_GUID) - 1);
 	r = crypto_sha1(cat, WS_KEY_LEN + sizeof(WS_GUID) - 1, digest);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	r = crypto_base64_encode(digest, sizeof(digest), enc, sizeof(enc), NULL);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	memcpy(out, enc, WS_ACCEPT_LEN + 1);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result ws_handshake_response(struct buf *out, const char *key, const char *protocol)
@@ -392,7 +392,7 @@ enum result ws_handshake_response(struct buf *out, const char *key, const char *
 	enum result r;
 
 	r = ws_accept(key, accept);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	r = buf_printf(out,
 		       "HTTP/1.1 101 Switching Protocols\r\n"
@@ -400,9 +400,9 @@ enum result ws_handshake_response(struct buf *out, const char *key, const char *
 		       "Connection: Upgrade\r\n"
 		       "Sec-WebSocket-Accept: %s\r\n",
 		       accept);
-	if (r == R_OK && protocol != NULL)
+	if (r == R_SUCCESS && protocol != NULL)
 		r = buf_printf(out, "Sec-WebSocket-Protocol: %s\r\n", protocol);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = buf_append_str(out, "\r\n");
 	return r;
 }
@@ -463,7 +463,7 @@ enum result ws_parse(struct ws_parser *p, unsigned char *data, size_t len, size_
 
 	if (len < 2) {
 		*used = 0;
-		return R_OK;
+		return R_SUCCESS;
 	}
 	b0 = data[0];
 	b1 = data[1];
@@ -491,7 +491,7 @@ enum result ws_parse(struct ws_parser *p, unsigned char *data, size_t len, size_
 	if (l7 == 126) {
 		if (len < 4) {
 			*used = 0;
-			return R_OK;
+			return R_SUCCESS;
 		}
 		plen = (uint64_t)data[2] << 8 | data[3];
 		hlen = 4;
@@ -500,7 +500,7 @@ enum result ws_parse(struct ws_parser *p, unsigned char *data, size_t len, size_
 	} else if (l7 == 127) {
 		if (len < 10) {
 			*used = 0;
-			return R_OK;
+			return R_SUCCESS;
 		}
 		plen = 0;
 		for (int i = 0; i < 8; i++)
@@ -519,7 +519,7 @@ enum result ws_parse(struct ws_parser *p, unsigned char *data, size_t len, size_
 		hlen += 4;
 	if (len < hlen || len - hlen < plen) {
 		*used = 0;
-		return R_OK;
+		return R_SUCCESS;
 	}
 
 	memset(&f, 0, sizeof(f));
@@ -566,7 +566,7 @@ enum result ws_parse(struct ws_parser *p, unsigned char *data, size_t len, size_
 	}
 	*used = hlen + (size_t)plen;
 	*frame = f;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* ---- serializers ---------------------------------------------------------- */
@@ -610,7 +610,7 @@ enum result ws_frame_append(struct buf *out, enum ws_opcode op, bool fin, const 
 		return R_INVALID;
 	n = ws_frame_header(hdr, op, fin, len, NULL);
 	r = buf_append(out, hdr, n);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	return buf_append(out, payload, len);
 }
@@ -633,5 +633,5 @@ enum result ws_close_payload(uint16_t code, const char *reason, unsigned char ou
 	if (rlen > 0)
 		memcpy(out + 2, reason, rlen);
 	*outlen = rlen + 2;
-	return R_OK;
+	return R_SUCCESS;
 }

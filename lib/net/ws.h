@@ -101,7 +101,7 @@ struct ws_handshake_error {
  * and header lines, ending with the empty line; len bytes, no NUL needed).
  * Requires GET, HTTP/1.1 or later, Host, "websocket" in Upgrade, "upgrade" in
  * Connection (tokens, case-insensitive), Sec-WebSocket-Version 13 and a key
- * that is 16 bytes in base64. On R_OK *out is filled; on R_INVALID *err
+ * that is 16 bytes in base64. On R_SUCCESS *out is filled; on R_INVALID *err
  * (and only *err) is written. A value longer than its field is R_INVALID
  * (431), never truncated. */
 SP_MUST_CHECK enum result ws_handshake_parse(const char *head, size_t len,
@@ -158,9 +158,9 @@ struct ws_frame {
 void ws_parser_init(struct ws_parser *p, size_t max_message, bool expect_masked);
 
 /* ws_parse: look for one frame at the start of data[0..len).
- * - R_OK, *used == 0: the frame is not complete yet; read more and call again
+ * - R_SUCCESS, *used == 0: the frame is not complete yet; read more and call again
  *   with the same bytes at the start (nothing was changed).
- * - R_OK, *used > 0: *frame is a complete, valid frame occupying the first
+ * - R_SUCCESS, *used > 0: *frame is a complete, valid frame occupying the first
  *   *used bytes; its payload was unmasked in place; text is UTF-8-checked
  *   (across fragments) and close frames are checked.
  * - R_INVALID: protocol violation (close code 1002) or invalid UTF-8 in a text

@@ -21,21 +21,21 @@ enum result events_build(const char *org_id, const char *sandbox_id, const char 
 	if (p == NULL)
 		goto out;
 	r = id_new("evt_", id, id_size);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto out;
 	r = R_NO_MEMORY;
 	clock_rfc3339(clock_wall_ms(), stamp);
-	if (json_add_str(p, "id", id) != R_OK || json_add_str(p, "event", type) != R_OK ||
-	    json_add_str(p, "timestamp", stamp) != R_OK ||
-	    json_add_str_or_null(p, "sandboxId", sandbox_id) != R_OK ||
-	    json_add_str_or_null(p, "orgId", org_id) != R_OK ||
-	    json_add(p, "data", data ? json_dup(data) : json_new_object()) != R_OK)
+	if (json_add_str(p, "id", id) != R_SUCCESS || json_add_str(p, "event", type) != R_SUCCESS ||
+	    json_add_str(p, "timestamp", stamp) != R_SUCCESS ||
+	    json_add_str_or_null(p, "sandboxId", sandbox_id) != R_SUCCESS ||
+	    json_add_str_or_null(p, "orgId", org_id) != R_SUCCESS ||
+	    json_add(p, "data", data ? json_dup(data) : json_new_object()) != R_SUCCESS)
 		goto out;
 	text = json_print(p);
 	if (text == NULL)
 		goto out;
 	*payload = text;
-	r = R_OK;
+	r = R_SUCCESS;
 out:
 	json_free(p);
 	return r;
@@ -48,7 +48,7 @@ enum result events_emit(struct db *db, const char *org_id, const char *sandbox_i
 	char *text = NULL;
 	enum result r = events_build(org_id, sandbox_id, type, data, id, sizeof(id), &text);
 
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	r = db_exec(db,
 		    "INSERT INTO events (id, org_id, sandbox_id, type, payload) "

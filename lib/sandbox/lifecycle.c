@@ -19,7 +19,7 @@ static void final_usage(struct db *db, struct backend *b, const char *id)
 	struct sandbox_usage u;
 	char cpu[32];
 
-	if (b == NULL || backend_inspect(b, id, &u) != R_OK)
+	if (b == NULL || backend_inspect(b, id, &u) != R_SUCCESS)
 		return;
 	snprintf(cpu, sizeof(cpu), "%.6f", (double)u.cpu_usec / 1e6);
 	if (db_exec(db,
@@ -28,7 +28,7 @@ static void final_usage(struct db *db, struct backend *b, const char *id)
 		    "memory_bytes::float8 * EXTRACT(EPOCH FROM now() - COALESCE(ready_at, "
 		    "created_at)), true FROM sandboxes WHERE id = $1 "
 		    "ON CONFLICT (sandbox_id) WHERE final DO NOTHING",
-		    2, (const char *[]){id, cpu}, NULL) != R_OK)
+		    2, (const char *[]){id, cpu}, NULL) != R_SUCCESS)
 		log_warnx("lifecycle", "cannot record final usage id=%s", id);
 }
 
@@ -38,7 +38,7 @@ static enum result emit(struct db *db, const char *org, const char *id, const ch
 	struct json *data = json_new_object();
 	enum result r = R_NO_MEMORY;
 
-	if (data != NULL && json_add_str(data, "reason", reason) == R_OK)
+	if (data != NULL && json_add_str(data, "reason", reason) == R_SUCCESS)
 		r = events_emit(db, org, id, type, data);
 	json_free(data);
 	return r;
@@ -68,37 +68,37 @@ static enum result write_end(struct db *db, const char *org, const char *id, enu
 	bool mine = false;
 	enum result r = db_begin(db);
 
-	if (r == R_OK && drop)
+	if (r == R_SUCCESS && drop)
 		r = db_exec(db,
 			    "WITH gone AS (DELETE FROM sandboxes WHERE id = $1 RETURNING status) "
 			    "SELECT 1 FROM gone WHERE status = 'stopping'",
 			    1, (const char *[]){id}, &res);
-	else if (r == R_OK)
+	else if (r == R_SUCCESS)
 		r = db_exec(
 		    db,
 		    "UPDATE sandboxes SET status = $2, stopped_at = now(), stop_reason = $3, "
 		    "error = CASE WHEN $2 = 'error' THEN $3 ELSE error END WHERE id = $1 "
 		    "AND status = 'stopping' RETURNING 1",
 		    3, (const char *[]){id, lifecycle_end_status(end), reason}, &res);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		mine = db_res_rows(res) == 1;
 	db_res_free(res);
 	/* Not ours: the other stopper emits; a delete still stands. */
-	if (r == R_OK && !mine) {
+	if (r == R_SUCCESS && !mine) {
 		r = db_commit(db);
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			db_rollback(db);
 		return r;
 	}
-	if (r == R_OK && end == LIFECYCLE_TIMEOUT)
+	if (r == R_SUCCESS && end == LIFECYCLE_TIMEOUT)
 		r = emit(db, org, id, "sandbox.timeout", reason);
-	if (r == R_OK && end == LIFECYCLE_ERROR)
+	if (r == R_SUCCESS && end == LIFECYCLE_ERROR)
 		r = emit(db, org, id, "sandbox.error", reason);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = emit(db, org, id, "sandbox.stopped", reason);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_commit(db);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		db_rollback(db);
 	return r;
 }
@@ -117,7 +117,7 @@ enum result lifecycle_stop(struct db *db, struct backend *backend, const char *o
 		    "org_id = $2) AND status IN ('creating', 'running', 'stopping') "
 		    "RETURNING COALESCE(org_id, '')",
 		    2, (const char *[]){id, org_id}, &res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	live = db_res_rows(res) == 1;
 	if (live)
@@ -126,7 +126,7 @@ enum result lifecycle_stop(struct db *db, struct backend *backend, const char *o
 	if (live) {
 		final_usage(db, backend, id);
 		r = backend ? backend_destroy(backend, id) : R_UPSTREAM;
-		if (r != R_OK && r != R_NOT_FOUND) {
+		if (r != R_SUCCESS && r != R_NOT_FOUND) {
 			log_warnx("lifecycle", "cannot destroy runtime id=%s err=%s", id,
 				  result_str(r));
 			return R_UPSTREAM;
@@ -138,11 +138,11 @@ enum result lifecycle_stop(struct db *db, struct backend *backend, const char *o
 			   "RETURNING id"
 			 : "SELECT id FROM sandboxes WHERE id = $1 AND ($2 = '' OR org_id = $2)",
 		    2, (const char *[]){id, org_id}, &res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	live = db_res_rows(res) == 1;
 	db_res_free(res);
-	return live ? R_OK : R_NOT_FOUND;
+	return live ? R_SUCCESS : R_NOT_FOUND;
 }
 
 enum result lifecycle_mark_running(struct db *db, struct backend *backend, const char *org_id,
@@ -153,34 +153,34 @@ enum result lifecycle_mark_running(struct db *db, struct backend *backend, const
 	bool mine = false;
 	enum result r;
 
-	if (data == NULL || json_add_int(data, "startupMs", startup_ms) != R_OK) {
+	if (data == NULL || json_add_int(data, "startupMs", startup_ms) != R_SUCCESS) {
 		json_free(data);
 		return R_NO_MEMORY;
 	}
 	r = db_begin(db);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_exec(db,
 			    "UPDATE sandboxes SET status = 'running', agent_address = $2, "
 			    "ready_at = now() WHERE id = $1 AND status = 'creating' RETURNING 1",
 			    2, (const char *[]){id, addr}, &res);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		mine = db_res_rows(res) == 1;
-	if (r == R_OK && mine)
+	if (r == R_SUCCESS && mine)
 		r = events_emit(db, org_id, id, "sandbox.ready", data);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_commit(db);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		db_rollback(db);
 	db_res_free(res);
 	json_free(data);
-	if (r != R_OK || mine)
+	if (r != R_SUCCESS || mine)
 		return r;
 	/* A stop (or delete) took the row while the runtime was being made:
 	 * its destroy may have come before our runtime existed, so ours goes
 	 * now. Its events are the stopper's; a ready now would follow them. */
 	if (backend != NULL) {
 		r = backend_destroy(backend, id);
-		if (r != R_OK && r != R_NOT_FOUND)
+		if (r != R_SUCCESS && r != R_NOT_FOUND)
 			log_warnx("lifecycle", "cannot destroy runtime id=%s err=%s", id,
 				  result_str(r));
 	}
@@ -196,24 +196,24 @@ void lifecycle_mark_error(struct db *db, struct backend *backend, const char *or
 
 	if (backend != NULL)
 		(void)!backend_destroy(backend, id);
-	if (data == NULL || json_add_str(data, "error", why) != R_OK) {
+	if (data == NULL || json_add_str(data, "error", why) != R_SUCCESS) {
 		json_free(data);
 		return;
 	}
 	r = db_begin(db);
 	/* Only a row still being made becomes an error: a finished one (a stop
 	 * won the race, or an earlier error) keeps its state and its events. */
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_exec(db,
 			    "UPDATE sandboxes SET status = 'error', error = $2, stopped_at = now(), "
 			    "stop_reason = 'error' WHERE id = $1 AND status IN ('creating', "
 			    "'running') RETURNING 1",
 			    2, (const char *[]){id, why}, &res);
-	if (r == R_OK && db_res_rows(res) == 1)
+	if (r == R_SUCCESS && db_res_rows(res) == 1)
 		r = events_emit(db, org_id, id, "sandbox.error", data);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_commit(db);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		db_rollback(db);
 		log_warnx("lifecycle", "cannot record the failed create id=%s err=%s", id,
 			  result_str(r));

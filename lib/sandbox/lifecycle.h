@@ -25,7 +25,7 @@ const char *lifecycle_end_status(enum lifecycle_end end);
 
 /* lifecycle_stop: stop sandbox id (of org_id, or of any org when org_id is
  * ""), ending as end says with reason as stop_reason, or deleting the row
- * when drop. Returns R_OK when this call stopped it or it was already
+ * when drop. Returns R_SUCCESS when this call stopped it or it was already
  * stopped (idempotent), R_NOT_FOUND when there is no such row, R_UPSTREAM
  * when the runtime would not go away (the row stays "stopping" for the
  * reaper), R_DB. */

@@ -98,7 +98,7 @@ static bool add_words(struct buf *b, const char *v, enum kind k)
 		n = strcspn(v, " \t");
 		if (n == 0)
 			break;
-		if (!word_ok(v, n, k) || buf_append(b, v, n) != R_OK || buf_append(b, "\n", 1) != R_OK)
+		if (!word_ok(v, n, k) || buf_append(b, v, n) != R_SUCCESS || buf_append(b, "\n", 1) != R_SUCCESS)
 			return false;
 		v += n;
 	}
@@ -138,7 +138,7 @@ static bool set(struct recipe *r, const char *key, const char *v, unsigned *seen
 	if (keys[i].kind == K_ENV) {
 		struct buf *b = (struct buf *)(void *)((char *)r + keys[i].off);
 
-		if (!env_ok(v) || buf_append_str(b, v) != R_OK || buf_append(b, "\n", 1) != R_OK)
+		if (!env_ok(v) || buf_append_str(b, v) != R_SUCCESS || buf_append(b, "\n", 1) != R_SUCCESS)
 			return *msg = "env wants KEY=VALUE (KEY in A-Z 0-9 _)", false;
 		return true;
 	}
@@ -184,7 +184,7 @@ static enum result parse(struct recipe *r, char *text, const char *path, char *w
 		if (!set(r, k, trim(eq + 1), &seen, &msg))
 			goto fail;
 	}
-	return R_OK;
+	return R_SUCCESS;
 fail:
 	snprintf(why, whylen, "%s:%u: %s", path, line, msg);
 	return R_INVALID;
@@ -200,14 +200,14 @@ static enum result read_text(const char *path, struct buf *out)
 		return errno == ENOENT ? R_NOT_FOUND : R_INVALID;
 	buf_init(out, RECIPE_MAX_TEXT);
 	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
-		if (buf_append(out, chunk, (size_t)n) != R_OK)
+		if (buf_append(out, chunk, (size_t)n) != R_SUCCESS)
 			break;
 	close(fd);
 	if (n != 0) {
 		buf_free(out);
 		return R_TOO_BIG;
 	}
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static enum result compute_key(struct recipe *r, const struct buf *text)
@@ -218,10 +218,10 @@ static enum result compute_key(struct recipe *r, const struct buf *text)
 	const char *up = r->up ? r->up->key : "";
 	enum result res = R_NO_MEMORY;
 
-	if (h && (res = crypto_sha256_update(h, BUILDER_VERSION "\n", sizeof(BUILDER_VERSION))) == R_OK &&
-	    (res = crypto_sha256_update(h, up, strlen(up) + 1)) == R_OK &&
-	    (res = crypto_sha256_update(h, text->data ? text->data : "", text->len)) == R_OK &&
-	    (res = crypto_sha256_final(h, d)) == R_OK) {
+	if (h && (res = crypto_sha256_update(h, BUILDER_VERSION "\n", sizeof(BUILDER_VERSION))) == R_SUCCESS &&
+	    (res = crypto_sha256_update(h, up, strlen(up) + 1)) == R_SUCCESS &&
+	    (res = crypto_sha256_update(h, text->data ? text->data : "", text->len)) == R_SUCCESS &&
+	    (res = crypto_sha256_final(h, d)) == R_SUCCESS) {
 		for (size_t i = 0; i < sizeof(d); i++) {
 			r->key[2 * i] = hex[d[i] >> 4];
 			r->key[2 * i + 1] = hex[d[i] & 15];
@@ -280,32 +280,32 @@ static enum result load(const char *dir, const char *name, unsigned depth, struc
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s.image", dir, name) >= sizeof(path))
 		return R_INVALID;
 	res = read_text(path, &text);
-	if (res != R_OK) {
+	if (res != R_SUCCESS) {
 		snprintf(why, whylen, "%s: %s", path,
 			 res == R_NOT_FOUND ? "no such image recipe" : "cannot read it");
 		return res;
 	}
 	r = recipe_new();
-	res = r ? R_OK : R_NO_MEMORY;
-	if (res == R_OK) {
+	res = r ? R_SUCCESS : R_NO_MEMORY;
+	if (res == R_SUCCESS) {
 		memcpy(r->name, name, strlen(name) + 1);
 		res = parse(r, text.data ? text.data : (char[]){""}, path, why, whylen);
 	}
-	if (res == R_OK && r->parent[0] != '\0')
+	if (res == R_SUCCESS && r->parent[0] != '\0')
 		res = load(dir, r->parent, depth + 1, &r->up, why, whylen);
 	/* parse cut the text into lines: read it again for the key */
 	buf_free(&text);
-	if (res == R_OK)
+	if (res == R_SUCCESS)
 		res = read_text(path, &text);
-	if (res == R_OK)
+	if (res == R_SUCCESS)
 		res = compute_key(r, &text);
 	buf_free(&text);
-	if (res != R_OK) {
+	if (res != R_SUCCESS) {
 		recipe_free(r);
 		return res;
 	}
 	*out = r;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result recipe_load(const char *dir, const char *name, struct recipe **out, char *why,
@@ -347,10 +347,10 @@ static long long layer_size(const char *cache, const struct recipe *r)
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s/%s/image.json", cache, r->name, r->key) >=
 		    sizeof(path) ||
-	    read_text(path, &text) != R_OK)
+	    read_text(path, &text) != R_SUCCESS)
 		return -1;
 	j = json_parse(text.data ? text.data : "", text.len);
-	if (j == NULL || json_get_int(j, "size_bytes", &size) != R_OK || size < 0)
+	if (j == NULL || json_get_int(j, "size_bytes", &size) != R_SUCCESS || size < 0)
 		size = -1;
 	json_free(j);
 	buf_free(&text);

@@ -92,7 +92,7 @@ enum result secrets_check_config(const char **why)
 		       "SANDPIT_SECRET_KEY (key id \"0\" is SANDPIT_SECRET_KEY)";
 		return R_INVALID;
 	}
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* aad: what a ciphertext is bound to: "org_id/name" (names have no '/'). */
@@ -100,7 +100,7 @@ static enum result aad(const char *org_id, const char *name, char *out, size_t s
 {
 	int n = snprintf(out, size, "%s/%s", org_id, name);
 
-	return n < 0 || (size_t)n >= size ? R_TOO_BIG : R_OK;
+	return n < 0 || (size_t)n >= size ? R_TOO_BIG : R_SUCCESS;
 }
 
 enum result secrets_seal(const char *org_id, const char *name, const char *value,
@@ -113,16 +113,16 @@ enum result secrets_seal(const char *org_id, const char *name, const char *value
 	r = load_key(NULL, id, key);
 	if (r == R_NOT_FOUND)
 		r = R_INTERNAL;
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = aad(org_id, name, ad, sizeof(ad));
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = crypto_seal_text(key, value, ad, &hex);
 	crypto_wipe(key, sizeof(key));
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	memcpy(key_id, id, strlen(id) + 1);
 	*sealed_hex = hex;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result secrets_open(const char *org_id, const char *name, const char *key_id,
@@ -133,10 +133,10 @@ enum result secrets_open(const char *org_id, const char *name, const char *key_i
 	enum result r;
 
 	r = load_key(key_id, NULL, key);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	r = aad(org_id, name, ad, sizeof(ad));
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = crypto_open_text(key, sealed_hex, SEALED_HEX_MAX, ad, value);
 	crypto_wipe(key, sizeof(key));
 	return r;
@@ -167,7 +167,7 @@ static enum result env_list(const struct db_res *res, const char *org_id, const 
 			continue;
 		r = secrets_open(org_id, name, db_res_get(res, i, 1), db_res_get(res, i, 2),
 				 &value);
-		if (r != R_OK) {
+		if (r != R_SUCCESS) {
 			log_errx(MOD, "cannot open secret org=%s name=%s key_id=%s err=%s", org_id,
 				 name, db_res_get(res, i, 1), result_str(r));
 			*count = n;
@@ -187,7 +187,7 @@ static enum result env_list(const struct db_res *res, const char *org_id, const 
 		n++;
 	}
 	*count = n;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* push: one SETENV (merge) to the agent at addr. */
@@ -196,7 +196,7 @@ static enum result push(const char *addr, char *const *list, size_t count)
 	struct agent_conn *c = NULL;
 	enum result r = agent_client_connect(addr, NULL, AGENT_MS, &c);
 
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = agent_client_set_env(c, (const char *const *)list, count, false, AGENT_MS);
 	agent_client_close(c);
 	return r;
@@ -217,7 +217,7 @@ enum result secrets_inject(struct db *db, const char *org_id, const char *sandbo
 		    "SELECT name, key_id, sealed FROM secrets WHERE org_id = $1 ORDER BY name "
 		    "LIMIT $2::int",
 		    2, (const char *[]){org_id, cap}, &res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	rows = db_res_rows(res);
 	if (rows == 0)
@@ -227,19 +227,19 @@ enum result secrets_inject(struct db *db, const char *org_id, const char *sandbo
 		goto out;
 	}
 	r = env_list(res, org_id, env, list, &count);
-	if (r != R_OK || count == 0)
+	if (r != R_SUCCESS || count == 0)
 		goto out;
 	if (agent_addr == NULL) {
 		r = db_exec(db, "SELECT agent_address FROM sandboxes WHERE id = $1 AND org_id = $2",
 			    2, (const char *[]){sandbox_id, org_id}, &addr_res);
-		if (r == R_OK && (db_res_rows(addr_res) != 1 || !db_res_get(addr_res, 0, 0)))
+		if (r == R_SUCCESS && (db_res_rows(addr_res) != 1 || !db_res_get(addr_res, 0, 0)))
 			r = R_NOT_FOUND;
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			goto out;
 		agent_addr = db_res_get(addr_res, 0, 0);
 	}
 	r = push(agent_addr, list, count);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		log_warnx(MOD, "cannot set the secrets of sandbox id=%s err=%s", sandbox_id,
 			  result_str(r));
 	else
@@ -262,14 +262,14 @@ static enum result reseal(struct db *db, const struct db_res *res, int i)
 	enum result r;
 
 	r = secrets_open(org, name, db_res_get(res, i, 3), db_res_get(res, i, 4), &value);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		log_errx(MOD, "cannot open secret org=%s name=%s key_id=%s err=%s", org, name,
 			 db_res_get(res, i, 3), result_str(r));
 		return r;
 	}
 	r = secrets_seal(org, name, value, key_id, &sealed);
 	secrets_value_free(value);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_exec(db, "UPDATE secrets SET key_id = $2, sealed = $3 WHERE id = $1", 3,
 			    (const char *[]){db_res_get(res, i, 0), key_id, sealed}, NULL);
 	free(sealed);
@@ -288,21 +288,21 @@ enum result secrets_rotate(struct db *db, long long *rotated)
 	r = db_begin(db);
 	/* Locked rows: a concurrent POST of the same name waits for us, so its
 	 * value is never overwritten with the old one. */
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_exec(
 		    db,
 		    "SELECT id, org_id, name, key_id, sealed FROM secrets WHERE key_id <> $1 "
 		    "ORDER BY id FOR UPDATE",
 		    1, (const char *[]){cur}, &res);
-	for (int i = 0; r == R_OK && i < db_res_rows(res); i++, n++)
+	for (int i = 0; r == R_SUCCESS && i < db_res_rows(res); i++, n++)
 		r = reseal(db, res, i);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_commit(db);
 	db_res_free(res);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		db_rollback(db);
 		return r;
 	}
 	*rotated = n;
-	return R_OK;
+	return R_SUCCESS;
 }

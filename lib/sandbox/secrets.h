@@ -32,13 +32,13 @@ struct db;
  * (The format of both keys is checked by config_load.) */
 SP_MUST_CHECK enum result secrets_check_config(const char **why);
 
-/* secrets_seal: seal value for (org_id, name) under the current key. On R_OK
+/* secrets_seal: seal value for (org_id, name) under the current key. On R_SUCCESS
  * *sealed_hex is malloc'd hex and key_id (SECRETS_KEY_ID_MAX + 1 bytes) holds
  * the current key's id. R_INTERNAL when no key is configured. */
 SP_MUST_CHECK enum result secrets_seal(const char *org_id, const char *name, const char *value,
 				       char key_id[SECRETS_KEY_ID_MAX + 1], char **sealed_hex);
 
-/* secrets_open: the reverse. On R_OK *value is malloc'd; release it with
+/* secrets_open: the reverse. On R_SUCCESS *value is malloc'd; release it with
  * secrets_value_free (which wipes it). R_NOT_FOUND when key_id is not in the
  * ring, R_INVALID for a tampered or moved ciphertext. */
 SP_MUST_CHECK enum result secrets_open(const char *org_id, const char *name, const char *key_id,

@@ -27,8 +27,8 @@ static enum result ready_payload(const char *org, long long ms, char *id, size_t
 	struct json *data = json_new_object();
 	enum result r = R_NO_MEMORY;
 
-	if (data != NULL && json_add_int(data, "startupMs", ms) == R_OK &&
-	    json_add_bool(data, "warmPool", true) == R_OK)
+	if (data != NULL && json_add_int(data, "startupMs", ms) == R_SUCCESS &&
+	    json_add_bool(data, "warmPool", true) == R_SUCCESS)
 		r = events_build(org, NULL, "sandbox.ready", data, id, id_size, text);
 	json_free(data);
 	return r;
@@ -51,11 +51,11 @@ enum result warmpool_claim(struct db *db, const struct warmpool_want *w, char *i
 	snprintf(max, sizeof(max), "%lld", w->max_sandboxes);
 	r = events_build(w->org_id, NULL, "sandbox.created", NULL, created_id, sizeof(created_id),
 			 &created);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = ready_payload(w->org_id, w->startup_ms, ready_id, sizeof(ready_id), &ready);
 	/* One statement, one round trip: the org's limit, the claim and both
 	 * events (db/008_claim_functions.sql). */
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_exec(db,
 			    "SELECT sp_claim_warm($1, $2::int, $3::int, $4::bigint, $5, $6, $7::int, "
 			    "$8::jsonb, $9::jsonb, $10, $11::jsonb, $12, $13::jsonb)",
@@ -64,7 +64,7 @@ enum result warmpool_claim(struct db *db, const struct warmpool_want *w, char *i
 					     timeout, w->env_text, w->metadata_text, created_id,
 					     created, ready_id, ready},
 			    &res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto out;
 	got = db_res_get(res, 0, 0);
 	if (got == NULL || strlen(got) >= id_size)
@@ -99,7 +99,7 @@ static enum result create_one(struct db *db, struct backend *b, const struct san
 	char id[ID_SIZE("sbx_")], addr[BACKEND_ADDR_MAX], millis[16], bytes[24], life[24];
 	enum result r;
 
-	if (id_new("sbx_", id, sizeof(id)) != R_OK)
+	if (id_new("sbx_", id, sizeof(id)) != R_SUCCESS)
 		return R_INTERNAL;
 	snprintf(millis, sizeof(millis), "%u", lim->cpu_millis);
 	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)lim->memory_bytes);
@@ -114,10 +114,10 @@ static enum result create_one(struct db *db, struct backend *b, const struct san
 	    (const char *[]){id, millis, bytes, config()->default_cpus,
 			     config()->default_memory, life},
 	    NULL);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	r = backend_create(b, id, lim, addr, sizeof(addr));
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		log_warnx(MOD, "cannot create a pooled sandbox id=%s err=%s", id, result_str(r));
 		(void)!backend_destroy(b, id);
 		/* Nobody owns it, nobody is told: the row just goes. */
@@ -152,13 +152,13 @@ static enum result remove_extra(struct db *db, struct backend *b, const struct s
 		    "(cpus_millis = $1::int AND memory_bytes = $2::bigint) DESC, created_at "
 		    "OFFSET $3::int FOR UPDATE SKIP LOCKED) AND org_id IS NULL RETURNING id",
 		    3, (const char *[]){millis, bytes, keep}, &res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	for (int i = 0; i < db_res_rows(res); i++) {
 		enum result s = lifecycle_stop(db, b, "", db_res_get(res, i, 0), LIFECYCLE_STOPPED,
 					       "pool_shrunk", true);
 
-		if (s == R_OK)
+		if (s == R_SUCCESS)
 			(*removed)++;
 		else if (s == R_DB)
 			r = s;
@@ -180,13 +180,13 @@ enum result warmpool_refill(struct db *db, struct backend *b, long long size, lo
 	*created = *removed = 0;
 	pool_limits(&lim);
 	r = db_exec(db, "SELECT pg_try_advisory_lock(" REFILL_LOCK ")", 0, NULL, &res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	locked = db_res_rows(res) == 1 && strcmp(db_res_get(res, 0, 0), "t") == 0;
 	db_res_free(res);
 	res = NULL;
 	if (!locked)
-		return R_OK;
+		return R_SUCCESS;
 	snprintf(millis, sizeof(millis), "%u", lim.cpu_millis);
 	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)lim.memory_bytes);
 	r = db_exec(db,
@@ -194,14 +194,14 @@ enum result warmpool_refill(struct db *db, struct backend *b, long long size, lo
 		    "$2::bigint), count(*) FROM sandboxes WHERE org_id IS NULL AND status "
 		    "IN ('creating', 'running', 'stopping')",
 		    2, (const char *[]){millis, bytes}, &res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto unlock;
 	have = strtoll(db_res_get(res, 0, 0), NULL, 10);
 	if (strtoll(db_res_get(res, 0, 1), NULL, 10) > have || have > size)
 		r = remove_extra(db, b, &lim, size, &gone);
-	while (r == R_OK && have + made < size) {
+	while (r == R_SUCCESS && have + made < size) {
 		r = create_one(db, b, &lim);
-		made += r == R_OK;
+		made += r == R_SUCCESS;
 	}
 	*created = made;
 	*removed = gone;

@@ -33,7 +33,7 @@ struct warmpool_want {
  * its live count checked like a cold create; row taken with SKIP LOCKED so
  * two claims never get the same one), with env, metadata and expiry set and
  * sandbox.created + sandbox.ready emitted. Writes the sandbox id into id on
- * R_OK. R_NOT_FOUND when the pool is off, empty, has no fit, or the org is at
+ * R_SUCCESS. R_NOT_FOUND when the pool is off, empty, has no fit, or the org is at
  * its limit (the caller falls back to a cold create, which reports that);
  * R_DB or R_INTERNAL otherwise. */
 SP_MUST_CHECK enum result warmpool_claim(struct db *db, const struct warmpool_want *w, char *id,
@@ -42,7 +42,7 @@ SP_MUST_CHECK enum result warmpool_claim(struct db *db, const struct warmpool_wa
 /* warmpool_refill: bring the pool to size (creating sandboxes with the
  * default limits) or down to it (stopping the oldest extras; size 0 empties
  * it). Only one caller at a time does work (a session advisory lock); the
- * others return R_OK at once. *created and *removed count what this call did.
+ * others return R_SUCCESS at once. *created and *removed count what this call did.
  * R_DB, or R_UPSTREAM when a create failed (the rest of the pool is kept). */
 SP_MUST_CHECK enum result warmpool_refill(struct db *db, struct backend *b, long long size,
 					  long long *created, long long *removed);

@@ -65,7 +65,7 @@ enum result webhook_sign(const char *secret, const void *body, size_t len,
 	enum result r;
 
 	r = crypto_hmac_sha256(secret, strlen(secret), body, len, mac);
-	if (r == R_OK) {
+	if (r == R_SUCCESS) {
 		memcpy(out, "sha256=", 7);
 		r = crypto_hex_encode(mac, sizeof(mac), out + 7, WEBHOOK_SIG_SIZE - 7);
 	}
@@ -82,7 +82,7 @@ enum result webhook_check_url(const char *url, bool allow_private, const char **
 	if (u == NULL)
 		return R_NO_MEMORY;
 	r = netguard_parse_url(url, u, why);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = netguard_resolve(u, allow_private, &ss, why);
 	free(u);
 	return r == R_FORBIDDEN ? R_INVALID : r;
@@ -96,7 +96,7 @@ enum result webhook_new_secret(char *out, size_t size)
 	if (size < 6 + CRYPTO_HEX_SIZE(sizeof(raw)))
 		return R_TOO_BIG;
 	r = crypto_random(raw, sizeof(raw));
-	if (r == R_OK) {
+	if (r == R_SUCCESS) {
 		memcpy(out, "whsec_", 6);
 		r = crypto_hex_encode(raw, sizeof(raw), out + 6, size - 6);
 	}
@@ -110,11 +110,11 @@ static enum result secret_key(unsigned char key[CRYPTO_AES_KEY_LEN])
 	const char *hex = config()->secret_key;
 
 	if (strlen(hex) != 2 * CRYPTO_AES_KEY_LEN ||
-	    crypto_hex_decode(hex, strlen(hex), key, CRYPTO_AES_KEY_LEN, NULL) != R_OK) {
+	    crypto_hex_decode(hex, strlen(hex), key, CRYPTO_AES_KEY_LEN, NULL) != R_SUCCESS) {
 		log_errx("webhook", "SANDPIT_SECRET_KEY is not 64 hex characters");
 		return R_INTERNAL;
 	}
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result webhook_seal_secret(const char *webhook_id, const char *secret, char **out)
@@ -123,7 +123,7 @@ enum result webhook_seal_secret(const char *webhook_id, const char *secret, char
 	enum result r;
 
 	r = secret_key(key);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = crypto_seal_text(key, secret, webhook_id, out);
 	crypto_wipe(key, sizeof(key));
 	return r;
@@ -135,7 +135,7 @@ enum result webhook_open_secret(const char *webhook_id, const char *sealed_hex, 
 	enum result r;
 
 	r = secret_key(key);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = crypto_open_text(key, sealed_hex, 2 * 4 * WEBHOOK_SECRET_MAX, webhook_id, out);
 	crypto_wipe(key, sizeof(key));
 	return r;
@@ -197,10 +197,10 @@ static enum result prepare(struct attempt *a, long long now)
 	enum result r;
 
 	r = webhook_open_secret(a->webhook_id, a->sealed, &secret);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = webhook_sign(secret, a->body, strlen(a->body), sig);
 	webhook_secret_free(secret);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	snprintf(a->h_sig, sizeof(a->h_sig), "X-Sandpit-Signature: %s", sig);
 	snprintf(a->h_event, sizeof(a->h_event), "X-Sandpit-Event: %s", a->type);
@@ -212,7 +212,7 @@ static enum result prepare(struct attempt *a, long long now)
 	a->headers[3] = a->h_ts;
 	a->headers[4] = NULL;
 	a->ready = true;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* post_all: sign and POST n attempts in parallel; res[i] always written. */
@@ -229,7 +229,7 @@ static enum result post_all(struct attempt *as, size_t n, const struct webhook_s
 	if (reqs == NULL || tmp == NULL || map == NULL)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
-		if (prepare(&as[i], now) != R_OK) {
+		if (prepare(&as[i], now) != R_SUCCESS) {
 			res[i].r = R_INTERNAL;
 			snprintf(res[i].error, sizeof(res[i].error), "cannot open the webhook secret");
 			continue;
@@ -250,7 +250,7 @@ static enum result post_all(struct attempt *as, size_t n, const struct webhook_s
 	for (size_t k = 0; k < m; k++)
 		res[map[k]] = tmp[k]; /* the excerpt moves with it */
 out:
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		for (size_t i = 0; i < n; i++) {
 			res[i].r = r;
 			snprintf(res[i].error, sizeof(res[i].error), "http client unavailable");
@@ -263,7 +263,7 @@ out:
 
 static bool delivered(const struct httpc_res *res)
 {
-	return res->r == R_OK && res->status >= 200 && res->status < 300;
+	return res->r == R_SUCCESS && res->status >= 200 && res->status < 300;
 }
 
 /* outcome: one attempt's row update as a JSON object (for record_all), and
@@ -288,9 +288,9 @@ static struct json *outcome(const struct attempt *a, const struct httpc_res *res
 		status = "pending";
 		st->retried++;
 	}
-	if (crypto_random(&rnd, sizeof(rnd)) != R_OK)
+	if (crypto_random(&rnd, sizeof(rnd)) != R_SUCCESS)
 		rnd = (uint32_t)time(NULL);
-	if (res->r != R_OK)
+	if (res->r != R_SUCCESS)
 		snprintf(err, sizeof(err), "%s", res->error);
 	else if (!delivered(res))
 		snprintf(err, sizeof(err), "receiver answered HTTP %d", res->status);
@@ -304,16 +304,16 @@ static struct json *outcome(const struct attempt *a, const struct httpc_res *res
 		err_text = utf8_sanitize(err, strlen(err), NULL);
 	ok = u != NULL && (res->excerpt == NULL || excerpt != NULL) &&
 	     (err[0] == '\0' || err_text != NULL) &&
-	     json_add_str(u, "id", a->id) == R_OK && json_add_str(u, "status", status) == R_OK &&
+	     json_add_str(u, "id", a->id) == R_SUCCESS && json_add_str(u, "status", status) == R_SUCCESS &&
 	     (res->status ? json_add_int(u, "code", res->status)
-			  : json_add(u, "code", json_new_null())) == R_OK &&
-	     json_add_str_or_null(u, "err", err_text) == R_OK &&
-	     json_add_int(u, "dur", res->duration_ms) == R_OK &&
-	     json_add_str_or_null(u, "excerpt", excerpt) == R_OK &&
+			  : json_add(u, "code", json_new_null())) == R_SUCCESS &&
+	     json_add_str_or_null(u, "err", err_text) == R_SUCCESS &&
+	     json_add_int(u, "dur", res->duration_ms) == R_SUCCESS &&
+	     json_add_str_or_null(u, "excerpt", excerpt) == R_SUCCESS &&
 	     json_add_int(u, "delay",
 			  webhook_backoff_seconds(a->attempts, o->backoff_base_s, o->backoff_max_s,
-						  rnd)) == R_OK &&
-	     json_add_int(u, "att", a->attempts) == R_OK;
+						  rnd)) == R_SUCCESS &&
+	     json_add_int(u, "att", a->attempts) == R_SUCCESS;
 	free(excerpt);
 	free(err_text);
 	if (!ok) {
@@ -335,7 +335,7 @@ static enum result record_all(struct db *db, const struct attempt *as, const str
 	enum result r = R_NO_MEMORY;
 
 	for (size_t i = 0; arr != NULL && i < n; i++)
-		if (json_push(arr, outcome(&as[i], &hr[i], o, st)) != R_OK)
+		if (json_push(arr, outcome(&as[i], &hr[i], o, st)) != R_SUCCESS)
 			goto out;
 	if (arr == NULL || (text = json_print(arr)) == NULL)
 		goto out;
@@ -349,7 +349,7 @@ static enum result record_all(struct db *db, const struct attempt *as, const str
 		    "err text, dur int, excerpt text, delay int, att int) "
 		    "WHERE d.id = u.id AND d.attempts = u.att",
 		    1, (const char *[]){text}, NULL);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		log_warnx("webhook", "cannot record %zu deliveries err=\"%s\"", n, db_last_error(db));
 out:
 	free(text);
@@ -384,10 +384,10 @@ static enum result fan_out(struct db *db, int batch, long long *events, long lon
 		    "RETURNING 1) "
 		    "SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM ins)",
 		    1, (const char *[]){lim}, &res);
-	if (r == R_OK && db_res_rows(res) == 1) {
+	if (r == R_SUCCESS && db_res_rows(res) == 1) {
 		*events = strtoll(db_res_get(res, 0, 0), NULL, 10);
 		*created = strtoll(db_res_get(res, 0, 1), NULL, 10);
-	} else if (r == R_OK) {
+	} else if (r == R_SUCCESS) {
 		r = R_INTERNAL;
 	}
 	db_res_free(res);
@@ -406,17 +406,17 @@ static enum result fan_out_all(struct db *db, int batch, struct webhook_sweep_st
 	bool locked;
 
 	r = db_exec(db, "SELECT pg_try_advisory_lock(" FANOUT_LOCK ")", 0, NULL, &res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	locked = db_res_rows(res) == 1 && strcmp(db_res_get(res, 0, 0), "t") == 0;
 	db_res_free(res);
 	if (!locked)
-		return R_OK;
+		return R_SUCCESS;
 	for (int i = 0; i < 20; i++) {
 		long long ev = 0, created = 0;
 
 		r = fan_out(db, batch, &ev, &created);
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			break;
 		st->events_dispatched += ev;
 		st->deliveries_created += created;
@@ -465,7 +465,7 @@ static enum result deliver_round(struct db *db, const struct webhook_sweep_opts 
 
 	*claimed = 0;
 	r = claim(db, o, &res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	n = db_res_rows(res);
 	*claimed = n;
@@ -488,7 +488,7 @@ static enum result deliver_round(struct db *db, const struct webhook_sweep_opts 
 		as[i].sealed = db_res_get(res, i, 6);
 	}
 	st->attempted += n;
-	if (post_all(as, (size_t)n, o, hr) != R_OK)
+	if (post_all(as, (size_t)n, o, hr) != R_SUCCESS)
 		log_warnx("webhook", "http client unavailable; %d deliveries wait for their lease", n);
 	r = record_all(db, as, hr, (size_t)n, o, st);
 	for (int i = 0; i < n; i++)
@@ -504,14 +504,14 @@ enum result webhook_sweep(struct db *db, const struct webhook_sweep_opts *o,
 			  struct webhook_sweep_stats *stats)
 {
 	struct webhook_sweep_stats st = {0};
-	enum result r = R_OK;
+	enum result r = R_SUCCESS;
 
 	/* Fan-out is cheap (one statement per batch) but still bounded, so one
 	 * sweep never spends unbounded time on a backlog. */
 	r = fan_out_all(db, o->fanout_batch, &st);
 	/* A round that sent a sandbox's event makes its next one due, so
 	 * rounds go on while they find work, not only while batches are full. */
-	for (int round = 0; r == R_OK && round < o->max_rounds; round++) {
+	for (int round = 0; r == R_SUCCESS && round < o->max_rounds; round++) {
 		int claimed = 0;
 
 		r = deliver_round(db, o, &st, &claimed);
@@ -542,8 +542,8 @@ static enum result test_payload(const char *org_id, const char *webhook_id, char
 	struct json *d = json_new_object();
 	enum result r = R_NO_MEMORY;
 
-	if (d != NULL && json_add_str(d, "webhookId", webhook_id) == R_OK &&
-	    json_add_str(d, "message", "test delivery from Sandpit") == R_OK)
+	if (d != NULL && json_add_str(d, "webhookId", webhook_id) == R_SUCCESS &&
+	    json_add_str(d, "message", "test delivery from Sandpit") == R_SUCCESS)
 		r = events_build(org_id, NULL, WEBHOOK_TEST_EVENT, d, evt, evt_size, payload);
 	json_free(d);
 	return r;
@@ -563,19 +563,19 @@ enum result webhook_test(struct db *db, const struct webhook_sweep_opts *o, cons
 	const char *body;
 	enum result r;
 
-	if (id_new("dlv_", dlv, sizeof(dlv)) != R_OK) {
+	if (id_new("dlv_", dlv, sizeof(dlv)) != R_SUCCESS) {
 		r = R_INTERNAL;
 		goto out;
 	}
 	r = test_payload(org_id, webhook_id, evt, sizeof(evt), &payload);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto out;
 	/* The body in the outbox's form: the same function the fan-out uses. */
 	r = db_exec(db,
 		    "SELECT url, secret_sealed, sp_event_body($3::jsonb) FROM webhooks "
 		    "WHERE id = $1 AND org_id = $2",
 		    3, (const char *[]){webhook_id, org_id, payload}, &res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto out;
 	if (db_res_rows(res) != 1) {
 		r = R_NOT_FOUND;
@@ -593,17 +593,17 @@ enum result webhook_test(struct db *db, const struct webhook_sweep_opts *o, cons
 		    "'failed', 1, now())",
 		    6, (const char *[]){dlv, webhook_id, org_id, evt, WEBHOOK_TEST_EVENT, body}, NULL);
 	once.max_attempts = 1;
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = record_all(db, &a, &hr, 1, &once, &st);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto out;
 	t.success = delivered(&hr);
 	t.status_code = hr.status;
 	t.duration_ms = hr.duration_ms;
 	if (!t.success)
 		snprintf(t.error, sizeof(t.error), "%s",
-			 hr.r != R_OK ? hr.error : "receiver did not answer 2xx");
-	if (hr.r == R_OK && !t.success)
+			 hr.r != R_SUCCESS ? hr.error : "receiver did not answer 2xx");
+	if (hr.r == R_SUCCESS && !t.success)
 		snprintf(t.error, sizeof(t.error), "receiver answered HTTP %d", hr.status);
 	snprintf(t.delivery_id, sizeof(t.delivery_id), "%s", dlv);
 	*out = t;

@@ -118,7 +118,7 @@ struct webhook_test_result {
 
 /* webhook_test: POST a signed "webhook.test" event to org_id's webhook now
  * (one attempt, recorded in its delivery history). R_NOT_FOUND when the
- * webhook is not the org's; a failed delivery is still R_OK with
+ * webhook is not the org's; a failed delivery is still R_SUCCESS with
  * out->success false. */
 SP_MUST_CHECK enum result webhook_test(struct db *db, const struct webhook_sweep_opts *o,
 				       const char *org_id, const char *webhook_id,

@@ -34,14 +34,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)!agentproto_parse_header(data + 1, &hdr);
 	switch (data[0] % 8) {
 	case 0:
-		if (agentproto_get_exec(data + 1, size - 1, &e) == R_OK) {
+		if (agentproto_get_exec(data + 1, size - 1, &e) == R_SUCCESS) {
 			for (size_t i = 0; i < e.argc; i++)
 				len = strlen(e.argv[i]);
 			agentproto_exec_free(&e);
 		}
 		break;
 	case 1:
-		if (agentproto_get_setenv(data + 1, size - 1, &s) == R_OK)
+		if (agentproto_get_setenv(data + 1, size - 1, &s) == R_SUCCESS)
 			agentproto_setenv_free(&s);
 		break;
 	case 2:
@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)!agentproto_get_resize(data + 1, size - 1, &cols, &rows);
 		break;
 	case 4:
-		if (agentproto_get_output(data + 1, size - 1, &stream, &out, &len) == R_OK &&
+		if (agentproto_get_output(data + 1, size - 1, &stream, &out, &len) == R_SUCCESS &&
 		    (out < data + 1 || out + len > data + size))
 			abort();
 		break;
@@ -59,11 +59,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)!agentproto_get_exit(data + 1, size - 1, &x);
 		break;
 	case 6:
-		if (agentproto_get_procs(data + 1, size - 1, &ps) == R_OK)
+		if (agentproto_get_procs(data + 1, size - 1, &ps) == R_SUCCESS)
 			agentproto_procs_free(&ps);
 		break;
 	default:
-		if (agentproto_get_error(data + 1, size - 1, &code, msg, sizeof(msg)) == R_OK &&
+		if (agentproto_get_error(data + 1, size - 1, &code, msg, sizeof(msg)) == R_SUCCESS &&
 		    strlen(msg) >= sizeof(msg))
 			abort();
 		break;

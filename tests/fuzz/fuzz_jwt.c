@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(tok, data, size);
 	tok[size] = '\0';
 	/* A random token that verifies would be a forgery. */
-	if (jwt_verify(tok, "fuzz-secret", 11, 1700000000, &claims) == R_OK && size > 0 &&
+	if (jwt_verify(tok, "fuzz-secret", 11, 1700000000, &claims) == R_SUCCESS && size > 0 &&
 	    memchr(data, 0, size) == NULL) {
 		json_free(claims);
 		free(tok);

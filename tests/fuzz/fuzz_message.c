@@ -24,7 +24,7 @@ static void parse(const uint8_t *p, size_t n)
 	struct message m;
 	const char *why = NULL;
 
-	if (message_parse((const char *)p, n, 3600, &m, &why) != R_OK) {
+	if (message_parse((const char *)p, n, 3600, &m, &why) != R_SUCCESS) {
 		if (why == NULL)
 			abort(); /* a refusal always says why */
 		return;
@@ -44,7 +44,7 @@ static void output(uint8_t stream, const uint8_t *a, size_t alen, const uint8_t 
 	size_t len, n = 0;
 	bool b64;
 
-	if (message_output_len(stream, a, alen, b, blen, &b64, &len) != R_OK)
+	if (message_output_len(stream, a, alen, b, blen, &b64, &len) != R_SUCCESS)
 		abort();
 	out = malloc(len + 1);
 	if (out == NULL)
@@ -54,12 +54,12 @@ static void output(uint8_t stream, const uint8_t *a, size_t alen, const uint8_t 
 	if (out[len] != 0xA5)
 		abort();
 	j = json_parse((const char *)out, len);
-	if (j == NULL || json_get_str(j, "data", &s) != R_OK)
+	if (j == NULL || json_get_str(j, "data", &s) != R_SUCCESS)
 		abort();
 	if (b64) {
 		dec = malloc(alen + blen + 1);
 		if (dec == NULL ||
-		    crypto_base64_decode(s, strlen(s), dec, alen + blen + 1, &n) != R_OK ||
+		    crypto_base64_decode(s, strlen(s), dec, alen + blen + 1, &n) != R_SUCCESS ||
 		    n != alen + blen || memcmp(dec, a, alen) != 0 ||
 		    memcmp(dec + alen, b, blen) != 0)
 			abort();

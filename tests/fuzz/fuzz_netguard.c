@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(s, data, size);
 	s[size] = '\0';
 	(void)!netguard_parse_ipv4(s, &v4);
-	if (netguard_parse_url(s, &u, &why) == R_OK)
+	if (netguard_parse_url(s, &u, &why) == R_SUCCESS)
 		(void)netguard_host_class(&u);
 	free(s);
 	return 0;

@@ -26,13 +26,13 @@ static bool sign(const uint8_t *p, size_t n, char *out, size_t outsize)
 	if (outsize < 5)
 		return false;
 	memcpy(out, "st2.", 4);
-	if (crypto_base64url_encode(p, n, out + 4, outsize - 4, &len) != R_OK ||
-	    crypto_hmac_sha256(secret, sizeof(secret) - 1, label, sizeof(label) - 1, key) != R_OK ||
-	    crypto_hmac_sha256(key, sizeof(key), out, 4 + len, m) != R_OK || 4 + len + 2 > outsize)
+	if (crypto_base64url_encode(p, n, out + 4, outsize - 4, &len) != R_SUCCESS ||
+	    crypto_hmac_sha256(secret, sizeof(secret) - 1, label, sizeof(label) - 1, key) != R_SUCCESS ||
+	    crypto_hmac_sha256(key, sizeof(key), out, 4 + len, m) != R_SUCCESS || 4 + len + 2 > outsize)
 		return false;
 	out[4 + len] = '.';
 	return crypto_base64url_encode(m, sizeof(m), out + 5 + len, outsize - 5 - len, &mlen) ==
-	       R_OK;
+	       R_SUCCESS;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		tok[n] = '\0';
 	}
 	if (streamtoken_verify(secret, sizeof(secret) - 1, tok, "sbx_fuzz", 1700000000, org,
-			       sizeof(org), key, sizeof(key)) == R_OK &&
+			       sizeof(org), key, sizeof(key)) == R_SUCCESS &&
 	    (strlen(org) >= sizeof(org) || strlen(key) >= sizeof(key)))
 		abort();
 	return 0;

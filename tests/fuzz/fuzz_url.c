@@ -24,11 +24,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t cap = 0; cap < 3; cap++) {
 		char *small = malloc(cap + 1);
 
-		if (small && url_decode(q, size, cap & 1, small, cap) == R_OK && strlen(small) >= cap)
+		if (small && url_decode(q, size, cap & 1, small, cap) == R_SUCCESS && strlen(small) >= cap)
 			abort();
 		free(small);
 	}
-	if (url_decode(q, size, true, out, sizeof(out)) == R_OK && strlen(out) >= sizeof(out))
+	if (url_decode(q, size, true, out, sizeof(out)) == R_SUCCESS && strlen(out) >= sizeof(out))
 		abort();
 	/* the name is a prefix of the input, the query all of it */
 	if (nlen < size) {

@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		off += n;
 		for (;;) {
 			r = ws_parse(&p, buf, have, &used, &f);
-			if (r != R_OK) {
+			if (r != R_SUCCESS) {
 				if (p.error_code != WS_CLOSE_PROTOCOL && p.error_code != WS_CLOSE_BAD_DATA &&
 				    p.error_code != WS_CLOSE_TOO_BIG)
 					abort();
@@ -77,7 +77,7 @@ done:
 
 	h = malloc(sizeof(*h));
 	if (h != NULL) {
-		if (ws_handshake_parse((const char *)data, size, h, &e) == R_OK) {
+		if (ws_handshake_parse((const char *)data, size, h, &e) == R_SUCCESS) {
 			if (strlen(h->key) != WS_KEY_LEN)
 				abort();
 		} else if (e.message == NULL || e.status < 400) {

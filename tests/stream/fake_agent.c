@@ -84,7 +84,7 @@ static int read_frame(int fd, struct agentproto_hdr *h, uint8_t **pl)
 {
 	uint8_t hdr[AGENTPROTO_HDR_LEN];
 
-	if (read_all(fd, hdr, sizeof(hdr)) != 0 || agentproto_parse_header(hdr, h) != R_OK)
+	if (read_all(fd, hdr, sizeof(hdr)) != 0 || agentproto_parse_header(hdr, h) != R_SUCCESS)
 		return -1;
 	*pl = malloc(h->len ? h->len : 1);
 	if (*pl == NULL || read_all(fd, *pl, h->len) != 0)
@@ -113,12 +113,12 @@ static void serve(int fd)
 		/* one process per connection: nothing outlives its connection,
 		 * so no pid is ever a detached command here */
 		if (agentproto_put_error(&b, R_NOT_FOUND, "no detached command with that pid") ==
-		    R_OK)
+		    R_SUCCESS)
 			(void)send_buf(fd, &b);
 		_exit(0);
 	}
 	if (h.type != AP_EXEC ||
-	    agentproto_get_exec(pl, h.len, &e) != R_OK)
+	    agentproto_get_exec(pl, h.len, &e) != R_SUCCESS)
 		_exit(1);
 	free(pl);
 	tty = (e.flags & AP_EXEC_TTY) != 0;
@@ -183,7 +183,7 @@ static void serve(int fd)
 		close(out[1]);
 		close(err[1]);
 	}
-	if (agentproto_put_started(&b, (uint32_t)pid) != R_OK || send_buf(fd, &b) != 0)
+	if (agentproto_put_started(&b, (uint32_t)pid) != R_SUCCESS || send_buf(fd, &b) != 0)
 		goto kill;
 	if (e.stdin_len > 0)
 		(void)!write(tty ? master : in[1], e.stdin_data, e.stdin_len);
@@ -224,12 +224,12 @@ static void serve(int fd)
 				else if (h.type == AP_SIGNAL) {
 					uint32_t s;
 
-					if (agentproto_get_u32(pl, h.len, &s) == R_OK)
+					if (agentproto_get_u32(pl, h.len, &s) == R_SUCCESS)
 						kill(tty ? -tcgetpgrp(master) : -pid, (int)s);
 				} else if (h.type == AP_RESIZE && tty) {
 					uint16_t cols, rows;
 
-					if (agentproto_get_resize(pl, h.len, &cols, &rows) == R_OK) {
+					if (agentproto_get_resize(pl, h.len, &cols, &rows) == R_SUCCESS) {
 						struct winsize ws = {.ws_row = rows, .ws_col = cols};
 
 						ioctl(master, TIOCSWINSZ, &ws);
@@ -252,7 +252,7 @@ static void serve(int fd)
 						efd = -1;
 					continue;
 				}
-				if (agentproto_put_output(&b, (uint8_t)k, chunk, (size_t)n) != R_OK ||
+				if (agentproto_put_output(&b, (uint8_t)k, chunk, (size_t)n) != R_SUCCESS ||
 				    send_buf(fd, &b) != 0)
 					goto kill;
 			}
@@ -275,7 +275,7 @@ static void serve(int fd)
 			x.exit_code = WEXITSTATUS(status);
 		x.flags = flags;
 		x.duration_ms = (uint64_t)(now_ms() - start);
-		if (agentproto_put_exit(&b, &x) == R_OK)
+		if (agentproto_put_exit(&b, &x) == R_SUCCESS)
 			(void)send_buf(fd, &b);
 	}
 	_exit(0);

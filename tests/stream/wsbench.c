@@ -154,7 +154,7 @@ static struct bench_result run(const char *hostport, const char *sbx, const char
 	fd = dial(hostport, rcvbuf);
 	have = upgrade(fd, sbx, channel, buf);
 	buf_init(&msg, 1 << 20);
-	if (buf_printf(&msg, "%s{\"type\":\"exec\",\"command\":\"%s\"}", channel ? "\x03" : "", cmd) != R_OK)
+	if (buf_printf(&msg, "%s{\"type\":\"exec\",\"command\":\"%s\"}", channel ? "\x03" : "", cmd) != R_SUCCESS)
 		die("command too long");
 	t0 = now_s();
 	next_ok = t0;
@@ -167,7 +167,7 @@ static struct bench_result run(const char *hostport, const char *sbx, const char
 		ssize_t r;
 
 		for (;;) {
-			if (ws_parse(&p, buf + off, have - off, &used, &f) != R_OK) {
+			if (ws_parse(&p, buf + off, have - off, &used, &f) != R_SUCCESS) {
 				fprintf(stderr, "wsbench: bad frame: %s\n", p.error_reason);
 				exit(1);
 			}

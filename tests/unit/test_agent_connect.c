@@ -42,19 +42,19 @@ static void full_backlog_is_pending(void)
 	CU_ASSERT_FATAL(lfd >= 0);
 	/* fill the backlog: connects complete without an accept until it is full */
 	for (n = 0; n < 8; n++) {
-		CU_ASSERT_EQUAL_FATAL(agent_client_connect_start(addr, NULL, &c[n], &pending), R_OK);
+		CU_ASSERT_EQUAL_FATAL(agent_client_connect_start(addr, NULL, &c[n], &pending), R_SUCCESS);
 		if (pending)
 			break;
 	}
 	CU_ASSERT_FATAL(n < 8 && pending);
 	late = c[n];
 	/* still full: still pending, and no wait */
-	CU_ASSERT_EQUAL(agent_client_connect_retry(late, addr, &pending), R_OK);
+	CU_ASSERT_EQUAL(agent_client_connect_retry(late, addr, &pending), R_SUCCESS);
 	CU_ASSERT_TRUE(pending);
 	/* the listener takes one: the retry connects */
 	afd = accept(lfd, NULL, NULL);
 	CU_ASSERT(afd >= 0);
-	CU_ASSERT_EQUAL(agent_client_connect_retry(late, addr, &pending), R_OK);
+	CU_ASSERT_EQUAL(agent_client_connect_retry(late, addr, &pending), R_SUCCESS);
 	CU_ASSERT_FALSE(pending);
 	for (int i = 0; i <= n; i++)
 		agent_client_close(c[i]);

@@ -12,7 +12,7 @@ static const uint8_t *frame(const struct buf *b, uint8_t type, size_t *len)
 	struct agentproto_hdr h;
 
 	CU_ASSERT_FATAL(b->len >= AGENTPROTO_HDR_LEN);
-	CU_ASSERT_EQUAL_FATAL(agentproto_parse_header((const uint8_t *)b->data, &h), R_OK);
+	CU_ASSERT_EQUAL_FATAL(agentproto_parse_header((const uint8_t *)b->data, &h), R_SUCCESS);
 	CU_ASSERT_EQUAL(h.type, type);
 	CU_ASSERT_EQUAL_FATAL(h.len + AGENTPROTO_HDR_LEN, b->len);
 	*len = h.len;
@@ -33,9 +33,9 @@ static void exec_round_trip(void)
 	size_t n;
 
 	buf_init(&b, AGENTPROTO_MAX_FRAME);
-	CU_ASSERT_EQUAL_FATAL(agentproto_put_exec(&b, &e), R_OK);
+	CU_ASSERT_EQUAL_FATAL(agentproto_put_exec(&b, &e), R_SUCCESS);
 	p = frame(&b, AP_EXEC, &n);
-	CU_ASSERT_EQUAL_FATAL(agentproto_get_exec(p, n, &d), R_OK);
+	CU_ASSERT_EQUAL_FATAL(agentproto_get_exec(p, n, &d), R_SUCCESS);
 	CU_ASSERT_EQUAL(d.flags, e.flags);
 	CU_ASSERT_EQUAL(d.timeout_ms, 1234);
 	CU_ASSERT_EQUAL(d.stdout_cap, 1ull << 33);
@@ -95,7 +95,7 @@ static void exec_decoder_rejects_garbage(void)
 	CU_ASSERT_EQUAL(agentproto_get_exec(bad_flag_len, sizeof(bad_flag_len), &d), R_INVALID);
 	CU_ASSERT_EQUAL(agentproto_get_exec(bad_flags, sizeof(bad_flags), &d), R_INVALID);
 	CU_ASSERT_EQUAL(agentproto_get_exec(overrun, 3, &d), R_INVALID); /* truncated TLV header */
-	CU_ASSERT_EQUAL_FATAL(agentproto_get_exec(unknown_tag_ok, sizeof(unknown_tag_ok), &d), R_OK);
+	CU_ASSERT_EQUAL_FATAL(agentproto_get_exec(unknown_tag_ok, sizeof(unknown_tag_ok), &d), R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(d.argv[0], "x");
 	agentproto_exec_free(&d);
 }
@@ -105,7 +105,7 @@ static void header_checks(void)
 	uint8_t h[8] = {AGENTPROTO_VERSION, AP_PING, 0, 0, 0, 0, 0, 0};
 	struct agentproto_hdr out = {0};
 
-	CU_ASSERT_EQUAL(agentproto_parse_header(h, &out), R_OK);
+	CU_ASSERT_EQUAL(agentproto_parse_header(h, &out), R_SUCCESS);
 	h[0] = 2;
 	CU_ASSERT_EQUAL(agentproto_parse_header(h, &out), R_INVALID);
 	h[0] = AGENTPROTO_VERSION;
@@ -135,35 +135,35 @@ static void small_frames_round_trip(void)
 	char msg[8];
 
 	buf_init(&b, AGENTPROTO_MAX_FRAME);
-	CU_ASSERT_EQUAL_FATAL(agentproto_put_exit(&b, &x), R_OK);
+	CU_ASSERT_EQUAL_FATAL(agentproto_put_exit(&b, &x), R_SUCCESS);
 	p = frame(&b, AP_EXIT, &n);
-	CU_ASSERT_EQUAL_FATAL(agentproto_get_exit(p, n, &y), R_OK);
+	CU_ASSERT_EQUAL_FATAL(agentproto_get_exit(p, n, &y), R_SUCCESS);
 	CU_ASSERT(x.exit_code == y.exit_code && x.signal == y.signal && x.flags == y.flags &&
 		  x.duration_ms == y.duration_ms);
 	CU_ASSERT_EQUAL(agentproto_get_exit(p, n - 1, &y), R_INVALID);
 	buf_reset(&b);
-	CU_ASSERT_EQUAL_FATAL(agentproto_put_output(&b, AP_STREAM_STDERR, "a\0b", 3), R_OK);
+	CU_ASSERT_EQUAL_FATAL(agentproto_put_output(&b, AP_STREAM_STDERR, "a\0b", 3), R_SUCCESS);
 	p = frame(&b, AP_OUTPUT, &n);
-	CU_ASSERT_EQUAL_FATAL(agentproto_get_output(p, n, &stream, &data, &len), R_OK);
+	CU_ASSERT_EQUAL_FATAL(agentproto_get_output(p, n, &stream, &data, &len), R_SUCCESS);
 	CU_ASSERT_EQUAL(stream, AP_STREAM_STDERR);
 	CU_ASSERT_EQUAL(len, 3);
 	CU_ASSERT_EQUAL(agentproto_get_output((const uint8_t *)"\x03zz", 3, &stream, &data, &len),
 			R_INVALID);
 	CU_ASSERT_EQUAL(agentproto_get_output(p, 0, &stream, &data, &len), R_INVALID);
 	buf_reset(&b);
-	CU_ASSERT_EQUAL_FATAL(agentproto_put_resize(&b, 132, 43), R_OK);
+	CU_ASSERT_EQUAL_FATAL(agentproto_put_resize(&b, 132, 43), R_SUCCESS);
 	p = frame(&b, AP_RESIZE, &n);
-	CU_ASSERT_EQUAL_FATAL(agentproto_get_resize(p, n, &cols, &rows), R_OK);
+	CU_ASSERT_EQUAL_FATAL(agentproto_get_resize(p, n, &cols, &rows), R_SUCCESS);
 	CU_ASSERT(cols == 132 && rows == 43);
 	buf_reset(&b);
-	CU_ASSERT_EQUAL_FATAL(agentproto_put_signal(&b, 15), R_OK);
+	CU_ASSERT_EQUAL_FATAL(agentproto_put_signal(&b, 15), R_SUCCESS);
 	p = frame(&b, AP_SIGNAL, &n);
-	CU_ASSERT_EQUAL(agentproto_get_u32(p, n, &v), R_OK);
+	CU_ASSERT_EQUAL(agentproto_get_u32(p, n, &v), R_SUCCESS);
 	CU_ASSERT_EQUAL(v, 15);
 	buf_reset(&b);
-	CU_ASSERT_EQUAL_FATAL(agentproto_put_error(&b, R_INVALID, "bad\x01" "cwd that is long"), R_OK);
+	CU_ASSERT_EQUAL_FATAL(agentproto_put_error(&b, R_INVALID, "bad\x01" "cwd that is long"), R_SUCCESS);
 	p = frame(&b, AP_ERROR, &n);
-	CU_ASSERT_EQUAL_FATAL(agentproto_get_error(p, n, &code, msg, sizeof(msg)), R_OK);
+	CU_ASSERT_EQUAL_FATAL(agentproto_get_error(p, n, &code, msg, sizeof(msg)), R_SUCCESS);
 	CU_ASSERT_EQUAL(code, R_INVALID);
 	CU_ASSERT_STRING_EQUAL(msg, "bad?cwd"); /* sanitized and cut */
 	CU_ASSERT_EQUAL(agentproto_put_empty(&b, AP_EXEC), R_INVALID);
@@ -184,18 +184,18 @@ static void setenv_and_procs_round_trip(void)
 	size_t n;
 
 	buf_init(&b, AGENTPROTO_MAX_FRAME);
-	CU_ASSERT_EQUAL_FATAL(agentproto_put_setenv(&b, &s), R_OK);
+	CU_ASSERT_EQUAL_FATAL(agentproto_put_setenv(&b, &s), R_SUCCESS);
 	p = frame(&b, AP_SETENV, &n);
-	CU_ASSERT_EQUAL_FATAL(agentproto_get_setenv(p, n, &d), R_OK);
+	CU_ASSERT_EQUAL_FATAL(agentproto_get_setenv(p, n, &d), R_SUCCESS);
 	CU_ASSERT(d.replace);
 	CU_ASSERT_EQUAL_FATAL(d.envc, 2);
 	CU_ASSERT_STRING_EQUAL(d.env[1], "Y=");
 	agentproto_setenv_free(&d);
 	CU_ASSERT_EQUAL(agentproto_get_setenv(env_no_eq, sizeof(env_no_eq), &d), R_INVALID);
 	buf_reset(&b);
-	CU_ASSERT_EQUAL_FATAL(agentproto_put_procs(&b, &ps), R_OK);
+	CU_ASSERT_EQUAL_FATAL(agentproto_put_procs(&b, &ps), R_SUCCESS);
 	p = frame(&b, AP_PROCS, &n);
-	CU_ASSERT_EQUAL_FATAL(agentproto_get_procs(p, n, &dp), R_OK);
+	CU_ASSERT_EQUAL_FATAL(agentproto_get_procs(p, n, &dp), R_SUCCESS);
 	CU_ASSERT_EQUAL_FATAL(dp.n, 2);
 	CU_ASSERT_EQUAL(dp.procs[0].pid, 5);
 	CU_ASSERT_EQUAL(dp.procs[0].rss_kb, 1234);
@@ -222,19 +222,19 @@ static void exec_prefixes_and_flips(void)
 	size_t n, i;
 
 	buf_init(&b, AGENTPROTO_MAX_FRAME);
-	CU_ASSERT_EQUAL_FATAL(agentproto_put_exec(&b, &e), R_OK);
+	CU_ASSERT_EQUAL_FATAL(agentproto_put_exec(&b, &e), R_SUCCESS);
 	p = frame(&b, AP_EXEC, &n);
 	copy = malloc(n);
 	CU_ASSERT_FATAL(copy != NULL);
 	for (i = 0; i < n; i++) {
 		memcpy(copy, p, i);
-		if (agentproto_get_exec(copy, i, &d) == R_OK)
+		if (agentproto_get_exec(copy, i, &d) == R_SUCCESS)
 			agentproto_exec_free(&d);
 	}
 	for (i = 0; i < n * 8; i++) {
 		memcpy(copy, p, n);
 		copy[i / 8] ^= (uint8_t)(1u << (i % 8));
-		if (agentproto_get_exec(copy, n, &d) == R_OK)
+		if (agentproto_get_exec(copy, n, &d) == R_SUCCESS)
 			agentproto_exec_free(&d);
 	}
 	free(copy);
@@ -259,9 +259,9 @@ static void file_frames(void)
 	op->flags = AP_F_PARENTS;
 	memcpy(op->path, "a/b", 4);
 	memcpy(op->path2, "/tmp/c", 7);
-	CU_ASSERT_EQUAL_FATAL(agentproto_put_fileop(&b, op), R_OK);
+	CU_ASSERT_EQUAL_FATAL(agentproto_put_fileop(&b, op), R_SUCCESS);
 	p = frame(&b, AP_FMOVE, &n);
-	CU_ASSERT_EQUAL_FATAL(agentproto_get_fileop(AP_FMOVE, p, n, d), R_OK);
+	CU_ASSERT_EQUAL_FATAL(agentproto_get_fileop(AP_FMOVE, p, n, d), R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(d->path, "a/b");
 	CU_ASSERT_STRING_EQUAL(d->path2, "/tmp/c");
 	CU_ASSERT_EQUAL(d->mode, 0755);
@@ -290,9 +290,9 @@ static void file_frames(void)
 	fi->mtime_ms = -5;
 	memcpy(fi->path, "dir/link", 9);
 	memcpy(fi->target, "../x", 5);
-	CU_ASSERT_EQUAL_FATAL(agentproto_put_finfo(&b, fi), R_OK);
+	CU_ASSERT_EQUAL_FATAL(agentproto_put_finfo(&b, fi), R_SUCCESS);
 	p = frame(&b, AP_FINFO, &n);
-	CU_ASSERT_EQUAL_FATAL(agentproto_get_finfo(p, n, g), R_OK);
+	CU_ASSERT_EQUAL_FATAL(agentproto_get_finfo(p, n, g), R_SUCCESS);
 	CU_ASSERT_EQUAL(g->ftype, AP_FT_SYMLINK);
 	CU_ASSERT_EQUAL(g->size, 12345);
 	CU_ASSERT_EQUAL(g->mtime_ms, -5);
@@ -302,13 +302,13 @@ static void file_frames(void)
 	CU_ASSERT_FATAL(copy != NULL);
 	for (i = 0; i < n; i++) {
 		memcpy(copy, p, i);
-		if (agentproto_get_finfo(copy, i, g) == R_OK)
+		if (agentproto_get_finfo(copy, i, g) == R_SUCCESS)
 			CU_ASSERT(strlen(g->path) > 0);
 	}
 	for (i = 0; i < n * 8; i++) {
 		memcpy(copy, p, n);
 		copy[i / 8] ^= (uint8_t)(1u << (i % 8));
-		if (agentproto_get_finfo(copy, n, g) == R_OK)
+		if (agentproto_get_finfo(copy, n, g) == R_SUCCESS)
 			CU_ASSERT(strlen(g->path) > 0 && g->mode <= 07777);
 	}
 	free(copy);
@@ -335,10 +335,10 @@ static void attach_detach_frames(void)
 	struct buf b;
 
 	buf_init(&b, AGENTPROTO_MAX_FRAME);
-	CU_ASSERT_EQUAL_FATAL(agentproto_put_attach(&b, 4242), R_OK);
+	CU_ASSERT_EQUAL_FATAL(agentproto_put_attach(&b, 4242), R_SUCCESS);
 	p = frame(&b, AP_ATTACH, &n);
 	CU_ASSERT_EQUAL(n, 4);
-	CU_ASSERT_EQUAL(agentproto_get_u32(p, n, &v), R_OK);
+	CU_ASSERT_EQUAL(agentproto_get_u32(p, n, &v), R_SUCCESS);
 	CU_ASSERT_EQUAL(v, 4242);
 	CU_ASSERT_EQUAL(agentproto_get_u32(p, n - 1, &v), R_INVALID);
 	CU_ASSERT_EQUAL(v, 4242); /* untouched on failure */
@@ -347,15 +347,15 @@ static void attach_detach_frames(void)
 	buf_reset(&b);
 	CU_ASSERT_EQUAL(agentproto_put_attach(&b, 0), R_INVALID);
 	CU_ASSERT_EQUAL(b.len, 0);
-	CU_ASSERT_EQUAL_FATAL(agentproto_put_empty(&b, AP_DETACH), R_OK);
+	CU_ASSERT_EQUAL_FATAL(agentproto_put_empty(&b, AP_DETACH), R_SUCCESS);
 	p = frame(&b, AP_DETACH, &n);
 	CU_ASSERT_EQUAL(n, 0);
 	CU_ASSERT_STRING_EQUAL(agentproto_type_name(AP_DETACH), "detach");
 	CU_ASSERT_FALSE(agentproto_type_is_fileop(AP_DETACH));
 	buf_reset(&b);
-	CU_ASSERT_EQUAL_FATAL(agentproto_put_exec(&b, &e), R_OK);
+	CU_ASSERT_EQUAL_FATAL(agentproto_put_exec(&b, &e), R_SUCCESS);
 	p = frame(&b, AP_EXEC, &n);
-	CU_ASSERT_EQUAL_FATAL(agentproto_get_exec(p, n, &d), R_OK);
+	CU_ASSERT_EQUAL_FATAL(agentproto_get_exec(p, n, &d), R_SUCCESS);
 	CU_ASSERT_EQUAL(d.flags, AP_EXEC_STREAM | AP_EXEC_DETACH);
 	agentproto_exec_free(&d);
 	CU_ASSERT_EQUAL(agentproto_get_exec(unknown_flag, sizeof(unknown_flag), &d), R_INVALID);
@@ -366,7 +366,7 @@ static void attach_detach_frames(void)
 		CU_ASSERT_EQUAL(agentproto_parse_header(hb, &h), R_INVALID);
 		hb[1] = AP_ATTACH;
 		hb[7] = 4;
-		CU_ASSERT_EQUAL_FATAL(agentproto_parse_header(hb, &h), R_OK);
+		CU_ASSERT_EQUAL_FATAL(agentproto_parse_header(hb, &h), R_SUCCESS);
 		CU_ASSERT(h.type == AP_ATTACH && h.len == 4);
 	}
 	buf_free(&b);
@@ -381,13 +381,13 @@ static void full_queue_keeps_its_frames(void)
 	char before[AGENTPROTO_HDR_LEN];
 
 	buf_init(&b, 40);
-	CU_ASSERT_EQUAL_FATAL(agentproto_put_empty(&b, AP_PING), R_OK);
+	CU_ASSERT_EQUAL_FATAL(agentproto_put_empty(&b, AP_PING), R_SUCCESS);
 	memcpy(before, b.data, sizeof(before));
 	CU_ASSERT_EQUAL(agentproto_put_output(&b, AP_STREAM_STDOUT, out, sizeof(out)), R_TOO_BIG);
 	CU_ASSERT_EQUAL_FATAL(b.len, AGENTPROTO_HDR_LEN);
 	CU_ASSERT_EQUAL(memcmp(b.data, before, sizeof(before)), 0);
 	/* one that fits exactly still goes in, header and payload intact */
-	CU_ASSERT_EQUAL(agentproto_put_output(&b, AP_STREAM_STDERR, out, 40 - 2 * 8 - 1), R_OK);
+	CU_ASSERT_EQUAL(agentproto_put_output(&b, AP_STREAM_STDERR, out, 40 - 2 * 8 - 1), R_SUCCESS);
 	CU_ASSERT_EQUAL(b.len, 40);
 	CU_ASSERT_EQUAL((uint8_t)b.data[9], AP_OUTPUT);
 	CU_ASSERT_EQUAL((uint8_t)b.data[16], AP_STREAM_STDERR);
@@ -415,7 +415,7 @@ static void decoders_leave_output_on_failure(void)
 	CU_ASSERT_STRING_EQUAL(op->path, "keep");
 	CU_ASSERT_EQUAL(agentproto_get_finfo(huge, sizeof(huge), fi), R_INVALID);
 	CU_ASSERT_STRING_EQUAL(fi->path, "keep");
-	CU_ASSERT_EQUAL(agentproto_get_fileop(AP_FGET, unknown, sizeof(unknown), op), R_OK);
+	CU_ASSERT_EQUAL(agentproto_get_fileop(AP_FGET, unknown, sizeof(unknown), op), R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(op->path, "x");
 	CU_ASSERT_EQUAL(op->depth, 1);
 	free(op);

@@ -14,9 +14,9 @@ static void scopes_from_json(void)
 		enum result r;
 		unsigned set;
 	} v[] = {
-	    {"[\"read\"]", R_OK, AUTH_SCOPE_READ},
-	    {"[\"read\",\"write\",\"admin\"]", R_OK, AUTH_SCOPES_ALL},
-	    {"[\"admin\",\"admin\"]", R_OK, AUTH_SCOPE_ADMIN},
+	    {"[\"read\"]", R_SUCCESS, AUTH_SCOPE_READ},
+	    {"[\"read\",\"write\",\"admin\"]", R_SUCCESS, AUTH_SCOPES_ALL},
+	    {"[\"admin\",\"admin\"]", R_SUCCESS, AUTH_SCOPE_ADMIN},
 	    {"[]", R_INVALID, 0},
 	    {"[\"root\"]", R_INVALID, 0},
 	    {"[\"Read\"]", R_INVALID, 0},
@@ -30,7 +30,7 @@ static void scopes_from_json(void)
 
 		CU_ASSERT_PTR_NOT_NULL_FATAL(j);
 		CU_ASSERT_EQUAL(auth_scopes_from_json(j, &set), v[i].r);
-		CU_ASSERT_EQUAL(set, v[i].r == R_OK ? v[i].set : 99);
+		CU_ASSERT_EQUAL(set, v[i].r == R_SUCCESS ? v[i].set : 99);
 		json_free(j);
 	}
 }
@@ -54,7 +54,7 @@ static void key_hash_is_sha256_hex(void)
 {
 	char hex[65];
 
-	CU_ASSERT_EQUAL(auth_hash_key("abc", hex), R_OK);
+	CU_ASSERT_EQUAL(auth_hash_key("abc", hex), R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(hex,
 			       "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }

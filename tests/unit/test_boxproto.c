@@ -64,8 +64,8 @@ static void numbers(void)
 
 static void results(void)
 {
-	CU_ASSERT_EQUAL(boxproto_result("ok"), R_OK);
-	CU_ASSERT_EQUAL(boxproto_result("ok addr=unix:/x"), R_OK);
+	CU_ASSERT_EQUAL(boxproto_result("ok"), R_SUCCESS);
+	CU_ASSERT_EQUAL(boxproto_result("ok addr=unix:/x"), R_SUCCESS);
 	CU_ASSERT_EQUAL(boxproto_result("err not_found no such sandbox"),
 			boxproto_result("err not_found"));
 	CU_ASSERT_EQUAL(boxproto_result("err not_found"), R_NOT_FOUND);

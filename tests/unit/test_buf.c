@@ -10,8 +10,8 @@ static void appends_and_terminates(void)
 	struct buf b;
 
 	buf_init(&b, 100);
-	CU_ASSERT_EQUAL(buf_append_str(&b, "abc"), R_OK);
-	CU_ASSERT_EQUAL(buf_printf(&b, "-%d-", 42), R_OK);
+	CU_ASSERT_EQUAL(buf_append_str(&b, "abc"), R_SUCCESS);
+	CU_ASSERT_EQUAL(buf_printf(&b, "-%d-", 42), R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(b.data, "abc-42-");
 	CU_ASSERT_EQUAL(b.len, 7);
 	buf_free(&b);
@@ -23,7 +23,7 @@ static void refuses_past_limit_and_frees(void)
 	char big[11] = "0123456789";
 
 	buf_init(&b, 10);
-	CU_ASSERT_EQUAL(buf_append(&b, big, 10), R_OK);
+	CU_ASSERT_EQUAL(buf_append(&b, big, 10), R_SUCCESS);
 	CU_ASSERT_EQUAL(buf_append(&b, "x", 1), R_TOO_BIG);
 	CU_ASSERT_PTR_NULL(b.data);
 	CU_ASSERT_EQUAL(b.len, 0);
@@ -36,7 +36,7 @@ static void overflowing_size_is_refused(void)
 	struct buf b;
 
 	buf_init(&b, (size_t)-1);
-	CU_ASSERT_EQUAL(buf_append_str(&b, "a"), R_OK);
+	CU_ASSERT_EQUAL(buf_append_str(&b, "a"), R_SUCCESS);
 	CU_ASSERT_EQUAL(buf_append(&b, "", (size_t)-1), R_TOO_BIG);
 	buf_free(&b);
 }
@@ -47,7 +47,7 @@ static void steal_hands_over(void)
 	char *s;
 
 	buf_init(&b, 16);
-	CU_ASSERT_EQUAL(buf_append_str(&b, "hi"), R_OK);
+	CU_ASSERT_EQUAL(buf_append_str(&b, "hi"), R_SUCCESS);
 	s = buf_steal(&b);
 	CU_ASSERT_STRING_EQUAL(s, "hi");
 	CU_ASSERT_PTR_NULL(b.data);

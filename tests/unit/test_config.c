@@ -15,12 +15,12 @@ static void sizes(void)
 		long long out;
 		enum result r;
 	} v[] = {
-	    {"0", 0, R_OK},
-	    {"1024", 1024, R_OK},
-	    {"64k", 65536, R_OK},
-	    {"10MiB", 10485760, R_OK},
-	    {"2Gi", 2147483648LL, R_OK},
-	    {"1g", 1073741824LL, R_OK},
+	    {"0", 0, R_SUCCESS},
+	    {"1024", 1024, R_SUCCESS},
+	    {"64k", 65536, R_SUCCESS},
+	    {"10MiB", 10485760, R_SUCCESS},
+	    {"2Gi", 2147483648LL, R_SUCCESS},
+	    {"1g", 1073741824LL, R_SUCCESS},
 	    {"", 0, R_INVALID},
 	    {"-1", 0, R_INVALID},
 	    {" 1", 0, R_INVALID},
@@ -35,7 +35,7 @@ static void sizes(void)
 		enum result r = config_parse_size(v[i].in, &out);
 
 		CU_ASSERT_EQUAL(r, v[i].r);
-		CU_ASSERT_EQUAL(out, r == R_OK ? v[i].out : -7);
+		CU_ASSERT_EQUAL(out, r == R_SUCCESS ? v[i].out : -7);
 	}
 }
 
@@ -43,9 +43,9 @@ static void ints(void)
 {
 	long long v = -7;
 
-	CU_ASSERT_EQUAL(config_parse_int("42", &v), R_OK);
+	CU_ASSERT_EQUAL(config_parse_int("42", &v), R_SUCCESS);
 	CU_ASSERT_EQUAL(v, 42);
-	CU_ASSERT_EQUAL(config_parse_int("-3", &v), R_OK);
+	CU_ASSERT_EQUAL(config_parse_int("-3", &v), R_SUCCESS);
 	CU_ASSERT_EQUAL(v, -3);
 	v = -7;
 	CU_ASSERT_EQUAL(config_parse_int("4x", &v), R_INVALID);
@@ -76,13 +76,13 @@ static void load_order_and_validation(void)
 
 	unsetenv("SANDPIT_WORKERS");
 	with_file("# comment\nSANDPIT_WORKERS = 7\nDEFAULT_MEMORY=512Mi\n", path, sizeof(path));
-	CU_ASSERT_EQUAL_FATAL(config_load(&why), R_OK);
+	CU_ASSERT_EQUAL_FATAL(config_load(&why), R_SUCCESS);
 	CU_ASSERT_EQUAL(config_int("SANDPIT_WORKERS"), 7);
 	CU_ASSERT_STRING_EQUAL(config_str("DEFAULT_MEMORY"), "512Mi");
 	CU_ASSERT_EQUAL(config_int("SANDPIT_MAX_BODY"), 1048576);
 	/* the environment wins over the file */
 	setenv("SANDPIT_WORKERS", "3", 1);
-	CU_ASSERT_EQUAL_FATAL(config_load(&why), R_OK);
+	CU_ASSERT_EQUAL_FATAL(config_load(&why), R_SUCCESS);
 	CU_ASSERT_EQUAL(config_int("SANDPIT_WORKERS"), 3);
 	/* out of bounds, malformed, unknown key, missing file */
 	setenv("SANDPIT_WORKERS", "0", 1);
@@ -96,11 +96,11 @@ static void load_order_and_validation(void)
 	with_file("WARM_POOL_ENABLED=maybe\n", path, sizeof(path));
 	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);
 	with_file("WARM_POOL_ENABLED=yes\n", path, sizeof(path));
-	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+	CU_ASSERT_EQUAL(config_load(&why), R_SUCCESS);
 	CU_ASSERT_TRUE(config_bool("WARM_POOL_ENABLED"));
 	/* a string of fixed choices takes those only */
 	with_file("SANDPIT_REGISTRATION=closed\n", path, sizeof(path));
-	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+	CU_ASSERT_EQUAL(config_load(&why), R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(config_str("SANDPIT_REGISTRATION"), "closed");
 	with_file("SANDPIT_REGISTRATION=clos\n", path, sizeof(path));
 	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);
@@ -111,7 +111,7 @@ static void load_order_and_validation(void)
 	setenv("SANDPIT_CONFIG", "/nonexistent/sandpit.conf", 1);
 	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);
 	unsetenv("SANDPIT_CONFIG");
-	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+	CU_ASSERT_EQUAL(config_load(&why), R_SUCCESS);
 }
 
 /* A file that sets a secret is refused unless only its owner can read it;
@@ -134,10 +134,10 @@ static void secrets_need_a_private_file(void)
 	CU_ASSERT_EQUAL_FATAL(chmod(path, 0604), 0);
 	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);
 	CU_ASSERT_EQUAL_FATAL(chmod(path, 0600), 0);
-	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+	CU_ASSERT_EQUAL(config_load(&why), R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(config_str("SANDPIT_JWT_SECRET"), "hunter2");
 	CU_ASSERT_EQUAL_FATAL(chmod(path, 0400), 0);
-	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+	CU_ASSERT_EQUAL(config_load(&why), R_SUCCESS);
 	/* every key marked secret, not only the JWT one */
 	with_file("SANDPIT_SECRET_KEY=00112233\n", path, sizeof(path));
 	CU_ASSERT_EQUAL_FATAL(chmod(path, 0644), 0);
@@ -149,10 +149,10 @@ static void secrets_need_a_private_file(void)
 	/* no secret in it: readable is fine */
 	with_file("SANDPIT_WORKERS=2\nSANDPIT_JWT_SECRET=\n", path, sizeof(path));
 	CU_ASSERT_EQUAL_FATAL(chmod(path, 0644), 0);
-	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+	CU_ASSERT_EQUAL(config_load(&why), R_SUCCESS);
 	unlink(path);
 	unsetenv("SANDPIT_CONFIG");
-	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+	CU_ASSERT_EQUAL(config_load(&why), R_SUCCESS);
 }
 
 static void print_redacts_secrets(void)
@@ -162,7 +162,7 @@ static void print_redacts_secrets(void)
 	FILE *f;
 
 	setenv("SANDPIT_JWT_SECRET", "topsecretvalue", 1);
-	CU_ASSERT_EQUAL_FATAL(config_load(&why), R_OK);
+	CU_ASSERT_EQUAL_FATAL(config_load(&why), R_SUCCESS);
 	f = fmemopen(buf, sizeof(buf) - 1, "w");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
 	config_print(f);
@@ -170,7 +170,7 @@ static void print_redacts_secrets(void)
 	CU_ASSERT_PTR_NULL(strstr(buf, "topsecretvalue"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "SANDPIT_JWT_SECRET=<redacted>"));
 	unsetenv("SANDPIT_JWT_SECRET");
-	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+	CU_ASSERT_EQUAL(config_load(&why), R_SUCCESS);
 }
 
 /* The shipped example, every key uncommented, must load as it is. */
@@ -189,10 +189,10 @@ static void example_file_is_valid(void)
 	fclose(in);
 	fclose(out);
 	setenv("SANDPIT_CONFIG", path, 1);
-	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+	CU_ASSERT_EQUAL(config_load(&why), R_SUCCESS);
 	unsetenv("SANDPIT_CONFIG");
 	unlink(path);
-	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+	CU_ASSERT_EQUAL(config_load(&why), R_SUCCESS);
 }
 
 
@@ -265,7 +265,7 @@ static void bad_values_are_refused_with_the_key(void)
 		if (r != R_INVALID || strstr(why, bad[i].key) == NULL ||
 		    (bad[i].also != NULL && strstr(why, bad[i].also) == NULL))
 			fprintf(stderr, "\n  %s=%s: r=%d why=%s\n", bad[i].key, bad[i].value, (int)r,
-				r == R_OK ? "" : why);
+				r == R_SUCCESS ? "" : why);
 		CU_ASSERT_EQUAL(r, R_INVALID);
 		CU_ASSERT_PTR_NOT_NULL(strstr(why, bad[i].key));
 		if (bad[i].also != NULL)
@@ -287,12 +287,12 @@ static void bad_values_are_refused_with_the_key(void)
 	CU_ASSERT_EQUAL(config_load(&why), R_INVALID);
 	CU_ASSERT_PTR_NOT_NULL(strstr(why, "SANDPIT_EXEC_MAX_TIMEOUT"));
 	setenv("SANDPIT_EXEC_MAX_TIMEOUT", "100", 1); /* equal is fine */
-	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+	CU_ASSERT_EQUAL(config_load(&why), R_SUCCESS);
 	CU_ASSERT_EQUAL(config()->max_timeout, 100);
 	unsetenv("SANDPIT_MAX_TIMEOUT");
 	unsetenv("SANDPIT_EXEC_MAX_TIMEOUT");
 	unsetenv("DEFAULT_TIMEOUT");
-	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+	CU_ASSERT_EQUAL(config_load(&why), R_SUCCESS);
 }
 
 /* Good values arrive in the typed members, parsed. */
@@ -310,7 +310,7 @@ static void typed_members(void)
 	setenv("SANDPIT_STREAM_LISTEN", "127.0.0.1:8081", 1);
 	setenv("SANDPIT_WORKERS", "3", 1);
 	setenv("WARM_POOL_ENABLED", "on", 1);
-	CU_ASSERT_EQUAL_FATAL(config_load(&why), R_OK);
+	CU_ASSERT_EQUAL_FATAL(config_load(&why), R_SUCCESS);
 	CU_ASSERT_EQUAL(config()->default_cpu_millis, 500);
 	CU_ASSERT_STRING_EQUAL(config()->default_cpus, "500m");
 	CU_ASSERT_EQUAL(config()->default_memory_bytes, 1536ull << 20);
@@ -331,7 +331,7 @@ static void typed_members(void)
 	unsetenv("SANDPIT_STREAM_LISTEN");
 	unsetenv("SANDPIT_WORKERS");
 	unsetenv("WARM_POOL_ENABLED");
-	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+	CU_ASSERT_EQUAL(config_load(&why), R_SUCCESS);
 	CU_ASSERT_TRUE(config()->registration_open);
 	CU_ASSERT_EQUAL(config()->log_level, LOG_INFO);
 	CU_ASSERT_EQUAL(config()->default_memory_bytes, 2ull << 30);

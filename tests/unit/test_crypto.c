@@ -13,7 +13,7 @@ static size_t unhex(const char *hex, unsigned char *out, size_t outsize)
 {
 	size_t n = 0;
 
-	CU_ASSERT_FATAL(crypto_hex_decode(hex, strlen(hex), out, outsize, &n) == R_OK);
+	CU_ASSERT_FATAL(crypto_hex_decode(hex, strlen(hex), out, outsize, &n) == R_SUCCESS);
 	return n;
 }
 
@@ -21,7 +21,7 @@ static void hex_eq(const unsigned char *got, size_t n, const char *want)
 {
 	char hex[257];
 
-	CU_ASSERT_FATAL(crypto_hex_encode(got, n, hex, sizeof(hex)) == R_OK);
+	CU_ASSERT_FATAL(crypto_hex_encode(got, n, hex, sizeof(hex)) == R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(hex, want);
 }
 
@@ -43,11 +43,11 @@ static void sha256_fips180(void)
 
 	for (size_t i = 0; i < sizeof(sha256_vectors) / sizeof(sha256_vectors[0]); i++) {
 		const char *m = sha256_vectors[i].msg;
-		CU_ASSERT_EQUAL_FATAL(crypto_sha256(m, strlen(m), d), R_OK);
+		CU_ASSERT_EQUAL_FATAL(crypto_sha256(m, strlen(m), d), R_SUCCESS);
 		hex_eq(d, sizeof(d), sha256_vectors[i].sha256);
 	}
 	/* NULL with length 0 is allowed and is the empty message. */
-	CU_ASSERT_EQUAL_FATAL(crypto_sha256(NULL, 0, d), R_OK);
+	CU_ASSERT_EQUAL_FATAL(crypto_sha256(NULL, 0, d), R_SUCCESS);
 	hex_eq(d, sizeof(d), sha256_vectors[1].sha256);
 }
 
@@ -63,11 +63,11 @@ static void sha256_streaming(void)
 	memset(chunk, 'a', sizeof(chunk));
 	while (left > 0) {
 		size_t n = left < sizeof(chunk) ? left : sizeof(chunk);
-		CU_ASSERT_EQUAL_FATAL(crypto_sha256_update(c, chunk, n), R_OK);
+		CU_ASSERT_EQUAL_FATAL(crypto_sha256_update(c, chunk, n), R_SUCCESS);
 		left -= n;
 	}
-	CU_ASSERT_EQUAL(crypto_sha256_update(c, NULL, 0), R_OK);
-	CU_ASSERT_EQUAL_FATAL(crypto_sha256_final(c, d), R_OK);
+	CU_ASSERT_EQUAL(crypto_sha256_update(c, NULL, 0), R_SUCCESS);
+	CU_ASSERT_EQUAL_FATAL(crypto_sha256_final(c, d), R_SUCCESS);
 	hex_eq(d, sizeof(d), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 	/* Finished contexts refuse more work instead of hashing garbage. */
 	CU_ASSERT_EQUAL(crypto_sha256_update(c, "a", 1), R_INTERNAL);
@@ -80,7 +80,7 @@ static void sha1_abc(void)
 {
 	unsigned char d[CRYPTO_SHA1_LEN];
 
-	CU_ASSERT_EQUAL_FATAL(crypto_sha1("abc", 3, d), R_OK);
+	CU_ASSERT_EQUAL_FATAL(crypto_sha1("abc", 3, d), R_SUCCESS);
 	hex_eq(d, sizeof(d), "a9993e364706816aba3e25717850c26c9cd0d89d");
 }
 
@@ -132,8 +132,8 @@ static void hmac_rfc4231(void)
 			dlen = rfc4231[i].data_len;
 			memset(data, rfc4231[i].data_byte, dlen);
 		}
-		CU_ASSERT_EQUAL_FATAL(crypto_hmac_sha256(key, klen, data, dlen, mac), R_OK);
-		CU_ASSERT_EQUAL_FATAL(crypto_hex_encode(mac, sizeof(mac), hex, sizeof(hex)), R_OK);
+		CU_ASSERT_EQUAL_FATAL(crypto_hmac_sha256(key, klen, data, dlen, mac), R_SUCCESS);
+		CU_ASSERT_EQUAL_FATAL(crypto_hex_encode(mac, sizeof(mac), hex, sizeof(hex)), R_SUCCESS);
 		CU_ASSERT_EQUAL(strncmp(hex, rfc4231[i].mac, want), 0);
 	}
 }
@@ -143,9 +143,9 @@ static void hmac_empty_key(void)
 	unsigned char a[CRYPTO_SHA256_LEN], b[CRYPTO_SHA256_LEN];
 
 	/* Known value of HMAC-SHA256 with an empty key over an empty message. */
-	CU_ASSERT_EQUAL_FATAL(crypto_hmac_sha256(NULL, 0, NULL, 0, a), R_OK);
+	CU_ASSERT_EQUAL_FATAL(crypto_hmac_sha256(NULL, 0, NULL, 0, a), R_SUCCESS);
 	hex_eq(a, sizeof(a), "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
-	CU_ASSERT_EQUAL_FATAL(crypto_hmac_sha256("", 0, "", 0, b), R_OK);
+	CU_ASSERT_EQUAL_FATAL(crypto_hmac_sha256("", 0, "", 0, b), R_SUCCESS);
 	CU_ASSERT(crypto_equal(a, b, sizeof(a)));
 }
 
@@ -174,12 +174,12 @@ static void random_fills(void)
 {
 	unsigned char a[64], b[64], zero[64] = {0};
 
-	CU_ASSERT_EQUAL_FATAL(crypto_random(a, sizeof(a)), R_OK);
-	CU_ASSERT_EQUAL_FATAL(crypto_random(b, sizeof(b)), R_OK);
+	CU_ASSERT_EQUAL_FATAL(crypto_random(a, sizeof(a)), R_SUCCESS);
+	CU_ASSERT_EQUAL_FATAL(crypto_random(b, sizeof(b)), R_SUCCESS);
 	/* 2^-512 chance of a false failure. */
 	CU_ASSERT_FALSE(crypto_equal(a, b, sizeof(a)));
 	CU_ASSERT_FALSE(crypto_equal(a, zero, sizeof(a)));
-	CU_ASSERT_EQUAL(crypto_random(NULL, 0), R_OK);
+	CU_ASSERT_EQUAL(crypto_random(NULL, 0), R_SUCCESS);
 }
 
 /* ---- hex ---- */
@@ -193,17 +193,17 @@ static void hex_round_trip(void)
 	for (size_t i = 0; i < sizeof(all); i++)
 		all[i] = (unsigned char)i;
 	for (size_t len = 0; len <= sizeof(all); len += 37) {
-		CU_ASSERT_EQUAL_FATAL(crypto_hex_encode(all, len, hex, sizeof(hex)), R_OK);
+		CU_ASSERT_EQUAL_FATAL(crypto_hex_encode(all, len, hex, sizeof(hex)), R_SUCCESS);
 		CU_ASSERT_EQUAL(strlen(hex), 2 * len);
 		CU_ASSERT_EQUAL_FATAL(crypto_hex_decode(hex, 2 * len, back, sizeof(back), &n),
-				      R_OK);
+				      R_SUCCESS);
 		CU_ASSERT_EQUAL(n, len);
 		CU_ASSERT(memcmp(all, back, len) == 0);
 	}
-	CU_ASSERT_EQUAL_FATAL(crypto_hex_encode(all + 0xf0, 16, hex, sizeof(hex)), R_OK);
+	CU_ASSERT_EQUAL_FATAL(crypto_hex_encode(all + 0xf0, 16, hex, sizeof(hex)), R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(hex, "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff");
 	/* Uppercase input decodes too. */
-	CU_ASSERT_EQUAL(crypto_hex_decode("DEADbeef", 8, back, sizeof(back), &n), R_OK);
+	CU_ASSERT_EQUAL(crypto_hex_decode("DEADbeef", 8, back, sizeof(back), &n), R_SUCCESS);
 	CU_ASSERT_EQUAL(n, 4);
 	CU_ASSERT(memcmp(back, "\xde\xad\xbe\xef", 4) == 0);
 }
@@ -227,7 +227,7 @@ static void hex_rejects(void)
 	CU_ASSERT_EQUAL(out[0], 0x55);
 	CU_ASSERT_EQUAL(crypto_hex_encode("abc", 3, small, sizeof(small)), R_TOO_BIG);
 	CU_ASSERT_EQUAL(crypto_hex_size(SIZE_MAX / 2 + 1, &sz), R_TOO_BIG);
-	CU_ASSERT_EQUAL(crypto_hex_size((SIZE_MAX - 1) / 2, &sz), R_OK);
+	CU_ASSERT_EQUAL(crypto_hex_size((SIZE_MAX - 1) / 2, &sz), R_SUCCESS);
 	CU_ASSERT_EQUAL(sz, SIZE_MAX);
 }
 
@@ -256,22 +256,22 @@ static void base64_rfc4648(void)
 		char enc[32];
 		unsigned char dec[32];
 
-		CU_ASSERT_EQUAL_FATAL(crypto_base64_size(rl, &sz), R_OK);
+		CU_ASSERT_EQUAL_FATAL(crypto_base64_size(rl, &sz), R_SUCCESS);
 		CU_ASSERT_EQUAL(sz, strlen(rfc4648[i].std) + 1);
-		CU_ASSERT_EQUAL_FATAL(crypto_base64_encode(raw, rl, enc, sizeof(enc), &n), R_OK);
+		CU_ASSERT_EQUAL_FATAL(crypto_base64_encode(raw, rl, enc, sizeof(enc), &n), R_SUCCESS);
 		CU_ASSERT_STRING_EQUAL(enc, rfc4648[i].std);
 		CU_ASSERT_EQUAL(n, strlen(rfc4648[i].std));
 		CU_ASSERT_EQUAL_FATAL(
-		    crypto_base64_decode(enc, n, dec, crypto_base64_decoded_max(n), &n), R_OK);
+		    crypto_base64_decode(enc, n, dec, crypto_base64_decoded_max(n), &n), R_SUCCESS);
 		CU_ASSERT_EQUAL(n, rl);
 		CU_ASSERT(memcmp(dec, raw, rl) == 0);
 
-		CU_ASSERT_EQUAL_FATAL(crypto_base64url_size(rl, &sz), R_OK);
+		CU_ASSERT_EQUAL_FATAL(crypto_base64url_size(rl, &sz), R_SUCCESS);
 		CU_ASSERT_EQUAL(sz, strlen(rfc4648[i].url) + 1);
-		CU_ASSERT_EQUAL_FATAL(crypto_base64url_encode(raw, rl, enc, sz, &n), R_OK);
+		CU_ASSERT_EQUAL_FATAL(crypto_base64url_encode(raw, rl, enc, sz, &n), R_SUCCESS);
 		CU_ASSERT_STRING_EQUAL(enc, rfc4648[i].url);
 		CU_ASSERT_EQUAL_FATAL(
-		    crypto_base64url_decode(enc, n, dec, crypto_base64_decoded_max(n), &n), R_OK);
+		    crypto_base64url_decode(enc, n, dec, crypto_base64_decoded_max(n), &n), R_SUCCESS);
 		CU_ASSERT_EQUAL(n, rl);
 		CU_ASSERT(memcmp(dec, raw, rl) == 0);
 	}
@@ -283,14 +283,14 @@ static void base64_round_trip_all_lengths(void)
 	char enc[CRYPTO_BASE64_SIZE(100)];
 	size_t n, m;
 
-	CU_ASSERT_EQUAL_FATAL(crypto_random(raw, sizeof(raw)), R_OK);
+	CU_ASSERT_EQUAL_FATAL(crypto_random(raw, sizeof(raw)), R_SUCCESS);
 	for (size_t len = 0; len <= sizeof(raw); len++) {
-		CU_ASSERT_EQUAL_FATAL(crypto_base64_encode(raw, len, enc, sizeof(enc), &n), R_OK);
-		CU_ASSERT_EQUAL_FATAL(crypto_base64_decode(enc, n, dec, len, &m), R_OK);
+		CU_ASSERT_EQUAL_FATAL(crypto_base64_encode(raw, len, enc, sizeof(enc), &n), R_SUCCESS);
+		CU_ASSERT_EQUAL_FATAL(crypto_base64_decode(enc, n, dec, len, &m), R_SUCCESS);
 		CU_ASSERT(m == len && memcmp(raw, dec, len) == 0);
 		CU_ASSERT_EQUAL_FATAL(crypto_base64url_encode(raw, len, enc, sizeof(enc), &n),
-				      R_OK);
-		CU_ASSERT_EQUAL_FATAL(crypto_base64url_decode(enc, n, dec, len, &m), R_OK);
+				      R_SUCCESS);
+		CU_ASSERT_EQUAL_FATAL(crypto_base64url_decode(enc, n, dec, len, &m), R_SUCCESS);
 		CU_ASSERT(m == len && memcmp(raw, dec, len) == 0);
 	}
 }
@@ -350,16 +350,16 @@ static void base64_rejects(void)
 	CU_ASSERT_EQUAL(crypto_base64_decode("Zm9vYmFy", 8, out, 5, &n), R_TOO_BIG);
 	CU_ASSERT_EQUAL(crypto_base64url_decode("Zm9vYmE", 7, out, 4, &n), R_TOO_BIG);
 	CU_ASSERT_EQUAL(out[0], 0x55);
-	CU_ASSERT_EQUAL(crypto_base64_decode("Zm9vYmE=", 8, out, 5, &n), R_OK);
+	CU_ASSERT_EQUAL(crypto_base64_decode("Zm9vYmE=", 8, out, 5, &n), R_SUCCESS);
 	CU_ASSERT_EQUAL(n, 5);
 	/* Encoder buffer too small (needs room for the NUL). */
 	CU_ASSERT_EQUAL(crypto_base64_encode("foobar", 6, enc, 8, &n), R_TOO_BIG);
 	CU_ASSERT_EQUAL(crypto_base64url_encode("fooba", 5, enc, 7, &n), R_TOO_BIG);
-	CU_ASSERT_EQUAL(crypto_base64url_encode("fooba", 5, enc, 8, NULL), R_OK);
+	CU_ASSERT_EQUAL(crypto_base64url_encode("fooba", 5, enc, 8, NULL), R_SUCCESS);
 	/* Size arithmetic refuses to wrap. */
 	CU_ASSERT_EQUAL(crypto_base64_size(SIZE_MAX, &sz), R_TOO_BIG);
 	CU_ASSERT_EQUAL(crypto_base64url_size(SIZE_MAX, &sz), R_TOO_BIG);
-	CU_ASSERT_EQUAL(crypto_base64_size(SIZE_MAX / 4 * 3 - 3, &sz), R_OK);
+	CU_ASSERT_EQUAL(crypto_base64_size(SIZE_MAX / 4 * 3 - 3, &sz), R_SUCCESS);
 	CU_ASSERT(crypto_base64_decoded_max(SIZE_MAX) > SIZE_MAX / 2);
 }
 
@@ -372,13 +372,13 @@ static void aes_gcm_round_trip(void)
 	unsigned char *s1 = NULL, *s2 = NULL, *p = NULL;
 	size_t l1 = 0, l2 = 0, pl = 0;
 
-	CU_ASSERT_EQUAL_FATAL(crypto_random(key, sizeof(key)), R_OK);
-	CU_ASSERT_EQUAL_FATAL(crypto_seal(key, msg, strlen(msg), "org_1/DB", 8, &s1, &l1), R_OK);
+	CU_ASSERT_EQUAL_FATAL(crypto_random(key, sizeof(key)), R_SUCCESS);
+	CU_ASSERT_EQUAL_FATAL(crypto_seal(key, msg, strlen(msg), "org_1/DB", 8, &s1, &l1), R_SUCCESS);
 	CU_ASSERT_EQUAL(l1, strlen(msg) + CRYPTO_SEAL_OVERHEAD);
-	CU_ASSERT_EQUAL_FATAL(crypto_seal(key, msg, strlen(msg), "org_1/DB", 8, &s2, &l2), R_OK);
+	CU_ASSERT_EQUAL_FATAL(crypto_seal(key, msg, strlen(msg), "org_1/DB", 8, &s2, &l2), R_SUCCESS);
 	/* Fresh nonce each time: the same plaintext never seals the same way. */
 	CU_ASSERT_FALSE(crypto_equal(s1, s2, CRYPTO_AES_NONCE_LEN));
-	CU_ASSERT_EQUAL_FATAL(crypto_open(key, s1, l1, "org_1/DB", 8, &p, &pl), R_OK);
+	CU_ASSERT_EQUAL_FATAL(crypto_open(key, s1, l1, "org_1/DB", 8, &p, &pl), R_SUCCESS);
 	CU_ASSERT_EQUAL(pl, strlen(msg));
 	CU_ASSERT_STRING_EQUAL((char *)p, msg);
 	crypto_wipe(p, pl);
@@ -387,9 +387,9 @@ static void aes_gcm_round_trip(void)
 	free(s2);
 
 	/* Empty plaintext, no aad. */
-	CU_ASSERT_EQUAL_FATAL(crypto_seal(key, NULL, 0, NULL, 0, &s1, &l1), R_OK);
+	CU_ASSERT_EQUAL_FATAL(crypto_seal(key, NULL, 0, NULL, 0, &s1, &l1), R_SUCCESS);
 	CU_ASSERT_EQUAL(l1, CRYPTO_SEAL_OVERHEAD);
-	CU_ASSERT_EQUAL_FATAL(crypto_open(key, s1, l1, NULL, 0, &p, &pl), R_OK);
+	CU_ASSERT_EQUAL_FATAL(crypto_open(key, s1, l1, NULL, 0, &p, &pl), R_SUCCESS);
 	CU_ASSERT_EQUAL(pl, 0);
 	CU_ASSERT_EQUAL(p[0], '\0');
 	free(p);
@@ -403,10 +403,10 @@ static void aes_gcm_tamper(void)
 	unsigned char *s = NULL, *p = (unsigned char *)"untouched";
 	size_t l = 0, pl = 12345;
 
-	CU_ASSERT_EQUAL_FATAL(crypto_random(key, sizeof(key)), R_OK);
+	CU_ASSERT_EQUAL_FATAL(crypto_random(key, sizeof(key)), R_SUCCESS);
 	memcpy(other, key, sizeof(key));
 	other[5] ^= 0x01;
-	CU_ASSERT_EQUAL_FATAL(crypto_seal(key, msg, strlen(msg), "ctx", 3, &s, &l), R_OK);
+	CU_ASSERT_EQUAL_FATAL(crypto_seal(key, msg, strlen(msg), "ctx", 3, &s, &l), R_SUCCESS);
 
 	/* Every single-bit flip anywhere (nonce, ciphertext, tag) is caught. */
 	for (size_t i = 0; i < l; i++) {
@@ -428,7 +428,7 @@ static void aes_gcm_tamper(void)
 	CU_ASSERT_STRING_EQUAL((char *)p, "untouched");
 	CU_ASSERT_EQUAL(pl, 12345);
 	/* And the original still opens. */
-	CU_ASSERT_EQUAL_FATAL(crypto_open(key, s, l, "ctx", 3, &p, &pl), R_OK);
+	CU_ASSERT_EQUAL_FATAL(crypto_open(key, s, l, "ctx", 3, &p, &pl), R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL((char *)p, msg);
 	free(p);
 	free(s);
@@ -477,7 +477,7 @@ static void aes_gcm_known_answer(void)
 		pl = unhex(gcm_kat[i].pt, pt, sizeof(pt));
 		al = unhex(gcm_kat[i].aad, aad, sizeof(aad));
 		CU_ASSERT_EQUAL_FATAL(crypto_open(key, sealed, nl + cl + tl, aad, al, &out, &ol),
-				      R_OK);
+				      R_SUCCESS);
 		CU_ASSERT_EQUAL(ol, pl);
 		CU_ASSERT(memcmp(out, pt, pl) == 0);
 		free(out);
@@ -495,9 +495,9 @@ static void sealed_text_round_trip(void)
 	unsigned char key[CRYPTO_AES_KEY_LEN] = {7};
 	char *hex = NULL, *text = NULL;
 
-	CU_ASSERT_EQUAL_FATAL(crypto_seal_text(key, "s3cret value", "org/NAME", &hex), R_OK);
+	CU_ASSERT_EQUAL_FATAL(crypto_seal_text(key, "s3cret value", "org/NAME", &hex), R_SUCCESS);
 	CU_ASSERT_EQUAL(strlen(hex), 2 * (strlen("s3cret value") + CRYPTO_SEAL_OVERHEAD));
-	CU_ASSERT_EQUAL(crypto_open_text(key, hex, 1024, "org/NAME", &text), R_OK);
+	CU_ASSERT_EQUAL(crypto_open_text(key, hex, 1024, "org/NAME", &text), R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(text, "s3cret value");
 	free(text);
 	text = NULL;

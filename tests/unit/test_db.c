@@ -17,7 +17,7 @@ static void show(const char *extra, const char *setting, char *out, size_t size)
 	out[0] = '\0';
 	snprintf(conninfo, sizeof(conninfo), "%s %s", unit_conninfo(), extra);
 	snprintf(sql, sizeof(sql), "SHOW %s", setting);
-	if (db_open(conninfo, &db) == R_OK && db_exec(db, sql, 0, NULL, &res) == R_OK &&
+	if (db_open(conninfo, &db) == R_SUCCESS && db_exec(db, sql, 0, NULL, &res) == R_SUCCESS &&
 	    db_res_rows(res) == 1)
 		snprintf(out, size, "%s", db_res_get(res, 0, 0));
 	db_res_free(res);

@@ -41,7 +41,7 @@ static void on_timer(void *arg)
 	if (p->victim != NULL)
 		ev_timer_stop(p->l, &p->victim->t);
 	if (p->rearm >= 0)
-		CU_ASSERT_EQUAL(ev_timer_start(p->l, &p->t, p->rearm), R_OK);
+		CU_ASSERT_EQUAL(ev_timer_start(p->l, &p->t, p->rearm), R_SUCCESS);
 }
 
 static void probe(struct probe *p, struct ev_loop *l, int fd, int id, int *seq)
@@ -65,28 +65,28 @@ static void watch_reports_readable(void)
 	CU_ASSERT_EQUAL_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	probe(&p, l, sv[0], 0, NULL);
 	CU_ASSERT_FALSE(ev_io_is_active(&p.w));
-	CU_ASSERT_EQUAL(ev_io_set(l, &p.w, EPOLLIN), R_OK);
+	CU_ASSERT_EQUAL(ev_io_set(l, &p.w, EPOLLIN), R_SUCCESS);
 	CU_ASSERT_TRUE(ev_io_is_active(&p.w));
-	CU_ASSERT_EQUAL(ev_run_once(l, 0), R_OK);
+	CU_ASSERT_EQUAL(ev_run_once(l, 0), R_SUCCESS);
 	CU_ASSERT_EQUAL(p.calls, 0); /* nothing to read yet */
 	CU_ASSERT_EQUAL(write(sv[1], "x", 1), 1);
-	CU_ASSERT_EQUAL(ev_run_once(l, 1000), R_OK);
+	CU_ASSERT_EQUAL(ev_run_once(l, 1000), R_SUCCESS);
 	CU_ASSERT_EQUAL(p.calls, 1);
 	CU_ASSERT_TRUE(p.last & EPOLLIN);
 	/* level-triggered: unread, it is reported again; with the mask
 	 * changed to EPOLLOUT only, writability is */
-	CU_ASSERT_EQUAL(ev_io_set(l, &p.w, EPOLLOUT), R_OK);
-	CU_ASSERT_EQUAL(ev_run_once(l, 1000), R_OK);
+	CU_ASSERT_EQUAL(ev_io_set(l, &p.w, EPOLLOUT), R_SUCCESS);
+	CU_ASSERT_EQUAL(ev_run_once(l, 1000), R_SUCCESS);
 	CU_ASSERT_EQUAL(p.calls, 2);
 	CU_ASSERT_EQUAL(p.last & (EPOLLIN | EPOLLOUT), EPOLLOUT);
 	ev_io_stop(l, &p.w);
 	CU_ASSERT_FALSE(ev_io_is_active(&p.w));
-	CU_ASSERT_EQUAL(ev_run_once(l, 0), R_OK);
+	CU_ASSERT_EQUAL(ev_run_once(l, 0), R_SUCCESS);
 	CU_ASSERT_EQUAL(p.calls, 2);
 	/* a stopped watch pointed at another fd watches that one */
 	ev_io_set_fd(&p.w, sv[1]);
-	CU_ASSERT_EQUAL(ev_io_set(l, &p.w, EPOLLOUT), R_OK);
-	CU_ASSERT_EQUAL(ev_run_once(l, 1000), R_OK);
+	CU_ASSERT_EQUAL(ev_io_set(l, &p.w, EPOLLOUT), R_SUCCESS);
+	CU_ASSERT_EQUAL(ev_run_once(l, 1000), R_SUCCESS);
 	CU_ASSERT_EQUAL(p.calls, 3);
 	CU_ASSERT_TRUE(p.last & EPOLLOUT);
 	ev_io_stop(l, &p.w);
@@ -114,9 +114,9 @@ static void stop_within_a_dispatch(void)
 	probe(&b, l, s2[0], 2, NULL);
 	a.victim = &b;
 	b.victim = &a;
-	CU_ASSERT_EQUAL(ev_io_set(l, &a.w, EPOLLOUT), R_OK);
-	CU_ASSERT_EQUAL(ev_io_set(l, &b.w, EPOLLOUT), R_OK);
-	CU_ASSERT_EQUAL(ev_run_once(l, 1000), R_OK);
+	CU_ASSERT_EQUAL(ev_io_set(l, &a.w, EPOLLOUT), R_SUCCESS);
+	CU_ASSERT_EQUAL(ev_io_set(l, &b.w, EPOLLOUT), R_SUCCESS);
+	CU_ASSERT_EQUAL(ev_run_once(l, 1000), R_SUCCESS);
 	CU_ASSERT_EQUAL(a.calls + b.calls, 1);
 	close(s1[0]);
 	close(s1[1]);
@@ -137,12 +137,12 @@ static void timers_fire_in_order_once(void)
 		probe(&p[i], l, -1, i + 1, NULL);
 	t0 = ev_now(l);
 	/* armed out of order, one re-armed (moved) and one stopped */
-	CU_ASSERT_EQUAL(ev_timer_start(l, &p[0].t, 30), R_OK);
-	CU_ASSERT_EQUAL(ev_timer_start(l, &p[1].t, 10), R_OK);
-	CU_ASSERT_EQUAL(ev_timer_start(l, &p[2].t, 20), R_OK);
-	CU_ASSERT_EQUAL(ev_timer_start(l, &p[3].t, 5), R_OK);
-	CU_ASSERT_EQUAL(ev_timer_start(l, &p[4].t, 1), R_OK);
-	CU_ASSERT_EQUAL(ev_timer_start(l, &p[3].t, 40), R_OK);
+	CU_ASSERT_EQUAL(ev_timer_start(l, &p[0].t, 30), R_SUCCESS);
+	CU_ASSERT_EQUAL(ev_timer_start(l, &p[1].t, 10), R_SUCCESS);
+	CU_ASSERT_EQUAL(ev_timer_start(l, &p[2].t, 20), R_SUCCESS);
+	CU_ASSERT_EQUAL(ev_timer_start(l, &p[3].t, 5), R_SUCCESS);
+	CU_ASSERT_EQUAL(ev_timer_start(l, &p[4].t, 1), R_SUCCESS);
+	CU_ASSERT_EQUAL(ev_timer_start(l, &p[3].t, 40), R_SUCCESS);
 	ev_timer_stop(l, &p[4].t);
 	CU_ASSERT_FALSE(ev_timer_is_armed(&p[4].t));
 	CU_ASSERT_TRUE(ev_timer_is_armed(&p[3].t));
@@ -151,7 +151,7 @@ static void timers_fire_in_order_once(void)
 		/* each callback appends its id through its own copy of cur */
 		for (int i = 0; i < 5; i++)
 			p[i].seq = cur;
-		CU_ASSERT_EQUAL_FATAL(ev_run_once(l, -1), R_OK);
+		CU_ASSERT_EQUAL_FATAL(ev_run_once(l, -1), R_SUCCESS);
 		while (*cur != 0)
 			cur++;
 	}
@@ -162,7 +162,7 @@ static void timers_fire_in_order_once(void)
 	CU_ASSERT_EQUAL(seq[4], 0);
 	CU_ASSERT_EQUAL(p[4].calls, 0);
 	CU_ASSERT_TRUE(ev_now(l) - t0 >= 40);
-	CU_ASSERT_EQUAL(ev_run_once(l, 0), R_OK);
+	CU_ASSERT_EQUAL(ev_run_once(l, 0), R_SUCCESS);
 	for (int i = 0; i < 4; i++)
 		CU_ASSERT_EQUAL(p[i].calls, 1);
 	ev_free(l);
@@ -184,19 +184,19 @@ static void zero_delay_and_stop_while_due(void)
 	/* equal deadlines: whichever fires first stops the other */
 	killer.victim = &victim;
 	victim.victim = &killer;
-	CU_ASSERT_EQUAL(ev_timer_start(l, &again.t, 0), R_OK);
-	CU_ASSERT_EQUAL(ev_timer_start(l, &killer.t, 0), R_OK);
-	CU_ASSERT_EQUAL(ev_timer_start(l, &victim.t, 0), R_OK);
-	CU_ASSERT_EQUAL(ev_run_once(l, -1), R_OK);
+	CU_ASSERT_EQUAL(ev_timer_start(l, &again.t, 0), R_SUCCESS);
+	CU_ASSERT_EQUAL(ev_timer_start(l, &killer.t, 0), R_SUCCESS);
+	CU_ASSERT_EQUAL(ev_timer_start(l, &victim.t, 0), R_SUCCESS);
+	CU_ASSERT_EQUAL(ev_run_once(l, -1), R_SUCCESS);
 	CU_ASSERT_EQUAL(again.calls, 1);
 	CU_ASSERT_EQUAL(killer.calls + victim.calls, 1);
 	CU_ASSERT_FALSE(ev_timer_is_armed(&victim.t));
 	CU_ASSERT_FALSE(ev_timer_is_armed(&killer.t));
 	CU_ASSERT_TRUE(ev_timer_is_armed(&again.t));
-	CU_ASSERT_EQUAL(ev_run_once(l, -1), R_OK);
+	CU_ASSERT_EQUAL(ev_run_once(l, -1), R_SUCCESS);
 	CU_ASSERT_EQUAL(again.calls, 2);
 	ev_timer_stop(l, &again.t);
-	CU_ASSERT_EQUAL(ev_run_once(l, 0), R_OK);
+	CU_ASSERT_EQUAL(ev_run_once(l, 0), R_SUCCESS);
 	CU_ASSERT_EQUAL(again.calls, 2);
 	ev_free(l);
 }
@@ -212,12 +212,12 @@ static void heap_under_churn(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(l);
 	for (int i = 0; i < N; i++) {
 		probe(&p[i], l, -1, i, NULL);
-		CU_ASSERT_EQUAL(ev_timer_start(l, &p[i].t, (i * 7919) % 13), R_OK);
+		CU_ASSERT_EQUAL(ev_timer_start(l, &p[i].t, (i * 7919) % 13), R_SUCCESS);
 	}
 	for (int i = 0; i < N; i += 3)
 		ev_timer_stop(l, &p[i].t);
 	for (int k = 0; k < 50 && fired < N - (N + 2) / 3; k++) {
-		CU_ASSERT_EQUAL_FATAL(ev_run_once(l, -1), R_OK);
+		CU_ASSERT_EQUAL_FATAL(ev_run_once(l, -1), R_SUCCESS);
 		fired = 0;
 		for (int i = 0; i < N; i++)
 			fired += p[i].calls;

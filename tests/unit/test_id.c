@@ -16,7 +16,7 @@ static void format_and_prefix(void)
 	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
 		size_t plen = strlen(prefixes[i]);
 
-		CU_ASSERT_EQUAL_FATAL(id_new(prefixes[i], id, sizeof(id)), R_OK);
+		CU_ASSERT_EQUAL_FATAL(id_new(prefixes[i], id, sizeof(id)), R_SUCCESS);
 		CU_ASSERT_EQUAL(strlen(id), plen + ID_RAND_LEN);
 		CU_ASSERT_EQUAL(strncmp(id, prefixes[i], plen), 0);
 		CU_ASSERT_EQUAL(strspn(id + plen, "0123456789abcdefghijklmnopqrstuvwxyz"),
@@ -27,7 +27,7 @@ static void format_and_prefix(void)
 	{
 		char exact[ID_SIZE("sbx_")];
 		CU_ASSERT_EQUAL(sizeof(exact), 25);
-		CU_ASSERT_EQUAL(id_new("sbx_", exact, sizeof(exact)), R_OK);
+		CU_ASSERT_EQUAL(id_new("sbx_", exact, sizeof(exact)), R_SUCCESS);
 		CU_ASSERT_TRUE(id_is_valid("sbx_", exact));
 	}
 }
@@ -45,7 +45,7 @@ static void unique_and_spread(void)
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(ids);
 	for (size_t i = 0; i < MANY; i++) {
-		CU_ASSERT_EQUAL_FATAL(id_new("sbx_", ids[i], sizeof(ids[i])), R_OK);
+		CU_ASSERT_EQUAL_FATAL(id_new("sbx_", ids[i], sizeof(ids[i])), R_SUCCESS);
 		for (size_t k = 4; k < 4 + ID_RAND_LEN; k++) {
 			char c = ids[i][k];
 			counts[c <= '9' ? c - '0' : c - 'a' + 10]++;
@@ -118,8 +118,8 @@ static void api_keys(void)
 	char k1[ID_API_KEY_SIZE], k2[ID_API_KEY_SIZE], disp[ID_API_KEY_DISPLAY_SIZE];
 
 	CU_ASSERT_EQUAL(ID_API_KEY_LEN, 54);
-	CU_ASSERT_EQUAL_FATAL(id_new_api_key(k1, sizeof(k1)), R_OK);
-	CU_ASSERT_EQUAL_FATAL(id_new_api_key(k2, sizeof(k2)), R_OK);
+	CU_ASSERT_EQUAL_FATAL(id_new_api_key(k1, sizeof(k1)), R_SUCCESS);
+	CU_ASSERT_EQUAL_FATAL(id_new_api_key(k2, sizeof(k2)), R_SUCCESS);
 	CU_ASSERT_EQUAL(strlen(k1), 54);
 	CU_ASSERT_EQUAL(strncmp(k1, "sk-sandbox-", 11), 0);
 	CU_ASSERT_EQUAL(strspn(k1 + 11, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -128,7 +128,7 @@ static void api_keys(void)
 	CU_ASSERT_STRING_NOT_EQUAL(k1, k2);
 	CU_ASSERT_TRUE(id_is_api_key(k1));
 
-	CU_ASSERT_EQUAL_FATAL(id_api_key_display(k1, disp, sizeof(disp)), R_OK);
+	CU_ASSERT_EQUAL_FATAL(id_api_key_display(k1, disp, sizeof(disp)), R_SUCCESS);
 	CU_ASSERT_EQUAL(strlen(disp), 15);
 	CU_ASSERT_EQUAL(strncmp(disp, k1, 15), 0);
 	CU_ASSERT_EQUAL(strncmp(disp, "sk-sandbox-", 11), 0);
@@ -165,7 +165,7 @@ static void api_keys_unique(void)
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(keys);
 	for (size_t i = 0; i < 1000; i++)
-		CU_ASSERT_EQUAL_FATAL(id_new_api_key(keys[i], sizeof(keys[i])), R_OK);
+		CU_ASSERT_EQUAL_FATAL(id_new_api_key(keys[i], sizeof(keys[i])), R_SUCCESS);
 	qsort(keys, 1000, sizeof(keys[0]), cmp);
 	for (size_t i = 1; i < 1000; i++)
 		dups += strcmp(keys[i - 1], keys[i]) == 0;

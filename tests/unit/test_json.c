@@ -31,14 +31,14 @@ static void typed_getters(void)
 	bool b = false;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(j);
-	CU_ASSERT_EQUAL(json_get_str(j, "s", &s), R_OK);
+	CU_ASSERT_EQUAL(json_get_str(j, "s", &s), R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(s, "x");
-	CU_ASSERT_EQUAL(json_get_int(j, "i", &i), R_OK);
+	CU_ASSERT_EQUAL(json_get_int(j, "i", &i), R_SUCCESS);
 	CU_ASSERT_EQUAL(i, 42);
 	CU_ASSERT_EQUAL(json_get_int(j, "f", &i), R_INVALID);
 	CU_ASSERT_EQUAL(json_get_int(j, "big", &i), R_INVALID);
 	CU_ASSERT_EQUAL(i, 42);
-	CU_ASSERT_EQUAL(json_get_bool(j, "b", &b), R_OK);
+	CU_ASSERT_EQUAL(json_get_bool(j, "b", &b), R_SUCCESS);
 	CU_ASSERT_TRUE(b);
 	CU_ASSERT_EQUAL(json_get_str(j, "n", &s), R_NOT_FOUND);
 	CU_ASSERT_EQUAL(json_get_str(j, "missing", &s), R_NOT_FOUND);
@@ -52,11 +52,11 @@ static void builds_and_prints(void)
 	struct json *o = json_new_object(), *a = json_new_array();
 	char *text;
 
-	CU_ASSERT_EQUAL(json_add_str(o, "k", "v\"q"), R_OK);
-	CU_ASSERT_EQUAL(json_push(a, json_new_int(1)), R_OK);
-	CU_ASSERT_EQUAL(json_push(a, json_new_strn("ab", 1)), R_OK);
-	CU_ASSERT_EQUAL(json_add(o, "a", a), R_OK);
-	CU_ASSERT_EQUAL(json_add_str_or_null(o, "z", NULL), R_OK);
+	CU_ASSERT_EQUAL(json_add_str(o, "k", "v\"q"), R_SUCCESS);
+	CU_ASSERT_EQUAL(json_push(a, json_new_int(1)), R_SUCCESS);
+	CU_ASSERT_EQUAL(json_push(a, json_new_strn("ab", 1)), R_SUCCESS);
+	CU_ASSERT_EQUAL(json_add(o, "a", a), R_SUCCESS);
+	CU_ASSERT_EQUAL(json_add_str_or_null(o, "z", NULL), R_SUCCESS);
 	CU_ASSERT_EQUAL(json_add(o, "fail", NULL), R_NO_MEMORY);
 	text = json_print(o);
 	CU_ASSERT_STRING_EQUAL(text, "{\"k\":\"v\\\"q\",\"a\":[1,\"a\"],\"z\":null}");
@@ -83,7 +83,7 @@ static void prints_only_utf8(void)
 		struct json *o = json_new_object(), *back;
 		char *text;
 
-		CU_ASSERT_EQUAL_FATAL(json_add_str(o, "p", in[i]), R_OK);
+		CU_ASSERT_EQUAL_FATAL(json_add_str(o, "p", in[i]), R_SUCCESS);
 		text = json_print(o);
 		CU_ASSERT_PTR_NOT_NULL_FATAL(text);
 		CU_ASSERT_TRUE(utf8_is_valid(text, strlen(text)));

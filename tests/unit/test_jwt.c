@@ -21,19 +21,19 @@ static void forge(const char *header, const char *payload, char *out, size_t out
 	size_t n = 0, used;
 
 	CU_ASSERT_EQUAL_FATAL(crypto_base64url_encode(header, strlen(header), out, outsize, &n),
-			      R_OK);
+			      R_SUCCESS);
 	used = n;
 	CU_ASSERT_FATAL(used + 1 < outsize);
 	out[used++] = '.';
 	CU_ASSERT_EQUAL_FATAL(
 	    crypto_base64url_encode(payload, strlen(payload), out + used, outsize - used, &n),
-	    R_OK);
+	    R_SUCCESS);
 	used += n;
-	CU_ASSERT_EQUAL_FATAL(crypto_hmac_sha256(secret, strlen(secret), out, used, mac), R_OK);
+	CU_ASSERT_EQUAL_FATAL(crypto_hmac_sha256(secret, strlen(secret), out, used, mac), R_SUCCESS);
 	CU_ASSERT_FATAL(used + 1 < outsize);
 	out[used++] = '.';
 	CU_ASSERT_EQUAL_FATAL(
-	    crypto_base64url_encode(mac, sizeof(mac), out + used, outsize - used, &n), R_OK);
+	    crypto_base64url_encode(mac, sizeof(mac), out + used, outsize - used, &n), R_SUCCESS);
 }
 
 static enum result verify(const char *token, long long now)
@@ -41,7 +41,7 @@ static enum result verify(const char *token, long long now)
 	struct json *claims = (struct json *)&claims; /* sentinel: must survive failure */
 	enum result r = jwt_verify(token, secret, strlen(secret), now, &claims);
 
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		json_free(claims);
 	else
 		CU_ASSERT_PTR_EQUAL(claims, (struct json *)&claims);
@@ -66,15 +66,15 @@ static void rfc7519_example(void)
 	long long exp = 0;
 	size_t klen = 0;
 
-	CU_ASSERT_EQUAL_FATAL(crypto_base64url_decode(k, strlen(k), key, sizeof(key), &klen), R_OK);
+	CU_ASSERT_EQUAL_FATAL(crypto_base64url_decode(k, strlen(k), key, sizeof(key), &klen), R_SUCCESS);
 	CU_ASSERT_EQUAL_FATAL(klen, 64);
 	/* exp is 1300819380: verify one second before it. */
-	CU_ASSERT_EQUAL_FATAL(jwt_verify(token, key, klen, 1300819379LL, &claims), R_OK);
-	CU_ASSERT_EQUAL(json_get_str(claims, "iss", &iss), R_OK);
+	CU_ASSERT_EQUAL_FATAL(jwt_verify(token, key, klen, 1300819379LL, &claims), R_SUCCESS);
+	CU_ASSERT_EQUAL(json_get_str(claims, "iss", &iss), R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(iss, "joe");
-	CU_ASSERT_EQUAL(json_get_int(claims, "exp", &exp), R_OK);
+	CU_ASSERT_EQUAL(json_get_int(claims, "exp", &exp), R_SUCCESS);
 	CU_ASSERT_EQUAL(exp, 1300819380LL);
-	CU_ASSERT_EQUAL(json_get_bool(claims, "http://example.com/is_root", &root), R_OK);
+	CU_ASSERT_EQUAL(json_get_bool(claims, "http://example.com/is_root", &root), R_SUCCESS);
 	CU_ASSERT_TRUE(root);
 	json_free(claims);
 	/* At exp it is expired (exp <= now), and today it certainly is. */
@@ -92,9 +92,9 @@ static struct json *sample_claims(long long exp)
 	struct json *c = json_new_object();
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
-	CU_ASSERT_EQUAL_FATAL(json_add_str(c, "sub", "user_1"), R_OK);
-	CU_ASSERT_EQUAL_FATAL(json_add_str(c, "org_id", "org_abc"), R_OK);
-	CU_ASSERT_EQUAL_FATAL(json_add_int(c, "exp", exp), R_OK);
+	CU_ASSERT_EQUAL_FATAL(json_add_str(c, "sub", "user_1"), R_SUCCESS);
+	CU_ASSERT_EQUAL_FATAL(json_add_str(c, "org_id", "org_abc"), R_SUCCESS);
+	CU_ASSERT_EQUAL_FATAL(json_add_int(c, "exp", exp), R_SUCCESS);
 	return c;
 }
 
@@ -104,13 +104,13 @@ static void sign_then_verify(void)
 	const char *org = NULL;
 	char *tok = NULL, *again = NULL;
 
-	CU_ASSERT_EQUAL_FATAL(jwt_sign(c, secret, strlen(secret), &tok), R_OK);
+	CU_ASSERT_EQUAL_FATAL(jwt_sign(c, secret, strlen(secret), &tok), R_SUCCESS);
 	CU_ASSERT_EQUAL(strncmp(tok, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.", 37), 0);
-	CU_ASSERT_EQUAL_FATAL(jwt_verify(tok, secret, strlen(secret), NOW, &got), R_OK);
-	CU_ASSERT_EQUAL(json_get_str(got, "org_id", &org), R_OK);
+	CU_ASSERT_EQUAL_FATAL(jwt_verify(tok, secret, strlen(secret), NOW, &got), R_SUCCESS);
+	CU_ASSERT_EQUAL(json_get_str(got, "org_id", &org), R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(org, "org_abc");
 	/* Deterministic: the same claims and key give the same token. */
-	CU_ASSERT_EQUAL_FATAL(jwt_sign(got, secret, strlen(secret), &again), R_OK);
+	CU_ASSERT_EQUAL_FATAL(jwt_sign(got, secret, strlen(secret), &again), R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(tok, again);
 	/* A different secret, or a prefix of it, does not verify. */
 	CU_ASSERT_EQUAL(jwt_verify(tok, "other", 5, NOW, &got), R_UNAUTHORIZED);
@@ -135,7 +135,7 @@ static void sign_refuses(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 	memset(s, 'x', JWT_MAX_LEN - 1);
 	s[JWT_MAX_LEN - 1] = '\0';
-	CU_ASSERT_EQUAL_FATAL(json_add_str(big, "pad", s), R_OK);
+	CU_ASSERT_EQUAL_FATAL(json_add_str(big, "pad", s), R_SUCCESS);
 	CU_ASSERT_EQUAL(jwt_sign(big, secret, strlen(secret), &tok), R_TOO_BIG);
 	CU_ASSERT_PTR_NULL(tok);
 	free(s);
@@ -148,8 +148,8 @@ static void tampered(void)
 	struct json *c = sample_claims(NOW + 60);
 	char *tok = NULL, *dot1, *dot2, save;
 
-	CU_ASSERT_EQUAL_FATAL(jwt_sign(c, secret, strlen(secret), &tok), R_OK);
-	CU_ASSERT_EQUAL(verify(tok, NOW), R_OK);
+	CU_ASSERT_EQUAL_FATAL(jwt_sign(c, secret, strlen(secret), &tok), R_SUCCESS);
+	CU_ASSERT_EQUAL(verify(tok, NOW), R_SUCCESS);
 	dot1 = strchr(tok, '.');
 	dot2 = strchr(dot1 + 1, '.');
 
@@ -158,14 +158,14 @@ static void tampered(void)
 	dot1[5] = save == 'A' ? 'B' : 'A';
 	CU_ASSERT_EQUAL(verify(tok, NOW), R_UNAUTHORIZED);
 	dot1[5] = save;
-	CU_ASSERT_EQUAL(verify(tok, NOW), R_OK);
+	CU_ASSERT_EQUAL(verify(tok, NOW), R_SUCCESS);
 
 	/* Signature: first character, and one in the middle. */
 	save = dot2[1];
 	dot2[1] = save == 'A' ? 'B' : 'A';
 	CU_ASSERT_EQUAL(verify(tok, NOW), R_UNAUTHORIZED);
 	dot2[1] = save;
-	CU_ASSERT_EQUAL(verify(tok, NOW), R_OK);
+	CU_ASSERT_EQUAL(verify(tok, NOW), R_SUCCESS);
 	dot2[20] = dot2[20] == 'z' ? 'y' : 'z';
 	CU_ASSERT_EQUAL(verify(tok, NOW), R_UNAUTHORIZED);
 	dot2[20] = '\0'; /* truncated signature */
@@ -180,20 +180,20 @@ static void expiry_and_not_before(void)
 		const char *payload;
 		enum result want;
 	} rows[] = {
-	    {"{\"exp\":1700000001}", R_OK},
+	    {"{\"exp\":1700000001}", R_SUCCESS},
 	    {"{\"exp\":1700000000}", R_UNAUTHORIZED}, /* exp == now is expired */
 	    {"{\"exp\":1699999999}", R_UNAUTHORIZED},
-	    {"{\"exp\":1700000000.5}", R_OK}, /* NumericDate may be fractional */
-	    {"{\"nbf\":1700000000}", R_OK},
+	    {"{\"exp\":1700000000.5}", R_SUCCESS}, /* NumericDate may be fractional */
+	    {"{\"nbf\":1700000000}", R_SUCCESS},
 	    {"{\"nbf\":1700000001}", R_UNAUTHORIZED}, /* not yet valid */
-	    {"{\"nbf\":1699999999,\"exp\":1700000100}", R_OK},
+	    {"{\"nbf\":1699999999,\"exp\":1700000100}", R_SUCCESS},
 	    {"{\"nbf\":1700000050,\"exp\":1700000100}", R_UNAUTHORIZED},
 	    {"{\"exp\":\"1800000000\"}", R_UNAUTHORIZED}, /* not a number */
 	    {"{\"exp\":null}", R_UNAUTHORIZED},
 	    {"{\"exp\":true}", R_UNAUTHORIZED},
 	    {"{\"nbf\":\"0\"}", R_UNAUTHORIZED},
 	    {"{\"nbf\":[0]}", R_UNAUTHORIZED},
-	    {"{}", R_OK}, /* no exp: valid until the key rotates */
+	    {"{}", R_SUCCESS}, /* no exp: valid until the key rotates */
 	};
 	char tok[512];
 
@@ -240,7 +240,7 @@ static void bad_headers_and_claims(void)
 	}
 	/* Control: the same machinery with a good header passes. */
 	forge("{\"alg\":\"HS256\"}", "{\"sub\":\"x\"}", tok, sizeof(tok));
-	CU_ASSERT_EQUAL(verify(tok, NOW), R_OK);
+	CU_ASSERT_EQUAL(verify(tok, NOW), R_SUCCESS);
 }
 
 static void alg_none_unsigned(void)
@@ -279,7 +279,7 @@ static void malformed_structure(void)
 	CU_ASSERT_EQUAL(verify(NULL, NOW), R_UNAUTHORIZED);
 
 	forge("{\"alg\":\"HS256\"}", "{}", good, sizeof(good));
-	CU_ASSERT_EQUAL(verify(good, NOW), R_OK);
+	CU_ASSERT_EQUAL(verify(good, NOW), R_SUCCESS);
 	/* A valid token with extra parts or padding on its signature. */
 	snprintf(buf, sizeof(buf), "%s.%s", good, strrchr(good, '.') + 1);
 	CU_ASSERT_EQUAL(verify(buf, NOW), R_UNAUTHORIZED);
@@ -304,7 +304,7 @@ static void length_cap(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(big);
 	/* A long token is refused before any decoding or MAC work. */
 	CU_ASSERT_EQUAL_FATAL(
-	    crypto_base64url_encode("{\"alg\":\"HS256\"}", 15, head, sizeof(head), &n), R_OK);
+	    crypto_base64url_encode("{\"alg\":\"HS256\"}", 15, head, sizeof(head), &n), R_SUCCESS);
 	memcpy(big, head, n);
 	big[n] = '.';
 	memset(big + n + 1, 'A', JWT_MAX_LEN + 1 - n - 1);

@@ -35,7 +35,7 @@ static enum result fake_destroy(struct backend *b, const char *id)
 	on_destroy = NULL;
 	if (hook != NULL)
 		hook(id);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static enum result fake_inspect(struct backend *b, const char *id, struct sandbox_usage *u)
@@ -44,7 +44,7 @@ static enum result fake_inspect(struct backend *b, const char *id, struct sandbo
 	memset(u, 0, sizeof(*u));
 	u->cpu_usec = 1500000;
 	u->alive = true;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static enum result fake_list(struct backend *b, char ***ids, size_t *n)
@@ -52,7 +52,7 @@ static enum result fake_list(struct backend *b, char ***ids, size_t *n)
 	(void)b;
 	*ids = NULL;
 	*n = 0;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static enum result fake_address(struct backend *b, const char *id, char *addr, size_t size)
@@ -85,12 +85,12 @@ static char org[ID_SIZE("org_")];
 
 static bool setup(void)
 {
-	if (db == NULL && db_open(unit_conninfo(), &db) != R_OK)
+	if (db == NULL && db_open(unit_conninfo(), &db) != R_SUCCESS)
 		return false;
-	if (id_new("org_", org, sizeof(org)) != R_OK)
+	if (id_new("org_", org, sizeof(org)) != R_SUCCESS)
 		return false;
 	return db_exec(db, "INSERT INTO organizations (id, name, slug) VALUES ($1, $1, $1)", 1,
-		       (const char *[]){org}, NULL) == R_OK;
+		       (const char *[]){org}, NULL) == R_SUCCESS;
 }
 
 static void teardown(void)
@@ -101,7 +101,7 @@ static void teardown(void)
 				"u AS (DELETE FROM usage_events WHERE sandbox_id IN (SELECT id FROM s)) "
 				"DELETE FROM organizations WHERE id = $1",
 				1, (const char *[]){org}, NULL),
-			R_OK);
+			R_SUCCESS);
 	db_close(db);
 	db = NULL;
 }
@@ -110,15 +110,15 @@ static void teardown(void)
  * reservation leaves it. */
 static bool new_sandbox(char *id, size_t size)
 {
-	if (id_new("sbx_", id, size) != R_OK)
+	if (id_new("sbx_", id, size) != R_SUCCESS)
 		return false;
 	return db_exec(db,
 		       "INSERT INTO sandboxes (id, org_id, status, backend, cpus_millis, "
 		       "memory_bytes, cpus, memory, timeout_seconds, expires_at) VALUES ($1, $2, "
 		       "'creating', 'local', 1000, 268435456, '1', '256Mi', 60, now() + "
 		       "interval '1 minute')",
-		       2, (const char *[]){id, org}, NULL) == R_OK &&
-	       events_emit(db, org, id, "sandbox.created", NULL) == R_OK;
+		       2, (const char *[]){id, org}, NULL) == R_SUCCESS &&
+	       events_emit(db, org, id, "sandbox.created", NULL) == R_SUCCESS;
 }
 
 /* query: the first column of the first row of a one-parameter query. */
@@ -127,7 +127,7 @@ static void query(const char *sql, const char *id, char *out, size_t size)
 	struct db_res *res = NULL;
 
 	out[0] = '\0';
-	if (db_exec(db, sql, 1, (const char *[]){id}, &res) == R_OK && db_res_rows(res) == 1 &&
+	if (db_exec(db, sql, 1, (const char *[]){id}, &res) == R_SUCCESS && db_res_rows(res) == 1 &&
 	    db_res_get(res, 0, 0) != NULL)
 		snprintf(out, size, "%s", db_res_get(res, 0, 0));
 	db_res_free(res);
@@ -154,7 +154,7 @@ static void ready_after_stop_is_not_emitted(void)
 	CU_ASSERT_FATAL(new_sandbox(id, sizeof(id)));
 	destroys = 0;
 	CU_ASSERT_EQUAL(lifecycle_stop(db, &fake, org, id, LIFECYCLE_STOPPED, "requested", false),
-			R_OK);
+			R_SUCCESS);
 	CU_ASSERT_EQUAL(lifecycle_mark_running(db, &fake, org, id, "127.0.0.1:9", 42), R_CONFLICT);
 	events_of(id, ev, sizeof(ev));
 	CU_ASSERT_STRING_EQUAL(ev, "sandbox.created,sandbox.stopped");
@@ -171,9 +171,9 @@ static void ready_then_stop_in_order(void)
 
 	CU_ASSERT_FATAL(setup());
 	CU_ASSERT_FATAL(new_sandbox(id, sizeof(id)));
-	CU_ASSERT_EQUAL(lifecycle_mark_running(db, &fake, org, id, "127.0.0.1:9", 42), R_OK);
+	CU_ASSERT_EQUAL(lifecycle_mark_running(db, &fake, org, id, "127.0.0.1:9", 42), R_SUCCESS);
 	CU_ASSERT_EQUAL(lifecycle_stop(db, &fake, org, id, LIFECYCLE_STOPPED, "requested", false),
-			R_OK);
+			R_SUCCESS);
 	events_of(id, ev, sizeof(ev));
 	CU_ASSERT_STRING_EQUAL(ev, "sandbox.created,sandbox.ready,sandbox.stopped");
 	teardown();
@@ -196,7 +196,7 @@ static void error_once_and_never_after_a_stop(void)
 
 	CU_ASSERT_FATAL(new_sandbox(id, sizeof(id)));
 	CU_ASSERT_EQUAL(lifecycle_stop(db, &fake, org, id, LIFECYCLE_STOPPED, "requested", false),
-			R_OK);
+			R_SUCCESS);
 	lifecycle_mark_error(db, &fake, org, id, "runtime_create_failed");
 	events_of(id, ev, sizeof(ev));
 	CU_ASSERT_STRING_EQUAL(ev, "sandbox.created,sandbox.stopped");
@@ -213,7 +213,7 @@ static struct db *other;
 static void reaper_retakes(const char *id)
 {
 	CU_ASSERT_EQUAL(
-	    lifecycle_stop(other, &fake, "", id, LIFECYCLE_ERROR, "stuck_stopping", false), R_OK);
+	    lifecycle_stop(other, &fake, "", id, LIFECYCLE_ERROR, "stuck_stopping", false), R_SUCCESS);
 }
 
 static void two_stoppers_one_final_usage(void)
@@ -222,11 +222,11 @@ static void two_stoppers_one_final_usage(void)
 
 	CU_ASSERT_FATAL(setup());
 	CU_ASSERT_FATAL(new_sandbox(id, sizeof(id)));
-	CU_ASSERT_FATAL(db_open(unit_conninfo(), &other) == R_OK);
-	CU_ASSERT_EQUAL(lifecycle_mark_running(db, &fake, org, id, "127.0.0.1:9", 42), R_OK);
+	CU_ASSERT_FATAL(db_open(unit_conninfo(), &other) == R_SUCCESS);
+	CU_ASSERT_EQUAL(lifecycle_mark_running(db, &fake, org, id, "127.0.0.1:9", 42), R_SUCCESS);
 	on_destroy = reaper_retakes;
 	CU_ASSERT_EQUAL(lifecycle_stop(db, &fake, org, id, LIFECYCLE_STOPPED, "requested", false),
-			R_OK);
+			R_SUCCESS);
 	CU_ASSERT_PTR_NULL(on_destroy); /* the race did happen */
 	query("SELECT count(*) FROM usage_events WHERE sandbox_id = $1 AND final", id, n,
 	      sizeof(n));

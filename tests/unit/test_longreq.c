@@ -13,14 +13,14 @@ static void per_org_cap(void)
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(lr);
 	for (int i = 0; i < 3; i++)
-		CU_ASSERT_EQUAL(longreq_enter(lr, "org_a", 3, 10), R_OK);
+		CU_ASSERT_EQUAL(longreq_enter(lr, "org_a", 3, 10), R_SUCCESS);
 	CU_ASSERT_EQUAL(longreq_enter(lr, "org_a", 3, 10), R_QUOTA);
 	/* another org is not held back by the first one's cap */
-	CU_ASSERT_EQUAL(longreq_enter(lr, "org_b", 3, 10), R_OK);
+	CU_ASSERT_EQUAL(longreq_enter(lr, "org_b", 3, 10), R_SUCCESS);
 	CU_ASSERT_EQUAL(longreq_count(lr, "org_a"), 3);
 	longreq_leave(lr, "org_a");
 	CU_ASSERT_EQUAL(longreq_count(lr, "org_a"), 2);
-	CU_ASSERT_EQUAL(longreq_enter(lr, "org_a", 3, 10), R_OK);
+	CU_ASSERT_EQUAL(longreq_enter(lr, "org_a", 3, 10), R_SUCCESS);
 	longreq_free(lr);
 }
 
@@ -29,20 +29,20 @@ static void host_cap(void)
 	struct longreq *lr = longreq_new(16);
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(lr);
-	CU_ASSERT_EQUAL(longreq_enter(lr, "org_a", 5, 3), R_OK);
-	CU_ASSERT_EQUAL(longreq_enter(lr, "org_b", 5, 3), R_OK);
-	CU_ASSERT_EQUAL(longreq_enter(lr, "org_c", 5, 3), R_OK);
+	CU_ASSERT_EQUAL(longreq_enter(lr, "org_a", 5, 3), R_SUCCESS);
+	CU_ASSERT_EQUAL(longreq_enter(lr, "org_b", 5, 3), R_SUCCESS);
+	CU_ASSERT_EQUAL(longreq_enter(lr, "org_c", 5, 3), R_SUCCESS);
 	CU_ASSERT_EQUAL(longreq_enter(lr, "org_d", 5, 3), R_CONFLICT);
 	longreq_leave(lr, "org_b");
 	CU_ASSERT_EQUAL(longreq_count(lr, "org_b"), 0);
-	CU_ASSERT_EQUAL(longreq_enter(lr, "org_d", 5, 3), R_OK);
+	CU_ASSERT_EQUAL(longreq_enter(lr, "org_d", 5, 3), R_SUCCESS);
 	/* a full table refuses rather than overflowing */
 	longreq_free(lr);
 	lr = longreq_new(1);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(lr);
-	CU_ASSERT_EQUAL(longreq_enter(lr, "org_a", 5, 5), R_OK);
+	CU_ASSERT_EQUAL(longreq_enter(lr, "org_a", 5, 5), R_SUCCESS);
 	CU_ASSERT_EQUAL(longreq_enter(lr, "org_b", 5, 5), R_CONFLICT);
-	CU_ASSERT_EQUAL(longreq_enter(lr, "org_a", 5, 5), R_OK);
+	CU_ASSERT_EQUAL(longreq_enter(lr, "org_a", 5, 5), R_SUCCESS);
 	longreq_free(lr);
 	CU_ASSERT_PTR_NULL(longreq_new(0));
 }
@@ -59,8 +59,8 @@ static void shared_and_forgotten(void)
 	CU_ASSERT_FATAL(pid >= 0);
 	if (pid == 0) {
 		/* dies holding two slots, as a killed worker would */
-		_exit(longreq_enter(lr, "org_a", 2, 10) != R_OK ||
-		      longreq_enter(lr, "org_a", 2, 10) != R_OK);
+		_exit(longreq_enter(lr, "org_a", 2, 10) != R_SUCCESS ||
+		      longreq_enter(lr, "org_a", 2, 10) != R_SUCCESS);
 	}
 	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
 	CU_ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -68,7 +68,7 @@ static void shared_and_forgotten(void)
 	CU_ASSERT_EQUAL(longreq_enter(lr, "org_a", 2, 10), R_QUOTA);
 	longreq_forget(lr, pid);
 	CU_ASSERT_EQUAL(longreq_count(lr, "org_a"), 0);
-	CU_ASSERT_EQUAL(longreq_enter(lr, "org_a", 2, 10), R_OK);
+	CU_ASSERT_EQUAL(longreq_enter(lr, "org_a", 2, 10), R_SUCCESS);
 	longreq_free(lr);
 }
 

@@ -22,7 +22,7 @@ static void exec_forms(void)
 	struct message m;
 	const char *why = NULL;
 
-	CU_ASSERT_EQUAL_FATAL(parse("{\"type\":\"exec\",\"command\":\"echo hi\"}", &m, &why), R_OK);
+	CU_ASSERT_EQUAL_FATAL(parse("{\"type\":\"exec\",\"command\":\"echo hi\"}", &m, &why), R_SUCCESS);
 	CU_ASSERT_EQUAL(m.type, MSG_EXEC);
 	CU_ASSERT_EQUAL(m.exec.argc, 1);
 	CU_ASSERT_STRING_EQUAL(m.exec.argv[0], "echo hi");
@@ -37,7 +37,7 @@ static void exec_forms(void)
 		  "\"working_dir\":\"/tmp\",\"timeout\":1.5,\"tty\":true,\"cols\":100,\"rows\":40,"
 		  "\"detach\":true}",
 		  &m, &why),
-	    R_OK);
+	    R_SUCCESS);
 	CU_ASSERT_EQUAL(m.exec.argc, 2);
 	CU_ASSERT_STRING_EQUAL(m.exec.argv[1], "-l");
 	CU_ASSERT_FALSE(m.exec.flags & AP_EXEC_SHELL);
@@ -58,37 +58,37 @@ static void other_types(void)
 	struct message m;
 	const char *why = NULL;
 
-	CU_ASSERT_EQUAL_FATAL(parse("{\"type\":\"attach\",\"pid\":42}", &m, &why), R_OK);
+	CU_ASSERT_EQUAL_FATAL(parse("{\"type\":\"attach\",\"pid\":42}", &m, &why), R_SUCCESS);
 	CU_ASSERT_EQUAL(m.type, MSG_ATTACH);
 	CU_ASSERT_EQUAL(m.pid, 42);
 	message_free(&m);
-	CU_ASSERT_EQUAL_FATAL(parse("{\"type\":\"stdin\",\"data\":\"h\\u00e9\"}", &m, &why), R_OK);
+	CU_ASSERT_EQUAL_FATAL(parse("{\"type\":\"stdin\",\"data\":\"h\\u00e9\"}", &m, &why), R_SUCCESS);
 	CU_ASSERT_EQUAL(m.type, MSG_STDIN);
 	CU_ASSERT_EQUAL(m.len, 3);
 	CU_ASSERT_EQUAL(memcmp(m.data, "h\xc3\xa9", 3), 0);
 	message_free(&m);
 	CU_ASSERT_EQUAL_FATAL(
 	    parse("{\"type\":\"stdin\",\"encoding\":\"base64\",\"data\":\"AAEC\"}", &m, &why),
-	    R_OK);
+	    R_SUCCESS);
 	CU_ASSERT_EQUAL(m.len, 3);
 	CU_ASSERT_EQUAL(memcmp(m.data, "\0\1\2", 3), 0);
 	message_free(&m);
-	CU_ASSERT_EQUAL_FATAL(parse("{\"type\":\"signal\",\"signal\":\"SIGINT\"}", &m, &why), R_OK);
+	CU_ASSERT_EQUAL_FATAL(parse("{\"type\":\"signal\",\"signal\":\"SIGINT\"}", &m, &why), R_SUCCESS);
 	CU_ASSERT_EQUAL(m.signo, SIGINT);
 	message_free(&m);
-	CU_ASSERT_EQUAL_FATAL(parse("{\"type\":\"signal\",\"signal\":15}", &m, &why), R_OK);
+	CU_ASSERT_EQUAL_FATAL(parse("{\"type\":\"signal\",\"signal\":15}", &m, &why), R_SUCCESS);
 	CU_ASSERT_EQUAL(m.signo, SIGTERM);
 	message_free(&m);
 	CU_ASSERT_EQUAL_FATAL(parse("{\"type\":\"resize\",\"cols\":1,\"rows\":1000}", &m, &why),
-			      R_OK);
+			      R_SUCCESS);
 	CU_ASSERT_EQUAL(m.type, MSG_RESIZE);
 	CU_ASSERT_EQUAL(m.cols, 1);
 	CU_ASSERT_EQUAL(m.rows, 1000);
 	message_free(&m);
-	CU_ASSERT_EQUAL_FATAL(parse("{\"type\":\"stdin_close\"}", &m, &why), R_OK);
+	CU_ASSERT_EQUAL_FATAL(parse("{\"type\":\"stdin_close\"}", &m, &why), R_SUCCESS);
 	CU_ASSERT_EQUAL(m.type, MSG_STDIN_CLOSE);
 	message_free(&m);
-	CU_ASSERT_EQUAL_FATAL(parse("{\"type\":\"detach\"}", &m, &why), R_OK);
+	CU_ASSERT_EQUAL_FATAL(parse("{\"type\":\"detach\"}", &m, &why), R_SUCCESS);
 	CU_ASSERT_EQUAL(m.type, MSG_DETACH);
 	message_free(&m);
 }
@@ -187,7 +187,7 @@ static void output(uint8_t stream, const char *a, size_t alen, const char *b, si
 
 	CU_ASSERT_EQUAL_FATAL(message_output_len(stream, (const unsigned char *)a, alen,
 						 (const unsigned char *)b, blen, &b64, &len),
-			      R_OK);
+			      R_SUCCESS);
 	CU_ASSERT_EQUAL(b64, want_b64);
 	out = malloc(len);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
@@ -195,15 +195,15 @@ static void output(uint8_t stream, const char *a, size_t alen, const char *b, si
 			     (const unsigned char *)b, blen, b64);
 	j = json_parse((const char *)out, len);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(j);
-	CU_ASSERT_EQUAL(json_get_str(j, "type", &s), R_OK);
+	CU_ASSERT_EQUAL(json_get_str(j, "type", &s), R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(s, stream == AP_STREAM_STDOUT ? "stdout" : "stderr");
-	CU_ASSERT_EQUAL(json_get_str(j, "data", &s), R_OK);
+	CU_ASSERT_EQUAL(json_get_str(j, "data", &s), R_SUCCESS);
 	memcpy(want, a, alen);
 	memcpy(want + alen, b, blen);
 	if (b64) {
-		CU_ASSERT_EQUAL(json_get_str(j, "encoding", &enc), R_OK);
+		CU_ASSERT_EQUAL(json_get_str(j, "encoding", &enc), R_SUCCESS);
 		CU_ASSERT_STRING_EQUAL(enc, "base64");
-		CU_ASSERT_EQUAL(crypto_base64_decode(s, strlen(s), dec, sizeof(dec), &n), R_OK);
+		CU_ASSERT_EQUAL(crypto_base64_decode(s, strlen(s), dec, sizeof(dec), &n), R_SUCCESS);
 		CU_ASSERT_EQUAL(n, alen + blen);
 		CU_ASSERT_EQUAL(memcmp(dec, want, n), 0);
 	} else {
@@ -247,16 +247,16 @@ static void proxy_messages(void)
 	struct buf b;
 
 	buf_init(&b, 4096);
-	CU_ASSERT_EQUAL(message_started(&b, 7), R_OK);
+	CU_ASSERT_EQUAL(message_started(&b, 7), R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(b.data, "{\"type\":\"started\",\"pid\":7}");
 	buf_reset(&b);
-	CU_ASSERT_EQUAL(message_exit(&b, &x), R_OK);
+	CU_ASSERT_EQUAL(message_exit(&b, &x), R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(b.data,
 			       "{\"type\":\"exit\",\"exit_code\":137,\"signal\":9,"
 			       "\"timed_out\":false,\"oom_killed\":true,\"truncated\":false,"
 			       "\"duration_ms\":12}");
 	buf_reset(&b);
-	CU_ASSERT_EQUAL(message_error(&b, "invalid_request", "say \"why\""), R_OK);
+	CU_ASSERT_EQUAL(message_error(&b, "invalid_request", "say \"why\""), R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(b.data, "{\"type\":\"error\",\"code\":\"invalid_request\","
 				       "\"message\":\"say \\\"why\\\"\"}");
 	buf_free(&b);

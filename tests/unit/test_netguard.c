@@ -151,7 +151,7 @@ static void ipv4_numbers(void)
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		uint32_t v = 1;
 
-		if (netguard_parse_ipv4(good[i].s, &v) != R_OK || v != good[i].v)
+		if (netguard_parse_ipv4(good[i].s, &v) != R_SUCCESS || v != good[i].v)
 			CU_FAIL(good[i].s);
 	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -226,7 +226,7 @@ static void urls(void)
 
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		memset(&u, 0, sizeof(u));
-		if (netguard_parse_url(good[i].url, &u, &why) != R_OK) {
+		if (netguard_parse_url(good[i].url, &u, &why) != R_SUCCESS) {
 			CU_FAIL(good[i].url);
 			continue;
 		}
@@ -242,9 +242,9 @@ static void urls(void)
 			CU_FAIL(bad[i]);
 		}
 	}
-	CU_ASSERT_EQUAL(netguard_parse_url("http://example.com/", &u, &why), R_OK);
+	CU_ASSERT_EQUAL(netguard_parse_url("http://example.com/", &u, &why), R_SUCCESS);
 	CU_ASSERT_EQUAL(u.port, 80);
-	CU_ASSERT_EQUAL(netguard_parse_url("https://example.com/", &u, &why), R_OK);
+	CU_ASSERT_EQUAL(netguard_parse_url("https://example.com/", &u, &why), R_SUCCESS);
 	CU_ASSERT_EQUAL(u.port, 443);
 	CU_ASSERT_TRUE(u.https);
 }
@@ -256,19 +256,19 @@ static void resolve_literals(void)
 	struct netguard_url u;
 	const char *why;
 
-	CU_ASSERT_EQUAL_FATAL(netguard_parse_url("http://0x7f.1:5/", &u, &why), R_OK);
+	CU_ASSERT_EQUAL_FATAL(netguard_parse_url("http://0x7f.1:5/", &u, &why), R_SUCCESS);
 	CU_ASSERT_EQUAL(netguard_resolve(&u, false, &ss, &why), R_FORBIDDEN);
-	CU_ASSERT_EQUAL(netguard_resolve(&u, true, &ss, &why), R_OK);
+	CU_ASSERT_EQUAL(netguard_resolve(&u, true, &ss, &why), R_SUCCESS);
 	CU_ASSERT_EQUAL(ss.ss_family, AF_INET);
 	CU_ASSERT_EQUAL(ntohs(((struct sockaddr_in *)&ss)->sin_port), 5);
-	CU_ASSERT_EQUAL_FATAL(netguard_parse_url("http://localhost:5/", &u, &why), R_OK);
+	CU_ASSERT_EQUAL_FATAL(netguard_parse_url("http://localhost:5/", &u, &why), R_SUCCESS);
 	CU_ASSERT_EQUAL(netguard_resolve(&u, false, &ss, &why), R_FORBIDDEN);
-	CU_ASSERT_EQUAL_FATAL(netguard_parse_url("http://[::1]:5/", &u, &why), R_OK);
+	CU_ASSERT_EQUAL_FATAL(netguard_parse_url("http://[::1]:5/", &u, &why), R_SUCCESS);
 	CU_ASSERT_EQUAL(netguard_resolve(&u, false, &ss, &why), R_FORBIDDEN);
-	CU_ASSERT_EQUAL_FATAL(netguard_parse_url("http://169.254.169.254/", &u, &why), R_OK);
+	CU_ASSERT_EQUAL_FATAL(netguard_parse_url("http://169.254.169.254/", &u, &why), R_SUCCESS);
 	CU_ASSERT_EQUAL(netguard_resolve(&u, true, &ss, &why), R_FORBIDDEN);
-	CU_ASSERT_EQUAL_FATAL(netguard_parse_url("http://8.8.8.8/", &u, &why), R_OK);
-	CU_ASSERT_EQUAL(netguard_resolve(&u, false, &ss, &why), R_OK);
+	CU_ASSERT_EQUAL_FATAL(netguard_parse_url("http://8.8.8.8/", &u, &why), R_SUCCESS);
+	CU_ASSERT_EQUAL(netguard_resolve(&u, false, &ss, &why), R_SUCCESS);
 }
 
 static void signing(void)
@@ -277,7 +277,7 @@ static void signing(void)
 	char sig[WEBHOOK_SIG_SIZE];
 	const char *body = "what do ya want for nothing?";
 
-	CU_ASSERT_EQUAL_FATAL(webhook_sign("Jefe", body, strlen(body), sig), R_OK);
+	CU_ASSERT_EQUAL_FATAL(webhook_sign("Jefe", body, strlen(body), sig), R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(
 	    sig, "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 	CU_ASSERT_TRUE(webhook_event_is_known("*"));
@@ -361,12 +361,12 @@ static void own_public_address_refused(void)
 		if (netguard_classify((struct sockaddr *)a) != NETGUARD_PUBLIC ||
 		    netguard_classify_here((struct sockaddr *)a) != NETGUARD_OWN)
 			_exit(4);
-		if (netguard_parse_url("http://8.8.8.8:8080/hook", &u, &why) != R_OK ||
+		if (netguard_parse_url("http://8.8.8.8:8080/hook", &u, &why) != R_SUCCESS ||
 		    netguard_resolve(&u, false, &ss, &why) != R_FORBIDDEN ||
 		    strcmp(why, "url resolves to an address of this host") != 0)
 			_exit(5);
 		/* allowed where private targets are (development) */
-		_exit(netguard_resolve(&u, true, &ss, &why) == R_OK ? 0 : 6);
+		_exit(netguard_resolve(&u, true, &ss, &why) == R_SUCCESS ? 0 : 6);
 	}
 	CU_ASSERT(waitpid(pid, &status, 0) == pid);
 	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);

@@ -14,7 +14,7 @@ static void add(struct outq *q, const char *s)
 {
 	unsigned char *at;
 
-	CU_ASSERT_EQUAL_FATAL(outq_reserve(q, strlen(s), &at), R_OK);
+	CU_ASSERT_EQUAL_FATAL(outq_reserve(q, strlen(s), &at), R_SUCCESS);
 	memcpy(at, s, strlen(s));
 }
 
@@ -68,7 +68,7 @@ static void flush_writes_in_order(void)
 	outq_init(&q, 1024);
 	add(&q, "hello ");
 	add(&q, "world");
-	CU_ASSERT_EQUAL(outq_flush(&q, sv[0]), R_OK);
+	CU_ASSERT_EQUAL(outq_flush(&q, sv[0]), R_SUCCESS);
 	CU_ASSERT_TRUE(outq_is_empty(&q));
 	CU_ASSERT_EQUAL(q.written, 11);
 	CU_ASSERT_EQUAL(outq_queued(&q), 11);
@@ -93,9 +93,9 @@ static void partial_write_advances_offset(void)
 		big[i] = (char)(i * 7 + i / 251);
 	pair(sv);
 	outq_init(&q, sizeof(big) + 16);
-	CU_ASSERT_EQUAL_FATAL(outq_reserve(&q, sizeof(big), &at), R_OK);
+	CU_ASSERT_EQUAL_FATAL(outq_reserve(&q, sizeof(big), &at), R_SUCCESS);
 	memcpy(at, big, sizeof(big));
-	CU_ASSERT_EQUAL(outq_flush(&q, sv[0]), R_OK);
+	CU_ASSERT_EQUAL(outq_flush(&q, sv[0]), R_SUCCESS);
 	CU_ASSERT_FALSE(outq_is_empty(&q)); /* the socket is full */
 	off1 = q.off;
 	CU_ASSERT_TRUE(off1 > 0);
@@ -105,11 +105,11 @@ static void partial_write_advances_offset(void)
 	add(&q, "xy");
 	CU_ASSERT_EQUAL(q.off, off1);
 	while (got < sizeof(big)) {
-		CU_ASSERT_EQUAL_FATAL(outq_flush(&q, sv[0]), R_OK);
+		CU_ASSERT_EQUAL_FATAL(outq_flush(&q, sv[0]), R_SUCCESS);
 		got += drain(sv[1], back + got, sizeof(back) - got);
 	}
 	CU_ASSERT_EQUAL(memcmp(back, big, sizeof(big)), 0);
-	CU_ASSERT_EQUAL(outq_flush(&q, sv[0]), R_OK);
+	CU_ASSERT_EQUAL(outq_flush(&q, sv[0]), R_SUCCESS);
 	CU_ASSERT_TRUE(outq_is_empty(&q));
 	CU_ASSERT_EQUAL(drain(sv[1], back, 2), 2);
 	CU_ASSERT_EQUAL(memcmp(back, "xy", 2), 0);
@@ -133,7 +133,7 @@ static void compaction_is_amortised(void)
 	add(&q, "abcdefgh");
 	/* write 5 by hand through a socket that takes everything, then put
 	 * 3 back as waiting: simulate a partial write of 5 */
-	CU_ASSERT_EQUAL(outq_flush(&q, sv[0]), R_OK);
+	CU_ASSERT_EQUAL(outq_flush(&q, sv[0]), R_SUCCESS);
 	CU_ASSERT_EQUAL(drain(sv[1], got, sizeof(got)), 8);
 	add(&q, "12345678");
 	q.off = 5; /* as if a send took 5 bytes */
@@ -162,7 +162,7 @@ static void no_move_while_there_is_room(void)
 	pair(sv);
 	outq_init(&q, 1000);
 	add(&q, "0123456789");
-	CU_ASSERT_EQUAL(outq_flush(&q, sv[0]), R_OK);
+	CU_ASSERT_EQUAL(outq_flush(&q, sv[0]), R_SUCCESS);
 	add(&q, "abcdefgh"); /* the flush emptied it: from the start again */
 	CU_ASSERT_EQUAL(q.off, 0);
 	q.off = 6; /* as if a send took 6 bytes */
@@ -183,7 +183,7 @@ static void encoders_append_in_place(void)
 	size_t one;
 
 	outq_init(&q, 64);
-	CU_ASSERT_EQUAL(agentproto_put_signal(outq_buf(&q), 15), R_OK);
+	CU_ASSERT_EQUAL(agentproto_put_signal(outq_buf(&q), 15), R_SUCCESS);
 	one = outq_len(&q);
 	CU_ASSERT_TRUE(one > AGENTPROTO_HDR_LEN);
 	CU_ASSERT_EQUAL(agentproto_put_stdin(outq_buf(&q), big, 100), R_TOO_BIG);
@@ -217,7 +217,7 @@ static void trim_only_when_empty(void)
 	add(&q, "data");
 	outq_trim(&q);
 	CU_ASSERT_EQUAL(outq_len(&q), 4);
-	CU_ASSERT_EQUAL(outq_flush(&q, sv[0]), R_OK);
+	CU_ASSERT_EQUAL(outq_flush(&q, sv[0]), R_SUCCESS);
 	outq_trim(&q);
 	CU_ASSERT_PTR_NULL(q.b.data);
 	add(&q, "again");

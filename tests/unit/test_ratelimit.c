@@ -49,7 +49,7 @@ static struct db *open_db(void)
 {
 	struct db *db = NULL;
 
-	if (db_open(unit_conninfo(), &db) != R_OK) {
+	if (db_open(unit_conninfo(), &db) != R_SUCCESS) {
 		db_close(db);
 		return NULL;
 	}
@@ -62,7 +62,7 @@ static struct db *dead_db(void)
 	struct db *db = NULL;
 
 	/* db_open hands back a handle that reconnects on use, even now */
-	if (db_open("host=/nonexistent/sandpit dbname=none connect_timeout=1", &db) == R_OK) {
+	if (db_open("host=/nonexistent/sandpit dbname=none connect_timeout=1", &db) == R_SUCCESS) {
 		db_close(db);
 		return NULL;
 	}
@@ -82,7 +82,7 @@ static void drop_bucket(struct db *db, const char *name)
 
 	CU_ASSERT_EQUAL(db_exec(db, "DELETE FROM rate_buckets WHERE key_id = $1", 1,
 				(const char *[]){name}, &res),
-			R_OK);
+			R_SUCCESS);
 	db_res_free(res);
 }
 
@@ -92,7 +92,7 @@ static int drain(struct ratelimit *rl, struct db *db, const char *name)
 	int n = 0, retry = 0;
 	enum result r;
 
-	while ((r = ratelimit_take(rl, db, name, &still, &retry)) == R_OK)
+	while ((r = ratelimit_take(rl, db, name, &still, &retry)) == R_SUCCESS)
 		n++;
 	return r == R_QUOTA ? n : -1;
 }
@@ -141,11 +141,11 @@ static void exact_across_hosts(void)
 	CU_ASSERT_FATAL(host1 != NULL && host2 != NULL && db != NULL);
 	bucket_name(name, sizeof(name), "hosts");
 	while (open1 || open2) {
-		if (open1 && ratelimit_take(host1, db, name, &still, &retry) == R_OK)
+		if (open1 && ratelimit_take(host1, db, name, &still, &retry) == R_SUCCESS)
 			total++;
 		else
 			open1 = false;
-		if (open2 && ratelimit_take(host2, db, name, &still, &retry) == R_OK)
+		if (open2 && ratelimit_take(host2, db, name, &still, &retry) == R_SUCCESS)
 			total++;
 		else
 			open2 = false;
@@ -168,15 +168,15 @@ static void leased_tokens_need_no_database(void)
 	CU_ASSERT_FATAL(rl != NULL && db != NULL && dead != NULL);
 	bucket_name(name, sizeof(name), "pool");
 	/* a lease is a tenth of the burst: one token used, three kept */
-	CU_ASSERT_EQUAL(ratelimit_take(rl, db, name, &still, &retry), R_OK);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, db, name, &still, &retry), R_SUCCESS);
 	CU_ASSERT_EQUAL(ratelimit_local_tokens(rl, name), 3);
 	pid = fork();
 	if (pid == 0)
-		_exit(ratelimit_take(rl, dead, name, &still, &retry) == R_OK ? 0 : 1);
+		_exit(ratelimit_take(rl, dead, name, &still, &retry) == R_SUCCESS ? 0 : 1);
 	CU_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	CU_ASSERT_EQUAL(ratelimit_local_tokens(rl, name), 2);
-	CU_ASSERT_EQUAL(ratelimit_take(rl, dead, name, &still, &retry), R_OK);
-	CU_ASSERT_EQUAL(ratelimit_take(rl, dead, name, &still, &retry), R_OK);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, dead, name, &still, &retry), R_SUCCESS);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, dead, name, &still, &retry), R_SUCCESS);
 	/* the pool is empty: now the database is needed, and it is away */
 	CU_ASSERT_EQUAL(ratelimit_take(rl, dead, name, &still, &retry), R_DB);
 	drop_bucket(db, name);
@@ -195,7 +195,7 @@ static void empty_bucket_is_remembered(void)
 
 	CU_ASSERT_FATAL(rl != NULL && db != NULL && dead != NULL);
 	bucket_name(name, sizeof(name), "empty");
-	CU_ASSERT_EQUAL(ratelimit_take(rl, db, name, &slow, &retry), R_OK);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, db, name, &slow, &retry), R_SUCCESS);
 	CU_ASSERT_EQUAL(ratelimit_take(rl, db, name, &slow, &retry), R_QUOTA);
 	/* one token every 10 s */
 	CU_ASSERT(retry >= 9 && retry <= 10);
@@ -219,9 +219,9 @@ static void eviction_drops_tokens(void)
 	CU_ASSERT_FATAL(rl != NULL && db != NULL);
 	bucket_name(a, sizeof(a), "a");
 	bucket_name(b, sizeof(b), "b");
-	CU_ASSERT_EQUAL(ratelimit_take(rl, db, a, &still, &retry), R_OK);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, db, a, &still, &retry), R_SUCCESS);
 	CU_ASSERT_EQUAL(ratelimit_local_tokens(rl, a), 3);
-	CU_ASSERT_EQUAL(ratelimit_take(rl, db, b, &still, &retry), R_OK);
+	CU_ASSERT_EQUAL(ratelimit_take(rl, db, b, &still, &retry), R_SUCCESS);
 	/* a's leased tokens are gone, not handed to b or back to the row */
 	CU_ASSERT_EQUAL(ratelimit_local_tokens(rl, a), 0);
 	CU_ASSERT_EQUAL(ratelimit_local_tokens(rl, b), 3);

@@ -26,7 +26,7 @@ static void cpus_table(void)
 		enum result r = reslimit_parse_cpus(cpu_cases[i].in, &m);
 
 		if (cpu_cases[i].millis) {
-			CU_ASSERT_EQUAL(r, R_OK);
+			CU_ASSERT_EQUAL(r, R_SUCCESS);
 			CU_ASSERT_EQUAL(m, cpu_cases[i].millis);
 		} else {
 			CU_ASSERT_EQUAL(r, R_INVALID);
@@ -59,7 +59,7 @@ static void memory_table(void)
 		enum result r = reslimit_parse_memory(mem_cases[i].in, &b);
 
 		if (mem_cases[i].bytes) {
-			CU_ASSERT_EQUAL(r, R_OK);
+			CU_ASSERT_EQUAL(r, R_SUCCESS);
 			CU_ASSERT_EQUAL(b, mem_cases[i].bytes);
 		} else {
 			CU_ASSERT_EQUAL(r, R_INVALID);
@@ -77,7 +77,7 @@ static void formats_round_trip(void)
 	for (size_t i = 0; i < sizeof(mem) / sizeof(mem[0]); i++) {
 		uint64_t b = 0;
 
-		if (reslimit_parse_memory(mem[i], &b) != R_OK) {
+		if (reslimit_parse_memory(mem[i], &b) != R_SUCCESS) {
 			/* "3Pi" is over the cap: formatting still works on raw bytes */
 			b = 3ull << 50;
 		}
@@ -87,7 +87,7 @@ static void formats_round_trip(void)
 	for (size_t i = 0; i < sizeof(cpu) / sizeof(cpu[0]); i++) {
 		uint32_t m = 0;
 
-		CU_ASSERT_EQUAL_FATAL(reslimit_parse_cpus(cpu[i], &m), R_OK);
+		CU_ASSERT_EQUAL_FATAL(reslimit_parse_cpus(cpu[i], &m), R_SUCCESS);
 		reslimit_format_cpus(m, out, 16);
 		CU_ASSERT_STRING_EQUAL(out, cpu[i]);
 	}

@@ -24,7 +24,7 @@ static void restore(void)
 
 	unsetenv("SANDPIT_SECRET_KEY");
 	unsetenv("SANDPIT_SECRET_KEYS");
-	CU_ASSERT_EQUAL(config_load(&why), R_OK);
+	CU_ASSERT_EQUAL(config_load(&why), R_SUCCESS);
 }
 
 static void ring_formats(void)
@@ -33,11 +33,11 @@ static void ring_formats(void)
 		const char *key, *keys;
 		enum result r;
 	} v[] = {
-	    {"", "", R_OK},
-	    {K0, "", R_OK},
-	    {K0, "a:" K1, R_OK},
-	    {"", "a:" K1 ",b-2_X:" K0, R_OK},
-	    {K0, "0:" K0 ",k1:" K1, R_OK},
+	    {"", "", R_SUCCESS},
+	    {K0, "", R_SUCCESS},
+	    {K0, "a:" K1, R_SUCCESS},
+	    {"", "a:" K1 ",b-2_X:" K0, R_SUCCESS},
+	    {K0, "0:" K0 ",k1:" K1, R_SUCCESS},
 	    {"abc", "", R_INVALID},
 	    {K0 "0", "", R_INVALID},
 	    {"zz112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", "", R_INVALID},
@@ -57,7 +57,7 @@ static void ring_formats(void)
 
 		CU_ASSERT_EQUAL(r, v[i].r);
 		/* an error names the setting, never the key itself */
-		if (r != R_OK) {
+		if (r != R_SUCCESS) {
 			CU_ASSERT_PTR_NOT_NULL(strstr(why, "SANDPIT_SECRET_KEY"));
 			CU_ASSERT_PTR_NULL(strstr(why, K0));
 			CU_ASSERT_PTR_NULL(strstr(why, K1));
@@ -70,17 +70,17 @@ static void check_config(void)
 {
 	const char *why;
 
-	CU_ASSERT_EQUAL_FATAL(load("", "", &why), R_OK);
+	CU_ASSERT_EQUAL_FATAL(load("", "", &why), R_SUCCESS);
 	CU_ASSERT_EQUAL(secrets_check_config(&why), R_INVALID);
-	CU_ASSERT_EQUAL_FATAL(load(K0, "", &why), R_OK);
-	CU_ASSERT_EQUAL(secrets_check_config(&why), R_OK);
-	CU_ASSERT_EQUAL_FATAL(load("", "a:" K1, &why), R_OK);
-	CU_ASSERT_EQUAL(secrets_check_config(&why), R_OK);
+	CU_ASSERT_EQUAL_FATAL(load(K0, "", &why), R_SUCCESS);
+	CU_ASSERT_EQUAL(secrets_check_config(&why), R_SUCCESS);
+	CU_ASSERT_EQUAL_FATAL(load("", "a:" K1, &why), R_SUCCESS);
+	CU_ASSERT_EQUAL(secrets_check_config(&why), R_SUCCESS);
 	/* "0" is SANDPIT_SECRET_KEY: the ring may name it, with the same bytes */
-	CU_ASSERT_EQUAL_FATAL(load(K0, "0:" K1, &why), R_OK);
+	CU_ASSERT_EQUAL_FATAL(load(K0, "0:" K1, &why), R_SUCCESS);
 	CU_ASSERT_EQUAL(secrets_check_config(&why), R_INVALID);
-	CU_ASSERT_EQUAL_FATAL(load(K0, "0:" K0, &why), R_OK);
-	CU_ASSERT_EQUAL(secrets_check_config(&why), R_OK);
+	CU_ASSERT_EQUAL_FATAL(load(K0, "0:" K0, &why), R_SUCCESS);
+	CU_ASSERT_EQUAL(secrets_check_config(&why), R_SUCCESS);
 	restore();
 }
 
@@ -91,14 +91,14 @@ static void seal_open_rotate(void)
 	char saved;
 
 	/* no key: nothing is sealed */
-	CU_ASSERT_EQUAL_FATAL(load("", "", &why), R_OK);
+	CU_ASSERT_EQUAL_FATAL(load("", "", &why), R_SUCCESS);
 	CU_ASSERT_EQUAL(secrets_seal("org_a", "N", "value", id, &old), R_INTERNAL);
 	/* SANDPIT_SECRET_KEY alone: key "0" */
-	CU_ASSERT_EQUAL_FATAL(load(K0, "", &why), R_OK);
-	CU_ASSERT_EQUAL_FATAL(secrets_seal("org_a", "N", "value one", id, &old), R_OK);
+	CU_ASSERT_EQUAL_FATAL(load(K0, "", &why), R_SUCCESS);
+	CU_ASSERT_EQUAL_FATAL(secrets_seal("org_a", "N", "value one", id, &old), R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(id, "0");
 	CU_ASSERT_EQUAL(strlen(old), 2 * (strlen("value one") + 28));
-	CU_ASSERT_EQUAL_FATAL(secrets_open("org_a", "N", "0", old, &v), R_OK);
+	CU_ASSERT_EQUAL_FATAL(secrets_open("org_a", "N", "0", old, &v), R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(v, "value one");
 	secrets_value_free(v);
 	v = NULL;
@@ -114,20 +114,20 @@ static void seal_open_rotate(void)
 	old[30] = saved;
 	CU_ASSERT_PTR_NULL(v);
 	/* a new current key: new seals use it, old ones still open */
-	CU_ASSERT_EQUAL_FATAL(load(K0, "k1:" K1, &why), R_OK);
-	CU_ASSERT_EQUAL_FATAL(secrets_seal("org_a", "N", "value two", id, &cur), R_OK);
+	CU_ASSERT_EQUAL_FATAL(load(K0, "k1:" K1, &why), R_SUCCESS);
+	CU_ASSERT_EQUAL_FATAL(secrets_seal("org_a", "N", "value two", id, &cur), R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(id, "k1");
-	CU_ASSERT_EQUAL_FATAL(secrets_open("org_a", "N", "0", old, &v), R_OK);
+	CU_ASSERT_EQUAL_FATAL(secrets_open("org_a", "N", "0", old, &v), R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(v, "value one");
 	secrets_value_free(v);
 	v = NULL;
 	CU_ASSERT_EQUAL(secrets_open("org_a", "N", "0", cur, &v), R_INVALID);
-	CU_ASSERT_EQUAL_FATAL(secrets_open("org_a", "N", "k1", cur, &v), R_OK);
+	CU_ASSERT_EQUAL_FATAL(secrets_open("org_a", "N", "k1", cur, &v), R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(v, "value two");
 	secrets_value_free(v);
 	v = NULL;
 	/* the old key gone: its ciphertexts no longer open */
-	CU_ASSERT_EQUAL_FATAL(load("", "k1:" K1, &why), R_OK);
+	CU_ASSERT_EQUAL_FATAL(load("", "k1:" K1, &why), R_SUCCESS);
 	CU_ASSERT_EQUAL(secrets_open("org_a", "N", "0", old, &v), R_NOT_FOUND);
 	secrets_value_free(NULL);
 	free(old);

@@ -13,24 +13,24 @@ static void roundtrip(void)
 	char tok[STREAMTOKEN_MAX], org[64], key[64];
 
 	CU_ASSERT_EQUAL_FATAL(streamtoken_mint(SEC, "org_abc", "sbx_123", "key_1", NOW, 60, tok, sizeof(tok)),
-			      R_OK);
+			      R_SUCCESS);
 	CU_ASSERT_EQUAL(strncmp(tok, "st2.", 4), 0);
 	/* URL-safe: no characters that need escaping in a query string */
 	CU_ASSERT_EQUAL(strspn(tok, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_."),
 			strlen(tok));
-	CU_ASSERT_EQUAL(streamtoken_verify(SEC, tok, "sbx_123", NOW, org, sizeof(org), key, sizeof(key)), R_OK);
+	CU_ASSERT_EQUAL(streamtoken_verify(SEC, tok, "sbx_123", NOW, org, sizeof(org), key, sizeof(key)), R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(org, "org_abc");
 	CU_ASSERT_STRING_EQUAL(key, "key_1");
 	CU_ASSERT_EQUAL(streamtoken_verify(SEC, tok, "sbx_123", NOW + 59, org, sizeof(org), key,
 					   sizeof(key)),
-			R_OK);
+			R_SUCCESS);
 	/* minted with a JWT: no key */
 	CU_ASSERT_EQUAL_FATAL(streamtoken_mint(SEC, "org_abc", "sbx_123", NULL, NOW, 60, tok,
 					       sizeof(tok)),
-			      R_OK);
+			      R_SUCCESS);
 	CU_ASSERT_EQUAL(streamtoken_verify(SEC, tok, "sbx_123", NOW, org, sizeof(org), key,
 					   sizeof(key)),
-			R_OK);
+			R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(key, "");
 }
 
@@ -60,7 +60,7 @@ static void refusals(void)
 	size_t n;
 
 	CU_ASSERT_EQUAL_FATAL(streamtoken_mint(SEC, "org_abc", "sbx_123", "key_1", NOW, 60, tok, sizeof(tok)),
-			      R_OK);
+			      R_SUCCESS);
 	/* expired, other sandbox, other secret */
 	CU_ASSERT_EQUAL(streamtoken_verify(SEC, tok, "sbx_123", NOW + 60, org, sizeof(org), key, sizeof(key)),
 			R_UNAUTHORIZED);

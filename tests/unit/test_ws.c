@@ -25,25 +25,25 @@ static void rfc_examples_unmasked(void)
 
 	ws_parser_init(&p, 1 << 20, false);
 	/* single-frame unmasked text */
-	CU_ASSERT_EQUAL(parse_one(&p, U8(0x81, 0x05, 'H', 'e', 'l', 'l', 'o'), 7, c, &f, &used), R_OK);
+	CU_ASSERT_EQUAL(parse_one(&p, U8(0x81, 0x05, 'H', 'e', 'l', 'l', 'o'), 7, c, &f, &used), R_SUCCESS);
 	CU_ASSERT_EQUAL(used, 7);
 	CU_ASSERT_EQUAL(f.opcode, WS_OP_TEXT);
 	CU_ASSERT(f.fin);
 	CU_ASSERT_EQUAL(f.len, 5);
 	CU_ASSERT_EQUAL(memcmp(f.payload, "Hello", 5), 0);
 	/* fragmented unmasked text: "Hel" + "lo" */
-	CU_ASSERT_EQUAL(parse_one(&p, U8(0x01, 0x03, 'H', 'e', 'l'), 5, c, &f, &used), R_OK);
+	CU_ASSERT_EQUAL(parse_one(&p, U8(0x01, 0x03, 'H', 'e', 'l'), 5, c, &f, &used), R_SUCCESS);
 	CU_ASSERT_EQUAL(used, 5);
 	CU_ASSERT(!f.fin);
 	CU_ASSERT_EQUAL(f.msg_opcode, WS_OP_TEXT);
-	CU_ASSERT_EQUAL(parse_one(&p, U8(0x80, 0x02, 'l', 'o'), 4, c, &f, &used), R_OK);
+	CU_ASSERT_EQUAL(parse_one(&p, U8(0x80, 0x02, 'l', 'o'), 4, c, &f, &used), R_SUCCESS);
 	CU_ASSERT_EQUAL(used, 4);
 	CU_ASSERT(f.fin);
 	CU_ASSERT_EQUAL(f.opcode, WS_OP_CONT);
 	CU_ASSERT_EQUAL(f.msg_opcode, WS_OP_TEXT);
 	CU_ASSERT_EQUAL(memcmp(f.payload, "lo", 2), 0);
 	/* unmasked ping */
-	CU_ASSERT_EQUAL(parse_one(&p, U8(0x89, 0x05, 'H', 'e', 'l', 'l', 'o'), 7, c, &f, &used), R_OK);
+	CU_ASSERT_EQUAL(parse_one(&p, U8(0x89, 0x05, 'H', 'e', 'l', 'l', 'o'), 7, c, &f, &used), R_SUCCESS);
 	CU_ASSERT_EQUAL(f.opcode, WS_OP_PING);
 	CU_ASSERT_EQUAL(memcmp(f.payload, "Hello", 5), 0);
 }
@@ -61,7 +61,7 @@ static void rfc_examples_masked(void)
 				  U8(0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51,
 				     0x58),
 				  11, c, &f, &used),
-			R_OK);
+			R_SUCCESS);
 	CU_ASSERT_EQUAL(used, 11);
 	CU_ASSERT_EQUAL(f.len, 5);
 	CU_ASSERT_EQUAL(memcmp(f.payload, "Hello", 5), 0);
@@ -70,7 +70,7 @@ static void rfc_examples_masked(void)
 				  U8(0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51,
 				     0x58),
 				  11, c, &f, &used),
-			R_OK);
+			R_SUCCESS);
 	CU_ASSERT_EQUAL(f.opcode, WS_OP_PONG);
 	CU_ASSERT_EQUAL(memcmp(f.payload, "Hello", 5), 0);
 }
@@ -99,10 +99,10 @@ static void rfc_lengths_16_and_64_bit(void)
 	ws_parser_init(&p, 65536, false);
 	/* every strict prefix is "need more" and changes nothing */
 	for (size_t k = 0; k < 10 + 65536; k += 4099) {
-		CU_ASSERT_EQUAL(ws_parse(&p, msg, k, &used, &f), R_OK);
+		CU_ASSERT_EQUAL(ws_parse(&p, msg, k, &used, &f), R_SUCCESS);
 		CU_ASSERT_EQUAL(used, 0);
 	}
-	CU_ASSERT_EQUAL(ws_parse(&p, msg, 10 + 65536, &used, &f), R_OK);
+	CU_ASSERT_EQUAL(ws_parse(&p, msg, 10 + 65536, &used, &f), R_SUCCESS);
 	CU_ASSERT_EQUAL(used, 10 + 65536);
 	CU_ASSERT_EQUAL(f.len, 65536);
 	/* one byte over the cap is refused from the header alone */
@@ -117,12 +117,12 @@ static void serializer_matches_rfc(void)
 	struct buf b;
 
 	buf_init(&b, 1 << 20);
-	CU_ASSERT_EQUAL(ws_frame_append(&b, WS_OP_TEXT, true, "Hello", 5), R_OK);
+	CU_ASSERT_EQUAL(ws_frame_append(&b, WS_OP_TEXT, true, "Hello", 5), R_SUCCESS);
 	CU_ASSERT_EQUAL(b.len, 7);
 	CU_ASSERT_EQUAL(memcmp(b.data, U8(0x81, 0x05, 'H', 'e', 'l', 'l', 'o'), 7), 0);
 	buf_reset(&b);
-	CU_ASSERT_EQUAL(ws_frame_append(&b, WS_OP_TEXT, false, "Hel", 3), R_OK);
-	CU_ASSERT_EQUAL(ws_frame_append(&b, WS_OP_CONT, true, "lo", 2), R_OK);
+	CU_ASSERT_EQUAL(ws_frame_append(&b, WS_OP_TEXT, false, "Hel", 3), R_SUCCESS);
+	CU_ASSERT_EQUAL(ws_frame_append(&b, WS_OP_CONT, true, "lo", 2), R_SUCCESS);
 	CU_ASSERT_EQUAL(memcmp(b.data, U8(0x01, 0x03, 'H', 'e', 'l', 0x80, 0x02, 'l', 'o'), 9), 0);
 	buf_reset(&b);
 	/* control frames must be short and final */
@@ -132,7 +132,7 @@ static void serializer_matches_rfc(void)
 		memset(big, 'a', sizeof(big));
 		CU_ASSERT_EQUAL(ws_frame_append(&b, WS_OP_PING, true, big, 126), R_INVALID);
 		CU_ASSERT_EQUAL(ws_frame_append(&b, WS_OP_PING, false, big, 1), R_INVALID);
-		CU_ASSERT_EQUAL(ws_frame_append(&b, WS_OP_PING, true, big, 125), R_OK);
+		CU_ASSERT_EQUAL(ws_frame_append(&b, WS_OP_PING, true, big, 125), R_SUCCESS);
 	}
 	buf_free(&b);
 }
@@ -157,7 +157,7 @@ static void masked_client_frames_roundtrip(void)
 	ws_mask(frame + n + 7, sizeof(text) - 7, key, 7);
 	CU_ASSERT_NOT_EQUAL(memcmp(frame + n, text, sizeof(text)), 0);
 	ws_parser_init(&p, 1024, true);
-	CU_ASSERT_EQUAL(ws_parse(&p, frame, n + sizeof(text), &used, &f), R_OK);
+	CU_ASSERT_EQUAL(ws_parse(&p, frame, n + sizeof(text), &used, &f), R_SUCCESS);
 	CU_ASSERT_EQUAL(used, n + sizeof(text));
 	CU_ASSERT_EQUAL(f.len, sizeof(text));
 	CU_ASSERT_EQUAL(memcmp(f.payload, text, sizeof(text)), 0);
@@ -171,18 +171,18 @@ static void control_frames_between_fragments(void)
 	size_t used;
 
 	ws_parser_init(&p, 1024, false);
-	CU_ASSERT_EQUAL(parse_one(&p, U8(0x02, 0x01, 0xAA), 3, c, &f, &used), R_OK);
+	CU_ASSERT_EQUAL(parse_one(&p, U8(0x02, 0x01, 0xAA), 3, c, &f, &used), R_SUCCESS);
 	CU_ASSERT_EQUAL(f.msg_opcode, WS_OP_BINARY);
-	CU_ASSERT_EQUAL(parse_one(&p, U8(0x89, 0x00), 2, c, &f, &used), R_OK);
+	CU_ASSERT_EQUAL(parse_one(&p, U8(0x89, 0x00), 2, c, &f, &used), R_SUCCESS);
 	CU_ASSERT_EQUAL(f.opcode, WS_OP_PING);
 	CU_ASSERT_EQUAL(f.len, 0);
-	CU_ASSERT_EQUAL(parse_one(&p, U8(0x00, 0x01, 0xBB), 3, c, &f, &used), R_OK);
+	CU_ASSERT_EQUAL(parse_one(&p, U8(0x00, 0x01, 0xBB), 3, c, &f, &used), R_SUCCESS);
 	CU_ASSERT_EQUAL(f.msg_opcode, WS_OP_BINARY);
 	CU_ASSERT(!f.fin);
-	CU_ASSERT_EQUAL(parse_one(&p, U8(0x80, 0x01, 0xCC), 3, c, &f, &used), R_OK);
+	CU_ASSERT_EQUAL(parse_one(&p, U8(0x80, 0x01, 0xCC), 3, c, &f, &used), R_SUCCESS);
 	CU_ASSERT(f.fin);
 	/* the message is over: a new one may start */
-	CU_ASSERT_EQUAL(parse_one(&p, U8(0x81, 0x00), 2, c, &f, &used), R_OK);
+	CU_ASSERT_EQUAL(parse_one(&p, U8(0x81, 0x00), 2, c, &f, &used), R_SUCCESS);
 	CU_ASSERT_EQUAL(f.msg_opcode, WS_OP_TEXT);
 }
 
@@ -195,14 +195,14 @@ static void close_frames(void)
 	char longr[200];
 
 	ws_parser_init(&p, 1024, false);
-	CU_ASSERT_EQUAL(parse_one(&p, U8(0x88, 0x00), 2, c, &f, &used), R_OK);
+	CU_ASSERT_EQUAL(parse_one(&p, U8(0x88, 0x00), 2, c, &f, &used), R_SUCCESS);
 	CU_ASSERT_EQUAL(f.close_code, WS_CLOSE_NO_STATUS);
-	CU_ASSERT_EQUAL(parse_one(&p, U8(0x88, 0x04, 0x03, 0xE8, 'o', 'k'), 6, c, &f, &used), R_OK);
+	CU_ASSERT_EQUAL(parse_one(&p, U8(0x88, 0x04, 0x03, 0xE8, 'o', 'k'), 6, c, &f, &used), R_SUCCESS);
 	CU_ASSERT_EQUAL(f.close_code, 1000);
 	CU_ASSERT_EQUAL(f.close_reason_len, 2);
 	CU_ASSERT_EQUAL(memcmp(f.close_reason, "ok", 2), 0);
 
-	CU_ASSERT_EQUAL(ws_close_payload(1001, "going away", pl, &n), R_OK);
+	CU_ASSERT_EQUAL(ws_close_payload(1001, "going away", pl, &n), R_SUCCESS);
 	CU_ASSERT_EQUAL(n, 12);
 	CU_ASSERT_EQUAL(memcmp(pl, U8(0x03, 0xE9, 'g'), 3), 0);
 	CU_ASSERT_EQUAL(ws_close_payload(1005, "", pl, &n), R_INVALID);
@@ -213,7 +213,7 @@ static void close_frames(void)
 		longr[i + 1] = (char)0xA9;
 	}
 	longr[sizeof(longr) - 1] = '\0';
-	CU_ASSERT_EQUAL(ws_close_payload(1000, longr, pl, &n), R_OK);
+	CU_ASSERT_EQUAL(ws_close_payload(1000, longr, pl, &n), R_SUCCESS);
 	CU_ASSERT_EQUAL(n, 2 + 122);
 	CU_ASSERT(ws_close_code_is_valid(1000));
 	CU_ASSERT(ws_close_code_is_valid(4999));
@@ -273,7 +273,7 @@ static void invalid_frames_map_to_close_codes(void)
 		ws_parser_init(&p, 1024, t->masked_side);
 		if (t->fragmented) {
 			r = parse_one(&p, U8(0x01, 0x81, 0, 0, 0, 0, 'a'), 7, c, &f, &used);
-			CU_ASSERT_EQUAL(r, R_OK);
+			CU_ASSERT_EQUAL(r, R_SUCCESS);
 			used = 12345;
 		}
 		r = parse_one(&p, t->bytes, t->n, c, &f, &used);
@@ -296,16 +296,16 @@ static void utf8_split_across_fragments(void)
 
 	/* "€" = E2 82 AC split 1 + 2 over two frames is fine ... */
 	ws_parser_init(&p, 1024, false);
-	CU_ASSERT_EQUAL(parse_one(&p, U8(0x01, 0x01, 0xE2), 3, c, &f, &used), R_OK);
-	CU_ASSERT_EQUAL(parse_one(&p, U8(0x80, 0x02, 0x82, 0xAC), 4, c, &f, &used), R_OK);
+	CU_ASSERT_EQUAL(parse_one(&p, U8(0x01, 0x01, 0xE2), 3, c, &f, &used), R_SUCCESS);
+	CU_ASSERT_EQUAL(parse_one(&p, U8(0x80, 0x02, 0x82, 0xAC), 4, c, &f, &used), R_SUCCESS);
 	/* ... but a continuation that does not finish it is 1007 */
 	ws_parser_init(&p, 1024, false);
-	CU_ASSERT_EQUAL(parse_one(&p, U8(0x01, 0x01, 0xE2), 3, c, &f, &used), R_OK);
+	CU_ASSERT_EQUAL(parse_one(&p, U8(0x01, 0x01, 0xE2), 3, c, &f, &used), R_SUCCESS);
 	CU_ASSERT_EQUAL(parse_one(&p, U8(0x80, 0x01, 0x82), 3, c, &f, &used), R_INVALID);
 	CU_ASSERT_EQUAL(p.error_code, 1007);
 	/* fragmented message over the cap: 1009 */
 	ws_parser_init(&p, 4, false);
-	CU_ASSERT_EQUAL(parse_one(&p, U8(0x02, 0x03, 1, 2, 3), 5, c, &f, &used), R_OK);
+	CU_ASSERT_EQUAL(parse_one(&p, U8(0x02, 0x03, 1, 2, 3), 5, c, &f, &used), R_SUCCESS);
 	CU_ASSERT_EQUAL(parse_one(&p, U8(0x80, 0x02, 4, 5), 4, c, &f, &used), R_TOO_BIG);
 	CU_ASSERT_EQUAL(p.error_code, 1009);
 }
@@ -372,17 +372,17 @@ static void handshake_rfc_example(void)
 	char acc[WS_ACCEPT_LEN + 1];
 	struct buf b;
 
-	CU_ASSERT_EQUAL_FATAL(ws_handshake_parse(rfc_request, strlen(rfc_request), &h, &e), R_OK);
+	CU_ASSERT_EQUAL_FATAL(ws_handshake_parse(rfc_request, strlen(rfc_request), &h, &e), R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(h.target, "/chat");
 	CU_ASSERT_STRING_EQUAL(h.key, "dGhlIHNhbXBsZSBub25jZQ==");
 	CU_ASSERT_STRING_EQUAL(h.origin, "http://example.com");
 	CU_ASSERT(ws_handshake_has_protocol(&h, "chat"));
 	CU_ASSERT(ws_handshake_has_protocol(&h, "superchat"));
 	CU_ASSERT(!ws_handshake_has_protocol(&h, "super"));
-	CU_ASSERT_EQUAL(ws_accept(h.key, acc), R_OK);
+	CU_ASSERT_EQUAL(ws_accept(h.key, acc), R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(acc, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 	buf_init(&b, 4096);
-	CU_ASSERT_EQUAL(ws_handshake_response(&b, h.key, "chat"), R_OK);
+	CU_ASSERT_EQUAL(ws_handshake_response(&b, h.key, "chat"), R_SUCCESS);
 	CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "Sec-WebSocket-Protocol: chat\r\n\r\n"));
 	CU_ASSERT_EQUAL(strncmp(b.data, "HTTP/1.1 101 ", 13), 0);
@@ -462,7 +462,7 @@ static void handshake_lenient_forms(void)
 	struct ws_handshake h;
 	struct ws_handshake_error e;
 
-	CU_ASSERT_EQUAL_FATAL(ws_handshake_parse(req, strlen(req), &h, &e), R_OK);
+	CU_ASSERT_EQUAL_FATAL(ws_handshake_parse(req, strlen(req), &h, &e), R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(h.target, "/api/v1/sandbox/sbx_1/stream?token=a.b");
 	CU_ASSERT_STRING_EQUAL(h.authorization, "Bearer abc");
 	CU_ASSERT(ws_handshake_has_protocol(&h, "sandpit.channel.v1"));

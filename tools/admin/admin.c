@@ -60,11 +60,11 @@ static bool key_is_live(struct db *db, const char *key)
 	struct db_res *res;
 	bool live;
 
-	if (auth_hash_key(key, hash) != R_OK ||
+	if (auth_hash_key(key, hash) != R_SUCCESS ||
 	    db_exec(db,
 		    "SELECT 1 FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL "
 		    "AND (expires_at IS NULL OR expires_at > now())",
-		    1, (const char *[]){hash}, &res) != R_OK)
+		    1, (const char *[]){hash}, &res) != R_SUCCESS)
 		return false;
 	live = db_res_rows(res) == 1;
 	db_res_free(res);
@@ -87,7 +87,7 @@ static enum result write_key(const char *path, const char *key)
 		return R_INTERNAL;
 	}
 	close(fd);
-	return rename(tmp, path) == 0 ? R_OK : R_INTERNAL;
+	return rename(tmp, path) == 0 ? R_SUCCESS : R_INTERNAL;
 }
 
 /* create: a fresh org "Sandpit Dev" with one all-scopes key. */
@@ -96,20 +96,20 @@ static enum result create(struct db *db, struct apikey_new *k)
 	char org_id[ID_SIZE("org_")], slug[64];
 	enum result r;
 
-	if (id_new("org_", org_id, sizeof(org_id)) != R_OK)
+	if (id_new("org_", org_id, sizeof(org_id)) != R_SUCCESS)
 		return R_INTERNAL;
 	snprintf(slug, sizeof(slug), "sandpit-dev-%s", org_id + 4);
 	r = db_begin(db);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_exec(db, "INSERT INTO organizations (id, name, slug) VALUES ($1, $2, $3)", 3,
 			    (const char *[]){org_id, "Sandpit Dev", slug}, NULL);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = apikey_insert(db, org_id, NULL, k);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = audit_record(db, org_id, "system", "api_key.bootstrap", k->id, NULL, NULL);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_commit(db);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		db_rollback(db);
 	return r;
 }
@@ -132,9 +132,9 @@ static int bootstrap(struct db *db, const char *path)
 			  path);
 	crypto_wipe(key, sizeof(key));
 	r = create(db, &k);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = write_key(path, k.key);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		log_errx("admin", "cannot create the bootstrap key err=\"%s\"", db_last_error(db));
 		apikey_new_wipe(&k);
 		return 1;
@@ -156,7 +156,7 @@ static enum result find_org(struct db *db, const char *name, char *id, size_t si
 		    "k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())) "
 		    "FROM organizations o WHERE o.name = $1 ORDER BY o.created_at LIMIT 1 FOR UPDATE",
 		    1, (const char *[]){name}, &res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	if (db_res_rows(res) != 1) {
 		db_res_free(res);
@@ -165,7 +165,7 @@ static enum result find_org(struct db *db, const char *name, char *id, size_t si
 	snprintf(id, size, "%s", db_res_get(res, 0, 0));
 	*keyed = strcmp(db_res_get(res, 0, 1), "t") == 0;
 	db_res_free(res);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* new_org: organization name, its owner email (may be NULL), in the
@@ -176,17 +176,17 @@ static enum result new_org(struct db *db, const char *name, const char *email, c
 	char user_id[ID_SIZE("user_")], slug[64];
 	enum result r;
 
-	if (id_new("org_", id, size) != R_OK || id_new("user_", user_id, sizeof(user_id)) != R_OK)
+	if (id_new("org_", id, size) != R_SUCCESS || id_new("user_", user_id, sizeof(user_id)) != R_SUCCESS)
 		return R_INTERNAL;
 	snprintf(slug, sizeof(slug), "org-%s", id + 4);
 	r = db_exec(db, "INSERT INTO organizations (id, name, slug) VALUES ($1, $2, $3)", 3,
 		    (const char *[]){id, name, slug}, NULL);
-	if (r == R_OK && email != NULL)
+	if (r == R_SUCCESS && email != NULL)
 		r = db_exec(db,
 			    "INSERT INTO users (id, org_id, first_name, last_name, email, role) "
 			    "VALUES ($1, $2, '', '', $3, 'owner')",
 			    3, (const char *[]){user_id, id, email}, NULL);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = audit_record(db, id, "system", "organization.create", id, NULL, NULL);
 	return r;
 }
@@ -206,25 +206,25 @@ static int create_org(struct db *db, const char *name, const char *email)
 		return 2;
 	}
 	r = db_begin(db);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = find_org(db, name, org_id, sizeof(org_id), &keyed);
 	if (r == R_NOT_FOUND) {
 		r = new_org(db, name, email, org_id, sizeof(org_id));
 		made = true;
-	} else if (r == R_OK && keyed) {
+	} else if (r == R_SUCCESS && keyed) {
 		db_rollback(db);
 		log_errx("admin", "organization '%s' (%s) exists and has a live key; create more "
 				  "with POST /api/v1/api-keys",
 			 name, org_id);
 		return 1;
 	}
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = apikey_insert(db, org_id, NULL, &k);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = audit_record(db, org_id, "system", "api_key.create", k.id, NULL, NULL);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_commit(db);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		db_rollback(db);
 		log_errx("admin", "cannot create the organization err=%s msg=\"%s\"", result_str(r),
 			 db_last_error(db));
@@ -246,13 +246,13 @@ static int stop_all(struct db *db, const char *reason)
 	char sock[4096];
 	int failed = 0, n;
 
-	if (instance_boxd_socket(sock, sizeof(sock)) != R_OK)
+	if (instance_boxd_socket(sock, sizeof(sock)) != R_SUCCESS)
 		return 1;
 	cfg.daemon_socket = sock;
-	if (backend_open(&cfg, &b) != R_OK ||
+	if (backend_open(&cfg, &b) != R_SUCCESS ||
 	    db_exec(db,
 		    "SELECT id FROM sandboxes WHERE status IN ('creating', 'running', 'stopping')",
-		    0, NULL, &res) != R_OK) {
+		    0, NULL, &res) != R_SUCCESS) {
 		backend_close(b);
 		return 1;
 	}
@@ -261,7 +261,7 @@ static int stop_all(struct db *db, const char *reason)
 		enum result r = lifecycle_stop(db, b, "", db_res_get(res, i, 0), LIFECYCLE_STOPPED,
 					       reason, false);
 
-		if (r != R_OK && r != R_NOT_FOUND) {
+		if (r != R_SUCCESS && r != R_NOT_FOUND) {
 			log_warnx("admin", "cannot stop id=%s err=%s", db_res_get(res, i, 0),
 				  result_str(r));
 			failed++;
@@ -282,12 +282,12 @@ static int rotate(struct db *db)
 	const char *why;
 	enum result r = secrets_check_config(&why);
 
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		log_errx("admin", "%s", why);
 		return 1;
 	}
 	r = secrets_rotate(db, &n);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		log_errx("admin", "cannot rotate secrets err=%s (nothing changed)", result_str(r));
 		return 1;
 	}
@@ -303,7 +303,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	log_init("admin", LOG_INFO);
-	if (config_load(&why) != R_OK) {
+	if (config_load(&why) != R_SUCCESS) {
 		fprintf(stderr, "sandpit-admin: %s\n", why);
 		return 1;
 	}
@@ -322,8 +322,8 @@ int main(int argc, char **argv)
 				"--check-config\n");
 		return 2;
 	}
-	if (instance_conninfo(conninfo, sizeof(conninfo)) != R_OK ||
-	    db_open(conninfo, &db) != R_OK) {
+	if (instance_conninfo(conninfo, sizeof(conninfo)) != R_SUCCESS ||
+	    db_open(conninfo, &db) != R_SUCCESS) {
 		log_errx("admin", "cannot connect to the database err=\"%s\"",
 			 db ? db_last_error(db) : "no memory");
 		db_close(db);

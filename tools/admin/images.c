@@ -382,7 +382,7 @@ static enum result add_words_json(struct json *o, const char *key, const struct 
 		size_t n = strcspn(p, "\n");
 		struct json *s = json_new_strn(p, n);
 
-		if (!s || json_push(a, s) != R_OK) {
+		if (!s || json_push(a, s) != R_SUCCESS) {
 			json_free(a);
 			return R_NO_MEMORY;
 		}
@@ -397,28 +397,28 @@ static int write_meta(struct build *b, long long size)
 	const struct recipe *r = b->r;
 	struct json *o = json_new_object();
 	char path[PATH_MAX], *text = NULL;
-	enum result res = o ? R_OK : R_NO_MEMORY;
+	enum result res = o ? R_SUCCESS : R_NO_MEMORY;
 	int fd, rc = 1;
 
-	if (res == R_OK)
+	if (res == R_SUCCESS)
 		res = json_add(o, "name", json_new_str(r->name));
-	if (res == R_OK)
+	if (res == R_SUCCESS)
 		res = json_add(o, "key", json_new_str(r->key));
-	if (res == R_OK)
+	if (res == R_SUCCESS)
 		res = json_add(o, "parent", r->up ? json_new_str(r->up->name) : json_new_null());
-	if (res == R_OK)
+	if (res == R_SUCCESS)
 		res = json_add(o, "parent_key", r->up ? json_new_str(r->up->key) : json_new_null());
-	if (res == R_OK)
+	if (res == R_SUCCESS)
 		res = json_add(o, "description", json_new_str(r->description));
-	if (res == R_OK)
+	if (res == R_SUCCESS)
 		res = add_words_json(o, "preinstalled", &r->preinstalled);
-	if (res == R_OK)
+	if (res == R_SUCCESS)
 		res = add_words_json(o, "env", &r->env);
-	if (res == R_OK)
+	if (res == R_SUCCESS)
 		res = json_add(o, "size_bytes", json_new_int(size));
-	if (res == R_OK)
+	if (res == R_SUCCESS)
 		res = json_add(o, "built_at", json_new_int((long long)time(NULL)));
-	if (res == R_OK)
+	if (res == R_SUCCESS)
 		text = json_print(o);
 	if (text && pathf(path, "%s/image.json", b->dir) &&
 	    (fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) >= 0) {
@@ -606,7 +606,7 @@ static int build(const char *dir, const char *cache, int argc, char **argv)
 		const char *name = argc ? argv[i] : names[i];
 		struct recipe *r = NULL;
 
-		if (recipe_load(dir, name, &r, why, sizeof(why)) != R_OK) {
+		if (recipe_load(dir, name, &r, why, sizeof(why)) != R_SUCCESS) {
 			fprintf(stderr, "images: %s\n", why);
 			failed++;
 			continue;
@@ -636,7 +636,7 @@ static int list(const char *dir, const char *cache)
 		enum recipe_state st;
 		long long size = 0;
 
-		if (recipe_load(dir, names[i], &r, why, sizeof(why)) != R_OK) {
+		if (recipe_load(dir, names[i], &r, why, sizeof(why)) != R_SUCCESS) {
 			fprintf(stderr, "images: %s\n", why);
 			bad++;
 			continue;

@@ -84,7 +84,7 @@ static void dispatch(struct conn *c, uint8_t type, const uint8_t *p, size_t n)
 
 	switch (type) {
 	case AP_EXEC:
-		if (agentproto_get_exec(p, n, &e) != R_OK) {
+		if (agentproto_get_exec(p, n, &e) != R_SUCCESS) {
 			conn_error(c, R_INVALID, "malformed exec");
 			return;
 		}
@@ -98,14 +98,14 @@ static void dispatch(struct conn *c, uint8_t type, const uint8_t *p, size_t n)
 		command_stdin_close(c);
 		return;
 	case AP_SIGNAL:
-		if (agentproto_get_u32(p, n, &sig) != R_OK || sig == 0 || sig > 64) {
+		if (agentproto_get_u32(p, n, &sig) != R_SUCCESS || sig == 0 || sig > 64) {
 			conn_error(c, R_INVALID, "bad signal");
 			return;
 		}
 		command_signal(c, (int)sig);
 		return;
 	case AP_RESIZE:
-		if (agentproto_get_resize(p, n, &cols, &rows) != R_OK) {
+		if (agentproto_get_resize(p, n, &cols, &rows) != R_SUCCESS) {
 			conn_error(c, R_INVALID, "bad resize");
 			return;
 		}
@@ -185,13 +185,13 @@ static void conn_read(struct conn *c)
 		buf_free(&c->out);
 		return;
 	}
-	if (buf_append(&c->in, chunk, (size_t)n) != R_OK) {
+	if (buf_append(&c->in, chunk, (size_t)n) != R_SUCCESS) {
 		conn_fail(c);
 		return;
 	}
 	while (!c->closing && c->in.len - off >= AGENTPROTO_HDR_LEN) {
 		r = agentproto_parse_header((uint8_t *)c->in.data + off, &h);
-		if (r != R_OK) {
+		if (r != R_SUCCESS) {
 			conn_error(c, r, "bad frame header");
 			conn_fail(c);
 			return;
@@ -230,7 +230,7 @@ static void refuse(int fd)
 
 	buf_init(&b, 1024);
 	if (agentproto_put_error(&b, R_QUOTA, "too many connections to this sandbox's agent") ==
-	    R_OK)
+	    R_SUCCESS)
 		(void)send(fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	buf_free(&b);
 	close(fd);

@@ -153,7 +153,7 @@ void command_start(struct conn *c, const struct agentproto_exec *e)
 		return;
 	}
 	buf_init(&stdin_q, STDIN_LIMIT);
-	if (e->stdin_len > 0 && buf_append(&stdin_q, e->stdin_data, e->stdin_len) != R_OK) {
+	if (e->stdin_len > 0 && buf_append(&stdin_q, e->stdin_data, e->stdin_len) != R_SUCCESS) {
 		env_free(env, envc);
 		conn_error(c, R_NO_MEMORY, "cannot queue stdin");
 		return;
@@ -411,7 +411,7 @@ void command_attach(struct conn *c, const uint8_t *p, size_t n)
 	uint32_t pid;
 	int i;
 
-	if (agentproto_get_u32(p, n, &pid) != R_OK || pid == 0) {
+	if (agentproto_get_u32(p, n, &pid) != R_SUCCESS || pid == 0) {
 		conn_error(c, R_INVALID, "bad attach");
 		return;
 	}
@@ -568,7 +568,7 @@ void command_stdin(struct conn *c, const uint8_t *p, size_t n)
 
 	if (!s || s->in_fd < 0 || s->stdin_eof)
 		return;
-	if (buf_append(&s->stdin_q, p, n) != R_OK) {
+	if (buf_append(&s->stdin_q, p, n) != R_SUCCESS) {
 		/* the backlog is gone with the failed append: end stdin */
 		conn_error(c, R_TOO_BIG, "stdin backlog over its cap");
 		s->stdin_eof = true;
@@ -584,7 +584,7 @@ void command_stdin_close(struct conn *c)
 		return;
 	s->stdin_eof = true;
 	if (s->tty && s->in_fd >= 0 && /* ^D on a pty */
-	    buf_append(&s->stdin_q, "\x04", 1) != R_OK)
+	    buf_append(&s->stdin_q, "\x04", 1) != R_SUCCESS)
 		conn_error(c, R_TOO_BIG, "stdin backlog over its cap");
 	pump_stdin(s);
 }

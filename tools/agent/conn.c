@@ -16,7 +16,7 @@ void conn_fail(struct conn *c)
 
 void conn_queued(struct conn *c, enum result r)
 {
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		buf_free(&c->out);
 		buf_init(&c->out, OUT_LIMIT);
 		conn_fail(c);

@@ -100,7 +100,7 @@ void env_setenv(struct conn *c, const uint8_t *p, size_t n)
 	size_t envc = 0, i;
 	bool ok = true;
 
-	if (agentproto_get_setenv(p, n, &se) != R_OK) {
+	if (agentproto_get_setenv(p, n, &se) != R_SUCCESS) {
 		conn_error(c, R_INVALID, "malformed setenv");
 		return;
 	}

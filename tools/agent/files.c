@@ -119,7 +119,7 @@ static enum result serve_one(struct io *io, struct tx *tx, const struct agentpro
 	if (h->type == AP_FCOMMIT)
 		return fops_put_commit(io, tx);
 	if (!agentproto_type_is_fileop(h->type) ||
-	    agentproto_get_fileop(h->type, p, h->len, op) != R_OK) {
+	    agentproto_get_fileop(h->type, p, h->len, op) != R_SUCCESS) {
 		fio_error(io, R_INVALID, "malformed file request");
 		return R_INVALID;
 	}
@@ -166,7 +166,7 @@ void files_serve(int fd, const uint8_t *pre, size_t npre, unsigned code_uid)
 		r = fio_read_frame(&io, &h, &p);
 		if (r == R_NOT_FOUND)
 			break;
-		if (r != R_OK) {
+		if (r != R_SUCCESS) {
 			fops_put_abort(&tx);
 			fio_error(&io, R_INVALID, "bad frame");
 			break;
@@ -174,7 +174,7 @@ void files_serve(int fd, const uint8_t *pre, size_t npre, unsigned code_uid)
 		fio_progress(&io); /* the first request came buffered, with no timer yet */
 		r = serve_one(&io, &tx, &h, p, op);
 		/* a failed put answered already; what follows of it is moot */
-		if (r != R_OK && (tx.active || h.type == AP_FPUT || h.type == AP_FDATA ||
+		if (r != R_SUCCESS && (tx.active || h.type == AP_FPUT || h.type == AP_FDATA ||
 				  h.type == AP_FCOMMIT)) {
 			fops_put_abort(&tx);
 			break;

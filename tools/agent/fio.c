@@ -68,7 +68,7 @@ void fio_flush(struct io *io)
 
 void fio_queued(struct io *io, enum result r)
 {
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		_exit(1);
 	if (io->out.len >= OUT_FLUSH)
 		fio_flush(io);
@@ -95,12 +95,12 @@ enum result fio_read_frame(struct io *io, struct agentproto_hdr *h, const uint8_
 		size_t avail = io->len - io->off;
 
 		if (avail >= AGENTPROTO_HDR_LEN) {
-			if (agentproto_parse_header(io->in + io->off, h) != R_OK)
+			if (agentproto_parse_header(io->in + io->off, h) != R_SUCCESS)
 				return R_INVALID;
 			if (avail - AGENTPROTO_HDR_LEN >= h->len) {
 				*payload = io->in + io->off + AGENTPROTO_HDR_LEN;
 				io->off += AGENTPROTO_HDR_LEN + h->len;
-				return R_OK;
+				return R_SUCCESS;
 			}
 		}
 		if (io->off > 0) {

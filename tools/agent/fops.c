@@ -72,7 +72,7 @@ enum result fops_put_add(struct io *io, struct tx *tx, const struct agentproto_f
 		return R_TOO_BIG;
 	}
 	r = fpath_at_open(io, op->path, (op->flags & AP_F_PARENTS) != 0, &a);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	if (fstatat(a.dir, a.base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
 		fpath_at_close(&a);
@@ -98,7 +98,7 @@ enum result fops_put_add(struct io *io, struct tx *tx, const struct agentproto_f
 	fpath_at_close(&a);
 	tx->n++;
 	tx->active = true;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result fops_put_write(struct io *io, struct tx *tx, const uint8_t *p, size_t n)
@@ -118,7 +118,7 @@ enum result fops_put_write(struct io *io, struct tx *tx, const uint8_t *p, size_
 		p += w;
 		n -= (size_t)w;
 	}
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result fops_put_commit(struct io *io, struct tx *tx)
@@ -144,7 +144,7 @@ enum result fops_put_commit(struct io *io, struct tx *tx)
 	tx->n = 0;
 	tx->active = false;
 	fio_ok(io);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result fops_get(struct io *io, const struct agentproto_fileop *op)
@@ -165,7 +165,7 @@ enum result fops_get(struct io *io, const struct agentproto_fileop *op)
 		goto out;
 	}
 	r = fpath_locate(op->path, &w, &why);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		fio_error(io, r, why);
 		goto out;
 	}
@@ -211,7 +211,7 @@ enum result fops_get(struct io *io, const struct agentproto_fileop *op)
 	}
 	fio_queued(io, agentproto_put_empty(&io->out, AP_FEND));
 	fio_flush(io);
-	r = R_OK;
+	r = R_SUCCESS;
 out:
 	if (fd >= 0)
 		close(fd);
@@ -237,11 +237,11 @@ enum result fops_stat(struct io *io, const struct agentproto_fileop *op)
 		return R_NO_MEMORY;
 	}
 	r = fpath_locate(op->path, &w, &why);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		fio_error(io, r, why);
 		goto out;
 	}
-	if (fpath_split(w.rel, dir, sizeof(dir), base) == R_OK) {
+	if (fpath_split(w.rel, dir, sizeof(dir), base) == R_SUCCESS) {
 		/* the name itself: a symlink is reported as a symlink */
 		fd = fpath_open_dir(w.root, dir);
 		if (fd < 0 || fstatat(fd, base, &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -337,7 +337,7 @@ enum result fops_list(struct io *io, const struct agentproto_fileop *op)
 		return R_NO_MEMORY;
 	}
 	r = fpath_locate(op->path, &w, &why);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		fio_error(io, r, why);
 		goto out;
 	}
@@ -419,7 +419,7 @@ enum result fops_remove(struct io *io, const struct agentproto_fileop *op)
 	struct at a;
 	enum result r = fpath_at_open(io, op->path, false, &a);
 
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	if (fstatat(a.dir, a.base, &st, AT_SYMLINK_NOFOLLOW) != 0) {
 		r = fio_fail_errno(io, errno);
@@ -431,7 +431,7 @@ enum result fops_remove(struct io *io, const struct agentproto_fileop *op)
 	} else if (unlinkat(a.dir, a.base, 0) != 0) {
 		r = fio_fail_errno(io, errno);
 	}
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		fio_ok(io);
 	fpath_at_close(&a);
 	return r;
@@ -444,12 +444,12 @@ enum result fops_mkdir(struct io *io, const struct agentproto_fileop *op)
 	struct at a;
 	enum result r = fpath_at_open(io, op->path, (op->flags & AP_F_PARENTS) != 0, &a);
 
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	if (mkdirat(a.dir, a.base, mode) != 0) {
 		if (errno == EEXIST && fstatat(a.dir, a.base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    S_ISDIR(st.st_mode)) {
-			r = R_OK; /* like mkdir -p: already there */
+			r = R_SUCCESS; /* like mkdir -p: already there */
 		} else if (errno == EEXIST) {
 			r = R_CONFLICT;
 			fio_error(io, r, "a file of that name exists");
@@ -459,7 +459,7 @@ enum result fops_mkdir(struct io *io, const struct agentproto_fileop *op)
 	} else if (op->mode && fchmodat(a.dir, a.base, mode, 0) != 0) {
 		r = fio_fail_errno(io, errno); /* the umask narrowed an explicit mode */
 	}
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		fio_ok(io);
 	fpath_at_close(&a);
 	return r;
@@ -470,10 +470,10 @@ enum result fops_move(struct io *io, const struct agentproto_fileop *op)
 	struct at from, to;
 	enum result r = fpath_at_open(io, op->path, false, &from);
 
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	r = fpath_at_open(io, op->path2, (op->flags & AP_F_PARENTS) != 0, &to);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		fpath_at_close(&from);
 		return r;
 	}

@@ -94,7 +94,7 @@ enum result fpath_locate(const char *path, struct where *w, const char **why)
 		*why = "cannot open the sandbox root";
 		return R_INTERNAL;
 	}
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result fpath_split(const char *rel, char *dir, size_t dsize, char *base)
@@ -114,7 +114,7 @@ enum result fpath_split(const char *rel, char *dir, size_t dsize, char *base)
 		dir[dl] = '\0';
 	}
 	memcpy(base, b, strlen(b) + 1);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 int fpath_open_dir(int root, const char *rel)
@@ -143,7 +143,7 @@ static int mkdirs(int root, const char *rel, unsigned left)
 		rc = 0;
 		goto out;
 	}
-	if (left == 0 || fpath_split(rel, dir, AGENTPROTO_MAX_PATH, base) != R_OK) {
+	if (left == 0 || fpath_split(rel, dir, AGENTPROTO_MAX_PATH, base) != R_SUCCESS) {
 		/* "a/.." and friends: nothing to create if it resolves */
 		pfd = fpath_open_dir(root, rel);
 		rc = pfd >= 0 ? 0 : -1;
@@ -183,11 +183,11 @@ enum result fpath_at_open(struct io *io, const char *path, bool parents, struct 
 
 	a->dir = a->w.root = -1;
 	r = fpath_locate(path, &a->w, &why);
-	if (r == R_OK && fpath_split(a->w.rel, dir, sizeof(dir), a->base) != R_OK) {
+	if (r == R_SUCCESS && fpath_split(a->w.rel, dir, sizeof(dir), a->base) != R_SUCCESS) {
 		why = "the path names no file (it ends in '.', '..' or is the root)";
 		r = R_INVALID;
 	}
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		fpath_at_close(a);
 		fio_error(io, r, why);
 		return r;
@@ -205,5 +205,5 @@ enum result fpath_at_open(struct io *io, const char *path, bool parents, struct 
 		fpath_at_close(a);
 		return fio_fail_errno(io, e);
 	}
-	return R_OK;
+	return R_SUCCESS;
 }

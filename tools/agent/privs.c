@@ -42,9 +42,9 @@ const char *privs_narrow(void)
 		return "cannot set capabilities";
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0)
 		return "cannot clear ambient capabilities";
-	if (sysfilter_build(&f) != R_OK)
+	if (sysfilter_build(&f) != R_SUCCESS)
 		return "cannot build the seccomp filter";
-	if (sysfilter_apply(f) != R_OK) {
+	if (sysfilter_apply(f) != R_SUCCESS) {
 		int e = errno;
 
 		sysfilter_free(f);

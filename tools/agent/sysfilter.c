@@ -140,7 +140,7 @@ enum result sysfilter_build(struct sysfilter **out)
 	prog = NULL;
 	*out = f;
 	f = NULL;
-	r = R_OK;
+	r = R_SUCCESS;
 release_fd:
 	free(prog);
 	free(f);
@@ -157,7 +157,7 @@ enum result sysfilter_apply(const struct sysfilter *f)
 		return R_INTERNAL;
 	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &f->prog, 0, 0) != 0)
 		return R_INTERNAL;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 void sysfilter_free(struct sysfilter *f)

@@ -100,11 +100,11 @@ static bool parse_limit(const char *arg, struct sandbox_limits *lim)
 	if (!v++)
 		return false;
 	if (strncmp(arg, "cpus=", 5) == 0)
-		return reslimit_parse_cpus(v, &lim->cpu_millis) == R_OK;
+		return reslimit_parse_cpus(v, &lim->cpu_millis) == R_SUCCESS;
 	if (strncmp(arg, "memory=", 7) == 0)
-		return reslimit_parse_memory(v, &lim->memory_bytes) == R_OK;
+		return reslimit_parse_memory(v, &lim->memory_bytes) == R_SUCCESS;
 	if (strncmp(arg, "disk=", 5) == 0)
-		return reslimit_parse_memory(v, &lim->disk_bytes) == R_OK;
+		return reslimit_parse_memory(v, &lim->disk_bytes) == R_SUCCESS;
 	if (strncmp(arg, "pids=", 5) == 0) {
 		unsigned long n = strtoul(v, &end, 10);
 
@@ -158,14 +158,14 @@ static int do_exec(struct backend *b, const char *id, int argc, char **argv)
 	e.stdin_data = (const uint8_t *)in;
 	e.stdin_len = inlen;
 	r = backend_agent_address(b, id, addr, sizeof(addr));
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = agent_client_connect(addr, NULL, 2000, &c);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		free(in);
 		return fail("cannot reach the agent", r);
 	}
 	r = agent_client_exec(c, &e, 5000, &res);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		fprintf(stderr, "sandpit-boxctl: exec: %s %s\n", result_str(r),
 			agent_client_last_error(c));
 		agent_client_close(c);
@@ -205,16 +205,16 @@ static int do_bench(struct backend *b, int n)
 	for (i = 0; i < n; i++) {
 		snprintf(id, sizeof(id), "bench-%d-%d", (int)getpid(), i);
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		if (backend_create(b, id, NULL, addr, sizeof(addr)) != R_OK ||
-		    agent_client_connect(addr, NULL, 2000, &c) != R_OK ||
-		    agent_client_ping(c, 2000) != R_OK) {
+		if (backend_create(b, id, NULL, addr, sizeof(addr)) != R_SUCCESS ||
+		    agent_client_connect(addr, NULL, 2000, &c) != R_SUCCESS ||
+		    agent_client_ping(c, 2000) != R_SUCCESS) {
 			rc = fail("bench create", R_UPSTREAM);
 			goto out;
 		}
 		create[i] = clock_ms_since(&t0);
 		for (k = 0; k < 10; k++) {
 			clock_gettime(CLOCK_MONOTONIC, &t0);
-			if (agent_client_exec(c, &e, 2000, &res) != R_OK || res.exit_code != 0) {
+			if (agent_client_exec(c, &e, 2000, &res) != R_SUCCESS || res.exit_code != 0) {
 				rc = fail("bench exec", R_UPSTREAM);
 				goto out;
 			}
@@ -224,7 +224,7 @@ static int do_bench(struct backend *b, int n)
 		agent_client_close(c);
 		c = NULL;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		if (backend_destroy(b, id) != R_OK) {
+		if (backend_destroy(b, id) != R_SUCCESS) {
 			rc = fail("bench destroy", R_UPSTREAM);
 			goto out;
 		}
@@ -260,13 +260,13 @@ int main(int argc, char **argv)
 		return usage();
 	cfg.daemon_socket = argv[2];
 	cfg.timeout_ms = 30000;
-	if (backend_open(&cfg, &b) != R_OK)
+	if (backend_open(&cfg, &b) != R_SUCCESS)
 		return fail("bad socket path", R_INVALID);
 	cmd = argv[3];
 	id = argc > 4 ? argv[4] : "";
 	if (strcmp(cmd, "list") == 0) {
 		r = backend_list(b, &ids, &n);
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			return fail("list", r);
 		for (i = 0; i < n; i++)
 			printf("%s\n", ids[i]);
@@ -279,26 +279,26 @@ int main(int argc, char **argv)
 				return fail(argv[a], R_INVALID);
 		if (cmd[0] == 'r') {
 			r = backend_resize(b, id, &lim);
-			if (r != R_OK)
+			if (r != R_SUCCESS)
 				return fail("resize", r);
 		} else {
 			r = backend_create_image(b, id, &lim, image, addr, sizeof(addr));
-			if (r != R_OK)
+			if (r != R_SUCCESS)
 				return fail("create", r);
 			printf("%s\n", addr);
 		}
 	} else if (strcmp(cmd, "destroy") == 0) {
 		r = backend_destroy(b, id);
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			return fail("destroy", r);
 	} else if (strcmp(cmd, "addr") == 0) {
 		r = backend_agent_address(b, id, addr, sizeof(addr));
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			return fail("addr", r);
 		printf("%s\n", addr);
 	} else if (strcmp(cmd, "inspect") == 0) {
 		r = backend_inspect(b, id, &u);
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			return fail("inspect", r);
 		printf("alive=%d cpu_usec=%llu memory_current=%llu memory_peak=%llu pids=%u\n", u.alive,
 		       (unsigned long long)u.cpu_usec, (unsigned long long)u.memory_current,
@@ -308,21 +308,21 @@ int main(int argc, char **argv)
 		struct agentproto_procs ps;
 
 		r = backend_agent_address(b, id, addr, sizeof(addr));
-		if (r == R_OK)
+		if (r == R_SUCCESS)
 			r = agent_client_connect(addr, NULL, 2000, &c);
-		if (r == R_OK && cmd[0] == 'p') {
+		if (r == R_SUCCESS && cmd[0] == 'p') {
 			r = agent_client_ps(c, 2000, &ps);
-			for (i = 0; r == R_OK && i < ps.n; i++)
+			for (i = 0; r == R_SUCCESS && i < ps.n; i++)
 				printf("%u %u %u %c %s\n", ps.procs[i].pid, ps.procs[i].ppid,
 				       ps.procs[i].uid, ps.procs[i].state, ps.procs[i].cmd);
-			if (r == R_OK)
+			if (r == R_SUCCESS)
 				agentproto_procs_free(&ps);
-		} else if (r == R_OK) {
+		} else if (r == R_SUCCESS) {
 			r = agent_client_set_env(c, (const char *const *)&argv[5],
 						 (size_t)(argc - 5), false, 2000);
 		}
 		agent_client_close(c);
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			return fail(cmd, r);
 	} else if (strcmp(cmd, "exec") == 0 && argc > 5) {
 		a = do_exec(b, id, argc - 5, argv + 5);

@@ -87,9 +87,9 @@ bool bounds_parse(struct bounds *b, const char *flag, const char *val, bool *ok)
 		if (val == NULL)
 			*ok = false;
 		else if (flags[i].kind == 'c')
-			*ok = reslimit_parse_cpus(val, field) == R_OK;
+			*ok = reslimit_parse_cpus(val, field) == R_SUCCESS;
 		else if (flags[i].kind == 'm')
-			*ok = reslimit_parse_memory(val, field) == R_OK;
+			*ok = reslimit_parse_memory(val, field) == R_SUCCESS;
 		else
 			*ok = parse_count(val, MIN_PIDS, MAX_PIDS, field);
 		return true;

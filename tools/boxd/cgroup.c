@@ -73,7 +73,7 @@ static enum result write_file(const char *dir, const char *id, const char *file,
 		return R_INTERNAL;
 	}
 	close(fd);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* read_file: small control files only; NUL-terminated. */
@@ -94,7 +94,7 @@ static enum result read_file(const char *dir, const char *id, const char *file, 
 	if (n < 0)
 		return R_INTERNAL;
 	out[n] = '\0';
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static uint64_t parse_u64(const char *s)
@@ -193,7 +193,7 @@ enum result cgroup_detect(const char *mount, const char *parent, struct cgroup_r
 		root->uniq[0] = 0;
 		root->nuniq = 1;
 		for (i = 0; i < 3; i++) {
-			if (write_file(mount, "cgroup.subtree_control", NULL, ctl[i]) != R_OK) {
+			if (write_file(mount, "cgroup.subtree_control", NULL, ctl[i]) != R_SUCCESS) {
 				log_warn("cgroup", "cannot enable '%s' in '%s/cgroup.subtree_control'",
 					 ctl[i], mount);
 				goto fail;
@@ -205,7 +205,7 @@ enum result cgroup_detect(const char *mount, const char *parent, struct cgroup_r
 		}
 		for (i = 0; i < 3; i++) {
 			if (write_file(root->parent[0], "cgroup.subtree_control", NULL, ctl[i]) !=
-			    R_OK) {
+			    R_SUCCESS) {
 				log_warn("cgroup", "cannot enable '%s' in '%s'", ctl[i],
 					 root->parent[0]);
 				goto fail;
@@ -213,7 +213,7 @@ enum result cgroup_detect(const char *mount, const char *parent, struct cgroup_r
 		}
 		log_info("cgroup", "using cgroup v2 parent=%s", root->parent[0]);
 		*out = root;
-		return R_OK;
+		return R_SUCCESS;
 	}
 	for (i = 0; i < H_COUNT; i++) {
 		if (!join(path, sizeof(path), mount, v1_names[i], NULL))
@@ -242,7 +242,7 @@ enum result cgroup_detect(const char *mount, const char *parent, struct cgroup_r
 	}
 	log_info("cgroup", "using cgroup v1 parent=%s", parent);
 	*out = root;
-	return R_OK;
+	return R_SUCCESS;
 fail:
 	free(root);
 	return R_INTERNAL;
@@ -278,9 +278,9 @@ static enum result v1_tcp_limit(const char *dir, const char *id, uint64_t memory
 	if (r == R_INTERNAL && errno == EBUSY) {
 		log_warnx("cgroup", "'%s': socket buffers in use exceed %s bytes, budget kept",
 			  id ? id : "(parent)", v);
-		return R_OK;
+		return R_SUCCESS;
 	}
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		log_warn("cgroup", "cannot set memory.kmem.tcp.limit_in_bytes of '%s'",
 			 id ? id : "(parent)");
 	return r;
@@ -290,7 +290,7 @@ static enum result v1_tcp_limit(const char *dir, const char *id, uint64_t memory
 static enum result apply(struct cgroup_root *root, const char *id, const struct cgroup_limits *lim)
 {
 	char v[64];
-	enum result r = R_OK;
+	enum result r = R_SUCCESS;
 
 	if (root->v2) {
 		const char *d = root->parent[0];
@@ -298,19 +298,19 @@ static enum result apply(struct cgroup_root *root, const char *id, const struct 
 		if (lim->memory_bytes) {
 			snprintf(v, sizeof(v), "%llu", (unsigned long long)lim->memory_bytes);
 			r = write_file(d, id, "memory.max", v);
-			if (r == R_OK)
+			if (r == R_SUCCESS)
 				r = write_file(d, id, "memory.swap.max", "0");
 			if (r == R_NOT_FOUND) /* no swap accounting: no swap to turn off */
-				r = R_OK;
-			if (r == R_OK) /* OOM kills one process, never the agent with it */
+				r = R_SUCCESS;
+			if (r == R_SUCCESS) /* OOM kills one process, never the agent with it */
 				(void)write_file(d, id, "memory.oom.group", "0");
 		}
-		if (r == R_OK && lim->cpu_millis) {
+		if (r == R_SUCCESS && lim->cpu_millis) {
 			snprintf(v, sizeof(v), "%llu 100000",
 				 (unsigned long long)lim->cpu_millis * 100u);
 			r = write_file(d, id, "cpu.max", v);
 		}
-		if (r == R_OK && lim->pids_max) {
+		if (r == R_SUCCESS && lim->pids_max) {
 			snprintf(v, sizeof(v), "%u", lim->pids_max);
 			r = write_file(d, id, "pids.max", v);
 		}
@@ -325,24 +325,24 @@ static enum result apply(struct cgroup_root *root, const char *id, const struct 
 		 * first attempt is retried after the other. */
 		(void)write_file(d, id, "memory.memsw.limit_in_bytes", v);
 		r = write_file(d, id, "memory.limit_in_bytes", v);
-		if (r == R_OK) {
+		if (r == R_SUCCESS) {
 			enum result s = write_file(d, id, "memory.memsw.limit_in_bytes", v);
 
-			if (s != R_OK && s != R_NOT_FOUND)
+			if (s != R_SUCCESS && s != R_NOT_FOUND)
 				r = s;
 		}
-		if (r == R_OK)
+		if (r == R_SUCCESS)
 			(void)write_file(d, id, "memory.swappiness", "0");
-		if (r == R_OK)
+		if (r == R_SUCCESS)
 			r = v1_tcp_limit(d, id, lim->memory_bytes);
 	}
-	if (r == R_OK && lim->cpu_millis) {
+	if (r == R_SUCCESS && lim->cpu_millis) {
 		snprintf(v, sizeof(v), "%llu", (unsigned long long)lim->cpu_millis * 100u);
 		r = write_file(root->parent[H_CPU], id, "cpu.cfs_period_us", "100000");
-		if (r == R_OK)
+		if (r == R_SUCCESS)
 			r = write_file(root->parent[H_CPU], id, "cpu.cfs_quota_us", v);
 	}
-	if (r == R_OK && lim->pids_max) {
+	if (r == R_SUCCESS && lim->pids_max) {
 		snprintf(v, sizeof(v), "%u", lim->pids_max);
 		r = write_file(root->parent[H_PIDS], id, "pids.max", v);
 	}
@@ -392,7 +392,7 @@ static enum result remove_dirs(struct cgroup_root *root, const char *id)
 			return R_INTERNAL;
 		}
 	}
-	return found ? R_OK : R_NOT_FOUND;
+	return found ? R_SUCCESS : R_NOT_FOUND;
 }
 
 enum result cgroup_remove(struct cgroup_root *root, const char *id)
@@ -430,13 +430,13 @@ enum result cgroup_create(struct cgroup_root *root, const char *id, const struct
 		}
 	}
 	r = cgroup_set_limits(root, id, lim);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		log_warn("cgroup", "cannot set limits of '%s'", id);
 		goto undo;
 	}
-	return R_OK;
+	return R_SUCCESS;
 undo:
-	if (cgroup_remove(root, id) != R_OK)
+	if (cgroup_remove(root, id) != R_SUCCESS)
 		log_warnx("cgroup", "cannot undo a half-created '%s'", id);
 	return r;
 }
@@ -452,13 +452,13 @@ enum result cgroup_attach(struct cgroup_root *root, const char *id, pid_t pid)
 	snprintf(v, sizeof(v), "%d", (int)pid);
 	for (i = 0; i < root->nuniq; i++) {
 		r = write_file(root->parent[root->uniq[i]], id, "cgroup.procs", v);
-		if (r != R_OK) {
+		if (r != R_SUCCESS) {
 			log_warn("cgroup", "cannot attach pid=%d to '%s/%s'", (int)pid,
 				 root->parent[root->uniq[i]], id);
 			return r;
 		}
 	}
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result cgroup_open_oom_counter(struct cgroup_root *root, const char *id, int *fd)
@@ -473,7 +473,7 @@ enum result cgroup_open_oom_counter(struct cgroup_root *root, const char *id, in
 	if (f < 0)
 		return errno == ENOENT ? R_NOT_FOUND : R_INTERNAL;
 	*fd = f;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* procs_empty: true when the group has no process (or is gone). */
@@ -487,10 +487,10 @@ static bool procs_empty(struct cgroup_root *root, const char *id, int h)
 		uint64_t pop = 1;
 
 		r = read_file(root->parent[0], id, "cgroup.events", ev, sizeof(ev));
-		return r == R_NOT_FOUND || (r == R_OK && keyed(ev, "populated", &pop) && pop == 0);
+		return r == R_NOT_FOUND || (r == R_SUCCESS && keyed(ev, "populated", &pop) && pop == 0);
 	}
 	r = read_file(root->parent[h], id, "cgroup.procs", buf, sizeof(buf));
-	return r == R_NOT_FOUND || (r == R_OK && buf[0] == '\0');
+	return r == R_NOT_FOUND || (r == R_SUCCESS && buf[0] == '\0');
 }
 
 /* kill_listed: SIGKILL every pid in a v1 group's cgroup.procs. */
@@ -522,7 +522,7 @@ enum result cgroup_kill(struct cgroup_root *root, const char *id, unsigned timeo
 	if (!cgroup_exists(root, id))
 		return R_NOT_FOUND;
 	if (root->v2) {
-		if (write_file(root->parent[0], id, "cgroup.kill", "1") != R_OK) {
+		if (write_file(root->parent[0], id, "cgroup.kill", "1") != R_SUCCESS) {
 			/* pre-5.14 kernels: freeze, kill what is listed, thaw */
 			(void)write_file(root->parent[0], id, "cgroup.freeze", "1");
 			kill_listed(root->parent[0], id);
@@ -534,7 +534,7 @@ enum result cgroup_kill(struct cgroup_root *root, const char *id, unsigned timeo
 		(void)write_file(root->parent[H_FREEZE], id, "freezer.state", "FROZEN");
 		for (i = 0; i < 100; i++) {
 			if (read_file(root->parent[H_FREEZE], id, "freezer.state", st, sizeof(st)) !=
-				    R_OK ||
+				    R_SUCCESS ||
 			    strncmp(st, "FROZEN", 6) == 0)
 				break;
 			sleep_ms(1);
@@ -555,7 +555,7 @@ enum result cgroup_kill(struct cgroup_root *root, const char *id, unsigned timeo
 			}
 		}
 		if (empty)
-			return R_OK;
+			return R_SUCCESS;
 		if (clock_now_ms() >= deadline)
 			return R_TIMEOUT;
 		sleep_ms(1);
@@ -575,32 +575,32 @@ enum result cgroup_stats(struct cgroup_root *root, const char *id, struct cgroup
 	if (root->v2) {
 		const char *d = root->parent[0];
 
-		if (read_file(d, id, "cpu.stat", text, sizeof(text)) == R_OK)
+		if (read_file(d, id, "cpu.stat", text, sizeof(text)) == R_SUCCESS)
 			(void)keyed(text, "usage_usec", &s.cpu_usec);
-		if (read_file(d, id, "memory.current", text, sizeof(text)) == R_OK)
+		if (read_file(d, id, "memory.current", text, sizeof(text)) == R_SUCCESS)
 			s.memory_current = parse_u64(text);
-		if (read_file(d, id, "memory.peak", text, sizeof(text)) == R_OK)
+		if (read_file(d, id, "memory.peak", text, sizeof(text)) == R_SUCCESS)
 			s.memory_peak = parse_u64(text);
 	} else {
-		if (read_file(root->parent[H_ACCT], id, "cpuacct.usage", text, sizeof(text)) == R_OK)
+		if (read_file(root->parent[H_ACCT], id, "cpuacct.usage", text, sizeof(text)) == R_SUCCESS)
 			s.cpu_usec = parse_u64(text) / 1000u;
 		if (read_file(root->parent[H_MEM], id, "memory.usage_in_bytes", text,
-			      sizeof(text)) == R_OK)
+			      sizeof(text)) == R_SUCCESS)
 			s.memory_current = parse_u64(text);
 		/* socket buffers are a separate counter on v1 (v1_tcp_limit) */
 		if (read_file(root->parent[H_MEM], id, "memory.kmem.tcp.usage_in_bytes", text,
-			      sizeof(text)) == R_OK)
+			      sizeof(text)) == R_SUCCESS)
 			s.memory_current += parse_u64(text);
 		if (read_file(root->parent[H_MEM], id, "memory.max_usage_in_bytes", text,
-			      sizeof(text)) == R_OK)
+			      sizeof(text)) == R_SUCCESS)
 			s.memory_peak = parse_u64(text);
 	}
 	r = read_file(root->parent[H_PIDS], id, "pids.current", text, sizeof(text));
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		s.pids = (uint32_t)parse_u64(text);
 	s.populated = !procs_empty(root, id, H_PIDS);
 	*out = s;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 bool cgroup_exists(struct cgroup_root *root, const char *id)
@@ -624,5 +624,5 @@ enum result cgroup_list(struct cgroup_root *root, void (*fn)(const char *id, voi
 		if (de->d_type == DT_DIR && id_is_name(de->d_name))
 			fn(de->d_name, arg);
 	closedir(d);
-	return R_OK;
+	return R_SUCCESS;
 }

@@ -147,7 +147,7 @@ static enum result copy_file(int sfd, int dfd, const char *name, const struct st
 {
 	char buf[65536];
 	uint64_t left = (uint64_t)st->st_size;
-	enum result r = R_OK;
+	enum result r = R_SUCCESS;
 	int in, out;
 
 	if ((uint64_t)st->st_size > MAX_FILE || b->bytes + (uint64_t)st->st_size > MAX_TOTAL)
@@ -155,11 +155,11 @@ static enum result copy_file(int sfd, int dfd, const char *name, const struct st
 	b->bytes += (uint64_t)st->st_size;
 	in = openat(sfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (in < 0)
-		return R_OK; /* gone meanwhile: not part of the snapshot */
+		return R_SUCCESS; /* gone meanwhile: not part of the snapshot */
 	out = create_at(dfd, name, (st->st_mode & 0111) ? 0755 : 0644);
 	if (out < 0)
 		r = R_INTERNAL;
-	while (r == R_OK && left > 0) {
+	while (r == R_SUCCESS && left > 0) {
 		ssize_t n = read(in, buf, left < sizeof(buf) ? (size_t)left : sizeof(buf));
 
 		if (n < 0 && errno == EINTR)
@@ -182,10 +182,10 @@ static enum result copy_dir(int sfd, int dfd, const char *name, int depth, struc
 	int s, d = -1;
 
 	if (depth >= MAX_DEPTH)
-		return R_OK; /* deeper than anything a runtime looks up */
+		return R_SUCCESS; /* deeper than anything a runtime looks up */
 	s = openat(sfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (s < 0)
-		return R_OK;
+		return R_SUCCESS;
 	if (mkdirat(dfd, name, 0700) == 0 &&
 	    (d = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0 &&
 	    fchmod(d, 0755) == 0)
@@ -208,19 +208,19 @@ static enum result copy_entry(int sfd, int dfd, const char *name, int depth, str
 	if (++b->entries > MAX_ENTRIES)
 		return R_QUOTA;
 	if (fstatat(sfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-		return R_OK;
+		return R_SUCCESS;
 	if (S_ISLNK(st.st_mode)) {
 		n = readlinkat(sfd, name, target, sizeof(target) - 1);
 		if (n <= 0)
-			return R_OK;
+			return R_SUCCESS;
 		target[n] = '\0';
-		return symlinkat(target, dfd, name) == 0 ? R_OK : R_INTERNAL;
+		return symlinkat(target, dfd, name) == 0 ? R_SUCCESS : R_INTERNAL;
 	}
 	if (S_ISDIR(st.st_mode) && (st.st_mode & (S_IROTH | S_IXOTH)) == (S_IROTH | S_IXOTH))
 		return copy_dir(sfd, dfd, name, depth, b);
 	if (S_ISREG(st.st_mode) && (st.st_mode & S_IROTH))
 		return copy_file(sfd, dfd, name, &st, b);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static bool is_copied(const char *name)
@@ -237,7 +237,7 @@ static bool is_copied(const char *name)
  * only the allowed names. */
 static enum result copy_tree(int sfd, int dfd, int depth, struct budget *b)
 {
-	enum result r = R_OK;
+	enum result r = R_SUCCESS;
 	struct dirent *de;
 	DIR *d;
 	int fd = openat(sfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -247,7 +247,7 @@ static enum result copy_tree(int sfd, int dfd, int depth, struct budget *b)
 			close(fd);
 		return R_INTERNAL;
 	}
-	while (r == R_OK && (de = readdir(d)) != NULL) {
+	while (r == R_SUCCESS && (de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
 		    (depth == 0 && !is_copied(de->d_name)))
 			continue;
@@ -273,10 +273,10 @@ static enum result fill(int dfd)
 	if (r == R_QUOTA)
 		log_errx(MOD, "the host entries to snapshot exceed %llu bytes or %u entries",
 			 (unsigned long long)MAX_TOTAL, MAX_ENTRIES);
-	for (i = 0; r == R_OK && i < sizeof(generated) / sizeof(generated[0]); i++)
+	for (i = 0; r == R_SUCCESS && i < sizeof(generated) / sizeof(generated[0]); i++)
 		if (!write_at(dfd, generated[i].name, generated[i].text))
 			r = R_INTERNAL;
-	for (i = 0; r == R_OK && i < sizeof(links) / sizeof(links[0]); i++)
+	for (i = 0; r == R_SUCCESS && i < sizeof(links) / sizeof(links[0]); i++)
 		if (symlinkat(links[i].target, dfd, links[i].name) != 0)
 			r = R_INTERNAL;
 	return r;
@@ -296,7 +296,7 @@ enum result etc_prepare(const char *run_dir, bool rebuild)
 	if (!rebuild && fstatat(rfd, TEMPLATE, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    S_ISDIR(st.st_mode)) {
 		close(rfd);
-		return R_OK; /* live sandboxes have this one mounted */
+		return R_SUCCESS; /* live sandboxes have this one mounted */
 	}
 	if (!remove_tree(rfd, TEMPLATE_NEW, 0) || mkdirat(rfd, TEMPLATE_NEW, 0700) != 0 ||
 	    (dfd = openat(rfd, TEMPLATE_NEW, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
@@ -305,7 +305,7 @@ enum result etc_prepare(const char *run_dir, bool rebuild)
 		goto out;
 	}
 	r = fill(dfd);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		log_warn(MOD, "cannot build the sandboxes' /etc in '%s/%s'", run_dir, TEMPLATE_NEW);
 		goto out;
 	}
@@ -316,10 +316,10 @@ enum result etc_prepare(const char *run_dir, bool rebuild)
 out:
 	if (dfd >= 0)
 		close(dfd);
-	if (r != R_OK && !remove_tree(rfd, TEMPLATE_NEW, 0))
+	if (r != R_SUCCESS && !remove_tree(rfd, TEMPLATE_NEW, 0))
 		log_warnx(MOD, "leftover '%s/%s'", run_dir, TEMPLATE_NEW);
 	close(rfd);
-	return r == R_OK ? R_OK : R_INTERNAL;
+	return r == R_SUCCESS ? R_SUCCESS : R_INTERNAL;
 }
 
 bool etc_template(const char *run_dir, char *out, size_t size)
@@ -358,7 +358,7 @@ enum result etc_write_sandbox(const char *run_dir, const char *id, char *hosts, 
 	if (name_for(name, sizeof(name), id, ".hosts") && write_at(rfd, name, text) &&
 	    name_for(name, sizeof(name), id, ".hostname") &&
 	    snprintf(text, sizeof(text), "%s\n", id) > 0 && write_at(rfd, name, text))
-		r = R_OK;
+		r = R_SUCCESS;
 	else
 		log_warn(MOD, "cannot write the /etc files of '%s'", id);
 	close(rfd);

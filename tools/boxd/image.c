@@ -75,7 +75,7 @@ static enum result open_safe(int dir, const char *name, int flags, mode_t type, 
 		return R_INVALID;
 	}
 	*out = fd;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static enum result read_json(int dir, struct json **out, char *err, size_t errlen)
@@ -87,7 +87,7 @@ static enum result read_json(int dir, struct json **out, char *err, size_t errle
 	int fd;
 
 	r = open_safe(dir, "image.json", O_RDONLY | O_NONBLOCK, S_IFREG, &fd, err, errlen);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	r = R_INVALID;
 	if (fstat(fd, &st) != 0 || st.st_size <= 0 || st.st_size > MAX_JSON)
@@ -102,7 +102,7 @@ static enum result read_json(int dir, struct json **out, char *err, size_t errle
 		goto done;
 	*out = json_parse(text, (size_t)n);
 	if (*out && json_is_object(*out))
-		r = R_OK;
+		r = R_SUCCESS;
 	else if (*out)
 		json_free(*out);
 done:
@@ -127,12 +127,12 @@ static enum result next_spec(const struct json *j, const char *name, const char 
 		return R_INVALID;
 	if (!p || json_is_null(p)) {
 		spec[0] = '\0';
-		return R_OK;
+		return R_SUCCESS;
 	}
 	if (!json_is_string(p) || !pk || !json_is_string(pk))
 		return R_INVALID;
 	n = snprintf(spec, size, "%s@%s", json_str(p), json_str(pk));
-	return n > 0 && (size_t)n < size && image_spec_is_valid(spec) ? R_OK : R_INVALID;
+	return n > 0 && (size_t)n < size && image_spec_is_valid(spec) ? R_SUCCESS : R_INVALID;
 }
 
 /* one_layer: the O_PATH fd of NAME/KEY/root and the next spec up. */
@@ -146,18 +146,18 @@ static enum result one_layer(int cache, char *spec, int *root, char *err, size_t
 	*at = '\0';
 	memcpy(key, at + 1, sizeof(key));
 	r = open_safe(cache, spec, O_PATH | O_DIRECTORY, S_IFDIR, &nd, err, errlen);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = open_safe(nd, key, O_PATH | O_DIRECTORY, S_IFDIR, &kd, err, errlen);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = read_json(kd, &j, err, errlen);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = open_safe(kd, "root", O_PATH | O_DIRECTORY, S_IFDIR, root, err, errlen);
-	if (r == R_OK) {
+	if (r == R_SUCCESS) {
 		char name[RECIPE_MAX_NAME];
 
 		memcpy(name, spec, strlen(spec) + 1);
 		r = next_spec(j, name, key, spec, IMAGE_SPEC_MAX);
-		if (r != R_OK) {
+		if (r != R_SUCCESS) {
 			close(*root);
 			snprintf(err, errlen, "image.json of '%s' does not match its place", name);
 		}
@@ -191,19 +191,19 @@ enum result image_resolve(const char *cache, const char *spec, struct image_laye
 			close(cd);
 		return cd < 0 ? R_NOT_FOUND : R_INVALID;
 	}
-	r = R_OK;
-	while (r == R_OK && cur[0] != '\0') {
+	r = R_SUCCESS;
+	while (r == R_SUCCESS && cur[0] != '\0') {
 		if (out->n == IMAGE_MAX_LAYERS) {
 			snprintf(err, errlen, "image chain deeper than %d layers", IMAGE_MAX_LAYERS);
 			r = R_INVALID;
 			break;
 		}
 		r = one_layer(cd, cur, &out->fd[out->n], err, errlen);
-		if (r == R_OK)
+		if (r == R_SUCCESS)
 			out->n++;
 	}
 	close(cd);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		image_layers_close(out);
 	return r;
 }
@@ -233,5 +233,5 @@ enum result image_idmap(const struct image_layers *l, int userns_fd, int *mnt_fd
 		}
 		mnt_fds[i] = fd;
 	}
-	return R_OK;
+	return R_SUCCESS;
 }

@@ -152,13 +152,13 @@ static bool parse_args(int argc, char **argv, struct options *c)
 			ok = parse_uint(val, MAX_SLOTS, &v) && v > 0;
 			c->max_sandboxes = (unsigned)v;
 		} else if (strcmp(a, "--default-cpus") == 0)
-			ok = val && reslimit_parse_cpus(val, &c->defaults.cpu_millis) == R_OK;
+			ok = val && reslimit_parse_cpus(val, &c->defaults.cpu_millis) == R_SUCCESS;
 		else if (strcmp(a, "--default-memory") == 0)
-			ok = val && reslimit_parse_memory(val, &c->defaults.memory_bytes) == R_OK;
+			ok = val && reslimit_parse_memory(val, &c->defaults.memory_bytes) == R_SUCCESS;
 		else if (strcmp(a, "--default-disk") == 0)
-			ok = val && reslimit_parse_memory(val, &c->defaults.disk_bytes) == R_OK;
+			ok = val && reslimit_parse_memory(val, &c->defaults.disk_bytes) == R_SUCCESS;
 		else if (strcmp(a, "--tmp-size") == 0)
-			ok = val && reslimit_parse_memory(val, &c->tmp_bytes) == R_OK;
+			ok = val && reslimit_parse_memory(val, &c->tmp_bytes) == R_SUCCESS;
 		else if (strcmp(a, "--default-pids") == 0) {
 			ok = parse_uint(val, 1u << 22, &v) && v >= 8;
 			c->defaults.pids_max = (uint32_t)v;
@@ -250,7 +250,7 @@ static bool any_group(struct daemon *d)
 {
 	unsigned n = 0;
 
-	return cgroup_list(d->cg, count_one, &n) != R_OK || n > 0;
+	return cgroup_list(d->cg, count_one, &n) != R_SUCCESS || n > 0;
 }
 
 static bool setup(struct daemon *d)
@@ -336,10 +336,10 @@ static bool setup(struct daemon *d)
 		log_warn(MOD, "cannot create '%s'", d->run_dir);
 		return false;
 	}
-	if (cgroup_detect(c->cgroup_mount, parent, &d->cg) != R_OK)
+	if (cgroup_detect(c->cgroup_mount, parent, &d->cg) != R_SUCCESS)
 		return false;
 	/* Fail closed: without the total, sandboxes together could take the host. */
-	if (cgroup_set_parent_limits(d->cg, &c->bounds.total) != R_OK) {
+	if (cgroup_set_parent_limits(d->cg, &c->bounds.total) != R_SUCCESS) {
 		log_warn(MOD, "cannot limit the sandboxes' parent group '%s'", parent);
 		return false;
 	}
@@ -351,7 +351,7 @@ static bool setup(struct daemon *d)
 	/* A fresh snapshot of what sandboxes see of /etc, unless sandboxes of
 	 * a previous run (adopted, or cgroups without a record) have the
 	 * previous one mounted. */
-	return etc_prepare(d->run_dir, box_count(d) == 0 && !any_group(d)) == R_OK;
+	return etc_prepare(d->run_dir, box_count(d) == 0 && !any_group(d)) == R_SUCCESS;
 }
 
 int main(int argc, char **argv)
@@ -366,7 +366,7 @@ int main(int argc, char **argv)
 	bool running = true;
 
 	log_init("boxd", getenv("SANDPIT_BOXD_DEBUG") ? LOG_DEBUG : LOG_INFO);
-	if (config_load(&why) != R_OK) {
+	if (config_load(&why) != R_SUCCESS) {
 		log_errx(MOD, "invalid configuration: %s", why);
 		return 2;
 	}
@@ -432,7 +432,7 @@ int main(int argc, char **argv)
 		unsigned i;
 
 		for (i = 0; i < d.nboxes; i++)
-			if (d.boxes[i].used && teardown(&d, d.boxes[i].id) != R_OK)
+			if (d.boxes[i].used && teardown(&d, d.boxes[i].id) != R_SUCCESS)
 				rc = 1;
 	}
 	/* Nothing of the instance left: its parent group goes too. */

@@ -81,7 +81,7 @@ static enum result open_agent_socket(struct daemon *d, const char *id, int *out)
 		return R_INTERNAL;
 	}
 	*out = fd;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static void remove_files(struct daemon *d, const char *id, bool *found)
@@ -116,14 +116,14 @@ enum result teardown(struct daemon *d, const char *id)
 		b->alive = false;
 	}
 	r = cgroup_remove(d->cg, id);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		found = true;
 	else if (r != R_NOT_FOUND)
 		return r;
 	remove_files(d, id, &found);
 	if (b)
 		b->used = false;
-	return found ? R_OK : R_NOT_FOUND;
+	return found ? R_SUCCESS : R_NOT_FOUND;
 }
 
 static void fill_limits(const struct daemon *d, const char *req, struct sandbox_limits *lim)
@@ -150,7 +150,7 @@ static enum result create_image(struct daemon *d, const char *req, struct image_
 
 	*has = strstr(req, " image=") != NULL;
 	if (!*has)
-		return R_OK;
+		return R_SUCCESS;
 	if (!boxproto_get(req, "image", spec, sizeof(spec))) {
 		snprintf(err, errlen, "image must be NAME@KEY");
 		return R_INVALID;
@@ -183,7 +183,7 @@ static void do_create(struct daemon *d, const char *id, const char *req, struct 
 		return;
 	}
 	r = create_image(d, req, &img, &has_image, err, sizeof(err));
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		log_warnx(MOD, "refused image of '%s': %s", id, err);
 		reply_err(rep, r, err);
 		return;
@@ -198,19 +198,19 @@ static void do_create(struct daemon *d, const char *id, const char *req, struct 
 	cl.memory_bytes = lim.memory_bytes;
 	cl.pids_max = lim.pids_max;
 	r = cgroup_create(d->cg, id, &cl);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		image_layers_close(&img);
 		b->used = false;
 		reply_err(rep, r, "cannot create the cgroup");
 		return;
 	}
 	r = open_agent_socket(d, id, &lfd);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		snprintf(err, sizeof(err), "cannot create the agent socket");
 		goto undo;
 	}
 	r = etc_write_sandbox(d->run_dir, id, hosts, hostname, sizeof(hosts));
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		close(lfd);
 		snprintf(err, sizeof(err), "cannot write the sandbox's /etc files");
 		goto undo;
@@ -239,7 +239,7 @@ static void do_create(struct daemon *d, const char *id, const char *req, struct 
 	image_layers_close(&img);
 	/* mounted (or never to be): the sandbox keeps what it has bound */
 	(void)etc_remove_sandbox(d->run_dir, id);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto undo;
 	b->pid = pid;
 	b->child = true;
@@ -251,11 +251,11 @@ static void do_create(struct daemon *d, const char *id, const char *req, struct 
 undo:
 	image_layers_close(&img);
 	log_errx(MOD, "cannot create sandbox '%s': %s", id, err);
-	if (cgroup_kill(d->cg, id, 2000) != R_OK || cgroup_remove(d->cg, id) != R_OK)
+	if (cgroup_kill(d->cg, id, 2000) != R_SUCCESS || cgroup_remove(d->cg, id) != R_SUCCESS)
 		log_warnx(MOD, "leftover cgroup of '%s'", id);
 	remove_files(d, id, &dummy);
 	b->used = false;
-	reply_err(rep, r == R_OK ? R_UPSTREAM : r, err);
+	reply_err(rep, r == R_SUCCESS ? R_UPSTREAM : r, err);
 }
 
 static void do_inspect(struct daemon *d, const char *id, struct reply *rep)
@@ -265,11 +265,11 @@ static void do_inspect(struct daemon *d, const char *id, struct reply *rep)
 	enum result r;
 
 	r = cgroup_stats(d->cg, id, &st);
-	if (r != R_OK && !b) {
+	if (r != R_SUCCESS && !b) {
 		reply_err(rep, r, "no such sandbox");
 		return;
 	}
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		memset(&st, 0, sizeof(st));
 	reply_printf(rep,
 		     "ok alive=%d cpu_usec=%llu mem=%llu peak=%llu pids=%u lim_cpu=%u lim_mem=%llu "
@@ -307,7 +307,7 @@ static void do_resize(struct daemon *d, const char *id, const char *req, struct 
 		return;
 	}
 	r = cgroup_set_limits(d->cg, id, &cl);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		reply_err(rep, r, "cannot apply limits");
 		return;
 	}
@@ -361,7 +361,7 @@ static void do_list(struct daemon *d, struct reply *rep)
 	for (i = 0; i < d->nboxes; i++)
 		if (d->boxes[i].used)
 			list_one(d->boxes[i].id, &lc);
-	if (cgroup_list(d->cg, list_one, &lc) != R_OK)
+	if (cgroup_list(d->cg, list_one, &lc) != R_SUCCESS)
 		log_warnx(MOD, "cannot list cgroups");
 	dir = opendir(d->run_dir);
 	if (dir) {
@@ -404,7 +404,7 @@ static void handle(struct daemon *d, const char *req, struct reply *rep)
 		do_create(d, id, req, rep);
 	} else if (strcmp(verb, "destroy") == 0) {
 		r = teardown(d, id);
-		if (r == R_OK)
+		if (r == R_SUCCESS)
 			reply_printf(rep, "ok");
 		else
 			reply_err(rep, r, r == R_NOT_FOUND ? "no such sandbox" : "destroy failed");

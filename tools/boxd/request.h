@@ -30,7 +30,7 @@ void serve_client(struct daemon *d, int fd, struct reply *rep);
 /* teardown: everything of id goes, whatever state it is in: its agent (when
  * our child) is killed and reaped, its cgroup's processes killed and the
  * cgroup removed, its files in the run directory unlinked and its slot
- * freed. R_OK; R_NOT_FOUND when nothing of id existed; R_INTERNAL when its
+ * freed. R_SUCCESS; R_NOT_FOUND when nothing of id existed; R_INTERNAL when its
  * processes survive SIGKILL, or cgroup_remove's error: then the slot and
  * the files stay, and a later destroy tries again. */
 SP_MUST_CHECK enum result teardown(struct daemon *d, const char *id);

@@ -559,7 +559,7 @@ static enum result write_map(pid_t pid, const char *file, unsigned inside_code, 
 		return R_INTERNAL;
 	w = write(fd, map, (size_t)n);
 	close(fd);
-	return w == n ? R_OK : R_INTERNAL;
+	return w == n ? R_SUCCESS : R_INTERNAL;
 }
 
 /* wait_ready: "R" from the agent, "E<msg>" from the child, EOF or timeout. */
@@ -591,7 +591,7 @@ static enum result wait_ready(int fd, unsigned timeout_ms, char *err, size_t err
 			break;
 		len += (size_t)n;
 		if (msg[0] == 'R')
-			return R_OK;
+			return R_SUCCESS;
 		if (len == sizeof(msg) - 1)
 			break;
 	}
@@ -622,7 +622,7 @@ static enum result send_go(int sock, pid_t pid, const struct image_layers *img, 
 	if (n > 0) {
 		snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
 		ns = open(path, O_RDONLY | O_CLOEXEC);
-		if (ns < 0 || image_idmap(img, ns, mnt) != R_OK) {
+		if (ns < 0 || image_idmap(img, ns, mnt) != R_SUCCESS) {
 			snprintf(err, errlen, "cannot idmap the image layers: %s", strerror(errno));
 			if (ns >= 0)
 				close(ns);
@@ -645,7 +645,7 @@ static enum result send_go(int sock, pid_t pid, const struct image_layers *img, 
 		snprintf(err, errlen, "sandbox child died during set-up");
 		return R_UPSTREAM;
 	}
-	return R_OK;
+	return R_SUCCESS;
 }
 
 enum result spawn_sandbox(const struct spawn_params *p, pid_t *pid_out, char *err, size_t errlen)
@@ -673,7 +673,7 @@ enum result spawn_sandbox(const struct spawn_params *p, pid_t *pid_out, char *er
 		goto close_pipes;
 	}
 	c.status_fd = status_p[1];
-	if (cgroup_open_oom_counter(p->cg, p->id, &c.oom_fd) != R_OK) {
+	if (cgroup_open_oom_counter(p->cg, p->id, &c.oom_fd) != R_SUCCESS) {
 		snprintf(err, errlen, "cannot open the cgroup's oom counter");
 		goto close_pipes;
 	}
@@ -697,25 +697,25 @@ enum result spawn_sandbox(const struct spawn_params *p, pid_t *pid_out, char *er
 	status_p[1] = -1;
 	close(c.oom_fd);
 	c.oom_fd = -1;
-	if (cgroup_attach(p->cg, p->id, pid) != R_OK) {
+	if (cgroup_attach(p->cg, p->id, pid) != R_SUCCESS) {
 		snprintf(err, errlen, "cannot join the cgroup");
 		goto kill_child;
 	}
-	if (write_map(pid, "uid_map", SANDBOX_CODE_UID, p->agent_uid, p->code_uid) != R_OK ||
-	    write_map(pid, "gid_map", SANDBOX_CODE_UID, p->agent_uid, p->code_uid) != R_OK) {
+	if (write_map(pid, "uid_map", SANDBOX_CODE_UID, p->agent_uid, p->code_uid) != R_SUCCESS ||
+	    write_map(pid, "gid_map", SANDBOX_CODE_UID, p->agent_uid, p->code_uid) != R_SUCCESS) {
 		snprintf(err, errlen, "cannot write id maps: %s", strerror(errno));
 		goto kill_child;
 	}
 	r = send_go(sync_p[1], pid, p->image, err, errlen);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto kill_child;
 	r = wait_ready(status_p[0], p->timeout_ms, err, errlen);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto kill_child;
 	*pid_out = pid;
 	goto close_pipes;
 kill_child:
-	if (r == R_OK || r == R_INTERNAL)
+	if (r == R_SUCCESS || r == R_INTERNAL)
 		r = R_UPSTREAM;
 	kill(pid, SIGKILL);
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)

@@ -53,7 +53,7 @@ static enum result unique_numbers(char *const *names, size_t n)
 			return R_CONFLICT;
 		}
 	}
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* list: sorted NNN_*.sql names under dir, all of them or a failure: a
@@ -62,14 +62,14 @@ static enum result list(const char *dir, char **names, size_t *n)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
-	enum result r = R_OK;
+	enum result r = R_SUCCESS;
 
 	if (d == NULL) {
 		log_warn("migrate", "cannot open '%s'", dir);
 		return R_NOT_FOUND;
 	}
 	*n = 0;
-	while (r == R_OK && (e = readdir(d)) != NULL) {
+	while (r == R_SUCCESS && (e = readdir(d)) != NULL) {
 		size_t len = strlen(e->d_name);
 
 		if (len < 8 || strcmp(e->d_name + len - 4, ".sql") != 0 || e->d_name[3] != '_' ||
@@ -89,11 +89,11 @@ static enum result list(const char *dir, char **names, size_t *n)
 		(*n)++;
 	}
 	closedir(d);
-	if (r == R_OK) {
+	if (r == R_SUCCESS) {
 		qsort(names, *n, sizeof(*names), by_name);
 		r = unique_numbers(names, *n);
 	}
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		free_names(names, *n);
 		*n = 0;
 	}
@@ -112,7 +112,7 @@ static enum result adopt_renames(struct db *db)
 			    "UPDATE schema_migrations SET name = $2 WHERE name = $1 AND NOT EXISTS "
 			    "(SELECT 1 FROM schema_migrations WHERE name = $2) RETURNING name",
 			    2, (const char *[]){renamed[i].old, renamed[i].new}, &res);
-		if (r != R_OK) {
+		if (r != R_SUCCESS) {
 			log_errx("migrate", "cannot record the rename of '%s' err=\"%s\"",
 				 renamed[i].old, db_last_error(db));
 			return r;
@@ -122,21 +122,21 @@ static enum result adopt_renames(struct db *db)
 		db_res_free(res);
 		res = NULL;
 	}
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static enum result read_file(const char *path, struct buf *out)
 {
 	char chunk[8192];
 	size_t got;
-	enum result r = R_OK;
+	enum result r = R_SUCCESS;
 	FILE *f = fopen(path, "re");
 
 	if (f == NULL) {
 		log_warn("migrate", "cannot open '%s'", path);
 		return R_NOT_FOUND;
 	}
-	while (r == R_OK && (got = fread(chunk, 1, sizeof(chunk), f)) > 0)
+	while (r == R_SUCCESS && (got = fread(chunk, 1, sizeof(chunk), f)) > 0)
 		r = buf_append(out, chunk, got);
 	fclose(f);
 	return r;
@@ -151,13 +151,13 @@ static enum result applied(struct db *db, const char *name, bool *yes)
 
 	r = db_exec(db, "SELECT 1 FROM schema_migrations WHERE name = $1", 1,
 		    (const char *[]){name}, &res);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		log_errx("migrate", "cannot read schema_migrations err=\"%s\"", db_last_error(db));
 		return r;
 	}
 	*yes = db_res_rows(res) > 0;
 	db_res_free(res);
-	return R_OK;
+	return R_SUCCESS;
 }
 
 /* apply: one migration (multi-statement SQL) in one transaction with its
@@ -171,18 +171,18 @@ static enum result apply(struct db *db, const char *dir, const char *name)
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	buf_init(&sql, MAX_SQL);
 	r = read_file(path, &sql);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto out;
 	r = db_begin(db);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto out;
 	r = db_exec_script(db, sql.data);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_exec(db, "INSERT INTO schema_migrations (name) VALUES ($1)", 1,
 			    (const char *[]){name}, NULL);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_commit(db);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		log_errx("migrate", "cannot apply '%s' err=\"%s\"", name, db_last_error(db));
 		db_rollback(db);
 		goto out;
@@ -203,24 +203,24 @@ static enum result migrate(struct db *db, const char *dir)
 	/* The directory first: a bad one is refused before the database is
 	 * touched. */
 	r = list(dir, names, &n);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	r = db_exec_script(db, "CREATE TABLE IF NOT EXISTS schema_migrations ("
 			       "name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());"
 			       "SELECT pg_advisory_lock(727274)");
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = adopt_renames(db);
-	for (size_t i = 0; r == R_OK && i < n; i++) {
+	for (size_t i = 0; r == R_SUCCESS && i < n; i++) {
 		bool yes = false;
 
 		r = applied(db, names[i], &yes);
-		if (r != R_OK || yes)
+		if (r != R_SUCCESS || yes)
 			continue;
 		r = apply(db, dir, names[i]);
-		done += r == R_OK;
+		done += r == R_SUCCESS;
 	}
 	free_names(names, n);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		log_info("migrate", "schema up to date applied=%u total=%zu", done, n);
 	return r;
 }
@@ -233,14 +233,14 @@ int main(int argc, char **argv)
 	enum result r;
 
 	log_init("migrate", LOG_INFO);
-	if (config_load(&why) != R_OK) {
+	if (config_load(&why) != R_SUCCESS) {
 		log_errx("migrate", "%s", why);
 		return 1;
 	}
 	r = instance_conninfo(conninfo, sizeof(conninfo));
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_open(conninfo, &db);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		log_errx("migrate", "cannot connect to the database err=\"%s\"",
 			 db ? db_last_error(db) : result_str(r));
 		db_close(db);
@@ -248,5 +248,5 @@ int main(int argc, char **argv)
 	}
 	r = migrate(db, dir);
 	db_close(db);
-	return r == R_OK ? 0 : 1;
+	return r == R_SUCCESS ? 0 : 1;
 }

@@ -45,7 +45,7 @@ static enum result open_backend(struct backend **out)
 	struct backend_config cfg = {.kind = config()->exec_backend};
 	char sock[4096];
 
-	if (instance_boxd_socket(sock, sizeof(sock)) != R_OK)
+	if (instance_boxd_socket(sock, sizeof(sock)) != R_SUCCESS)
 		return R_TOO_BIG;
 	cfg.daemon_socket = sock;
 	return backend_open(&cfg, out);
@@ -75,7 +75,7 @@ int main(int argc, char **argv)
 	int rc = 1;
 
 	log_init("reaper", LOG_INFO);
-	if (config_load(&why) != R_OK) {
+	if (config_load(&why) != R_SUCCESS) {
 		fprintf(stderr, "sandpit-reaper: %s\n", why);
 		return 1;
 	}
@@ -86,7 +86,7 @@ int main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--loop") == 0) {
 			loop = true;
 		} else if (strcmp(argv[i], "--interval") == 0 && i + 1 < argc) {
-			if (config_parse_int(argv[++i], &interval) != R_OK || interval < 1 ||
+			if (config_parse_int(argv[++i], &interval) != R_SUCCESS || interval < 1 ||
 			    interval > 86400) {
 				fprintf(stderr, "sandpit-reaper: --interval must be 1..86400\n");
 				return 2;
@@ -107,19 +107,19 @@ int main(int argc, char **argv)
 	reaper_opts_from_config(&opts);
 	opts.stop = &stop_requested;
 
-	if (open_backend(&b) != R_OK) {
+	if (open_backend(&b) != R_SUCCESS) {
 		log_errx(MOD, "cannot set up the sandbox backend kind=%s",
 			 config()->exec_backend);
 		goto out;
 	}
-	if (instance_conninfo(conninfo, sizeof(conninfo)) != R_OK) {
+	if (instance_conninfo(conninfo, sizeof(conninfo)) != R_SUCCESS) {
 		log_errx(MOD, "cannot build the database conninfo");
 		goto out;
 	}
 	/* In a loop an unreachable database is waited for (the handle
 	 * reconnects on its own); a single run reports it and fails. */
 	r = db_open(conninfo, &db);
-	if (r != R_OK && (!loop || db == NULL)) {
+	if (r != R_SUCCESS && (!loop || db == NULL)) {
 		log_errx(MOD, "cannot connect to the database err=\"%s\"",
 			 db ? db_last_error(db) : "no memory");
 		goto out;
@@ -127,7 +127,7 @@ int main(int argc, char **argv)
 	if (!loop) {
 		r = reaper_sweep(db, b, &opts, &st);
 		reaper_log_summary(&st, r);
-		rc = r == R_OK ? 0 : 1;
+		rc = r == R_SUCCESS ? 0 : 1;
 		goto out;
 	}
 	log_info(MOD, "looping interval=%llds", interval);
@@ -136,7 +136,7 @@ int main(int argc, char **argv)
 
 		r = reaper_sweep(db, b, &opts, &st);
 		/* Idle sweeps at a one-second interval would flood the log. */
-		if (r != R_OK || st.ms > 1000 ||
+		if (r != R_SUCCESS || st.ms > 1000 ||
 		    memcmp(&st.n, &(long long[REAPER_NCOUNTS]){0}, sizeof(st.n)) != 0)
 			reaper_log_summary(&st, r);
 		left = interval * 1000 - ((long long)clock_now_ms() - t0);

@@ -70,17 +70,17 @@ static enum result stop_one(struct sweep *sw, const char *id, enum lifecycle_end
 
 	/* R_NOT_FOUND: deleted meanwhile (a user's DELETE); nothing left to do. */
 	if (r == R_NOT_FOUND)
-		return R_OK;
-	if (r == R_OK) {
+		return R_SUCCESS;
+	if (r == R_SUCCESS) {
 		sw->st->n[what]++;
 		log_info(MOD, "sandbox finished id=%s status=%s reason=%s", id,
 			 lifecycle_end_status(end), reason);
-		return R_OK;
+		return R_SUCCESS;
 	}
 	sw->st->n[REAPER_FAILED]++;
 	log_warnx(MOD, "cannot finish sandbox id=%s status=%s err=%s", id,
 		  lifecycle_end_status(end), result_str(r));
-	return r == R_DB ? R_DB : R_OK;
+	return r == R_DB ? R_DB : R_SUCCESS;
 }
 
 /* step_expire: running sandboxes past expires_at end as "timeout". The claim
@@ -96,24 +96,24 @@ static enum result step_expire(struct sweep *sw)
 		int n;
 
 		if (stopping(sw))
-			return R_OK;
+			return R_SUCCESS;
 		r = db_exec(sw->db,
 			    "UPDATE sandboxes SET status = 'stopping', stop_reason = 'expired' "
 			    "WHERE id IN (SELECT id FROM sandboxes WHERE status = 'running' AND "
 			    "expires_at <= now() ORDER BY expires_at LIMIT $1::int FOR UPDATE SKIP "
 			    "LOCKED) RETURNING id",
 			    1, (const char *[]){sw->batch}, &res);
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			return r;
 		n = db_res_rows(res);
-		for (int i = 0; i < n && r == R_OK; i++)
+		for (int i = 0; i < n && r == R_SUCCESS; i++)
 			r = stop_one(sw, db_res_get(res, i, 0), LIFECYCLE_TIMEOUT, "expired",
 				     REAPER_EXPIRED);
 		db_res_free(res);
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			return r;
 		if (n < sw->o->batch)
-			return R_OK;
+			return R_SUCCESS;
 	}
 }
 
@@ -125,17 +125,17 @@ static enum result step_expire(struct sweep *sw)
 static enum result step_stuck(struct sweep *sw)
 {
 	char creating[24], stopping_s[24];
-	enum result r = R_OK;
+	enum result r = R_SUCCESS;
 
 	snprintf(creating, sizeof(creating), "%lld", sw->o->creating_grace);
 	snprintf(stopping_s, sizeof(stopping_s), "%lld", sw->o->stopping_grace);
-	for (int pass = 0; pass < 2 && r == R_OK; pass++) {
+	for (int pass = 0; pass < 2 && r == R_SUCCESS; pass++) {
 		for (;;) {
 			struct db_res *res = NULL;
 			int n;
 
 			if (stopping(sw))
-				return R_OK;
+				return R_SUCCESS;
 			if (pass == 0)
 				r = db_exec(
 				    sw->db,
@@ -153,10 +153,10 @@ static enum result step_stuck(struct sweep *sw)
 				    "make_interval(secs => $2::int) LIMIT $1::int FOR UPDATE "
 				    "SKIP LOCKED) RETURNING id, COALESCE(stop_reason, '')",
 				    2, (const char *[]){sw->batch, stopping_s}, &res);
-			if (r != R_OK)
+			if (r != R_SUCCESS)
 				return r;
 			n = db_res_rows(res);
-			for (int i = 0; i < n && r == R_OK; i++) {
+			for (int i = 0; i < n && r == R_SUCCESS; i++) {
 				bool expired = strcmp(db_res_get(res, i, 1), "expired") == 0;
 
 				r = stop_one(sw, db_res_get(res, i, 0),
@@ -167,7 +167,7 @@ static enum result step_stuck(struct sweep *sw)
 					     REAPER_STUCK);
 			}
 			db_res_free(res);
-			if (r != R_OK || n < sw->o->batch)
+			if (r != R_SUCCESS || n < sw->o->batch)
 				break;
 		}
 	}
@@ -181,16 +181,16 @@ static enum result id_array(char **ids, size_t n, struct buf *out)
 	enum result r = buf_append_str(out, "{");
 	bool first = true;
 
-	for (size_t i = 0; i < n && r == R_OK; i++) {
+	for (size_t i = 0; i < n && r == R_SUCCESS; i++) {
 		if (!id_is_name(ids[i]))
 			continue;
 		if (!first)
 			r = buf_append_str(out, ",");
-		if (r == R_OK)
+		if (r == R_SUCCESS)
 			r = buf_append_str(out, ids[i]);
 		first = false;
 	}
-	return r == R_OK ? buf_append_str(out, "}") : r;
+	return r == R_SUCCESS ? buf_append_str(out, "}") : r;
 }
 
 /* step_orphans: runtime objects whose row is gone or final. A create writes
@@ -205,7 +205,7 @@ static enum result step_orphans(struct sweep *sw)
 	enum result r;
 
 	r = backend_list(sw->b, &ids, &n);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		log_warnx(MOD, "cannot list runtimes err=%s", result_str(r));
 		return r;
 	}
@@ -213,20 +213,20 @@ static enum result step_orphans(struct sweep *sw)
 		goto out;
 	buf_init(&arr, ORPHAN_QUERY_MAX);
 	r = id_array(ids, n, &arr);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_exec(sw->db,
 			    "SELECT x FROM unnest($1::text[]) x WHERE NOT EXISTS (SELECT 1 FROM "
 			    "sandboxes s WHERE s.id = x AND s.status IN ('creating', 'running', "
 			    "'stopping'))",
 			    1, (const char *[]){arr.data}, &res);
 	buf_free(&arr);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto out;
 	for (int i = 0; i < db_res_rows(res) && !stopping(sw); i++) {
 		const char *id = db_res_get(res, i, 0);
 		enum result d = backend_destroy(sw->b, id);
 
-		if (d == R_OK) {
+		if (d == R_SUCCESS) {
 			sw->st->n[REAPER_ORPHANS]++;
 			log_info(MOD, "orphan runtime destroyed id=%s", id);
 		} else if (d != R_NOT_FOUND) {
@@ -262,15 +262,15 @@ static enum result pressure(struct sweep *sw, const char *id, const struct sandb
 
 	if (limit == 0) {
 		json_free(data);
-		return R_OK;
+		return R_SUCCESS;
 	}
-	if (data == NULL || json_add_str(data, "resource", "memory") != R_OK ||
-	    json_add_int(data, "currentBytes", (long long)u->memory_current) != R_OK ||
-	    json_add_int(data, "limitBytes", (long long)limit) != R_OK ||
-	    json_add(data, "percent", json_new_double((double)(long long)(pct * 10) / 10)) != R_OK)
+	if (data == NULL || json_add_str(data, "resource", "memory") != R_SUCCESS ||
+	    json_add_int(data, "currentBytes", (long long)u->memory_current) != R_SUCCESS ||
+	    json_add_int(data, "limitBytes", (long long)limit) != R_SUCCESS ||
+	    json_add(data, "percent", json_new_double((double)(long long)(pct * 10) / 10)) != R_SUCCESS)
 		goto out;
 	r = events_build(NULL, id, type, data, evt, sizeof(evt), &payload);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto out;
 	snprintf(lv, sizeof(lv), "%d", level);
 	/* orgId is filled from the row inside the statement. A pooled sandbox
@@ -309,7 +309,7 @@ static enum result sample(struct sweep *sw, const char *id, const struct sandbox
 		    "NOT NULL AND (p.sampled_at IS NULL OR p.sampled_at <= now() - "
 		    "make_interval(secs => $4::int)) RETURNING 1",
 		    4, (const char *[]){id, cpu, mem, every}, &res);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		sw->st->n[REAPER_SAMPLES] += db_res_rows(res);
 	db_res_free(res);
 	return r;
@@ -328,11 +328,11 @@ static enum result lost(struct sweep *sw, const char *id)
 		    "UPDATE sandboxes SET status = 'stopping' WHERE id = $1 AND status = 'running' "
 		    "RETURNING id",
 		    1, (const char *[]){id}, &res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	mine = db_res_rows(res) == 1;
 	db_res_free(res);
-	return mine ? stop_one(sw, id, LIFECYCLE_ERROR, "runtime_lost", REAPER_LOST) : R_OK;
+	return mine ? stop_one(sw, id, LIFECYCLE_ERROR, "runtime_lost", REAPER_LOST) : R_SUCCESS;
 }
 
 /* step_runtime: every running row, page by page: a runtime that is missing
@@ -342,7 +342,7 @@ static enum result lost(struct sweep *sw, const char *id)
 static enum result step_runtime(struct sweep *sw)
 {
 	char after[BACKEND_ID_MAX + 1] = "";
-	enum result first_err = R_OK;
+	enum result first_err = R_SUCCESS;
 
 	for (;;) {
 		struct db_res *res = NULL;
@@ -353,32 +353,32 @@ static enum result step_runtime(struct sweep *sw)
 			    "SELECT id FROM sandboxes WHERE status = 'running' AND id > $1 "
 			    "ORDER BY id LIMIT $2::int",
 			    2, (const char *[]){after, sw->batch}, &res);
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			return r;
 		n = db_res_rows(res);
-		for (int i = 0; i < n && r == R_OK && !stopping(sw); i++) {
+		for (int i = 0; i < n && r == R_SUCCESS && !stopping(sw); i++) {
 			const char *id = db_res_get(res, i, 0);
 			struct sandbox_usage u;
 			enum result q = backend_inspect(sw->b, id, &u);
 
-			if (q == R_NOT_FOUND || (q == R_OK && !u.alive)) {
+			if (q == R_NOT_FOUND || (q == R_SUCCESS && !u.alive)) {
 				r = lost(sw, id);
-			} else if (q == R_OK) {
+			} else if (q == R_SUCCESS) {
 				r = sample(sw, id, &u);
-				if (r == R_OK)
+				if (r == R_SUCCESS)
 					r = pressure(sw, id, &u);
 			} else {
 				sw->st->n[REAPER_FAILED]++;
-				if (first_err == R_OK)
+				if (first_err == R_SUCCESS)
 					log_warnx(MOD, "cannot inspect runtime id=%s err=%s", id,
 						  result_str(q));
-				first_err = first_err == R_OK ? q : first_err;
+				first_err = first_err == R_SUCCESS ? q : first_err;
 			}
 			if (strlen(id) < sizeof(after))
 				snprintf(after, sizeof(after), "%s", id);
 		}
 		db_res_free(res);
-		if (r != R_OK)
+		if (r != R_SUCCESS)
 			return r;
 		if (n < sw->o->batch || stopping(sw))
 			return first_err;
@@ -433,7 +433,7 @@ enum result reaper_sweep(struct db *db, struct backend *b, const struct reaper_o
 			 struct reaper_stats *stats)
 {
 	struct sweep sw = {.db = db, .b = b, .o = o, .st = stats};
-	enum result first = R_OK;
+	enum result first = R_SUCCESS;
 	struct timespec t0;
 
 	memset(stats, 0, sizeof(*stats));
@@ -442,11 +442,11 @@ enum result reaper_sweep(struct db *db, struct backend *b, const struct reaper_o
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]) && !stopping(&sw); i++) {
 		enum result r = steps[i].run(&sw);
 
-		if (r == R_OK)
+		if (r == R_SUCCESS)
 			continue;
 		log_warnx(MOD, "step failed step=%s err=%s db=\"%s\"", steps[i].name, result_str(r),
 			  r == R_DB || r == R_INTERNAL ? db_last_error(db) : "");
-		if (first == R_OK)
+		if (first == R_SUCCESS)
 			first = r;
 		/* Without the database no step can do anything safely. */
 		if (r == R_DB)
@@ -465,6 +465,6 @@ void reaper_log_summary(const struct reaper_stats *s, enum result r)
 	for (int i = 0; i < REAPER_NCOUNTS && off < sizeof(line); i++)
 		off += (size_t)snprintf(line + off, sizeof(line) - off, " %s=%lld", count_names[i],
 					s->n[i]);
-	log_msg(r == R_OK ? LOG_INFO : LOG_WARN, MOD, "sweep done%s ms=%.1f result=%s", line, s->ms,
+	log_msg(r == R_SUCCESS ? LOG_INFO : LOG_WARN, MOD, "sweep done%s ms=%.1f result=%s", line, s->ms,
 		result_str(r));
 }

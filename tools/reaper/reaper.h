@@ -57,7 +57,7 @@ const char *reaper_count_name(enum reaper_count c);
 
 /* reaper_sweep: run every step once, in order. *stats is filled on every
  * return (what was done before a failure). Per-item failures are counted in
- * REAPER_FAILED and do not stop the sweep. Returns R_OK, R_DB when the
+ * REAPER_FAILED and do not stop the sweep. Returns R_SUCCESS, R_DB when the
  * database went away (the sweep stops at once), or the first other step
  * error (e.g. R_UPSTREAM: the sandbox daemon is down; the other steps still
  * ran). Never stops or marks a sandbox on an inconclusive runtime answer. */

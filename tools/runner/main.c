@@ -80,10 +80,10 @@ static enum result event(struct db *db, const char *org, const char *id, const c
 	struct json *data = json_new_object();
 	enum result r = R_NO_MEMORY;
 
-	if (data != NULL && json_add_str(data, "jobId", id) == R_OK &&
-	    json_add_str(data, "status", status) == R_OK &&
-	    json_add_str_or_null(data, "verdict", verdict) == R_OK &&
-	    json_add_str_or_null(data, "error", error) == R_OK)
+	if (data != NULL && json_add_str(data, "jobId", id) == R_SUCCESS &&
+	    json_add_str(data, "status", status) == R_SUCCESS &&
+	    json_add_str_or_null(data, "verdict", verdict) == R_SUCCESS &&
+	    json_add_str_or_null(data, "error", error) == R_SUCCESS)
 		r = events_emit(db, org, NULL,
 				strcmp(status, "completed") == 0 ? "job.completed" : "job.failed",
 				data);
@@ -99,18 +99,18 @@ static enum result finish(struct db *db, const struct job *j, const char *status
 	struct db_res *res = NULL;
 	enum result r = db_begin(db);
 
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_exec(db,
 			    "UPDATE jobs SET status = $3, result = $4::jsonb, error = $5, "
 			    "finished_at = now(), lease_until = NULL, sandbox_id = NULL "
 			    "WHERE id = $1 AND runner = $2 AND status = 'running' RETURNING id",
 			    5, (const char *[]){j->id, j->runner, status, result, error}, &res);
-	if (r == R_OK && db_res_rows(res) == 1)
+	if (r == R_SUCCESS && db_res_rows(res) == 1)
 		r = event(db, j->org_id, j->id, status, verdict, error);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_commit(db);
 	db_res_free(res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		db_rollback(db);
 	return r;
 }
@@ -127,10 +127,10 @@ static enum result give_up(struct db *db, const struct job *j, const char *why)
 		    "lease_until = NULL, sandbox_id = NULL, error = $3 WHERE id = $1 AND "
 		    "runner = $2 AND status = 'running' AND attempts < 2 RETURNING id",
 		    3, (const char *[]){j->id, j->runner, why}, &res);
-	if (r == R_OK && db_res_rows(res) == 1) {
+	if (r == R_SUCCESS && db_res_rows(res) == 1) {
 		log_warnx(MOD, "job requeued id=%s why=\"%s\"", j->id, why);
 		db_res_free(res);
-		return R_OK;
+		return R_SUCCESS;
 	}
 	db_res_free(res);
 	return finish(db, j, "failed", NULL, NULL, why);
@@ -163,10 +163,10 @@ static void work(struct runner *rn, struct db *db, const struct db_res *res)
 	r = run_job(db, rn->b, &j, &result, why, sizeof(why));
 	if (r == R_CONFLICT) {
 		log_info(MOD, "job abandoned id=%s (cancelled or no longer ours)", j.id);
-		r = R_OK;
+		r = R_SUCCESS;
 		goto out;
 	}
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		r = give_up(db, &j, why[0] ? why : result_str(r));
 		goto out;
 	}
@@ -176,7 +176,7 @@ static void work(struct runner *rn, struct db *db, const struct db_res *res)
 	log_info(MOD, "job finished id=%s verdict=%s ms=%lld", j.id,
 		 json_str(json_get(result, "verdict")), now_ms() - t0);
 out:
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		log_warnx(MOD, "cannot record job id=%s err=%s (its lease will expire)", j.id,
 			  result_str(r));
 	free(text);
@@ -189,7 +189,7 @@ static void *worker(void *arg)
 	struct runner *rn = arg;
 	struct db *db = NULL;
 
-	if (db_open(rn->conninfo, &db) != R_OK && db == NULL) {
+	if (db_open(rn->conninfo, &db) != R_SUCCESS && db == NULL) {
 		log_errx(MOD, "worker: no database handle");
 		return NULL;
 	}
@@ -203,10 +203,10 @@ static void *worker(void *arg)
 		    "sp_job_claim($1, $2, $3::int, $4::int, $5::int)",
 		    5, (const char *[]){rn->id, rn->host, rn->lease, rn->per_org, rn->per_host},
 		    &res);
-		if (r == R_OK && db_res_rows(res) == 1)
+		if (r == R_SUCCESS && db_res_rows(res) == 1)
 			work(rn, db, res);
 		else
-			pause_ms(r == R_OK ? IDLE_MS : 1000);
+			pause_ms(r == R_SUCCESS ? IDLE_MS : 1000);
 		db_res_free(res);
 	}
 	db_close(db);
@@ -220,7 +220,7 @@ static void stop_sandboxes(struct runner *rn, struct db *db, const struct db_res
 		const char *sbx = db_res_get(res, i, col);
 
 		if (sbx != NULL &&
-		    lifecycle_stop(db, rn->b, "", sbx, LIFECYCLE_STOPPED, "job_runner_lost", true) != R_OK)
+		    lifecycle_stop(db, rn->b, "", sbx, LIFECYCLE_STOPPED, "job_runner_lost", true) != R_SUCCESS)
 			log_warnx(MOD, "cannot stop sandbox id=%s (the reaper will)", sbx);
 	}
 }
@@ -232,14 +232,14 @@ static enum result recover(struct runner *rn, struct db *db)
 	struct db_res *res = NULL;
 	enum result r = db_begin(db);
 
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_exec(
 		    db,
 		    "SELECT id, org_id, attempts, sandbox_id FROM jobs WHERE status = "
 		    "'running' AND lease_until < now() ORDER BY lease_until LIMIT " RECOVER_BATCH
 		    " FOR UPDATE SKIP LOCKED",
 		    0, NULL, &res);
-	for (int i = 0; r == R_OK && i < db_res_rows(res); i++) {
+	for (int i = 0; r == R_SUCCESS && i < db_res_rows(res); i++) {
 		const char *id = db_res_get(res, i, 0);
 		bool retry = strtol(db_res_get(res, i, 2), NULL, 10) < MAX_ATTEMPTS;
 		static const char lost[] = "its runner stopped answering (lease expired)";
@@ -253,15 +253,15 @@ static enum result recover(struct runner *rn, struct db *db)
 				: "UPDATE jobs SET status = 'failed', finished_at = now(), "
 				  "lease_until = NULL, sandbox_id = NULL, error = $2 WHERE id = $1",
 			    2, (const char *[]){id, retry ? lost : lost2}, NULL);
-		if (r == R_OK && !retry)
+		if (r == R_SUCCESS && !retry)
 			r = event(db, db_res_get(res, i, 1), id, "failed", NULL, lost2);
-		if (r == R_OK)
+		if (r == R_SUCCESS)
 			log_warnx(MOD, "job lost its runner id=%s attempts=%s -> %s", id,
 				  db_res_get(res, i, 2), retry ? "requeued" : "failed");
 	}
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_commit(db);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		db_rollback(db);
 	else
 		stop_sandboxes(rn, db, res, 3);
@@ -281,7 +281,7 @@ static void hand_back(struct runner *rn, struct db *db)
 		    "UPDATE jobs j SET status = 'queued', runner = NULL, host = NULL, "
 		    "lease_until = NULL, sandbox_id = NULL, attempts = j.attempts - 1 FROM h "
 		    "WHERE j.id = h.id RETURNING h.sandbox_id, j.id",
-		    1, (const char *[]){rn->id}, &res) != R_OK) {
+		    1, (const char *[]){rn->id}, &res) != R_SUCCESS) {
 		log_warnx(MOD, "cannot hand jobs back (their leases will expire)");
 		return;
 	}
@@ -296,7 +296,7 @@ static enum result open_backend(struct backend **out)
 	struct backend_config cfg = {.kind = config_str("SANDBOX_EXEC_BACKEND")};
 	char sock[4096];
 
-	if (instance_boxd_socket(sock, sizeof(sock)) != R_OK)
+	if (instance_boxd_socket(sock, sizeof(sock)) != R_SUCCESS)
 		return R_TOO_BIG;
 	cfg.daemon_socket = sock;
 	return backend_open(&cfg, out);
@@ -314,15 +314,15 @@ static enum result setup(struct runner *rn, const char *host)
 	} else {
 		snprintf(rn->host, sizeof(rn->host), "%s", host);
 	}
-	if (crypto_random(raw, sizeof(raw)) != R_OK ||
-	    crypto_hex_encode(raw, sizeof(raw), hex, sizeof(hex)) != R_OK)
+	if (crypto_random(raw, sizeof(raw)) != R_SUCCESS ||
+	    crypto_hex_encode(raw, sizeof(raw), hex, sizeof(hex)) != R_SUCCESS)
 		return R_INTERNAL;
 	snprintf(rn->id, sizeof(rn->id), "%s:%ld:%s", rn->host, (long)getpid(), hex);
 	snprintf(rn->lease, sizeof(rn->lease), "%lld", config_int("SANDPIT_JOB_LEASE"));
 	snprintf(rn->per_org, sizeof(rn->per_org), "%lld", config_int("SANDPIT_JOB_MAX_PER_ORG"));
 	snprintf(rn->per_host, sizeof(rn->per_host), "%lld",
 		 config_int("SANDPIT_JOB_MAX_PER_HOST"));
-	if (instance_conninfo(rn->conninfo, sizeof(rn->conninfo)) != R_OK)
+	if (instance_conninfo(rn->conninfo, sizeof(rn->conninfo)) != R_SUCCESS)
 		return R_TOO_BIG;
 	return open_backend(&rn->b);
 }
@@ -338,12 +338,12 @@ static void supervise(struct runner *rn, struct db *db)
 			if (db_exec(db,
 				    "UPDATE jobs SET lease_until = now() + make_interval(secs => "
 				    "$2::int) WHERE runner = $1 AND status = 'running'",
-				    2, (const char *[]){rn->id, rn->lease}, NULL) == R_OK)
+				    2, (const char *[]){rn->id, rn->lease}, NULL) == R_SUCCESS)
 				last_beat = now_ms();
 			else
 				log_warnx(MOD, "cannot renew leases err=\"%s\"", db_last_error(db));
 		}
-		if (recover(rn, db) != R_OK)
+		if (recover(rn, db) != R_SUCCESS)
 			log_warnx(MOD, "cannot recover lost jobs err=\"%s\"", db_last_error(db));
 		pause_ms(lease_ms / 3 < 1000 ? lease_ms / 3 : 1000);
 	}
@@ -360,7 +360,7 @@ int main(int argc, char **argv)
 	int started = 0, rc = 1;
 
 	log_init("runner", LOG_INFO);
-	if (config_load(&why) != R_OK) {
+	if (config_load(&why) != R_SUCCESS) {
 		fprintf(stderr, "sandpit-runner: %s\n", why);
 		return 1;
 	}
@@ -369,7 +369,7 @@ int main(int argc, char **argv)
 			config_print(stdout);
 			return 0;
 		} else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
-			if (config_parse_int(argv[++i], &threads) != R_OK || threads < 1 ||
+			if (config_parse_int(argv[++i], &threads) != R_SUCCESS || threads < 1 ||
 			    threads > MAX_THREADS) {
 				fprintf(stderr, "sandpit-runner: --threads must be 1..%d\n",
 					MAX_THREADS);
@@ -391,11 +391,11 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (setup(&rn, host) != R_OK) {
+	if (setup(&rn, host) != R_SUCCESS) {
 		log_errx(MOD, "cannot set up (backend, database conninfo or host name)");
 		goto out;
 	}
-	if (db_open(rn.conninfo, &db) != R_OK && db == NULL) {
+	if (db_open(rn.conninfo, &db) != R_SUCCESS && db == NULL) {
 		log_errx(MOD, "cannot connect to the database");
 		goto out;
 	}

@@ -98,14 +98,14 @@ static enum result box_reserve(struct ctx *cx, struct box *bx, const struct sand
 	snprintf(cpus, sizeof(cpus), "%um", lim->cpu_millis);
 	snprintf(mem, sizeof(mem), "%lluMi", (unsigned long long)(lim->memory_bytes / MiB));
 	r = db_begin(cx->db);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_exec(cx->db,
 			    "UPDATE jobs SET sandbox_id = $1 WHERE id = $2 AND runner = $3 AND "
 			    "status = 'running' RETURNING id",
 			    3, (const char *[]){bx->id, cx->j->id, cx->j->runner}, &res);
-	if (r == R_OK && db_res_rows(res) != 1)
+	if (r == R_SUCCESS && db_res_rows(res) != 1)
 		r = R_CONFLICT;
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_exec(
 		    cx->db,
 		    "INSERT INTO sandboxes (id, org_id, status, backend, cpus_millis, "
@@ -117,12 +117,12 @@ static enum result box_reserve(struct ctx *cx, struct box *bx, const struct sand
 		    (const char *[]){bx->id, cx->j->org_id, millis, bytes, cpus, mem, secs,
 				     cx->j->id},
 		    NULL);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = events_emit(cx->db, cx->j->org_id, bx->id, "sandbox.created", NULL);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = db_commit(cx->db);
 	db_res_free(res);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		db_rollback(cx->db);
 	return r;
 }
@@ -141,25 +141,25 @@ static enum result box_start(struct ctx *cx, struct box *bx, uint32_t cpu_millis
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	bx->up = false;
-	if (id_new("sbx_", bx->id, sizeof(bx->id)) != R_OK)
+	if (id_new("sbx_", bx->id, sizeof(bx->id)) != R_SUCCESS)
 		return fail(cx, R_INTERNAL, "cannot name a sandbox");
 	r = box_reserve(cx, bx, &lim, wall_ms);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r == R_CONFLICT ? r : fail(cx, r, "cannot record the sandbox");
 	r = backend_create(cx->b, bx->id, &lim, bx->addr, sizeof(bx->addr));
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		lifecycle_mark_error(cx->db, cx->b, cx->j->org_id, bx->id, "runtime_create_failed");
 		return fail(cx, r, "the sandbox could not be started");
 	}
 	r = lifecycle_mark_running(cx->db, cx->b, cx->j->org_id, bx->id, bx->addr, ms_since(&t0));
 	if (r == R_CONFLICT) /* a cancel stopped it while it started */
 		return r;
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		lifecycle_mark_error(cx->db, cx->b, cx->j->org_id, bx->id, "database_unavailable");
 		return fail(cx, r, "cannot record the sandbox");
 	}
 	bx->up = true;
-	return R_OK;
+	return R_SUCCESS;
 }
 
 static void box_stop(struct ctx *cx, struct box *bx)
@@ -170,7 +170,7 @@ static void box_stop(struct ctx *cx, struct box *bx)
 		return;
 	bx->up = false;
 	r = lifecycle_stop(cx->db, cx->b, cx->j->org_id, bx->id, LIFECYCLE_STOPPED, "job_finished", true);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		log_warnx(MOD, "cannot stop job sandbox job=%s id=%s err=%s (the reaper will)",
 			  cx->j->id, bx->id, result_str(r));
 }
@@ -184,19 +184,19 @@ static enum result put(struct ctx *cx, struct box *bx, const char *name, const v
 	struct agent_conn *c = NULL;
 	enum result r = agent_client_connect(bx->addr, NULL, CONNECT_MS, &c);
 
-	for (const struct json *f = json_child(files); f != NULL && r == R_OK; f = json_next(f)) {
+	for (const struct json *f = json_child(files); f != NULL && r == R_SUCCESS; f = json_next(f)) {
 		r = agent_client_put_file(c, json_key(f), 0644, FILE_MS);
-		if (r == R_OK)
+		if (r == R_SUCCESS)
 			r = agent_client_put_data(c, json_str(f), strlen(json_str(f)), FILE_MS);
 	}
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = agent_client_put_file(c, name, mode, FILE_MS);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = agent_client_put_data(c, data, len, FILE_MS);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = agent_client_put_commit(c, FILE_MS);
 	agent_client_close(c);
-	return r == R_OK ? R_OK : fail(cx, r, "cannot write the job's files");
+	return r == R_SUCCESS ? R_SUCCESS : fail(cx, r, "cannot write the job's files");
 }
 
 /* fetch: the compiled artifact out of the compile sandbox. */
@@ -209,17 +209,17 @@ static enum result fetch(struct ctx *cx, struct box *bx, const char *path, struc
 	bool end = false;
 	enum result r = agent_client_connect(bx->addr, NULL, CONNECT_MS, &c);
 
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = agent_client_get_begin(c, path, FILE_MS, &info);
-	if (r == R_OK && info.size > ARTIFACT_MAX)
+	if (r == R_SUCCESS && info.size > ARTIFACT_MAX)
 		r = R_TOO_BIG;
-	while (r == R_OK && !end) {
+	while (r == R_SUCCESS && !end) {
 		r = agent_client_get_chunk(c, FILE_MS, &data, &len, &end);
-		if (r == R_OK && len > 0)
+		if (r == R_SUCCESS && len > 0)
 			r = buf_append(out, data, len);
 	}
 	agent_client_close(c);
-	return r == R_OK ? R_OK : fail(cx, r, "cannot read the compiled program");
+	return r == R_SUCCESS ? R_SUCCESS : fail(cx, r, "cannot read the compiled program");
 }
 
 static enum result exec(struct ctx *cx, struct box *bx, const char *cmd, const char *in,
@@ -239,10 +239,10 @@ static enum result exec(struct ctx *cx, struct box *bx, const char *cmd, const c
 	struct agent_conn *c = NULL;
 	enum result r = agent_client_connect(bx->addr, NULL, CONNECT_MS, &c);
 
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = agent_client_exec(c, &req, GRACE_MS, res);
 	agent_client_close(c);
-	return r == R_OK ? R_OK : fail(cx, r, "the run did not complete");
+	return r == R_SUCCESS ? R_SUCCESS : fail(cx, r, "the run did not complete");
 }
 
 /* add_text: bytes as a JSON string member (sanitized, at most max bytes). */
@@ -284,25 +284,25 @@ static enum result run_case(struct ctx *cx, const struct run_case *k, const stru
 	r = box_start(cx, &bx, (uint32_t)spec_int(lim, "cpu_millis", 1000),
 		      (uint64_t)k->memory_mb * MiB + HEADROOM,
 		      (uint64_t)spec_int(lim, "disk_mb", 0) * MiB, k->wall_ms);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	r = artifact ? put(cx, &bx, lang->artifact, artifact->data, artifact->len, 0755)
 		     : put(cx, &bx, lang->file, cx->j->code, strlen(cx->j->code), 0644);
-	if (r == R_OK && (r = backend_inspect(cx->b, bx.id, &before)) != R_OK)
+	if (r == R_SUCCESS && (r = backend_inspect(cx->b, bx.id, &before)) != R_SUCCESS)
 		r = fail(cx, r, "cannot measure the sandbox");
 	tight.memory_bytes = before.memory_current + (uint64_t)k->memory_mb * MiB;
-	if (r == R_OK && (r = backend_resize(cx->b, bx.id, &tight)) != R_OK)
+	if (r == R_SUCCESS && (r = backend_resize(cx->b, bx.id, &tight)) != R_SUCCESS)
 		r = fail(cx, r, "cannot set the memory limit");
 	/* The CPU limit is also an rlimit (whole seconds, rounded up, plus
 	 * one) so a spinning program ends near it rather than at the wall
 	 * limit; the verdict uses the measured CPU time. */
 	snprintf(cmd, sizeof(cmd), "ulimit -t %lld; %s", (k->cpu_ms + 999) / 1000 + 1, lang->run);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = exec(cx, &bx, cmd, k->in, strlen(k->in), k->wall_ms, out_cap, &res);
-	if (r == R_OK && (r = backend_inspect(cx->b, bx.id, &after)) != R_OK)
+	if (r == R_SUCCESS && (r = backend_inspect(cx->b, bx.id, &after)) != R_SUCCESS)
 		r = fail(cx, r, "cannot measure the sandbox");
 	box_stop(cx, &bx);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		goto out;
 	f.exit_code = res.exit_code;
 	f.signal = res.signal;
@@ -316,18 +316,18 @@ static enum result run_case(struct ctx *cx, const struct run_case *k, const stru
 	v = judge_run(&f, res.out, res.out_len, k->expected,
 		      judge_mode(json_str(json_get(cx->j->spec, "compare"))),
 		      json_number(json_get(cx->j->spec, "tolerance")));
-	if (json_add_str(o, "verdict", judge_name(v)) != R_OK ||
-	    json_add_int(o, "exit_code", res.exit_code) != R_OK ||
-	    json_add_int(o, "signal", res.signal) != R_OK ||
-	    json_add_int(o, "cpu_ms", (long long)(f.cpu_usec / 1000)) != R_OK ||
-	    json_add_int(o, "wall_ms", (long long)res.duration_ms) != R_OK ||
+	if (json_add_str(o, "verdict", judge_name(v)) != R_SUCCESS ||
+	    json_add_int(o, "exit_code", res.exit_code) != R_SUCCESS ||
+	    json_add_int(o, "signal", res.signal) != R_SUCCESS ||
+	    json_add_int(o, "cpu_ms", (long long)(f.cpu_usec / 1000)) != R_SUCCESS ||
+	    json_add_int(o, "wall_ms", (long long)res.duration_ms) != R_SUCCESS ||
 	    json_add_int(o, "memory_kb",
 			 after.memory_peak > before.memory_current
 			     ? (long long)((after.memory_peak - before.memory_current) / 1024)
-			     : 0) != R_OK ||
+			     : 0) != R_SUCCESS ||
 	    add_text(o, "stdout", res.out, res.out_len, k->expected ? SHOWN_MAX : out_cap) !=
-		R_OK ||
-	    add_text(o, "stderr", res.err, res.err_len, SHOWN_MAX) != R_OK)
+		R_SUCCESS ||
+	    add_text(o, "stderr", res.err, res.err_len, SHOWN_MAX) != R_SUCCESS)
 		r = R_NO_MEMORY;
 out:
 	agent_exec_result_free(&res);
@@ -361,26 +361,26 @@ static enum result compile(struct ctx *cx, struct buf *out, struct json *info, b
 	*ce = false;
 	r = box_start(cx, &bx, (uint32_t)spec_int(lim, "cpu_millis", 1000), mem,
 		      (uint64_t)spec_int(lim, "disk_mb", 0) * MiB, wall);
-	if (r != R_OK)
+	if (r != R_SUCCESS)
 		return r;
 	r = put(cx, &bx, lang->file, cx->j->code, strlen(cx->j->code), 0644);
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = exec(cx, &bx, lang->compile, "", 0, wall, STDERR_CAP, &res);
-	if (r == R_OK) {
+	if (r == R_SUCCESS) {
 		*ce = res.timed_out || res.exit_code != 0;
-		if (json_add_int(info, "exit_code", res.exit_code) != R_OK ||
-		    json_add_int(info, "wall_ms", (long long)res.duration_ms) != R_OK ||
-		    add_text(info, "stdout", res.out, res.out_len, SHOWN_MAX) != R_OK ||
-		    add_text(info, "stderr", res.err, res.err_len, SHOWN_MAX) != R_OK)
+		if (json_add_int(info, "exit_code", res.exit_code) != R_SUCCESS ||
+		    json_add_int(info, "wall_ms", (long long)res.duration_ms) != R_SUCCESS ||
+		    add_text(info, "stdout", res.out, res.out_len, SHOWN_MAX) != R_SUCCESS ||
+		    add_text(info, "stderr", res.err, res.err_len, SHOWN_MAX) != R_SUCCESS)
 			r = R_NO_MEMORY;
 	}
-	if (r == R_OK && res.timed_out) {
+	if (r == R_SUCCESS && res.timed_out) {
 		char msg[128];
 
 		snprintf(msg, sizeof(msg), "the compile exceeded its time limit of %lld ms", wall);
 		r = json_add_str(info, "reason", msg);
 	}
-	if (r == R_OK && !*ce && builds(lang))
+	if (r == R_SUCCESS && !*ce && builds(lang))
 		r = fetch(cx, &bx, lang->artifact, out);
 	box_stop(cx, &bx);
 	agent_exec_result_free(&res);
@@ -423,7 +423,7 @@ static enum result run_all(struct ctx *cx, const struct buf *artifact, struct js
 	const struct json *tests = json_get(cx->j->spec, "tests");
 	struct json *arr = NULL, *o = NULL;
 	struct run_case k;
-	enum result r = R_OK;
+	enum result r = R_SUCCESS;
 
 	if (tests == NULL) {
 		case_of(cx->j->spec, NULL, &k);
@@ -432,20 +432,20 @@ static enum result run_all(struct ctx *cx, const struct buf *artifact, struct js
 	arr = json_new_array();
 	if (arr == NULL)
 		return R_NO_MEMORY;
-	for (size_t i = 0; i < json_len(tests) && r == R_OK; i++) {
+	for (size_t i = 0; i < json_len(tests) && r == R_SUCCESS; i++) {
 		case_of(cx->j->spec, json_at(tests, i), &k);
 		o = json_new_object();
 		r = o ? json_add_int(o, "index", (long long)i) : R_NO_MEMORY;
-		if (r == R_OK)
+		if (r == R_SUCCESS)
 			r = run_case(cx, &k, artifact, o);
-		if (r == R_OK)
+		if (r == R_SUCCESS)
 			r = json_push(arr, o);
 		else
 			json_free(o);
 	}
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = json_add_str(result, "verdict", overall(arr));
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		return json_add(result, "tests", arr);
 	json_free(arr);
 	return r;
@@ -458,23 +458,23 @@ static enum result compile_failed(const struct job *j, struct json *result)
 	struct json *arr;
 	enum result r = json_add_str(result, "verdict", "compile_error");
 
-	if (r != R_OK || tests == NULL)
+	if (r != R_SUCCESS || tests == NULL)
 		return r;
 	arr = json_new_array();
 	if (arr == NULL)
 		return R_NO_MEMORY;
-	for (size_t i = 0; i < json_len(tests) && r == R_OK; i++) {
+	for (size_t i = 0; i < json_len(tests) && r == R_SUCCESS; i++) {
 		struct json *o = json_new_object();
 
-		if (o == NULL || json_add_int(o, "index", (long long)i) != R_OK ||
-		    json_add_str(o, "verdict", "compile_error") != R_OK) {
+		if (o == NULL || json_add_int(o, "index", (long long)i) != R_SUCCESS ||
+		    json_add_str(o, "verdict", "compile_error") != R_SUCCESS) {
 			json_free(o);
 			r = R_NO_MEMORY;
 		} else {
 			r = json_push(arr, o);
 		}
 	}
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		return json_add(result, "tests", arr);
 	json_free(arr);
 	return r;
@@ -487,26 +487,26 @@ enum result run_job(struct db *db, struct backend *b, const struct job *j, struc
 	struct json *res = json_new_object(), *info = NULL;
 	struct buf artifact;
 	bool ce = false;
-	enum result r = res ? R_OK : R_NO_MEMORY;
+	enum result r = res ? R_SUCCESS : R_NO_MEMORY;
 
 	why[0] = '\0';
 	buf_init(&artifact, ARTIFACT_MAX);
-	if (r == R_OK && j->lang->compile != NULL) {
+	if (r == R_SUCCESS && j->lang->compile != NULL) {
 		info = json_new_object();
 		r = info ? compile(&cx, &artifact, info, &ce) : R_NO_MEMORY;
-		if (r == R_OK)
+		if (r == R_SUCCESS)
 			r = json_add(res, "compile", info);
 		else
 			json_free(info);
 	}
-	if (r == R_OK)
+	if (r == R_SUCCESS)
 		r = ce ? compile_failed(j, res)
 		       : run_all(&cx, builds(j->lang) ? &artifact : NULL, res);
 	buf_free(&artifact);
-	if (r != R_OK) {
+	if (r != R_SUCCESS) {
 		json_free(res);
 		return r;
 	}
 	*result = res;
-	return R_OK;
+	return R_SUCCESS;
 }

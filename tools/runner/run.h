@@ -22,7 +22,7 @@ struct job {
 	const struct json *spec; /* as jobs.c validated it */
 };
 
-/* run_job: run j. R_OK: *result (owned by the caller) holds the verdicts.
+/* run_job: run j. R_SUCCESS: *result (owned by the caller) holds the verdicts.
  * R_CONFLICT: the job is no longer this runner's (cancelled, or its lease
  * was lost): leave its row alone. Anything else: the job could not be run;
  * why says so (for the job's error). */
