@@ -11,8 +11,8 @@
 #include "page.h"
 #include "validate.h"
 
-#define PAGE_DEFAULT 50
-#define PAGE_MAX 200
+#define PAGE_DEFAULT   50
+#define PAGE_MAX       200
 #define EXPIRES_IN_MAX (10LL * 365 * 86400)
 
 static const char *const create_fields[] = {"name", "scopes", "expires_in", "expires_at", NULL};
@@ -40,7 +40,8 @@ static struct json *key_row(const struct db_res *res, int i)
 		p += n;
 		p += *p == ',';
 	}
-	if (o == NULL || scopes == NULL || json_add_str(o, "id", db_res_get(res, i, 0)) != R_SUCCESS ||
+	if (o == NULL || scopes == NULL ||
+	    json_add_str(o, "id", db_res_get(res, i, 0)) != R_SUCCESS ||
 	    json_add_str(o, "name", db_res_get(res, i, 1)) != R_SUCCESS ||
 	    json_add_str(o, "key_prefix", db_res_get(res, i, 2)) != R_SUCCESS ||
 	    json_add(o, "scopes", scopes) != R_SUCCESS ||
@@ -110,8 +111,8 @@ static struct json *created_body(const struct apikey_new *k)
 	    json_add_str(o, "name", k->name) != R_SUCCESS ||
 	    json_add(o, "scopes", auth_scopes_to_json(k->scopes)) != R_SUCCESS ||
 	    json_add_str(o, "created_at", k->created_at) != R_SUCCESS ||
-	    json_add_str_or_null(o, "expires_at", k->expires_at_out[0] ? k->expires_at_out : NULL) !=
-		R_SUCCESS) {
+	    json_add_str_or_null(o, "expires_at",
+				 k->expires_at_out[0] ? k->expires_at_out : NULL) != R_SUCCESS) {
 		json_free(o);
 		return NULL;
 	}

@@ -17,13 +17,13 @@
 #include "sandbox_row.h"
 #include "validate.h"
 
-#define ARGV_MAX 4096
-#define ENV_MAX 512
-#define COMMAND_MAX (256 * 1024)
-#define STDIN_MAX (16 * 1024 * 1024)
+#define ARGV_MAX	     4096
+#define ENV_MAX		     512
+#define COMMAND_MAX	     (256 * 1024)
+#define STDIN_MAX	     (16 * 1024 * 1024)
 #define DEFAULT_EXEC_TIMEOUT 300
-#define CONNECT_MS 2000
-#define GRACE_MS 5000
+#define CONNECT_MS	     2000
+#define GRACE_MS	     5000
 
 static const char *const fields[] = {"command", "env", "working_dir", "timeout", "stdin", NULL};
 
@@ -116,8 +116,7 @@ static enum result parse(struct req *rq, const struct sandbox_row *row, struct e
 	r = validate_str(rq, rq->body, "working_dir", false, 4096, &p->req.cwd);
 	if (r != R_SUCCESS && r != R_NOT_FOUND)
 		return r;
-	r = validate_int(rq, rq->body, "timeout", false, 1, config()->exec_max_timeout,
-			 &timeout);
+	r = validate_int(rq, rq->body, "timeout", false, 1, config()->exec_max_timeout, &timeout);
 	if (r != R_SUCCESS && r != R_NOT_FOUND)
 		return r;
 	r = json_get_str(rq->body, "stdin", &stdin_text);
@@ -145,7 +144,8 @@ static enum result record_start(struct req *rq, const char *sbx, const char *exe
 
 	if (data == NULL || p->command_text == NULL ||
 	    json_add_str(data, "executionId", exec_id) != R_SUCCESS ||
-	    json_add(data, "command", json_parse(p->command_text, strlen(p->command_text))) != R_SUCCESS)
+	    json_add(data, "command", json_parse(p->command_text, strlen(p->command_text))) !=
+		R_SUCCESS)
 		goto out;
 	r = events_build(rq->auth.org_id, sbx, "command.started", data, evt, sizeof(evt), &payload);
 	if (r != R_SUCCESS)
@@ -173,9 +173,8 @@ static enum result record_end(struct req *rq, const char *sbx, const char *exec_
 			      const struct agent_exec_result *x, const char *error)
 {
 	char code[16], sig[16], dur[24], outb[24], errb[24], evt[ID_SIZE("evt_")];
-	const char *type = error == NULL && x->exit_code == 0 && !x->timed_out
-			       ? "command.completed"
-			       : "command.failed";
+	const char *type = error == NULL && x->exit_code == 0 && !x->timed_out ? "command.completed"
+									       : "command.failed";
 	struct json *data = json_new_object();
 	char *payload = NULL;
 	enum result r = R_NO_MEMORY;
@@ -214,8 +213,7 @@ out:
 }
 
 /* record_failure: end the row of a command that has no result. */
-static void record_failure(struct req *rq, const char *sbx, const char *exec_id,
-			   enum result why)
+static void record_failure(struct req *rq, const char *sbx, const char *exec_id, enum result why)
 {
 	const struct agent_exec_result none = {.exit_code = -1};
 	const char *error = why == R_INVALID   ? "not_started"
@@ -241,7 +239,8 @@ static char *rest_json(const char *exec_id, const struct agent_exec_result *x, b
 	    json_add_bool(o, "stdout_truncated", out_trunc) == R_SUCCESS &&
 	    json_add_bool(o, "stderr_truncated", err_trunc) == R_SUCCESS &&
 	    json_add_bool(o, "oom_killed", x->oom_killed) == R_SUCCESS &&
-	    json_add(o, "signal", x->signal ? json_new_int(x->signal) : json_new_null()) == R_SUCCESS &&
+	    json_add(o, "signal", x->signal ? json_new_int(x->signal) : json_new_null()) ==
+		R_SUCCESS &&
 	    json_add_str(o, "execution_id", exec_id) == R_SUCCESS)
 		text = json_print(o);
 	json_free(o);

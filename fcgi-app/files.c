@@ -23,9 +23,9 @@
 #include "core/utf8.h"
 #include "validate.h"
 
-#define CONNECT_MS 2000
-#define OP_MS 30000
-#define STREAM_CHUNK (256 * 1024)
+#define CONNECT_MS	  2000
+#define OP_MS		  30000
+#define STREAM_CHUNK	  (256 * 1024)
 #define MAX_REQUEST_FILES 2048
 
 /* ---- shared ------------------------------------------------------------------ */
@@ -54,10 +54,11 @@ static enum result path_ok(struct req *rq, const char *what, const char *p)
 		return http_set_error(rq, R_INVALID, "'%s' must not be empty", what);
 	if (n >= AGENTPROTO_MAX_PATH)
 		return http_set_error(rq, R_INVALID, "'%s' is longer than %d bytes", what,
-				 AGENTPROTO_MAX_PATH - 1);
+				      AGENTPROTO_MAX_PATH - 1);
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
-			return http_set_error(rq, R_INVALID, "'%s' contains control characters", what);
+			return http_set_error(rq, R_INVALID, "'%s' contains control characters",
+					      what);
 	/* Answers and file.written events name the path in JSON, which holds
 	 * Unicode text only: a name that is not UTF-8 could be recorded only
 	 * lossily (U+FFFD, two names alike) or in an escaped form no client can
@@ -138,10 +139,11 @@ static enum result query_path(struct req *rq, const char *name, char *out, size_
 	if (r == R_NOT_FOUND)
 		return http_set_error(rq, R_INVALID, "query parameter '%s' is required", name);
 	if (r != R_SUCCESS)
-		return http_set_error(rq, R_INVALID,
-				 "query parameter '%s' is malformed, has a NUL byte or is over %d "
-				 "bytes",
-				 name, AGENTPROTO_MAX_PATH - 1);
+		return http_set_error(
+		    rq, R_INVALID,
+		    "query parameter '%s' is malformed, has a NUL byte or is over %d "
+		    "bytes",
+		    name, AGENTPROTO_MAX_PATH - 1);
 	return path_ok(rq, name, out);
 }
 
@@ -174,8 +176,9 @@ static enum result read_json(struct req *rq, size_t limit)
 	if (r != R_SUCCESS)
 		return r;
 	if (body.len == 0 || http_json_has_nul(body.data, body.len)) {
-		r = http_set_error(rq, R_INVALID, body.len ? "a NUL byte (\\u0000) in the body"
-						      : "request body is empty");
+		r = http_set_error(rq, R_INVALID,
+				   body.len ? "a NUL byte (\\u0000) in the body"
+					    : "request body is empty");
 		buf_free(&body);
 		return r;
 	}
@@ -187,8 +190,7 @@ static enum result read_json(struct req *rq, size_t limit)
 }
 
 /* agent_fail: the agent's refusal as the API's error. */
-static enum result agent_fail(struct req *rq, struct agent_conn *c, enum result r,
-			      const char *path)
+static enum result agent_fail(struct req *rq, struct agent_conn *c, enum result r, const char *path)
 {
 	const char *why = c ? agent_client_last_error(c) : "";
 
@@ -218,7 +220,7 @@ static enum result connect_agent(struct req *rq, const struct sandbox_row *row,
 
 	if (r != R_SUCCESS)
 		return http_set_error(rq, r == R_TIMEOUT ? R_TIMEOUT : R_UPSTREAM,
-				 "the sandbox agent is unreachable");
+				      "the sandbox agent is unreachable");
 	return R_SUCCESS;
 }
 
@@ -260,11 +262,14 @@ static struct json *info_json(const struct agentproto_finfo *fi, const char *pat
 	abs_path(path, abs);
 	slash = strrchr(abs, '/');
 	if (o == NULL || add_text(o, "name", slash && slash[1] ? slash + 1 : abs) != R_SUCCESS ||
-	    add_text(o, "path", abs) != R_SUCCESS || json_add_str(o, "type", type_name(fi->ftype)) != R_SUCCESS ||
-	    json_add_int(o, "size", (long long)fi->size) != R_SUCCESS || add_mode(o, fi->mode) != R_SUCCESS ||
+	    add_text(o, "path", abs) != R_SUCCESS ||
+	    json_add_str(o, "type", type_name(fi->ftype)) != R_SUCCESS ||
+	    json_add_int(o, "size", (long long)fi->size) != R_SUCCESS ||
+	    add_mode(o, fi->mode) != R_SUCCESS ||
 	    json_add_str(o, "modified_at", when) != R_SUCCESS ||
-	    (fi->ftype == AP_FT_SYMLINK ? add_text(o, "symlink_target", fi->target)
-					: json_add(o, "symlink_target", json_new_null())) != R_SUCCESS) {
+	    (fi->ftype == AP_FT_SYMLINK
+		 ? add_text(o, "symlink_target", fi->target)
+		 : json_add(o, "symlink_target", json_new_null())) != R_SUCCESS) {
 		json_free(o);
 		return NULL;
 	}
@@ -302,8 +307,9 @@ static enum result written_begin(struct req *rq, const char *sbx, struct json *p
 	if (r != R_SUCCESS) {
 		log_warnx("files", "cannot record file.written sandbox=%s err=%s", sbx,
 			  result_str(r));
-		return http_set_error(rq, r == R_NO_MEMORY ? r : R_DB,
-				 "the file.written event cannot be recorded; nothing was written");
+		return http_set_error(
+		    rq, r == R_NO_MEMORY ? r : R_DB,
+		    "the file.written event cannot be recorded; nothing was written");
 	}
 	return R_SUCCESS;
 }
@@ -319,9 +325,10 @@ static enum result written_end(struct req *rq, const char *sbx, enum result r)
 	if (r != R_SUCCESS) {
 		db_rollback(rq->db);
 		log_errx("files", "file written without its file.written event sandbox=%s", sbx);
-		return http_set_error(rq, R_DB,
-				 "the file was written but its file.written event could not be "
-				 "recorded");
+		return http_set_error(
+		    rq, R_DB,
+		    "the file was written but its file.written event could not be "
+		    "recorded");
 	}
 	return R_SUCCESS;
 }
@@ -439,7 +446,8 @@ static enum result parse_mode(struct req *rq, const struct json *m, uint32_t *ou
 			return R_SUCCESS;
 		}
 	}
-	return http_set_error(rq, R_INVALID, "'mode' must be a number or an octal string like \"0755\"");
+	return http_set_error(rq, R_INVALID,
+			      "'mode' must be a number or an octal string like \"0755\"");
 }
 
 static enum result parse_file(struct req *rq, const struct json *o, struct one_file *f)
@@ -458,8 +466,8 @@ static enum result parse_file(struct req *rq, const struct json *o, struct one_f
 	if (json_get_str(o, "content", &content) != R_SUCCESS)
 		return http_set_error(rq, R_INVALID, "'content' must be a string");
 	r = json_get_str(o, "encoding", &enc);
-	if (r == R_INVALID || (r == R_SUCCESS && strcmp(enc, "base64") != 0 && strcmp(enc, "utf8") != 0 &&
-			       strcmp(enc, "utf-8") != 0))
+	if (r == R_INVALID || (r == R_SUCCESS && strcmp(enc, "base64") != 0 &&
+			       strcmp(enc, "utf8") != 0 && strcmp(enc, "utf-8") != 0))
 		return http_set_error(rq, R_INVALID, "'encoding' must be \"base64\" or \"utf8\"");
 	clen = strlen(content);
 	if (strcmp(enc, "base64") != 0) {
@@ -475,7 +483,8 @@ static enum result parse_file(struct req *rq, const struct json *o, struct one_f
 	if (f->bytes == NULL)
 		return R_NO_MEMORY;
 	if (crypto_base64_decode(content, clen, f->bytes, max + 1, &f->len) != R_SUCCESS)
-		return http_set_error(rq, R_INVALID, "'content' of '%s' is not valid base64", f->path);
+		return http_set_error(rq, R_INVALID, "'content' of '%s' is not valid base64",
+				      f->path);
 	return R_SUCCESS;
 }
 
@@ -519,8 +528,9 @@ static enum result post_parse(struct req *rq, struct file_op *op)
 	if (list != NULL) {
 		if (!json_is_array(list) || json_len(list) == 0 ||
 		    json_len(list) > MAX_REQUEST_FILES)
-			return http_set_error(rq, R_INVALID, "'files' must be an array of 1 to %d files",
-					 MAX_REQUEST_FILES);
+			return http_set_error(rq, R_INVALID,
+					      "'files' must be an array of 1 to %d files",
+					      MAX_REQUEST_FILES);
 		po->n = json_len(list);
 	} else {
 		po->n = 1; /* a single {path, content} */
@@ -529,7 +539,8 @@ static enum result post_parse(struct req *rq, struct file_op *op)
 	if (po->fs == NULL)
 		return R_NO_MEMORY;
 	i = 0;
-	for (struct json *o = list ? json_child(list) : rq->body; r == R_SUCCESS && i < po->n; i++) {
+	for (struct json *o = list ? json_child(list) : rq->body; r == R_SUCCESS && i < po->n;
+	     i++) {
 		r = parse_file(rq, o, &po->fs[i]);
 		o = list ? json_next(o) : NULL;
 	}
@@ -729,7 +740,8 @@ static enum result stream_raw(struct req *rq, struct agent_conn *c,
 
 	hn = snprintf(head, sizeof(head),
 		      "Status: 200\r\nX-Request-Id: %s\r\n"
-		      "Cache-Control: no-store\r\nContent-Type: application/octet-stream\r\nContent-Length: %llu\r\n\r\n",
+		      "Cache-Control: no-store\r\nContent-Type: "
+		      "application/octet-stream\r\nContent-Length: %llu\r\n\r\n",
 		      rq->id, (unsigned long long)fi->size);
 	if (hn <= 0 || (size_t)hn >= sizeof(head))
 		return R_INTERNAL;
@@ -739,7 +751,8 @@ static enum result stream_raw(struct req *rq, struct agent_conn *c,
 	while (!end) {
 		r = agent_client_get_chunk(c, OP_MS, &data, &len, &end);
 		if (r != R_SUCCESS) {
-			log_warnx("files", "raw read cut short req=%s err=%s", rq->id, result_str(r));
+			log_warnx("files", "raw read cut short req=%s err=%s", rq->id,
+				  result_str(r));
 			return R_SUCCESS; /* responded already */
 		}
 		if (len > 0 && FCGX_PutStr((const char *)data, (int)len, rq->fcgi->out) != (int)len)
@@ -760,9 +773,9 @@ static enum result respond_json_file(struct req *rq, struct agent_conn *c,
 	enum result r;
 
 	if (fi->size > (uint64_t)config()->files_max_json / 4 * 3)
-		return http_set_error(rq, R_TOO_BIG,
-				 "%s: %llu bytes is too large for a JSON read; use encoding=raw", path,
-				 (unsigned long long)fi->size);
+		return http_set_error(
+		    rq, R_TOO_BIG, "%s: %llu bytes is too large for a JSON read; use encoding=raw",
+		    path, (unsigned long long)fi->size);
 	buf_init(&content, (size_t)fi->size + 1);
 	while (!end) {
 		r = agent_client_get_chunk(c, OP_MS, &data, &len, &end);
@@ -933,7 +946,8 @@ enum result files_list(struct req *rq)
 	if (r == R_SUCCESS) {
 		depth = strtoul(dq, &end, 10);
 		if (*dq == '\0' || *end != '\0' || depth < 1 || depth > AGENTPROTO_MAX_DEPTH)
-			return http_set_error(rq, R_INVALID, "'depth' must be 1..%d", AGENTPROTO_MAX_DEPTH);
+			return http_set_error(rq, R_INVALID, "'depth' must be 1..%d",
+					      AGENTPROTO_MAX_DEPTH);
 		lo.depth = (unsigned)depth;
 	} else if (r != R_NOT_FOUND) {
 		return http_set_error(rq, R_INVALID, "'depth' must be 1..%d", AGENTPROTO_MAX_DEPTH);
@@ -968,8 +982,7 @@ enum result files_stat(struct req *rq)
 
 static bool truthy(const char *s)
 {
-	return strcmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcmp(s, "yes") == 0 ||
-	       *s == '\0';
+	return strcmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcmp(s, "yes") == 0 || *s == '\0';
 }
 
 struct delete_op {

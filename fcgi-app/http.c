@@ -288,12 +288,12 @@ size_t http_json_string(struct req *rq, const void *p, size_t n, size_t budget, 
 	return o.total;
 }
 
-enum result http_respond_done(struct req *rq, const char *id_key, const char *id,
-			      const char *flag)
+enum result http_respond_done(struct req *rq, const char *id_key, const char *id, const char *flag)
 {
 	struct json *o = json_new_object();
 
-	if (o == NULL || json_add_str(o, id_key, id) != R_SUCCESS || json_add_bool(o, flag, true) != R_SUCCESS) {
+	if (o == NULL || json_add_str(o, id_key, id) != R_SUCCESS ||
+	    json_add_bool(o, flag, true) != R_SUCCESS) {
 		json_free(o);
 		return R_NO_MEMORY;
 	}
@@ -324,7 +324,8 @@ void http_respond_error(struct req *rq, enum result r, int status_override, cons
 		return;
 	}
 	if (json_add_str(err, "code", code ? code : result_str(r)) != R_SUCCESS ||
-	    json_add_str(err, "message", message && *message ? message : result_str(r)) != R_SUCCESS ||
+	    json_add_str(err, "message", message && *message ? message : result_str(r)) !=
+		R_SUCCESS ||
 	    json_add(root, "error", err) != R_SUCCESS) {
 		json_free(root);
 		http_respond_json(rq, status, NULL, headers);

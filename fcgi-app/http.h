@@ -13,7 +13,7 @@
 #include "core/result.h"
 
 #define HTTP_MAX_PARAMS 3
-#define HTTP_PATH_MAX 1024
+#define HTTP_PATH_MAX	1024
 
 struct db;
 struct backend;
@@ -22,19 +22,19 @@ struct longreq;
 struct req {
 	FCGX_Request *fcgi;
 	struct db *db;
-	struct backend *backend; /* shared, thread-safe; NULL if unavailable */
+	struct backend *backend;  /* shared, thread-safe; NULL if unavailable */
 	struct ratelimit *limits; /* the host's rate-limit table, shared */
-	struct longreq *gate;     /* the host's long-request counts, shared */
+	struct longreq *gate;	  /* the host's long-request counts, shared */
 	const char *method;
-	char path[HTTP_PATH_MAX]; /* decoded path without the query */
-	const char *query;        /* raw query string, "" when absent */
-	char id[48];              /* request id, echoed in X-Request-Id */
+	char path[HTTP_PATH_MAX];	     /* decoded path without the query */
+	const char *query;		     /* raw query string, "" when absent */
+	char id[48];			     /* request id, echoed in X-Request-Id */
 	const char *params[HTTP_MAX_PARAMS]; /* ":id" captures, into params_buf */
 	char params_buf[HTTP_PATH_MAX];
 	struct auth auth; /* valid when authed */
 	bool authed;
 	struct json *body; /* parsed JSON body, for routes that take one */
-	int status;        /* status sent, for the access log */
+	int status;	   /* status sent, for the access log */
 	bool responded;
 	char err[256]; /* message for the error body when a handler fails */
 };
@@ -95,7 +95,6 @@ SP_MUST_CHECK enum result http_respond_done(struct req *rq, const char *id_key, 
  * so handlers can `return http_set_error(rq, R_INVALID, "...")`. */
 enum result http_set_error(struct req *rq, enum result r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-
 
 /* http_respond_error: send {"error":{"code","message"}} for r (status from
  * result_http_status unless status_override is non-zero). */

@@ -53,7 +53,7 @@ static enum result whole(struct req *rq, const char *where, const struct json *o
 	d = json_is_number(v) ? json_number(v) : NAN;
 	if (!(d >= (double)lo && d <= (double)hi) || d != (double)(long long)d)
 		return http_set_error(rq, R_INVALID, "%s'%s' must be an integer from %lld to %lld",
-				 where, key, lo, hi);
+				      where, key, lo, hi);
 	*out = (long long)d;
 	return R_SUCCESS;
 }
@@ -70,7 +70,8 @@ static enum result text(struct req *rq, const char *where, const struct json *ob
 	if (!json_is_string(v))
 		return http_set_error(rq, R_INVALID, "%s'%s' must be a string", where, key);
 	if (strlen(json_str(v)) > max)
-		return http_set_error(rq, R_TOO_BIG, "%s'%s' is larger than %zu bytes", where, key, max);
+		return http_set_error(rq, R_TOO_BIG, "%s'%s' is larger than %zu bytes", where, key,
+				      max);
 	*out = json_str(v);
 	return R_SUCCESS;
 }
@@ -106,19 +107,19 @@ static enum result parse_files(struct req *rq, const char *where, const struct j
 		return R_SUCCESS;
 	if (!json_is_object(files))
 		return http_set_error(rq, R_INVALID, "%s'files' must be an object of path: content",
-				 where);
+				      where);
 	for (const struct json *f = json_child(files); f != NULL; f = json_next(f)) {
 		if (++n > FILES_MAX)
-			return http_set_error(rq, R_INVALID, "%s'files' holds more than %d files", where,
-					 FILES_MAX);
+			return http_set_error(rq, R_INVALID, "%s'files' holds more than %d files",
+					      where, FILES_MAX);
 		if (!path_ok(json_key(f)))
 			return http_set_error(rq, R_INVALID,
-					 "%s'files' paths must be relative, of [A-Za-z0-9._-] "
-					 "segments, at most %d bytes",
-					 where, FILE_PATH_MAX);
+					      "%s'files' paths must be relative, of [A-Za-z0-9._-] "
+					      "segments, at most %d bytes",
+					      where, FILE_PATH_MAX);
 		if (!json_is_string(f))
 			return http_set_error(rq, R_INVALID, "%s'files' contents must be strings",
-					 where);
+					      where);
 	}
 	return json_add(spec, "files", json_dup(files));
 }
@@ -143,13 +144,15 @@ static enum result parse_limits(struct req *rq, const char *where, const struct 
 	if (rl != NULL && !json_is_null(rl)) {
 		if (!json_is_object(rl)) {
 			r = http_set_error(rq, R_INVALID, "%s'resource_limits' must be an object",
-				      where);
+					   where);
 			goto out;
 		}
 		if ((r = validate_known_fields(rq, rl, limit_fields)) != R_SUCCESS ||
-		    (r = whole(rq, where, rl, "memory_mb", MIN_MEMORY_MB, max_mb, &mem)) != R_SUCCESS ||
+		    (r = whole(rq, where, rl, "memory_mb", MIN_MEMORY_MB, max_mb, &mem)) !=
+			R_SUCCESS ||
 		    (r = whole(rq, where, rl, "timeout_ms", 1, max_ms, &tmo)) != R_SUCCESS ||
-		    (r = whole(rq, where, rl, "wall_timeout_ms", 1, 3 * max_ms, &wall)) != R_SUCCESS ||
+		    (r = whole(rq, where, rl, "wall_timeout_ms", 1, 3 * max_ms, &wall)) !=
+			R_SUCCESS ||
 		    (r = whole(rq, where, rl, "disk_mb", 1, max_disk, &disk)) != R_SUCCESS)
 			goto out;
 		c = json_get(rl, "cpu_cores");
@@ -157,8 +160,8 @@ static enum result parse_limits(struct req *rq, const char *where, const struct 
 			cores = json_is_number(c) ? json_number(c) : NAN;
 			if (!(cores >= 0.01 && cores <= max_cores)) {
 				r = http_set_error(rq, R_INVALID,
-					      "%s'cpu_cores' must be a number from 0.01 to %g",
-					      where, max_cores);
+						   "%s'cpu_cores' must be a number from 0.01 to %g",
+						   where, max_cores);
 				goto out;
 			}
 		}
@@ -224,7 +227,8 @@ static enum result parse_tests(struct req *rq, const char *where, const struct j
 		return R_SUCCESS;
 	if (!json_is_array(tests) || json_len(tests) == 0 || json_len(tests) > (size_t)max)
 		return http_set_error(rq, R_INVALID,
-				 "%s'tests' must be an array of 1 to %lld test cases", where, max);
+				      "%s'tests' must be an array of 1 to %lld test cases", where,
+				      max);
 	arr = json_new_array();
 	if (arr == NULL)
 		return R_NO_MEMORY;
@@ -252,13 +256,13 @@ static enum result parse_compare(struct req *rq, const char *where, const struct
 	if (strcmp(mode, "exact") != 0 && strcmp(mode, "trailing_whitespace") != 0 &&
 	    strcmp(mode, "numeric") != 0)
 		return http_set_error(rq, R_INVALID,
-				 "%s'compare' must be exact, trailing_whitespace or numeric",
-				 where);
+				      "%s'compare' must be exact, trailing_whitespace or numeric",
+				      where);
 	if (tol != NULL && !json_is_null(tol)) {
 		t = json_is_number(tol) ? json_number(tol) : NAN;
 		if (!(t >= 0 && t <= 1e6))
-			return http_set_error(rq, R_INVALID,
-					 "%s'tolerance' must be a number from 0 to 1e6", where);
+			return http_set_error(
+			    rq, R_INVALID, "%s'tolerance' must be a number from 0 to 1e6", where);
 	}
 	if (json_add_str(spec, "compare", mode) != R_SUCCESS ||
 	    json_add(spec, "tolerance", json_new_double(t)) != R_SUCCESS)
@@ -283,7 +287,8 @@ static enum result parse_submission(struct req *rq, const char *where, const str
 	s->language = json_str(json_get(obj, "language"));
 	if (language_find(s->language) == NULL) {
 		language_names(names, sizeof(names));
-		return http_set_error(rq, R_INVALID, "%s'language' must be one of: %s", where, names);
+		return http_set_error(rq, R_INVALID, "%s'language' must be one of: %s", where,
+				      names);
 	}
 	if ((r = text(rq, where, obj, "code", max_code, &s->code)) != R_SUCCESS)
 		return r;
@@ -369,8 +374,8 @@ enum result jobs_batch(struct req *rq)
 	if ((r = validate_known_fields(rq, rq->body, fields)) != R_SUCCESS)
 		return r;
 	if (!json_is_array(subs) || json_len(subs) == 0 || json_len(subs) > BATCH_MAX)
-		return http_set_error(rq, R_INVALID, "'submissions' must be an array of 1 to %d jobs",
-				 BATCH_MAX);
+		return http_set_error(rq, R_INVALID,
+				      "'submissions' must be an array of 1 to %d jobs", BATCH_MAX);
 	body = json_new_object();
 	arr = json_new_array();
 	if (body == NULL || arr == NULL || json_add(body, "jobs", arr) != R_SUCCESS) {
@@ -526,12 +531,13 @@ enum result jobs_cancel(struct req *rq)
 	if (strcmp(db_res_get(res, 0, 0), "1") != 0) {
 		r = db_res_get(res, 0, 2) == NULL
 			? http_set_error(rq, R_NOT_FOUND, "job not found")
-			: http_set_error(rq, R_CONFLICT, "the job is already %s", db_res_get(res, 0, 2));
+			: http_set_error(rq, R_CONFLICT, "the job is already %s",
+					 db_res_get(res, 0, 2));
 		goto out;
 	}
 	if (db_res_get(res, 0, 1) != NULL && rq->backend != NULL &&
-	    lifecycle_stop(rq->db, rq->backend, rq->auth.org_id, db_res_get(res, 0, 1), LIFECYCLE_STOPPED,
-			   "job_cancelled", true) != R_SUCCESS)
+	    lifecycle_stop(rq->db, rq->backend, rq->auth.org_id, db_res_get(res, 0, 1),
+			   LIFECYCLE_STOPPED, "job_cancelled", true) != R_SUCCESS)
 		log_warnx("jobs", "cannot stop the sandbox of cancelled job id=%s sandbox=%s", id,
 			  db_res_get(res, 0, 1));
 	o = json_new_object();

@@ -10,7 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define ORG_MAX 48
+#define ORG_MAX	  48
 #define SLOTS_MAX 65536
 
 struct slot {

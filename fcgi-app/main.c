@@ -23,13 +23,13 @@
 #include "auth/ratelimit.h"
 #include "worker.h"
 
-#define MAX_WORKERS 256
+#define MAX_WORKERS  256
 #define STOP_SECONDS 15
-#define RATE_SLOTS 8192 /* callers whose leased tokens this host remembers */
+#define RATE_SLOTS   8192 /* callers whose leased tokens this host remembers */
 
 static pid_t workers[MAX_WORKERS];
 static struct ratelimit *limits; /* shared with every worker, set before the first fork */
-static struct longreq *gate;     /* likewise */
+static struct longreq *gate;	 /* likewise */
 
 static int open_socket(void)
 {

@@ -18,11 +18,11 @@
 #include "validate.h"
 
 #define NAME_MAX_LEN 100
-#define SLUG_MAX 48
-#define SLUG_TRIES 20
+#define SLUG_MAX     48
+#define SLUG_TRIES   20
 
-static const char *const fields[] = {"first_name", "last_name",  "email",
-				     "organization_name", "use_case", NULL};
+static const char *const fields[] = {"first_name",	  "last_name", "email",
+				     "organization_name", "use_case",  NULL};
 
 /* slugify: lowercase ASCII letters and digits, runs of anything else
  * become one '-', no leading or trailing '-'. */
@@ -50,8 +50,8 @@ static void slugify(const char *name, char *out, size_t size)
 
 /* insert_org: the slug is made unique by a numeric suffix; a conflict on
  * slug just tries the next one inside the same transaction. */
-static enum result insert_org(struct req *rq, const char *org_id, const char *name,
-			      char *slug, size_t slug_size)
+static enum result insert_org(struct req *rq, const char *org_id, const char *name, char *slug,
+			      size_t slug_size)
 {
 	char base[SLUG_MAX], cand[SLUG_MAX + 32];
 	struct db_res *res = NULL;
@@ -88,12 +88,13 @@ static enum result insert_org(struct req *rq, const char *org_id, const char *na
 static struct json *response(const char *org_id, const char *org_name, const char *slug,
 			     const char *user_id, const char *email, const struct apikey_new *k)
 {
-	struct json *root = json_new_object(), *org = json_new_object(),
-		    *user = json_new_object(), *key = json_new_object();
+	struct json *root = json_new_object(), *org = json_new_object(), *user = json_new_object(),
+		    *key = json_new_object();
 	bool ok = root && org && user && key;
 
 	ok = ok && json_add_str(org, "id", org_id) == R_SUCCESS &&
-	     json_add_str(org, "name", org_name) == R_SUCCESS && json_add_str(org, "slug", slug) == R_SUCCESS &&
+	     json_add_str(org, "name", org_name) == R_SUCCESS &&
+	     json_add_str(org, "slug", slug) == R_SUCCESS &&
 	     json_add_str(org, "plan", "hobby") == R_SUCCESS;
 	ok = ok && json_add_str(user, "id", user_id) == R_SUCCESS &&
 	     json_add_str(user, "email", email) == R_SUCCESS &&
@@ -109,7 +110,8 @@ static struct json *response(const char *org_id, const char *org_name, const cha
 		json_free(key);
 		return NULL;
 	}
-	if (json_add(root, "organization", org) != R_SUCCESS || json_add(root, "user", user) != R_SUCCESS ||
+	if (json_add(root, "organization", org) != R_SUCCESS ||
+	    json_add(root, "user", user) != R_SUCCESS ||
 	    json_add(root, "api_key", key) != R_SUCCESS) {
 		json_free(root);
 		return NULL;
@@ -193,7 +195,8 @@ enum result register_post(struct req *rq)
 	if (r != R_SUCCESS)
 		return r;
 	if ((r = validate_known_fields(rq, rq->body, fields)) != R_SUCCESS ||
-	    (r = validate_str(rq, rq->body, "first_name", true, NAME_MAX_LEN, &first)) != R_SUCCESS ||
+	    (r = validate_str(rq, rq->body, "first_name", true, NAME_MAX_LEN, &first)) !=
+		R_SUCCESS ||
 	    (r = validate_str(rq, rq->body, "last_name", true, NAME_MAX_LEN, &last)) != R_SUCCESS ||
 	    (r = validate_str(rq, rq->body, "email", true, 254, &email)) != R_SUCCESS ||
 	    (r = validate_str(rq, rq->body, "organization_name", true, NAME_MAX_LEN, &org_name)) !=
@@ -222,7 +225,8 @@ enum result register_post(struct req *rq)
 		r = db_exec(rq->db,
 			    "INSERT INTO users (id, org_id, first_name, last_name, email, role, "
 			    "use_case) VALUES ($1, $2, $3, $4, $5, 'owner', $6)",
-			    6, (const char *[]){user_id, org_id, first, last, email, use_case}, NULL);
+			    6, (const char *[]){user_id, org_id, first, last, email, use_case},
+			    NULL);
 	if (r == R_CONFLICT) {
 		http_set_error(rq, r, "an account with this email already exists");
 		goto fail;

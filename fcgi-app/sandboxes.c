@@ -19,15 +19,15 @@
 #include "validate.h"
 #include "sandbox/warmpool.h"
 
-#define PAGE_DEFAULT 50
-#define PAGE_MAX 200
-#define ENV_MAX_VARS 256
-#define ENV_MAX_BYTES (64 * 1024)
+#define PAGE_DEFAULT	   50
+#define PAGE_MAX	   200
+#define ENV_MAX_VARS	   256
+#define ENV_MAX_BYTES	   (64 * 1024)
 #define METADATA_MAX_BYTES (16 * 1024)
-#define HOST_FULL_RETRY "5" /* seconds a client waits when the host is full */
+#define HOST_FULL_RETRY	   "5" /* seconds a client waits when the host is full */
 
-static const char *const create_fields[] = {"timeout_seconds", "cpus", "memory", "env",
-					    "metadata", "template", NULL};
+static const char *const create_fields[] = {"timeout_seconds", "cpus",	   "memory", "env",
+					    "metadata",	       "template", NULL};
 
 struct create_req {
 	long long timeout;
@@ -35,10 +35,10 @@ struct create_req {
 	char memory[32];
 	uint32_t cpu_millis;
 	uint64_t memory_bytes;
-	char *env_text;      /* owned JSON object text */
-	char *metadata_text; /* owned JSON object text */
-	char template[RECIPE_MAX_NAME];   /* "" when none (template_pick.h) */
-	char image[TEMPLATE_IMAGE_MAX];   /* NAME@KEY sent to the backend */
+	char *env_text;			/* owned JSON object text */
+	char *metadata_text;		/* owned JSON object text */
+	char template[RECIPE_MAX_NAME]; /* "" when none (template_pick.h) */
+	char image[TEMPLATE_IMAGE_MAX]; /* NAME@KEY sent to the backend */
 };
 
 static void create_req_free(struct create_req *c)
@@ -104,14 +104,14 @@ static enum result parse_create(struct req *rq, struct create_req *c)
 	if ((r = validate_known_fields(rq, rq->body, create_fields)) != R_SUCCESS)
 		return r;
 	c->timeout = config()->default_timeout;
-	r = validate_int(rq, rq->body, "timeout_seconds", false, 1,
-			 config()->max_timeout, &c->timeout);
+	r = validate_int(rq, rq->body, "timeout_seconds", false, 1, config()->max_timeout,
+			 &c->timeout);
 	if (r != R_SUCCESS && r != R_NOT_FOUND)
 		return r;
 	if ((r = quantity(rq, "cpus", config()->default_cpus, c->cpus, sizeof(c->cpus))) !=
 		R_SUCCESS ||
-	    (r = quantity(rq, "memory", config()->default_memory, c->memory,
-			  sizeof(c->memory))) != R_SUCCESS)
+	    (r = quantity(rq, "memory", config()->default_memory, c->memory, sizeof(c->memory))) !=
+		R_SUCCESS)
 		return r;
 	if (reslimit_parse_cpus(c->cpus, &c->cpu_millis) != R_SUCCESS || c->cpu_millis == 0)
 		return http_set_error(rq, R_INVALID,
@@ -131,7 +131,8 @@ static enum result parse_create(struct req *rq, struct create_req *c)
 	if (c->cpu_millis > (uint32_t)config()->max_cpus)
 		return http_set_error(rq, R_INVALID, "'cpus' is above this host's maximum of %lldm",
 				      config()->max_cpus);
-	if (env != NULL && !json_is_null(env) && (r = env_object(rq, env, &c->env_text)) != R_SUCCESS)
+	if (env != NULL && !json_is_null(env) &&
+	    (r = env_object(rq, env, &c->env_text)) != R_SUCCESS)
 		return r;
 	/* the image's env (its recipe's env lines) under the create's own */
 	if (c->template[0] && (r = template_env(rq, c->template, &c->env_text)) != R_SUCCESS)
@@ -167,7 +168,8 @@ static enum result reserve(struct req *rq, const char *id, const struct create_r
 	 * of one org count one after another (db/008_claim_functions.sql). */
 	r = db_begin(rq->db);
 	if (r == R_SUCCESS)
-		r = db_exec(rq->db, "SELECT sp_org_room($1, $2::int), (SELECT max_sandboxes FROM "
+		r = db_exec(rq->db,
+			    "SELECT sp_org_room($1, $2::int), (SELECT max_sandboxes FROM "
 			    "organizations WHERE id = $1)",
 			    2, (const char *[]){rq->auth.org_id, max}, &res);
 	if (r != R_SUCCESS)
@@ -188,16 +190,17 @@ static enum result reserve(struct req *rq, const char *id, const struct create_r
 		    limit);
 		goto fail;
 	}
-	r = db_exec(rq->db,
-		    "INSERT INTO sandboxes (id, org_id, status, backend, cpus_millis, memory_bytes, "
-		    "cpus, memory, timeout_seconds, env, metadata, expires_at, template) VALUES ($1, "
-		    "$2, 'creating', $3, $4::int, $5::bigint, $6, $7, $8::int, COALESCE($9::jsonb, "
-		    "'{}'), COALESCE($10::jsonb, '{}'), now() + make_interval(secs => $8::int), "
-		    "NULLIF($11, ''))",
-		    11,
-		    (const char *[]){id, rq->auth.org_id, "local", millis, bytes, c->cpus,
-				     c->memory, timeout, c->env_text, c->metadata_text, c->template},
-		    NULL);
+	r = db_exec(
+	    rq->db,
+	    "INSERT INTO sandboxes (id, org_id, status, backend, cpus_millis, memory_bytes, "
+	    "cpus, memory, timeout_seconds, env, metadata, expires_at, template) VALUES ($1, "
+	    "$2, 'creating', $3, $4::int, $5::bigint, $6, $7, $8::int, COALESCE($9::jsonb, "
+	    "'{}'), COALESCE($10::jsonb, '{}'), now() + make_interval(secs => $8::int), "
+	    "NULLIF($11, ''))",
+	    11,
+	    (const char *[]){id, rq->auth.org_id, "local", millis, bytes, c->cpus, c->memory,
+			     timeout, c->env_text, c->metadata_text, c->template},
+	    NULL);
 	if (r == R_SUCCESS)
 		r = events_emit(rq->db, rq->auth.org_id, id, "sandbox.created", NULL);
 	if (r == R_SUCCESS)
@@ -215,8 +218,8 @@ static enum result respond_sandbox(struct req *rq, const char *id, int status, b
 /* claim_warm: a pooled sandbox with exactly these limits, when the pool is
  * on (lib/sandbox/warmpool.h). R_NOT_FOUND means "start one cold"; the cold path
  * also reports the org limit. */
-static enum result claim_warm(struct req *rq, const struct create_req *c,
-			      const struct timespec *t0, char *id, size_t id_size)
+static enum result claim_warm(struct req *rq, const struct create_req *c, const struct timespec *t0,
+			      char *id, size_t id_size)
 {
 	struct warmpool_want w = {
 	    .org_id = rq->auth.org_id,
@@ -284,7 +287,8 @@ enum result sandboxes_create(struct req *rq)
 		if (r == R_QUOTA) {
 			/* Host capacity frees as other sandboxes end: a retry later
 			 * may work, so it is "rate_limited" with its Retry-After. */
-			http_respond_error(rq, R_QUOTA, 0, NULL, "this host has no free sandbox slots",
+			http_respond_error(rq, R_QUOTA, 0, NULL,
+					   "this host has no free sandbox slots",
 					   "Retry-After: " HOST_FULL_RETRY "\r\n");
 			r = R_SUCCESS;
 			goto out;
@@ -292,9 +296,9 @@ enum result sandboxes_create(struct req *rq)
 		if (r == R_NOT_FOUND && c.image[0]) {
 			/* removed from the cache since template_pick looked */
 			r = http_set_error(rq, R_CONFLICT,
-				      "template '%s' is not built on this host; build it with "
-				      "`sandpit-admin images build %s`",
-				      c.template, c.template);
+					   "template '%s' is not built on this host; build it with "
+					   "`sandpit-admin images build %s`",
+					   c.template, c.template);
 			goto out;
 		}
 		r = http_set_error(rq, R_UPSTREAM, "the sandbox could not be started");
@@ -330,10 +334,12 @@ static struct json *usage_json(struct req *rq, const char *id)
 	if (rq->backend == NULL || backend_inspect(rq->backend, id, &u) != R_SUCCESS)
 		return json_new_null();
 	o = json_new_object();
-	if (o == NULL || json_add(o, "cpu_seconds", json_new_double((double)u.cpu_usec / 1e6)) != R_SUCCESS ||
+	if (o == NULL ||
+	    json_add(o, "cpu_seconds", json_new_double((double)u.cpu_usec / 1e6)) != R_SUCCESS ||
 	    json_add_int(o, "memory_current_bytes", (long long)u.memory_current) != R_SUCCESS ||
 	    json_add_int(o, "memory_peak_bytes", (long long)u.memory_peak) != R_SUCCESS ||
-	    json_add_int(o, "pids", u.pids) != R_SUCCESS || json_add_bool(o, "alive", u.alive) != R_SUCCESS) {
+	    json_add_int(o, "pids", u.pids) != R_SUCCESS ||
+	    json_add_bool(o, "alive", u.alive) != R_SUCCESS) {
 		json_free(o);
 		return NULL;
 	}
@@ -359,12 +365,14 @@ static struct json *row_json(const struct db_res *res, int i)
 	    json_add_str_or_null(o, "stopped_at", db_res_get(res, i, 5)) != R_SUCCESS ||
 	    json_add_str(o, "cpus", db_res_get(res, i, 6)) != R_SUCCESS ||
 	    json_add_str(o, "memory", db_res_get(res, i, 7)) != R_SUCCESS ||
-	    json_add_int(o, "timeout_seconds", strtoll(db_res_get(res, i, 8), NULL, 10)) != R_SUCCESS ||
+	    json_add_int(o, "timeout_seconds", strtoll(db_res_get(res, i, 8), NULL, 10)) !=
+		R_SUCCESS ||
 	    json_add(o, "metadata", json_parse(md, strlen(md))) != R_SUCCESS ||
 	    json_add_str_or_null(o, "stop_reason", db_res_get(res, i, 10)) != R_SUCCESS ||
 	    json_add_str_or_null(o, "error", db_res_get(res, i, 11)) != R_SUCCESS ||
 	    json_add(o, "startup_ms",
-		     startup ? json_new_double(strtod(startup, NULL)) : json_new_null()) != R_SUCCESS ||
+		     startup ? json_new_double(strtod(startup, NULL)) : json_new_null()) !=
+		R_SUCCESS ||
 	    json_add_str_or_null(o, "template", db_res_get(res, i, 13)) != R_SUCCESS) {
 		json_free(o);
 		return NULL;
@@ -440,7 +448,7 @@ enum result sandboxes_status(struct req *rq)
 static bool status_ok(const char *s)
 {
 	static const char *const all[] = {"creating", "running", "stopping", "stopped",
-					  "timeout",  "error",   NULL};
+					  "timeout",  "error",	 NULL};
 
 	for (size_t i = 0; all[i] != NULL; i++)
 		if (strcmp(all[i], s) == 0)
@@ -484,7 +492,8 @@ static enum result stop_or_delete(struct req *rq, bool drop)
 	r = sandbox_stop(rq, row.id, drop ? "deleted" : "user", drop);
 	if (r != R_SUCCESS)
 		return r;
-	return drop ? http_respond_done(rq, "sandbox_id", row.id, "deleted") : respond_sandbox(rq, row.id, 200, false);
+	return drop ? http_respond_done(rq, "sandbox_id", row.id, "deleted")
+		    : respond_sandbox(rq, row.id, 200, false);
 }
 
 enum result sandboxes_stop(struct req *rq)
@@ -517,20 +526,21 @@ enum result sandboxes_timeout(struct req *rq)
 	if (!id_is_valid("sbx_", rq->params[0]))
 		return http_set_error(rq, R_NOT_FOUND, "sandbox not found");
 	if ((r = validate_known_fields(rq, rq->body, fields)) != R_SUCCESS ||
-	    (r = validate_int(rq, rq->body, "timeout_seconds", true, 1,
-			      config()->max_timeout, &secs)) != R_SUCCESS)
+	    (r = validate_int(rq, rq->body, "timeout_seconds", true, 1, config()->max_timeout,
+			      &secs)) != R_SUCCESS)
 		return r;
 	snprintf(secs_s, sizeof(secs_s), "%lld", secs);
 	snprintf(max_s, sizeof(max_s), "%lld", config()->max_timeout);
-	r = db_exec(rq->db,
-		    "WITH n AS (SELECT s.id, LEAST(now() + make_interval(secs => $3::int), "
-		    "s.created_at + make_interval(secs => LEAST(COALESCE(o.max_duration_seconds, "
-		    "$4::int), $4::int))) AS exp FROM sandboxes s JOIN organizations o ON o.id = "
-		    "s.org_id WHERE s.id = $1 AND s.org_id = $2 AND s.status = 'running' FOR UPDATE "
-		    "OF s) UPDATE sandboxes s SET expires_at = n.exp, timeout_seconds = "
-		    "GREATEST(1, round(EXTRACT(EPOCH FROM n.exp - s.created_at)))::int FROM n "
-		    "WHERE s.id = n.id RETURNING s.id",
-		    4, (const char *[]){rq->params[0], rq->auth.org_id, secs_s, max_s}, &res);
+	r = db_exec(
+	    rq->db,
+	    "WITH n AS (SELECT s.id, LEAST(now() + make_interval(secs => $3::int), "
+	    "s.created_at + make_interval(secs => LEAST(COALESCE(o.max_duration_seconds, "
+	    "$4::int), $4::int))) AS exp FROM sandboxes s JOIN organizations o ON o.id = "
+	    "s.org_id WHERE s.id = $1 AND s.org_id = $2 AND s.status = 'running' FOR UPDATE "
+	    "OF s) UPDATE sandboxes s SET expires_at = n.exp, timeout_seconds = "
+	    "GREATEST(1, round(EXTRACT(EPOCH FROM n.exp - s.created_at)))::int FROM n "
+	    "WHERE s.id = n.id RETURNING s.id",
+	    4, (const char *[]){rq->params[0], rq->auth.org_id, secs_s, max_s}, &res);
 	if (r != R_SUCCESS)
 		return http_set_error(rq, r, "cannot change the timeout");
 	done = db_res_rows(res) == 1;

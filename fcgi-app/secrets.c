@@ -161,7 +161,8 @@ enum result secrets_create(struct req *rq)
 	r = read_body(rq);
 	if (r == R_SUCCESS)
 		r = parse_create(rq, &name, &value);
-	if (r == R_SUCCESS && (r = secrets_seal(rq->auth.org_id, name, value, key_id, &sealed)) != R_SUCCESS)
+	if (r == R_SUCCESS &&
+	    (r = secrets_seal(rq->auth.org_id, name, value, key_id, &sealed)) != R_SUCCESS)
 		r = http_set_error(rq, r, "cannot seal the secret");
 	/* From here on only the sealed form is needed. */
 	wipe_value(rq);

@@ -43,15 +43,17 @@ enum result template_pick(struct req *rq, char name[RECIPE_MAX_NAME],
 	}
 	if (res != R_SUCCESS) {
 		log_errx("templates", "bad recipe: %s", why);
-		return http_set_error(rq, R_INTERNAL, "the recipe of template '%s' is broken", name);
+		return http_set_error(rq, R_INTERNAL, "the recipe of template '%s' is broken",
+				      name);
 	}
 	st = recipe_state(config()->image_cache, r, &size);
 	if (st != RECIPE_READY) {
 		recipe_free(r);
-		return http_set_error(rq, R_CONFLICT,
-				 "template '%s' is %s on this host; build it with `sandpit-admin "
-				 "images build %s`",
-				 name, st == RECIPE_BUILDING ? "being built" : "not built", name);
+		return http_set_error(
+		    rq, R_CONFLICT,
+		    "template '%s' is %s on this host; build it with `sandpit-admin "
+		    "images build %s`",
+		    name, st == RECIPE_BUILDING ? "being built" : "not built", name);
 	}
 	snprintf(image, TEMPLATE_IMAGE_MAX, "%s@%s", r->name, r->key);
 	recipe_free(r);
@@ -93,8 +95,7 @@ enum result template_env(struct req *rq, const char *name, char **env_text)
 	char why[512];
 	char *text;
 
-	res = obj ? recipe_load(config()->image_recipes, name, &r, why, sizeof(why))
-		  : R_NO_MEMORY;
+	res = obj ? recipe_load(config()->image_recipes, name, &r, why, sizeof(why)) : R_NO_MEMORY;
 	if (res == R_SUCCESS)
 		res = add_recipe_env(obj, r);
 	if (res == R_SUCCESS && *env_text) {
@@ -110,7 +111,7 @@ enum result template_env(struct req *rq, const char *name, char **env_text)
 	recipe_free(r);
 	if (!text)
 		return http_set_error(rq, res == R_SUCCESS ? R_NO_MEMORY : res,
-				 "cannot apply the environment of template '%s'", name);
+				      "cannot apply the environment of template '%s'", name);
 	free(*env_text);
 	*env_text = text;
 	return R_SUCCESS;

@@ -45,7 +45,7 @@ static struct json *template_json(const struct recipe *r)
 	    json_add(o, "preinstalled", words_json(&r->preinstalled)) != R_SUCCESS ||
 	    json_add_str(o, "status", state_name(st)) != R_SUCCESS ||
 	    json_add(o, "size_bytes", st == RECIPE_READY ? json_new_int(size) : json_new_null()) !=
-		    R_SUCCESS) {
+		R_SUCCESS) {
 		json_free(o);
 		return NULL;
 	}
@@ -92,8 +92,8 @@ enum result templates_list(struct req *rq)
 		struct recipe *t = NULL;
 		char why[512];
 
-		if (recipe_load(config()->image_recipes, names[i], &t, why,
-				sizeof(why)) != R_SUCCESS ||
+		if (recipe_load(config()->image_recipes, names[i], &t, why, sizeof(why)) !=
+			R_SUCCESS ||
 		    t == NULL) {
 			log_errx("templates", "bad recipe: %s", why);
 			r = R_INTERNAL;

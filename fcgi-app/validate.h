@@ -22,8 +22,7 @@ SP_MUST_CHECK enum result validate_str(struct req *rq, const struct json *obj, c
 /* validate_int: member key as an integer within [min, max]; absence as in
  * validate_str. */
 SP_MUST_CHECK enum result validate_int(struct req *rq, const struct json *obj, const char *key,
-				       bool required, long long min, long long max,
-				       long long *out);
+				       bool required, long long min, long long max, long long *out);
 
 /* validate_email: a plausible address: one '@', non-empty local part of at
  * most 64 bytes, a dotted domain, printable ASCII without spaces. */
@@ -38,7 +37,7 @@ bool validate_timestamp(const char *s);
 
 /* validate_page: ?limit= (1..max, default def) and ?cursor= (an ID
  * with the given prefix, or "" when absent) from the query string. */
-SP_MUST_CHECK enum result validate_page(struct req *rq, const char *cursor_prefix, int def,
-					int max, int *limit, char *cursor, size_t cursor_size);
+SP_MUST_CHECK enum result validate_page(struct req *rq, const char *cursor_prefix, int def, int max,
+					int *limit, char *cursor, size_t cursor_size);
 
 #endif

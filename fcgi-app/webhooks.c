@@ -13,11 +13,11 @@
 #include "validate.h"
 #include "sandbox/webhook.h"
 
-#define PAGE_DEFAULT	    50
-#define PAGE_MAX	    200
-#define DELIVERIES_DEFAULT  20
-#define DELIVERIES_MAX	    100
-#define WEBHOOKS_PER_ORG    50
+#define PAGE_DEFAULT	   50
+#define PAGE_MAX	   200
+#define DELIVERIES_DEFAULT 20
+#define DELIVERIES_MAX	   100
+#define WEBHOOKS_PER_ORG   50
 
 static const char *const create_fields[] = {"url", "events", "secret", NULL};
 
@@ -50,7 +50,8 @@ static struct json *webhook_json(const char *id, const char *url, const char *ev
 {
 	struct json *o = json_new_object();
 
-	if (o == NULL || json_add_str(o, "id", id) != R_SUCCESS || json_add_str(o, "url", url) != R_SUCCESS ||
+	if (o == NULL || json_add_str(o, "id", id) != R_SUCCESS ||
+	    json_add_str(o, "url", url) != R_SUCCESS ||
 	    json_add(o, "events", json_parse(events_json, strlen(events_json))) != R_SUCCESS ||
 	    json_add_bool(o, "active", true) != R_SUCCESS ||
 	    json_add_str(o, "created_at", created_at) != R_SUCCESS) {
@@ -99,8 +100,7 @@ enum result webhooks_create(struct req *rq)
 	snprintf(maxhooks, sizeof(maxhooks), "%d", WEBHOOKS_PER_ORG);
 	r = db_begin(rq->db);
 	if (r == R_SUCCESS)
-		r = db_exec(rq->db,
-			    "SELECT count(*) >= $2::int FROM webhooks WHERE org_id = $1", 2,
+		r = db_exec(rq->db, "SELECT count(*) >= $2::int FROM webhooks WHERE org_id = $1", 2,
 			    (const char *[]){rq->auth.org_id, maxhooks}, &res);
 	if (r == R_SUCCESS && strcmp(db_res_get(res, 0, 0), "t") == 0)
 		r = http_set_error(rq, R_LIMIT,
@@ -113,7 +113,8 @@ enum result webhooks_create(struct req *rq)
 			    "INSERT INTO webhooks (id, org_id, url, events, secret_sealed) VALUES "
 			    "($1, $2, $3, $4::text[], $5) RETURNING array_to_json(events)::text, "
 			    "ts(created_at)",
-			    5, (const char *[]){id, rq->auth.org_id, url, events.data, sealed}, &res);
+			    5, (const char *[]){id, rq->auth.org_id, url, events.data, sealed},
+			    &res);
 	if (r == R_SUCCESS)
 		r = audit_record(rq->db, rq->auth.org_id, rq->auth.actor, "webhook.create", id,
 				 rq->id, NULL);
@@ -201,8 +202,9 @@ enum result webhooks_delete(struct req *rq)
 	r = db_begin(rq->db);
 	/* Deleting cascades to pending deliveries: nothing more is sent. */
 	if (r == R_SUCCESS)
-		r = db_exec(rq->db, "DELETE FROM webhooks WHERE id = $1 AND org_id = $2 RETURNING id",
-			    2, (const char *[]){id, rq->auth.org_id}, &res);
+		r = db_exec(rq->db,
+			    "DELETE FROM webhooks WHERE id = $1 AND org_id = $2 RETURNING id", 2,
+			    (const char *[]){id, rq->auth.org_id}, &res);
 	if (r == R_SUCCESS && db_res_rows(res) != 1)
 		r = http_set_error(rq, R_NOT_FOUND, "webhook not found");
 	if (r == R_SUCCESS)

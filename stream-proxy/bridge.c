@@ -172,7 +172,8 @@ void bridge_read(struct conn *c)
 		if (!got)
 			break;
 		on_agent_frame(c, &f);
-		if (c->cs != CL_GONE && outq_len(&c->out) > (size_t)c->set->cfg->stream_send_buffer) {
+		if (c->cs != CL_GONE &&
+		    outq_len(&c->out) > (size_t)c->set->cfg->stream_send_buffer) {
 			c->agent.paused = true;
 			agent_mask(c);
 		}

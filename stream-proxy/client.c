@@ -433,7 +433,8 @@ void client_tick(struct conn *c)
 			client_close(c, "ping timeout");
 			break;
 		}
-		if (cfg->stream_idle_timeout > 0 && now - c->last_activity_ms > cfg->stream_idle_timeout * 1000) {
+		if (cfg->stream_idle_timeout > 0 &&
+		    now - c->last_activity_ms > cfg->stream_idle_timeout * 1000) {
 			client_send_close(c, WS_CLOSE_GOING_AWAY, "idle timeout");
 			break;
 		}

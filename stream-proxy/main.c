@@ -15,7 +15,7 @@
 /* Threads doing the upgrades' database work (each holds one PostgreSQL
  * connection), and the upgrades that may wait for one: past that, 503. */
 #define LOOKUP_THREADS 4
-#define LOOKUP_QUEUE 1024
+#define LOOKUP_QUEUE   1024
 
 /* raise_nofile: each stream holds two descriptors. The soft limit (often
  * 1024) is a default for programs that never ask; the hard one is the

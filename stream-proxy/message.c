@@ -30,9 +30,9 @@ int message_signal_number(const char *name)
 		const char *name;
 		int no;
 	} sigs[] = {
-		{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
-		{"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"ALRM", SIGALRM}, {"TERM", SIGTERM},
-		{"CONT", SIGCONT}, {"STOP", SIGSTOP}, {"TSTP", SIGTSTP}, {"WINCH", SIGWINCH},
+	    {"HUP", SIGHUP},   {"INT", SIGINT},	  {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
+	    {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"ALRM", SIGALRM}, {"TERM", SIGTERM},
+	    {"CONT", SIGCONT}, {"STOP", SIGSTOP}, {"TSTP", SIGTSTP}, {"WINCH", SIGWINCH},
 	};
 
 	if (name == NULL)
@@ -157,7 +157,8 @@ static enum result parse_exec(struct message *m, const struct json *o, long long
 	r = json_get_bool(o, "tty", &tty);
 	if (r != R_SUCCESS && r != R_NOT_FOUND)
 		return bad(why, "tty must be a boolean");
-	if (get_dim(o, "cols", 80, &m->cols) != R_SUCCESS || get_dim(o, "rows", 24, &m->rows) != R_SUCCESS)
+	if (get_dim(o, "cols", 80, &m->cols) != R_SUCCESS ||
+	    get_dim(o, "rows", 24, &m->rows) != R_SUCCESS)
 		return bad(why, "cols and rows must be 1..1000");
 	if (tty) {
 		m->exec.flags |= AP_EXEC_TTY;
@@ -308,14 +309,14 @@ enum result message_exit(struct buf *out, const struct agentproto_exit *x)
 
 	if (x->signal != 0)
 		snprintf(sig, sizeof(sig), "%u", x->signal);
-	return buf_printf(out,
-			  "{\"type\":\"exit\",\"exit_code\":%d,\"signal\":%s,\"timed_out\":%s,"
-			  "\"oom_killed\":%s,\"truncated\":%s,\"duration_ms\":%llu}",
-			  x->exit_code, sig, (x->flags & AP_EXIT_TIMED_OUT) ? "true" : "false",
-			  (x->flags & AP_EXIT_OOM_KILLED) ? "true" : "false",
-			  (x->flags & (AP_EXIT_STDOUT_TRUNCATED | AP_EXIT_STDERR_TRUNCATED)) ? "true"
-											     : "false",
-			  (unsigned long long)x->duration_ms);
+	return buf_printf(
+	    out,
+	    "{\"type\":\"exit\",\"exit_code\":%d,\"signal\":%s,\"timed_out\":%s,"
+	    "\"oom_killed\":%s,\"truncated\":%s,\"duration_ms\":%llu}",
+	    x->exit_code, sig, (x->flags & AP_EXIT_TIMED_OUT) ? "true" : "false",
+	    (x->flags & AP_EXIT_OOM_KILLED) ? "true" : "false",
+	    (x->flags & (AP_EXIT_STDOUT_TRUNCATED | AP_EXIT_STDERR_TRUNCATED)) ? "true" : "false",
+	    (unsigned long long)x->duration_ms);
 }
 
 enum result message_error(struct buf *out, const char *code, const char *msg)
@@ -348,8 +349,9 @@ out_json:
 
 static const char *const prefix_text[] = {"", "{\"type\":\"stdout\",\"data\":\"",
 					  "{\"type\":\"stderr\",\"data\":\""};
-static const char *const prefix_b64[] = {"", "{\"type\":\"stdout\",\"encoding\":\"base64\",\"data\":\"",
-					 "{\"type\":\"stderr\",\"encoding\":\"base64\",\"data\":\""};
+static const char *const prefix_b64[] = {
+    "", "{\"type\":\"stdout\",\"encoding\":\"base64\",\"data\":\"",
+    "{\"type\":\"stderr\",\"encoding\":\"base64\",\"data\":\""};
 #define SUFFIX "\"}"
 
 /* escaped_extra: bytes escaping adds to p[0..n), or SIZE_MAX on NUL. */
@@ -364,10 +366,10 @@ static size_t escaped_extra(const unsigned char *p, size_t n)
 			continue;
 		if (c == 0)
 			return SIZE_MAX;
-		extra += (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' ||
-			  c == '\f')
-				 ? 1
-				 : 5;
+		extra += (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' ||
+			  c == '\b' || c == '\f')
+			     ? 1
+			     : 5;
 	}
 	return extra;
 }
@@ -411,13 +413,27 @@ static unsigned char *escape(unsigned char *o, const unsigned char *p, size_t n)
 		}
 		*o++ = '\\';
 		switch (c) {
-		case '"': *o++ = '"'; break;
-		case '\\': *o++ = '\\'; break;
-		case '\n': *o++ = 'n'; break;
-		case '\r': *o++ = 'r'; break;
-		case '\t': *o++ = 't'; break;
-		case '\b': *o++ = 'b'; break;
-		case '\f': *o++ = 'f'; break;
+		case '"':
+			*o++ = '"';
+			break;
+		case '\\':
+			*o++ = '\\';
+			break;
+		case '\n':
+			*o++ = 'n';
+			break;
+		case '\r':
+			*o++ = 'r';
+			break;
+		case '\t':
+			*o++ = 't';
+			break;
+		case '\b':
+			*o++ = 'b';
+			break;
+		case '\f':
+			*o++ = 'f';
+			break;
 		default:
 			*o++ = 'u';
 			*o++ = '0';

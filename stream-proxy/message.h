@@ -11,15 +11,15 @@
 #include "core/buf.h"
 #include "core/result.h"
 
-#define MESSAGE_SUBPROTOCOL_JSON "sandpit.json.v1"
+#define MESSAGE_SUBPROTOCOL_JSON    "sandpit.json.v1"
 #define MESSAGE_SUBPROTOCOL_CHANNEL "sandpit.channel.v1"
 
 /* Channels of sandpit.channel.v1: every WebSocket message is binary, byte 0
  * is the channel, the rest its payload. */
 enum message_channel {
-	MESSAGE_CH_STDIN = 0,   /* client -> proxy: raw stdin bytes */
-	MESSAGE_CH_STDOUT = 1,  /* proxy -> client: raw stdout bytes */
-	MESSAGE_CH_STDERR = 2,  /* proxy -> client: raw stderr bytes */
+	MESSAGE_CH_STDIN = 0,	/* client -> proxy: raw stdin bytes */
+	MESSAGE_CH_STDOUT = 1,	/* proxy -> client: raw stdout bytes */
+	MESSAGE_CH_STDERR = 2,	/* proxy -> client: raw stderr bytes */
 	MESSAGE_CH_CONTROL = 3, /* both ways: one JSON message */
 };
 
@@ -38,11 +38,11 @@ struct message {
 	enum message_type type;
 	struct agentproto_exec exec; /* MSG_EXEC: ready for agent_client_stream_start;
 				      * "detach":true sets AP_EXEC_DETACH */
-	uint32_t pid;                /* MSG_ATTACH */
+	uint32_t pid;		     /* MSG_ATTACH */
 	const unsigned char *data;   /* MSG_STDIN */
 	size_t len;
-	int signo;                   /* MSG_SIGNAL */
-	uint16_t cols, rows;         /* MSG_RESIZE, and MSG_EXEC with tty */
+	int signo;	     /* MSG_SIGNAL */
+	uint16_t cols, rows; /* MSG_RESIZE, and MSG_EXEC with tty */
 	/* private */
 	struct json *root_;
 	const char **argv_, **env_;

@@ -16,7 +16,7 @@
 /* KEY_LIVE_SQL: the key that minted a stream token is still live and of
  * the token's org. */
 #define KEY_LIVE_SQL                                                                               \
-	"SELECT 1 FROM api_keys WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL AND "        \
+	"SELECT 1 FROM api_keys WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL AND "         \
 	"(expires_at IS NULL OR expires_at > now())"
 
 struct session {
@@ -79,9 +79,9 @@ static enum result key_is_live(struct session *s, const char *key_id, const char
 	return r;
 }
 
-enum result session_authenticate(struct session *s, const char *authorization,
-				 const char *token, const char *sandbox_id,
-				 struct session_grant *out, int *retry_after)
+enum result session_authenticate(struct session *s, const char *authorization, const char *token,
+				 const char *sandbox_id, struct session_grant *out,
+				 int *retry_after)
 {
 	struct session_grant g;
 	enum result r;
@@ -102,8 +102,9 @@ enum result session_authenticate(struct session *s, const char *authorization,
 		const char *secret = config()->secret_key;
 		char key_id[STREAMTOKEN_ID_MAX];
 
-		r = streamtoken_verify(secret, strlen(secret), token, sandbox_id, (long long)time(NULL),
-				       g.org_id, sizeof(g.org_id), key_id, sizeof(key_id));
+		r = streamtoken_verify(secret, strlen(secret), token, sandbox_id,
+				       (long long)time(NULL), g.org_id, sizeof(g.org_id), key_id,
+				       sizeof(key_id));
 		if (r != R_SUCCESS)
 			return r == R_TOO_BIG ? R_UNAUTHORIZED : r;
 		/* A token dies with its key. One minted with a JWT names none:

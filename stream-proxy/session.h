@@ -16,12 +16,12 @@ struct ratelimit;
 
 struct session_grant {
 	char org_id[48];
-	char actor[96]; /* for logs: key id, "jwt:<sub>" or "stream-token" */
+	char actor[96];	 /* for logs: key id, "jwt:<sub>" or "stream-token" */
 	unsigned scopes; /* AUTH_SCOPE_* */
 };
 
 struct session_target {
-	char status[16];         /* creating, running, stopping, stopped... */
+	char status[16];	 /* creating, running, stopping, stopped... */
 	char agent_address[256]; /* "unix:<path>" or "tcp:host:port" */
 };
 

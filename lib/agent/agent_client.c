@@ -288,10 +288,11 @@ static enum result decode(struct agent_conn *c, const struct agentproto_hdr *h, 
 		return agentproto_get_u32(p, h->len, &f->pid) == R_SUCCESS ? R_SUCCESS : R_UPSTREAM;
 	case AP_OUTPUT:
 		return agentproto_get_output(p, h->len, &f->stream, &f->data, &f->len) == R_SUCCESS
-			       ? R_SUCCESS
-			       : R_UPSTREAM;
+			   ? R_SUCCESS
+			   : R_UPSTREAM;
 	case AP_EXIT:
-		return agentproto_get_exit(p, h->len, &f->exit) == R_SUCCESS ? R_SUCCESS : R_UPSTREAM;
+		return agentproto_get_exit(p, h->len, &f->exit) == R_SUCCESS ? R_SUCCESS
+									     : R_UPSTREAM;
 	case AP_ERROR:
 		if (agentproto_get_error(p, h->len, &f->error, f->message, sizeof(f->message)) !=
 		    R_SUCCESS)

@@ -62,16 +62,16 @@ SP_MUST_CHECK enum result agent_client_ping(struct agent_conn *c, unsigned timeo
 /* ---- blocking one-shot exec ------------------------------------------- */
 
 struct agent_exec_result {
-	char *out;          /* stdout bytes, NUL-terminated (binary-safe: use out_len) */
+	char *out; /* stdout bytes, NUL-terminated (binary-safe: use out_len) */
 	size_t out_len;
-	char *err;          /* stderr bytes, NUL-terminated */
+	char *err; /* stderr bytes, NUL-terminated */
 	size_t err_len;
-	int exit_code;      /* 128+signal if killed, 137 if OOM-killed, -1 unknown */
-	int signal;         /* 0 unless killed by a signal */
+	int exit_code; /* 128+signal if killed, 137 if OOM-killed, -1 unknown */
+	int signal;    /* 0 unless killed by a signal */
 	uint64_t duration_ms;
 	bool timed_out;
 	bool oom_killed;
-	bool truncated;     /* either stream hit its cap */
+	bool truncated; /* either stream hit its cap */
 	bool stdout_truncated;
 	bool stderr_truncated;
 };
@@ -130,7 +130,8 @@ SP_MUST_CHECK enum result agent_client_put_commit(struct agent_conn *c, unsigned
 /* agent_client_get_begin: open a regular file; *info (size, mode, mtime)
  * written on R_SUCCESS. Then agent_client_get_chunk until *end. */
 SP_MUST_CHECK enum result agent_client_get_begin(struct agent_conn *c, const char *path,
-						 unsigned timeout_ms, struct agentproto_finfo *info);
+						 unsigned timeout_ms,
+						 struct agentproto_finfo *info);
 /* agent_client_get_chunk: the next bytes (borrowed until the next call on c)
  * or *end once exactly info->size bytes arrived. R_UPSTREAM if the agent
  * sends more or fewer bytes than it announced; R_CONFLICT if the file
@@ -146,11 +147,9 @@ SP_MUST_CHECK enum result agent_client_stat(struct agent_conn *c, const char *pa
  * levels deep (entry paths relative to path), at most AGENTPROTO_MAX_LIST
  * entries; fn's non-R_SUCCESS result stops the listing and is returned. The whole
  * listing is bounded by timeout_ms. */
-SP_MUST_CHECK enum result agent_client_list(struct agent_conn *c, const char *path, unsigned depth,
-					    unsigned timeout_ms,
-					    enum result (*fn)(void *ctx,
-							      const struct agentproto_finfo *fi),
-					    void *ctx);
+SP_MUST_CHECK enum result
+agent_client_list(struct agent_conn *c, const char *path, unsigned depth, unsigned timeout_ms,
+		  enum result (*fn)(void *ctx, const struct agentproto_finfo *fi), void *ctx);
 
 SP_MUST_CHECK enum result agent_client_remove(struct agent_conn *c, const char *path,
 					      bool recursive, unsigned timeout_ms);
@@ -202,13 +201,13 @@ bool agent_client_wants_write(const struct agent_conn *c);
  * receive buffer and are valid until the next call on c. */
 struct agent_frame {
 	enum agentproto_type type;
-	uint32_t pid;                 /* AP_STARTED */
-	uint8_t stream;               /* AP_OUTPUT */
-	const uint8_t *data;          /* AP_OUTPUT */
+	uint32_t pid;	     /* AP_STARTED */
+	uint8_t stream;	     /* AP_OUTPUT */
+	const uint8_t *data; /* AP_OUTPUT */
 	size_t len;
-	struct agentproto_exit exit;  /* AP_EXIT */
-	enum result error;            /* AP_ERROR */
-	char message[256];            /* AP_ERROR, sanitized */
+	struct agentproto_exit exit; /* AP_EXIT */
+	enum result error;	     /* AP_ERROR */
+	char message[256];	     /* AP_ERROR, sanitized */
 };
 
 /* agent_client_read_frame: read what the socket has (non-blocking) and decode

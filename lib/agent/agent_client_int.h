@@ -20,14 +20,13 @@
 
 struct agent_conn {
 	int fd;
-	struct buf in;	/* received, starting at in_off */
-	size_t in_off;	/* bytes of in already handed out */
+	struct buf in;	 /* received, starting at in_off */
+	size_t in_off;	 /* bytes of in already handed out */
 	struct outq out; /* queued for sending */
 	char last_error[256];
 	uint64_t get_left; /* bytes a file get still owes */
 	bool get_open;
 };
-
 
 /* agent_conn_flush_all: write the whole queue, waiting for room up to the
  * deadline (0: none). R_TIMEOUT, or R_UPSTREAM when the connection broke. */

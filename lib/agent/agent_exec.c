@@ -58,7 +58,8 @@ enum result agent_client_exec(struct agent_conn *c, const struct agentproto_exec
 				closed = true;
 			} else {
 				n = n > STDIN_CHUNK ? STDIN_CHUNK : n;
-				r = agentproto_put_stdin(outq_buf(&c->out), req->stdin_data + sent, n);
+				r = agentproto_put_stdin(outq_buf(&c->out), req->stdin_data + sent,
+							 n);
 				sent += n;
 			}
 			if (r != R_SUCCESS)

@@ -88,12 +88,12 @@ bool agentproto_type_is_fileop(int t)
 
 const char *agentproto_type_name(int type)
 {
-	static const char *const host[] = {"exec",   "stdin",  "stdin_close", "signal", "resize",
-					   "setenv", "ps",     "ping",        "fput",   "fdata",
-					   "fcommit", "fget",  "fstat",       "flist",  "fremove",
-					   "fmkdir", "fmove",  "attach",      "detach"};
-	static const char *const agent[] = {"started", "output", "exit",   "procs", "ok",
-					    "error",   "pong",   "finfo", "fchunk", "fend"};
+	static const char *const host[] = {"exec",    "stdin", "stdin_close", "signal", "resize",
+					   "setenv",  "ps",    "ping",	      "fput",	"fdata",
+					   "fcommit", "fget",  "fstat",	      "flist",	"fremove",
+					   "fmkdir",  "fmove", "attach",      "detach"};
+	static const char *const agent[] = {"started", "output", "exit",  "procs",  "ok",
+					    "error",   "pong",	 "finfo", "fchunk", "fend"};
 
 	if (type >= AP_EXEC && type <= AP_DETACH)
 		return host[type - AP_EXEC];
@@ -573,7 +573,7 @@ enum result agentproto_get_exec(const uint8_t *p, size_t n, struct agentproto_ex
 				return R_INVALID;
 			if (tag == T_CWD)
 				e.cwd = ""; /* marks "seen" */
-			text += len + 1; /* len <= n <= 1 MiB: no overflow */
+			text += len + 1;    /* len <= n <= 1 MiB: no overflow */
 			break;
 		case T_STDIN:
 			if (e.stdin_data)
@@ -732,8 +732,8 @@ enum result agentproto_get_resize(const uint8_t *p, size_t n, uint16_t *cols, ui
 	return R_SUCCESS;
 }
 
-enum result agentproto_get_output(const uint8_t *p, size_t n, uint8_t *stream,
-				  const uint8_t **data, size_t *len)
+enum result agentproto_get_output(const uint8_t *p, size_t n, uint8_t *stream, const uint8_t **data,
+				  size_t *len)
 {
 	if (n < 1 || (p[0] != AP_STREAM_STDOUT && p[0] != AP_STREAM_STDERR))
 		return R_INVALID;
@@ -753,8 +753,7 @@ enum result agentproto_get_exit(const uint8_t *p, size_t n, struct agentproto_ex
 	x.signal = be32(p + 4);
 	x.flags = be32(p + 8);
 	x.duration_ms = be64(p + 12);
-	if (x.signal > 64 || x.exit_code < -1 || x.exit_code > 255 ||
-	    (x.flags & ~(uint32_t)0xf))
+	if (x.signal > 64 || x.exit_code < -1 || x.exit_code > 255 || (x.flags & ~(uint32_t)0xf))
 		return R_INVALID;
 	*out = x;
 	return R_SUCCESS;
@@ -828,7 +827,8 @@ enum result agentproto_get_procs(const uint8_t *p, size_t n, struct agentproto_p
 				size_t i, m = slen < MAX_CMD ? slen : MAX_CMD;
 
 				for (i = 0; i < m; i++)
-					strs[i] = (sv[i] >= 0x20 && sv[i] < 0x7f) ? (char)sv[i] : '?';
+					strs[i] =
+					    (sv[i] >= 0x20 && sv[i] < 0x7f) ? (char)sv[i] : '?';
 				strs[m] = '\0';
 				pr->cmd = strs;
 				strs += m + 1;
@@ -897,14 +897,14 @@ enum field_kind {
 	FK_U8,
 	FK_U32,
 	FK_U64,
-	FK_PATH,      /* 1..AGENTPROTO_MAX_PATH-1 bytes, no NUL */
-	FK_PATH_ANY,  /* the same, or empty */
+	FK_PATH,     /* 1..AGENTPROTO_MAX_PATH-1 bytes, no NUL */
+	FK_PATH_ANY, /* the same, or empty */
 };
 
 struct field {
 	uint8_t tag;
 	uint8_t kind;
-	size_t off;   /* in the decoded struct */
+	size_t off;	   /* in the decoded struct */
 	uint64_t min, max; /* FK_U8/FK_U32/FK_U64; max 0: any */
 };
 
@@ -964,12 +964,12 @@ static enum result decode_fields(const uint8_t *p, size_t n, const struct field 
 
 #define FOP(m) offsetof(struct agentproto_fileop, m)
 static const struct field fileop_fields[] = {
-	{T_PATH, FK_PATH, FOP(path), 0, 0},
-	{T_PATH2, FK_PATH, FOP(path2), 0, 0},
-	{T_MODE, FK_U32, FOP(mode), 0, 07777},
-	/* the flags are the low bits 0..1: a maximum is the mask check */
-	{T_FLAGS, FK_U32, FOP(flags), 0, AP_F_PARENTS | AP_F_RECURSIVE},
-	{T_DEPTH, FK_U32, FOP(depth), 0, 0},
+    {T_PATH, FK_PATH, FOP(path), 0, 0},
+    {T_PATH2, FK_PATH, FOP(path2), 0, 0},
+    {T_MODE, FK_U32, FOP(mode), 0, 07777},
+    /* the flags are the low bits 0..1: a maximum is the mask check */
+    {T_FLAGS, FK_U32, FOP(flags), 0, AP_F_PARENTS | AP_F_RECURSIVE},
+    {T_DEPTH, FK_U32, FOP(depth), 0, 0},
 };
 
 /* copy_fileop / copy_finfo: the decoded struct into the caller's, paths by
@@ -1010,13 +1010,13 @@ enum result agentproto_get_fileop(uint8_t type, const uint8_t *p, size_t n,
 
 #define FI(m) offsetof(struct agentproto_finfo, m)
 static const struct field finfo_fields[] = {
-	{T_FTYPE, FK_U8, FI(ftype), AP_FT_FILE, AP_FT_OTHER},
-	{T_PATH, FK_PATH, FI(path), 0, 0},
-	{T_MODE, FK_U32, FI(mode), 0, 07777},
-	/* a size past what any signed 64-bit consumer handles is a lie */
-	{T_SIZE, FK_U64, FI(size), 0, INT64_MAX},
-	{T_MTIME, FK_U64, FI(mtime_ms), 0, 0}, /* two's complement */
-	{T_TARGET, FK_PATH_ANY, FI(target), 0, 0},
+    {T_FTYPE, FK_U8, FI(ftype), AP_FT_FILE, AP_FT_OTHER},
+    {T_PATH, FK_PATH, FI(path), 0, 0},
+    {T_MODE, FK_U32, FI(mode), 0, 07777},
+    /* a size past what any signed 64-bit consumer handles is a lie */
+    {T_SIZE, FK_U64, FI(size), 0, INT64_MAX},
+    {T_MTIME, FK_U64, FI(mtime_ms), 0, 0}, /* two's complement */
+    {T_TARGET, FK_PATH_ANY, FI(target), 0, 0},
 };
 
 static void copy_finfo(struct agentproto_finfo *dst, const struct agentproto_finfo *src)

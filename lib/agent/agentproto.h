@@ -85,76 +85,76 @@
 #include "core/buf.h"
 #include "core/result.h"
 
-#define AGENTPROTO_VERSION 1
-#define AGENTPROTO_HDR_LEN 8
+#define AGENTPROTO_VERSION     1
+#define AGENTPROTO_HDR_LEN     8
 #define AGENTPROTO_MAX_PAYLOAD (1024u * 1024u)
-#define AGENTPROTO_MAX_FRAME (AGENTPROTO_HDR_LEN + AGENTPROTO_MAX_PAYLOAD)
-#define AGENTPROTO_MAX_ARGS 4096  /* argv entries in EXEC */
-#define AGENTPROTO_MAX_ENV 4096   /* env entries in EXEC / SETENV */
-#define AGENTPROTO_MAX_PROCS 4096 /* entries in PROCS */
-#define AGENTPROTO_MAX_CHUNK (AGENTPROTO_MAX_PAYLOAD - 1) /* OUTPUT/STDIN bytes */
-#define AGENTPROTO_MAX_PATH 4096   /* PATH_MAX: a path is at most 4095 bytes */
-#define AGENTPROTO_MAX_FILES 4096  /* files in one FPUT..FCOMMIT request */
-#define AGENTPROTO_MAX_LIST 10000  /* entries one FLIST answers at most */
-#define AGENTPROTO_MAX_DEPTH 32    /* FLIST depth */
+#define AGENTPROTO_MAX_FRAME   (AGENTPROTO_HDR_LEN + AGENTPROTO_MAX_PAYLOAD)
+#define AGENTPROTO_MAX_ARGS    4096			    /* argv entries in EXEC */
+#define AGENTPROTO_MAX_ENV     4096			    /* env entries in EXEC / SETENV */
+#define AGENTPROTO_MAX_PROCS   4096			    /* entries in PROCS */
+#define AGENTPROTO_MAX_CHUNK   (AGENTPROTO_MAX_PAYLOAD - 1) /* OUTPUT/STDIN bytes */
+#define AGENTPROTO_MAX_PATH    4096  /* PATH_MAX: a path is at most 4095 bytes */
+#define AGENTPROTO_MAX_FILES   4096  /* files in one FPUT..FCOMMIT request */
+#define AGENTPROTO_MAX_LIST    10000 /* entries one FLIST answers at most */
+#define AGENTPROTO_MAX_DEPTH   32    /* FLIST depth */
 
 enum agentproto_type {
 	/* host -> agent */
 	AP_EXEC = 1,
-	AP_STDIN = 2,       /* payload: raw bytes */
+	AP_STDIN = 2,	    /* payload: raw bytes */
 	AP_STDIN_CLOSE = 3, /* payload: empty */
-	AP_SIGNAL = 4,      /* u32 signo, sent to the command's process group */
-	AP_RESIZE = 5,      /* u16 cols, u16 rows (tty sessions) */
-	AP_SETENV = 6,      /* TLV: T_ENV "K=V"*, optional T_FLAGS bit0 = replace */
-	AP_PS = 7,          /* payload: empty */
-	AP_PING = 8,        /* payload: empty */
-	AP_FPUT = 9,        /* struct agentproto_fileop: path, mode, flags */
-	AP_FDATA = 10,      /* payload: raw bytes of the current FPUT file */
+	AP_SIGNAL = 4,	    /* u32 signo, sent to the command's process group */
+	AP_RESIZE = 5,	    /* u16 cols, u16 rows (tty sessions) */
+	AP_SETENV = 6,	    /* TLV: T_ENV "K=V"*, optional T_FLAGS bit0 = replace */
+	AP_PS = 7,	    /* payload: empty */
+	AP_PING = 8,	    /* payload: empty */
+	AP_FPUT = 9,	    /* struct agentproto_fileop: path, mode, flags */
+	AP_FDATA = 10,	    /* payload: raw bytes of the current FPUT file */
 	AP_FCOMMIT = 11,    /* payload: empty */
-	AP_FGET = 12,       /* fileop: path */
-	AP_FSTAT = 13,      /* fileop: path */
-	AP_FLIST = 14,      /* fileop: path, depth */
+	AP_FGET = 12,	    /* fileop: path */
+	AP_FSTAT = 13,	    /* fileop: path */
+	AP_FLIST = 14,	    /* fileop: path, depth */
 	AP_FREMOVE = 15,    /* fileop: path, flags (AP_F_RECURSIVE) */
-	AP_FMKDIR = 16,     /* fileop: path, mode, flags (AP_F_PARENTS) */
-	AP_FMOVE = 17,      /* fileop: path (from), path2 (to), flags (AP_F_PARENTS) */
-	AP_ATTACH = 18,     /* u32 pid of a detached command (see CONVERSATION) */
-	AP_DETACH = 19,     /* payload: empty */
+	AP_FMKDIR = 16,	    /* fileop: path, mode, flags (AP_F_PARENTS) */
+	AP_FMOVE = 17,	    /* fileop: path (from), path2 (to), flags (AP_F_PARENTS) */
+	AP_ATTACH = 18,	    /* u32 pid of a detached command (see CONVERSATION) */
+	AP_DETACH = 19,	    /* payload: empty */
 	/* agent -> host */
 	AP_STARTED = 0x41, /* u32 pid (in the sandbox's pid namespace) */
 	AP_OUTPUT = 0x42,  /* u8 stream (1 stdout, 2 stderr), then bytes */
-	AP_EXIT = 0x43,    /* see struct agentproto_exit */
+	AP_EXIT = 0x43,	   /* see struct agentproto_exit */
 	AP_PROCS = 0x44,   /* TLV: T_PROC* (nested TLV: pid, ppid, uid, state, rss, cmd) */
-	AP_OK = 0x45,      /* payload: empty */
+	AP_OK = 0x45,	   /* payload: empty */
 	AP_ERROR = 0x46,   /* TLV: T_CODE u32 (enum result), T_MSG text */
-	AP_PONG = 0x47,    /* payload: empty */
+	AP_PONG = 0x47,	   /* payload: empty */
 	AP_FINFO = 0x48,   /* struct agentproto_finfo */
 	AP_FCHUNK = 0x49,  /* payload: raw file bytes */
-	AP_FEND = 0x4a,    /* payload: empty */
+	AP_FEND = 0x4a,	   /* payload: empty */
 };
 
 /* EXEC flags */
-#define AP_EXEC_SHELL 0x1  /* argv[0] is a shell string run by /bin/sh -c */
+#define AP_EXEC_SHELL  0x1 /* argv[0] is a shell string run by /bin/sh -c */
 #define AP_EXEC_STREAM 0x2 /* stdin stays open for STDIN frames */
-#define AP_EXEC_TTY 0x4    /* run on a pty (cols/rows); one output stream */
+#define AP_EXEC_TTY    0x4 /* run on a pty (cols/rows); one output stream */
 #define AP_EXEC_DETACH 0x8 /* the command outlives this connection (ATTACH) */
 
 #define AP_STREAM_STDOUT 1
 #define AP_STREAM_STDERR 2
 
 /* EXIT flags */
-#define AP_EXIT_TIMED_OUT 0x1
-#define AP_EXIT_OOM_KILLED 0x2
+#define AP_EXIT_TIMED_OUT	 0x1
+#define AP_EXIT_OOM_KILLED	 0x2
 #define AP_EXIT_STDOUT_TRUNCATED 0x4
 #define AP_EXIT_STDERR_TRUNCATED 0x8
 
 /* file request flags */
-#define AP_F_PARENTS 0x1   /* create missing parent directories (mode 0755) */
+#define AP_F_PARENTS   0x1 /* create missing parent directories (mode 0755) */
 #define AP_F_RECURSIVE 0x2 /* FREMOVE of a directory and everything in it */
 
 /* A file request. Decoded strings point into the struct's own arrays. */
 struct agentproto_fileop {
-	uint8_t type; /* AP_FPUT..AP_FMOVE except FDATA/FCOMMIT */
-	uint32_t mode;  /* permission bits (<= 07777); 0: default (0644 file, 0755 dir) */
+	uint8_t type;	/* AP_FPUT..AP_FMOVE except FDATA/FCOMMIT */
+	uint32_t mode;	/* permission bits (<= 07777); 0: default (0644 file, 0755 dir) */
 	uint32_t flags; /* AP_F_* */
 	uint32_t depth; /* FLIST: 1..AGENTPROTO_MAX_DEPTH */
 	char path[AGENTPROTO_MAX_PATH];
@@ -166,10 +166,10 @@ enum agentproto_ftype { AP_FT_FILE = 1, AP_FT_DIR = 2, AP_FT_SYMLINK = 3, AP_FT_
 /* What FINFO says about one file. path is printable-sanitized on decode
  * only if it has control bytes; it never contains NUL. */
 struct agentproto_finfo {
-	uint8_t ftype;      /* enum agentproto_ftype */
-	uint32_t mode;      /* permission bits */
+	uint8_t ftype; /* enum agentproto_ftype */
+	uint32_t mode; /* permission bits */
 	uint64_t size;
-	int64_t mtime_ms;   /* modification time, ms since the epoch */
+	int64_t mtime_ms; /* modification time, ms since the epoch */
 	char path[AGENTPROTO_MAX_PATH];
 	char target[AGENTPROTO_MAX_PATH]; /* symlink target, "" otherwise */
 };
@@ -185,12 +185,12 @@ struct agentproto_hdr {
  * is); when encoding, the caller owns everything. Strings never contain NUL
  * bytes. */
 struct agentproto_exec {
-	uint32_t flags;       /* AP_EXEC_* */
-	uint32_t timeout_ms;  /* 0: no timeout */
-	uint64_t stdout_cap;  /* bytes kept per stream; 0: agent default (10 MiB) */
+	uint32_t flags;	     /* AP_EXEC_* */
+	uint32_t timeout_ms; /* 0: no timeout */
+	uint64_t stdout_cap; /* bytes kept per stream; 0: agent default (10 MiB) */
 	uint64_t stderr_cap;
-	uint16_t cols, rows;  /* AP_EXEC_TTY only */
-	const char *cwd;      /* NULL: /workspace */
+	uint16_t cols, rows;	 /* AP_EXEC_TTY only */
+	const char *cwd;	 /* NULL: /workspace */
 	const char *const *argv; /* argc >= 1 entries; with SHELL exactly 1 */
 	size_t argc;
 	const char *const *env; /* "KEY=VALUE", overriding the sandbox env */
@@ -201,9 +201,9 @@ struct agentproto_exec {
 };
 
 struct agentproto_exit {
-	int32_t exit_code;  /* 128+signal when killed; 137 when OOM-killed */
-	uint32_t signal;    /* terminating signal, 0 if exited */
-	uint32_t flags;     /* AP_EXIT_* */
+	int32_t exit_code; /* 128+signal when killed; 137 when OOM-killed */
+	uint32_t signal;   /* terminating signal, 0 if exited */
+	uint32_t flags;	   /* AP_EXIT_* */
 	uint64_t duration_ms;
 };
 
@@ -216,7 +216,7 @@ struct agentproto_setenv {
 
 struct agentproto_proc {
 	uint32_t pid, ppid, uid;
-	char state;      /* as in /proc/<pid>/stat */
+	char state; /* as in /proc/<pid>/stat */
 	uint64_t rss_kb;
 	const char *cmd; /* cmdline with NULs as spaces (or comm), capped 4 KiB */
 };
@@ -270,21 +270,25 @@ bool agentproto_type_is_fileop(int type);
  * for any malformed payload; out is written only on R_SUCCESS. Decoders whose
  * struct has owned_ allocate; release with the matching _free (NULL-safe,
  * idempotent). Borrowed pointers (output bytes) point into p. */
-SP_MUST_CHECK enum result agentproto_get_exec(const uint8_t *p, size_t n, struct agentproto_exec *out);
+SP_MUST_CHECK enum result agentproto_get_exec(const uint8_t *p, size_t n,
+					      struct agentproto_exec *out);
 void agentproto_exec_free(struct agentproto_exec *e);
 SP_MUST_CHECK enum result agentproto_get_setenv(const uint8_t *p, size_t n,
 						struct agentproto_setenv *out);
 void agentproto_setenv_free(struct agentproto_setenv *s);
-SP_MUST_CHECK enum result agentproto_get_u32(const uint8_t *p, size_t n, uint32_t *out); /* SIGNAL, STARTED, ATTACH */
+SP_MUST_CHECK enum result agentproto_get_u32(const uint8_t *p, size_t n,
+					     uint32_t *out); /* SIGNAL, STARTED, ATTACH */
 SP_MUST_CHECK enum result agentproto_get_resize(const uint8_t *p, size_t n, uint16_t *cols,
 						uint16_t *rows);
 SP_MUST_CHECK enum result agentproto_get_output(const uint8_t *p, size_t n, uint8_t *stream,
 						const uint8_t **data, size_t *len);
-SP_MUST_CHECK enum result agentproto_get_exit(const uint8_t *p, size_t n, struct agentproto_exit *out);
-SP_MUST_CHECK enum result agentproto_get_procs(const uint8_t *p, size_t n, struct agentproto_procs *out);
+SP_MUST_CHECK enum result agentproto_get_exit(const uint8_t *p, size_t n,
+					      struct agentproto_exit *out);
+SP_MUST_CHECK enum result agentproto_get_procs(const uint8_t *p, size_t n,
+					       struct agentproto_procs *out);
 void agentproto_procs_free(struct agentproto_procs *ps);
 SP_MUST_CHECK enum result agentproto_get_fileop(uint8_t type, const uint8_t *p, size_t n,
-					       struct agentproto_fileop *out);
+						struct agentproto_fileop *out);
 SP_MUST_CHECK enum result agentproto_get_finfo(const uint8_t *p, size_t n,
 					       struct agentproto_finfo *out);
 /* agentproto_get_error: msg is copied into msgbuf (NUL-terminated, cut to fit,

@@ -24,16 +24,17 @@ enum result apikey_insert(struct db *db, const char *org_id, const char *user_id
 	snprintf(expires_in, sizeof(expires_in), "%lld", k->expires_in);
 	/* The expiry must lie in the future; the CASE turns a past one into a
 	 * check violation (23514 → R_INVALID) rather than a dead key. */
-	r = db_exec(db,
-		    "INSERT INTO api_keys (id, org_id, user_id, name, key_hash, key_prefix, scopes, "
-		    "expires_at) SELECT $1, $2, $3, $4, $5, $6, $7::text[], e FROM (SELECT CASE "
-		    "WHEN $8::timestamptz IS NOT NULL THEN $8::timestamptz "
-		    "WHEN $9::bigint > 0 THEN now() + make_interval(secs => $9::bigint) END AS e) x "
-		    "WHERE e IS NULL OR e > now() RETURNING ts(created_at), COALESCE(ts(expires_at), '')",
-		    9,
-		    (const char *[]){k->id, org_id, user_id, k->name, hash, k->prefix, scopes,
-				     k->expires_at, expires_in},
-		    &res);
+	r = db_exec(
+	    db,
+	    "INSERT INTO api_keys (id, org_id, user_id, name, key_hash, key_prefix, scopes, "
+	    "expires_at) SELECT $1, $2, $3, $4, $5, $6, $7::text[], e FROM (SELECT CASE "
+	    "WHEN $8::timestamptz IS NOT NULL THEN $8::timestamptz "
+	    "WHEN $9::bigint > 0 THEN now() + make_interval(secs => $9::bigint) END AS e) x "
+	    "WHERE e IS NULL OR e > now() RETURNING ts(created_at), COALESCE(ts(expires_at), '')",
+	    9,
+	    (const char *[]){k->id, org_id, user_id, k->name, hash, k->prefix, scopes,
+			     k->expires_at, expires_in},
+	    &res);
 	if (r != R_SUCCESS)
 		return r;
 	if (db_res_rows(res) != 1) {

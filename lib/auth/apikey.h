@@ -11,8 +11,8 @@ struct db;
 struct apikey_new {
 	/* in */
 	const char *name;
-	unsigned scopes;        /* AUTH_SCOPE_* bits */
-	long long expires_in;   /* seconds from now, 0 for none */
+	unsigned scopes;	/* AUTH_SCOPE_* bits */
+	long long expires_in;	/* seconds from now, 0 for none */
 	const char *expires_at; /* RFC 3339 text, or NULL; wins over expires_in */
 	/* out */
 	char id[ID_SIZE("key_")];

@@ -134,15 +134,15 @@ enum result auth_hash_key(const char *key, char out[65])
 /* AUTH_KEY_SQL: the key, if live, and whether last_used_at is due: it is
  * written at most once a minute, never on every request. */
 #define AUTH_KEY_SQL                                                                               \
-	"SELECT k.id, k.org_id, k.scopes, k.last_used_at IS NULL OR k.last_used_at < now() - "      \
-	"interval '1 minute', o.rate_limit, o.rate_burst FROM api_keys k JOIN organizations o ON "  \
-	"o.id = k.org_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND "                       \
+	"SELECT k.id, k.org_id, k.scopes, k.last_used_at IS NULL OR k.last_used_at < now() - "     \
+	"interval '1 minute', o.rate_limit, o.rate_burst FROM api_keys k JOIN organizations o ON " \
+	"o.id = k.org_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND "                      \
 	"(k.expires_at IS NULL OR k.expires_at > now())"
 /* The guard makes concurrent touches of one key write once, and SKIP LOCKED
  * keeps a request (or the stream proxy's event loop) from ever waiting on a
  * lock for bookkeeping: if the row is busy, the next minute's touch does it. */
 #define TOUCH_KEY_SQL                                                                              \
-	"UPDATE api_keys SET last_used_at = now() WHERE id = (SELECT id FROM api_keys WHERE "       \
+	"UPDATE api_keys SET last_used_at = now() WHERE id = (SELECT id FROM api_keys WHERE "      \
 	"id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute') "        \
 	"FOR UPDATE SKIP LOCKED)"
 /* AUTH_ORG_SQL: the JWT path: the org must exist (the bucket is per org and
@@ -238,8 +238,7 @@ static enum result check_jwt(struct db *db, const char *token, const struct auth
 
 	if (p->jwt_secret == NULL || *p->jwt_secret == '\0')
 		return R_UNAUTHORIZED;
-	r = jwt_verify(token, p->jwt_secret, strlen(p->jwt_secret), (long long)time(NULL),
-		       &claims);
+	r = jwt_verify(token, p->jwt_secret, strlen(p->jwt_secret), (long long)time(NULL), &claims);
 	if (r != R_SUCCESS)
 		return R_UNAUTHORIZED;
 	r = R_UNAUTHORIZED;

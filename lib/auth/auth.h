@@ -28,7 +28,7 @@ enum auth_scope {
 struct auth {
 	char org_id[48];
 	char key_id[48]; /* "" for a JWT */
-	char actor[96];  /* key id, or "jwt:<sub>", for audit rows and logs */
+	char actor[96];	 /* key id, or "jwt:<sub>", for audit rows and logs */
 	unsigned scopes;
 };
 

@@ -7,8 +7,8 @@
 
 #include "core/crypto.h"
 
-#define PREFIX "st2."
-#define PREFIX_LEN 4
+#define PREFIX	    "st2."
+#define PREFIX_LEN  4
 #define PAYLOAD_MAX (3 * STREAMTOKEN_ID_MAX + 24)
 
 /* derive: the token key, HMAC(secret, label): a token MAC can then never be
@@ -49,8 +49,8 @@ static bool id_ok(const char *id)
 }
 
 enum result streamtoken_mint(const void *secret, size_t secretlen, const char *org_id,
-			     const char *sandbox_id, const char *key_id, long long now, unsigned ttl,
-			     char *out, size_t outsize)
+			     const char *sandbox_id, const char *key_id, long long now,
+			     unsigned ttl, char *out, size_t outsize)
 {
 	char payload[PAYLOAD_MAX];
 	char tok[STREAMTOKEN_MAX];
@@ -62,7 +62,8 @@ enum result streamtoken_mint(const void *secret, size_t secretlen, const char *o
 	if (key_id == NULL)
 		key_id = "";
 	if (secretlen == 0 || !id_ok(org_id) || !id_ok(sandbox_id) ||
-	    (key_id[0] != '\0' && !id_ok(key_id)) || ttl == 0 || ttl > STREAMTOKEN_MAX_TTL || now < 0)
+	    (key_id[0] != '\0' && !id_ok(key_id)) || ttl == 0 || ttl > STREAMTOKEN_MAX_TTL ||
+	    now < 0)
 		return R_INVALID;
 	w = snprintf(payload, sizeof(payload), "%s\n%s\n%lld\n%s", org_id, sandbox_id,
 		     now + (long long)ttl, key_id);
@@ -114,8 +115,8 @@ static void copy_out(const char *s, size_t n, char *out)
 }
 
 enum result streamtoken_verify(const void *secret, size_t secretlen, const char *token,
-			       const char *sandbox_id, long long now, char *org_out,
-			       size_t orgsize, char *key_out, size_t keysize)
+			       const char *sandbox_id, long long now, char *org_out, size_t orgsize,
+			       char *key_out, size_t keysize)
 {
 	unsigned char want[CRYPTO_SHA256_LEN], got[CRYPTO_SHA256_LEN];
 	char payload[PAYLOAD_MAX + 1];
@@ -135,7 +136,8 @@ enum result streamtoken_verify(const void *secret, size_t secretlen, const char 
 	signed_len = (size_t)(dot - token);
 	/* The MAC first, in constant time: nothing of an unauthenticated token is
 	 * interpreted before it is known to be ours. */
-	if (crypto_base64url_decode(dot + 1, tlen - signed_len - 1, got, sizeof(got), &glen) != R_SUCCESS ||
+	if (crypto_base64url_decode(dot + 1, tlen - signed_len - 1, got, sizeof(got), &glen) !=
+		R_SUCCESS ||
 	    glen != sizeof(got))
 		return R_UNAUTHORIZED;
 	r = mac(secret, secretlen, token, signed_len, want);

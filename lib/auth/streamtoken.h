@@ -16,10 +16,10 @@
 
 #include "core/result.h"
 
-#define STREAMTOKEN_MAX 384        /* longest token, NUL included */
-#define STREAMTOKEN_ID_MAX 64      /* longest org or sandbox id */
-#define STREAMTOKEN_DEFAULT_TTL 60 /* seconds */
-#define STREAMTOKEN_MAX_TTL 3600   /* seconds; longer is refused both ways */
+#define STREAMTOKEN_MAX		384  /* longest token, NUL included */
+#define STREAMTOKEN_ID_MAX	64   /* longest org or sandbox id */
+#define STREAMTOKEN_DEFAULT_TTL 60   /* seconds */
+#define STREAMTOKEN_MAX_TTL	3600 /* seconds; longer is refused both ways */
 
 /* streamtoken_mint: a token for (org_id, sandbox_id), minted with API key
  * key_id (NULL or "" when the caller used a JWT), valid until now + ttl
@@ -28,10 +28,9 @@
  * an id that is empty (key_id may be), too long or contains a byte below 0x21,
  * or a ttl of 0 or over STREAMTOKEN_MAX_TTL; R_TOO_BIG if outsize is too
  * small; R_INTERNAL if the MAC fails. */
-SP_MUST_CHECK enum result streamtoken_mint(const void *secret, size_t secretlen,
-					   const char *org_id, const char *sandbox_id,
-					   const char *key_id, long long now, unsigned ttl, char *out,
-					   size_t outsize);
+SP_MUST_CHECK enum result streamtoken_mint(const void *secret, size_t secretlen, const char *org_id,
+					   const char *sandbox_id, const char *key_id,
+					   long long now, unsigned ttl, char *out, size_t outsize);
 
 /* streamtoken_verify: check token (MAC compared in constant time, then
  * format, expiry and that it was minted for sandbox_id). On R_SUCCESS the org id

@@ -25,9 +25,9 @@
 #define BACKEND_ADDR_MAX 256
 
 struct backend_config {
-	const char *kind;          /* "local" (also the default when NULL) */
+	const char *kind;	   /* "local" (also the default when NULL) */
 	const char *daemon_socket; /* local: sandpit-boxd's socket path */
-	unsigned timeout_ms;       /* per daemon request; 0: 10000 */
+	unsigned timeout_ms;	   /* per daemon request; 0: 10000 */
 };
 
 /* Limits of one sandbox. Zero fields take the daemon's defaults. */
@@ -39,11 +39,11 @@ struct sandbox_limits {
 };
 
 struct sandbox_usage {
-	bool alive;               /* agent process running */
-	uint64_t cpu_usec;        /* CPU time of the whole sandbox */
-	uint64_t memory_current;  /* bytes */
-	uint64_t memory_peak;     /* bytes */
-	uint32_t pids;            /* current tasks */
+	bool alive;		      /* agent process running */
+	uint64_t cpu_usec;	      /* CPU time of the whole sandbox */
+	uint64_t memory_current;      /* bytes */
+	uint64_t memory_peak;	      /* bytes */
+	uint32_t pids;		      /* current tasks */
 	struct sandbox_limits limits; /* as applied */
 };
 

@@ -68,9 +68,9 @@ bool boxproto_get_u64(const char *msg, const char *key, uint64_t *out)
 
 enum result boxproto_result(const char *reply)
 {
-	static const enum result all[] = {R_INVALID, R_UNAUTHORIZED, R_FORBIDDEN, R_NOT_FOUND,
-					  R_CONFLICT, R_TOO_BIG, R_QUOTA, R_TIMEOUT, R_DB,
-					  R_UPSTREAM, R_NO_MEMORY, R_INTERNAL, R_NO_SPACE};
+	static const enum result all[] = {
+	    R_INVALID, R_UNAUTHORIZED, R_FORBIDDEN, R_NOT_FOUND, R_CONFLICT, R_TOO_BIG, R_QUOTA,
+	    R_TIMEOUT, R_DB,	       R_UPSTREAM,  R_NO_MEMORY, R_INTERNAL, R_NO_SPACE};
 	char w[32];
 	size_t i;
 

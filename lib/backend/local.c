@@ -82,9 +82,8 @@ static enum result addr_from(const char *reply, char *addr, size_t size)
 	return R_SUCCESS;
 }
 
-static enum result local_create(struct backend *b, const char *id,
-				const struct sandbox_limits *lim, const char *image, char *addr,
-				size_t size)
+static enum result local_create(struct backend *b, const char *id, const struct sandbox_limits *lim,
+				const char *image, char *addr, size_t size)
 {
 	char req[512], *rep = NULL;
 	enum result r;
@@ -227,11 +226,11 @@ static enum result local_resize(struct backend *b, const char *id, const struct 
 }
 
 const struct backend_ops backend_local_ops = {
-	.kind = "local",
-	.create = local_create,
-	.destroy = local_destroy,
-	.inspect = local_inspect,
-	.list = local_list,
-	.agent_address = local_agent_address,
-	.resize = local_resize,
+    .kind = "local",
+    .create = local_create,
+    .destroy = local_destroy,
+    .inspect = local_inspect,
+    .list = local_list,
+    .agent_address = local_agent_address,
+    .resize = local_resize,
 };

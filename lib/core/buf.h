@@ -34,7 +34,7 @@ SP_MUST_CHECK enum result buf_append_str(struct buf *b, const char *s);
 
 /* buf_printf: append formatted text; same failure rules as buf_append. */
 SP_MUST_CHECK enum result buf_printf(struct buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* buf_steal: hand the bytes (NUL-terminated, possibly NULL when empty) to the
  * caller, who frees them; the buffer is reset. */

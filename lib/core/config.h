@@ -20,80 +20,80 @@
  * read with config_str/config_int/config_bool. */
 struct config {
 	/* the instance */
-	const char *state_dir;       /* SANDPIT_STATE_DIR */
-	const char *database_url;    /* SANDPIT_DATABASE_URL (secret) */
-	const char *fcgi_listen;     /* SANDPIT_FCGI_LISTEN */
-	const char *boxd_socket;     /* SANDPIT_BOXD_SOCKET */
-	const char *log_level_name;  /* SANDPIT_LOG_LEVEL */
-	enum log_level log_level;    /* SANDPIT_LOG_LEVEL, parsed */
+	const char *state_dir;	    /* SANDPIT_STATE_DIR */
+	const char *database_url;   /* SANDPIT_DATABASE_URL (secret) */
+	const char *fcgi_listen;    /* SANDPIT_FCGI_LISTEN */
+	const char *boxd_socket;    /* SANDPIT_BOXD_SOCKET */
+	const char *log_level_name; /* SANDPIT_LOG_LEVEL */
+	enum log_level log_level;   /* SANDPIT_LOG_LEVEL, parsed */
 	/* the API */
-	long long workers;           /* SANDPIT_WORKERS */
-	long long threads;           /* SANDPIT_THREADS */
-	long long max_body;          /* SANDPIT_MAX_BODY (bytes) */
-	long long exec_output_cap;   /* SANDPIT_EXEC_OUTPUT_CAP (bytes) */
-	long long exec_max_timeout;  /* SANDPIT_EXEC_MAX_TIMEOUT (s) */
-	long long long_requests;     /* SANDPIT_LONG_REQUESTS, 0 = derived */
+	long long workers;		 /* SANDPIT_WORKERS */
+	long long threads;		 /* SANDPIT_THREADS */
+	long long max_body;		 /* SANDPIT_MAX_BODY (bytes) */
+	long long exec_output_cap;	 /* SANDPIT_EXEC_OUTPUT_CAP (bytes) */
+	long long exec_max_timeout;	 /* SANDPIT_EXEC_MAX_TIMEOUT (s) */
+	long long long_requests;	 /* SANDPIT_LONG_REQUESTS, 0 = derived */
 	long long long_requests_per_org; /* SANDPIT_LONG_REQUESTS_PER_ORG */
-	long long files_max_upload;  /* SANDPIT_FILES_MAX_UPLOAD (bytes) */
-	long long files_max_json;    /* SANDPIT_FILES_MAX_JSON (bytes) */
+	long long files_max_upload;	 /* SANDPIT_FILES_MAX_UPLOAD (bytes) */
+	long long files_max_json;	 /* SANDPIT_FILES_MAX_JSON (bytes) */
 	/* authentication and rates */
-	const char *jwt_secret;      /* SANDPIT_JWT_SECRET (secret), "" = no JWT */
-	const char *secret_key;      /* SANDPIT_SECRET_KEY (secret): "" or 64 hex chars */
-	long long rate_limit;        /* SANDPIT_RATE_LIMIT (per minute) */
-	long long rate_burst;        /* SANDPIT_RATE_BURST */
-	long long org_rate_limit;    /* SANDPIT_ORG_RATE_LIMIT (per minute) */
-	long long org_rate_burst;    /* SANDPIT_ORG_RATE_BURST */
-	long long max_keys_per_org;  /* SANDPIT_MAX_KEYS_PER_ORG */
-	bool registration_open;      /* SANDPIT_REGISTRATION == "open" */
-	long long registration_rate; /* SANDPIT_REGISTRATION_RATE (per hour) */
+	const char *jwt_secret;	      /* SANDPIT_JWT_SECRET (secret), "" = no JWT */
+	const char *secret_key;	      /* SANDPIT_SECRET_KEY (secret): "" or 64 hex chars */
+	long long rate_limit;	      /* SANDPIT_RATE_LIMIT (per minute) */
+	long long rate_burst;	      /* SANDPIT_RATE_BURST */
+	long long org_rate_limit;     /* SANDPIT_ORG_RATE_LIMIT (per minute) */
+	long long org_rate_burst;     /* SANDPIT_ORG_RATE_BURST */
+	long long max_keys_per_org;   /* SANDPIT_MAX_KEYS_PER_ORG */
+	bool registration_open;	      /* SANDPIT_REGISTRATION == "open" */
+	long long registration_rate;  /* SANDPIT_REGISTRATION_RATE (per hour) */
 	long long registration_burst; /* SANDPIT_REGISTRATION_BURST */
 	/* sandboxes */
-	const char *default_cpus;    /* DEFAULT_CPUS, as written */
-	uint32_t default_cpu_millis; /* DEFAULT_CPUS, parsed (reslimit) */
-	const char *default_memory;  /* DEFAULT_MEMORY, as written */
-	uint64_t default_memory_bytes; /* DEFAULT_MEMORY, parsed (reslimit) */
-	long long default_timeout;   /* DEFAULT_TIMEOUT (s) */
-	long long max_timeout;       /* SANDPIT_MAX_TIMEOUT (s) */
-	long long max_memory;        /* SANDPIT_MAX_MEMORY (bytes) */
-	long long max_cpus;          /* SANDPIT_MAX_CPUS (millicores) */
+	const char *default_cpus;	 /* DEFAULT_CPUS, as written */
+	uint32_t default_cpu_millis;	 /* DEFAULT_CPUS, parsed (reslimit) */
+	const char *default_memory;	 /* DEFAULT_MEMORY, as written */
+	uint64_t default_memory_bytes;	 /* DEFAULT_MEMORY, parsed (reslimit) */
+	long long default_timeout;	 /* DEFAULT_TIMEOUT (s) */
+	long long max_timeout;		 /* SANDPIT_MAX_TIMEOUT (s) */
+	long long max_memory;		 /* SANDPIT_MAX_MEMORY (bytes) */
+	long long max_cpus;		 /* SANDPIT_MAX_CPUS (millicores) */
 	long long max_sandboxes_per_org; /* MAX_SANDBOXES_PER_ORG */
-	long long workspace_size;    /* SANDPIT_WORKSPACE_SIZE (bytes) */
-	long long tmp_size;          /* SANDPIT_TMP_SIZE (bytes) */
-	long long pids_limit;        /* SANDPIT_PIDS_LIMIT */
-	const char *exec_backend;    /* SANDBOX_EXEC_BACKEND: "local" */
+	long long workspace_size;	 /* SANDPIT_WORKSPACE_SIZE (bytes) */
+	long long tmp_size;		 /* SANDPIT_TMP_SIZE (bytes) */
+	long long pids_limit;		 /* SANDPIT_PIDS_LIMIT */
+	const char *exec_backend;	 /* SANDBOX_EXEC_BACKEND: "local" */
 	/* images */
-	const char *image_cache;     /* SANDPIT_IMAGE_CACHE */
-	const char *image_recipes;   /* SANDPIT_IMAGE_RECIPES */
-	const char *image_mirror;    /* SANDPIT_IMAGE_MIRROR: http(s) URL */
-	const char *image_suite;     /* SANDPIT_IMAGE_SUITE */
+	const char *image_cache;   /* SANDPIT_IMAGE_CACHE */
+	const char *image_recipes; /* SANDPIT_IMAGE_RECIPES */
+	const char *image_mirror;  /* SANDPIT_IMAGE_MIRROR: http(s) URL */
+	const char *image_suite;   /* SANDPIT_IMAGE_SUITE */
 	/* the reaper and the warm pool */
-	bool warm_pool_enabled;      /* WARM_POOL_ENABLED */
-	long long warm_pool_size;    /* WARM_POOL_SIZE */
-	long long reaper_interval;   /* SANDPIT_REAPER_INTERVAL (s) */
-	long long reaper_batch;      /* SANDPIT_REAPER_BATCH */
-	long long creating_grace;    /* SANDPIT_CREATING_GRACE (s) */
-	long long stopping_grace;    /* SANDPIT_STOPPING_GRACE (s) */
-	long long usage_interval;    /* SANDPIT_USAGE_INTERVAL (s) */
+	bool warm_pool_enabled;	   /* WARM_POOL_ENABLED */
+	long long warm_pool_size;  /* WARM_POOL_SIZE */
+	long long reaper_interval; /* SANDPIT_REAPER_INTERVAL (s) */
+	long long reaper_batch;	   /* SANDPIT_REAPER_BATCH */
+	long long creating_grace;  /* SANDPIT_CREATING_GRACE (s) */
+	long long stopping_grace;  /* SANDPIT_STOPPING_GRACE (s) */
+	long long usage_interval;  /* SANDPIT_USAGE_INTERVAL (s) */
 	/* the stream proxy */
-	const char *stream_listen;   /* SANDPIT_STREAM_LISTEN */
-	long long stream_max_conns;  /* SANDPIT_STREAM_MAX_CONNS */
-	long long stream_send_buffer; /* SANDPIT_STREAM_SEND_BUFFER (bytes) */
-	long long stream_max_message; /* SANDPIT_STREAM_MAX_MESSAGE (bytes) */
-	long long stream_ping_interval; /* SANDPIT_STREAM_PING_INTERVAL (s) */
-	long long stream_idle_timeout; /* SANDPIT_STREAM_IDLE_TIMEOUT (s), 0 = never */
-	long long stream_handshake_timeout; /* SANDPIT_STREAM_HANDSHAKE_TIMEOUT (s) */
-	long long stream_drain_timeout; /* SANDPIT_STREAM_DRAIN_TIMEOUT (s) */
-	long long stream_kill_grace; /* SANDPIT_STREAM_KILL_GRACE (s) */
+	const char *stream_listen;		   /* SANDPIT_STREAM_LISTEN */
+	long long stream_max_conns;		   /* SANDPIT_STREAM_MAX_CONNS */
+	long long stream_send_buffer;		   /* SANDPIT_STREAM_SEND_BUFFER (bytes) */
+	long long stream_max_message;		   /* SANDPIT_STREAM_MAX_MESSAGE (bytes) */
+	long long stream_ping_interval;		   /* SANDPIT_STREAM_PING_INTERVAL (s) */
+	long long stream_idle_timeout;		   /* SANDPIT_STREAM_IDLE_TIMEOUT (s), 0 = never */
+	long long stream_handshake_timeout;	   /* SANDPIT_STREAM_HANDSHAKE_TIMEOUT (s) */
+	long long stream_drain_timeout;		   /* SANDPIT_STREAM_DRAIN_TIMEOUT (s) */
+	long long stream_kill_grace;		   /* SANDPIT_STREAM_KILL_GRACE (s) */
 	long long stream_agent_connect_timeout_ms; /* SANDPIT_STREAM_AGENT_CONNECT_TIMEOUT */
 	/* webhooks */
-	bool allow_private_webhooks; /* SANDPIT_ALLOW_PRIVATE_WEBHOOKS */
-	long long webhook_timeout_ms; /* SANDPIT_WEBHOOK_TIMEOUT_MS */
+	bool allow_private_webhooks;	      /* SANDPIT_ALLOW_PRIVATE_WEBHOOKS */
+	long long webhook_timeout_ms;	      /* SANDPIT_WEBHOOK_TIMEOUT_MS */
 	long long webhook_connect_timeout_ms; /* SANDPIT_WEBHOOK_CONNECT_TIMEOUT_MS */
-	long long webhook_max_attempts; /* SANDPIT_WEBHOOK_MAX_ATTEMPTS */
-	long long webhook_backoff_base; /* SANDPIT_WEBHOOK_BACKOFF_BASE (s) */
-	long long webhook_backoff_max; /* SANDPIT_WEBHOOK_BACKOFF_MAX (s) */
-	long long webhook_batch;     /* SANDPIT_WEBHOOK_BATCH */
-	long long webhook_rounds;    /* SANDPIT_WEBHOOK_ROUNDS */
+	long long webhook_max_attempts;	      /* SANDPIT_WEBHOOK_MAX_ATTEMPTS */
+	long long webhook_backoff_base;	      /* SANDPIT_WEBHOOK_BACKOFF_BASE (s) */
+	long long webhook_backoff_max;	      /* SANDPIT_WEBHOOK_BACKOFF_MAX (s) */
+	long long webhook_batch;	      /* SANDPIT_WEBHOOK_BATCH */
+	long long webhook_rounds;	      /* SANDPIT_WEBHOOK_ROUNDS */
 };
 
 /* config: the loaded configuration. Aborts if config_load has not yet

@@ -36,8 +36,9 @@ enum result instance_conninfo(char *out, size_t size)
 	r = instance_path("pg/run", sock, sizeof(sock));
 	if (r != R_SUCCESS)
 		return r;
-	return fit(snprintf(out, size, "host=%s dbname=sandpit user=sandpit connect_timeout=5", sock),
-		   size);
+	return fit(
+	    snprintf(out, size, "host=%s dbname=sandpit user=sandpit connect_timeout=5", sock),
+	    size);
 }
 
 enum result instance_fcgi_listen(char *out, size_t size)

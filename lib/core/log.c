@@ -49,7 +49,7 @@ static void vput(char *line, size_t size, size_t *n, const char *fmt, va_list ap
 }
 
 static void put(char *line, size_t size, size_t *n, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static void put(char *line, size_t size, size_t *n, const char *fmt, ...)
 {

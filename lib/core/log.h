@@ -21,17 +21,17 @@ void log_set_request(const char *req_id);
 /* log_msg: the message is printf-style and should be lowercase, the subject
  * quoted. Extra key=value pairs may follow in the format ("... path=%s"). */
 void log_msg(enum log_level lvl, const char *mod, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* log_errno: like log_msg, with ' err="<strerror(errno)>"' at the end; errno
  * is left as it was. */
 void log_errno(enum log_level lvl, const char *mod, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
-#define log_info(mod, ...) log_msg(LOG_INFO, mod, __VA_ARGS__)
+#define log_info(mod, ...)  log_msg(LOG_INFO, mod, __VA_ARGS__)
 #define log_warnx(mod, ...) log_msg(LOG_WARN, mod, __VA_ARGS__)
-#define log_warn(mod, ...) log_errno(LOG_WARN, mod, __VA_ARGS__)
-#define log_errx(mod, ...) log_msg(LOG_ERROR, mod, __VA_ARGS__)
+#define log_warn(mod, ...)  log_errno(LOG_WARN, mod, __VA_ARGS__)
+#define log_errx(mod, ...)  log_msg(LOG_ERROR, mod, __VA_ARGS__)
 #define log_debug(mod, ...) log_msg(LOG_DEBUG, mod, __VA_ARGS__)
 
 #endif

@@ -70,10 +70,10 @@ struct suffix {
 };
 
 static const struct suffix suffixes[] = {
-	{"Ki", 1ull << 10}, {"Mi", 1ull << 20}, {"Gi", 1ull << 30}, {"Ti", 1ull << 40},
-	{"Pi", 1ull << 50}, {"k", 1000ull},     {"K", 1000ull},     {"M", 1000000ull},
-	{"G", 1000000000ull}, {"T", 1000000000000ull}, {"P", 1000000000000000ull},
-	{"", 1},
+    {"Ki", 1ull << 10},	     {"Mi", 1ull << 20},	 {"Gi", 1ull << 30},
+    {"Ti", 1ull << 40},	     {"Pi", 1ull << 50},	 {"k", 1000ull},
+    {"K", 1000ull},	     {"M", 1000000ull},		 {"G", 1000000000ull},
+    {"T", 1000000000000ull}, {"P", 1000000000000000ull}, {"", 1},
 };
 
 enum result reslimit_parse_memory(const char *s, uint64_t *bytes)

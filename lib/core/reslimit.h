@@ -9,8 +9,8 @@
 
 #include "core/result.h"
 
-#define RESLIMIT_MAX_CPU_MILLIS (1024u * 1000u)     /* 1024 cpus */
-#define RESLIMIT_MAX_MEMORY (1ull << 50)            /* 1 PiB */
+#define RESLIMIT_MAX_CPU_MILLIS (1024u * 1000u) /* 1024 cpus */
+#define RESLIMIT_MAX_MEMORY	(1ull << 50)	/* 1 PiB */
 
 /* reslimit_parse_cpus: "2" -> 2000, "0.5" -> 500, "500m" -> 500, "1.25" ->
  * 1250. At most 3 decimals, no sign, no spaces. R_INVALID for syntax, zero,

@@ -8,21 +8,21 @@
  * macro, which would silently turn a result code into 4. */
 enum result {
 	R_SUCCESS = 0,
-	R_INVALID,      /* bad input from a client or a peer: 400 */
+	R_INVALID,	/* bad input from a client or a peer: 400 */
 	R_UNAUTHORIZED, /* no or bad credentials: 401 */
-	R_FORBIDDEN,    /* credentials fine, not allowed: 403 */
-	R_NOT_FOUND,    /* 404, also for another org's resource */
-	R_CONFLICT,     /* 409 */
-	R_TOO_BIG,      /* 413 */
-	R_QUOTA,        /* rate limit: 429, always with Retry-After */
-	R_TIMEOUT,      /* 504 */
-	R_DB,           /* database unreachable or failed: 503 */
-	R_UPSTREAM,     /* sandbox runtime or agent failed: 502 */
-	R_NO_MEMORY,    /* 500 */
-	R_INTERNAL,     /* 500 */
-	R_NO_SPACE,     /* storage full: 507 */
-	R_UNAVAILABLE,  /* at capacity or shutting down, retry later: 503 */
-	R_LIMIT,        /* a count cap of the org (sandboxes, keys, webhooks): 409;
+	R_FORBIDDEN,	/* credentials fine, not allowed: 403 */
+	R_NOT_FOUND,	/* 404, also for another org's resource */
+	R_CONFLICT,	/* 409 */
+	R_TOO_BIG,	/* 413 */
+	R_QUOTA,	/* rate limit: 429, always with Retry-After */
+	R_TIMEOUT,	/* 504 */
+	R_DB,		/* database unreachable or failed: 503 */
+	R_UPSTREAM,	/* sandbox runtime or agent failed: 502 */
+	R_NO_MEMORY,	/* 500 */
+	R_INTERNAL,	/* 500 */
+	R_NO_SPACE,	/* storage full: 507 */
+	R_UNAVAILABLE,	/* at capacity or shutting down, retry later: 503 */
+	R_LIMIT,	/* a count cap of the org (sandboxes, keys, webhooks): 409;
 			 * retrying is useless until something is freed */
 };
 

@@ -236,8 +236,8 @@ enum result db_exec_script(struct db *db, const char *sql)
 			return r;
 	}
 	res = PQexec(db->conn, sql);
-	if (res == NULL || (PQresultStatus(res) != PGRES_COMMAND_OK &&
-			    PQresultStatus(res) != PGRES_TUPLES_OK))
+	if (res == NULL ||
+	    (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK))
 		r = classify(db, res);
 	PQclear(res);
 	return r;

@@ -187,7 +187,8 @@ enum result ev_timer_start(struct ev_loop *l, struct ev_timer *t, int64_t delay_
 	ev_timer_stop(l, t);
 	/* the due list must take every armed timer at once: grow both here,
 	 * where a failure can still be reported */
-	if (reserve(&l->heap, &l->cap, l->n) != R_SUCCESS || reserve(&l->due, &l->due_cap, l->n) != R_SUCCESS)
+	if (reserve(&l->heap, &l->cap, l->n) != R_SUCCESS ||
+	    reserve(&l->due, &l->due_cap, l->n) != R_SUCCESS)
 		return R_NO_MEMORY;
 	t->when_ms = l->now_ms + (delay_ms > 0 ? delay_ms : 0);
 	l->heap[l->n++] = t;

@@ -142,8 +142,7 @@ static enum result setup(struct xfer *x)
 	     curl_easy_setopt(x->easy, CURLOPT_USERAGENT, "Sandpit-Webhooks/1") == CURLE_OK &&
 	     curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body_len) ==
 		 CURLE_OK &&
-	     curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, q->body ? q->body : "") ==
-		 CURLE_OK &&
+	     curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, q->body ? q->body : "") == CURLE_OK &&
 	     curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
 	     curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x) == CURLE_OK &&
 	     curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETFUNCTION, on_socket) == CURLE_OK &&
@@ -250,7 +249,8 @@ enum result httpc_post_many(const struct httpc_req *reqs, struct httpc_res *res,
 			break;
 	} while (running > 0);
 	for (size_t i = 0; i < n; i++)
-		if (xs[i].added && res[i].r == R_INTERNAL && strcmp(res[i].error, "not attempted") == 0)
+		if (xs[i].added && res[i].r == R_INTERNAL &&
+		    strcmp(res[i].error, "not attempted") == 0)
 			fail(&xs[i], R_UPSTREAM, "transfer aborted");
 out:
 	for (size_t i = 0; xs != NULL && i < n; i++)

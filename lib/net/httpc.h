@@ -19,14 +19,14 @@
 #include "core/result.h"
 
 struct httpc_req {
-	const char *url;	     /* as the user gave it */
-	const char *const *headers;  /* "Name: value" lines, NULL-terminated, or NULL */
-	const char *body;	     /* POSTed as is */
+	const char *url;	    /* as the user gave it */
+	const char *const *headers; /* "Name: value" lines, NULL-terminated, or NULL */
+	const char *body;	    /* POSTed as is */
 	size_t body_len;
-	long connect_timeout_ms;     /* > 0 */
-	long timeout_ms;	     /* whole transfer, > 0 */
-	size_t excerpt_max;	     /* bytes of the response body kept */
-	bool allow_private;	     /* netguard_is_allowed's switch */
+	long connect_timeout_ms; /* > 0 */
+	long timeout_ms;	 /* whole transfer, > 0 */
+	size_t excerpt_max;	 /* bytes of the response body kept */
+	bool allow_private;	 /* netguard_is_allowed's switch */
 };
 
 struct httpc_res {

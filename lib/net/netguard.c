@@ -103,8 +103,8 @@ enum netguard_class netguard_classify_v6(const unsigned char a[16])
 	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	static const unsigned char siit[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0};
 	static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
-	static const unsigned char ec2[16] = {0xfd, 0, 0x0e, 0xc2, 0, 0, 0, 0,
-					      0,    0, 0,	 0,    0, 0, 0x02, 0x54};
+	static const unsigned char ec2[16] = {0xfd, 0, 0x0e, 0xc2, 0, 0, 0,    0,
+					      0,    0, 0,    0,	   0, 0, 0x02, 0x54};
 	enum netguard_class c;
 
 	if (zero(a, 16))
@@ -174,7 +174,8 @@ static bool v4_of(const struct sockaddr *sa, uint32_t *out)
 		return true;
 	}
 	if (sa->sa_family == AF_INET6) {
-		const unsigned char *b = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+		const unsigned char *b =
+		    ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
 
 		if (memcmp(b, mapped, sizeof(mapped)) == 0) {
 			memcpy(out, b + 12, 4);
@@ -495,8 +496,7 @@ static bool is_localhost(const char *h)
 {
 	size_t n = strlen(h);
 
-	return strcmp(h, "localhost") == 0 ||
-	       (n > 10 && strcmp(h + n - 10, ".localhost") == 0);
+	return strcmp(h, "localhost") == 0 || (n > 10 && strcmp(h + n - 10, ".localhost") == 0);
 }
 
 enum netguard_class netguard_host_class(const struct netguard_url *u)

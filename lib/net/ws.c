@@ -207,7 +207,8 @@ enum result ws_handshake_parse(const char *head, size_t len, struct ws_handshake
 {
 	struct ws_handshake hs, *h = &hs;
 	size_t pos = 0, nlines = 0;
-	bool host = false, upgrade = false, connection = false, version = false, saw_version = false;
+	bool host = false, upgrade = false, connection = false, version = false,
+	     saw_version = false;
 	bool ended = false;
 	enum result r = R_INVALID;
 
@@ -293,15 +294,15 @@ enum result ws_handshake_parse(const char *head, size_t len, struct ws_handshake
 				size_t off, size;
 				bool join;
 			} fields[] = {
-				{"Sec-WebSocket-Protocol", offsetof(struct ws_handshake, protocols),
-				 WS_PROTOCOLS_MAX, true},
-				{"Authorization", offsetof(struct ws_handshake, authorization),
-				 WS_AUTH_MAX, false},
-				{"Origin", offsetof(struct ws_handshake, origin), WS_SHORT_MAX, false},
-				{"X-Request-Id", offsetof(struct ws_handshake, request_id),
-				 WS_SHORT_MAX, false},
-				{"X-Forwarded-For", offsetof(struct ws_handshake, forwarded_for),
-				 WS_SHORT_MAX, true},
+			    {"Sec-WebSocket-Protocol", offsetof(struct ws_handshake, protocols),
+			     WS_PROTOCOLS_MAX, true},
+			    {"Authorization", offsetof(struct ws_handshake, authorization),
+			     WS_AUTH_MAX, false},
+			    {"Origin", offsetof(struct ws_handshake, origin), WS_SHORT_MAX, false},
+			    {"X-Request-Id", offsetof(struct ws_handshake, request_id),
+			     WS_SHORT_MAX, false},
+			    {"X-Forwarded-For", offsetof(struct ws_handshake, forwarded_for),
+			     WS_SHORT_MAX, true},
 			};
 
 			for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
@@ -512,8 +513,7 @@ enum result ws_parse(struct ws_parser *p, unsigned char *data, size_t len, size_
 			return fail(p, R_INVALID, WS_CLOSE_PROTOCOL, "non-minimal length");
 	} else
 		plen = l7;
-	if (plen > p->max_message ||
-	    (op == WS_OP_CONT && p->msg_len > p->max_message - plen))
+	if (plen > p->max_message || (op == WS_OP_CONT && p->msg_len > p->max_message - plen))
 		return fail(p, R_TOO_BIG, WS_CLOSE_TOO_BIG, "message too big");
 	if (masked)
 		hlen += 4;
@@ -536,10 +536,10 @@ enum result ws_parse(struct ws_parser *p, unsigned char *data, size_t len, size_
 			p->msg_opcode = op;
 		}
 		f.msg_opcode = p->msg_opcode;
-		if (f.msg_opcode == WS_OP_TEXT &&
-		    (!ws_utf8_feed(&p->utf8, f.payload, f.len) ||
-		     (fin && !ws_utf8_is_complete(&p->utf8))))
-			return fail(p, R_INVALID, WS_CLOSE_BAD_DATA, "invalid utf-8 in text message");
+		if (f.msg_opcode == WS_OP_TEXT && (!ws_utf8_feed(&p->utf8, f.payload, f.len) ||
+						   (fin && !ws_utf8_is_complete(&p->utf8))))
+			return fail(p, R_INVALID, WS_CLOSE_BAD_DATA,
+				    "invalid utf-8 in text message");
 		p->msg_len += plen;
 		p->in_message = !fin;
 	} else {
@@ -549,11 +549,13 @@ enum result ws_parse(struct ws_parser *p, unsigned char *data, size_t len, size_
 
 			f.close_code = WS_CLOSE_NO_STATUS;
 			if (f.len == 1)
-				return fail(p, R_INVALID, WS_CLOSE_PROTOCOL, "close payload of one byte");
+				return fail(p, R_INVALID, WS_CLOSE_PROTOCOL,
+					    "close payload of one byte");
 			if (f.len >= 2) {
 				f.close_code = (uint16_t)(f.payload[0] << 8 | f.payload[1]);
 				if (!ws_close_code_is_valid(f.close_code))
-					return fail(p, R_INVALID, WS_CLOSE_PROTOCOL, "invalid close code");
+					return fail(p, R_INVALID, WS_CLOSE_PROTOCOL,
+						    "invalid close code");
 				f.close_reason = f.payload + 2;
 				f.close_reason_len = f.len - 2;
 				ws_utf8_init(&u);
@@ -571,8 +573,8 @@ enum result ws_parse(struct ws_parser *p, unsigned char *data, size_t len, size_
 
 /* ---- serializers ---------------------------------------------------------- */
 
-size_t ws_frame_header(unsigned char out[WS_HEADER_MAX], enum ws_opcode op, bool fin,
-		       uint64_t len, const unsigned char *mask)
+size_t ws_frame_header(unsigned char out[WS_HEADER_MAX], enum ws_opcode op, bool fin, uint64_t len,
+		       const unsigned char *mask)
 {
 	unsigned char mbit = mask != NULL ? 0x80 : 0;
 	size_t n;

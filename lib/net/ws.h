@@ -38,24 +38,24 @@ enum ws_close_code {
 	WS_CLOSE_INTERNAL = 1011,
 };
 
-#define WS_HEADER_MAX 14      /* 2 + 8 (64-bit length) + 4 (mask) */
-#define WS_CONTROL_MAX 125    /* payload cap of ping, pong and close */
-#define WS_KEY_LEN 24         /* base64 of 16 bytes */
-#define WS_ACCEPT_LEN 28      /* base64 of a SHA-1 */
-#define WS_TARGET_MAX 2048    /* request-target incl. query (stream tokens) */
-#define WS_AUTH_MAX 4096      /* Authorization header value (JWTs) */
-#define WS_PROTOCOLS_MAX 256  /* Sec-WebSocket-Protocol offers, joined */
-#define WS_SHORT_MAX 128      /* Origin, X-Request-Id, X-Forwarded-For */
-#define WS_HEAD_MAX 16384     /* whole request head, the caller's read cap */
-#define WS_HEADERS_MAX 64     /* header lines in a request head */
+#define WS_HEADER_MAX	 14    /* 2 + 8 (64-bit length) + 4 (mask) */
+#define WS_CONTROL_MAX	 125   /* payload cap of ping, pong and close */
+#define WS_KEY_LEN	 24    /* base64 of 16 bytes */
+#define WS_ACCEPT_LEN	 28    /* base64 of a SHA-1 */
+#define WS_TARGET_MAX	 2048  /* request-target incl. query (stream tokens) */
+#define WS_AUTH_MAX	 4096  /* Authorization header value (JWTs) */
+#define WS_PROTOCOLS_MAX 256   /* Sec-WebSocket-Protocol offers, joined */
+#define WS_SHORT_MAX	 128   /* Origin, X-Request-Id, X-Forwarded-For */
+#define WS_HEAD_MAX	 16384 /* whole request head, the caller's read cap */
+#define WS_HEADERS_MAX	 64    /* header lines in a request head */
 
 /* ---- UTF-8 ----------------------------------------------------------------
  * Incremental validator (RFC 3629: no overlongs, no surrogates, <= U+10FFFF)
  * that can be fed a message in any number of pieces. */
 struct ws_utf8 {
-	uint8_t need;    /* continuation bytes still expected */
-	uint8_t have;    /* bytes of the current sequence already seen */
-	uint8_t lo, hi;  /* allowed range of the next continuation byte */
+	uint8_t need;	/* continuation bytes still expected */
+	uint8_t have;	/* bytes of the current sequence already seen */
+	uint8_t lo, hi; /* allowed range of the next continuation byte */
 };
 
 /* ws_utf8_init: start of a message. */
@@ -79,13 +79,13 @@ size_t ws_utf8_pending(const struct ws_utf8 *u);
 /* What a valid client opening handshake carried. Every string is
  * NUL-terminated and empty when the header was absent. */
 struct ws_handshake {
-	char target[WS_TARGET_MAX];         /* e.g. "/api/v1/sandbox/sbx_x/stream?token=.." */
-	char key[WS_KEY_LEN + 1];           /* Sec-WebSocket-Key */
-	char protocols[WS_PROTOCOLS_MAX];   /* Sec-WebSocket-Protocol, all offers ", "-joined */
-	char authorization[WS_AUTH_MAX];    /* Authorization (a secret: never log it) */
+	char target[WS_TARGET_MAX];	  /* e.g. "/api/v1/sandbox/sbx_x/stream?token=.." */
+	char key[WS_KEY_LEN + 1];	  /* Sec-WebSocket-Key */
+	char protocols[WS_PROTOCOLS_MAX]; /* Sec-WebSocket-Protocol, all offers ", "-joined */
+	char authorization[WS_AUTH_MAX];  /* Authorization (a secret: never log it) */
 	char origin[WS_SHORT_MAX];
-	char request_id[WS_SHORT_MAX];      /* X-Request-Id, when a proxy set one */
-	char forwarded_for[WS_SHORT_MAX];   /* X-Forwarded-For, for logs */
+	char request_id[WS_SHORT_MAX];	  /* X-Request-Id, when a proxy set one */
+	char forwarded_for[WS_SHORT_MAX]; /* X-Forwarded-For, for logs */
 };
 
 /* Why a handshake was refused: the HTTP status to answer (400, or 426 for a
@@ -104,8 +104,7 @@ struct ws_handshake_error {
  * that is 16 bytes in base64. On R_SUCCESS *out is filled; on R_INVALID *err
  * (and only *err) is written. A value longer than its field is R_INVALID
  * (431), never truncated. */
-SP_MUST_CHECK enum result ws_handshake_parse(const char *head, size_t len,
-					     struct ws_handshake *out,
+SP_MUST_CHECK enum result ws_handshake_parse(const char *head, size_t len, struct ws_handshake *out,
 					     struct ws_handshake_error *err);
 
 /* ws_handshake_has_protocol: true when the client offered proto (exact,
@@ -126,8 +125,8 @@ SP_MUST_CHECK enum result ws_handshake_response(struct buf *out, const char *key
 
 struct ws_parser {
 	/* settings, from ws_parser_init */
-	size_t max_message;  /* cap on one frame and on a reassembled message */
-	bool expect_masked;  /* server side: every client frame must be masked */
+	size_t max_message; /* cap on one frame and on a reassembled message */
+	bool expect_masked; /* server side: every client frame must be masked */
 	/* message state between frames (private) */
 	bool in_message;
 	uint8_t msg_opcode;
@@ -139,10 +138,10 @@ struct ws_parser {
 };
 
 struct ws_frame {
-	uint8_t opcode;         /* as on the wire */
-	uint8_t msg_opcode;     /* TEXT or BINARY for every frame of a data message
+	uint8_t opcode;		/* as on the wire */
+	uint8_t msg_opcode;	/* TEXT or BINARY for every frame of a data message
 				 * (continuations included); = opcode otherwise */
-	bool fin;               /* last frame of its message */
+	bool fin;		/* last frame of its message */
 	unsigned char *payload; /* into the caller's buffer, unmasked */
 	size_t len;
 	/* close frames only: the peer's code (WS_CLOSE_NO_STATUS when absent)
@@ -178,8 +177,8 @@ SP_MUST_CHECK enum result ws_parse(struct ws_parser *p, unsigned char *data, siz
  * into out and return its length (2..14). mask is 4 bytes for a client frame
  * (the caller then masks the payload with ws_mask) or NULL for a server frame.
  * The caller keeps control frames <= WS_CONTROL_MAX and unfragmented. */
-size_t ws_frame_header(unsigned char out[WS_HEADER_MAX], enum ws_opcode op, bool fin,
-		       uint64_t len, const unsigned char *mask);
+size_t ws_frame_header(unsigned char out[WS_HEADER_MAX], enum ws_opcode op, bool fin, uint64_t len,
+		       const unsigned char *mask);
 
 /* ws_mask: XOR n bytes with the 4-byte mask, as if they started offset bytes
  * into a payload (so a payload can be masked in pieces). Its own inverse. */

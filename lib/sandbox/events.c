@@ -41,8 +41,8 @@ out:
 	return r;
 }
 
-enum result events_emit(struct db *db, const char *org_id, const char *sandbox_id,
-			const char *type, const struct json *data)
+enum result events_emit(struct db *db, const char *org_id, const char *sandbox_id, const char *type,
+			const struct json *data)
 {
 	char id[ID_SIZE("evt_")];
 	char *text = NULL;

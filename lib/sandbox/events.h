@@ -19,9 +19,9 @@ struct json;
  * insert must be:
  *   INSERT INTO events (id, org_id, sandbox_id, type, payload)
  *   VALUES (id, org, sandbox, type, payload::jsonb) */
-SP_MUST_CHECK enum result events_build(const char *org_id, const char *sandbox_id,
-				       const char *type, const struct json *data, char *id,
-				       size_t id_size, char **payload);
+SP_MUST_CHECK enum result events_build(const char *org_id, const char *sandbox_id, const char *type,
+				       const struct json *data, char *id, size_t id_size,
+				       char **payload);
 
 /* events_emit: append one event. data is borrowed (may be NULL for {}).
  * sandbox_id may be NULL. Runs in the caller's transaction, if any. */

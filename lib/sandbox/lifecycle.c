@@ -204,11 +204,12 @@ void lifecycle_mark_error(struct db *db, struct backend *backend, const char *or
 	/* Only a row still being made becomes an error: a finished one (a stop
 	 * won the race, or an earlier error) keeps its state and its events. */
 	if (r == R_SUCCESS)
-		r = db_exec(db,
-			    "UPDATE sandboxes SET status = 'error', error = $2, stopped_at = now(), "
-			    "stop_reason = 'error' WHERE id = $1 AND status IN ('creating', "
-			    "'running') RETURNING 1",
-			    2, (const char *[]){id, why}, &res);
+		r = db_exec(
+		    db,
+		    "UPDATE sandboxes SET status = 'error', error = $2, stopped_at = now(), "
+		    "stop_reason = 'error' WHERE id = $1 AND status IN ('creating', "
+		    "'running') RETURNING 1",
+		    2, (const char *[]){id, why}, &res);
 	if (r == R_SUCCESS && db_res_rows(res) == 1)
 		r = events_emit(db, org_id, id, "sandbox.error", data);
 	if (r == R_SUCCESS)

@@ -28,27 +28,27 @@ struct key_def {
 	size_t size;
 };
 
-#define ARR(m) offsetof(struct recipe, m), sizeof(((struct recipe *)0)->m)
+#define ARR(m)	offsetof(struct recipe, m), sizeof(((struct recipe *)0)->m)
 #define LIST(m) offsetof(struct recipe, m), 0
 
 static const struct key_def keys[] = {
-	{"description", K_TEXT, false, ARR(description)},
-	{"parent", K_NAME, false, ARR(parent)},
-	{"node", K_SPEC, false, ARR(node)},
-	{"smoke", K_TEXT, false, ARR(smoke)},
-	{"debian", K_WORDS_DEB, true, LIST(debian)},
-	{"npm", K_WORDS_NPM, true, LIST(npm)},
-	{"env", K_ENV, true, LIST(env)},
-	{"preinstalled", K_WORDS, true, LIST(preinstalled)},
-	{"template", K_YESNO, false, 0, 0},
+    {"description", K_TEXT, false, ARR(description)},
+    {"parent", K_NAME, false, ARR(parent)},
+    {"node", K_SPEC, false, ARR(node)},
+    {"smoke", K_TEXT, false, ARR(smoke)},
+    {"debian", K_WORDS_DEB, true, LIST(debian)},
+    {"npm", K_WORDS_NPM, true, LIST(npm)},
+    {"env", K_ENV, true, LIST(env)},
+    {"preinstalled", K_WORDS, true, LIST(preinstalled)},
+    {"template", K_YESNO, false, 0, 0},
 };
 
 bool recipe_name_is_valid(const char *name)
 {
 	size_t n = strlen(name);
 
-	return n > 0 && n < RECIPE_MAX_NAME && strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-") == n &&
-	       name[0] != '-';
+	return n > 0 && n < RECIPE_MAX_NAME &&
+	       strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-") == n && name[0] != '-';
 }
 
 static bool word_ok(const char *w, size_t n, enum kind k)
@@ -98,7 +98,8 @@ static bool add_words(struct buf *b, const char *v, enum kind k)
 		n = strcspn(v, " \t");
 		if (n == 0)
 			break;
-		if (!word_ok(v, n, k) || buf_append(b, v, n) != R_SUCCESS || buf_append(b, "\n", 1) != R_SUCCESS)
+		if (!word_ok(v, n, k) || buf_append(b, v, n) != R_SUCCESS ||
+		    buf_append(b, "\n", 1) != R_SUCCESS)
 			return false;
 		v += n;
 	}
@@ -106,8 +107,7 @@ static bool add_words(struct buf *b, const char *v, enum kind k)
 }
 
 /* set: apply one `key = value`; false with *msg on any problem. */
-static bool set(struct recipe *r, const char *key, const char *v, unsigned *seen,
-		const char **msg)
+static bool set(struct recipe *r, const char *key, const char *v, unsigned *seen, const char **msg)
 {
 	size_t i;
 
@@ -138,7 +138,8 @@ static bool set(struct recipe *r, const char *key, const char *v, unsigned *seen
 	if (keys[i].kind == K_ENV) {
 		struct buf *b = (struct buf *)(void *)((char *)r + keys[i].off);
 
-		if (!env_ok(v) || buf_append_str(b, v) != R_SUCCESS || buf_append(b, "\n", 1) != R_SUCCESS)
+		if (!env_ok(v) || buf_append_str(b, v) != R_SUCCESS ||
+		    buf_append(b, "\n", 1) != R_SUCCESS)
 			return *msg = "env wants KEY=VALUE (KEY in A-Z 0-9 _)", false;
 		return true;
 	}
@@ -218,7 +219,9 @@ static enum result compute_key(struct recipe *r, const struct buf *text)
 	const char *up = r->up ? r->up->key : "";
 	enum result res = R_NO_MEMORY;
 
-	if (h && (res = crypto_sha256_update(h, BUILDER_VERSION "\n", sizeof(BUILDER_VERSION))) == R_SUCCESS &&
+	if (h &&
+	    (res = crypto_sha256_update(h, BUILDER_VERSION "\n", sizeof(BUILDER_VERSION))) ==
+		R_SUCCESS &&
 	    (res = crypto_sha256_update(h, up, strlen(up) + 1)) == R_SUCCESS &&
 	    (res = crypto_sha256_update(h, text->data ? text->data : "", text->len)) == R_SUCCESS &&
 	    (res = crypto_sha256_final(h, d)) == R_SUCCESS) {
@@ -346,7 +349,7 @@ static long long layer_size(const char *cache, const struct recipe *r)
 	long long size = -1;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s/%s/image.json", cache, r->name, r->key) >=
-		    sizeof(path) ||
+		sizeof(path) ||
 	    read_text(path, &text) != R_SUCCESS)
 		return -1;
 	j = json_parse(text.data ? text.data : "", text.len);

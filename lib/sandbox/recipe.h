@@ -11,22 +11,22 @@
 #include "core/buf.h"
 #include "core/result.h"
 
-#define RECIPE_MAX_NAME 64
+#define RECIPE_MAX_NAME	 64
 #define RECIPE_MAX_DEPTH 8     /* parents above an image, at most */
-#define RECIPE_MAX_TEXT 65536  /* bytes of one recipe file */
-#define RECIPE_KEY_LEN 64      /* hex SHA-256 */
+#define RECIPE_MAX_TEXT	 65536 /* bytes of one recipe file */
+#define RECIPE_KEY_LEN	 64    /* hex SHA-256 */
 
 struct recipe {
 	char name[RECIPE_MAX_NAME];
 	char parent[RECIPE_MAX_NAME]; /* "" for the base layer */
 	char description[256];
-	char node[128];   /* npm spec of a package with bin/node, or "" */
-	char smoke[1024]; /* shell command, or "" */
-	struct buf debian;       /* package names, each followed by '\n' */
-	struct buf npm;          /* npm specs, each followed by '\n' */
-	struct buf env;          /* KEY=VALUE lines */
+	char node[128];		 /* npm spec of a package with bin/node, or "" */
+	char smoke[1024];	 /* shell command, or "" */
+	struct buf debian;	 /* package names, each followed by '\n' */
+	struct buf npm;		 /* npm specs, each followed by '\n' */
+	struct buf env;		 /* KEY=VALUE lines */
 	struct buf preinstalled; /* words, each followed by '\n' */
-	bool template; /* offered as a template (every image but base layers) */
+	bool template;		 /* offered as a template (every image but base layers) */
 	char key[RECIPE_KEY_LEN + 1];
 	struct recipe *up; /* the parent, owned by this recipe */
 };

@@ -56,14 +56,15 @@ enum result warmpool_claim(struct db *db, const struct warmpool_want *w, char *i
 	/* One statement, one round trip: the org's limit, the claim and both
 	 * events (db/008_claim_functions.sql). */
 	if (r == R_SUCCESS)
-		r = db_exec(db,
-			    "SELECT sp_claim_warm($1, $2::int, $3::int, $4::bigint, $5, $6, $7::int, "
-			    "$8::jsonb, $9::jsonb, $10, $11::jsonb, $12, $13::jsonb)",
-			    13,
-			    (const char *[]){w->org_id, max, millis, bytes, w->cpus, w->memory,
-					     timeout, w->env_text, w->metadata_text, created_id,
-					     created, ready_id, ready},
-			    &res);
+		r = db_exec(
+		    db,
+		    "SELECT sp_claim_warm($1, $2::int, $3::int, $4::bigint, $5, $6, $7::int, "
+		    "$8::jsonb, $9::jsonb, $10, $11::jsonb, $12, $13::jsonb)",
+		    13,
+		    (const char *[]){w->org_id, max, millis, bytes, w->cpus, w->memory, timeout,
+				     w->env_text, w->metadata_text, created_id, created, ready_id,
+				     ready},
+		    &res);
 	if (r != R_SUCCESS)
 		goto out;
 	got = db_res_get(res, 0, 0);
@@ -111,8 +112,8 @@ static enum result create_one(struct db *db, struct backend *b, const struct san
 	    "'local', $2::int, $3::bigint, $4, $5, $6::int, now() + make_interval(secs => "
 	    "$6::int))",
 	    6,
-	    (const char *[]){id, millis, bytes, config()->default_cpus,
-			     config()->default_memory, life},
+	    (const char *[]){id, millis, bytes, config()->default_cpus, config()->default_memory,
+			     life},
 	    NULL);
 	if (r != R_SUCCESS)
 		return r;

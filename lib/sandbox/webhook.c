@@ -231,7 +231,8 @@ static enum result post_all(struct attempt *as, size_t n, const struct webhook_s
 	for (size_t i = 0; i < n; i++) {
 		if (prepare(&as[i], now) != R_SUCCESS) {
 			res[i].r = R_INTERNAL;
-			snprintf(res[i].error, sizeof(res[i].error), "cannot open the webhook secret");
+			snprintf(res[i].error, sizeof(res[i].error),
+				 "cannot open the webhook secret");
 			continue;
 		}
 		reqs[m] = (struct httpc_req){
@@ -303,8 +304,8 @@ static struct json *outcome(const struct attempt *a, const struct httpc_res *res
 	if (err[0] != '\0')
 		err_text = utf8_sanitize(err, strlen(err), NULL);
 	ok = u != NULL && (res->excerpt == NULL || excerpt != NULL) &&
-	     (err[0] == '\0' || err_text != NULL) &&
-	     json_add_str(u, "id", a->id) == R_SUCCESS && json_add_str(u, "status", status) == R_SUCCESS &&
+	     (err[0] == '\0' || err_text != NULL) && json_add_str(u, "id", a->id) == R_SUCCESS &&
+	     json_add_str(u, "status", status) == R_SUCCESS &&
 	     (res->status ? json_add_int(u, "code", res->status)
 			  : json_add(u, "code", json_new_null())) == R_SUCCESS &&
 	     json_add_str_or_null(u, "err", err_text) == R_SUCCESS &&
@@ -350,7 +351,8 @@ static enum result record_all(struct db *db, const struct attempt *as, const str
 		    "WHERE d.id = u.id AND d.attempts = u.att",
 		    1, (const char *[]){text}, NULL);
 	if (r != R_SUCCESS)
-		log_warnx("webhook", "cannot record %zu deliveries err=\"%s\"", n, db_last_error(db));
+		log_warnx("webhook", "cannot record %zu deliveries err=\"%s\"", n,
+			  db_last_error(db));
 out:
 	free(text);
 	json_free(arr);
@@ -369,21 +371,22 @@ static enum result fan_out(struct db *db, int batch, long long *events, long lon
 	enum result r;
 
 	snprintf(lim, sizeof(lim), "%d", batch);
-	r = db_exec(db,
-		    "WITH ev AS (SELECT id, seq, org_id, sandbox_id, type, payload, created_at "
-		    "FROM events WHERE dispatched_at IS NULL ORDER BY seq LIMIT $1::int "
-		    "FOR UPDATE SKIP LOCKED), "
-		    "ins AS (INSERT INTO webhook_deliveries (id, webhook_id, org_id, event_id, "
-		    "event_type, body, next_attempt_at, sandbox_id, event_seq) SELECT "
-		    "sp_rand_id('dlv_'), w.id, w.org_id, ev.id, ev.type, sp_event_body(ev.payload), "
-		    "now(), ev.sandbox_id, ev.seq FROM ev JOIN webhooks w ON "
-		    "w.org_id = ev.org_id AND w.created_at <= ev.created_at AND "
-		    "(ev.type = ANY (w.events) OR '*' = ANY (w.events)) "
-		    "ON CONFLICT (webhook_id, event_id) DO NOTHING RETURNING 1), "
-		    "upd AS (UPDATE events e SET dispatched_at = now() FROM ev WHERE e.id = ev.id "
-		    "RETURNING 1) "
-		    "SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM ins)",
-		    1, (const char *[]){lim}, &res);
+	r = db_exec(
+	    db,
+	    "WITH ev AS (SELECT id, seq, org_id, sandbox_id, type, payload, created_at "
+	    "FROM events WHERE dispatched_at IS NULL ORDER BY seq LIMIT $1::int "
+	    "FOR UPDATE SKIP LOCKED), "
+	    "ins AS (INSERT INTO webhook_deliveries (id, webhook_id, org_id, event_id, "
+	    "event_type, body, next_attempt_at, sandbox_id, event_seq) SELECT "
+	    "sp_rand_id('dlv_'), w.id, w.org_id, ev.id, ev.type, sp_event_body(ev.payload), "
+	    "now(), ev.sandbox_id, ev.seq FROM ev JOIN webhooks w ON "
+	    "w.org_id = ev.org_id AND w.created_at <= ev.created_at AND "
+	    "(ev.type = ANY (w.events) OR '*' = ANY (w.events)) "
+	    "ON CONFLICT (webhook_id, event_id) DO NOTHING RETURNING 1), "
+	    "upd AS (UPDATE events e SET dispatched_at = now() FROM ev WHERE e.id = ev.id "
+	    "RETURNING 1) "
+	    "SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM ins)",
+	    1, (const char *[]){lim}, &res);
 	if (r == R_SUCCESS && db_res_rows(res) == 1) {
 		*events = strtoll(db_res_get(res, 0, 0), NULL, 10);
 		*created = strtoll(db_res_get(res, 0, 1), NULL, 10);
@@ -439,19 +442,19 @@ static enum result claim(struct db *db, const struct webhook_sweep_opts *o, stru
 	char lim[16], lease[24];
 
 	snprintf(lim, sizeof(lim), "%d", o->delivery_batch);
-	snprintf(lease, sizeof(lease), "%ld",
-		 (o->connect_timeout_ms + o->timeout_ms) / 1000 + 30);
-	return db_exec(db,
-		       "UPDATE webhook_deliveries d SET attempts = d.attempts + 1, "
-		       "last_attempt_at = now(), next_attempt_at = now() + "
-		       "make_interval(secs => $2::int) FROM webhooks w WHERE w.id = d.webhook_id "
-		       "AND d.id IN (SELECT c.id FROM webhook_deliveries c WHERE c.status = "
-		       "'pending' AND c.next_attempt_at <= now() AND NOT EXISTS (SELECT 1 FROM "
-		       "webhook_deliveries p WHERE p.webhook_id = c.webhook_id AND p.sandbox_id = "
-		       "c.sandbox_id AND p.status = 'pending' AND p.event_seq < c.event_seq) "
-		       "ORDER BY c.next_attempt_at LIMIT $1::int FOR UPDATE OF c SKIP LOCKED) "
-		       "RETURNING d.id, d.event_type, d.body, d.attempts, w.id, w.url, w.secret_sealed",
-		       2, (const char *[]){lim, lease}, out);
+	snprintf(lease, sizeof(lease), "%ld", (o->connect_timeout_ms + o->timeout_ms) / 1000 + 30);
+	return db_exec(
+	    db,
+	    "UPDATE webhook_deliveries d SET attempts = d.attempts + 1, "
+	    "last_attempt_at = now(), next_attempt_at = now() + "
+	    "make_interval(secs => $2::int) FROM webhooks w WHERE w.id = d.webhook_id "
+	    "AND d.id IN (SELECT c.id FROM webhook_deliveries c WHERE c.status = "
+	    "'pending' AND c.next_attempt_at <= now() AND NOT EXISTS (SELECT 1 FROM "
+	    "webhook_deliveries p WHERE p.webhook_id = c.webhook_id AND p.sandbox_id = "
+	    "c.sandbox_id AND p.status = 'pending' AND p.event_seq < c.event_seq) "
+	    "ORDER BY c.next_attempt_at LIMIT $1::int FOR UPDATE OF c SKIP LOCKED) "
+	    "RETURNING d.id, d.event_type, d.body, d.attempts, w.id, w.url, w.secret_sealed",
+	    2, (const char *[]){lim, lease}, out);
 }
 
 static enum result deliver_round(struct db *db, const struct webhook_sweep_opts *o,
@@ -489,7 +492,8 @@ static enum result deliver_round(struct db *db, const struct webhook_sweep_opts 
 	}
 	st->attempted += n;
 	if (post_all(as, (size_t)n, o, hr) != R_SUCCESS)
-		log_warnx("webhook", "http client unavailable; %d deliveries wait for their lease", n);
+		log_warnx("webhook", "http client unavailable; %d deliveries wait for their lease",
+			  n);
 	r = record_all(db, as, hr, (size_t)n, o, st);
 	for (int i = 0; i < n; i++)
 		httpc_res_clear(&hr[i]);
@@ -582,16 +586,21 @@ enum result webhook_test(struct db *db, const struct webhook_sweep_opts *o, cons
 		goto out;
 	}
 	body = db_res_get(res, 0, 2);
-	a = (struct attempt){.id = dlv, .type = WEBHOOK_TEST_EVENT, .body = body,
-			     .webhook_id = webhook_id, .url = db_res_get(res, 0, 0),
-			     .sealed = db_res_get(res, 0, 1), .attempts = 1};
+	a = (struct attempt){.id = dlv,
+			     .type = WEBHOOK_TEST_EVENT,
+			     .body = body,
+			     .webhook_id = webhook_id,
+			     .url = db_res_get(res, 0, 0),
+			     .sealed = db_res_get(res, 0, 1),
+			     .attempts = 1};
 	(void)post_all(&a, 1, o, &hr); /* a client failure is in hr */
 	/* The test is one attempt: recorded as delivered or failed, never retried. */
 	r = db_exec(db,
 		    "INSERT INTO webhook_deliveries (id, webhook_id, org_id, event_id, event_type, "
 		    "body, status, attempts, last_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, "
 		    "'failed', 1, now())",
-		    6, (const char *[]){dlv, webhook_id, org_id, evt, WEBHOOK_TEST_EVENT, body}, NULL);
+		    6, (const char *[]){dlv, webhook_id, org_id, evt, WEBHOOK_TEST_EVENT, body},
+		    NULL);
 	once.max_attempts = 1;
 	if (r == R_SUCCESS)
 		r = record_all(db, &a, &hr, 1, &once, &st);

@@ -32,12 +32,12 @@
 
 struct db;
 
-#define WEBHOOK_SECRET_MIN   8
-#define WEBHOOK_SECRET_MAX   256
-#define WEBHOOK_EVENTS_MAX   32
-#define WEBHOOK_EXCERPT_MAX  1024
-#define WEBHOOK_SIG_SIZE     (sizeof("sha256=") - 1 + CRYPTO_HEX_SIZE(CRYPTO_SHA256_LEN))
-#define WEBHOOK_TEST_EVENT   "webhook.test"
+#define WEBHOOK_SECRET_MIN  8
+#define WEBHOOK_SECRET_MAX  256
+#define WEBHOOK_EVENTS_MAX  32
+#define WEBHOOK_EXCERPT_MAX 1024
+#define WEBHOOK_SIG_SIZE    (sizeof("sha256=") - 1 + CRYPTO_HEX_SIZE(CRYPTO_SHA256_LEN))
+#define WEBHOOK_TEST_EVENT  "webhook.test"
 
 /* webhook_event_is_known: an event type a subscription may name: one of the
  * documented types, or "*" for all. */
@@ -51,8 +51,7 @@ SP_MUST_CHECK enum result webhook_sign(const char *secret, const void *body, siz
 /* webhook_check_url: may a subscription target url? Parses it (http/https
  * only, canonical IPv4 spellings), resolves it and classifies every address.
  * R_INVALID with *why (static text) when refused. */
-SP_MUST_CHECK enum result webhook_check_url(const char *url, bool allow_private,
-					    const char **why);
+SP_MUST_CHECK enum result webhook_check_url(const char *url, bool allow_private, const char **why);
 
 /* webhook_new_secret: a fresh "whsec_" + 64 hex character secret into out
  * (WEBHOOK_SECRET_MAX bytes suffice). */
@@ -78,10 +77,10 @@ void webhook_secret_free(char *secret);
 long long webhook_backoff_seconds(int attempt, long long base, long long max, uint32_t rnd);
 
 struct webhook_sweep_opts {
-	int fanout_batch;	/* events fanned out per statement */
-	int delivery_batch;	/* deliveries POSTed in parallel per round */
-	int max_rounds;		/* rounds of claim+POST per sweep: bounds a sweep's time */
-	int max_attempts;	/* then 'failed' */
+	int fanout_batch;   /* events fanned out per statement */
+	int delivery_batch; /* deliveries POSTed in parallel per round */
+	int max_rounds;	    /* rounds of claim+POST per sweep: bounds a sweep's time */
+	int max_attempts;   /* then 'failed' */
 	long long backoff_base_s;
 	long long backoff_max_s;
 	long connect_timeout_ms;

@@ -63,7 +63,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			agentproto_procs_free(&ps);
 		break;
 	default:
-		if (agentproto_get_error(data + 1, size - 1, &code, msg, sizeof(msg)) == R_SUCCESS &&
+		if (agentproto_get_error(data + 1, size - 1, &code, msg, sizeof(msg)) ==
+			R_SUCCESS &&
 		    strlen(msg) >= sizeof(msg))
 			abort();
 		break;

@@ -1,7 +1,8 @@
 /* fuzz_jwt.c: bearer tokens are attacker-controlled; verification must
  * refuse anything not signed with the secret, and never crash.
  *
- * fuzz-sources: lib/auth/jwt.c lib/core/json.c lib/core/utf8.c lib/core/crypto.c lib/core/buf.c lib/core/log.c lib/core/result.c
+ * fuzz-sources: lib/auth/jwt.c lib/core/json.c lib/core/utf8.c lib/core/crypto.c lib/core/buf.c
+ * lib/core/log.c lib/core/result.c
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -27,8 +27,10 @@ static bool sign(const uint8_t *p, size_t n, char *out, size_t outsize)
 		return false;
 	memcpy(out, "st2.", 4);
 	if (crypto_base64url_encode(p, n, out + 4, outsize - 4, &len) != R_SUCCESS ||
-	    crypto_hmac_sha256(secret, sizeof(secret) - 1, label, sizeof(label) - 1, key) != R_SUCCESS ||
-	    crypto_hmac_sha256(key, sizeof(key), out, 4 + len, m) != R_SUCCESS || 4 + len + 2 > outsize)
+	    crypto_hmac_sha256(secret, sizeof(secret) - 1, label, sizeof(label) - 1, key) !=
+		R_SUCCESS ||
+	    crypto_hmac_sha256(key, sizeof(key), out, 4 + len, m) != R_SUCCESS ||
+	    4 + len + 2 > outsize)
 		return false;
 	out[4 + len] = '.';
 	return crypto_base64url_encode(m, sizeof(m), out + 5 + len, outsize - 5 - len, &mlen) ==

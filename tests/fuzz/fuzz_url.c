@@ -24,7 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t cap = 0; cap < 3; cap++) {
 		char *small = malloc(cap + 1);
 
-		if (small && url_decode(q, size, cap & 1, small, cap) == R_SUCCESS && strlen(small) >= cap)
+		if (small && url_decode(q, size, cap & 1, small, cap) == R_SUCCESS &&
+		    strlen(small) >= cap)
 			abort();
 		free(small);
 	}

@@ -56,7 +56,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (;;) {
 			r = ws_parse(&p, buf, have, &used, &f);
 			if (r != R_SUCCESS) {
-				if (p.error_code != WS_CLOSE_PROTOCOL && p.error_code != WS_CLOSE_BAD_DATA &&
+				if (p.error_code != WS_CLOSE_PROTOCOL &&
+				    p.error_code != WS_CLOSE_BAD_DATA &&
 				    p.error_code != WS_CLOSE_TOO_BIG)
 					abort();
 				goto done;

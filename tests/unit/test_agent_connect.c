@@ -42,7 +42,8 @@ static void full_backlog_is_pending(void)
 	CU_ASSERT_FATAL(lfd >= 0);
 	/* fill the backlog: connects complete without an accept until it is full */
 	for (n = 0; n < 8; n++) {
-		CU_ASSERT_EQUAL_FATAL(agent_client_connect_start(addr, NULL, &c[n], &pending), R_SUCCESS);
+		CU_ASSERT_EQUAL_FATAL(agent_client_connect_start(addr, NULL, &c[n], &pending),
+				      R_SUCCESS);
 		if (pending)
 			break;
 	}
@@ -72,9 +73,9 @@ static void refusals(void)
 	CU_ASSERT_EQUAL(agent_client_connect_start("tcp:127.0.0.1:1", NULL, &c, &pending),
 			R_INVALID);
 	CU_ASSERT_EQUAL(agent_client_connect_start("unix:relative", NULL, &c, &pending), R_INVALID);
-	CU_ASSERT_EQUAL(agent_client_connect_start("unix:/nonexistent/sandpit-agent.sock", NULL, &c,
-						   &pending),
-			R_UPSTREAM);
+	CU_ASSERT_EQUAL(
+	    agent_client_connect_start("unix:/nonexistent/sandpit-agent.sock", NULL, &c, &pending),
+	    R_UPSTREAM);
 	CU_ASSERT_PTR_NULL(c);
 }
 

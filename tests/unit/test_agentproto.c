@@ -23,10 +23,19 @@ static void exec_round_trip(void)
 {
 	static const char *const argv[] = {"ls", "-la", ""};
 	static const char *const env[] = {"A=1", "B=two=2"};
-	struct agentproto_exec e = {.flags = AP_EXEC_TTY | AP_EXEC_STREAM, .timeout_ms = 1234,
-				    .stdout_cap = 1ull << 33, .stderr_cap = 7, .cols = 80, .rows = 25,
-				    .cwd = "/workspace/x", .argv = argv, .argc = 3, .env = env, .envc = 2,
-				    .stdin_data = (const uint8_t *)"in\0put", .stdin_len = 6};
+	struct agentproto_exec e = {.flags = AP_EXEC_TTY | AP_EXEC_STREAM,
+				    .timeout_ms = 1234,
+				    .stdout_cap = 1ull << 33,
+				    .stderr_cap = 7,
+				    .cols = 80,
+				    .rows = 25,
+				    .cwd = "/workspace/x",
+				    .argv = argv,
+				    .argc = 3,
+				    .env = env,
+				    .envc = 2,
+				    .stdin_data = (const uint8_t *)"in\0put",
+				    .stdin_len = 6};
 	struct agentproto_exec d;
 	struct buf b;
 	const uint8_t *p;
@@ -95,7 +104,8 @@ static void exec_decoder_rejects_garbage(void)
 	CU_ASSERT_EQUAL(agentproto_get_exec(bad_flag_len, sizeof(bad_flag_len), &d), R_INVALID);
 	CU_ASSERT_EQUAL(agentproto_get_exec(bad_flags, sizeof(bad_flags), &d), R_INVALID);
 	CU_ASSERT_EQUAL(agentproto_get_exec(overrun, 3, &d), R_INVALID); /* truncated TLV header */
-	CU_ASSERT_EQUAL_FATAL(agentproto_get_exec(unknown_tag_ok, sizeof(unknown_tag_ok), &d), R_SUCCESS);
+	CU_ASSERT_EQUAL_FATAL(agentproto_get_exec(unknown_tag_ok, sizeof(unknown_tag_ok), &d),
+			      R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(d.argv[0], "x");
 	agentproto_exec_free(&d);
 }
@@ -161,7 +171,10 @@ static void small_frames_round_trip(void)
 	CU_ASSERT_EQUAL(agentproto_get_u32(p, n, &v), R_SUCCESS);
 	CU_ASSERT_EQUAL(v, 15);
 	buf_reset(&b);
-	CU_ASSERT_EQUAL_FATAL(agentproto_put_error(&b, R_INVALID, "bad\x01" "cwd that is long"), R_SUCCESS);
+	CU_ASSERT_EQUAL_FATAL(agentproto_put_error(&b, R_INVALID,
+						   "bad\x01"
+						   "cwd that is long"),
+			      R_SUCCESS);
 	p = frame(&b, AP_ERROR, &n);
 	CU_ASSERT_EQUAL_FATAL(agentproto_get_error(p, n, &code, msg, sizeof(msg)), R_SUCCESS);
 	CU_ASSERT_EQUAL(code, R_INVALID);
@@ -213,8 +226,13 @@ static void exec_prefixes_and_flips(void)
 {
 	static const char *const argv[] = {"sh"};
 	static const char *const env[] = {"K=V"};
-	struct agentproto_exec e = {.argv = argv, .argc = 1, .env = env, .envc = 1, .cwd = "/w",
-				    .stdin_data = (const uint8_t *)"abc", .stdin_len = 3};
+	struct agentproto_exec e = {.argv = argv,
+				    .argc = 1,
+				    .env = env,
+				    .envc = 1,
+				    .cwd = "/w",
+				    .stdin_data = (const uint8_t *)"abc",
+				    .stdin_len = 3};
 	struct agentproto_exec d;
 	const uint8_t *p;
 	uint8_t *copy;
@@ -279,7 +297,8 @@ static void file_frames(void)
 	op->path[0] = '\0';
 	CU_ASSERT_EQUAL(agentproto_put_fileop(&b, op), R_INVALID);
 	CU_ASSERT(agentproto_type_is_fileop(AP_FGET) && !agentproto_type_is_fileop(AP_FDATA));
-	CU_ASSERT_EQUAL(agentproto_put_bytes(&b, AP_FCHUNK, "x", AGENTPROTO_MAX_CHUNK + 1), R_TOO_BIG);
+	CU_ASSERT_EQUAL(agentproto_put_bytes(&b, AP_FCHUNK, "x", AGENTPROTO_MAX_CHUNK + 1),
+			R_TOO_BIG);
 	CU_ASSERT_EQUAL(agentproto_put_bytes(&b, AP_OUTPUT, "x", 1), R_INVALID);
 	buf_free(&b);
 
@@ -324,8 +343,8 @@ static void file_frames(void)
 static void attach_detach_frames(void)
 {
 	static const char *const argv[] = {"sleep", "9"};
-	struct agentproto_exec e = {.flags = AP_EXEC_STREAM | AP_EXEC_DETACH, .argv = argv,
-				    .argc = 2};
+	struct agentproto_exec e = {
+	    .flags = AP_EXEC_STREAM | AP_EXEC_DETACH, .argv = argv, .argc = 2};
 	static const uint8_t unknown_flag[] = {1, 0, 0, 0, 4, 0, 0, 0, 0x10, 7, 0, 0, 0, 1, 'x'};
 	struct agentproto_exec d;
 	struct agentproto_hdr h;
@@ -387,7 +406,8 @@ static void full_queue_keeps_its_frames(void)
 	CU_ASSERT_EQUAL_FATAL(b.len, AGENTPROTO_HDR_LEN);
 	CU_ASSERT_EQUAL(memcmp(b.data, before, sizeof(before)), 0);
 	/* one that fits exactly still goes in, header and payload intact */
-	CU_ASSERT_EQUAL(agentproto_put_output(&b, AP_STREAM_STDERR, out, 40 - 2 * 8 - 1), R_SUCCESS);
+	CU_ASSERT_EQUAL(agentproto_put_output(&b, AP_STREAM_STDERR, out, 40 - 2 * 8 - 1),
+			R_SUCCESS);
 	CU_ASSERT_EQUAL(b.len, 40);
 	CU_ASSERT_EQUAL((uint8_t)b.data[9], AP_OUTPUT);
 	CU_ASSERT_EQUAL((uint8_t)b.data[16], AP_STREAM_STDERR);
@@ -403,8 +423,8 @@ static void decoders_leave_output_on_failure(void)
 	/* T_PATH "x", then T_MODE with a value over 07777 */
 	static const uint8_t bad_mode[] = {19, 0, 0, 0, 1, 'x', 21, 0, 0, 0, 4, 0, 0, 0x10, 0};
 	/* T_FTYPE file, T_PATH "y", T_SIZE 2^63 */
-	static const uint8_t huge[] = {23, 0, 0, 0, 1, 1, 19, 0, 0, 0, 1, 'y',
-				       24, 0, 0, 0, 8, 0x80, 0, 0, 0, 0, 0, 0, 0};
+	static const uint8_t huge[] = {23, 0, 0, 0, 1,	  1, 19, 0, 0, 0, 1, 'y', 24,
+				       0,  0, 0, 8, 0x80, 0, 0,	 0, 0, 0, 0, 0};
 	/* an unknown tag (99) is skipped */
 	static const uint8_t unknown[] = {99, 0, 0, 0, 2, 'z', 'z', 19, 0, 0, 0, 1, 'x'};
 

@@ -62,8 +62,13 @@ static void key_hash_is_sha256_hex(void)
 static void malformed_headers_never_reach_the_database(void)
 {
 	struct auth_policy p = {.jwt_secret = "", .rate_per_minute = 60, .burst = 10};
-	static const char *const bad[] = {NULL, "", "ApiKey", "ApiKey short", "Basic abc",
-					  "Bearer not-a-jwt", "ApiKey sk-sandbox-"};
+	static const char *const bad[] = {NULL,
+					  "",
+					  "ApiKey",
+					  "ApiKey short",
+					  "Basic abc",
+					  "Bearer not-a-jwt",
+					  "ApiKey sk-sandbox-"};
 	struct auth a;
 	int retry = -1;
 

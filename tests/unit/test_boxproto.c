@@ -42,14 +42,14 @@ struct u64_case {
 };
 
 static const struct u64_case u64_cases[] = {
-	{"n=0", true, 0},
-	{"n=18446744073709551609", true, 18446744073709551609ull},
-	{"n=18446744073709551616", false, 0},
-	{"n=99999999999999999999999", false, 0},
-	{"n=", false, 0},
-	{"n=-1", false, 0},
-	{"n=1x", false, 0},
-	{"m=1", false, 0},
+    {"n=0", true, 0},
+    {"n=18446744073709551609", true, 18446744073709551609ull},
+    {"n=18446744073709551616", false, 0},
+    {"n=99999999999999999999999", false, 0},
+    {"n=", false, 0},
+    {"n=-1", false, 0},
+    {"n=1x", false, 0},
+    {"m=1", false, 0},
 };
 
 static void numbers(void)

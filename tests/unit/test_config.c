@@ -195,7 +195,6 @@ static void example_file_is_valid(void)
 	CU_ASSERT_EQUAL(config_load(&why), R_SUCCESS);
 }
 
-
 /* Every checked key refuses each bad value at load, naming the key (and,
  * for a cross-key rule, the other key): nothing reaches a request. */
 static void bad_values_are_refused_with_the_key(void)
@@ -219,8 +218,8 @@ static void bad_values_are_refused_with_the_key(void)
 	    {"SANDPIT_LOG_LEVEL", "INFO", NULL},
 	    {"SANDPIT_LOG_LEVEL", "", NULL},
 	    {"SANDPIT_SECRET_KEY", "00112233", NULL},
-	    {"SANDPIT_SECRET_KEY",
-	     "0011223344556677889900112233445566778899001122334455667788990g", NULL},
+	    {"SANDPIT_SECRET_KEY", "0011223344556677889900112233445566778899001122334455667788990g",
+	     NULL},
 	    {"SANDPIT_SECRET_KEY",
 	     "00112233445566778899001122334455667788990011223344556677889900112", NULL},
 	    {"SANDPIT_STATE_DIR", "", NULL},
@@ -264,8 +263,8 @@ static void bad_values_are_refused_with_the_key(void)
 		unsetenv(bad[i].key);
 		if (r != R_INVALID || strstr(why, bad[i].key) == NULL ||
 		    (bad[i].also != NULL && strstr(why, bad[i].also) == NULL))
-			fprintf(stderr, "\n  %s=%s: r=%d why=%s\n", bad[i].key, bad[i].value, (int)r,
-				r == R_SUCCESS ? "" : why);
+			fprintf(stderr, "\n  %s=%s: r=%d why=%s\n", bad[i].key, bad[i].value,
+				(int)r, r == R_SUCCESS ? "" : why);
 		CU_ASSERT_EQUAL(r, R_INVALID);
 		CU_ASSERT_PTR_NOT_NULL(strstr(why, bad[i].key));
 		if (bad[i].also != NULL)
@@ -337,8 +336,8 @@ static void typed_members(void)
 	CU_ASSERT_EQUAL(config()->default_memory_bytes, 2ull << 30);
 }
 
-UNIT_SUITE(config, {"example file is valid", example_file_is_valid}, {"sizes", sizes}, {"ints", ints},
-	   {"load order and validation", load_order_and_validation},
+UNIT_SUITE(config, {"example file is valid", example_file_is_valid}, {"sizes", sizes},
+	   {"ints", ints}, {"load order and validation", load_order_and_validation},
 	   {"print redacts secrets", print_redacts_secrets},
 	   {"secrets need a private file", secrets_need_a_private_file},
 	   {"bad values are refused with the key", bad_values_are_refused_with_the_key},

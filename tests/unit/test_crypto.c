@@ -133,7 +133,8 @@ static void hmac_rfc4231(void)
 			memset(data, rfc4231[i].data_byte, dlen);
 		}
 		CU_ASSERT_EQUAL_FATAL(crypto_hmac_sha256(key, klen, data, dlen, mac), R_SUCCESS);
-		CU_ASSERT_EQUAL_FATAL(crypto_hex_encode(mac, sizeof(mac), hex, sizeof(hex)), R_SUCCESS);
+		CU_ASSERT_EQUAL_FATAL(crypto_hex_encode(mac, sizeof(mac), hex, sizeof(hex)),
+				      R_SUCCESS);
 		CU_ASSERT_EQUAL(strncmp(hex, rfc4231[i].mac, want), 0);
 	}
 }
@@ -258,7 +259,8 @@ static void base64_rfc4648(void)
 
 		CU_ASSERT_EQUAL_FATAL(crypto_base64_size(rl, &sz), R_SUCCESS);
 		CU_ASSERT_EQUAL(sz, strlen(rfc4648[i].std) + 1);
-		CU_ASSERT_EQUAL_FATAL(crypto_base64_encode(raw, rl, enc, sizeof(enc), &n), R_SUCCESS);
+		CU_ASSERT_EQUAL_FATAL(crypto_base64_encode(raw, rl, enc, sizeof(enc), &n),
+				      R_SUCCESS);
 		CU_ASSERT_STRING_EQUAL(enc, rfc4648[i].std);
 		CU_ASSERT_EQUAL(n, strlen(rfc4648[i].std));
 		CU_ASSERT_EQUAL_FATAL(
@@ -271,7 +273,8 @@ static void base64_rfc4648(void)
 		CU_ASSERT_EQUAL_FATAL(crypto_base64url_encode(raw, rl, enc, sz, &n), R_SUCCESS);
 		CU_ASSERT_STRING_EQUAL(enc, rfc4648[i].url);
 		CU_ASSERT_EQUAL_FATAL(
-		    crypto_base64url_decode(enc, n, dec, crypto_base64_decoded_max(n), &n), R_SUCCESS);
+		    crypto_base64url_decode(enc, n, dec, crypto_base64_decoded_max(n), &n),
+		    R_SUCCESS);
 		CU_ASSERT_EQUAL(n, rl);
 		CU_ASSERT(memcmp(dec, raw, rl) == 0);
 	}
@@ -285,7 +288,8 @@ static void base64_round_trip_all_lengths(void)
 
 	CU_ASSERT_EQUAL_FATAL(crypto_random(raw, sizeof(raw)), R_SUCCESS);
 	for (size_t len = 0; len <= sizeof(raw); len++) {
-		CU_ASSERT_EQUAL_FATAL(crypto_base64_encode(raw, len, enc, sizeof(enc), &n), R_SUCCESS);
+		CU_ASSERT_EQUAL_FATAL(crypto_base64_encode(raw, len, enc, sizeof(enc), &n),
+				      R_SUCCESS);
 		CU_ASSERT_EQUAL_FATAL(crypto_base64_decode(enc, n, dec, len, &m), R_SUCCESS);
 		CU_ASSERT(m == len && memcmp(raw, dec, len) == 0);
 		CU_ASSERT_EQUAL_FATAL(crypto_base64url_encode(raw, len, enc, sizeof(enc), &n),
@@ -373,9 +377,11 @@ static void aes_gcm_round_trip(void)
 	size_t l1 = 0, l2 = 0, pl = 0;
 
 	CU_ASSERT_EQUAL_FATAL(crypto_random(key, sizeof(key)), R_SUCCESS);
-	CU_ASSERT_EQUAL_FATAL(crypto_seal(key, msg, strlen(msg), "org_1/DB", 8, &s1, &l1), R_SUCCESS);
+	CU_ASSERT_EQUAL_FATAL(crypto_seal(key, msg, strlen(msg), "org_1/DB", 8, &s1, &l1),
+			      R_SUCCESS);
 	CU_ASSERT_EQUAL(l1, strlen(msg) + CRYPTO_SEAL_OVERHEAD);
-	CU_ASSERT_EQUAL_FATAL(crypto_seal(key, msg, strlen(msg), "org_1/DB", 8, &s2, &l2), R_SUCCESS);
+	CU_ASSERT_EQUAL_FATAL(crypto_seal(key, msg, strlen(msg), "org_1/DB", 8, &s2, &l2),
+			      R_SUCCESS);
 	/* Fresh nonce each time: the same plaintext never seals the same way. */
 	CU_ASSERT_FALSE(crypto_equal(s1, s2, CRYPTO_AES_NONCE_LEN));
 	CU_ASSERT_EQUAL_FATAL(crypto_open(key, s1, l1, "org_1/DB", 8, &p, &pl), R_SUCCESS);
@@ -512,7 +518,8 @@ static void sealed_text_round_trip(void)
 	free(hex);
 }
 
-UNIT_SUITE(crypto, {"sealed text round trip", sealed_text_round_trip}, {"sha256 fips 180 vectors", sha256_fips180},
+UNIT_SUITE(crypto, {"sealed text round trip", sealed_text_round_trip},
+	   {"sha256 fips 180 vectors", sha256_fips180},
 	   {"sha256 streaming million a", sha256_streaming}, {"sha1 abc", sha1_abc},
 	   {"hmac-sha256 rfc 4231 cases 1-7", hmac_rfc4231}, {"hmac empty key", hmac_empty_key},
 	   {"constant-time equal and wipe", equal_and_wipe}, {"random fills", random_fills},

@@ -29,7 +29,8 @@ static void forge(const char *header, const char *payload, char *out, size_t out
 	    crypto_base64url_encode(payload, strlen(payload), out + used, outsize - used, &n),
 	    R_SUCCESS);
 	used += n;
-	CU_ASSERT_EQUAL_FATAL(crypto_hmac_sha256(secret, strlen(secret), out, used, mac), R_SUCCESS);
+	CU_ASSERT_EQUAL_FATAL(crypto_hmac_sha256(secret, strlen(secret), out, used, mac),
+			      R_SUCCESS);
 	CU_ASSERT_FATAL(used + 1 < outsize);
 	out[used++] = '.';
 	CU_ASSERT_EQUAL_FATAL(
@@ -66,7 +67,8 @@ static void rfc7519_example(void)
 	long long exp = 0;
 	size_t klen = 0;
 
-	CU_ASSERT_EQUAL_FATAL(crypto_base64url_decode(k, strlen(k), key, sizeof(key), &klen), R_SUCCESS);
+	CU_ASSERT_EQUAL_FATAL(crypto_base64url_decode(k, strlen(k), key, sizeof(key), &klen),
+			      R_SUCCESS);
 	CU_ASSERT_EQUAL_FATAL(klen, 64);
 	/* exp is 1300819380: verify one second before it. */
 	CU_ASSERT_EQUAL_FATAL(jwt_verify(token, key, klen, 1300819379LL, &claims), R_SUCCESS);

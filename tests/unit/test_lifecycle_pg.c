@@ -95,13 +95,14 @@ static bool setup(void)
 
 static void teardown(void)
 {
-	CU_ASSERT_EQUAL(db_exec(db,
-				"WITH s AS (SELECT id FROM sandboxes WHERE org_id = $1), "
-				"e AS (DELETE FROM events WHERE sandbox_id IN (SELECT id FROM s)), "
-				"u AS (DELETE FROM usage_events WHERE sandbox_id IN (SELECT id FROM s)) "
-				"DELETE FROM organizations WHERE id = $1",
-				1, (const char *[]){org}, NULL),
-			R_SUCCESS);
+	CU_ASSERT_EQUAL(
+	    db_exec(db,
+		    "WITH s AS (SELECT id FROM sandboxes WHERE org_id = $1), "
+		    "e AS (DELETE FROM events WHERE sandbox_id IN (SELECT id FROM s)), "
+		    "u AS (DELETE FROM usage_events WHERE sandbox_id IN (SELECT id FROM s)) "
+		    "DELETE FROM organizations WHERE id = $1",
+		    1, (const char *[]){org}, NULL),
+	    R_SUCCESS);
 	db_close(db);
 	db = NULL;
 }
@@ -213,7 +214,8 @@ static struct db *other;
 static void reaper_retakes(const char *id)
 {
 	CU_ASSERT_EQUAL(
-	    lifecycle_stop(other, &fake, "", id, LIFECYCLE_ERROR, "stuck_stopping", false), R_SUCCESS);
+	    lifecycle_stop(other, &fake, "", id, LIFECYCLE_ERROR, "stuck_stopping", false),
+	    R_SUCCESS);
 }
 
 static void two_stoppers_one_final_usage(void)

@@ -22,7 +22,8 @@ static void exec_forms(void)
 	struct message m;
 	const char *why = NULL;
 
-	CU_ASSERT_EQUAL_FATAL(parse("{\"type\":\"exec\",\"command\":\"echo hi\"}", &m, &why), R_SUCCESS);
+	CU_ASSERT_EQUAL_FATAL(parse("{\"type\":\"exec\",\"command\":\"echo hi\"}", &m, &why),
+			      R_SUCCESS);
 	CU_ASSERT_EQUAL(m.type, MSG_EXEC);
 	CU_ASSERT_EQUAL(m.exec.argc, 1);
 	CU_ASSERT_STRING_EQUAL(m.exec.argv[0], "echo hi");
@@ -62,7 +63,8 @@ static void other_types(void)
 	CU_ASSERT_EQUAL(m.type, MSG_ATTACH);
 	CU_ASSERT_EQUAL(m.pid, 42);
 	message_free(&m);
-	CU_ASSERT_EQUAL_FATAL(parse("{\"type\":\"stdin\",\"data\":\"h\\u00e9\"}", &m, &why), R_SUCCESS);
+	CU_ASSERT_EQUAL_FATAL(parse("{\"type\":\"stdin\",\"data\":\"h\\u00e9\"}", &m, &why),
+			      R_SUCCESS);
 	CU_ASSERT_EQUAL(m.type, MSG_STDIN);
 	CU_ASSERT_EQUAL(m.len, 3);
 	CU_ASSERT_EQUAL(memcmp(m.data, "h\xc3\xa9", 3), 0);
@@ -73,7 +75,8 @@ static void other_types(void)
 	CU_ASSERT_EQUAL(m.len, 3);
 	CU_ASSERT_EQUAL(memcmp(m.data, "\0\1\2", 3), 0);
 	message_free(&m);
-	CU_ASSERT_EQUAL_FATAL(parse("{\"type\":\"signal\",\"signal\":\"SIGINT\"}", &m, &why), R_SUCCESS);
+	CU_ASSERT_EQUAL_FATAL(parse("{\"type\":\"signal\",\"signal\":\"SIGINT\"}", &m, &why),
+			      R_SUCCESS);
 	CU_ASSERT_EQUAL(m.signo, SIGINT);
 	message_free(&m);
 	CU_ASSERT_EQUAL_FATAL(parse("{\"type\":\"signal\",\"signal\":15}", &m, &why), R_SUCCESS);
@@ -203,7 +206,8 @@ static void output(uint8_t stream, const char *a, size_t alen, const char *b, si
 	if (b64) {
 		CU_ASSERT_EQUAL(json_get_str(j, "encoding", &enc), R_SUCCESS);
 		CU_ASSERT_STRING_EQUAL(enc, "base64");
-		CU_ASSERT_EQUAL(crypto_base64_decode(s, strlen(s), dec, sizeof(dec), &n), R_SUCCESS);
+		CU_ASSERT_EQUAL(crypto_base64_decode(s, strlen(s), dec, sizeof(dec), &n),
+				R_SUCCESS);
 		CU_ASSERT_EQUAL(n, alen + blen);
 		CU_ASSERT_EQUAL(memcmp(dec, want, n), 0);
 	} else {

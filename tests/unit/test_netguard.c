@@ -23,24 +23,42 @@ struct v4case {
 };
 
 static const struct v4case v4cases[] = {
-    {"0.0.0.0", NETGUARD_UNSPECIFIED},	     {"0.1.2.3", NETGUARD_UNSPECIFIED},
-    {"127.0.0.1", NETGUARD_LOOPBACK},	     {"127.255.255.254", NETGUARD_LOOPBACK},
-    {"10.0.0.1", NETGUARD_PRIVATE},	     {"10.255.255.255", NETGUARD_PRIVATE},
-    {"172.16.0.1", NETGUARD_PRIVATE},	     {"172.31.255.255", NETGUARD_PRIVATE},
-    {"172.15.255.255", NETGUARD_PUBLIC},     {"172.32.0.0", NETGUARD_PUBLIC},
-    {"192.168.1.1", NETGUARD_PRIVATE},	     {"192.169.0.1", NETGUARD_PUBLIC},
-    {"100.64.0.1", NETGUARD_CGNAT},	     {"100.127.255.255", NETGUARD_CGNAT},
-    {"100.63.255.255", NETGUARD_PUBLIC},     {"100.128.0.0", NETGUARD_PUBLIC},
-    {"169.254.0.1", NETGUARD_LINK_LOCAL},    {"169.254.169.254", NETGUARD_METADATA},
-    {"169.254.170.2", NETGUARD_METADATA},    {"100.100.100.200", NETGUARD_METADATA},
-    {"192.0.0.192", NETGUARD_METADATA},	     {"192.0.0.8", NETGUARD_RESERVED},
-    {"192.0.2.1", NETGUARD_DOCUMENTATION},   {"198.51.100.7", NETGUARD_DOCUMENTATION},
-    {"203.0.113.9", NETGUARD_DOCUMENTATION}, {"198.18.0.1", NETGUARD_RESERVED},
-    {"198.19.255.255", NETGUARD_RESERVED},   {"198.20.0.0", NETGUARD_PUBLIC},
-    {"192.88.99.1", NETGUARD_RESERVED},	     {"224.0.0.1", NETGUARD_MULTICAST},
-    {"239.255.255.250", NETGUARD_MULTICAST}, {"240.0.0.1", NETGUARD_RESERVED},
-    {"255.255.255.255", NETGUARD_BROADCAST}, {"8.8.8.8", NETGUARD_PUBLIC},
-    {"1.1.1.1", NETGUARD_PUBLIC},	     {"93.184.216.34", NETGUARD_PUBLIC},
+    {"0.0.0.0", NETGUARD_UNSPECIFIED},
+    {"0.1.2.3", NETGUARD_UNSPECIFIED},
+    {"127.0.0.1", NETGUARD_LOOPBACK},
+    {"127.255.255.254", NETGUARD_LOOPBACK},
+    {"10.0.0.1", NETGUARD_PRIVATE},
+    {"10.255.255.255", NETGUARD_PRIVATE},
+    {"172.16.0.1", NETGUARD_PRIVATE},
+    {"172.31.255.255", NETGUARD_PRIVATE},
+    {"172.15.255.255", NETGUARD_PUBLIC},
+    {"172.32.0.0", NETGUARD_PUBLIC},
+    {"192.168.1.1", NETGUARD_PRIVATE},
+    {"192.169.0.1", NETGUARD_PUBLIC},
+    {"100.64.0.1", NETGUARD_CGNAT},
+    {"100.127.255.255", NETGUARD_CGNAT},
+    {"100.63.255.255", NETGUARD_PUBLIC},
+    {"100.128.0.0", NETGUARD_PUBLIC},
+    {"169.254.0.1", NETGUARD_LINK_LOCAL},
+    {"169.254.169.254", NETGUARD_METADATA},
+    {"169.254.170.2", NETGUARD_METADATA},
+    {"100.100.100.200", NETGUARD_METADATA},
+    {"192.0.0.192", NETGUARD_METADATA},
+    {"192.0.0.8", NETGUARD_RESERVED},
+    {"192.0.2.1", NETGUARD_DOCUMENTATION},
+    {"198.51.100.7", NETGUARD_DOCUMENTATION},
+    {"203.0.113.9", NETGUARD_DOCUMENTATION},
+    {"198.18.0.1", NETGUARD_RESERVED},
+    {"198.19.255.255", NETGUARD_RESERVED},
+    {"198.20.0.0", NETGUARD_PUBLIC},
+    {"192.88.99.1", NETGUARD_RESERVED},
+    {"224.0.0.1", NETGUARD_MULTICAST},
+    {"239.255.255.250", NETGUARD_MULTICAST},
+    {"240.0.0.1", NETGUARD_RESERVED},
+    {"255.255.255.255", NETGUARD_BROADCAST},
+    {"8.8.8.8", NETGUARD_PUBLIC},
+    {"1.1.1.1", NETGUARD_PUBLIC},
+    {"93.184.216.34", NETGUARD_PUBLIC},
 };
 
 static void classify_v4(void)
@@ -137,15 +155,37 @@ static void ipv4_numbers(void)
 		const char *s;
 		uint32_t v;
 	} good[] = {
-	    {"127.0.0.1", 0x7f000001},	{"2130706433", 0x7f000001}, {"0x7f000001", 0x7f000001},
-	    {"0x7f.1", 0x7f000001},	{"0177.0.0.1", 0x7f000001}, {"0177.1", 0x7f000001},
-	    {"127.1", 0x7f000001},	{"127.0.1", 0x7f000001},    {"0x7F.0X0.0.01", 0x7f000001},
-	    {"017700000001", 0x7f000001}, {"127.0.0.1.", 0x7f000001}, {"0", 0},
-	    {"0x", 0},			{"4294967295", 0xffffffff}, {"169.254.43518", 0xa9fea9fe},
+	    {"127.0.0.1", 0x7f000001},
+	    {"2130706433", 0x7f000001},
+	    {"0x7f000001", 0x7f000001},
+	    {"0x7f.1", 0x7f000001},
+	    {"0177.0.0.1", 0x7f000001},
+	    {"0177.1", 0x7f000001},
+	    {"127.1", 0x7f000001},
+	    {"127.0.1", 0x7f000001},
+	    {"0x7F.0X0.0.01", 0x7f000001},
+	    {"017700000001", 0x7f000001},
+	    {"127.0.0.1.", 0x7f000001},
+	    {"0", 0},
+	    {"0x", 0},
+	    {"4294967295", 0xffffffff},
+	    {"169.254.43518", 0xa9fea9fe},
 	};
 	static const char *bad[] = {
-	    "",	     "4294967296", "256.0.0.1", "1.2.3.4.5", "1..2", ".1.2.3", "08", "0x1g",
-	    "1.2.3.256", "1.2.65536", "1.16777216", "1.2.3.4..", "99999999999999999999", "a.b",
+	    "",
+	    "4294967296",
+	    "256.0.0.1",
+	    "1.2.3.4.5",
+	    "1..2",
+	    ".1.2.3",
+	    "08",
+	    "0x1g",
+	    "1.2.3.256",
+	    "1.2.65536",
+	    "1.16777216",
+	    "1.2.3.4..",
+	    "99999999999999999999",
+	    "a.b",
 	};
 
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
@@ -180,8 +220,8 @@ static void urls(void)
 	    {"http://[::1]:8080/", "http://[::1]:8080/", NETGUARD_LOOPBACK},
 	    {"http://[::ffff:169.254.169.254]/", "http://[::ffff:169.254.169.254]/",
 	     NETGUARD_METADATA},
-	    {"http://169.254.169.254/latest/meta-data/",
-	     "http://169.254.169.254/latest/meta-data/", NETGUARD_METADATA},
+	    {"http://169.254.169.254/latest/meta-data/", "http://169.254.169.254/latest/meta-data/",
+	     NETGUARD_METADATA},
 	    {"http://localhost:1/", "http://localhost:1/", NETGUARD_LOOPBACK},
 	    {"http://LOCALHOST./", "http://localhost/", NETGUARD_LOOPBACK},
 	    {"http://api.localhost/", "http://api.localhost/", NETGUARD_LOOPBACK},
@@ -297,7 +337,8 @@ static void backoff(void)
 		if (d > 3600)
 			d = 3600;
 		CU_ASSERT_EQUAL(webhook_backoff_seconds(attempt, 10, 3600, 0), d / 2);
-		CU_ASSERT_EQUAL(webhook_backoff_seconds(attempt, 10, 3600, (uint32_t)(d - d / 2)), d);
+		CU_ASSERT_EQUAL(webhook_backoff_seconds(attempt, 10, 3600, (uint32_t)(d - d / 2)),
+				d);
 		for (uint32_t r = 0; r < 5000; r += 97) {
 			long long v = webhook_backoff_seconds(attempt, 10, 3600, r);
 			CU_ASSERT(v >= d / 2 && v <= d);
@@ -376,8 +417,7 @@ static void own_public_address_refused(void)
 }
 
 UNIT_SUITE(netguard, {"own addresses", own_addresses},
-	   {"own public address refused", own_public_address_refused},
-	   {"classify_v4", classify_v4}, {"classify_v6", classify_v6},
-	   {"classify_sockaddr", classify_sockaddr}, {"policy", policy},
-	   {"ipv4_numbers", ipv4_numbers}, {"urls", urls}, {"resolve_literals", resolve_literals},
-	   {"signing", signing}, {"backoff", backoff});
+	   {"own public address refused", own_public_address_refused}, {"classify_v4", classify_v4},
+	   {"classify_v6", classify_v6}, {"classify_sockaddr", classify_sockaddr},
+	   {"policy", policy}, {"ipv4_numbers", ipv4_numbers}, {"urls", urls},
+	   {"resolve_literals", resolve_literals}, {"signing", signing}, {"backoff", backoff});

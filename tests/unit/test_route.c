@@ -11,23 +11,23 @@ struct route_case {
 };
 
 static const struct route_case cases[] = {
-	{"/api/v1/health", "/api/v1/health", true, NULL, NULL},
-	{"/api/v1/health", "/api/v1/health/", false, NULL, NULL},
-	{"/api/v1/health", "/api/v1/healthz", false, NULL, NULL},
-	{"/api/v1/health", "/api/v1", false, NULL, NULL},
-	{"/api/v1/health", "/api/v1//health", false, NULL, NULL},
-	{"/api/v1/sandbox/:id", "/api/v1/sandbox/sbx_1", true, "sbx_1", NULL},
-	{"/api/v1/sandbox/:id", "/api/v1/sandbox/", false, NULL, NULL},
-	{"/api/v1/sandbox/:id", "/api/v1/sandbox", false, NULL, NULL},
-	{"/api/v1/sandbox/:id", "/api/v1/sandbox/a/b", false, NULL, NULL},
-	{"/api/v1/sandbox/:id/files", "/api/v1/sandbox/x/files", true, "x", NULL},
-	{"/api/v1/sandbox/:id/files", "/api/v1/sandbox//files", false, NULL, NULL},
-	{"/api/v1/webhooks/:id/deliveries", "/api/v1/webhooks/wh_9/deliveries", true, "wh_9", NULL},
-	{"/a/:x/b/:y", "/a/1/b/2", true, "1", "2"},
-	{"/a/:x/b/:y", "/a/1/c/2", false, NULL, NULL},
-	{"/a/:x", "/a/..", true, "..", NULL}, /* a capture is a segment, validated by its handler */
-	{"", "", true, NULL, NULL},
-	{"/", "", false, NULL, NULL},
+    {"/api/v1/health", "/api/v1/health", true, NULL, NULL},
+    {"/api/v1/health", "/api/v1/health/", false, NULL, NULL},
+    {"/api/v1/health", "/api/v1/healthz", false, NULL, NULL},
+    {"/api/v1/health", "/api/v1", false, NULL, NULL},
+    {"/api/v1/health", "/api/v1//health", false, NULL, NULL},
+    {"/api/v1/sandbox/:id", "/api/v1/sandbox/sbx_1", true, "sbx_1", NULL},
+    {"/api/v1/sandbox/:id", "/api/v1/sandbox/", false, NULL, NULL},
+    {"/api/v1/sandbox/:id", "/api/v1/sandbox", false, NULL, NULL},
+    {"/api/v1/sandbox/:id", "/api/v1/sandbox/a/b", false, NULL, NULL},
+    {"/api/v1/sandbox/:id/files", "/api/v1/sandbox/x/files", true, "x", NULL},
+    {"/api/v1/sandbox/:id/files", "/api/v1/sandbox//files", false, NULL, NULL},
+    {"/api/v1/webhooks/:id/deliveries", "/api/v1/webhooks/wh_9/deliveries", true, "wh_9", NULL},
+    {"/a/:x/b/:y", "/a/1/b/2", true, "1", "2"},
+    {"/a/:x/b/:y", "/a/1/c/2", false, NULL, NULL},
+    {"/a/:x", "/a/..", true, "..", NULL}, /* a capture is a segment, validated by its handler */
+    {"", "", true, NULL, NULL},
+    {"/", "", false, NULL, NULL},
 };
 
 static void match_table(void)

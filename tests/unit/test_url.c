@@ -13,25 +13,25 @@ struct url_case {
 };
 
 static const struct url_case cases[] = {
-	{"abc", false, R_SUCCESS, "abc"},
-	{"a%20b", false, R_SUCCESS, "a b"},
-	{"%41%42%43", false, R_SUCCESS, "ABC"},
-	{"%e2%82%ac", false, R_SUCCESS, "\xe2\x82\xac"}, /* lower-case hex, a UTF-8 euro */
-	{"%E2%82%AC", false, R_SUCCESS, "\xe2\x82\xac"},
-	{"a+b", false, R_SUCCESS, "a+b"},
-	{"a+b", true, R_SUCCESS, "a b"},
-	{"%2B", true, R_SUCCESS, "+"}, /* an escaped plus stays a plus */
-	{"%2f..%2F", false, R_SUCCESS, "/../"},
-	{"", false, R_SUCCESS, ""},
-	{"%ff%fe", false, R_SUCCESS, "\xff\xfe"}, /* bytes, not text: UTF-8 is checked later */
-	{"%", false, R_INVALID, NULL},
-	{"%4", false, R_INVALID, NULL},
-	{"abc%", false, R_INVALID, NULL},
-	{"%zz", false, R_INVALID, NULL},
-	{"%4g", false, R_INVALID, NULL},
-	{"%00", false, R_INVALID, NULL},
-	{"a%00b", true, R_INVALID, NULL},
-	{"% 1", false, R_INVALID, NULL},
+    {"abc", false, R_SUCCESS, "abc"},
+    {"a%20b", false, R_SUCCESS, "a b"},
+    {"%41%42%43", false, R_SUCCESS, "ABC"},
+    {"%e2%82%ac", false, R_SUCCESS, "\xe2\x82\xac"}, /* lower-case hex, a UTF-8 euro */
+    {"%E2%82%AC", false, R_SUCCESS, "\xe2\x82\xac"},
+    {"a+b", false, R_SUCCESS, "a+b"},
+    {"a+b", true, R_SUCCESS, "a b"},
+    {"%2B", true, R_SUCCESS, "+"}, /* an escaped plus stays a plus */
+    {"%2f..%2F", false, R_SUCCESS, "/../"},
+    {"", false, R_SUCCESS, ""},
+    {"%ff%fe", false, R_SUCCESS, "\xff\xfe"}, /* bytes, not text: UTF-8 is checked later */
+    {"%", false, R_INVALID, NULL},
+    {"%4", false, R_INVALID, NULL},
+    {"abc%", false, R_INVALID, NULL},
+    {"%zz", false, R_INVALID, NULL},
+    {"%4g", false, R_INVALID, NULL},
+    {"%00", false, R_INVALID, NULL},
+    {"a%00b", true, R_INVALID, NULL},
+    {"% 1", false, R_INVALID, NULL},
 };
 
 static void decode_table(void)

@@ -15,12 +15,18 @@ static const struct {
     {"\xc3\xa9", 2, true, "\xc3\xa9"},
     {"\xe2\x82\xac", 3, true, "\xe2\x82\xac"},
     {"\xf0\x9f\x98\x80", 4, true, "\xf0\x9f\x98\x80"},
-    {"\xc0\xaf", 2, false, "\xef\xbf\xbd\xef\xbf\xbd"},             /* overlong '/' */
+    {"\xc0\xaf", 2, false, "\xef\xbf\xbd\xef\xbf\xbd"},			/* overlong '/' */
     {"\xed\xa0\x80", 3, false, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* surrogate */
     {"\xf4\x90\x80\x80", 4, false,
      "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* > U+10FFFF */
-    {"a\xff" "b", 3, false, "a\xef\xbf\xbd" "b"},
-    {"a\0b", 3, false, "a\xef\xbf\xbd" "b"},
+    {"a\xff"
+     "b",
+     3, false,
+     "a\xef\xbf\xbd"
+     "b"},
+    {"a\0b", 3, false,
+     "a\xef\xbf\xbd"
+     "b"},
     {"\xe2\x82", 2, false, "\xef\xbf\xbd\xef\xbf\xbd"}, /* truncated */
 };
 

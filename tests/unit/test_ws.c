@@ -25,7 +25,8 @@ static void rfc_examples_unmasked(void)
 
 	ws_parser_init(&p, 1 << 20, false);
 	/* single-frame unmasked text */
-	CU_ASSERT_EQUAL(parse_one(&p, U8(0x81, 0x05, 'H', 'e', 'l', 'l', 'o'), 7, c, &f, &used), R_SUCCESS);
+	CU_ASSERT_EQUAL(parse_one(&p, U8(0x81, 0x05, 'H', 'e', 'l', 'l', 'o'), 7, c, &f, &used),
+			R_SUCCESS);
 	CU_ASSERT_EQUAL(used, 7);
 	CU_ASSERT_EQUAL(f.opcode, WS_OP_TEXT);
 	CU_ASSERT(f.fin);
@@ -43,7 +44,8 @@ static void rfc_examples_unmasked(void)
 	CU_ASSERT_EQUAL(f.msg_opcode, WS_OP_TEXT);
 	CU_ASSERT_EQUAL(memcmp(f.payload, "lo", 2), 0);
 	/* unmasked ping */
-	CU_ASSERT_EQUAL(parse_one(&p, U8(0x89, 0x05, 'H', 'e', 'l', 'l', 'o'), 7, c, &f, &used), R_SUCCESS);
+	CU_ASSERT_EQUAL(parse_one(&p, U8(0x89, 0x05, 'H', 'e', 'l', 'l', 'o'), 7, c, &f, &used),
+			R_SUCCESS);
 	CU_ASSERT_EQUAL(f.opcode, WS_OP_PING);
 	CU_ASSERT_EQUAL(memcmp(f.payload, "Hello", 5), 0);
 }
@@ -57,20 +59,18 @@ static void rfc_examples_masked(void)
 
 	ws_parser_init(&p, 1 << 20, true);
 	/* single-frame masked text */
-	CU_ASSERT_EQUAL(parse_one(&p,
-				  U8(0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51,
-				     0x58),
-				  11, c, &f, &used),
-			R_SUCCESS);
+	CU_ASSERT_EQUAL(
+	    parse_one(&p, U8(0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58), 11,
+		      c, &f, &used),
+	    R_SUCCESS);
 	CU_ASSERT_EQUAL(used, 11);
 	CU_ASSERT_EQUAL(f.len, 5);
 	CU_ASSERT_EQUAL(memcmp(f.payload, "Hello", 5), 0);
 	/* masked pong */
-	CU_ASSERT_EQUAL(parse_one(&p,
-				  U8(0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51,
-				     0x58),
-				  11, c, &f, &used),
-			R_SUCCESS);
+	CU_ASSERT_EQUAL(
+	    parse_one(&p, U8(0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58), 11,
+		      c, &f, &used),
+	    R_SUCCESS);
 	CU_ASSERT_EQUAL(f.opcode, WS_OP_PONG);
 	CU_ASSERT_EQUAL(memcmp(f.payload, "Hello", 5), 0);
 }
@@ -197,7 +197,8 @@ static void close_frames(void)
 	ws_parser_init(&p, 1024, false);
 	CU_ASSERT_EQUAL(parse_one(&p, U8(0x88, 0x00), 2, c, &f, &used), R_SUCCESS);
 	CU_ASSERT_EQUAL(f.close_code, WS_CLOSE_NO_STATUS);
-	CU_ASSERT_EQUAL(parse_one(&p, U8(0x88, 0x04, 0x03, 0xE8, 'o', 'k'), 6, c, &f, &used), R_SUCCESS);
+	CU_ASSERT_EQUAL(parse_one(&p, U8(0x88, 0x04, 0x03, 0xE8, 'o', 'k'), 6, c, &f, &used),
+			R_SUCCESS);
 	CU_ASSERT_EQUAL(f.close_code, 1000);
 	CU_ASSERT_EQUAL(f.close_reason_len, 2);
 	CU_ASSERT_EQUAL(memcmp(f.close_reason, "ok", 2), 0);
@@ -232,32 +233,52 @@ static const struct bad_frame {
 	enum result r;
 	uint16_t code;
 } bad_frames[] = {
-	{"bad opcode 3", {0x83, 0x80, 0, 0, 0, 0}, 6, true, false, R_INVALID, 1002},
-	{"bad opcode 0xB", {0x8B, 0x80, 0, 0, 0, 0}, 6, true, false, R_INVALID, 1002},
-	{"unmasked client frame", {0x81, 0x01, 'a'}, 3, true, false, R_INVALID, 1002},
-	{"masked server frame", {0x81, 0x81, 0, 0, 0, 0, 'a'}, 7, false, false, R_INVALID, 1002},
-	{"rsv1", {0xC1, 0x80, 0, 0, 0, 0}, 6, true, false, R_INVALID, 1002},
-	{"rsv2", {0xA1, 0x80, 0, 0, 0, 0}, 6, true, false, R_INVALID, 1002},
-	{"rsv3", {0x91, 0x80, 0, 0, 0, 0}, 6, true, false, R_INVALID, 1002},
-	{"oversized 64-bit length", {0x82, 0xFF, 0, 0, 0, 1, 0, 0, 0, 0}, 10, true, false,
-	 R_TOO_BIG, 1009},
-	{"64-bit length high bit", {0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0}, 10, true, false,
-	 R_INVALID, 1002},
-	{"oversized 16-bit length", {0x82, 0xFE, 0x10, 0x00}, 4, true, false, R_TOO_BIG, 1009},
-	{"non-minimal 16-bit length", {0x82, 0xFE, 0x00, 0x05}, 4, true, false, R_INVALID, 1002},
-	{"ping over 125", {0x89, 0xFE, 0x00, 0x7E}, 4, true, false, R_INVALID, 1002},
-	{"fragmented ping", {0x09, 0x80, 0, 0, 0, 0}, 6, true, false, R_INVALID, 1002},
-	{"continuation first", {0x80, 0x80, 0, 0, 0, 0}, 6, true, false, R_INVALID, 1002},
-	{"text inside fragments", {0x81, 0x80, 0, 0, 0, 0}, 6, true, true, R_INVALID, 1002},
-	{"bad utf-8 text", {0x81, 0x82, 0, 0, 0, 0, 0xC0, 0xAF}, 8, true, false, R_INVALID, 1007},
-	{"surrogate in text", {0x81, 0x83, 0, 0, 0, 0, 0xED, 0xA0, 0x80}, 9, true, false, R_INVALID,
-	 1007},
-	{"text ends mid-char", {0x81, 0x81, 0, 0, 0, 0, 0xE2}, 7, true, false, R_INVALID, 1007},
-	{"close of one byte", {0x88, 0x81, 0, 0, 0, 0, 0x03}, 7, true, false, R_INVALID, 1002},
-	{"close code 1005", {0x88, 0x82, 0, 0, 0, 0, 0x03, 0xED}, 8, true, false, R_INVALID, 1002},
-	{"close code 999", {0x88, 0x82, 0, 0, 0, 0, 0x03, 0xE7}, 8, true, false, R_INVALID, 1002},
-	{"close reason bad utf-8", {0x88, 0x83, 0, 0, 0, 0, 0x03, 0xE8, 0xFF}, 9, true, false,
-	 R_INVALID, 1007},
+    {"bad opcode 3", {0x83, 0x80, 0, 0, 0, 0}, 6, true, false, R_INVALID, 1002},
+    {"bad opcode 0xB", {0x8B, 0x80, 0, 0, 0, 0}, 6, true, false, R_INVALID, 1002},
+    {"unmasked client frame", {0x81, 0x01, 'a'}, 3, true, false, R_INVALID, 1002},
+    {"masked server frame", {0x81, 0x81, 0, 0, 0, 0, 'a'}, 7, false, false, R_INVALID, 1002},
+    {"rsv1", {0xC1, 0x80, 0, 0, 0, 0}, 6, true, false, R_INVALID, 1002},
+    {"rsv2", {0xA1, 0x80, 0, 0, 0, 0}, 6, true, false, R_INVALID, 1002},
+    {"rsv3", {0x91, 0x80, 0, 0, 0, 0}, 6, true, false, R_INVALID, 1002},
+    {"oversized 64-bit length",
+     {0x82, 0xFF, 0, 0, 0, 1, 0, 0, 0, 0},
+     10,
+     true,
+     false,
+     R_TOO_BIG,
+     1009},
+    {"64-bit length high bit",
+     {0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0},
+     10,
+     true,
+     false,
+     R_INVALID,
+     1002},
+    {"oversized 16-bit length", {0x82, 0xFE, 0x10, 0x00}, 4, true, false, R_TOO_BIG, 1009},
+    {"non-minimal 16-bit length", {0x82, 0xFE, 0x00, 0x05}, 4, true, false, R_INVALID, 1002},
+    {"ping over 125", {0x89, 0xFE, 0x00, 0x7E}, 4, true, false, R_INVALID, 1002},
+    {"fragmented ping", {0x09, 0x80, 0, 0, 0, 0}, 6, true, false, R_INVALID, 1002},
+    {"continuation first", {0x80, 0x80, 0, 0, 0, 0}, 6, true, false, R_INVALID, 1002},
+    {"text inside fragments", {0x81, 0x80, 0, 0, 0, 0}, 6, true, true, R_INVALID, 1002},
+    {"bad utf-8 text", {0x81, 0x82, 0, 0, 0, 0, 0xC0, 0xAF}, 8, true, false, R_INVALID, 1007},
+    {"surrogate in text",
+     {0x81, 0x83, 0, 0, 0, 0, 0xED, 0xA0, 0x80},
+     9,
+     true,
+     false,
+     R_INVALID,
+     1007},
+    {"text ends mid-char", {0x81, 0x81, 0, 0, 0, 0, 0xE2}, 7, true, false, R_INVALID, 1007},
+    {"close of one byte", {0x88, 0x81, 0, 0, 0, 0, 0x03}, 7, true, false, R_INVALID, 1002},
+    {"close code 1005", {0x88, 0x82, 0, 0, 0, 0, 0x03, 0xED}, 8, true, false, R_INVALID, 1002},
+    {"close code 999", {0x88, 0x82, 0, 0, 0, 0, 0x03, 0xE7}, 8, true, false, R_INVALID, 1002},
+    {"close reason bad utf-8",
+     {0x88, 0x83, 0, 0, 0, 0, 0x03, 0xE8, 0xFF},
+     9,
+     true,
+     false,
+     R_INVALID,
+     1007},
 };
 
 static void invalid_frames_map_to_close_codes(void)
@@ -316,20 +337,20 @@ static void utf8_vectors(void)
 		const char *s;
 		bool ok;
 	} v[] = {
-		{"plain ascii", true},
-		{"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5", true}, /* κόσμε */
-		{"\xf0\x9f\x98\x80", true},                            /* U+1F600 */
-		{"\xf4\x8f\xbf\xbf", true},                            /* U+10FFFF */
-		{"\xef\xbf\xbf", true},                                /* U+FFFF */
-		{"\xc0\xaf", false},                                   /* overlong '/' */
-		{"\xe0\x80\xaf", false},                               /* overlong */
-		{"\xf0\x80\x80\xaf", false},                           /* overlong */
-		{"\xed\xa0\x80", false},                               /* surrogate */
-		{"\xf4\x90\x80\x80", false},                           /* > U+10FFFF */
-		{"\xf5\x80\x80\x80", false},
-		{"\x80", false},
-		{"\xfe", false},
-		{"abcdefgh\xffzzzzzzz", false}, /* after the word-at-a-time path */
+	    {"plain ascii", true},
+	    {"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5", true}, /* κόσμε */
+	    {"\xf0\x9f\x98\x80", true},				    /* U+1F600 */
+	    {"\xf4\x8f\xbf\xbf", true},				    /* U+10FFFF */
+	    {"\xef\xbf\xbf", true},				    /* U+FFFF */
+	    {"\xc0\xaf", false},				    /* overlong '/' */
+	    {"\xe0\x80\xaf", false},				    /* overlong */
+	    {"\xf0\x80\x80\xaf", false},			    /* overlong */
+	    {"\xed\xa0\x80", false},				    /* surrogate */
+	    {"\xf4\x90\x80\x80", false},			    /* > U+10FFFF */
+	    {"\xf5\x80\x80\x80", false},
+	    {"\x80", false},
+	    {"\xfe", false},
+	    {"abcdefgh\xffzzzzzzz", false}, /* after the word-at-a-time path */
 	};
 
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
@@ -372,7 +393,8 @@ static void handshake_rfc_example(void)
 	char acc[WS_ACCEPT_LEN + 1];
 	struct buf b;
 
-	CU_ASSERT_EQUAL_FATAL(ws_handshake_parse(rfc_request, strlen(rfc_request), &h, &e), R_SUCCESS);
+	CU_ASSERT_EQUAL_FATAL(ws_handshake_parse(rfc_request, strlen(rfc_request), &h, &e),
+			      R_SUCCESS);
 	CU_ASSERT_STRING_EQUAL(h.target, "/chat");
 	CU_ASSERT_STRING_EQUAL(h.key, "dGhlIHNhbXBsZSBub25jZQ==");
 	CU_ASSERT_STRING_EQUAL(h.origin, "http://example.com");
@@ -383,7 +405,8 @@ static void handshake_rfc_example(void)
 	CU_ASSERT_STRING_EQUAL(acc, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 	buf_init(&b, 4096);
 	CU_ASSERT_EQUAL(ws_handshake_response(&b, h.key, "chat"), R_SUCCESS);
-	CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+	CU_ASSERT_PTR_NOT_NULL(
+	    strstr(b.data, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "Sec-WebSocket-Protocol: chat\r\n\r\n"));
 	CU_ASSERT_EQUAL(strncmp(b.data, "HTTP/1.1 101 ", 13), 0);
 	buf_free(&b);
@@ -393,37 +416,37 @@ static const struct bad_handshake {
 	const char *req;
 	int status;
 } bad_handshakes[] = {
-	{"POST / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-	 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-	 405},
-	{"GET / HTTP/1.0\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-	 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-	 400},
-	{"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n"
-	 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-	 400},
-	{"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: keep-alive\r\n"
-	 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-	 400},
-	{"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-	 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n",
-	 426},
-	{"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-	 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=\r\nSec-WebSocket-Version: 13\r\n\r\n",
-	 400},
-	{"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-	 "Sec-WebSocket-Key: c2hvcnQ=\r\nSec-WebSocket-Version: 13\r\n\r\n",
-	 400},
-	{"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-	 "Sec-WebSocket-Version: 13\r\n\r\n",
-	 400},
-	{"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-	 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-	 400},
-	{"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", 400},
-	{"GET / HTTP/1.1\r\nHost: a\r\n", 400},
-	{"GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n", 400},
-	{"GET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n", 400},
+    {"POST / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+     405},
+    {"GET / HTTP/1.0\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+     400},
+    {"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n"
+     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+     400},
+    {"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: keep-alive\r\n"
+     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+     400},
+    {"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n",
+     426},
+    {"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=\r\nSec-WebSocket-Version: 13\r\n\r\n",
+     400},
+    {"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+     "Sec-WebSocket-Key: c2hvcnQ=\r\nSec-WebSocket-Version: 13\r\n\r\n",
+     400},
+    {"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+     "Sec-WebSocket-Version: 13\r\n\r\n",
+     400},
+    {"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+     400},
+    {"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", 400},
+    {"GET / HTTP/1.1\r\nHost: a\r\n", 400},
+    {"GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+    {"GET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n", 400},
 };
 
 static void handshake_refusals(void)

@@ -127,8 +127,9 @@ static int bootstrap(struct db *db, const char *path)
 		return 0;
 	}
 	if (had || access(path, F_OK) == 0)
-		log_warnx("admin", "bootstrap key in '%s' is revoked, expired or unknown; "
-				   "creating a new one",
+		log_warnx("admin",
+			  "bootstrap key in '%s' is revoked, expired or unknown; "
+			  "creating a new one",
 			  path);
 	crypto_wipe(key, sizeof(key));
 	r = create(db, &k);
@@ -151,11 +152,12 @@ static enum result find_org(struct db *db, const char *name, char *id, size_t si
 	struct db_res *res = NULL;
 	enum result r;
 
-	r = db_exec(db,
-		    "SELECT o.id, EXISTS (SELECT 1 FROM api_keys k WHERE k.org_id = o.id AND "
-		    "k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())) "
-		    "FROM organizations o WHERE o.name = $1 ORDER BY o.created_at LIMIT 1 FOR UPDATE",
-		    1, (const char *[]){name}, &res);
+	r = db_exec(
+	    db,
+	    "SELECT o.id, EXISTS (SELECT 1 FROM api_keys k WHERE k.org_id = o.id AND "
+	    "k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())) "
+	    "FROM organizations o WHERE o.name = $1 ORDER BY o.created_at LIMIT 1 FOR UPDATE",
+	    1, (const char *[]){name}, &res);
 	if (r != R_SUCCESS)
 		return r;
 	if (db_res_rows(res) != 1) {
@@ -176,7 +178,8 @@ static enum result new_org(struct db *db, const char *name, const char *email, c
 	char user_id[ID_SIZE("user_")], slug[64];
 	enum result r;
 
-	if (id_new("org_", id, size) != R_SUCCESS || id_new("user_", user_id, sizeof(user_id)) != R_SUCCESS)
+	if (id_new("org_", id, size) != R_SUCCESS ||
+	    id_new("user_", user_id, sizeof(user_id)) != R_SUCCESS)
 		return R_INTERNAL;
 	snprintf(slug, sizeof(slug), "org-%s", id + 4);
 	r = db_exec(db, "INSERT INTO organizations (id, name, slug) VALUES ($1, $2, $3)", 3,
@@ -213,8 +216,9 @@ static int create_org(struct db *db, const char *name, const char *email)
 		made = true;
 	} else if (r == R_SUCCESS && keyed) {
 		db_rollback(db);
-		log_errx("admin", "organization '%s' (%s) exists and has a live key; create more "
-				  "with POST /api/v1/api-keys",
+		log_errx("admin",
+			 "organization '%s' (%s) exists and has a live key; create more "
+			 "with POST /api/v1/api-keys",
 			 name, org_id);
 		return 1;
 	}
@@ -313,7 +317,8 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 2 && strcmp(argv[1], "images") == 0)
 		return images_main(argc - 2, argv + 2);
-	if (!(argc == 3 && (strcmp(argv[1], "bootstrap") == 0 || strcmp(argv[1], "stop-all") == 0)) &&
+	if (!(argc == 3 &&
+	      (strcmp(argv[1], "bootstrap") == 0 || strcmp(argv[1], "stop-all") == 0)) &&
 	    !((argc == 3 || argc == 4) && strcmp(argv[1], "create-org") == 0) &&
 	    !(argc == 3 && strcmp(argv[1], "secrets") == 0 && strcmp(argv[2], "rotate") == 0)) {
 		fprintf(stderr, "usage: sandpit-admin bootstrap KEYFILE | stop-all REASON | "
@@ -334,7 +339,8 @@ int main(int argc, char **argv)
 	else if (strcmp(argv[1], "secrets") == 0)
 		rc = rotate(db);
 	else
-		rc = strcmp(argv[1], "bootstrap") == 0 ? bootstrap(db, argv[2]) : stop_all(db, argv[2]);
+		rc = strcmp(argv[1], "bootstrap") == 0 ? bootstrap(db, argv[2])
+						       : stop_all(db, argv[2]);
 	db_close(db);
 	return rc;
 }

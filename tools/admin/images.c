@@ -36,7 +36,7 @@ struct build {
 	const char *suite;
 	const struct recipe *r;
 	char dir[PATH_MAX]; /* NAME/.build-KEY-PID */
-	int log;            /* build.log in dir */
+	int log;	    /* build.log in dir */
 	unsigned step, steps;
 	struct timespec t0;
 };
@@ -176,16 +176,19 @@ static void session_child(struct build *b, const char *lower, const char *script
 	char merged[PATH_MAX], upper[PATH_MAX], work[PATH_MAX], opts[PATH_MAX * 3], p[PATH_MAX];
 	char *const argv[] = {"/bin/sh", "-ec", (char *)script, NULL};
 	char *const envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-			      "HOME=/root", "LANG=C.UTF-8", "DEBIAN_FRONTEND=noninteractive",
+			      "HOME=/root",
+			      "LANG=C.UTF-8",
+			      "DEBIAN_FRONTEND=noninteractive",
 			      "npm_config_update_notifier=false",
 			      "npm_config_cafile=/etc/ssl/certs/ca-certificates.crt",
-			      "NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt", NULL};
+			      "NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt",
+			      NULL};
 	int fd;
 
 	if (!pathf(merged, "%s/merged", b->dir) || !pathf(upper, "%s/root", b->dir) ||
 	    !pathf(work, "%s/work", b->dir) ||
-	    snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work) >=
-		    (int)sizeof(opts))
+	    snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper,
+		     work) >= (int)sizeof(opts))
 		_exit(126);
 	/* the base layer has no parents: it is its own root */
 	if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
@@ -245,9 +248,15 @@ static bool words(const struct buf *list, char sep, char *out, size_t size)
 static int step_debootstrap(struct build *b)
 {
 	char inc[MAX_CMD], arg[MAX_CMD + 16], root[PATH_MAX];
-	char *const argv[] = {"mmdebstrap", "--variant=minbase", "--mode=root", arg,
-			      "--aptopt=Acquire::Retries \"3\"", (char *)b->suite, root,
-			      (char *)b->mirror, NULL};
+	char *const argv[] = {"mmdebstrap",
+			      "--variant=minbase",
+			      "--mode=root",
+			      arg,
+			      "--aptopt=Acquire::Retries \"3\"",
+			      (char *)b->suite,
+			      root,
+			      (char *)b->mirror,
+			      NULL};
 
 	progress(b, "mmdebstrap (Debian packages of the base layer)");
 	if (!words(&b->r->debian, ',', inc, sizeof(inc)) || !pathf(root, "%s/root", b->dir))
@@ -284,15 +293,16 @@ static int step_apt(struct build *b)
 static int npm_unpack(struct build *b, const char *spec, const char *dest)
 {
 	char dl[PATH_MAX], to[PATH_MAX];
-	char *const pack[] = {"npm", "pack", "--silent", (char *)spec, "--pack-destination", dl, NULL};
+	char *const pack[] = {"npm", "pack", "--silent", (char *)spec, "--pack-destination",
+			      dl,    NULL};
 
 	if (!pathf(dl, "%s/dl", b->dir) || !pathf(to, "%s/root/%s", b->dir, dest) ||
 	    mkdir(dl, 0700) != 0 || run(b, NULL, (char *const[]){"mkdir", "-p", to, NULL}) != 0 ||
 	    run(b, dl, pack) != 0)
 		return 1;
 	return run(b, dl,
-		   (char *const[]){"sh", "-c", "tar -xzf ./*.tgz --strip-components=1 -C \"$0\"", to,
-				   NULL}) != 0 ||
+		   (char *const[]){"sh", "-c", "tar -xzf ./*.tgz --strip-components=1 -C \"$0\"",
+				   to, NULL}) != 0 ||
 	       rm_tree(dl) != 0;
 }
 
@@ -422,7 +432,8 @@ static int write_meta(struct build *b, long long size)
 		text = json_print(o);
 	if (text && pathf(path, "%s/image.json", b->dir) &&
 	    (fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) >= 0) {
-		rc = write(fd, text, strlen(text)) == (ssize_t)strlen(text) && fsync(fd) == 0 ? 0 : 1;
+		rc = write(fd, text, strlen(text)) == (ssize_t)strlen(text) && fsync(fd) == 0 ? 0
+											      : 1;
 		close(fd);
 	}
 	free(text);
@@ -518,7 +529,8 @@ static int build_one(const char *cache, const struct recipe *r)
 	clock_gettime(CLOCK_MONOTONIC, &b.t0);
 	if (!pathf(path, "%s/%s", cache, r->name) || (mkdir(path, 0755) != 0 && errno != EEXIST) ||
 	    !pathf(path, "%s/%s/.lock", cache, r->name) ||
-	    (lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0 || flock(lock, LOCK_EX) != 0) {
+	    (lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0 ||
+	    flock(lock, LOCK_EX) != 0) {
 		fprintf(stderr, "images: cannot lock '%s': %s\n", path, strerror(errno));
 		goto out;
 	}
@@ -646,8 +658,8 @@ static int list(const char *dir, const char *cache)
 		       st == RECIPE_READY      ? "ready"
 		       : st == RECIPE_BUILDING ? "building"
 		       : pathf(link, "%s/%s/current", cache, r->name) && access(link, F_OK) == 0
-			       ? "stale"
-			       : "not_built",
+			   ? "stale"
+			   : "not_built",
 		       r->key);
 		recipe_free(r);
 	}

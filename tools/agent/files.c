@@ -175,7 +175,7 @@ void files_serve(int fd, const uint8_t *pre, size_t npre, unsigned code_uid)
 		r = serve_one(&io, &tx, &h, p, op);
 		/* a failed put answered already; what follows of it is moot */
 		if (r != R_SUCCESS && (tx.active || h.type == AP_FPUT || h.type == AP_FDATA ||
-				  h.type == AP_FCOMMIT)) {
+				       h.type == AP_FCOMMIT)) {
 			fops_put_abort(&tx);
 			break;
 		}

@@ -32,19 +32,78 @@ struct sysfilter {
 };
 
 static const char *const denied[] = {
-	"unshare", "setns", "mount", "umount", "umount2", "pivot_root", "move_mount",
-	"open_tree", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr", "chroot",
-	"ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "kcmp",
-	"keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd",
-	"io_uring_setup", "io_uring_enter", "io_uring_register", "kexec_load",
-	"kexec_file_load", "init_module", "finit_module", "delete_module", "create_module",
-	"get_kernel_syms", "query_module", "reboot", "swapon", "swapoff", "acct", "quotactl",
-	"quotactl_fd", "name_to_handle_at", "open_by_handle_at", "fanotify_init", "syslog",
-	"iopl", "ioperm", "lookup_dcookie", "nfsservctl", "uselib", "ustat", "sysfs",
-	"_sysctl", "vhangup", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
-	"stime", "mbind", "move_pages", "migrate_pages", "set_mempolicy",
-	"set_mempolicy_home_node", "vm86", "vm86old", "lsm_set_self_attr", "sethostname",
-	"setdomainname", "landlock_create_ruleset", "open_tree_attr",
+    "unshare",
+    "setns",
+    "mount",
+    "umount",
+    "umount2",
+    "pivot_root",
+    "move_mount",
+    "open_tree",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "mount_setattr",
+    "chroot",
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "pidfd_getfd",
+    "kcmp",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "create_module",
+    "get_kernel_syms",
+    "query_module",
+    "reboot",
+    "swapon",
+    "swapoff",
+    "acct",
+    "quotactl",
+    "quotactl_fd",
+    "name_to_handle_at",
+    "open_by_handle_at",
+    "fanotify_init",
+    "syslog",
+    "iopl",
+    "ioperm",
+    "lookup_dcookie",
+    "nfsservctl",
+    "uselib",
+    "ustat",
+    "sysfs",
+    "_sysctl",
+    "vhangup",
+    "settimeofday",
+    "clock_settime",
+    "clock_adjtime",
+    "adjtimex",
+    "stime",
+    "mbind",
+    "move_pages",
+    "migrate_pages",
+    "set_mempolicy",
+    "set_mempolicy_home_node",
+    "vm86",
+    "vm86old",
+    "lsm_set_self_attr",
+    "sethostname",
+    "setdomainname",
+    "landlock_create_ruleset",
+    "open_tree_attr",
 };
 
 static int rule(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned n,
@@ -59,8 +118,8 @@ static int rule(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned
 
 static int add_rules(scmp_filter_ctx ctx)
 {
-	static const unsigned long ns_flags[] = {CLONE_NEWNS,  CLONE_NEWUTS, CLONE_NEWIPC,
-						 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET,
+	static const unsigned long ns_flags[] = {CLONE_NEWNS,	  CLONE_NEWUTS, CLONE_NEWIPC,
+						 CLONE_NEWUSER,	  CLONE_NEWPID, CLONE_NEWNET,
 						 CLONE_NEWCGROUP, CLONE_NEWTIME};
 	static const unsigned long tty_ioctls[] = {TIOCSTI, TIOCLINUX};
 	static const int families[] = {AF_PACKET, AF_ALG, AF_VSOCK, AF_KEY};
@@ -121,9 +180,8 @@ enum result sysfilter_build(struct sysfilter **out)
 		goto release_ctx;
 	}
 	fd = memfd_create("sysfilter", MFD_CLOEXEC);
-	if (fd < 0 || seccomp_export_bpf(ctx, fd) != 0 || fstat(fd, &st) != 0 ||
-	    st.st_size <= 0 || (size_t)st.st_size > MAX_PROG ||
-	    st.st_size % (off_t)sizeof(struct sock_filter) != 0) {
+	if (fd < 0 || seccomp_export_bpf(ctx, fd) != 0 || fstat(fd, &st) != 0 || st.st_size <= 0 ||
+	    (size_t)st.st_size > MAX_PROG || st.st_size % (off_t)sizeof(struct sock_filter) != 0) {
 		log_errx("sysfilter", "cannot export seccomp policy");
 		goto release_fd;
 	}

@@ -30,9 +30,10 @@
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: sandpit-boxctl -s SOCK (create|resize|destroy|inspect|addr|ps|list|"
-			"setenv|exec|bench) ...\n"
-			"       create ID [cpus=Q] [memory=Q] [pids=N] [disk=Q] [image=NAME@KEY]\n");
+	fprintf(stderr,
+		"usage: sandpit-boxctl -s SOCK (create|resize|destroy|inspect|addr|ps|list|"
+		"setenv|exec|bench) ...\n"
+		"       create ID [cpus=Q] [memory=Q] [pids=N] [disk=Q] [image=NAME@KEY]\n");
 	return 125;
 }
 
@@ -188,7 +189,8 @@ static int do_exec(struct backend *b, const char *id, int argc, char **argv)
 
 static int do_bench(struct backend *b, int n)
 {
-	double *create = calloc((size_t)n, sizeof(double)), *exec = calloc((size_t)n * 10, sizeof(double));
+	double *create = calloc((size_t)n, sizeof(double)),
+	       *exec = calloc((size_t)n * 10, sizeof(double));
 	double *destroy = calloc((size_t)n, sizeof(double));
 	static const char *const argv_true[] = {"true"};
 	struct agentproto_exec e = {.argv = argv_true, .argc = 1, .timeout_ms = 5000};
@@ -214,7 +216,8 @@ static int do_bench(struct backend *b, int n)
 		create[i] = clock_ms_since(&t0);
 		for (k = 0; k < 10; k++) {
 			clock_gettime(CLOCK_MONOTONIC, &t0);
-			if (agent_client_exec(c, &e, 2000, &res) != R_SUCCESS || res.exit_code != 0) {
+			if (agent_client_exec(c, &e, 2000, &res) != R_SUCCESS ||
+			    res.exit_code != 0) {
 				rc = fail("bench exec", R_UPSTREAM);
 				goto out;
 			}
@@ -300,9 +303,10 @@ int main(int argc, char **argv)
 		r = backend_inspect(b, id, &u);
 		if (r != R_SUCCESS)
 			return fail("inspect", r);
-		printf("alive=%d cpu_usec=%llu memory_current=%llu memory_peak=%llu pids=%u\n", u.alive,
-		       (unsigned long long)u.cpu_usec, (unsigned long long)u.memory_current,
-		       (unsigned long long)u.memory_peak, u.pids);
+		printf("alive=%d cpu_usec=%llu memory_current=%llu memory_peak=%llu pids=%u\n",
+		       u.alive, (unsigned long long)u.cpu_usec,
+		       (unsigned long long)u.memory_current, (unsigned long long)u.memory_peak,
+		       u.pids);
 	} else if (strcmp(cmd, "ps") == 0 || strcmp(cmd, "setenv") == 0) {
 		struct agent_conn *c = NULL;
 		struct agentproto_procs ps;

@@ -11,10 +11,10 @@
 
 /* Below these a sandbox cannot start its agent. */
 #define MIN_CPU_MILLIS 10
-#define MIN_MEMORY (16ull << 20)
-#define MIN_PIDS 8
-#define MIN_DISK (1ull << 20)
-#define MAX_PIDS (1u << 22)
+#define MIN_MEMORY     (16ull << 20)
+#define MIN_PIDS       8
+#define MIN_DISK       (1ull << 20)
+#define MAX_PIDS       (1u << 22)
 
 static uint64_t host_memory(void)
 {
@@ -103,6 +103,6 @@ bool bounds_admit(const struct bounds *b, const struct sandbox_limits *l)
 
 	return l->cpu_millis >= MIN_CPU_MILLIS && l->cpu_millis <= c->cpu_millis &&
 	       l->memory_bytes >= MIN_MEMORY && l->memory_bytes <= c->memory_bytes &&
-	       l->pids_max >= MIN_PIDS && l->pids_max <= c->pids_max &&
-	       l->disk_bytes >= MIN_DISK && l->disk_bytes <= c->disk_bytes;
+	       l->pids_max >= MIN_PIDS && l->pids_max <= c->pids_max && l->disk_bytes >= MIN_DISK &&
+	       l->disk_bytes <= c->disk_bytes;
 }

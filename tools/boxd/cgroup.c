@@ -32,7 +32,7 @@ static const char *const v1_names[H_COUNT] = {"memory", "cpu", "cpuacct", "pids"
 struct cgroup_root {
 	bool v2;
 	char parent[H_COUNT][PATH_MAX]; /* <mount>/<ctrl>/<parent> */
-	int uniq[H_COUNT];              /* indexes of distinct hierarchies */
+	int uniq[H_COUNT];		/* indexes of distinct hierarchies */
 	int nuniq;
 };
 
@@ -193,8 +193,10 @@ enum result cgroup_detect(const char *mount, const char *parent, struct cgroup_r
 		root->uniq[0] = 0;
 		root->nuniq = 1;
 		for (i = 0; i < 3; i++) {
-			if (write_file(mount, "cgroup.subtree_control", NULL, ctl[i]) != R_SUCCESS) {
-				log_warn("cgroup", "cannot enable '%s' in '%s/cgroup.subtree_control'",
+			if (write_file(mount, "cgroup.subtree_control", NULL, ctl[i]) !=
+			    R_SUCCESS) {
+				log_warn("cgroup",
+					 "cannot enable '%s' in '%s/cgroup.subtree_control'",
 					 ctl[i], mount);
 				goto fail;
 			}
@@ -487,7 +489,8 @@ static bool procs_empty(struct cgroup_root *root, const char *id, int h)
 		uint64_t pop = 1;
 
 		r = read_file(root->parent[0], id, "cgroup.events", ev, sizeof(ev));
-		return r == R_NOT_FOUND || (r == R_SUCCESS && keyed(ev, "populated", &pop) && pop == 0);
+		return r == R_NOT_FOUND ||
+		       (r == R_SUCCESS && keyed(ev, "populated", &pop) && pop == 0);
 	}
 	r = read_file(root->parent[h], id, "cgroup.procs", buf, sizeof(buf));
 	return r == R_NOT_FOUND || (r == R_SUCCESS && buf[0] == '\0');
@@ -533,8 +536,8 @@ enum result cgroup_kill(struct cgroup_root *root, const char *id, unsigned timeo
 		 * is delivered as soon as they thaw. */
 		(void)write_file(root->parent[H_FREEZE], id, "freezer.state", "FROZEN");
 		for (i = 0; i < 100; i++) {
-			if (read_file(root->parent[H_FREEZE], id, "freezer.state", st, sizeof(st)) !=
-				    R_SUCCESS ||
+			if (read_file(root->parent[H_FREEZE], id, "freezer.state", st,
+				      sizeof(st)) != R_SUCCESS ||
 			    strncmp(st, "FROZEN", 6) == 0)
 				break;
 			sleep_ms(1);
@@ -582,7 +585,8 @@ enum result cgroup_stats(struct cgroup_root *root, const char *id, struct cgroup
 		if (read_file(d, id, "memory.peak", text, sizeof(text)) == R_SUCCESS)
 			s.memory_peak = parse_u64(text);
 	} else {
-		if (read_file(root->parent[H_ACCT], id, "cpuacct.usage", text, sizeof(text)) == R_SUCCESS)
+		if (read_file(root->parent[H_ACCT], id, "cpuacct.usage", text, sizeof(text)) ==
+		    R_SUCCESS)
 			s.cpu_usec = parse_u64(text) / 1000u;
 		if (read_file(root->parent[H_MEM], id, "memory.usage_in_bytes", text,
 			      sizeof(text)) == R_SUCCESS)

@@ -17,13 +17,13 @@
 
 #include "core/log.h"
 
-#define MOD "etc"
-#define TEMPLATE ".etc"
+#define MOD	     "etc"
+#define TEMPLATE     ".etc"
 #define TEMPLATE_NEW ".etc.new"
-#define MAX_DEPTH 8
-#define MAX_FILE (16ull << 20)
-#define MAX_TOTAL (64ull << 20)
-#define MAX_ENTRIES 20000u
+#define MAX_DEPTH    8
+#define MAX_FILE     (16ull << 20)
+#define MAX_TOTAL    (64ull << 20)
+#define MAX_ENTRIES  20000u
 
 /* Host entries snapshotted (fnmatch patterns on names directly in /etc):
  * what runtimes look up there (/usr links into alternatives, java-*, ssl,
@@ -31,13 +31,40 @@
  * Within them only what any local user could read anyway is copied (files
  * o+r, directories o+rx): /etc/ssl/private stays out. */
 static const char *const copied[] = {
-    "alternatives", "ssl",         "ld.so.cache",  "ld.so.conf",    "ld.so.conf.d",
-    "os-release",   "debian_version", "lsb-release", "protocols",   "services",
-    "rpc",          "networks",    "ethertypes",   "gai.conf",      "host.conf",
-    "mime.types",   "magic",       "magic.mime",   "locale.alias",  "inputrc",
-    "terminfo",     "python3",     "python3.*",    "perl",          "java-*",
-    "maven",        "fonts",       "groff",        "ImageMagick-*", "R",
-    "vim",          "X11",         "xml",          "sgml",
+    "alternatives",
+    "ssl",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "os-release",
+    "debian_version",
+    "lsb-release",
+    "protocols",
+    "services",
+    "rpc",
+    "networks",
+    "ethertypes",
+    "gai.conf",
+    "host.conf",
+    "mime.types",
+    "magic",
+    "magic.mime",
+    "locale.alias",
+    "inputrc",
+    "terminfo",
+    "python3",
+    "python3.*",
+    "perl",
+    "java-*",
+    "maven",
+    "fonts",
+    "groff",
+    "ImageMagick-*",
+    "R",
+    "vim",
+    "X11",
+    "xml",
+    "sgml",
 };
 
 /* Generated, the same in every sandbox: its ids are fixed (0 is the agent,
@@ -299,7 +326,8 @@ enum result etc_prepare(const char *run_dir, bool rebuild)
 		return R_SUCCESS; /* live sandboxes have this one mounted */
 	}
 	if (!remove_tree(rfd, TEMPLATE_NEW, 0) || mkdirat(rfd, TEMPLATE_NEW, 0700) != 0 ||
-	    (dfd = openat(rfd, TEMPLATE_NEW, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    (dfd = openat(rfd, TEMPLATE_NEW, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) <
+		0 ||
 	    fchmod(dfd, 0755) != 0) {
 		log_warn(MOD, "cannot create '%s/%s'", run_dir, TEMPLATE_NEW);
 		goto out;

@@ -57,15 +57,14 @@ static bool safe(const struct stat *st, mode_t type)
 
 /* open_safe: one name under dir, never through a symlink; R_NOT_FOUND when
  * absent, R_INVALID when not a safe entry of the given type. */
-static enum result open_safe(int dir, const char *name, int flags, mode_t type, int *out,
-			     char *err, size_t errlen)
+static enum result open_safe(int dir, const char *name, int flags, mode_t type, int *out, char *err,
+			     size_t errlen)
 {
 	struct stat st;
 	int fd = openat(dir, name, flags | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd < 0) {
-		snprintf(err, errlen, "'%s' is not in the image cache (%s)", name,
-			 strerror(errno));
+		snprintf(err, errlen, "'%s' is not in the image cache (%s)", name, strerror(errno));
 		return errno == ENOENT ? R_NOT_FOUND : R_INVALID;
 	}
 	if (fstat(fd, &st) != 0 || !safe(&st, type)) {
@@ -170,8 +169,8 @@ static enum result one_layer(int cache, char *spec, int *root, char *err, size_t
 	return r;
 }
 
-enum result image_resolve(const char *cache, const char *spec, struct image_layers *out,
-			  char *err, size_t errlen)
+enum result image_resolve(const char *cache, const char *spec, struct image_layers *out, char *err,
+			  size_t errlen)
 {
 	char cur[IMAGE_SPEC_MAX];
 	enum result r;
@@ -194,7 +193,8 @@ enum result image_resolve(const char *cache, const char *spec, struct image_laye
 	r = R_SUCCESS;
 	while (r == R_SUCCESS && cur[0] != '\0') {
 		if (out->n == IMAGE_MAX_LAYERS) {
-			snprintf(err, errlen, "image chain deeper than %d layers", IMAGE_MAX_LAYERS);
+			snprintf(err, errlen, "image chain deeper than %d layers",
+				 IMAGE_MAX_LAYERS);
 			r = R_INVALID;
 			break;
 		}
@@ -211,8 +211,7 @@ enum result image_resolve(const char *cache, const char *spec, struct image_laye
 enum result image_idmap(const struct image_layers *l, int userns_fd, int *mnt_fds)
 {
 	struct mount_attr attr = {
-	    .attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
-			MOUNT_ATTR_NODEV,
+	    .attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
 	    .userns_fd = (unsigned long long)userns_fd,
 	};
 	int i, fd;
@@ -220,8 +219,8 @@ enum result image_idmap(const struct image_layers *l, int userns_fd, int *mnt_fd
 	for (i = 0; i < l->n; i++) {
 		fd = (int)syscall(SYS_open_tree, l->fd[i], "",
 				  OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-		if (fd < 0 || syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr,
-				      sizeof(attr)) != 0) {
+		if (fd < 0 ||
+		    syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof(attr)) != 0) {
 			int e = errno;
 
 			if (fd >= 0)

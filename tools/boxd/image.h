@@ -18,7 +18,7 @@
 #include "core/result.h"
 
 #define IMAGE_MAX_LAYERS (RECIPE_MAX_DEPTH + 1)
-#define IMAGE_SPEC_MAX (RECIPE_MAX_NAME + 1 + RECIPE_KEY_LEN + 1)
+#define IMAGE_SPEC_MAX	 (RECIPE_MAX_NAME + 1 + RECIPE_KEY_LEN + 1)
 
 struct image_layers {
 	int n;

@@ -71,7 +71,7 @@
 #include "request.h"
 #include "table.h"
 
-#define MOD "boxd"
+#define MOD	  "boxd"
 #define MAX_SLOTS 32767u
 
 static uint64_t fnv1a(const char *s)
@@ -87,14 +87,15 @@ static uint64_t fnv1a(const char *s)
 
 static void usage(void)
 {
-	fprintf(stderr,
-		"usage: sandpit-boxd --state-dir DIR [--socket PATH] [--agent PATH] [--group NAME]\n"
-		"       [--uid-base N] [--max-sandboxes N] [--cgroup-mount PATH]\n"
-		"       [--default-cpus Q] [--default-memory Q] [--default-pids N]\n"
-		"       [--default-disk Q] [--tmp-size Q] [--nofile N]\n"
-		"       [--max-cpus Q] [--max-memory Q] [--max-pids N] [--max-disk Q]\n"
-		"       [--total-cpus Q] [--total-memory Q] [--total-pids N]\n"
-		"       [--images DIR] [--kill-on-exit] [--agent-log] [--check]\n");
+	fprintf(
+	    stderr,
+	    "usage: sandpit-boxd --state-dir DIR [--socket PATH] [--agent PATH] [--group NAME]\n"
+	    "       [--uid-base N] [--max-sandboxes N] [--cgroup-mount PATH]\n"
+	    "       [--default-cpus Q] [--default-memory Q] [--default-pids N]\n"
+	    "       [--default-disk Q] [--tmp-size Q] [--nofile N]\n"
+	    "       [--max-cpus Q] [--max-memory Q] [--max-pids N] [--max-disk Q]\n"
+	    "       [--total-cpus Q] [--total-memory Q] [--total-pids N]\n"
+	    "       [--images DIR] [--kill-on-exit] [--agent-log] [--check]\n");
 }
 
 static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
@@ -154,9 +155,11 @@ static bool parse_args(int argc, char **argv, struct options *c)
 		} else if (strcmp(a, "--default-cpus") == 0)
 			ok = val && reslimit_parse_cpus(val, &c->defaults.cpu_millis) == R_SUCCESS;
 		else if (strcmp(a, "--default-memory") == 0)
-			ok = val && reslimit_parse_memory(val, &c->defaults.memory_bytes) == R_SUCCESS;
+			ok = val &&
+			     reslimit_parse_memory(val, &c->defaults.memory_bytes) == R_SUCCESS;
 		else if (strcmp(a, "--default-disk") == 0)
-			ok = val && reslimit_parse_memory(val, &c->defaults.disk_bytes) == R_SUCCESS;
+			ok =
+			    val && reslimit_parse_memory(val, &c->defaults.disk_bytes) == R_SUCCESS;
 		else if (strcmp(a, "--tmp-size") == 0)
 			ok = val && reslimit_parse_memory(val, &c->tmp_bytes) == R_SUCCESS;
 		else if (strcmp(a, "--default-pids") == 0) {
@@ -208,7 +211,8 @@ static void reap(struct daemon *d)
 		for (i = 0; i < d->nboxes; i++) {
 			if (d->boxes[i].used && d->boxes[i].pid == pid) {
 				d->boxes[i].alive = false;
-				log_info(MOD, "agent of '%s' exited status=%d", d->boxes[i].id, status);
+				log_info(MOD, "agent of '%s' exited status=%d", d->boxes[i].id,
+					 status);
 			}
 		}
 	}
@@ -306,11 +310,11 @@ static bool setup(struct daemon *d)
 		       "max_sandboxes=%u\ncgroup_parent=%s\ndefault_cpu_millis=%u\n"
 		       "default_memory=%llu\ndefault_pids=%u\ndefault_disk=%llu\ntmp_size=%llu\n"
 		       "nofile=%u\nkill_on_exit=%d\nimages=%s\n",
-		       real, d->run_dir, d->sock, c->agent_path, c->group ? c->group : "(root only)",
-		       c->uid_base, c->max_sandboxes, parent, c->defaults.cpu_millis,
-		       (unsigned long long)c->defaults.memory_bytes, c->defaults.pids_max,
-		       (unsigned long long)c->defaults.disk_bytes, (unsigned long long)c->tmp_bytes,
-		       c->nofile, c->kill_on_exit, c->images);
+		       real, d->run_dir, d->sock, c->agent_path,
+		       c->group ? c->group : "(root only)", c->uid_base, c->max_sandboxes, parent,
+		       c->defaults.cpu_millis, (unsigned long long)c->defaults.memory_bytes,
+		       c->defaults.pids_max, (unsigned long long)c->defaults.disk_bytes,
+		       (unsigned long long)c->tmp_bytes, c->nofile, c->kill_on_exit, c->images);
 		printf("max_cpu_millis=%u\nmax_memory=%llu\nmax_pids=%u\nmax_disk=%llu\n"
 		       "total_cpu_millis=%u\ntotal_memory=%llu\ntotal_pids=%u\n",
 		       c->bounds.ceiling.cpu_millis,

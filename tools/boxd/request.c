@@ -33,7 +33,8 @@
 
 #define MOD "boxd"
 
-static void reply_printf(struct reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reply_printf(struct reply *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void reply_printf(struct reply *r, const char *fmt, ...)
 {
@@ -216,23 +217,23 @@ static void do_create(struct daemon *d, const char *id, const char *req, struct 
 		goto undo;
 	}
 	sp = (struct spawn_params){
-		.id = id,
-		.listen_fd = lfd,
-		.agent_exe_fd = d->agent_fd,
-		.log_fd = d->cfg.agent_log ? 2 : -1,
-		.root_mnt = d->root_mnt,
-		.etc_dir = d->etc_dir,
-		.etc_hosts = hosts,
-		.etc_hostname = hostname,
-		.image = has_image ? &img : NULL,
-		.cg = d->cg,
-		.agent_uid = (uid_t)(d->cfg.uid_base + 2u * b->slot),
-		.code_uid = (uid_t)(d->cfg.uid_base + 2u * b->slot + 1u),
-		.disk_bytes = lim.disk_bytes,
-		.tmp_bytes = d->cfg.tmp_bytes,
-		.nofile = d->cfg.nofile,
-		.pids_max = lim.pids_max,
-		.timeout_ms = 10000,
+	    .id = id,
+	    .listen_fd = lfd,
+	    .agent_exe_fd = d->agent_fd,
+	    .log_fd = d->cfg.agent_log ? 2 : -1,
+	    .root_mnt = d->root_mnt,
+	    .etc_dir = d->etc_dir,
+	    .etc_hosts = hosts,
+	    .etc_hostname = hostname,
+	    .image = has_image ? &img : NULL,
+	    .cg = d->cg,
+	    .agent_uid = (uid_t)(d->cfg.uid_base + 2u * b->slot),
+	    .code_uid = (uid_t)(d->cfg.uid_base + 2u * b->slot + 1u),
+	    .disk_bytes = lim.disk_bytes,
+	    .tmp_bytes = d->cfg.tmp_bytes,
+	    .nofile = d->cfg.nofile,
+	    .pids_max = lim.pids_max,
+	    .timeout_ms = 10000,
 	};
 	r = spawn_sandbox(&sp, &pid, err, sizeof(err));
 	close(lfd);
@@ -395,8 +396,7 @@ static void handle(struct daemon *d, const char *req, struct reply *rep)
 		return;
 	}
 	/* "boxd" would name the daemon's own socket in the run directory */
-	if (!boxproto_word(req, 1, id, sizeof(id)) || !id_is_name(id) ||
-	    strcmp(id, "boxd") == 0) {
+	if (!boxproto_word(req, 1, id, sizeof(id)) || !id_is_name(id) || strcmp(id, "boxd") == 0) {
 		reply_err(rep, R_INVALID, "bad sandbox id");
 		return;
 	}

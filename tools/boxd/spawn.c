@@ -50,21 +50,21 @@ enum { FD_LISTEN = 3, FD_STATUS = 4, FD_OOM = 5, FD_EXE = 6, FD_SYNC = 7, FD_FIR
  * only the identity files are bound over it, read-only. */
 #define ETC_MAX 6
 static const char *const etc_host_rel[] = {"/etc", "/etc/hosts", "/etc/hostname"};
-static const char *const etc_image_rel[] = {"/etc/passwd",	 "/etc/group",
-					    "/etc/nsswitch.conf", "/etc/resolv.conf",
-					    "/etc/hosts",	 "/etc/hostname"};
+static const char *const etc_image_rel[] = {"/etc/passwd",	"/etc/group", "/etc/nsswitch.conf",
+					    "/etc/resolv.conf", "/etc/hosts", "/etc/hostname"};
 
 struct child {
 	const struct spawn_params *p;
 	int status_fd;
 	int oom_fd;
-	int etc_fd[ETC_MAX]; /* O_PATH on the host sources of /etc */
+	int etc_fd[ETC_MAX];		/* O_PATH on the host sources of /etc */
 	int layer_fd[IMAGE_MAX_LAYERS]; /* idmapped detached layer mounts */
-	int workspace_fd;               /* O_PATH on the image root's workspace */
+	int workspace_fd;		/* O_PATH on the image root's workspace */
 	char root[PATH_MAX];
 };
 
-static void fail(struct child *c, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+static void fail(struct child *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
 
 /* fail: report to the parent over the status pipe and die. */
 static void fail(struct child *c, const char *fmt, ...)
@@ -147,8 +147,10 @@ static void ro_remount(struct child *c, const char *rel, unsigned long extra)
 {
 	static const struct {
 		unsigned long st, ms;
-	} map[] = {{ST_NOEXEC, MS_NOEXEC},     {ST_NOATIME, MS_NOATIME},
-		   {ST_NODIRATIME, MS_NODIRATIME}, {ST_RELATIME, MS_RELATIME}};
+	} map[] = {{ST_NOEXEC, MS_NOEXEC},
+		   {ST_NOATIME, MS_NOATIME},
+		   {ST_NODIRATIME, MS_NODIRATIME},
+		   {ST_RELATIME, MS_RELATIME}};
 	unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | extra;
 	char dst[PATH_MAX];
 	struct statvfs sv;
@@ -175,8 +177,8 @@ static void bind_ro(struct child *c, const char *src, const char *rel)
  * host's holds its users, its services' configuration and secrets. */
 static void build_host_dirs(struct child *c)
 {
-	static const char *const dirs[] = {"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
-					   "/libx32"};
+	static const char *const dirs[] = {"/usr",   "/bin",   "/sbin",	 "/lib",
+					   "/lib32", "/lib64", "/libx32"};
 	char target[PATH_MAX];
 	struct stat st;
 	size_t i;
@@ -214,8 +216,8 @@ static void open_etc_sources(struct child *c)
 	}
 	for (i = 0; i < n - 2; i++) {
 		if (p->image)
-			c->etc_fd[i] = openat(dir, etc_image_rel[i] + 5,
-					      O_PATH | O_NOFOLLOW | O_CLOEXEC);
+			c->etc_fd[i] =
+			    openat(dir, etc_image_rel[i] + 5, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		else
 			c->etc_fd[i] = open(p->etc_dir, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		if (c->etc_fd[i] < 0)
@@ -336,7 +338,9 @@ static void wait_go(struct child *c)
 	} u;
 	char go;
 	struct iovec iov = {&go, 1};
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+	struct msghdr m = {.msg_iov = &iov,
+			   .msg_iovlen = 1,
+			   .msg_control = u.buf,
 			   .msg_controllen = sizeof(u.buf)};
 	struct cmsghdr *cm;
 
@@ -362,7 +366,8 @@ static void mask(struct child *c, const char *rel)
 	if (lstat(dst, &st) != 0)
 		return;
 	if (S_ISDIR(st.st_mode))
-		mount_or_fail(c, "tmpfs", rel, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		mount_or_fail(c, "tmpfs", rel, "tmpfs",
+			      MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
 			      "size=4k,nr_inodes=1,mode=0555");
 	else if (S_ISREG(st.st_mode))
 		mount_or_fail(c, "/dev/null", rel, NULL, MS_BIND, NULL);
@@ -400,11 +405,11 @@ static void build_dev(struct child *c, uint64_t shm_bytes)
 
 static void build_proc(struct child *c)
 {
-	static const char *const masked[] = {"/proc/kcore", "/proc/keys", "/proc/timer_list",
-					     "/proc/sched_debug", "/proc/latency_stats",
-					     "/proc/acpi", "/proc/scsi", "/proc/kallsyms",
-					     "/proc/kmsg", "/proc/kpagecgroup", "/proc/kpagecount",
-					     "/proc/kpageflags", "/proc/config.gz"};
+	static const char *const masked[] = {
+	    "/proc/kcore",	   "/proc/keys",	"/proc/timer_list", "/proc/sched_debug",
+	    "/proc/latency_stats", "/proc/acpi",	"/proc/scsi",	    "/proc/kallsyms",
+	    "/proc/kmsg",	   "/proc/kpagecgroup", "/proc/kpagecount", "/proc/kpageflags",
+	    "/proc/config.gz"};
 	static const char *const readonly[] = {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq",
 					       "/proc/bus", "/proc/fs"};
 	char dst[PATH_MAX];
@@ -479,8 +484,8 @@ static void child_main(struct child *c, int sync_fd)
 	const struct spawn_params *p = c->p;
 	char opts[256], lim[3][24];
 	unsigned long root_flags = MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV;
-	char *const argv[] = {"sandpit-agent", "--nofile", lim[0], "--nproc", lim[1],
-			      "--fsize", lim[2], NULL};
+	char *const argv[] = {"sandpit-agent", "--nofile", lim[0], "--nproc",
+			      lim[1],	       "--fsize",  lim[2], NULL};
 	char *const envp[] = {NULL};
 	sigset_t none;
 	int null_fd;

@@ -17,7 +17,7 @@
 #include "core/log.h"
 
 #define MAX_MIGRATIONS 512
-#define MAX_SQL (4 * 1024 * 1024)
+#define MAX_SQL	       (4 * 1024 * 1024)
 
 /* Migrations renamed after release (two shared the number 003): a database
  * that recorded the old name has applied the new one. Old names are never
@@ -205,9 +205,10 @@ static enum result migrate(struct db *db, const char *dir)
 	r = list(dir, names, &n);
 	if (r != R_SUCCESS)
 		return r;
-	r = db_exec_script(db, "CREATE TABLE IF NOT EXISTS schema_migrations ("
-			       "name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());"
-			       "SELECT pg_advisory_lock(727274)");
+	r = db_exec_script(db,
+			   "CREATE TABLE IF NOT EXISTS schema_migrations ("
+			   "name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());"
+			   "SELECT pg_advisory_lock(727274)");
 	if (r == R_SUCCESS)
 		r = adopt_renames(db);
 	for (size_t i = 0; r == R_SUCCESS && i < n; i++) {

@@ -108,8 +108,7 @@ int main(int argc, char **argv)
 	opts.stop = &stop_requested;
 
 	if (open_backend(&b) != R_SUCCESS) {
-		log_errx(MOD, "cannot set up the sandbox backend kind=%s",
-			 config()->exec_backend);
+		log_errx(MOD, "cannot set up the sandbox backend kind=%s", config()->exec_backend);
 		goto out;
 	}
 	if (instance_conninfo(conninfo, sizeof(conninfo)) != R_SUCCESS) {

@@ -267,7 +267,8 @@ static enum result pressure(struct sweep *sw, const char *id, const struct sandb
 	if (data == NULL || json_add_str(data, "resource", "memory") != R_SUCCESS ||
 	    json_add_int(data, "currentBytes", (long long)u->memory_current) != R_SUCCESS ||
 	    json_add_int(data, "limitBytes", (long long)limit) != R_SUCCESS ||
-	    json_add(data, "percent", json_new_double((double)(long long)(pct * 10) / 10)) != R_SUCCESS)
+	    json_add(data, "percent", json_new_double((double)(long long)(pct * 10) / 10)) !=
+		R_SUCCESS)
 		goto out;
 	r = events_build(NULL, id, type, data, evt, sizeof(evt), &payload);
 	if (r != R_SUCCESS)
@@ -275,14 +276,16 @@ static enum result pressure(struct sweep *sw, const char *id, const struct sandb
 	snprintf(lv, sizeof(lv), "%d", level);
 	/* orgId is filled from the row inside the statement. A pooled sandbox
 	 * (no org yet) has nobody to tell: its level is left alone. */
-	r = db_exec(sw->db,
-		    "WITH o AS (SELECT id, org_id, resource_level AS old FROM sandboxes WHERE id = $1 "
-		    "AND status = 'running' AND org_id IS NOT NULL FOR UPDATE), u AS (UPDATE sandboxes s SET "
-		    "resource_level = $2::smallint FROM o WHERE s.id = o.id AND o.old <> "
-		    "$2::smallint RETURNING o.old, o.org_id) INSERT INTO events (id, org_id, "
-		    "sandbox_id, type, payload) SELECT $3, u.org_id, $1, $4, jsonb_set($5::jsonb, "
-		    "'{orgId}', to_jsonb(u.org_id)) FROM u WHERE $2::smallint > u.old",
-		    5, (const char *[]){id, lv, evt, type, payload}, NULL);
+	r = db_exec(
+	    sw->db,
+	    "WITH o AS (SELECT id, org_id, resource_level AS old FROM sandboxes WHERE id = $1 "
+	    "AND status = 'running' AND org_id IS NOT NULL FOR UPDATE), u AS (UPDATE sandboxes s "
+	    "SET "
+	    "resource_level = $2::smallint FROM o WHERE s.id = o.id AND o.old <> "
+	    "$2::smallint RETURNING o.old, o.org_id) INSERT INTO events (id, org_id, "
+	    "sandbox_id, type, payload) SELECT $3, u.org_id, $1, $4, jsonb_set($5::jsonb, "
+	    "'{orgId}', to_jsonb(u.org_id)) FROM u WHERE $2::smallint > u.old",
+	    5, (const char *[]){id, lv, evt, type, payload}, NULL);
 out:
 	free(payload);
 	json_free(data);
@@ -465,6 +468,6 @@ void reaper_log_summary(const struct reaper_stats *s, enum result r)
 	for (int i = 0; i < REAPER_NCOUNTS && off < sizeof(line); i++)
 		off += (size_t)snprintf(line + off, sizeof(line) - off, " %s=%lld", count_names[i],
 					s->n[i]);
-	log_msg(r == R_SUCCESS ? LOG_INFO : LOG_WARN, MOD, "sweep done%s ms=%.1f result=%s", line, s->ms,
-		result_str(r));
+	log_msg(r == R_SUCCESS ? LOG_INFO : LOG_WARN, MOD, "sweep done%s ms=%.1f result=%s", line,
+		s->ms, result_str(r));
 }

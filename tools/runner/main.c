@@ -219,8 +219,8 @@ static void stop_sandboxes(struct runner *rn, struct db *db, const struct db_res
 	for (int i = 0; i < db_res_rows(res); i++) {
 		const char *sbx = db_res_get(res, i, col);
 
-		if (sbx != NULL &&
-		    lifecycle_stop(db, rn->b, "", sbx, LIFECYCLE_STOPPED, "job_runner_lost", true) != R_SUCCESS)
+		if (sbx != NULL && lifecycle_stop(db, rn->b, "", sbx, LIFECYCLE_STOPPED,
+						  "job_runner_lost", true) != R_SUCCESS)
 			log_warnx(MOD, "cannot stop sandbox id=%s (the reaper will)", sbx);
 	}
 }

@@ -169,7 +169,8 @@ static void box_stop(struct ctx *cx, struct box *bx)
 	if (!bx->up)
 		return;
 	bx->up = false;
-	r = lifecycle_stop(cx->db, cx->b, cx->j->org_id, bx->id, LIFECYCLE_STOPPED, "job_finished", true);
+	r = lifecycle_stop(cx->db, cx->b, cx->j->org_id, bx->id, LIFECYCLE_STOPPED, "job_finished",
+			   true);
 	if (r != R_SUCCESS)
 		log_warnx(MOD, "cannot stop job sandbox job=%s id=%s err=%s (the reaper will)",
 			  cx->j->id, bx->id, result_str(r));
@@ -184,7 +185,8 @@ static enum result put(struct ctx *cx, struct box *bx, const char *name, const v
 	struct agent_conn *c = NULL;
 	enum result r = agent_client_connect(bx->addr, NULL, CONNECT_MS, &c);
 
-	for (const struct json *f = json_child(files); f != NULL && r == R_SUCCESS; f = json_next(f)) {
+	for (const struct json *f = json_child(files); f != NULL && r == R_SUCCESS;
+	     f = json_next(f)) {
 		r = agent_client_put_file(c, json_key(f), 0644, FILE_MS);
 		if (r == R_SUCCESS)
 			r = agent_client_put_data(c, json_str(f), strlen(json_str(f)), FILE_MS);

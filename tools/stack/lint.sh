@@ -15,6 +15,12 @@ if git grep -nE '\b(sprintf|vsprintf|strcpy|strcat|strtok|atoi|atol|atoll|gets|s
 fi
 # VLAs are refused at build time by -Wvla.
 
+echo "lint: format (clang-format 14, .clang-format)"
+make --no-print-directory fmt-check >/dev/null 2>&1 || {
+	make --no-print-directory fmt-check 2>&1 | grep -E '^[^ ].*: (error|warning):' | head -n 20
+	rc=1
+}
+
 echo "lint: layers"
 # lib/'s one-way rule: core <- net, db <- auth, agent, backend <- sandbox.
 sh tools/stack/layers.sh || rc=1
