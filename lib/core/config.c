@@ -1,7 +1,8 @@
 /* config.c: a declarative table of settings (name, type, default, bounds),
  * like PgBouncer's; a second table binds keys to the typed members of struct
  * config, a third checks the format of string keys, and cross_checks holds
- * what keys must satisfy together. */
+ * what keys must satisfy together. Over 700 lines on purpose: a key's row,
+ * its typed member and its checks are kept side by side in one file. */
 #include "core/config.h"
 
 #include <ctype.h>

@@ -12,7 +12,9 @@
  * also holds /workspace (one limit for both), then pivots into the overlay.
  * The agent then does rlimits, credentials, no_new_privs, capability drop and
  * seccomp for itself and every command (tools/agent). Nothing here runs after
- * the exec, and no host process ever enters the sandbox afterwards. */
+ * the exec, and no host process ever enters the sandbox afterwards.
+ * Over 700 lines on purpose: the setup order is one sequence, read top to
+ * bottom (as isolate and nsjail keep theirs). */
 #include "spawn.h"
 
 #include <errno.h>
