@@ -234,7 +234,9 @@ def images_on_boots_template_less_creates_from_default():
             check(status == 201, (status, body))
             s = expect(get("/api/v1/sandbox/" + body["sandbox_id"], key=KEY), 200)
             check(s["template"] == "default", s)
-            out = run(body["sandbox_id"], "command -v go cargo node python3 | wc -l")
+            # one name per `command -v`: dash answers for the first name only
+            out = run(body["sandbox_id"],
+                      "for c in go cargo node python3; do command -v $c; done | wc -l")
             check(out["stdout"] == "4\n", out)
             stop(body["sandbox_id"])
         else:
