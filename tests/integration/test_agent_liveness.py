@@ -31,6 +31,7 @@ T_PROC, T_PID, T_STATE, T_CMD, T_CODE, T_MSG = 10, 11, 14, 16, 17, 18
 SHELL = 0x1
 R_QUOTA, R_TIMEOUT = 7, 8
 MAX_CONNS = 64  # tools/agent/conn.h
+OUT_LIMIT = 8 << 20  # tools/agent/conn.h: a connection's send queue cap
 EXEC_START_MS = 5000  # tools/agent/command.c: fork to exec
 HOSTILE_TIMEOUT_MS = 8000  # past EXEC_START_MS: a start that never comes is reported as such
 
@@ -348,6 +349,33 @@ def unread_output_does_not_stop_the_agent():
     # the host hanging up ends its command
     flood.close()
     wait_for("the flood to end", lambda: not [p for p in ps(sid) if "liveness-flood" in p[2]])
+    stop(key, sid)
+
+
+@test
+def host_that_never_reads_is_dropped_at_the_queue_cap():
+    key = new_key()
+    sid = create(key)
+    # A host that sends PINGs and never reads a PONG: the agent's send queue
+    # for it is bounded (OUT_LIMIT, tools/agent/conn.h: 8 MiB, a million
+    # PONGs); once a frame no longer fits, the agent drops the queue and
+    # closes the connection (it neither grows without bound nor loses a frame
+    # and carries on).
+    hog = Agent(sid)
+    hog.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    batch = struct.pack(">BBHI", VERSION, PING, 0, 0) * 8192
+    sent, closed = 0, False
+    while sent < 8 * OUT_LIMIT and not closed:
+        try:
+            hog.s.sendall(batch)
+            sent += len(batch)
+        except (BrokenPipeError, ConnectionResetError):
+            closed = True
+    check(closed, ("still open after %d MiB of unread PINGs" % (sent >> 20)))
+    check(sent >= OUT_LIMIT, ("closed early", sent))
+    hog.close()
+    # the agent still serves everyone else
+    check(try_ping(sid), "no PONG after the hog")
     stop(key, sid)
 
 

@@ -118,7 +118,7 @@ static void dispatch(struct conn *c, uint8_t type, const uint8_t *p, size_t n)
 		procs_list(c);
 		return;
 	case AP_PING:
-		conn_queued(c, agentproto_put_empty(&c->out, AP_PONG));
+		conn_queued(c, agentproto_put_empty(conn_out(c), AP_PONG));
 		return;
 	case AP_ATTACH:
 		command_attach(c, p, n);
@@ -157,7 +157,7 @@ static void hand_off(struct conn *c, const uint8_t *pre, size_t npre)
 		for (i = 0; i < MAX_CONNS; i++) {
 			if (&conns[i] != c) {
 				buf_free(&conns[i].in);
-				buf_free(&conns[i].out);
+				outq_free(&conns[i].out);
 			}
 		}
 		command_free_buffers();
@@ -165,7 +165,7 @@ static void hand_off(struct conn *c, const uint8_t *pre, size_t npre)
 	}
 	close(c->fd);
 	buf_free(&c->in);
-	buf_free(&c->out);
+	outq_free(&c->out);
 	c->used = false;
 }
 
@@ -182,7 +182,7 @@ static void conn_read(struct conn *c)
 		return;
 	if (n <= 0) {
 		c->closing = true;
-		buf_free(&c->out);
+		outq_free(&c->out);
 		return;
 	}
 	if (buf_append(&c->in, chunk, (size_t)n) != R_SUCCESS) {
@@ -218,7 +218,7 @@ static void conn_close(struct conn *c)
 	command_hangup(c);
 	close(c->fd);
 	buf_free(&c->in);
-	buf_free(&c->out);
+	outq_free(&c->out);
 	c->used = false;
 }
 
@@ -251,7 +251,7 @@ static void accept_conns(void)
 		conns[i].used = true;
 		conns[i].fd = fd;
 		buf_init(&conns[i].in, IN_LIMIT);
-		buf_init(&conns[i].out, OUT_LIMIT);
+		outq_init(&conns[i].out, OUT_LIMIT);
 	}
 }
 
@@ -276,7 +276,7 @@ static void watch_conns(struct watches *w)
 			continue;
 		if (!c->closing && (!c->s || command_has_stdin_room(c->s)))
 			ev |= POLLIN;
-		if (c->out.len > 0)
+		if (!outq_is_empty(&c->out))
 			ev |= POLLOUT;
 		watch_add(w, c->fd, ev, W_CONN, i);
 	}
@@ -351,9 +351,9 @@ int main(int argc, char **argv)
 
 			if (!c->used)
 				continue;
-			if (c->out.len > 0)
+			if (!outq_is_empty(&c->out))
 				conn_write(c);
-			if (c->closing && c->out.len == 0)
+			if (c->closing && outq_is_empty(&c->out))
 				conn_close(c);
 		}
 	}

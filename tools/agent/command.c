@@ -21,6 +21,7 @@
 #include "child.h"
 #include "conn.h"
 #include "core/clock.h"
+#include "net/outq.h"
 #include "env.h"
 
 #define FD_OOM 5 /* the cgroup's OOM counter file, inherited from boxd */
@@ -40,8 +41,8 @@ struct command {
 	pid_t pid;
 	int in_fd, out_fd, err_fd; /* -1 when closed; tty: out_fd is the master */
 	bool tty;
-	struct buf stdin_q;
-	bool stdin_eof; /* close in_fd once stdin_q is drained */
+	struct outq stdin_q; /* bytes for in_fd (net/outq.h) */
+	bool stdin_eof;	     /* close in_fd once stdin_q is drained */
 	uint64_t cap[2], got[2];
 	bool trunc[2];
 	int start_fd;			/* the child's exec report while it starts, else -1 */
@@ -102,25 +103,27 @@ static void close_fd(int *fd)
 	}
 }
 
+/* stdin_add: queue n bytes (n > 0) for the command's stdin, whole or not
+ * at all (the queue is unchanged on failure). */
+static enum result stdin_add(struct outq *q, const void *p, size_t n)
+{
+	unsigned char *at;
+	enum result r = outq_reserve(q, n, &at);
+
+	if (r == R_SUCCESS)
+		memcpy(at, p, n);
+	return r;
+}
+
 static void pump_stdin(struct command *s)
 {
-	ssize_t n;
-
-	while (s->in_fd >= 0 && s->stdin_q.len > 0) {
-		n = write(s->in_fd, s->stdin_q.data, s->stdin_q.len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;
-		if (n < 0) { /* EPIPE: the command closed stdin */
-			close_fd(&s->in_fd);
-			buf_reset(&s->stdin_q);
-			return;
-		}
-		memmove(s->stdin_q.data, s->stdin_q.data + n, s->stdin_q.len - (size_t)n);
-		s->stdin_q.len -= (size_t)n;
+	if (s->in_fd >= 0 && outq_flush(&s->stdin_q, s->in_fd) != R_SUCCESS) {
+		/* EPIPE: the command closed stdin */
+		close_fd(&s->in_fd);
+		outq_free(&s->stdin_q);
+		return;
 	}
-	if (s->stdin_eof && s->stdin_q.len == 0 && !s->tty)
+	if (s->stdin_eof && outq_is_empty(&s->stdin_q) && !s->tty)
 		close_fd(&s->in_fd);
 }
 
@@ -129,7 +132,7 @@ void command_start(struct conn *c, const struct agentproto_exec *e)
 	int in_p[2] = {-1, -1}, out_p[2] = {-1, -1}, err_p[2] = {-1, -1}, errp[2] = {-1, -1};
 	int master = -1, slave = -1, child_fds[3];
 	struct command *s;
-	struct buf stdin_q;
+	struct outq stdin_q;
 	char **env, msg[300], pts[64];
 	size_t envc = 0;
 	pid_t pid;
@@ -152,8 +155,8 @@ void command_start(struct conn *c, const struct agentproto_exec *e)
 		conn_error(c, R_INVALID, "bad environment");
 		return;
 	}
-	buf_init(&stdin_q, STDIN_LIMIT);
-	if (e->stdin_len > 0 && buf_append(&stdin_q, e->stdin_data, e->stdin_len) != R_SUCCESS) {
+	outq_init(&stdin_q, STDIN_LIMIT);
+	if (e->stdin_len > 0 && stdin_add(&stdin_q, e->stdin_data, e->stdin_len) != R_SUCCESS) {
 		env_free(env, envc);
 		conn_error(c, R_NO_MEMORY, "cannot queue stdin");
 		return;
@@ -220,7 +223,7 @@ void command_start(struct conn *c, const struct agentproto_exec *e)
 	if (s->err_fd >= 0)
 		set_nonblock(s->err_fd);
 	s->stdin_q = stdin_q; /* moved: the command owns it now */
-	buf_init(&stdin_q, STDIN_LIMIT);
+	outq_init(&stdin_q, STDIN_LIMIT);
 	s->stdin_eof = !(e->flags & AP_EXEC_STREAM);
 	s->cap[0] = e->stdout_cap ? e->stdout_cap : DEFAULT_CAP;
 	s->cap[1] = e->stderr_cap ? e->stderr_cap : DEFAULT_CAP;
@@ -252,7 +255,7 @@ sys_fail:
 		close(master);
 	if (slave >= 0)
 		close(slave);
-	buf_free(&stdin_q);
+	outq_free(&stdin_q);
 	env_free(env, envc);
 }
 
@@ -264,7 +267,7 @@ static void release_command(struct command *s)
 	close_fd(&s->out_fd);
 	close_fd(&s->err_fd);
 	close_fd(&s->start_fd);
-	buf_free(&s->stdin_q);
+	outq_free(&s->stdin_q);
 	if (s->conn)
 		s->conn->s = NULL;
 	s->conn = NULL;
@@ -288,7 +291,7 @@ static void pump_output(struct command *s, int which, bool drain)
 	int rounds = 0;
 
 	while (*fd >= 0 && (!drain || taken < DRAIN_BYTES)) {
-		if (s->conn && !drain && s->conn->out.len >= OUT_HIGH)
+		if (s->conn && !drain && outq_len(&s->conn->out) >= OUT_HIGH)
 			return;
 		n = read(*fd, chunk, sizeof(chunk));
 		if (n < 0 && errno == EINTR)
@@ -312,8 +315,9 @@ static void pump_output(struct command *s, int which, bool drain)
 			if (keep < (size_t)n)
 				s->trunc[which] = true;
 			s->got[which] += keep;
-			conn_queued(s->conn, agentproto_put_output(
-						 &s->conn->out, (uint8_t)(which + 1), chunk, keep));
+			conn_queued(s->conn,
+				    agentproto_put_output(conn_out(s->conn), (uint8_t)(which + 1),
+							  chunk, keep));
 		} else {
 			s->trunc[which] = true;
 		}
@@ -356,7 +360,7 @@ static void finish_command(struct command *s)
 		x.flags |= AP_EXIT_STDERR_TRUNCATED;
 	x.duration_ms = clock_now_ms() - s->start_ms;
 	if (s->conn)
-		conn_queued(s->conn, agentproto_put_exit(&s->conn->out, &x));
+		conn_queued(s->conn, agentproto_put_exit(conn_out(s->conn), &x));
 	release_command(s);
 }
 
@@ -399,7 +403,7 @@ static void exec_report(struct command *s)
 		return;
 	}
 	if (s->conn)
-		conn_queued(s->conn, agentproto_put_started(&s->conn->out, (uint32_t)s->pid));
+		conn_queued(s->conn, agentproto_put_started(conn_out(s->conn), (uint32_t)s->pid));
 }
 
 /* command_attach: bind a detached command that no connection holds to c, which
@@ -435,7 +439,7 @@ void command_attach(struct conn *c, const uint8_t *p, size_t n)
 			s->conn->s = NULL;
 		s->conn = c;
 		c->s = s;
-		conn_queued(c, agentproto_put_started(&c->out, pid));
+		conn_queued(c, agentproto_put_started(conn_out(c), pid));
 		return;
 	}
 	conn_error(c, R_NOT_FOUND, "no detached command with that pid");
@@ -509,7 +513,7 @@ void command_watch(struct watches *w)
 
 	for (i = 0; i < MAX_COMMANDS; i++) {
 		struct command *s = &commands[i];
-		bool room = !s->conn || s->conn->out.len < OUT_HIGH;
+		bool room = !s->conn || outq_len(&s->conn->out) < OUT_HIGH;
 
 		if (!s->used)
 			continue;
@@ -523,7 +527,7 @@ void command_watch(struct watches *w)
 			watch_add(w, s->out_fd, POLLIN, W_STDOUT, i);
 		if (s->err_fd >= 0 && room)
 			watch_add(w, s->err_fd, POLLIN, W_STDERR, i);
-		if (s->in_fd >= 0 && s->stdin_q.len > 0)
+		if (s->in_fd >= 0 && !outq_is_empty(&s->stdin_q))
 			watch_add(w, s->in_fd, POLLOUT, W_STDIN, i);
 	}
 }
@@ -568,8 +572,9 @@ void command_stdin(struct conn *c, const uint8_t *p, size_t n)
 
 	if (!s || s->in_fd < 0 || s->stdin_eof)
 		return;
-	if (buf_append(&s->stdin_q, p, n) != R_SUCCESS) {
-		/* the backlog is gone with the failed append: end stdin */
+	if (n > 0 && stdin_add(&s->stdin_q, p, n) != R_SUCCESS) {
+		/* over its cap: the backlog is dropped and stdin ends */
+		outq_free(&s->stdin_q);
 		conn_error(c, R_TOO_BIG, "stdin backlog over its cap");
 		s->stdin_eof = true;
 	}
@@ -584,14 +589,16 @@ void command_stdin_close(struct conn *c)
 		return;
 	s->stdin_eof = true;
 	if (s->tty && s->in_fd >= 0 && /* ^D on a pty */
-	    buf_append(&s->stdin_q, "\x04", 1) != R_SUCCESS)
+	    stdin_add(&s->stdin_q, "\x04", 1) != R_SUCCESS) {
+		outq_free(&s->stdin_q);
 		conn_error(c, R_TOO_BIG, "stdin backlog over its cap");
+	}
 	pump_stdin(s);
 }
 
 bool command_has_stdin_room(const struct command *s)
 {
-	return s->stdin_q.len < STDIN_HIGH;
+	return outq_len(&s->stdin_q) < STDIN_HIGH;
 }
 
 void command_signal(struct conn *c, int sig)
@@ -633,5 +640,5 @@ void command_free_buffers(void)
 	int i;
 
 	for (i = 0; i < MAX_COMMANDS; i++)
-		buf_free(&commands[i].stdin_q);
+		outq_free(&commands[i].stdin_q);
 }

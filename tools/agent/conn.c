@@ -1,10 +1,7 @@
 /* conn.c: the send side of an agent connection: frames are queued in c->out
- * and written without blocking by the poll loop. */
+ * (the shared bounded queue, net/outq.h) and written without blocking by the
+ * poll loop. */
 #include "conn.h"
-
-#include <errno.h>
-#include <string.h>
-#include <sys/socket.h>
 
 #include "agent/agentproto.h"
 
@@ -14,38 +11,33 @@ void conn_fail(struct conn *c)
 	buf_free(&c->in);
 }
 
+struct buf *conn_out(struct conn *c)
+{
+	return outq_buf(&c->out);
+}
+
 void conn_queued(struct conn *c, enum result r)
 {
 	if (r != R_SUCCESS) {
-		buf_free(&c->out);
-		buf_init(&c->out, OUT_LIMIT);
+		/* a refused frame left the queue as it was; a host that let it
+		 * fill is gone for us: drop it all and close */
+		outq_free(&c->out);
+		outq_init(&c->out, OUT_LIMIT);
 		conn_fail(c);
-		c->out.len = 0;
 	}
 }
 
 void conn_error(struct conn *c, enum result code, const char *msg)
 {
-	conn_queued(c, agentproto_put_error(&c->out, code, msg));
+	conn_queued(c, agentproto_put_error(conn_out(c), code, msg));
 }
 
 void conn_write(struct conn *c)
 {
-	ssize_t n;
-
-	while (c->out.len > 0) {
-		n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;
-		if (n < 0) {
-			buf_free(&c->out);
-			c->closing = true;
-			return;
-		}
-		memmove(c->out.data, c->out.data + n, c->out.len - (size_t)n);
-		c->out.len -= (size_t)n;
+	if (outq_flush(&c->out, c->fd) != R_SUCCESS) {
+		outq_free(&c->out);
+		c->closing = true;
+		return;
 	}
-	buf_free(&c->out);
+	outq_trim(&c->out);
 }

@@ -117,5 +117,5 @@ void env_setenv(struct conn *c, const uint8_t *p, size_t n)
 	env_free(sandbox_env, sandbox_envc);
 	sandbox_env = env;
 	sandbox_envc = envc;
-	conn_queued(c, agentproto_put_empty(&c->out, AP_OK));
+	conn_queued(c, agentproto_put_empty(conn_out(c), AP_OK));
 }

@@ -160,7 +160,7 @@ void files_serve(int fd, const uint8_t *pre, size_t npre, unsigned code_uid)
 		_exit(1);
 	memcpy(io.in, pre, npre);
 	io.len = npre;
-	buf_init(&io.out, AGENTPROTO_MAX_FRAME * 2);
+	outq_init(&io.out, AGENTPROTO_MAX_FRAME * 2);
 	narrow(fd, code_uid);
 	for (;;) {
 		r = fio_read_frame(&io, &h, &p);

@@ -4,6 +4,7 @@
 #include "fio.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/time.h>
@@ -48,42 +49,47 @@ void fio_progress(struct io *io)
 	(void)setitimer(ITIMER_REAL, &idle, NULL);
 }
 
+struct buf *fio_out(struct io *io)
+{
+	return outq_buf(&io->out);
+}
+
 void fio_flush(struct io *io)
 {
-	size_t off = 0;
-	ssize_t n;
+	struct pollfd pfd = {.fd = io->fd, .events = POLLOUT};
 
-	while (off < io->out.len) {
-		/* per write: a host that stops reading mid-get blocks us here */
+	for (;;) {
+		/* per write: a host that stops reading mid-get blocks us here,
+		 * in poll, until SIGALRM ends the wait */
 		fio_progress(io);
-		n = write(io->fd, io->out.data + off, io->out.len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
+		if (outq_flush(&io->out, io->fd) != R_SUCCESS)
 			quit(io); /* the host is gone */
-		off += (size_t)n;
+		if (outq_is_empty(&io->out))
+			return;
+		(void)poll(&pfd, 1, -1);
 	}
-	buf_reset(&io->out);
 }
 
 void fio_queued(struct io *io, enum result r)
 {
 	if (r != R_SUCCESS)
 		_exit(1);
-	if (io->out.len >= OUT_FLUSH)
+	if (outq_len(&io->out) >= OUT_FLUSH)
 		fio_flush(io);
 }
 
 void fio_error(struct io *io, enum result code, const char *msg)
 {
-	buf_reset(&io->out); /* what was queued of a failed answer is moot */
-	fio_queued(io, agentproto_put_error(&io->out, code, msg));
+	/* what was queued of a failed answer is moot; fio_flush leaves nothing
+	 * half sent, so the queue holds only whole unsent frames */
+	outq_free(&io->out);
+	fio_queued(io, agentproto_put_error(fio_out(io), code, msg));
 	fio_flush(io);
 }
 
 void fio_ok(struct io *io)
 {
-	fio_queued(io, agentproto_put_empty(&io->out, AP_OK));
+	fio_queued(io, agentproto_put_empty(fio_out(io), AP_OK));
 	fio_flush(io);
 }
 

@@ -9,6 +9,7 @@
 
 #include "agent/agentproto.h"
 #include "core/buf.h"
+#include "net/outq.h"
 
 #define IN_CAP (AGENTPROTO_MAX_FRAME + 65536u) /* size of io.in */
 
@@ -16,7 +17,7 @@ struct io {
 	int fd;
 	uint8_t *in; /* IN_CAP bytes */
 	size_t len, off;
-	struct buf out;
+	struct outq out; /* answers for the host (net/outq.h) */
 	/* called before the helper ends mid-request (a put in progress must
 	 * leave no temporary behind) */
 	void (*on_quit)(void *arg);
@@ -32,11 +33,15 @@ int fio_catch_idle(void);
  * ends (on_quit, then exit). */
 void fio_progress(struct io *io);
 
+/* fio_out: where an agentproto_put_* encodes an answer; its result goes to
+ * fio_queued. */
+struct buf *fio_out(struct io *io);
+
 /* fio_flush: write all of io->out, blocking; ends the helper when the host is
  * gone or stops reading past the idle window. */
 void fio_flush(struct io *io);
 
-/* fio_queued: after an agentproto_put_* into io->out: a frame that cannot be
+/* fio_queued: after an agentproto_put_* into fio_out(io): a frame that cannot be
  * encoded ends the helper; a big enough queue is flushed. */
 void fio_queued(struct io *io, enum result r);
 

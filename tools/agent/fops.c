@@ -192,7 +192,7 @@ enum result fops_get(struct io *io, const struct agentproto_fileop *op)
 	(void)fcntl(fd, F_SETFL, 0);
 	fill_info(fi, &st);
 	memcpy(fi->path, op->path, strlen(op->path) + 1);
-	fio_queued(io, agentproto_put_finfo(&io->out, fi));
+	fio_queued(io, agentproto_put_finfo(fio_out(io), fi));
 	for (left = fi->size; left > 0; left -= (uint64_t)n) {
 		n = read(fd, chunk, left < FILE_CHUNK ? (size_t)left : FILE_CHUNK);
 		if (n < 0 && errno == EINTR) {
@@ -207,9 +207,9 @@ enum result fops_get(struct io *io, const struct agentproto_fileop *op)
 			fio_error(io, r, "the file changed while it was read");
 			goto out;
 		}
-		fio_queued(io, agentproto_put_bytes(&io->out, AP_FCHUNK, chunk, (size_t)n));
+		fio_queued(io, agentproto_put_bytes(fio_out(io), AP_FCHUNK, chunk, (size_t)n));
 	}
-	fio_queued(io, agentproto_put_empty(&io->out, AP_FEND));
+	fio_queued(io, agentproto_put_empty(fio_out(io), AP_FEND));
 	fio_flush(io);
 	r = R_SUCCESS;
 out:
@@ -260,7 +260,7 @@ enum result fops_stat(struct io *io, const struct agentproto_fileop *op)
 		fill_info(fi, &st);
 	}
 	memcpy(fi->path, op->path, strlen(op->path) + 1);
-	fio_queued(io, agentproto_put_finfo(&io->out, fi));
+	fio_queued(io, agentproto_put_finfo(fio_out(io), fi));
 	fio_flush(io);
 out:
 	if (fd >= 0)
@@ -303,7 +303,7 @@ static void list_dir(struct io *io, int fd, const char *prefix, unsigned depth, 
 		}
 		if (S_ISLNK(st.st_mode))
 			link_target(dirfd(d), de->d_name, fi);
-		fio_queued(io, agentproto_put_finfo(&io->out, fi));
+		fio_queued(io, agentproto_put_finfo(fio_out(io), fi));
 		(*count)++;
 		if (!S_ISDIR(st.st_mode) || depth <= 1)
 			continue;
@@ -354,7 +354,7 @@ enum result fops_list(struct io *io, const struct agentproto_fileop *op)
 		goto out;
 	}
 	list_dir(io, fd, "", op->depth, &count, fi);
-	fio_queued(io, agentproto_put_empty(&io->out, AP_FEND));
+	fio_queued(io, agentproto_put_empty(fio_out(io), AP_FEND));
 	fio_flush(io);
 out:
 	if (w.root >= 0)

@@ -91,6 +91,6 @@ void procs_list(struct conn *c)
 	closedir(d);
 	ps.procs = procs;
 	ps.n = n;
-	conn_queued(c, agentproto_put_procs(&c->out, &ps));
+	conn_queued(c, agentproto_put_procs(conn_out(c), &ps));
 	free(procs);
 }
