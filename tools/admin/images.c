@@ -126,8 +126,10 @@ static int add_size(const char *path, const struct stat *st, int flag, struct FT
 {
 	(void)path;
 	(void)ftw;
+	/* a file with n links is met n times (npm links a package's binary):
+	 * each meeting counts 1/n, so it counts once in all */
 	if (flag == FTW_F || flag == FTW_SL)
-		tree_bytes += st->st_blocks * 512;
+		tree_bytes += st->st_blocks * 512 / (st->st_nlink ? (off_t)st->st_nlink : 1);
 	return 0;
 }
 
@@ -177,10 +179,13 @@ static bool host_file(const char *merged, const char *path)
 
 /* session_child: in a private mount namespace, mount the overlay with proc,
  * /dev and the host's resolver for the downloads, then run the script in a
- * chroot of it. Never returns. */
-static void session_child(struct build *b, const char *lower, const char *script)
+ * chroot of it. With scratch, the layer being built is read-only below a
+ * throwaway upper (dir/scratch), so what the script writes (a smoke test's
+ * venv, caches, /tmp) never lands in the image. Never returns. */
+static void session_child(struct build *b, const char *lower, const char *script, bool scratch)
 {
 	char merged[PATH_MAX], upper[PATH_MAX], work[PATH_MAX], opts[PATH_MAX * 3], p[PATH_MAX];
+	char lowers[PATH_MAX * 3];
 	char *const argv[] = {"/bin/sh", "-ec", (char *)script, NULL};
 	char *const envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 			      "HOME=/root", "LANG=C.UTF-8", "DEBIAN_FRONTEND=noninteractive",
@@ -189,8 +194,17 @@ static void session_child(struct build *b, const char *lower, const char *script
 			      "NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt", NULL};
 	int fd;
 
-	if (!pathf(merged, "%s/merged", b->dir) || !pathf(upper, "%s/root", b->dir) ||
-	    !pathf(work, "%s/work", b->dir) ||
+	if (scratch) {
+		if (snprintf(lowers, sizeof(lowers), "%s/root%s%s", b->dir, lower[0] ? ":" : "",
+			     lower) >= (int)sizeof(lowers) ||
+		    !pathf(upper, "%s/scratch/root", b->dir) ||
+		    !pathf(work, "%s/scratch/work", b->dir))
+			_exit(126);
+		lower = lowers;
+	} else if (!pathf(upper, "%s/root", b->dir) || !pathf(work, "%s/work", b->dir)) {
+		_exit(126);
+	}
+	if (!pathf(merged, "%s/merged", b->dir) ||
 	    snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work) >=
 		    (int)sizeof(opts))
 		_exit(126);
@@ -217,8 +231,9 @@ static void session_child(struct build *b, const char *lower, const char *script
 	_exit(127);
 }
 
-/* in_chroot: run a shell script in the layer being built, on its parents. */
-static int in_chroot(struct build *b, const char *script)
+/* in_chroot: run a shell script in the layer being built, on its parents
+ * (scratch: see session_child). */
+static int in_chroot(struct build *b, const char *script, bool scratch)
 {
 	char lower[PATH_MAX * 2];
 	pid_t pid;
@@ -229,7 +244,7 @@ static int in_chroot(struct build *b, const char *script)
 	if (pid < 0)
 		return 127;
 	if (pid == 0)
-		session_child(b, lower, script);
+		session_child(b, lower, script, scratch);
 	return wait_status(pid);
 }
 
@@ -283,7 +298,7 @@ static int step_apt(struct build *b)
 		 "apt-get install -y --no-install-recommends %s\n"
 		 "apt-get clean\nrm -rf /var/lib/apt/lists/*\n",
 		 pkgs);
-	return in_chroot(b, script);
+	return in_chroot(b, script, false);
 }
 
 /* npm_unpack: `npm pack SPEC` on the host, its tarball unpacked into the
@@ -337,9 +352,9 @@ static int step_npm(struct build *b)
 		return 126;
 	snprintf(script, sizeof(script),
 		 "npm install -g --no-audit --no-fund %s\nnpm cache clean --force\n"
-		 "rm -rf /root/.npm\n",
+		 "rm -rf /root/.npm /tmp/* /tmp/.[!.]*\n", /* npm's and node's caches */
 		 pkgs);
-	return in_chroot(b, script);
+	return in_chroot(b, script, false);
 }
 
 /* env_exports: the chain's env lines as shell exports, parents first. */
@@ -361,11 +376,13 @@ static void env_exports(const struct recipe *r, char *out, size_t size)
 }
 
 /* step_smoke: the recipe's promise, checked in a chroot of the finished
- * layer. (A real sandbox will run it once sandboxes boot from images.) */
+ * layer below a scratch upper: the test's own files are not the image's.
+ * (A real sandbox will run it once sandboxes boot from images.) */
 static int step_smoke(struct build *b)
 {
-	char script[MAX_CMD * 2] = "";
+	char script[MAX_CMD * 2] = "", dir[PATH_MAX], sub[PATH_MAX];
 	size_t used;
+	int rc;
 
 	if (b->r->smoke[0] == '\0')
 		return 0;
@@ -375,7 +392,14 @@ static int step_smoke(struct build *b)
 	if (used + strlen(b->r->smoke) + 1 >= sizeof(script))
 		return 126;
 	memcpy(script + used, b->r->smoke, strlen(b->r->smoke) + 1);
-	return in_chroot(b, script);
+	if (!pathf(dir, "%s/scratch", b->dir) || mkdir(dir, 0700) != 0 ||
+	    !pathf(sub, "%s/scratch/root", b->dir) || mkdir(sub, 0755) != 0 ||
+	    !pathf(sub, "%s/scratch/work", b->dir) || mkdir(sub, 0700) != 0)
+		return 126;
+	rc = in_chroot(b, script, true);
+	if (rm_tree(dir) != 0 && rc == 0)
+		rc = 126;
+	return rc;
 }
 
 static enum result add_words_json(struct json *o, const char *key, const struct buf *list)
@@ -627,8 +651,18 @@ static int build(const char *dir, const char *cache, int argc, char **argv)
 	return failed ? 1 : 0;
 }
 
-/* list: NAME STATE KEY per recipe: ready, building, stale (an image built
- * from another text of the recipe is current) or not_built. */
+/* mib: bytes as "12.3M" for list, "-" when unknown. */
+static const char *mib(long long bytes, char *out, size_t size)
+{
+	if (bytes < 0 || snprintf(out, size, "%.1fM", (double)bytes / 1048576.0) >= (int)size)
+		return "-";
+	return out;
+}
+
+/* list: NAME STATE KEY LAYER TOTAL per recipe: the state is ready,
+ * building, stale (an image built from another text of the recipe is
+ * current) or not_built; LAYER is the image's own layer, TOTAL with its
+ * parents (what a sandbox of it mounts), for ready images. */
 static int list(const char *dir, const char *cache)
 {
 	char names[MAX_IMAGES][RECIPE_MAX_NAME], why[512], link[PATH_MAX];
@@ -641,7 +675,8 @@ static int list(const char *dir, const char *cache)
 	for (int i = 0; i < n; i++) {
 		struct recipe *r = NULL;
 		enum recipe_state st;
-		long long size = 0;
+		long long size = -1, up = 0;
+		char own[32], all[32];
 
 		if (recipe_load(dir, names[i], &r, why, sizeof(why)) != R_OK) {
 			fprintf(stderr, "images: %s\n", why);
@@ -649,13 +684,18 @@ static int list(const char *dir, const char *cache)
 			continue;
 		}
 		st = recipe_state(cache, r, &size);
-		printf("%-22s %-9s %.12s\n", r->name,
+		if (st != RECIPE_READY)
+			size = -1;
+		else if (r->up && recipe_state(cache, r->up, &up) != RECIPE_READY)
+			up = size; /* a parent went away meanwhile: no layer figure */
+		printf("%-22s %-9s %.12s %9s %9s\n", r->name,
 		       st == RECIPE_READY      ? "ready"
 		       : st == RECIPE_BUILDING ? "building"
 		       : pathf(link, "%s/%s/current", cache, r->name) && access(link, F_OK) == 0
 			       ? "stale"
 			       : "not_built",
-		       r->key);
+		       r->key, mib(size < 0 ? -1 : size - up, own, sizeof(own)),
+		       mib(size, all, sizeof(all)));
 		recipe_free(r);
 	}
 	return bad ? 1 : 0;
