@@ -208,8 +208,13 @@ def a_failing_recipe_keeps_the_previous_image():
     try:
         with open(os.path.join(d, "tiny.image"), "w") as f:
             f.write("description = tiny\nparent = base\ndebian = jq\nsmoke = jq --version\n")
+        # what a build killed midway (make run stopped) left behind
+        stale = os.path.join(c, "tiny", ".build-0123456789ab-999999", "root", "usr")
+        os.makedirs(stale)
+        open(os.path.join(stale, "half"), "w").close()
         r = admin("build", "tiny", cache=c, recipes=d)
         assert r.returncode == 0, r.stderr[-2000:]
+        assert not os.path.exists(os.path.dirname(os.path.dirname(stale))), "stale build kept"
         good = os.readlink(os.path.join(c, "tiny", "current"))
         with open(os.path.join(d, "tiny.image"), "a") as f:
             f.write("debian = no-such-package-sandpit\n")

@@ -5,6 +5,7 @@
  * left mounted whatever happens to the build. */
 #include "images.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -534,6 +535,24 @@ static int build_steps(struct build *b)
 	return rc;
 }
 
+/* drop_stale_builds: under the image's lock no build of it is running, so
+ * any NAME/.build-* is what a killed build (make run stopped mid-build)
+ * left behind: up to a whole layer each, removed here. */
+static void drop_stale_builds(const char *cache, const char *name)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+
+	if (!pathf(dir, "%s/%s", cache, name) || (d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL)
+		if (strncmp(e->d_name, ".build-", 7) == 0 &&
+		    pathf(path, "%s/%s", dir, e->d_name) && rm_tree(path) != 0)
+			fprintf(stderr, "images: cannot remove '%s': %s\n", path, strerror(errno));
+	closedir(d);
+}
+
 /* build_one: r (its parents built already) into the cache, under the
  * image's lock. Returns 0 when r is current afterwards. */
 static int build_one(const char *cache, const struct recipe *r)
@@ -553,6 +572,7 @@ static int build_one(const char *cache, const struct recipe *r)
 		fprintf(stderr, "images: cannot lock '%s': %s\n", path, strerror(errno));
 		goto out;
 	}
+	drop_stale_builds(cache, r->name);
 	if (is_built(cache, r)) { /* built by someone else while we waited */
 		rc = point_current(cache, r);
 		fprintf(stderr, "images: %s is up to date (%.12s)\n", r->name, r->key);
