@@ -1,8 +1,11 @@
 """test_images.py: sandpit-admin images, against real builds (mmdebstrap,
 apt and npm in a chroot of an overlay) in the shared cache and in scratch
-caches. Prints "images: N passed, N failed"."""
+caches. SANDPIT_TEST_IMAGES picks the images built and checked: unset,
+base, python-basic and node-basic (make test); "all", every recipe (make
+test-images); or a comma-separated list. Prints "images: N passed, N failed"."""
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -15,6 +18,16 @@ RECIPES = os.environ["SANDPIT_IMAGE_RECIPES"]
 CACHE = os.environ.get("SANDPIT_IMAGE_CACHE", "/var/cache/sandpit/images")
 ADMIN = os.path.join(BIN, "sandpit-admin")
 _tests = []
+
+
+def selected():
+    want = os.environ.get("SANDPIT_TEST_IMAGES", "base,python-basic,node-basic")
+    if want == "all":
+        return sorted(f[:-6] for f in os.listdir(RECIPES) if f.endswith(".image"))
+    return [n for n in want.split(",") if n]
+
+
+IMAGES = selected()
 
 
 def test(fn):
@@ -51,13 +64,89 @@ def in_image(names, script):
         os.rmdir(mnt)
 
 
+def recipe(name):
+    """The recipe's keys: lists for the repeatable ones, text for the rest."""
+    out = {"env": []}
+    for line in open(os.path.join(RECIPES, name + ".image")):
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            if key.strip() == "env":
+                out["env"].append(value.strip())
+            else:
+                out[key.strip()] = value.strip()
+    return out
+
+
+def chain(name):
+    """The image and its parents, nearest first."""
+    names = [name]
+    while recipe(names[-1]).get("parent"):
+        names.append(recipe(names[-1])["parent"])
+    return names
+
+
+def in_image_rw(names, script, env=()):
+    """Like in_image but as a sandbox has it: a throwaway writable layer on
+    top, /proc and /dev, the chain's env; in a network namespace of its own
+    (loopback only), so a promise that needs the network fails."""
+    lower = ":".join(os.path.join(current(n), "root") for n in names)
+    exports = "".join("export %s\n" % shlex.quote(e) for e in env)
+    t = tempfile.mkdtemp(prefix="sp-img-")
+    try:
+        return subprocess.run(
+            ["unshare", "-m", "-n", "sh", "-ec",
+             'ip link set lo up; mount -t tmpfs tmpfs "$1"; mkdir "$1/u" "$1/w" "$1/m"\n'
+             'mount -t overlay overlay -o "lowerdir=$0,upperdir=$1/u,workdir=$1/w" "$1/m"\n'
+             'mount -t proc proc "$1/m/proc"; mount --rbind /dev "$1/m/dev"\n'
+             'exec env -i HOME=/root LANG=C.UTF-8 /usr/sbin/chroot "$1/m" /bin/sh -ec "$2"',
+             lower, t, "cd /\n" + exports + script],
+            capture_output=True, text=True, timeout=600)
+    finally:
+        os.rmdir(t)
+
+
 @test
 def builds_the_test_images():
-    r = admin("build", "base", "python-basic", "node-basic")
+    r = admin("build", *IMAGES)
     assert r.returncode == 0, r.stderr[-2000:]
     got = listing()
-    for name in ("base", "python-basic", "node-basic"):
+    for name in IMAGES:
         assert got.get(name) == "ready", (name, got)
+
+
+@test
+def every_image_keeps_its_smoke_promise():
+    # the recipe's smoke command (what the template promises), again, in a
+    # fresh overlay of the published layers with no network
+    for name in IMAGES:
+        r = recipe(name)
+        env = [e for n in reversed(chain(name)) for e in recipe(n)["env"]]
+        got = in_image_rw(chain(name), r["smoke"], env)
+        assert got.returncode == 0, (name, got.stdout[-1500:], got.stderr[-1500:])
+
+
+@test
+def layers_carry_no_build_leftovers():
+    # a smoke test's files (a venv, a go module, a cargo project, caches) and
+    # npm's scratch stay out of the image; the size counts a file once
+    # however many links it has; the host's CA bundle (the proxy's CA the
+    # builds download through) is not baked in
+    host_ca = open("/etc/ssl/certs/ca-certificates.crt", "rb").read()
+    base_ca = open(os.path.join(current("base"), "root/etc/ssl/certs/ca-certificates.crt"),
+                   "rb").read()
+    for name in IMAGES:
+        root = os.path.join(current(name), "root")
+        tmp = os.listdir(os.path.join(root, "tmp")) if os.path.isdir(root + "/tmp") else []
+        assert tmp == [], (name, tmp)
+        assert not os.path.exists(os.path.join(root, "workspace")), name
+        assert not os.path.exists(os.path.join(root, "root/.npm")), name
+        du = int(subprocess.run(["du", "-s", "--block-size=1", current(name)],
+                                capture_output=True, text=True).stdout.split()[0])
+        meta = json.load(open(os.path.join(current(name), "image.json")))
+        assert 0.9 * du <= meta["size_bytes"] <= 1.1 * du, (name, meta["size_bytes"], du)
+        ca = os.path.join(root, "etc/ssl/certs/ca-certificates.crt")
+        if host_ca != base_ca and os.path.isfile(ca):
+            assert open(ca, "rb").read() != host_ca, name
 
 
 @test
@@ -119,8 +208,13 @@ def a_failing_recipe_keeps_the_previous_image():
     try:
         with open(os.path.join(d, "tiny.image"), "w") as f:
             f.write("description = tiny\nparent = base\ndebian = jq\nsmoke = jq --version\n")
+        # what a build killed midway (make run stopped) left behind
+        stale = os.path.join(c, "tiny", ".build-0123456789ab-999999", "root", "usr")
+        os.makedirs(stale)
+        open(os.path.join(stale, "half"), "w").close()
         r = admin("build", "tiny", cache=c, recipes=d)
         assert r.returncode == 0, r.stderr[-2000:]
+        assert not os.path.exists(os.path.dirname(os.path.dirname(stale))), "stale build kept"
         good = os.readlink(os.path.join(c, "tiny", "current"))
         with open(os.path.join(d, "tiny.image"), "a") as f:
             f.write("debian = no-such-package-sandpit\n")

@@ -42,8 +42,8 @@ def free_port():
 
 
 class Run:
-    def __init__(self, state, port):
-        env = dict(os.environ, SANDPIT_STATE_DIR=state, PORT=str(port))
+    def __init__(self, state, port, **extra):
+        env = dict(os.environ, SANDPIT_STATE_DIR=state, PORT=str(port), **extra)
         for k in ["SANDPIT_URL", "SANDPIT_API_KEY"]:
             env.pop(k, None)
         self.p = subprocess.Popen([os.path.join(REPO, "tools/stack/run.sh"), BIN], env=env,
@@ -408,6 +408,39 @@ def private_checkout_make_test_setup():
     finally:
         shutil.rmtree(top, ignore_errors=True)
 
+
+
+@test
+def run_reports_a_default_image_it_cannot_build():
+    """The first start builds the default image once the stack is up; a
+    build that fails says so and the stack serves on (sandboxes do not need
+    images yet). An image cache that cannot be created makes it fail fast."""
+    state = tempfile.mkdtemp(prefix="sandpit-run.")
+    port = free_port()
+    harness.URL = "http://127.0.0.1:%d" % port
+    r = None
+    try:
+        r = Run(state, port, SANDPIT_IMAGE_CACHE="/proc/sandpit-no-such/images")
+        check(r.key, r.lines)
+        later = []  # read on a thread: a run.sh that never says it must not hang us
+        reader = threading.Thread(target=lambda: later.extend(iter(r.p.stdout.readline, "")),
+                                  daemon=True)
+        reader.start()
+        wait_until(lambda: any("Could not build" in l for l in later), 60, "the build's verdict")
+        r.lines += [l.rstrip("\n") for l in list(later)]
+        check(any(l.startswith("Building the default image (first start") for l in r.lines),
+              r.lines)
+        check(any(l.startswith("Could not build the default image") for l in r.lines), r.lines)
+        expect(harness.post("/api/v1/sandbox/create", {"memory": "64Mi"}, key=r.key), 201)
+        check(r.p.poll() is None, r.lines)
+        r.p.send_signal(signal.SIGTERM)
+        check(r.p.wait(timeout=60) == 0, r.lines)
+        check(wait_until(lambda: processes_of(state) == [], 10, "every process gone"))
+    finally:
+        if r and r.p.poll() is None:
+            r.p.send_signal(signal.SIGTERM)
+            r.p.wait(timeout=60)
+        shutil.rmtree(state, ignore_errors=True)
 
 
 @test

@@ -5,6 +5,7 @@
  * left mounted whatever happens to the build. */
 #include "images.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -119,8 +120,10 @@ static int add_size(const char *path, const struct stat *st, int flag, struct FT
 {
 	(void)path;
 	(void)ftw;
+	/* a file with n links is met n times (npm links a package's binary):
+	 * each meeting counts 1/n, so it counts once in all */
 	if (flag == FTW_F || flag == FTW_SL)
-		tree_bytes += st->st_blocks * 512;
+		tree_bytes += st->st_blocks * 512 / (st->st_nlink ? (off_t)st->st_nlink : 1);
 	return 0;
 }
 
@@ -170,10 +173,13 @@ static bool host_file(const char *merged, const char *path)
 
 /* session_child: in a private mount namespace, mount the overlay with proc,
  * /dev and the host's resolver for the downloads, then run the script in a
- * chroot of it. Never returns. */
-static void session_child(struct build *b, const char *lower, const char *script)
+ * chroot of it. With scratch, the layer being built is read-only below a
+ * throwaway upper (dir/scratch), so what the script writes (a smoke test's
+ * venv, caches, /tmp) never lands in the image. Never returns. */
+static void session_child(struct build *b, const char *lower, const char *script, bool scratch)
 {
 	char merged[PATH_MAX], upper[PATH_MAX], work[PATH_MAX], opts[PATH_MAX * 3], p[PATH_MAX];
+	char lowers[PATH_MAX * 3];
 	char *const argv[] = {"/bin/sh", "-ec", (char *)script, NULL};
 	char *const envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 			      "HOME=/root",
@@ -185,10 +191,19 @@ static void session_child(struct build *b, const char *lower, const char *script
 			      NULL};
 	int fd;
 
-	if (!pathf(merged, "%s/merged", b->dir) || !pathf(upper, "%s/root", b->dir) ||
-	    !pathf(work, "%s/work", b->dir) ||
-	    snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper,
-		     work) >= (int)sizeof(opts))
+	if (scratch) {
+		if (snprintf(lowers, sizeof(lowers), "%s/root%s%s", b->dir, lower[0] ? ":" : "",
+			     lower) >= (int)sizeof(lowers) ||
+		    !pathf(upper, "%s/scratch/root", b->dir) ||
+		    !pathf(work, "%s/scratch/work", b->dir))
+			_exit(126);
+		lower = lowers;
+	} else if (!pathf(upper, "%s/root", b->dir) || !pathf(work, "%s/work", b->dir)) {
+		_exit(126);
+	}
+	if (!pathf(merged, "%s/merged", b->dir) ||
+	    snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work) >=
+		    (int)sizeof(opts))
 		_exit(126);
 	/* the base layer has no parents: it is its own root */
 	if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
@@ -213,8 +228,9 @@ static void session_child(struct build *b, const char *lower, const char *script
 	_exit(127);
 }
 
-/* in_chroot: run a shell script in the layer being built, on its parents. */
-static int in_chroot(struct build *b, const char *script)
+/* in_chroot: run a shell script in the layer being built, on its parents
+ * (scratch: see session_child). */
+static int in_chroot(struct build *b, const char *script, bool scratch)
 {
 	char lower[PATH_MAX * 2];
 	pid_t pid;
@@ -225,7 +241,7 @@ static int in_chroot(struct build *b, const char *script)
 	if (pid < 0)
 		return 127;
 	if (pid == 0)
-		session_child(b, lower, script);
+		session_child(b, lower, script, scratch);
 	return wait_status(pid);
 }
 
@@ -285,7 +301,7 @@ static int step_apt(struct build *b)
 		 "apt-get install -y --no-install-recommends %s\n"
 		 "apt-get clean\nrm -rf /var/lib/apt/lists/*\n",
 		 pkgs);
-	return in_chroot(b, script);
+	return in_chroot(b, script, false);
 }
 
 /* npm_unpack: `npm pack SPEC` on the host, its tarball unpacked into the
@@ -340,9 +356,9 @@ static int step_npm(struct build *b)
 		return 126;
 	snprintf(script, sizeof(script),
 		 "npm install -g --no-audit --no-fund %s\nnpm cache clean --force\n"
-		 "rm -rf /root/.npm\n",
+		 "rm -rf /root/.npm /tmp/* /tmp/.[!.]*\n", /* npm's and node's caches */
 		 pkgs);
-	return in_chroot(b, script);
+	return in_chroot(b, script, false);
 }
 
 /* env_exports: the chain's env lines as shell exports, parents first. */
@@ -364,11 +380,13 @@ static void env_exports(const struct recipe *r, char *out, size_t size)
 }
 
 /* step_smoke: the recipe's promise, checked in a chroot of the finished
- * layer. (A real sandbox will run it once sandboxes boot from images.) */
+ * layer below a scratch upper: the test's own files are not the image's.
+ * (A real sandbox will run it once sandboxes boot from images.) */
 static int step_smoke(struct build *b)
 {
-	char script[MAX_CMD * 2] = "";
+	char script[MAX_CMD * 2] = "", dir[PATH_MAX], sub[PATH_MAX];
 	size_t used;
+	int rc;
 
 	if (b->r->smoke[0] == '\0')
 		return 0;
@@ -378,7 +396,14 @@ static int step_smoke(struct build *b)
 	if (used + strlen(b->r->smoke) + 1 >= sizeof(script))
 		return 126;
 	memcpy(script + used, b->r->smoke, strlen(b->r->smoke) + 1);
-	return in_chroot(b, script);
+	if (!pathf(dir, "%s/scratch", b->dir) || mkdir(dir, 0700) != 0 ||
+	    !pathf(sub, "%s/scratch/root", b->dir) || mkdir(sub, 0755) != 0 ||
+	    !pathf(sub, "%s/scratch/work", b->dir) || mkdir(sub, 0700) != 0)
+		return 126;
+	rc = in_chroot(b, script, true);
+	if (rm_tree(dir) != 0 && rc == 0)
+		rc = 126;
+	return rc;
 }
 
 static enum result add_words_json(struct json *o, const char *key, const struct buf *list)
@@ -514,6 +539,24 @@ static int build_steps(struct build *b)
 	return rc;
 }
 
+/* drop_stale_builds: under the image's lock no build of it is running, so
+ * any NAME/.build-* is what a killed build (make run stopped mid-build)
+ * left behind: up to a whole layer each, removed here. */
+static void drop_stale_builds(const char *cache, const char *name)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+
+	if (!pathf(dir, "%s/%s", cache, name) || (d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL)
+		if (strncmp(e->d_name, ".build-", 7) == 0 &&
+		    pathf(path, "%s/%s", dir, e->d_name) && rm_tree(path) != 0)
+			fprintf(stderr, "images: cannot remove '%s': %s\n", path, strerror(errno));
+	closedir(d);
+}
+
 /* build_one: r (its parents built already) into the cache, under the
  * image's lock. Returns 0 when r is current afterwards. */
 static int build_one(const char *cache, const struct recipe *r)
@@ -534,6 +577,7 @@ static int build_one(const char *cache, const struct recipe *r)
 		fprintf(stderr, "images: cannot lock '%s': %s\n", path, strerror(errno));
 		goto out;
 	}
+	drop_stale_builds(cache, r->name);
 	if (is_built(cache, r)) { /* built by someone else while we waited */
 		rc = point_current(cache, r);
 		fprintf(stderr, "images: %s is up to date (%.12s)\n", r->name, r->key);
@@ -632,8 +676,18 @@ static int build(const char *dir, const char *cache, int argc, char **argv)
 	return failed ? 1 : 0;
 }
 
-/* list: NAME STATE KEY per recipe: ready, building, stale (an image built
- * from another text of the recipe is current) or not_built. */
+/* mib: bytes as "12.3M" for list, "-" when unknown. */
+static const char *mib(long long bytes, char *out, size_t size)
+{
+	if (bytes < 0 || snprintf(out, size, "%.1fM", (double)bytes / 1048576.0) >= (int)size)
+		return "-";
+	return out;
+}
+
+/* list: NAME STATE KEY LAYER TOTAL per recipe: the state is ready,
+ * building, stale (an image built from another text of the recipe is
+ * current) or not_built; LAYER is the image's own layer, TOTAL with its
+ * parents (what a sandbox of it mounts), for ready images. */
 static int list(const char *dir, const char *cache)
 {
 	char names[MAX_IMAGES][RECIPE_MAX_NAME], why[512], link[PATH_MAX];
@@ -646,7 +700,8 @@ static int list(const char *dir, const char *cache)
 	for (int i = 0; i < n; i++) {
 		struct recipe *r = NULL;
 		enum recipe_state st;
-		long long size = 0;
+		long long size = -1, up = 0;
+		char own[32], all[32];
 
 		if (recipe_load(dir, names[i], &r, why, sizeof(why)) != R_SUCCESS) {
 			fprintf(stderr, "images: %s\n", why);
@@ -654,13 +709,18 @@ static int list(const char *dir, const char *cache)
 			continue;
 		}
 		st = recipe_state(cache, r, &size);
-		printf("%-22s %-9s %.12s\n", r->name,
+		if (st != RECIPE_READY)
+			size = -1;
+		else if (r->up && recipe_state(cache, r->up, &up) != RECIPE_READY)
+			up = size; /* a parent went away meanwhile: no layer figure */
+		printf("%-22s %-9s %.12s %9s %9s\n", r->name,
 		       st == RECIPE_READY      ? "ready"
 		       : st == RECIPE_BUILDING ? "building"
 		       : pathf(link, "%s/%s/current", cache, r->name) && access(link, F_OK) == 0
-			   ? "stale"
-			   : "not_built",
-		       r->key);
+			       ? "stale"
+			       : "not_built",
+		       r->key, mib(size < 0 ? -1 : size - up, own, sizeof(own)),
+		       mib(size, all, sizeof(all)));
 		recipe_free(r);
 	}
 	return bad ? 1 : 0;
