@@ -202,8 +202,8 @@ static void session_child(struct build *b, const char *lower, const char *script
 		_exit(126);
 	}
 	if (!pathf(merged, "%s/merged", b->dir) ||
-	    snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work) >=
-		    (int)sizeof(opts))
+	    snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper,
+		     work) >= (int)sizeof(opts))
 		_exit(126);
 	/* the base layer has no parents: it is its own root */
 	if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
@@ -551,8 +551,8 @@ static void drop_stale_builds(const char *cache, const char *name)
 	if (!pathf(dir, "%s/%s", cache, name) || (d = opendir(dir)) == NULL)
 		return;
 	while ((e = readdir(d)) != NULL)
-		if (strncmp(e->d_name, ".build-", 7) == 0 &&
-		    pathf(path, "%s/%s", dir, e->d_name) && rm_tree(path) != 0)
+		if (strncmp(e->d_name, ".build-", 7) == 0 && pathf(path, "%s/%s", dir, e->d_name) &&
+		    rm_tree(path) != 0)
 			fprintf(stderr, "images: cannot remove '%s': %s\n", path, strerror(errno));
 	closedir(d);
 }
@@ -717,8 +717,8 @@ static int list(const char *dir, const char *cache)
 		       st == RECIPE_READY      ? "ready"
 		       : st == RECIPE_BUILDING ? "building"
 		       : pathf(link, "%s/%s/current", cache, r->name) && access(link, F_OK) == 0
-			       ? "stale"
-			       : "not_built",
+			   ? "stale"
+			   : "not_built",
 		       r->key, mib(size < 0 ? -1 : size - up, own, sizeof(own)),
 		       mib(size, all, sizeof(all)));
 		recipe_free(r);
