@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "auth/apikey.h"
+#include "retire.h"
 #include "sandbox/audit.h"
 #include "core/config.h"
 #include "db/db.h"
@@ -192,28 +193,16 @@ enum result apikeys_create(struct req *rq)
 enum result apikeys_delete(struct req *rq)
 {
 	const char *id = rq->params[0];
-	struct db_res *res = NULL;
-	enum result r;
 
 	if (!id_is_valid("key_", id))
 		return http_set_error(rq, R_NOT_FOUND, "API key not found");
-	r = db_begin(rq->db);
-	if (r == R_SUCCESS)
-		r = db_exec(rq->db,
-			    "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND org_id = $2 "
-			    "AND revoked_at IS NULL RETURNING id",
-			    2, (const char *[]){id, rq->auth.org_id}, &res);
-	if (r == R_SUCCESS && db_res_rows(res) != 1)
-		r = http_set_error(rq, R_NOT_FOUND, "API key not found");
-	if (r == R_SUCCESS)
-		r = audit_record(rq->db, rq->auth.org_id, rq->auth.actor, "api_key.revoke", id,
-				 rq->id, NULL);
-	if (r == R_SUCCESS)
-		r = db_commit(rq->db);
-	db_res_free(res);
-	if (r != R_SUCCESS) {
-		db_rollback(rq->db);
-		return r;
-	}
-	return http_respond_done(rq, "id", id, "revoked");
+	return retire(rq, &(struct retire){
+			      .sql = "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND "
+				     "org_id = $2 AND revoked_at IS NULL RETURNING id",
+			      .subject = id,
+			      .audit_action = "api_key.revoke",
+			      .not_found = "API key not found",
+			      .id_key = "id",
+			      .flag = "revoked",
+			  });
 }

@@ -9,6 +9,7 @@
 #include "db/db.h"
 #include "handlers.h"
 #include "core/id.h"
+#include "retire.h"
 #include "sandbox/lifecycle.h"
 #include "page.h"
 #include "sandbox/secrets.h"
@@ -205,29 +206,18 @@ enum result secrets_list(struct req *rq)
 enum result secrets_delete(struct req *rq)
 {
 	const char *name = rq->params[0];
-	struct db_res *res = NULL;
-	enum result r;
 
 	if (strlen(name) > SECRETS_NAME_MAX || !validate_env_name(name))
 		return http_set_error(rq, R_NOT_FOUND, "secret not found");
-	r = db_begin(rq->db);
-	if (r == R_SUCCESS)
-		r = db_exec(rq->db,
-			    "DELETE FROM secrets WHERE org_id = $1 AND name = $2 RETURNING id", 2,
-			    (const char *[]){rq->auth.org_id, name}, &res);
-	if (r == R_SUCCESS && db_res_rows(res) != 1)
-		r = http_set_error(rq, R_NOT_FOUND, "secret not found");
-	if (r == R_SUCCESS)
-		r = audit_record(rq->db, rq->auth.org_id, rq->auth.actor, "secret.delete", name,
-				 rq->id, NULL);
-	if (r == R_SUCCESS)
-		r = db_commit(rq->db);
-	db_res_free(res);
-	if (r != R_SUCCESS) {
-		db_rollback(rq->db);
-		return r;
-	}
-	return http_respond_done(rq, "name", name, "deleted");
+	return retire(rq, &(struct retire){
+			      .sql = "DELETE FROM secrets WHERE name = $1 AND org_id = $2 "
+				     "RETURNING id",
+			      .subject = name,
+			      .audit_action = "secret.delete",
+			      .not_found = "secret not found",
+			      .id_key = "name",
+			      .flag = "deleted",
+			  });
 }
 
 enum result secrets_apply(struct req *rq, const char *id, const char *addr, const char *env_text)

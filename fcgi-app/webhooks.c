@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "retire.h"
 #include "sandbox/audit.h"
 #include "core/config.h"
 #include "db/db.h"
@@ -194,30 +195,19 @@ enum result webhooks_get(struct req *rq)
 enum result webhooks_delete(struct req *rq)
 {
 	const char *id = rq->params[0];
-	struct db_res *res = NULL;
-	enum result r;
 
 	if (!id_is_valid("wh_", id))
 		return http_set_error(rq, R_NOT_FOUND, "webhook not found");
-	r = db_begin(rq->db);
 	/* Deleting cascades to pending deliveries: nothing more is sent. */
-	if (r == R_SUCCESS)
-		r = db_exec(rq->db,
-			    "DELETE FROM webhooks WHERE id = $1 AND org_id = $2 RETURNING id", 2,
-			    (const char *[]){id, rq->auth.org_id}, &res);
-	if (r == R_SUCCESS && db_res_rows(res) != 1)
-		r = http_set_error(rq, R_NOT_FOUND, "webhook not found");
-	if (r == R_SUCCESS)
-		r = audit_record(rq->db, rq->auth.org_id, rq->auth.actor, "webhook.delete", id,
-				 rq->id, NULL);
-	if (r == R_SUCCESS)
-		r = db_commit(rq->db);
-	db_res_free(res);
-	if (r != R_SUCCESS) {
-		db_rollback(rq->db);
-		return r;
-	}
-	return http_respond_done(rq, "id", id, "deleted");
+	return retire(rq,
+		      &(struct retire){
+			  .sql = "DELETE FROM webhooks WHERE id = $1 AND org_id = $2 RETURNING id",
+			  .subject = id,
+			  .audit_action = "webhook.delete",
+			  .not_found = "webhook not found",
+			  .id_key = "id",
+			  .flag = "deleted",
+		      });
 }
 
 enum result webhooks_test(struct req *rq)
