@@ -2,7 +2,7 @@
  * refuse anything not signed with the secret, and never crash.
  *
  * fuzz-sources: lib/auth/jwt.c lib/core/json.c lib/core/utf8.c lib/core/crypto.c lib/core/buf.c
- * lib/core/log.c lib/core/result.c
+ * lib/core/log.c lib/core/clock.c lib/core/result.c
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * and the output messages built from command output (untrusted bytes).
  *
  * fuzz-sources: stream-proxy/message.c lib/core/json.c lib/core/buf.c lib/core/crypto.c
- * lib/net/ws.c lib/core/utf8.c lib/core/log.c lib/core/result.c
+ * lib/net/ws.c lib/core/utf8.c lib/core/log.c lib/core/clock.c lib/core/result.c
  *
  * Input: byte 0 bit 0 picks the part. Parser: the rest is one message.
  * Output: byte 1 cuts the rest into a and b (the held-back carry and the

@@ -1,7 +1,7 @@
 /* fuzz_netguard.c: webhook URLs come from clients; the URL and IPv4 parsers
  * decide what the SSRF guard sees.
  *
- * fuzz-sources: lib/net/netguard.c lib/core/log.c lib/core/result.c
+ * fuzz-sources: lib/net/netguard.c lib/core/log.c lib/core/clock.c lib/core/result.c
  */
 #include <stdint.h>
 #include <stdlib.h>

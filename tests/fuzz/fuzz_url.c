@@ -1,7 +1,7 @@
 /* fuzz_url.c: request paths and query strings are percent-decoded from
  * client bytes before anything else looks at them.
  *
- * fuzz-sources: lib/core/url.c lib/core/crypto.c lib/core/log.c lib/core/result.c
+ * fuzz-sources: lib/core/url.c lib/core/crypto.c lib/core/log.c lib/core/clock.c lib/core/result.c
  */
 #include <stdint.h>
 #include <stdlib.h>

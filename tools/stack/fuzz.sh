@@ -25,7 +25,11 @@ for src in tests/fuzz/fuzz_*.c; do
 	if [ $# -gt 0 ]; then
 		case " $* " in *" $name "*) ;; *) continue ;; esac
 	fi
-	srcs=$(sed -n 's/^.*fuzz-sources:[[:space:]]*//p' "$src" | head -n 1)
+	# the "fuzz-sources:" line and the comment lines that continue it (a
+	# list wrapped by clang-format), up to the first line without a .c path
+	srcs=$(awk '/fuzz-sources:/ { sub(/.*fuzz-sources:[ \t]*/, ""); print; on = 1; next }
+		on && /^ \*[ \t]+[A-Za-z0-9_\/.-]+\.c/ { sub(/^ \*[ \t]+/, ""); print; next }
+		{ on = 0 }' "$src" | tr '\n' ' ')
 	if [ -n "$srcs" ]; then
 		libs="-lcjson -lcrypto"
 	else

@@ -45,6 +45,8 @@ trap 'exit 130' INT TERM
 # The runners themselves first: a crashing suite must count as failed.
 suite runners "$REPO/tests/runners/run.sh"
 suite unit "$BIN/unit-tests"
+# Every fuzz target builds and survives its seeds (long runs: make fuzz).
+suite fuzz "$REPO/tests/fuzz/run.sh"
 # Images first: the template suites read what the shared cache holds.
 suite images "$REPO/tests/images/run.sh" "$BIN"
 if stack_start; then
