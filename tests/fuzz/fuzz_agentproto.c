@@ -1,7 +1,8 @@
 /* fuzz_agentproto.c: every decoder the host runs on bytes from an agent (and
  * the agent on bytes from the host), fed arbitrary payloads.
  *
- * fuzz-sources: lib/agent/agentproto.c lib/core/buf.c lib/core/log.c lib/core/clock.c lib/core/result.c
+ * fuzz-sources: lib/agent/agentproto.c lib/core/buf.c lib/core/log.c lib/core/clock.c
+ * lib/core/result.c
  *
  * Input: byte 0 picks the decoder, the rest is the payload; the first 8
  * bytes also go through the header parser. */

@@ -3,7 +3,8 @@
  * here with the test secret (mode byte odd) reaches the parser behind it,
  * which only a holder of the secret could otherwise reach.
  *
- * fuzz-sources: lib/auth/streamtoken.c lib/core/crypto.c lib/core/log.c lib/core/clock.c lib/core/result.c
+ * fuzz-sources: lib/auth/streamtoken.c lib/core/crypto.c lib/core/log.c lib/core/clock.c
+ * lib/core/result.c
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,7 +1,8 @@
 /* fuzz_ws.c: libFuzzer target for the RFC 6455 frame parser and the opening
  * handshake parser (both see untrusted bytes first).
  *
- * fuzz-sources: lib/net/ws.c lib/core/buf.c lib/core/crypto.c lib/core/log.c lib/core/clock.c lib/core/result.c
+ * fuzz-sources: lib/net/ws.c lib/core/buf.c lib/core/crypto.c lib/core/log.c lib/core/clock.c
+ * lib/core/result.c
  *
  * Input: byte 0 picks the parser role (bit 0: expect masked frames) and the
  * message cap (bits 1-3); the rest is a byte stream cut into reads at the
