@@ -478,8 +478,7 @@ static bool status_ok(const char *s)
 
 enum result jobs_list(struct req *rq)
 {
-	char cursor[ID_MAX_SIZE], lim[16], status[16];
-	struct db_res *res = NULL;
+	char cursor[ID_MAX_SIZE], status[16];
 	int limit;
 	enum result r;
 
@@ -493,17 +492,11 @@ enum result jobs_list(struct req *rq)
 		return http_set_error(
 		    rq, R_INVALID,
 		    "'status' must be queued, running, completed, failed or cancelled");
-	snprintf(lim, sizeof(lim), "%d", limit + 1);
-	r = db_exec(rq->db,
-		    "SELECT " JOB_COLUMNS
-		    " FROM jobs WHERE org_id = $1 AND ($2 = '' OR status = $2) "
-		    "AND ($3 = '' OR (created_at, id) < (SELECT created_at, id FROM jobs c "
-		    "WHERE c.id = $3 AND c.org_id = $1)) "
-		    "ORDER BY created_at DESC, id DESC LIMIT $4::int",
-		    4, (const char *[]){rq->auth.org_id, status, cursor, lim}, &res);
-	if (r != R_SUCCESS)
-		return http_set_error(rq, r, "cannot list jobs");
-	return page_respond(rq, res, limit, "jobs", job_row);
+	return page_list(rq,
+			 "SELECT " JOB_COLUMNS " FROM jobs WHERE org_id = $1 AND ($2 = '' OR "
+			 "status = $2) AND " PAGE_KEYSET("jobs", "$3", "org_id = $1", "$4"),
+			 4, (const char *[]){rq->auth.org_id, status, cursor}, limit, "jobs",
+			 job_row, "cannot list jobs");
 }
 
 /* jobs_cancel: a queued job never starts; a running one ends now: its row
