@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/crypto.h"
 #include "db/db.h"
@@ -62,14 +63,6 @@ static void pause_ms(long long ms)
 
 	while (!stop_requested && nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* event: job.completed or job.failed for job id, in the caller's
@@ -150,7 +143,7 @@ static void work(struct runner *rn, struct db *db, const struct db_res *res)
 	    .spec = spec,
 	};
 	char why[256], *text = NULL;
-	long long t0 = now_ms();
+	long long t0 = (long long)clock_now_ms();
 	enum result r;
 
 	log_info(MOD, "job started id=%s org=%s language=%s attempt=%s", j.id, j.org_id,
@@ -174,7 +167,7 @@ static void work(struct runner *rn, struct db *db, const struct db_res *res)
 	r = text ? finish(db, &j, "completed", text, json_str(json_get(result, "verdict")), NULL)
 		 : give_up(db, &j, "out of memory");
 	log_info(MOD, "job finished id=%s verdict=%s ms=%lld", j.id,
-		 json_str(json_get(result, "verdict")), now_ms() - t0);
+		 json_str(json_get(result, "verdict")), (long long)clock_now_ms() - t0);
 out:
 	if (r != R_SUCCESS)
 		log_warnx(MOD, "cannot record job id=%s err=%s (its lease will expire)", j.id,
@@ -334,12 +327,12 @@ static void supervise(struct runner *rn, struct db *db)
 	long long lease_ms = config_int("SANDPIT_JOB_LEASE") * 1000, last_beat = 0;
 
 	while (!stop_requested) {
-		if (now_ms() - last_beat >= lease_ms / 3) {
+		if ((long long)clock_now_ms() - last_beat >= lease_ms / 3) {
 			if (db_exec(db,
 				    "UPDATE jobs SET lease_until = now() + make_interval(secs => "
 				    "$2::int) WHERE runner = $1 AND status = 'running'",
 				    2, (const char *[]){rn->id, rn->lease}, NULL) == R_SUCCESS)
-				last_beat = now_ms();
+				last_beat = (long long)clock_now_ms();
 			else
 				log_warnx(MOD, "cannot renew leases err=\"%s\"", db_last_error(db));
 		}

@@ -23,6 +23,7 @@
 #include "agent/agent_client.h"
 #include "backend/backend.h"
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "db/db.h"
 #include "sandbox/events.h"
@@ -58,14 +59,6 @@ struct ctx {
 	char *why;
 	size_t why_size;
 };
-
-static long long ms_since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (long long)(t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
-}
 
 static long long spec_int(const struct json *o, const char *key, long long def)
 {
@@ -151,7 +144,8 @@ static enum result box_start(struct ctx *cx, struct box *bx, uint32_t cpu_millis
 		lifecycle_mark_error(cx->db, cx->b, cx->j->org_id, bx->id, "runtime_create_failed");
 		return fail(cx, r, "the sandbox could not be started");
 	}
-	r = lifecycle_mark_running(cx->db, cx->b, cx->j->org_id, bx->id, bx->addr, ms_since(&t0));
+	r = lifecycle_mark_running(cx->db, cx->b, cx->j->org_id, bx->id, bx->addr,
+				   (long long)clock_ms_since(&t0));
 	if (r == R_CONFLICT) /* a cancel stopped it while it started */
 		return r;
 	if (r != R_SUCCESS) {
