@@ -131,10 +131,10 @@ static enum result parse_limits(struct req *rq, const char *where, const struct 
 				struct json *spec)
 {
 	long long mem = DEFAULT_MEMORY_MB, tmo = DEFAULT_TIMEOUT_MS, wall = 0, disk = 0;
-	long long max_ms = config_int("SANDPIT_JOB_MAX_TIMEOUT_MS");
-	long long max_mb = config_int("SANDPIT_MAX_MEMORY") >> 20;
-	long long max_disk = config_int("SANDPIT_WORKSPACE_SIZE") >> 20;
-	double cores = 1.0, max_cores = (double)config_int("SANDPIT_MAX_CPUS") / 1000.0;
+	long long max_ms = config()->job_max_timeout_ms;
+	long long max_mb = config()->max_memory >> 20;
+	long long max_disk = config()->workspace_size >> 20;
+	double cores = 1.0, max_cores = (double)config()->max_cpus / 1000.0;
 	struct json *o = json_new_object();
 	const struct json *c;
 	enum result r = R_SUCCESS;
@@ -184,8 +184,8 @@ out:
 static enum result parse_test(struct req *rq, const char *where, size_t i, const struct json *t,
 			      struct json *tests)
 {
-	long long max_ms = config_int("SANDPIT_JOB_MAX_TIMEOUT_MS");
-	long long max_mb = config_int("SANDPIT_MAX_MEMORY") >> 20;
+	long long max_ms = config()->job_max_timeout_ms;
+	long long max_mb = config()->max_memory >> 20;
 	long long tmo = 0, wall = 0, mem = 0;
 	const char *in = NULL, *want = NULL;
 	struct json *o = NULL;
@@ -219,7 +219,7 @@ static enum result parse_test(struct req *rq, const char *where, size_t i, const
 static enum result parse_tests(struct req *rq, const char *where, const struct json *tests,
 			       struct json *spec)
 {
-	long long max = config_int("SANDPIT_JOB_MAX_TESTS");
+	long long max = config()->job_max_tests;
 	struct json *arr;
 	enum result r = R_SUCCESS;
 
@@ -275,7 +275,7 @@ static enum result parse_compare(struct req *rq, const char *where, const struct
 static enum result parse_submission(struct req *rq, const char *where, const struct json *obj,
 				    struct submission *s)
 {
-	size_t max_code = (size_t)config_int("SANDPIT_JOB_MAX_CODE");
+	size_t max_code = (size_t)config()->job_max_code;
 	const char *in = NULL;
 	char names[256];
 	enum result r;

@@ -26,7 +26,7 @@ enum result template_pick(struct req *rq, char name[RECIPE_MAX_NAME],
 
 	name[0] = image[0] = '\0';
 	if (v == NULL || json_is_null(v)) {
-		if (!config_bool("SANDPIT_IMAGES"))
+		if (!config()->images)
 			return R_SUCCESS;
 		memcpy(name, DEFAULT_TEMPLATE, sizeof(DEFAULT_TEMPLATE));
 	} else if (!json_is_string(v)) {

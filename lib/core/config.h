@@ -66,6 +66,19 @@ struct config {
 	const char *image_recipes; /* SANDPIT_IMAGE_RECIPES */
 	const char *image_mirror;  /* SANDPIT_IMAGE_MIRROR: http(s) URL */
 	const char *image_suite;   /* SANDPIT_IMAGE_SUITE */
+	bool images;		   /* SANDPIT_IMAGES: template-less creates boot 'default' */
+	/* secrets at rest */
+	const char *secret_keys; /* SANDPIT_SECRET_KEYS: ID:HEX64,... (first current) */
+	/* jobs (tools/runner) */
+	long long job_runner_threads;	  /* SANDPIT_JOB_RUNNER_THREADS */
+	long long job_max_per_org;	  /* SANDPIT_JOB_MAX_PER_ORG */
+	long long job_max_per_host;	  /* SANDPIT_JOB_MAX_PER_HOST */
+	long long job_lease;		  /* SANDPIT_JOB_LEASE (s) */
+	long long job_max_code;		  /* SANDPIT_JOB_MAX_CODE (bytes) */
+	long long job_max_tests;	  /* SANDPIT_JOB_MAX_TESTS */
+	long long job_max_timeout_ms;	  /* SANDPIT_JOB_MAX_TIMEOUT_MS */
+	long long job_compile_timeout_ms; /* SANDPIT_JOB_COMPILE_TIMEOUT_MS */
+	long long job_output_limit;	  /* SANDPIT_JOB_OUTPUT_LIMIT (bytes) */
 	/* the reaper and the warm pool */
 	bool warm_pool_enabled;	   /* WARM_POOL_ENABLED */
 	long long warm_pool_size;  /* WARM_POOL_SIZE */

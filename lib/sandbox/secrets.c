@@ -25,7 +25,7 @@
  * the first entry (the current key), its id copied to cur_id. */
 static const char *ring_entry(const char *id, char cur_id[SECRETS_KEY_ID_MAX + 1])
 {
-	const char *p = config_str("SANDPIT_SECRET_KEYS");
+	const char *p = config()->secret_keys;
 
 	while (*p != '\0') {
 		size_t n = strcspn(p, ":");
@@ -50,14 +50,14 @@ static const char *ring_entry(const char *id, char cur_id[SECRETS_KEY_ID_MAX + 1
  * its id into cur_id); NULL when the ring has no such key. */
 static const char *key_hex(const char *id, char cur_id[SECRETS_KEY_ID_MAX + 1])
 {
-	const char *legacy = config_str("SANDPIT_SECRET_KEY");
+	const char *legacy = config()->secret_key;
 	const char *hex = ring_entry(id, cur_id);
 
 	if (hex != NULL)
 		return hex;
 	if (*legacy == '\0' || (id != NULL && strcmp(id, SECRETS_LEGACY_KEY_ID) != 0))
 		return NULL;
-	if (id == NULL && config_str("SANDPIT_SECRET_KEYS")[0] != '\0')
+	if (id == NULL && config()->secret_keys[0] != '\0')
 		return NULL;
 	if (id == NULL)
 		snprintf(cur_id, SECRETS_KEY_ID_MAX + 1, "%s", SECRETS_LEGACY_KEY_ID);
@@ -77,7 +77,7 @@ static enum result load_key(const char *id, char cur_id[SECRETS_KEY_ID_MAX + 1],
 
 enum result secrets_check_config(const char **why)
 {
-	const char *legacy = config_str("SANDPIT_SECRET_KEY");
+	const char *legacy = config()->secret_key;
 	const char *zero = ring_entry(SECRETS_LEGACY_KEY_ID, NULL);
 	char cur[SECRETS_KEY_ID_MAX + 1];
 

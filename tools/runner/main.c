@@ -286,7 +286,7 @@ static void hand_back(struct runner *rn, struct db *db)
 
 static enum result open_backend(struct backend **out)
 {
-	struct backend_config cfg = {.kind = config_str("SANDBOX_EXEC_BACKEND")};
+	struct backend_config cfg = {.kind = config()->exec_backend};
 	char sock[4096];
 
 	if (instance_boxd_socket(sock, sizeof(sock)) != R_SUCCESS)
@@ -311,10 +311,9 @@ static enum result setup(struct runner *rn, const char *host)
 	    crypto_hex_encode(raw, sizeof(raw), hex, sizeof(hex)) != R_SUCCESS)
 		return R_INTERNAL;
 	snprintf(rn->id, sizeof(rn->id), "%s:%ld:%s", rn->host, (long)getpid(), hex);
-	snprintf(rn->lease, sizeof(rn->lease), "%lld", config_int("SANDPIT_JOB_LEASE"));
-	snprintf(rn->per_org, sizeof(rn->per_org), "%lld", config_int("SANDPIT_JOB_MAX_PER_ORG"));
-	snprintf(rn->per_host, sizeof(rn->per_host), "%lld",
-		 config_int("SANDPIT_JOB_MAX_PER_HOST"));
+	snprintf(rn->lease, sizeof(rn->lease), "%lld", config()->job_lease);
+	snprintf(rn->per_org, sizeof(rn->per_org), "%lld", config()->job_max_per_org);
+	snprintf(rn->per_host, sizeof(rn->per_host), "%lld", config()->job_max_per_host);
 	if (instance_conninfo(rn->conninfo, sizeof(rn->conninfo)) != R_SUCCESS)
 		return R_TOO_BIG;
 	return open_backend(&rn->b);
@@ -324,7 +323,7 @@ static enum result setup(struct runner *rn, const char *host)
  * recovery every second. */
 static void supervise(struct runner *rn, struct db *db)
 {
-	long long lease_ms = config_int("SANDPIT_JOB_LEASE") * 1000, last_beat = 0;
+	long long lease_ms = config()->job_lease * 1000, last_beat = 0;
 
 	while (!stop_requested) {
 		if ((long long)clock_now_ms() - last_beat >= lease_ms / 3) {
@@ -378,8 +377,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (threads < 0)
-		threads = config_int("SANDPIT_JOB_RUNNER_THREADS");
-	log_init("runner", log_level_from(config_str("SANDPIT_LOG_LEVEL")));
+		threads = config()->job_runner_threads;
+	log_init("runner", config()->log_level);
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);

@@ -126,8 +126,8 @@ static enum result box_start(struct ctx *cx, struct box *bx, uint32_t cpu_millis
 	struct sandbox_limits lim = {
 	    .cpu_millis = cpu_millis,
 	    .memory_bytes = memory_bytes,
-	    .pids_max = (uint32_t)config_int("SANDPIT_PIDS_LIMIT"),
-	    .disk_bytes = disk_bytes ? disk_bytes : (uint64_t)config_int("SANDPIT_WORKSPACE_SIZE"),
+	    .pids_max = (uint32_t)config()->pids_limit,
+	    .disk_bytes = disk_bytes ? disk_bytes : (uint64_t)config()->workspace_size,
 	};
 	struct timespec t0;
 	enum result r;
@@ -267,7 +267,7 @@ static enum result run_case(struct ctx *cx, const struct run_case *k, const stru
 {
 	const struct json *lim = json_get(cx->j->spec, "limits");
 	const struct language *lang = cx->j->lang;
-	uint64_t out_cap = (uint64_t)config_int("SANDPIT_JOB_OUTPUT_LIMIT");
+	uint64_t out_cap = (uint64_t)config()->job_output_limit;
 	struct agent_exec_result res = {0};
 	struct sandbox_usage before = {0}, after = {0};
 	struct sandbox_limits tight = {0};
@@ -344,7 +344,7 @@ static enum result compile(struct ctx *cx, struct buf *out, struct json *info, b
 {
 	const struct json *lim = json_get(cx->j->spec, "limits");
 	const struct language *lang = cx->j->lang;
-	long long wall = config_int("SANDPIT_JOB_COMPILE_TIMEOUT_MS");
+	long long wall = config()->job_compile_timeout_ms;
 	uint64_t mem = (uint64_t)spec_int(lim, "memory_mb", 256) * MiB;
 	struct agent_exec_result res = {0};
 	struct box bx = {0};
@@ -352,8 +352,8 @@ static enum result compile(struct ctx *cx, struct buf *out, struct json *info, b
 
 	if (mem < COMPILE_MEMORY)
 		mem = COMPILE_MEMORY;
-	if (mem > (uint64_t)config_int("SANDPIT_MAX_MEMORY"))
-		mem = (uint64_t)config_int("SANDPIT_MAX_MEMORY");
+	if (mem > (uint64_t)config()->max_memory)
+		mem = (uint64_t)config()->max_memory;
 	*ce = false;
 	r = box_start(cx, &bx, (uint32_t)spec_int(lim, "cpu_millis", 1000), mem,
 		      (uint64_t)spec_int(lim, "disk_mb", 0) * MiB, wall);
