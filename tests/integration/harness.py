@@ -13,10 +13,14 @@ an error in one counts as a failure.
 import base64
 import hashlib
 import hmac
+import http.client
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 import urllib.error
@@ -139,6 +143,87 @@ def psql(sql):
          "-tA", "-F", "\t", "-c", sql],
         check=True, capture_output=True, text=True).stdout
     return [line.split("\t") for line in out.splitlines() if line]
+
+def free_port():
+    """A loopback port nobody listens on right now."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+AS_SANDPIT = ["setpriv", "--reuid=sandpit", "--regid=sandpit", "--init-groups", "--"]
+
+
+class SecondApi:
+    """A second sandpit-api and Caddy with extra settings, on the stack's
+    database, boxd and stream proxy: for settings read at start-up. Runs
+    from the instance's installed copies ($STATE/bin, $STATE/etc), which the
+    sandpit user can read whatever the checkout's permissions."""
+
+    def __init__(self, prefix="api2-", **settings):
+        self.dir = tempfile.mkdtemp(prefix=prefix, dir=os.path.join(STATE, "run"))
+        shutil.chown(self.dir, "sandpit", "sandpit")
+        self.sock = os.path.join(self.dir, "api.sock")
+        self.port = free_port()
+        self.log = open(os.path.join(self.dir, "log"), "ab")
+        self.procs = []
+        env = dict(os.environ, SANDPIT_FCGI_LISTEN=self.sock, SANDPIT_WORKERS="1",
+                   SANDPIT_THREADS="4", **settings)
+        bin_dir = os.environ.get("SANDPIT_BIN", os.path.join(STATE, "bin"))
+        self._spawn([os.path.join(bin_dir, "sandpit-api")], env)
+        self._wait(lambda: os.path.exists(self.sock), "sandpit-api")
+        cenv = dict(os.environ, SANDPIT_PORT=str(self.port), SANDPIT_BIND="127.0.0.1",
+                    SANDPIT_API_SOCK=self.sock, SANDPIT_STATE_DIR=self.dir, HOME=self.dir,
+                    XDG_DATA_HOME=self.dir, XDG_CONFIG_HOME=self.dir,
+                    SANDPIT_STREAM_SOCK=os.path.join(STATE, "run", "stream.sock"))
+        self._spawn(["caddy", "run", "--adapter", "caddyfile", "--config",
+                     os.path.join(STATE, "etc", "Caddyfile")], cenv)
+        self._wait(lambda: self.request("GET", "/api/v1/health").status == 200, "caddy")
+
+    def _spawn(self, argv, env):
+        self.procs.append(subprocess.Popen(AS_SANDPIT + argv, env=env, stdout=self.log,
+                                           stderr=self.log))
+
+    def _wait(self, ready, what):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if ready():
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise AssertionError("%s of the second instance did not start" % what)
+
+    def request(self, method, path, body=None, key=None, source="127.0.0.1"):
+        """One request from loopback address source; a Response."""
+        hdrs = {"Content-Type": "application/json"}
+        if key is not None:
+            hdrs["Authorization"] = "ApiKey " + key
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60,
+                                       source_address=(source, 0))
+        try:
+            c.request(method, path, body=json.dumps(body) if body is not None else None,
+                      headers=hdrs)
+            r = c.getresponse()
+            return Response(r.status, r.headers, r.read())
+        finally:
+            c.close()
+
+    def stop(self):
+        for p in reversed(self.procs):
+            p.terminate()
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
 
 
 def wait_until(pred, timeout, what="condition", step=0.05):

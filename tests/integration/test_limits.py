@@ -10,18 +10,16 @@ sandpit-api and Caddy of their own on the stack's database, and send from
 loopback addresses other than 127.0.0.1 (Caddy passes the peer address as
 REMOTE_ADDR)."""
 import concurrent.futures
-import http.client
 import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 import uuid
 
-from harness import (STATE, Response, check, delete, expect, get, main, new_key, post, psql,
+from harness import (STATE, SecondApi, check, delete, expect, get, main, new_key, post, psql,
                      register, test)
 
 BIN = os.environ.get("SANDPIT_BIN", "")
@@ -98,74 +96,6 @@ def live_keys_are_capped_per_org():
 # ---- a second API with its own registration settings ------------------------------------
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Instance:
-    """sandpit-api and Caddy with extra settings, on the stack's database."""
-
-    def __init__(self, **settings):
-        self.dir = tempfile.mkdtemp(prefix="limits-", dir=os.path.join(STATE, "run"))
-        shutil.chown(self.dir, "sandpit", "sandpit")
-        self.sock = os.path.join(self.dir, "api.sock")
-        self.port = free_port()
-        self.log = open(os.path.join(self.dir, "log"), "ab")
-        env = dict(os.environ, SANDPIT_FCGI_LISTEN=self.sock, SANDPIT_WORKERS="1",
-                   SANDPIT_THREADS="4", **settings)
-        self.procs = [subprocess.Popen(AS_SANDPIT + [os.path.join(BIN, "sandpit-api")], env=env,
-                                       stdout=self.log, stderr=self.log)]
-        self._wait(lambda: os.path.exists(self.sock), "sandpit-api")
-        cenv = dict(os.environ, SANDPIT_PORT=str(self.port), SANDPIT_BIND="127.0.0.1",
-                    SANDPIT_API_SOCK=self.sock, SANDPIT_STATE_DIR=self.dir, HOME=self.dir,
-                    XDG_DATA_HOME=self.dir, XDG_CONFIG_HOME=self.dir,
-                    SANDPIT_STREAM_SOCK=os.path.join(STATE, "run", "stream.sock"))
-        self.procs.append(subprocess.Popen(
-            AS_SANDPIT + ["caddy", "run", "--adapter", "caddyfile", "--config",
-                          os.path.join(REPO, "etc", "Caddyfile")],
-            env=cenv, stdout=self.log, stderr=self.log))
-        self._wait(lambda: self.request("127.0.0.1", "GET", "/api/v1/health").status == 200,
-                   "caddy")
-
-    def _wait(self, ready, what):
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if ready():
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise AssertionError("%s of the second instance did not start" % what)
-
-    def request(self, source, method, path, body=None):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60,
-                                       source_address=(source, 0))
-        try:
-            c.request(method, path, body=json.dumps(body) if body is not None else None,
-                      headers={"Content-Type": "application/json"})
-            r = c.getresponse()
-            return Response(r.status, r.headers, r.read())
-        finally:
-            c.close()
-
-    def stop(self):
-        for p in reversed(self.procs):
-            p.terminate()
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 def registration(org="Limits Org"):
     return {"first_name": "L", "last_name": "Imit", "organization_name": org,
             "email": "l%s@example.com" % uuid.uuid4().hex[:12]}
@@ -180,19 +110,20 @@ def loopback_pair():
 def registration_is_throttled_per_client_address():
     first, second = loopback_pair()
     psql("DELETE FROM rate_buckets WHERE key_id IN ('reg:%s', 'reg:%s')" % (first, second))
-    inst = Instance(SANDPIT_REGISTRATION="open", SANDPIT_REGISTRATION_RATE="60",
-                    SANDPIT_REGISTRATION_BURST="3")
+    inst = SecondApi(prefix="limits-", SANDPIT_REGISTRATION="open",
+                     SANDPIT_REGISTRATION_RATE="60", SANDPIT_REGISTRATION_BURST="3")
     try:
-        made = [inst.request(first, "POST", "/api/v1/register", registration()) for _ in range(3)]
+        made = [inst.request("POST", "/api/v1/register", registration(), source=first)
+                for _ in range(3)]
         check([r.status for r in made] == [201] * 3, made)
         # a malformed request costs nothing
-        bad = inst.request(first, "POST", "/api/v1/register", {"email": "x"})
+        bad = inst.request("POST", "/api/v1/register", {"email": "x"}, source=first)
         expect(bad, 400)
-        over = inst.request(first, "POST", "/api/v1/register", registration())
+        over = inst.request("POST", "/api/v1/register", registration(), source=first)
         expect(over, 429, "rate_limited")
         check(1 <= int(over.headers["Retry-After"]) <= 61, over.headers)
         # another address is its own bucket
-        expect(inst.request(second, "POST", "/api/v1/register", registration()), 201)
+        expect(inst.request("POST", "/api/v1/register", registration(), source=second), 201)
     finally:
         inst.stop()
 
@@ -204,10 +135,10 @@ def admin(*args):
 
 @test
 def closed_registration_and_admin_create_org():
-    inst = Instance(SANDPIT_REGISTRATION="closed")
+    inst = SecondApi(prefix="limits-", SANDPIT_REGISTRATION="closed")
     try:
         body = registration()
-        r = inst.request("127.0.0.1", "POST", "/api/v1/register", body)
+        r = inst.request("POST", "/api/v1/register", body)
         expect(r, 403, "registration_closed")
         check("sandpit-admin" in r.json()["error"]["message"], r)
         check(psql("SELECT count(*) FROM users WHERE email = '%s'" % body["email"]) == [["0"]])

@@ -11,20 +11,12 @@ before the integration suites in `make test`."""
 import glob
 import json
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
-import urllib.request
 
-from harness import STATE, check, expect, get, main, new_key, post, psql, test
+from harness import STATE, SecondApi, check, expect, get, main, new_key, post, psql, test
 
-BIN = os.environ.get("SANDPIT_BIN", "")
-REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 CACHE = os.environ.get("SANDPIT_IMAGE_CACHE", "/var/cache/sandpit/images")
 RECIPES = os.environ.get("SANDPIT_IMAGE_RECIPES", os.path.join(STATE, "etc", "images"))
-AS_SANDPIT = ["setpriv", "--reuid=sandpit", "--regid=sandpit", "--init-groups", "--"]
 KEY = new_key()
 
 
@@ -154,82 +146,14 @@ def unknown_templates_are_404_and_unbuilt_ones_409_with_the_build_command():
     check(psql("SELECT count(*) FROM sandboxes")[0][0] == before, "refused creates left rows")
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Instance:
-    """sandpit-api and Caddy with SANDPIT_IMAGES=on, on the stack's database
-    and boxd."""
-
-    def __init__(self, **settings):
-        self.dir = tempfile.mkdtemp(prefix="images-", dir=os.path.join(STATE, "run"))
-        shutil.chown(self.dir, "sandpit", "sandpit")
-        self.sock = os.path.join(self.dir, "api.sock")
-        self.port = free_port()
-        self.log = open(os.path.join(self.dir, "log"), "ab")
-        env = dict(os.environ, SANDPIT_FCGI_LISTEN=self.sock, SANDPIT_WORKERS="1",
-                   SANDPIT_THREADS="4", SANDPIT_IMAGE_RECIPES=RECIPES, SANDPIT_IMAGE_CACHE=CACHE,
-                   **settings)
-        self.procs = [subprocess.Popen(AS_SANDPIT + [os.path.join(BIN, "sandpit-api")], env=env,
-                                       stdout=self.log, stderr=self.log)]
-        self._wait(lambda: os.path.exists(self.sock))
-        cenv = dict(os.environ, SANDPIT_PORT=str(self.port), SANDPIT_BIND="127.0.0.1",
-                    SANDPIT_API_SOCK=self.sock, SANDPIT_STATE_DIR=self.dir, HOME=self.dir,
-                    XDG_DATA_HOME=self.dir, XDG_CONFIG_HOME=self.dir,
-                    SANDPIT_STREAM_SOCK=os.path.join(STATE, "run", "stream.sock"))
-        self.procs.append(subprocess.Popen(
-            AS_SANDPIT + ["caddy", "run", "--adapter", "caddyfile", "--config",
-                          os.path.join(REPO, "etc", "Caddyfile")],
-            env=cenv, stdout=self.log, stderr=self.log))
-        self._wait(lambda: self.request("GET", "/api/v1/health")[0] == 200)
-
-    def _wait(self, ready):
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if ready():
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise AssertionError("the SANDPIT_IMAGES=on instance did not start")
-
-    def request(self, method, path, body=None, key=None):
-        req = urllib.request.Request(
-            "http://127.0.0.1:%d%s" % (self.port, path), method=method,
-            data=json.dumps(body).encode() if body is not None else None,
-            headers=dict({"Content-Type": "application/json"},
-                         **({"Authorization": "ApiKey " + key} if key else {})))
-        try:
-            with urllib.request.urlopen(req, timeout=60) as r:
-                return r.status, json.loads(r.read() or b"null")
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read() or b"null")
-
-    def stop(self):
-        for p in reversed(self.procs):
-            p.terminate()
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 @test
 def images_on_boots_template_less_creates_from_default():
-    inst = Instance(SANDPIT_IMAGES="on")
+    inst = SecondApi(prefix="images-", SANDPIT_IMAGES="on", SANDPIT_IMAGE_RECIPES=RECIPES,
+                     SANDPIT_IMAGE_CACHE=CACHE)
     try:
         ready = expect(get("/api/v1/templates/default", key=KEY), 200)["status"] == "ready"
-        status, body = inst.request("POST", "/api/v1/sandbox/create", {"memory": "256Mi"}, KEY)
+        r = inst.request("POST", "/api/v1/sandbox/create", {"memory": "256Mi"}, KEY)
+        status, body = r.status, r.json()
         if ready:
             check(status == 201, (status, body))
             s = expect(get("/api/v1/sandbox/" + body["sandbox_id"], key=KEY), 200)
@@ -243,8 +167,9 @@ def images_on_boots_template_less_creates_from_default():
             check(status == 409 and "`sandpit-admin images build default`"
                   in body["error"]["message"], (status, body))
         # a template given is used whatever the switch says
-        status, body = inst.request("POST", "/api/v1/sandbox/create",
-                                    {"template": "python-basic", "memory": "256Mi"}, KEY)
+        r = inst.request("POST", "/api/v1/sandbox/create",
+                         {"template": "python-basic", "memory": "256Mi"}, KEY)
+        status, body = r.status, r.json()
         check(status == 201, (status, body))
         stop(body["sandbox_id"])
     finally:
