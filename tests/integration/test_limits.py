@@ -23,7 +23,6 @@ from harness import (STATE, SecondApi, check, delete, expect, get, main, new_key
                      register, test)
 
 BIN = os.environ.get("SANDPIT_BIN", "")
-REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 AS_SANDPIT = ["setpriv", "--reuid=sandpit", "--regid=sandpit", "--init-groups", "--"]
 
 
@@ -201,7 +200,7 @@ def a_database_recorded_under_the_old_names_applies_nothing_twice():
     psql("; ".join("UPDATE schema_migrations SET name = '%s' WHERE name = '%s'" % (old, new)
                    for old, new in RENAMED))
     try:
-        out = migrate(os.path.join(REPO, "db"))
+        out = migrate(os.path.join(STATE, "db"))
         check(out.returncode == 0 and "applied=0" in out.stderr, out)
         now = [r[0] for r in psql("SELECT name FROM schema_migrations")]
         check(all(new in now and old not in now for old, new in RENAMED), now)
@@ -225,7 +224,7 @@ def two_migrations_of_one_number_are_refused_before_anything_runs():
         check(psql("SELECT count(*) FROM pg_tables WHERE tablename LIKE '%s%%'" % table)
               == [["0"]])
         # the repository's own directory has unique numbers
-        names = sorted(n for n in os.listdir(os.path.join(REPO, "db")) if n.endswith(".sql"))
+        names = sorted(n for n in os.listdir(os.path.join(STATE, "db")) if n.endswith(".sql"))
         check(len(set(n[:3] for n in names)) == len(names), names)
     finally:
         shutil.rmtree(d, ignore_errors=True)
@@ -262,9 +261,9 @@ def a_listing_cut_short_by_memory_is_a_failure_not_up_to_date():
         subprocess.run(["cc", "-shared", "-fPIC", "-o", so, src, "-ldl"], check=True)
         os.chmod(so, 0o755)
         os.chmod(d, 0o755)
-        out = migrate(os.path.join(REPO, "db"), LD_PRELOAD=so, SP_FAIL_STRDUP="004_webhooks.sql")
+        out = migrate(os.path.join(STATE, "db"), LD_PRELOAD=so, SP_FAIL_STRDUP="004_webhooks.sql")
         check(out.returncode != 0 and "up to date" not in out.stderr, out)
-        check(migrate(os.path.join(REPO, "db")).returncode == 0)
+        check(migrate(os.path.join(STATE, "db")).returncode == 0)
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
