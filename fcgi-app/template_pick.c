@@ -14,6 +14,28 @@
 
 #define DEFAULT_TEMPLATE "default"
 
+enum result template_load(struct req *rq, const char *name, struct recipe **out)
+{
+	struct recipe *r = NULL;
+	enum result res;
+	char why[512];
+
+	if (!recipe_name_is_valid(name))
+		return http_set_error(rq, R_NOT_FOUND, "no template named '%.64s'", name);
+	res = recipe_load(config()->image_recipes, name, &r, why, sizeof(why));
+	if (res == R_NOT_FOUND || (res == R_SUCCESS && !r->template)) {
+		recipe_free(r);
+		return http_set_error(rq, R_NOT_FOUND, "no template named '%s'", name);
+	}
+	if (res != R_SUCCESS) {
+		log_errx("templates", "bad recipe: %s", why);
+		return http_set_error(rq, R_INTERNAL, "the recipe of template '%s' is broken",
+				      name);
+	}
+	*out = r;
+	return R_SUCCESS;
+}
+
 enum result template_pick(struct req *rq, char name[RECIPE_MAX_NAME],
 			  char image[TEMPLATE_IMAGE_MAX])
 {
@@ -22,7 +44,6 @@ enum result template_pick(struct req *rq, char name[RECIPE_MAX_NAME],
 	enum recipe_state st;
 	long long size = 0;
 	enum result res;
-	char why[512];
 
 	name[0] = image[0] = '\0';
 	if (v == NULL || json_is_null(v)) {
@@ -36,16 +57,9 @@ enum result template_pick(struct req *rq, char name[RECIPE_MAX_NAME],
 	} else {
 		snprintf(name, RECIPE_MAX_NAME, "%s", json_str(v));
 	}
-	res = recipe_load(config()->image_recipes, name, &r, why, sizeof(why));
-	if (res == R_NOT_FOUND || (res == R_SUCCESS && !r->template)) {
-		recipe_free(r);
-		return http_set_error(rq, R_NOT_FOUND, "no template named '%s'", name);
-	}
-	if (res != R_SUCCESS) {
-		log_errx("templates", "bad recipe: %s", why);
-		return http_set_error(rq, R_INTERNAL, "the recipe of template '%s' is broken",
-				      name);
-	}
+	res = template_load(rq, name, &r);
+	if (res != R_SUCCESS)
+		return res;
 	st = recipe_state(config()->image_cache, r, &size);
 	if (st != RECIPE_READY) {
 		recipe_free(r);

@@ -12,6 +12,11 @@
 /* "NAME@KEY" as boxd's create takes it (lib/backend/boxproto.h) */
 #define TEMPLATE_IMAGE_MAX (RECIPE_MAX_NAME + 1 + RECIPE_KEY_LEN + 1)
 
+/* template_load: the template called name with its parents (*out owned by
+ * the caller, recipe_free). 404 naming it when it is not a recipe or is a
+ * base layer; 500 when its recipe is broken (logged). */
+SP_MUST_CHECK enum result template_load(struct req *rq, const char *name, struct recipe **out);
+
 /* template_pick: name and image ("NAME@KEY" of the recipe's current key)
  * of the template to use; both "" for none. Fails through http_set_error: 400
  * for a template that is not a string, 404 naming an unknown template, 409

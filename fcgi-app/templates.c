@@ -5,6 +5,7 @@
 
 #include "core/config.h"
 #include "handlers.h"
+#include "template_pick.h"
 #include "core/log.h"
 #include "sandbox/recipe.h"
 
@@ -52,31 +53,6 @@ static struct json *template_json(const struct recipe *r)
 	return o;
 }
 
-/* load: the template called name; R_NOT_FOUND for a name that is no
- * template (not a recipe, or a base layer). */
-static enum result load(struct req *rq, const char *name, struct recipe **out)
-{
-	char why[512];
-	enum result r;
-
-	if (!recipe_name_is_valid(name)) {
-		(void)http_set_error(rq, R_NOT_FOUND, "no template named '%.64s'", name);
-		return R_NOT_FOUND;
-	}
-	r = recipe_load(config()->image_recipes, name, out, why, sizeof(why));
-	if (r == R_NOT_FOUND || (r == R_SUCCESS && !(*out)->template)) {
-		if (r == R_SUCCESS)
-			recipe_free(*out);
-		(void)http_set_error(rq, R_NOT_FOUND, "no template named '%s'", name);
-		return R_NOT_FOUND;
-	}
-	if (r != R_SUCCESS) {
-		log_errx("templates", "bad recipe: %s", why);
-		return R_INTERNAL;
-	}
-	return R_SUCCESS;
-}
-
 enum result templates_list(struct req *rq)
 {
 	char names[MAX_TEMPLATES][RECIPE_MAX_NAME];
@@ -119,7 +95,7 @@ enum result templates_get(struct req *rq)
 {
 	struct recipe *t = NULL;
 	struct json *o;
-	enum result r = load(rq, rq->params[0], &t);
+	enum result r = template_load(rq, rq->params[0], &t);
 
 	if (r != R_SUCCESS)
 		return r;
