@@ -546,7 +546,7 @@ def thousand_random_binary_files_round_trip():
         write(sid, [{"path": p, "content": b64(b)} for p, b in items[i:i + 100]])
     for p, b in items:
         r = read_raw(sid, p)
-        check(r.status == 200 and r.body == b, "%s differs" % p)
+        check(r.status == 200 and r.body == b, "%s differs (status %d)" % (p, r.status))
     lst = expect(get("/api/v1/sandbox/%s/files/list?%s" % (sid, q("rt", depth=2)), key=key()),
                  200)
     check(len([e for e in lst["entries"] if e["type"] == "file"]) == 1000, len(lst["entries"]))
